@@ -1,0 +1,498 @@
+//! Firmware profiles: the one table that says what each AMT version is.
+//!
+//! Everything version-dependent asks the profile — by [`Feature`] — instead
+//! of comparing version numbers. Adding a version is adding a row.
+
+use std::fmt;
+
+/// Capabilities that appear (or disappear) between firmware generations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Feature {
+    /// AMT_AuditLog and audit policy (Access Monitor), 4.0+.
+    AuditLog,
+    /// Wireless management, 802.1X profiles, 4.0+.
+    Wireless,
+    /// Remote access (CIRA), environment detection, 4.0+.
+    RemoteAccess,
+    /// KVM redirection classes, 6.0+.
+    Kvm,
+    /// IPv6 settings, 6.0+.
+    Ipv6,
+    /// IPS_OptInService (user consent), 6.2+.
+    UserConsent,
+    /// IPS_HostBasedSetupService, 6.2+ (host-based setup proper from 7.0).
+    HostBasedSetup,
+    /// Client control mode (host-based CCM activation), 7.0+.
+    ClientControlMode,
+    /// AMT_AlarmClockService, 8.0+.
+    AlarmClock,
+    /// IPS_ScreenSettingData, 8.0+.
+    ScreenSettings,
+    /// Sleep, hibernate, NMI and graceful power requests, 9.0+.
+    ExtendedPowerStates,
+    /// IPS_PowerManagementService (OS power saving state), 10.0+.
+    OsPowerSavingState,
+    /// IPS_ScreenConfigurationService, 10.0+.
+    ScreenConfiguration,
+    /// IPS_AlarmClockOccurrence (several alarms), 11.0+.
+    AlarmOccurrences,
+    /// IPS_HTTPProxyService and access points, 12.0+.
+    HttpProxy,
+    /// AMT_GeneralSettings.AMTAuthenticate, 15.0+.
+    AmtAuthenticate,
+    /// One-click recovery (OCR) boot options, 16.0+.
+    OneClickRecovery,
+    /// Provisioning modes named Enterprise / Small Business (before 6.0).
+    LegacyProvisioningModes,
+}
+
+/// The TCP ports a firmware opens to the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Port {
+    /// 16992, WS-Man over plain HTTP.
+    Http,
+    /// 16993, WS-Man over TLS.
+    Https,
+    /// 16994, redirection without TLS.
+    Redirection,
+    /// 16995, redirection over TLS.
+    RedirectionTls,
+}
+
+impl Port {
+    pub fn standard_number(self) -> u16 {
+        match self {
+            Port::Http => 16992,
+            Port::Https => 16993,
+            Port::Redirection => 16994,
+            Port::RedirectionTls => 16995,
+        }
+    }
+}
+
+/// One firmware version's row.
+#[derive(Debug)]
+pub struct Firmware {
+    /// The name users pick it by: `11.8`.
+    pub name: &'static str,
+    pub major: u8,
+    pub minor: u8,
+    /// The `AMT` software identity VersionString: `11.8.50`.
+    pub version: &'static str,
+    /// The `Build Number` software identity: `3425`.
+    pub build: &'static str,
+    /// The `Sku` software identity (a decimal feature mask).
+    pub sku: &'static str,
+    /// The `Recovery Version` software identity.
+    pub recovery_version: &'static str,
+    pub features: &'static [Feature],
+    pub ports: &'static [Port],
+    /// The largest RSA key of a CA certificate the firmware accepts.
+    pub max_ca_key_bits: u32,
+}
+
+impl Firmware {
+    pub fn has(&self, feature: Feature) -> bool {
+        self.features.contains(&feature)
+    }
+
+    pub fn opens(&self, port: Port) -> bool {
+        self.ports.contains(&port)
+    }
+
+    /// The HTTP Server banner.
+    pub fn server_banner(&self) -> String {
+        format!(
+            "Intel(R) Active Management Technology {}.{}",
+            self.version, self.build
+        )
+    }
+
+    /// Identify's ProductVersion: `AMT major.minor`.
+    pub fn product_version(&self) -> String {
+        format!("AMT {}.{}", self.major, self.minor)
+    }
+
+    /// Looks a profile up by name (`11.8`), also accepting a full version
+    /// that starts with one (`11.8.50`).
+    pub fn by_name(name: &str) -> Option<&'static Firmware> {
+        PROFILES.iter().find(|f| f.name == name).or_else(|| {
+            PROFILES
+                .iter()
+                .find(|f| name.starts_with(f.version) || name.starts_with(&format!("{}.", f.name)))
+        })
+    }
+
+    pub fn all() -> &'static [Firmware] {
+        PROFILES
+    }
+}
+
+impl fmt::Display for Firmware {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+use Feature::*;
+
+const GEN3: &[Feature] = &[LegacyProvisioningModes];
+const GEN4: &[Feature] = &[LegacyProvisioningModes, AuditLog, Wireless, RemoteAccess];
+const GEN6: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+];
+const GEN7: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+];
+const GEN8: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+    AlarmClock,
+    ScreenSettings,
+];
+const GEN9: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+    AlarmClock,
+    ScreenSettings,
+    ExtendedPowerStates,
+];
+const GEN10: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+    AlarmClock,
+    ScreenSettings,
+    ExtendedPowerStates,
+    OsPowerSavingState,
+    ScreenConfiguration,
+];
+const GEN11: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+    AlarmClock,
+    ScreenSettings,
+    ExtendedPowerStates,
+    OsPowerSavingState,
+    ScreenConfiguration,
+    AlarmOccurrences,
+];
+const GEN12: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+    AlarmClock,
+    ScreenSettings,
+    ExtendedPowerStates,
+    OsPowerSavingState,
+    ScreenConfiguration,
+    AlarmOccurrences,
+    HttpProxy,
+];
+const GEN15: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+    AlarmClock,
+    ScreenSettings,
+    ExtendedPowerStates,
+    OsPowerSavingState,
+    ScreenConfiguration,
+    AlarmOccurrences,
+    HttpProxy,
+    AmtAuthenticate,
+];
+const GEN16: &[Feature] = &[
+    AuditLog,
+    Wireless,
+    RemoteAccess,
+    Kvm,
+    Ipv6,
+    UserConsent,
+    HostBasedSetup,
+    ClientControlMode,
+    AlarmClock,
+    ScreenSettings,
+    ExtendedPowerStates,
+    OsPowerSavingState,
+    ScreenConfiguration,
+    AlarmOccurrences,
+    HttpProxy,
+    AmtAuthenticate,
+    OneClickRecovery,
+];
+
+const ALL_PORTS: &[Port] = &[
+    Port::Http,
+    Port::Https,
+    Port::Redirection,
+    Port::RedirectionTls,
+];
+/// From 16.1 the firmware no longer serves plain HTTP or plain redirection
+/// to the network.
+const TLS_ONLY: &[Port] = &[Port::Https, Port::RedirectionTls];
+
+static PROFILES: &[Firmware] = &[
+    Firmware {
+        name: "3.2.1",
+        major: 3,
+        minor: 2,
+        version: "3.2.1",
+        build: "1026",
+        sku: "8",
+        recovery_version: "3.2.1",
+        features: GEN3,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 2048,
+    },
+    Firmware {
+        name: "4.0",
+        major: 4,
+        minor: 0,
+        version: "4.0.4",
+        build: "1165",
+        sku: "8",
+        recovery_version: "4.0.4",
+        features: GEN4,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 2048,
+    },
+    Firmware {
+        name: "5.2",
+        major: 5,
+        minor: 2,
+        version: "5.2.10",
+        build: "1023",
+        sku: "8",
+        recovery_version: "5.2.10",
+        features: GEN4,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 2048,
+    },
+    Firmware {
+        name: "6.2",
+        major: 6,
+        minor: 2,
+        version: "6.2.10",
+        build: "1030",
+        sku: "24584",
+        recovery_version: "6.2.10",
+        features: GEN6,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "7.0",
+        major: 7,
+        minor: 0,
+        version: "7.0.2",
+        build: "1164",
+        sku: "24584",
+        recovery_version: "7.0.2",
+        features: GEN7,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "8.1",
+        major: 8,
+        minor: 1,
+        version: "8.1.40",
+        build: "1416",
+        sku: "24584",
+        recovery_version: "8.1.40",
+        features: GEN8,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "9.5",
+        major: 9,
+        minor: 5,
+        version: "9.5.30",
+        build: "1952",
+        sku: "24584",
+        recovery_version: "9.5.30",
+        features: GEN9,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "10.0",
+        major: 10,
+        minor: 0,
+        version: "10.0.47",
+        build: "1000",
+        sku: "16392",
+        recovery_version: "10.0.47",
+        features: GEN10,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "11.8",
+        major: 11,
+        minor: 8,
+        version: "11.8.50",
+        build: "3425",
+        sku: "16392",
+        recovery_version: "11.8.50",
+        features: GEN11,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "12.0",
+        major: 12,
+        minor: 0,
+        version: "12.0.67",
+        build: "1579",
+        sku: "16392",
+        recovery_version: "12.0.67",
+        features: GEN12,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "14.1",
+        major: 14,
+        minor: 1,
+        version: "14.1.70",
+        build: "2199",
+        sku: "16392",
+        recovery_version: "14.1.70",
+        features: GEN12,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "15.0",
+        major: 15,
+        minor: 0,
+        version: "15.0.23",
+        build: "1706",
+        sku: "16392",
+        recovery_version: "15.0.23",
+        features: GEN15,
+        ports: ALL_PORTS,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "16.1",
+        major: 16,
+        minor: 1,
+        version: "16.1.25",
+        build: "2049",
+        sku: "16392",
+        recovery_version: "16.1.25",
+        features: GEN16,
+        ports: TLS_ONLY,
+        max_ca_key_bits: 4096,
+    },
+    Firmware {
+        name: "18.0",
+        major: 18,
+        minor: 0,
+        version: "18.0.5",
+        build: "2075",
+        sku: "16392",
+        recovery_version: "18.0.5",
+        features: GEN16,
+        ports: TLS_ONLY,
+        max_ca_key_bits: 4096,
+    },
+];
+
+/// The profile `amtemu serve` uses unless told otherwise.
+pub const DEFAULT_FIRMWARE: &str = "11.8";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_holds_every_required_version_once() {
+        let required = [
+            "3.2.1", "4.0", "5.2", "6.2", "7.0", "8.1", "9.5", "10.0", "11.8", "12.0", "14.1",
+            "15.0", "16.1", "18.0",
+        ];
+        for name in required {
+            let fw = Firmware::by_name(name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(fw.name, name);
+            assert!(
+                fw.version
+                    .starts_with(&format!("{}.{}", fw.major, fw.minor))
+            );
+        }
+        assert_eq!(Firmware::all().len(), required.len());
+    }
+
+    #[test]
+    fn banners_and_versions_have_the_forms_clients_parse() {
+        let fw = Firmware::by_name("11.8").unwrap();
+        assert_eq!(
+            fw.server_banner(),
+            "Intel(R) Active Management Technology 11.8.50.3425"
+        );
+        assert_eq!(fw.product_version(), "AMT 11.8");
+        assert_eq!(Firmware::by_name("11.8.50").unwrap().name, "11.8");
+        assert!(Firmware::by_name("2.0").is_none());
+    }
+
+    #[test]
+    fn features_follow_generations() {
+        let old = Firmware::by_name("3.2.1").unwrap();
+        let new = Firmware::by_name("16.1").unwrap();
+        assert!(!old.has(Feature::AuditLog));
+        assert!(Firmware::by_name("4.0").unwrap().has(Feature::AuditLog));
+        assert!(new.has(Feature::OneClickRecovery));
+        assert!(!new.opens(Port::Http));
+        assert!(Firmware::by_name("15.0").unwrap().opens(Port::Http));
+    }
+}

@@ -1,0 +1,107 @@
+//! AMT_MessageLog: the platform event log, in the 21-byte PET record form
+//! clients decode.
+
+/// Sensor types, entities and offsets used for the events the emulator logs.
+const SENSOR_FIRMWARE_PROGRESS: u8 = 0x0F;
+const SENSOR_POWER_UNIT: u8 = 0x09;
+const EVENT_TYPE_SENSOR_SPECIFIC: u8 = 0x6F;
+const ENTITY_BIOS: u8 = 34;
+const ENTITY_SYSTEM_BOARD: u8 = 7;
+const SOURCE_ASF: u8 = 0x68;
+const SEVERITY_INFORMATION: u8 = 0x02;
+
+/// What happened, as far as the log is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogEvent {
+    /// Firmware progress: memory initialisation.
+    MemoryInit,
+    /// Firmware progress: video initialisation.
+    VideoInit,
+    /// Firmware progress: starting the OS boot process.
+    OsBoot,
+    /// Power unit: the system was powered down.
+    PowerDown,
+}
+
+/// The log: records oldest first, bounded like the firmware's (390 records).
+#[derive(Clone, Debug, Default)]
+pub struct MessageLog {
+    records: Vec<[u8; 21]>,
+    pub frozen: bool,
+}
+
+pub const MAX_RECORDS: usize = 390;
+pub const RECORD_SIZE: usize = 21;
+
+impl MessageLog {
+    pub fn push(&mut self, at_unix: u32, event: LogEvent) {
+        if self.frozen {
+            return;
+        }
+        if self.records.len() == MAX_RECORDS {
+            // OverwritePolicy 2: wrap when full.
+            self.records.remove(0);
+        }
+        self.records.push(record(at_unix, event));
+    }
+
+    pub fn records(&self) -> &[[u8; 21]] {
+        &self.records
+    }
+
+    pub fn clear(&mut self) {
+        self.records.clear();
+    }
+}
+
+fn record(at_unix: u32, event: LogEvent) -> [u8; 21] {
+    let (sensor, offset, entity, data0, data1) = match event {
+        LogEvent::MemoryInit => (SENSOR_FIRMWARE_PROGRESS, 2, ENTITY_BIOS, 0x40, 0x01),
+        LogEvent::VideoInit => (SENSOR_FIRMWARE_PROGRESS, 2, ENTITY_BIOS, 0x40, 0x03),
+        LogEvent::OsBoot => (SENSOR_FIRMWARE_PROGRESS, 2, ENTITY_BIOS, 0x40, 0x13),
+        LogEvent::PowerDown => (SENSOR_POWER_UNIT, 0, ENTITY_SYSTEM_BOARD, 0x00, 0x00),
+    };
+    let mut r = [0u8; 21];
+    r[0..4].copy_from_slice(&at_unix.to_le_bytes());
+    r[4] = 0x20; // device address: the BMC/ME
+    r[5] = sensor;
+    r[6] = EVENT_TYPE_SENSOR_SPECIFIC;
+    r[7] = offset;
+    r[8] = SOURCE_ASF;
+    r[9] = SEVERITY_INFORMATION;
+    r[10] = 0xFF; // sensor number: unspecified
+    r[11] = entity;
+    r[12] = 0; // entity instance
+    r[13] = data0;
+    r[14] = data1;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_21_bytes_with_a_little_endian_timestamp() {
+        let mut log = MessageLog::default();
+        log.push(0x6590_0000, LogEvent::OsBoot);
+        let r = log.records()[0];
+        assert_eq!(r.len(), RECORD_SIZE);
+        assert_eq!(u32::from_le_bytes([r[0], r[1], r[2], r[3]]), 0x6590_0000);
+        assert_eq!(r[5], SENSOR_FIRMWARE_PROGRESS);
+        assert_eq!(r[14], 0x13);
+    }
+
+    #[test]
+    fn the_log_wraps_and_freezes() {
+        let mut log = MessageLog::default();
+        for i in 0..(MAX_RECORDS as u32 + 5) {
+            log.push(i, LogEvent::PowerDown);
+        }
+        assert_eq!(log.records().len(), MAX_RECORDS);
+        assert_eq!(log.records()[0][0], 5);
+        log.frozen = true;
+        log.push(1, LogEvent::OsBoot);
+        assert_eq!(log.records().len(), MAX_RECORDS);
+    }
+}

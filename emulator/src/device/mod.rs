@@ -1,0 +1,281 @@
+//! The device model: one virtual AMT device's identity, firmware and state.
+//! It knows nothing about sockets, XML or HTTP; the protocol layers call its
+//! methods, and its changes go out as [`DeviceEvent`]s.
+
+pub mod firmware;
+pub mod identity;
+pub mod message_log;
+pub mod power;
+pub mod settings;
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+pub use firmware::{Feature, Firmware, Port};
+pub use identity::Identity;
+use message_log::{LogEvent, MessageLog};
+pub use power::{HostPower, PowerMachine, PowerRefusal, PowerRequest, PowerTimings};
+pub use settings::*;
+
+/// What a device is built from.
+#[derive(Clone, Debug)]
+pub struct DeviceConfig {
+    /// A name unique in the fleet; the identity is derived from it.
+    pub name: String,
+    pub firmware: &'static Firmware,
+    pub power: HostPower,
+    pub timings: PowerTimings,
+    pub setup: SetupState,
+    pub admin_name: String,
+    pub admin_password: String,
+    pub host_name: String,
+    pub domain_name: String,
+    /// The address the device is reached at (reported as its IP address).
+    pub ip_address: String,
+}
+
+/// A change in a device, for whoever listens (logs, metrics, persistence,
+/// the host console).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeviceEvent {
+    PowerChanged { from: HostPower, to: HostPower },
+    Booted(BootTarget),
+    SettingsChanged(&'static str),
+}
+
+/// Everything about a device that changes.
+#[derive(Debug)]
+pub struct DeviceState {
+    pub power: PowerMachine,
+    pub general: GeneralSettings,
+    pub boot: BootSettings,
+    /// What the host booted into last.
+    pub last_boot: BootTarget,
+    pub redirection: RedirectionSettings,
+    pub network: NetworkSettings,
+    pub setup: SetupState,
+    pub users: Users,
+    pub message_log: MessageLog,
+    /// Seconds added to the host clock to give the ME's clock (set by
+    /// SetHighAccuracyTimeSynch).
+    pub clock_offset: i64,
+    /// IPS_PowerManagementService.OSPowerSavingState: 2 full power, 3 saving.
+    pub os_power_saving: u8,
+}
+
+/// One virtual AMT device.
+#[derive(Debug)]
+pub struct Device {
+    pub name: String,
+    pub identity: Identity,
+    pub firmware: &'static Firmware,
+    state: Mutex<DeviceState>,
+    events: broadcast::Sender<DeviceEvent>,
+    this: Weak<Device>,
+}
+
+impl Device {
+    pub fn new(config: DeviceConfig) -> Arc<Device> {
+        let identity = Identity::from_seed(&config.name);
+        let state = DeviceState {
+            power: PowerMachine::new(config.power, config.timings),
+            general: GeneralSettings {
+                host_name: config.host_name,
+                domain_name: config.domain_name,
+                ..GeneralSettings::default()
+            },
+            boot: BootSettings::default(),
+            last_boot: BootTarget::Disk,
+            redirection: RedirectionSettings::default(),
+            network: NetworkSettings::with_address(&config.ip_address),
+            setup: config.setup,
+            users: Users {
+                admin_name: config.admin_name,
+                admin_password: config.admin_password,
+            },
+            message_log: MessageLog::default(),
+            clock_offset: 0,
+            os_power_saving: 2,
+        };
+        let (events, _) = broadcast::channel(16);
+        Arc::new_cyclic(|this| Device {
+            name: config.name,
+            identity,
+            firmware: config.firmware,
+            state: Mutex::new(state),
+            events,
+            this: this.clone(),
+        })
+    }
+
+    /// Runs `f` on the device's state, after applying any power transition
+    /// that is due. The lock is held only for `f`; never across an await.
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut DeviceState) -> R) -> R {
+        let mut state = self.lock();
+        let events = Self::advance(&mut state, Instant::now());
+        let result = f(&mut state);
+        drop(state);
+        for e in events {
+            let _ = self.events.send(e);
+        }
+        result
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<DeviceEvent> {
+        self.events.subscribe()
+    }
+
+    /// Announces a settings change made through a protocol layer.
+    pub fn changed(&self, what: &'static str) {
+        let _ = self.events.send(DeviceEvent::SettingsChanged(what));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DeviceState> {
+        // A panic while holding the lock cannot leave the state half-written
+        // in a way later readers could not cope with, so poisoning is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies due power steps and their consequences.
+    fn advance(state: &mut DeviceState, now: Instant) -> Vec<DeviceEvent> {
+        let mut events = Vec::new();
+        let mut current = state.power.state();
+        for step in state.power.advance(now) {
+            let at = unix_now(state.clock_offset);
+            if current != step.state {
+                events.push(DeviceEvent::PowerChanged {
+                    from: current,
+                    to: step.state,
+                });
+                current = step.state;
+                if step.state == HostPower::S5 {
+                    state.message_log.push(at, LogEvent::PowerDown);
+                }
+            }
+            if step.boots {
+                let target = state.boot.target();
+                state.last_boot = target;
+                state.boot = BootSettings::cleared();
+                state.os_power_saving = 2;
+                for e in [LogEvent::MemoryInit, LogEvent::VideoInit, LogEvent::OsBoot] {
+                    state.message_log.push(at, e);
+                }
+                events.push(DeviceEvent::Booted(target));
+            }
+        }
+        events
+    }
+
+    /// Asks the host to change power state (RequestPowerStateChange).
+    pub fn request_power(&self, request: PowerRequest) -> Result<(), PowerRefusal> {
+        let extended = self.firmware.has(Feature::ExtendedPowerStates);
+        let due = self.with_state(|s| {
+            s.power.request(request, extended, Instant::now())?;
+            Ok(s.power.next_due())
+        })?;
+        self.schedule(due);
+        Ok(())
+    }
+
+    /// Sets the power state at once, as the host OS does when it shuts down.
+    pub fn force_power(&self, to: HostPower) {
+        let from = self.with_state(|s| {
+            let from = s.power.state();
+            s.power.force(to);
+            from
+        });
+        if from != to {
+            let _ = self.events.send(DeviceEvent::PowerChanged { from, to });
+        }
+    }
+
+    /// Makes sure the transitions land on time even when nobody asks the
+    /// device anything, so listeners hear about them.
+    fn schedule(&self, due: Option<Instant>) {
+        let (Some(due), Ok(runtime)) = (due, tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let this = self.this.clone();
+        runtime.spawn(async move {
+            let mut next = Some(due);
+            while let Some(at) = next {
+                tokio::time::sleep_until(at).await;
+                let Some(device) = this.upgrade() else { return };
+                next = device.with_state(|s| s.power.next_due());
+            }
+        });
+    }
+
+    /// The ME clock, seconds since 1970.
+    pub fn clock(&self) -> u32 {
+        self.with_state(|s| unix_now(s.clock_offset))
+    }
+}
+
+fn unix_now(offset: i64) -> u32 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs() as i64;
+    (now + offset).clamp(0, u32::MAX as i64) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn config() -> DeviceConfig {
+        DeviceConfig {
+            name: "test".into(),
+            firmware: Firmware::by_name("11.8").unwrap(),
+            power: HostPower::S0,
+            timings: PowerTimings::default(),
+            setup: SetupState {
+                state: ProvisioningState::Post,
+                mode: ControlMode::Admin,
+            },
+            admin_name: "admin".into(),
+            admin_password: "P@ssw0rd".into(),
+            host_name: "h".into(),
+            domain_name: "d".into(),
+            ip_address: "127.0.0.1".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_power_cycle_lands_on_time_and_consumes_boot_options() {
+        let device = Device::new(config());
+        let mut events = device.subscribe();
+        device.with_state(|s| {
+            s.boot.boot_order = Some(BootSource::Pxe);
+            s.boot.is_next = true;
+        });
+        device.request_power(PowerRequest::PowerCycle).unwrap();
+        assert_eq!(
+            events.recv().await.unwrap(),
+            DeviceEvent::PowerChanged {
+                from: HostPower::S0,
+                to: HostPower::S5
+            }
+        );
+        assert_eq!(
+            events.recv().await.unwrap(),
+            DeviceEvent::PowerChanged {
+                from: HostPower::S5,
+                to: HostPower::S0
+            }
+        );
+        assert_eq!(
+            events.recv().await.unwrap(),
+            DeviceEvent::Booted(BootTarget::Pxe)
+        );
+        device.with_state(|s| {
+            assert_eq!(s.boot, BootSettings::cleared());
+            assert_eq!(s.last_boot, BootTarget::Pxe);
+            assert!(s.message_log.records().len() >= 4);
+        });
+    }
+}

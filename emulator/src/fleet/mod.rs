@@ -1,0 +1,160 @@
+//! The fleet: devices by the address they are reached at, and the listeners
+//! that accept for all of them. A single device is a fleet of one.
+//!
+//! Every accepted connection is resolved to its device by the local address
+//! it was sent to, then handed to the protocol layer for that port.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::device::{Device, DeviceConfig, Port};
+use crate::http::{self, HttpState};
+use crate::wsman::WsmanState;
+
+/// A device with the per-device protocol state that serves it.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub device: Arc<Device>,
+    pub wsman: WsmanState,
+    pub http: HttpState,
+}
+
+/// The port numbers devices answer on (the standard ones unless a user
+/// moves them, e.g. to run without privileges or beside a real AMT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    pub http: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            http: Port::Http.standard_number(),
+        }
+    }
+}
+
+/// What a fleet is built from: each device's configuration and address.
+#[derive(Clone, Debug)]
+pub struct DeviceSpec {
+    pub config: DeviceConfig,
+    pub address: IpAddr,
+    pub ports: Ports,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("two devices share the address {0}")]
+    DuplicateAddress(SocketAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct Fleet {
+    devices: Vec<Arc<Endpoint>>,
+    /// Listening address → the device and the kind of port it is.
+    by_address: HashMap<SocketAddr, (Arc<Endpoint>, Port)>,
+}
+
+impl Fleet {
+    pub fn new(specs: Vec<DeviceSpec>) -> Result<Fleet, FleetError> {
+        let mut fleet = Fleet::default();
+        for spec in specs {
+            let endpoint = Arc::new(Endpoint {
+                device: Device::new(spec.config),
+                wsman: WsmanState::default(),
+                http: HttpState::default(),
+            });
+            let addr = SocketAddr::new(spec.address, spec.ports.http);
+            if fleet
+                .by_address
+                .insert(addr, (endpoint.clone(), Port::Http))
+                .is_some()
+            {
+                return Err(FleetError::DuplicateAddress(addr));
+            }
+            fleet.devices.push(endpoint);
+        }
+        Ok(fleet)
+    }
+
+    pub fn devices(&self) -> &[Arc<Endpoint>] {
+        &self.devices
+    }
+
+    /// The device a connection to `local` is for, and the port kind.
+    pub fn lookup(&self, local: SocketAddr) -> Option<(&Arc<Endpoint>, Port)> {
+        // A v4 address may arrive mapped into v6 on a dual-stack socket.
+        let local = match local {
+            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+                None => local,
+            },
+            v4 => v4,
+        };
+        self.by_address.get(&local).map(|(e, p)| (e, *p))
+    }
+
+    /// Binds a listener for every address a device's firmware opens.
+    pub async fn bind(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
+        let mut listeners = Vec::new();
+        let mut addresses: Vec<_> = self
+            .by_address
+            .iter()
+            .filter(|(_, (e, port))| e.device.firmware.opens(*port))
+            .map(|(addr, (_, port))| (*addr, *port))
+            .collect();
+        addresses.sort_by_key(|(addr, _)| *addr);
+        for (addr, port) in addresses {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| FleetError::Bind { addr, source })?;
+            listeners.push((listener, port));
+        }
+        Ok(listeners)
+    }
+
+    /// Accepts on the listeners until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listeners: Vec<(TcpListener, Port)>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (listener, port) in listeners {
+            tasks.spawn(accept_loop(self.clone(), listener, port));
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(local) = stream.local_addr() else {
+            continue;
+        };
+        let Some((endpoint, port)) = fleet.lookup(local) else {
+            tracing::debug!(%local, "connection for no device");
+            continue;
+        };
+        if port != kind || !endpoint.device.firmware.opens(port) {
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let endpoint = endpoint.clone();
+        tokio::spawn(http::serve_connection(stream, endpoint, peer));
+    }
+}

@@ -1,0 +1,244 @@
+//! HTTP as AMT speaks it on 16992 (and, over TLS, 16993): `POST /wsman`
+//! with Digest authentication, chunked SOAP answers, faults as 400 with
+//! `Connection: close`, and the small web UI.
+
+pub mod body;
+pub mod digest;
+pub mod webui;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use crate::fleet::Endpoint;
+use crate::wsman::{self, fault::Fault};
+use body::AmtBody;
+use digest::{Credentials, Nonces, Verdict};
+
+/// The largest request body accepted; real clients send a few kilobytes.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Per-device HTTP state.
+#[derive(Debug, Default)]
+pub struct HttpState {
+    nonces: Mutex<Nonces>,
+}
+
+impl HttpState {
+    fn nonces(&self) -> std::sync::MutexGuard<'_, Nonces> {
+        self.nonces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted connection for one device.
+pub async fn serve_connection<IO>(io: IO, endpoint: Arc<Endpoint>, peer: SocketAddr)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let endpoint = endpoint.clone();
+        async move { Ok::<_, Infallible>(route(&endpoint, req).await) }
+    });
+    let result = http1::Builder::new()
+        // AMT writes headers title-cased and sets its own Date (and none on
+        // a 401), so hyper must not add one.
+        .title_case_headers(true)
+        .auto_date_header(false)
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+    if let Err(e) = result {
+        // Garbage on the port, a client that vanished, a read timeout: the
+        // connection ends; nothing else is affected.
+        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+    }
+}
+
+async fn route(endpoint: &Endpoint, req: Request<Incoming>) -> Response<AmtBody> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    match (method, path.as_str()) {
+        (Method::POST, "/wsman") => wsman_post(endpoint, req).await,
+        (Method::GET, "/") => {
+            let mut r = Response::new(AmtBody::empty());
+            *r.status_mut() = StatusCode::SEE_OTHER;
+            let h = r.headers_mut();
+            h.insert(header::LOCATION, HeaderValue::from_static("/logon.htm"));
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            h.insert(header::SERVER, server(endpoint));
+            r
+        }
+        (Method::GET, "/logon.htm") => html(endpoint, StatusCode::OK, webui::logon()),
+        (Method::GET, "/index.htm") => {
+            let parts = req.into_parts().0;
+            match authenticate(endpoint, &parts, "GET", b"") {
+                Verdict::Accepted => html(endpoint, StatusCode::OK, webui::index(&endpoint.device)),
+                verdict => unauthorized(endpoint, verdict == Verdict::Stale),
+            }
+        }
+        _ => html(endpoint, StatusCode::NOT_FOUND, webui::not_found()),
+    }
+}
+
+async fn wsman_post(endpoint: &Endpoint, req: Request<Incoming>) -> Response<AmtBody> {
+    let (parts, incoming) = req.into_parts();
+    let body = match Limited::new(incoming, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            tracing::info!(device = %endpoint.device.name, error = %e, "request body refused");
+            return soap_fault(endpoint, Fault::EncodingLimit);
+        }
+    };
+    let has_credentials = parts.headers.contains_key(header::AUTHORIZATION);
+    // Identify may go without credentials (DSP0226); AMT's version is public
+    // in the Server header anyway.
+    if !has_credentials && is_identify(&body) {
+        return soap(
+            endpoint,
+            wsman::handle(&endpoint.device, &endpoint.wsman, &body),
+        );
+    }
+    match authenticate(endpoint, &parts, "POST", &body) {
+        Verdict::Accepted => soap(
+            endpoint,
+            wsman::handle(&endpoint.device, &endpoint.wsman, &body),
+        ),
+        verdict => unauthorized(endpoint, verdict == Verdict::Stale),
+    }
+}
+
+/// A cheap look at whether a body is an Identify, before authentication.
+fn is_identify(body: &[u8]) -> bool {
+    matches!(wsman::request::parse(body), Ok(r) if r.body == wsman::request::Body::Identify)
+}
+
+fn authenticate(
+    endpoint: &Endpoint,
+    parts: &hyper::http::request::Parts,
+    method: &str,
+    body: &[u8],
+) -> Verdict {
+    let Some(creds) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(digest::parse_authorization)
+    else {
+        return Verdict::Rejected;
+    };
+    let device = &endpoint.device;
+    let realm = &device.identity.digest_realm;
+    let user_ha1 = user_ha1(endpoint, &creds);
+    // The digest covers the URI the client asked for.
+    let uri_ok = parts
+        .uri
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str() == creds.uri || parts.uri.path() == creds.uri);
+    let verdict = if uri_ok {
+        endpoint.http.nonces().verify(
+            &creds,
+            realm,
+            user_ha1.as_deref(),
+            method,
+            body,
+            Instant::now(),
+        )
+    } else {
+        Verdict::Rejected
+    };
+    if verdict == Verdict::Rejected {
+        tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed");
+    }
+    verdict
+}
+
+fn user_ha1(endpoint: &Endpoint, creds: &Credentials) -> Option<String> {
+    let realm = &endpoint.device.identity.digest_realm;
+    endpoint.device.with_state(|s| {
+        (creds.username == s.users.admin_name)
+            .then(|| digest::ha1(&s.users.admin_name, realm, &s.users.admin_password))
+    })
+}
+
+fn server(endpoint: &Endpoint) -> HeaderValue {
+    HeaderValue::from_str(&endpoint.device.firmware.server_banner())
+        .unwrap_or_else(|_| HeaderValue::from_static("Intel(R) Active Management Technology"))
+}
+
+fn date() -> HeaderValue {
+    HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
+        .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+}
+
+/// 401 in AMT's layout: challenge, HTML body with a length, and close.
+fn unauthorized(endpoint: &Endpoint, stale: bool) -> Response<AmtBody> {
+    let nonce = endpoint.http.nonces().issue(Instant::now());
+    let challenge = digest::challenge(&endpoint.device.identity.digest_realm, &nonce, stale);
+    let page = webui::logon_failed();
+    let mut r = Response::new(AmtBody::fixed(page.clone()));
+    *r.status_mut() = StatusCode::UNAUTHORIZED;
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        h.insert(header::WWW_AUTHENTICATE, v);
+    }
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert(header::SERVER, server(endpoint));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
+    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+fn soap(endpoint: &Endpoint, reply: wsman::Reply) -> Response<AmtBody> {
+    let mut r = Response::new(AmtBody::chunked(Bytes::from(reply.xml)));
+    if reply.fault.is_some() {
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    let h = r.headers_mut();
+    h.insert(header::DATE, date());
+    h.insert(header::SERVER, server(endpoint));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/soap+xml; charset=UTF-8"),
+    );
+    h.insert(
+        header::TRANSFER_ENCODING,
+        HeaderValue::from_static("chunked"),
+    );
+    if reply.fault.is_some() {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
+fn soap_fault(endpoint: &Endpoint, fault: Fault) -> Response<AmtBody> {
+    soap(endpoint, wsman::fault_reply(&endpoint.wsman, "0", fault))
+}
+
+fn html(endpoint: &Endpoint, status: StatusCode, page: String) -> Response<AmtBody> {
+    let len = page.len();
+    let mut r = Response::new(AmtBody::fixed(page));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::DATE, date());
+    h.insert(header::SERVER, server(endpoint));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}

@@ -1,0 +1,13 @@
+//! amtemu: an emulator of Intel AMT (vPro) management controllers.
+//!
+//! Every connection is resolved to one virtual [`device::Device`] by the
+//! address it was sent to ([`fleet`]); a protocol layer ([`http`], [`wsman`])
+//! turns bytes into operations on the device model; [`classes`] map the
+//! model to the AMT/CIM/IPS classes.
+
+pub mod classes;
+pub mod cli;
+pub mod device;
+pub mod fleet;
+pub mod http;
+pub mod wsman;

@@ -1,0 +1,18 @@
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("AMTEMU_LOG").unwrap_or_else(|_| EnvFilter::new("amtemu=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match amtemu::cli::run(amtemu::cli::Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("amtemu: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The WS-Management engine: envelope parsing and writing, addressing,
+//! selectors, enumeration contexts and faults. It knows no single AMT class;
+//! it finds classes in the registry and asks them for instances.
+
+pub mod enumeration;
+pub mod fault;
+pub mod names;
+pub mod request;
+pub mod value;
+pub mod writer;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::classes::{self, Class};
+use crate::device::Device;
+use enumeration::{Enumerations, Snapshot};
+use fault::Fault;
+use request::{Body, EnumerateArgs, EnumerationMode, PullArgs, Request};
+use value::{Instance, SelectorValue, Value};
+use writer::{Header, Item};
+
+/// Per-device protocol state: the response counter and open enumerations.
+#[derive(Debug, Default)]
+pub struct WsmanState {
+    message_counter: AtomicU64,
+    enumerations: Mutex<Enumerations>,
+}
+
+impl WsmanState {
+    fn next_message_id(&self) -> u64 {
+        self.message_counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn enumerations(&self) -> std::sync::MutexGuard<'_, Enumerations> {
+        self.enumerations.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The engine's answer: a SOAP envelope, and whether it is a fault (which
+/// the HTTP layer sends as 400 with `Connection: close`).
+#[derive(Debug)]
+pub struct Reply {
+    pub xml: String,
+    pub fault: Option<Fault>,
+}
+
+/// Handles one request body for one device.
+pub fn handle(device: &Device, state: &WsmanState, body: &[u8]) -> Reply {
+    let request = match request::parse(body) {
+        Ok(r) => r,
+        Err(fault) => {
+            tracing::info!(device = %device.name, %fault, "malformed WS-Man request");
+            // The MessageID could not be read; AMT answers RelatesTo 0.
+            return fault_reply(state, "0", fault);
+        }
+    };
+    let relates_to = request.message_id.clone().unwrap_or_else(|| "0".into());
+    match respond(device, state, &request) {
+        Ok(xml) => match request.max_envelope_size {
+            Some(max) if xml.len() as u64 > max => {
+                fault_reply(state, &relates_to, Fault::EncodingLimit)
+            }
+            _ => Reply { xml, fault: None },
+        },
+        Err(fault) => {
+            tracing::info!(
+                device = %device.name,
+                action = request.action.as_deref().unwrap_or(""),
+                resource = request.resource_uri.as_deref().unwrap_or(""),
+                %fault,
+                "WS-Man fault"
+            );
+            fault_reply(state, &relates_to, fault)
+        }
+    }
+}
+
+pub fn fault_reply(state: &WsmanState, relates_to: &str, fault: Fault) -> Reply {
+    Reply {
+        xml: writer::fault_response(relates_to, state.next_message_id(), &fault),
+        fault: Some(fault),
+    }
+}
+
+fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String, Fault> {
+    if req.body == Body::Identify {
+        return Ok(identify(device));
+    }
+    let action = req
+        .action
+        .as_deref()
+        .ok_or(Fault::MessageInformationHeaderRequired)?;
+    let uri = req
+        .resource_uri
+        .as_deref()
+        .ok_or(Fault::DestinationUnreachable)?;
+    let class = names::class_of_uri(uri)
+        .and_then(|name| classes::lookup(name, device.firmware))
+        .ok_or(Fault::DestinationUnreachable)?;
+    let relates_to = req.message_id.as_deref().unwrap_or("0");
+    let header = |response_action: &'static str| Header {
+        relates_to,
+        action: response_action,
+        message_id: state.next_message_id(),
+        resource_uri: Some(uri),
+    };
+    let class_ns = class.uri();
+    match action {
+        names::ACTION_GET => {
+            let instance = select(device, class, req)?;
+            // A Get on a base class answers with the subclass instance, in
+            // the subclass's namespace.
+            Ok(writer::instance_response(
+                &header("http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse"),
+                &instance,
+                &names::class_uri(&instance.class),
+                class.common,
+            ))
+        }
+        names::ACTION_PUT => {
+            let put = class.put.ok_or(Fault::ActionNotSupported)?;
+            let current = select(device, class, req)?;
+            let Body::Payload {
+                instance: input, ..
+            } = &req.body
+            else {
+                return Err(Fault::SchemaValidationError);
+            };
+            if input.class != class.name {
+                return Err(Fault::SchemaValidationError);
+            }
+            put(device, &current, input)?;
+            device.changed(class.name);
+            // The response is the instance as it now stands.
+            let updated = reselect(device, class, &current)?;
+            Ok(writer::instance_response(
+                &header("http://schemas.xmlsoap.org/ws/2004/09/transfer/PutResponse"),
+                &updated,
+                &class_ns,
+                class.common,
+            ))
+        }
+        names::ACTION_CREATE => {
+            let create = class.create.ok_or(Fault::ActionNotSupported)?;
+            let Body::Payload {
+                instance: input, ..
+            } = &req.body
+            else {
+                return Err(Fault::SchemaValidationError);
+            };
+            let created = create(device, input)?;
+            device.changed(class.name);
+            Ok(writer::create_response(
+                &header("http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse"),
+                &created,
+            ))
+        }
+        names::ACTION_DELETE => {
+            let delete = class.delete.ok_or(Fault::ActionNotSupported)?;
+            if req.selectors.as_ref().is_none_or(Vec::is_empty) {
+                return Err(Fault::InvalidSelectors);
+            }
+            let target = select(device, class, req)?;
+            delete(device, &target)?;
+            device.changed(class.name);
+            Ok(writer::empty_response(&header(
+                "http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse",
+            )))
+        }
+        names::ACTION_ENUMERATE => {
+            let Body::Enumerate(args) = &req.body else {
+                return Err(Fault::SchemaValidationError);
+            };
+            enumerate(
+                device,
+                state,
+                class,
+                args,
+                header("http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse"),
+            )
+        }
+        names::ACTION_PULL => {
+            let Body::Pull(args) = &req.body else {
+                return Err(Fault::SchemaValidationError);
+            };
+            pull(
+                state,
+                args,
+                header("http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse"),
+            )
+        }
+        names::ACTION_RELEASE => {
+            let Body::Release { context } = &req.body else {
+                return Err(Fault::SchemaValidationError);
+            };
+            let id = enumeration::parse_context(context).ok_or(Fault::InvalidEnumerationContext)?;
+            if !state.enumerations().release(id) {
+                return Err(Fault::InvalidEnumerationContext);
+            }
+            Ok(writer::empty_response(&header(
+                "http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse",
+            )))
+        }
+        _ => invoke(device, class, req, action, uri, relates_to, state),
+    }
+}
+
+fn invoke(
+    device: &Device,
+    class: &Class,
+    req: &Request,
+    action: &str,
+    uri: &str,
+    relates_to: &str,
+    state: &WsmanState,
+) -> Result<String, Fault> {
+    let method_name = action
+        .strip_prefix(uri)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .ok_or(Fault::ActionNotSupported)?;
+    let method = class
+        .method(method_name, device.firmware)
+        .ok_or(Fault::ActionNotSupported)?;
+    let input = match &req.body {
+        Body::Payload { instance, .. } if instance.class == format!("{method_name}_INPUT") => {
+            instance.clone()
+        }
+        Body::Payload { .. } => return Err(Fault::SchemaValidationError),
+        // Some clients send methods without arguments with an empty body.
+        Body::Empty => Instance::new(format!("{method_name}_INPUT")),
+        _ => return Err(Fault::SchemaValidationError),
+    };
+    let target = select(device, class, req)?;
+    let output = (method.call)(device, &target, &input)?;
+    let response_action = format!("{action}Response");
+    Ok(writer::method_response(
+        &Header {
+            relates_to,
+            action: &response_action,
+            message_id: state.next_message_id(),
+            resource_uri: Some(uri),
+        },
+        &output,
+        &class.uri(),
+    ))
+}
+
+/// The instance a request's selectors name. Without selectors (or with an
+/// empty set) it is the first instance, as AMT resolves singletons.
+fn select(device: &Device, class: &Class, req: &Request) -> Result<Instance, Fault> {
+    let instances = (class.instances)(device);
+    let selectors = req.selectors.as_deref().unwrap_or_default();
+    for (name, _) in selectors {
+        if !class.keys.contains(&name.as_str()) {
+            return Err(Fault::InvalidSelectors);
+        }
+    }
+    instances
+        .into_iter()
+        .filter(|i| i.class == class.name || class.subclasses.contains(&i.class.as_str()))
+        .find(|i| {
+            selectors
+                .iter()
+                .all(|(name, want)| selector_matches(i.get(name), want))
+        })
+        .ok_or(Fault::InvalidSelectors)
+}
+
+/// The same instance re-read after a change, found by its keys.
+fn reselect(device: &Device, class: &Class, before: &Instance) -> Result<Instance, Fault> {
+    (class.instances)(device)
+        .into_iter()
+        .find(|i| class.keys.iter().all(|k| i.get(k) == before.get(k)))
+        .ok_or(Fault::InternalError(1))
+}
+
+fn selector_matches(have: Option<&Value>, want: &SelectorValue) -> bool {
+    match (have, want) {
+        (Some(Value::Ref(have)), SelectorValue::Ref(want)) => have.matches(want),
+        (Some(v), SelectorValue::Text(want)) => v.to_text().as_deref() == Some(want.as_str()),
+        _ => false,
+    }
+}
+
+fn snapshot(class: &Class, instances: Vec<Instance>) -> Vec<Snapshot> {
+    instances
+        .into_iter()
+        .map(|instance| {
+            let item_class = if instance.class == class.name {
+                class
+            } else {
+                classes::lookup_any(&instance.class).unwrap_or(class)
+            };
+            Snapshot {
+                namespace: names::class_uri(&instance.class),
+                epr: item_class.epr_of(&instance),
+                instance,
+            }
+        })
+        .collect()
+}
+
+fn items(snapshots: &[Snapshot], mode: EnumerationMode) -> Vec<Item<'_>> {
+    snapshots
+        .iter()
+        .map(|s| match mode {
+            EnumerationMode::Objects => Item::Object(&s.instance, &s.namespace),
+            EnumerationMode::Epr => Item::Epr(&s.epr),
+            EnumerationMode::ObjectAndEpr => Item::ObjectAndEpr(&s.instance, &s.namespace, &s.epr),
+        })
+        .collect()
+}
+
+fn enumerate(
+    device: &Device,
+    state: &WsmanState,
+    class: &Class,
+    args: &EnumerateArgs,
+    header: Header,
+) -> Result<String, Fault> {
+    let mut all = snapshot(class, (class.instances)(device));
+    if !args.optimize {
+        let id = state.enumerations().open(args.mode, class.common, all);
+        let ctx = writer::enumeration_context(id);
+        return Ok(writer::enumerate_response(&header, Some(&ctx), None, false));
+    }
+    // Optimized: the first MaxElements items come back at once. The context
+    // stays valid even when nothing is left, so a client that pulls once more
+    // gets an empty, final page rather than a fault.
+    let first_n = args
+        .max_elements
+        .map_or(1, |m| m.max(1) as usize)
+        .min(all.len());
+    let rest = all.split_off(first_n);
+    let end = rest.is_empty();
+    let id = state.enumerations().open(args.mode, class.common, rest);
+    let ctx = writer::enumeration_context(id);
+    let first = items(&all, args.mode);
+    Ok(writer::enumerate_response(
+        &header,
+        Some(&ctx),
+        Some((&first, end)),
+        class.common,
+    ))
+}
+
+fn pull(state: &WsmanState, args: &PullArgs, header: Header) -> Result<String, Fault> {
+    let id = enumeration::parse_context(&args.context).ok_or(Fault::InvalidEnumerationContext)?;
+    // Without MaxElements everything is returned at once: DMT-based clients
+    // pull exactly once, and the item counts involved always fit.
+    let max = args.max_elements.map_or(usize::MAX, |m| m.max(1) as usize);
+    let (snapshots, more, mode, common) = state
+        .enumerations()
+        .pull(id, max)
+        .ok_or(Fault::InvalidEnumerationContext)?;
+    let ctx = writer::enumeration_context(id);
+    let list = items(&snapshots, mode);
+    Ok(writer::pull_response(
+        &header,
+        more.then_some(ctx.as_str()),
+        &list,
+        common,
+    ))
+}
+
+/// Identify: protocol and product version, and the security profiles.
+fn identify(device: &Device) -> String {
+    writer::identify_response(
+        &device.firmware.product_version(),
+        "1.0.0",
+        &[
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/digest",
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest",
+        ],
+    )
+}

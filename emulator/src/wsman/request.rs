@@ -1,0 +1,701 @@
+//! Parsing a WS-Management request envelope: bytes in, a typed [`Request`] out.
+//!
+//! The parser streams over quick-xml events and builds only the typed result;
+//! it accepts every form real clients send: any prefixes (or none), any
+//! header order, `mustUnderstand` on any header, `Name` or `wsman:Name`
+//! selector attributes, EPRs as selector values and method arguments.
+//! It is a pure function, so it can be property-tested without a socket.
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
+
+use super::fault::Fault;
+use super::names;
+use super::value::{Epr, Instance, SelectorValue, Value};
+
+/// Deeper nesting than this is never sent by a real client; refusing it
+/// bounds the parser's recursion.
+const MAX_DEPTH: usize = 24;
+
+/// A parsed request.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Request {
+    pub action: Option<String>,
+    pub to: Option<String>,
+    pub resource_uri: Option<String>,
+    pub message_id: Option<String>,
+    /// `None` when the request has no SelectorSet at all; an empty SelectorSet
+    /// (as wsl sends) is `Some(vec![])`. Both mean "the single instance".
+    pub selectors: Option<Vec<(String, SelectorValue)>>,
+    pub max_envelope_size: Option<u64>,
+    pub operation_timeout: Option<String>,
+    pub body: Body,
+}
+
+/// What the Body holds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Body {
+    #[default]
+    Empty,
+    Identify,
+    Enumerate(EnumerateArgs),
+    Pull(PullArgs),
+    Release {
+        context: String,
+    },
+    /// Any other payload: a Put/Create instance or a method's `_INPUT`.
+    /// `namespace` is the element's namespace URI.
+    Payload {
+        namespace: Option<String>,
+        instance: Instance,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EnumerationMode {
+    #[default]
+    Objects,
+    Epr,
+    ObjectAndEpr,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnumerateArgs {
+    pub mode: EnumerationMode,
+    pub optimize: bool,
+    pub max_elements: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PullArgs {
+    pub context: String,
+    pub max_elements: Option<u32>,
+}
+
+impl Request {
+    /// The selectors as an EPR on the request's resource, for matching.
+    pub fn selector_epr(&self) -> Epr {
+        Epr {
+            resource_uri: self.resource_uri.clone().unwrap_or_default(),
+            selectors: self.selectors.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Parses one request envelope.
+pub fn parse(xml: &[u8]) -> Result<Request, Fault> {
+    let text = std::str::from_utf8(xml).map_err(|_| Fault::SchemaValidationError)?;
+    let mut parser = Parser::new(text);
+    parser.envelope()
+}
+
+/// Namespace URI of a resolved name, as an owned string.
+fn ns_of(resolved: &ResolveResult) -> Option<String> {
+    match resolved {
+        ResolveResult::Bound(Namespace(ns)) => Some(String::from_utf8_lossy(ns).into_owned()),
+        _ => None,
+    }
+}
+
+/// An element start as the parser needs it: namespace, local name, and
+/// whether it was marked `mustUnderstand="true"`.
+struct Start {
+    ns: Option<String>,
+    local: String,
+    must_understand: bool,
+    name_attr: Option<String>,
+}
+
+struct Parser<'a> {
+    reader: NsReader<&'a [u8]>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut reader = NsReader::from_str(text);
+        let config = reader.config_mut();
+        config.expand_empty_elements = true;
+        config.check_end_names = true;
+        Parser { reader }
+    }
+
+    fn start_of(&self, e: &BytesStart, ns: Option<String>) -> Result<Start, Fault> {
+        let local = std::str::from_utf8(e.local_name().as_ref())
+            .map_err(|_| Fault::SchemaValidationError)?
+            .to_string();
+        let mut must_understand = false;
+        let mut name_attr = None;
+        for attr in e.attributes() {
+            let attr = attr.map_err(|_| Fault::SchemaValidationError)?;
+            let (attr_ns, attr_local) = self.reader.resolve_attribute(attr.key);
+            let value = attr
+                .unescape_value()
+                .map_err(|_| Fault::SchemaValidationError)?;
+            match attr_local.as_ref() {
+                b"mustUnderstand" if ns_of(&attr_ns).as_deref() == Some(names::SOAP) => {
+                    must_understand = matches!(value.trim(), "true" | "1");
+                }
+                b"Name" => name_attr = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        Ok(Start {
+            ns,
+            local,
+            must_understand,
+            name_attr,
+        })
+    }
+
+    /// The next structural event: a start, an end, text, or end of input.
+    fn next(&mut self) -> Result<Next, Fault> {
+        loop {
+            let (resolved, event) = self
+                .reader
+                .read_resolved_event()
+                .map_err(|_| Fault::SchemaValidationError)?;
+            let ns = ns_of(&resolved);
+            return Ok(match event {
+                Event::Start(e) => Next::Start(self.start_of(&e, ns)?),
+                Event::End(_) => Next::End,
+                Event::Text(t) => Next::Text(
+                    t.xml_content()
+                        .map_err(|_| Fault::SchemaValidationError)?
+                        .into_owned(),
+                ),
+                Event::CData(c) => Next::Text(
+                    c.decode()
+                        .map_err(|_| Fault::SchemaValidationError)?
+                        .into_owned(),
+                ),
+                Event::GeneralRef(r) => {
+                    let resolved = if r.is_char_ref() {
+                        r.resolve_char_ref().ok().flatten().map(|c| c.to_string())
+                    } else {
+                        let name = r.decode().map_err(|_| Fault::SchemaValidationError)?;
+                        quick_xml::escape::resolve_predefined_entity(&name).map(str::to_string)
+                    };
+                    Next::Text(resolved.ok_or(Fault::SchemaValidationError)?)
+                }
+                Event::Eof => Next::Eof,
+                // Never yielded: expand_empty_elements turns `<x/>` into a
+                // start and an end.
+                Event::Empty(_) => return Err(Fault::SchemaValidationError),
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => continue,
+            });
+        }
+    }
+
+    /// Skips the rest of the current element (its start was just read).
+    fn skip(&mut self) -> Result<(), Fault> {
+        let mut depth = 1usize;
+        while depth > 0 {
+            match self.next()? {
+                Next::Start(_) => depth += 1,
+                Next::End => depth -= 1,
+                Next::Text(_) => {}
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the text content of a leaf element (its start was just read).
+    /// Child elements are not expected; they are skipped.
+    fn text(&mut self) -> Result<String, Fault> {
+        let mut out = String::new();
+        loop {
+            match self.next()? {
+                Next::Text(t) => out.push_str(&t),
+                Next::Start(_) => self.skip()?,
+                Next::End => return Ok(out),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    fn envelope(&mut self) -> Result<Request, Fault> {
+        let root = loop {
+            match self.next()? {
+                Next::Start(s) => break s,
+                Next::Text(t) if t.trim().is_empty() => continue,
+                _ => return Err(Fault::SchemaValidationError),
+            }
+        };
+        if root.local != "Envelope" {
+            return Err(Fault::SchemaValidationError);
+        }
+        if root.ns.as_deref() != Some(names::SOAP) {
+            return Err(Fault::VersionMismatch);
+        }
+        let mut request = Request::default();
+        let mut saw_body = false;
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.ns.as_deref() == Some(names::SOAP) && s.local == "Header" => {
+                    self.header(&mut request)?
+                }
+                Next::Start(s) if s.ns.as_deref() == Some(names::SOAP) && s.local == "Body" => {
+                    request.body = self.body()?;
+                    saw_body = true;
+                }
+                Next::Start(_) => return Err(Fault::SchemaValidationError),
+                Next::Text(_) => {}
+                Next::End => break,
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+        // Nothing but whitespace may follow the envelope.
+        loop {
+            match self.next()? {
+                Next::Eof => break,
+                Next::Text(t) if t.trim().is_empty() => {}
+                _ => return Err(Fault::SchemaValidationError),
+            }
+        }
+        if !saw_body {
+            return Err(Fault::SchemaValidationError);
+        }
+        Ok(request)
+    }
+
+    fn header(&mut self, request: &mut Request) -> Result<(), Fault> {
+        loop {
+            let h = match self.next()? {
+                Next::Start(s) => s,
+                Next::Text(_) => continue,
+                Next::End => return Ok(()),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            };
+            let slot = match (h.ns.as_deref(), h.local.as_str()) {
+                (Some(names::ADDRESSING), "Action") => Some(&mut request.action),
+                (Some(names::ADDRESSING), "To") => Some(&mut request.to),
+                (Some(names::ADDRESSING), "MessageID") => Some(&mut request.message_id),
+                (Some(names::WSMAN), "ResourceURI") => Some(&mut request.resource_uri),
+                (Some(names::WSMAN), "OperationTimeout") => Some(&mut request.operation_timeout),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                if slot.is_some() {
+                    return Err(Fault::InvalidMessageInformationHeader);
+                }
+                *slot = Some(self.text()?.trim().to_string());
+                continue;
+            }
+            match (h.ns.as_deref(), h.local.as_str()) {
+                (Some(names::WSMAN), "SelectorSet") => {
+                    if request.selectors.is_some() {
+                        return Err(Fault::InvalidMessageInformationHeader);
+                    }
+                    request.selectors = Some(self.selector_set(1)?);
+                }
+                (Some(names::WSMAN), "MaxEnvelopeSize") => {
+                    let size = self.text()?;
+                    request.max_envelope_size = Some(
+                        size.trim()
+                            .parse()
+                            .map_err(|_| Fault::SchemaValidationError)?,
+                    );
+                }
+                (Some(names::ADDRESSING), "ReplyTo" | "FaultTo" | "From")
+                | (Some(names::WSMAN), "Locale" | "DataLocale") => self.skip()?,
+                // AMT understands no options; a mandatory OptionSet (like any
+                // other header the service must understand but does not) is a
+                // MustUnderstand fault, an optional one is ignored.
+                _ if h.must_understand => return Err(Fault::MustUnderstand(h.local)),
+                _ => self.skip()?,
+            }
+        }
+    }
+
+    fn selector_set(&mut self, depth: usize) -> Result<Vec<(String, SelectorValue)>, Fault> {
+        if depth > MAX_DEPTH {
+            return Err(Fault::SchemaValidationError);
+        }
+        let mut selectors = Vec::new();
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.local == "Selector" => {
+                    let name = s.name_attr.ok_or(Fault::InvalidSelectors)?;
+                    let value = self.selector_value(depth)?;
+                    selectors.push((name, value));
+                }
+                Next::Start(_) => self.skip()?,
+                Next::Text(_) => {}
+                Next::End => return Ok(selectors),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    /// A selector holds text or an `EndpointReference`.
+    fn selector_value(&mut self, depth: usize) -> Result<SelectorValue, Fault> {
+        let mut text = String::new();
+        let mut epr = None;
+        loop {
+            match self.next()? {
+                Next::Text(t) => text.push_str(&t),
+                Next::Start(s) if s.local == "EndpointReference" => {
+                    epr = Some(self.epr_content(depth + 1)?);
+                }
+                Next::Start(_) => self.skip()?,
+                Next::End => break,
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+        Ok(match epr {
+            Some(epr) => SelectorValue::Ref(Box::new(epr)),
+            None => SelectorValue::Text(text.trim().to_string()),
+        })
+    }
+
+    /// The content of an EPR element (Address, ReferenceParameters).
+    fn epr_content(&mut self, depth: usize) -> Result<Epr, Fault> {
+        let mut epr = Epr::default();
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.local == "ReferenceParameters" => {
+                    self.reference_parameters(&mut epr, depth + 1)?
+                }
+                Next::Start(_) => self.skip()?,
+                Next::Text(_) => {}
+                Next::End => return Ok(epr),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    fn reference_parameters(&mut self, epr: &mut Epr, depth: usize) -> Result<(), Fault> {
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.local == "ResourceURI" => {
+                    epr.resource_uri = self.text()?.trim().to_string()
+                }
+                Next::Start(s) if s.local == "SelectorSet" => {
+                    epr.selectors = self.selector_set(depth + 1)?
+                }
+                Next::Start(_) => self.skip()?,
+                Next::Text(_) => {}
+                Next::End => return Ok(()),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    fn body(&mut self) -> Result<Body, Fault> {
+        let mut body = Body::Empty;
+        loop {
+            let s = match self.next()? {
+                Next::Start(s) => s,
+                Next::Text(_) => continue,
+                Next::End => return Ok(body),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            };
+            if !matches!(body, Body::Empty) {
+                // One payload element only.
+                return Err(Fault::SchemaValidationError);
+            }
+            body = match (s.ns.as_deref(), s.local.as_str()) {
+                (Some(names::IDENTITY), "Identify") => {
+                    self.skip()?;
+                    Body::Identify
+                }
+                (Some(names::ENUMERATION), "Enumerate") => Body::Enumerate(self.enumerate()?),
+                (Some(names::ENUMERATION), "Pull") => Body::Pull(self.pull()?),
+                (Some(names::ENUMERATION), "Release") => Body::Release {
+                    context: self.pull()?.context,
+                },
+                _ => {
+                    let class = s.local.clone();
+                    let mut instance = self.object(1)?;
+                    instance.class = class;
+                    Body::Payload {
+                        namespace: s.ns,
+                        instance,
+                    }
+                }
+            };
+        }
+    }
+
+    fn enumerate(&mut self) -> Result<EnumerateArgs, Fault> {
+        let mut args = EnumerateArgs::default();
+        loop {
+            match self.next()? {
+                Next::Start(s) => match s.local.as_str() {
+                    "OptimizeEnumeration" => {
+                        args.optimize = true;
+                        self.skip()?
+                    }
+                    "MaxElements" => args.max_elements = Some(parse_count(&self.text()?)?),
+                    "EnumerationMode" => {
+                        args.mode = match self.text()?.trim() {
+                            names::ENUM_MODE_EPR => EnumerationMode::Epr,
+                            names::ENUM_MODE_OBJECT_AND_EPR => EnumerationMode::ObjectAndEpr,
+                            _ => return Err(Fault::InvalidParameter),
+                        }
+                    }
+                    // Filters (selector or association dialect) are not
+                    // something AMT clients send; refuse rather than ignore,
+                    // so a caller is never handed an unfiltered result.
+                    "Filter" if s.ns.as_deref() == Some(names::WSMAN) => {
+                        return Err(Fault::UnsupportedFeature);
+                    }
+                    _ => self.skip()?,
+                },
+                Next::Text(_) => {}
+                Next::End => return Ok(args),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    fn pull(&mut self) -> Result<PullArgs, Fault> {
+        let mut args = PullArgs::default();
+        let mut saw_context = false;
+        loop {
+            match self.next()? {
+                Next::Start(s) => match s.local.as_str() {
+                    "EnumerationContext" => {
+                        args.context = self.text()?.trim().to_string();
+                        saw_context = true;
+                    }
+                    "MaxElements" => args.max_elements = Some(parse_count(&self.text()?)?),
+                    _ => self.skip()?,
+                },
+                Next::Text(_) => {}
+                Next::End if saw_context => return Ok(args),
+                Next::End => return Err(Fault::InvalidEnumerationContext),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    /// Reads an element's children as properties of an instance. Repeated
+    /// names become arrays; EPRs and nested objects are recognised by their
+    /// content.
+    fn object(&mut self, depth: usize) -> Result<Instance, Fault> {
+        if depth > MAX_DEPTH {
+            return Err(Fault::SchemaValidationError);
+        }
+        let mut instance = Instance::default();
+        loop {
+            match self.next()? {
+                Next::Start(s) => {
+                    let value = self.value(depth + 1)?;
+                    match instance.props.remove(&s.local) {
+                        None => {
+                            instance.props.insert(s.local, value);
+                        }
+                        Some(Value::Array(mut items)) => {
+                            items.push(value);
+                            instance.props.insert(s.local, Value::Array(items));
+                        }
+                        Some(first) => {
+                            instance
+                                .props
+                                .insert(s.local, Value::Array(vec![first, value]));
+                        }
+                    }
+                }
+                Next::Text(_) => {}
+                Next::End => return Ok(instance),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    /// One property's value: text, an EPR (it has ReferenceParameters), or a
+    /// nested object (it has other children).
+    fn value(&mut self, depth: usize) -> Result<Value, Fault> {
+        if depth > MAX_DEPTH {
+            return Err(Fault::SchemaValidationError);
+        }
+        let mut text = String::new();
+        let mut epr: Option<Epr> = None;
+        let mut children = Instance::default();
+        loop {
+            match self.next()? {
+                Next::Text(t) => text.push_str(&t),
+                Next::Start(s) if s.local == "ReferenceParameters" => {
+                    let epr = epr.get_or_insert_with(Epr::default);
+                    self.reference_parameters(epr, depth + 1)?;
+                }
+                Next::Start(s)
+                    if s.local == "Address" && s.ns.as_deref() == Some(names::ADDRESSING) =>
+                {
+                    epr.get_or_insert_with(Epr::default);
+                    self.skip()?;
+                }
+                Next::Start(s) => {
+                    // A nested element: parse it as a one-property object and
+                    // merge, so repeated names still become arrays.
+                    let v = self.value(depth + 1)?;
+                    match children.props.remove(&s.local) {
+                        None => {
+                            children.props.insert(s.local, v);
+                        }
+                        Some(Value::Array(mut items)) => {
+                            items.push(v);
+                            children.props.insert(s.local, Value::Array(items));
+                        }
+                        Some(first) => {
+                            children.props.insert(s.local, Value::Array(vec![first, v]));
+                        }
+                    }
+                }
+                Next::End => break,
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+        Ok(if let Some(epr) = epr {
+            Value::Ref(epr)
+        } else if !children.props.is_empty() {
+            Value::Object(children)
+        } else {
+            Value::Text(text)
+        })
+    }
+}
+
+enum Next {
+    Start(Start),
+    End,
+    Text(String),
+    Eof,
+}
+
+fn parse_count(text: &str) -> Result<u32, Fault> {
+    text.trim().parse().map_err(|_| Fault::InvalidParameter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESHCOMMANDER_GET: &str = r#"<?xml version="1.0" encoding="utf-8"?><Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns="http://www.w3.org/2003/05/soap-envelope"><Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action><a:To>/wsman</a:To><w:ResourceURI>http://intel.com/wbem/wscim/1/amt-schema/1/AMT_GeneralSettings</w:ResourceURI><a:MessageID>1</a:MessageID><a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><w:OperationTimeout>PT60S</w:OperationTimeout></Header><Body /></Envelope>"#;
+
+    #[test]
+    fn parses_a_default_namespace_get_without_selectors() {
+        let r = parse(MESHCOMMANDER_GET.as_bytes()).unwrap();
+        assert_eq!(r.action.as_deref(), Some(names::ACTION_GET));
+        assert_eq!(r.to.as_deref(), Some("/wsman"));
+        assert_eq!(r.message_id.as_deref(), Some("1"));
+        assert_eq!(r.selectors, None);
+        assert_eq!(r.body, Body::Empty);
+    }
+
+    const AMTCTRL_INVOKE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+    <s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:n1="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_PowerManagementService">
+    <s:Header>
+    <wsa:Action s:mustUnderstand="true">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_PowerManagementService/RequestPowerStateChange</wsa:Action>
+    <wsa:To s:mustUnderstand="true">http://127.0.0.1:16992/wsman</wsa:To>
+    <wsman:ResourceURI s:mustUnderstand="true">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_PowerManagementService</wsman:ResourceURI>
+    <wsa:MessageID s:mustUnderstand="true">uuid:c80a3841-a93a-436d-88b2-5dd613e7dee9</wsa:MessageID>
+    <wsa:ReplyTo><wsa:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address></wsa:ReplyTo>
+    <wsman:SelectorSet>
+       <wsman:Selector Name="Name">Intel(r) AMT Power Management Service</wsman:Selector>
+    </wsman:SelectorSet>
+    </s:Header>
+    <s:Body>
+      <n1:RequestPowerStateChange_INPUT>
+        <n1:PowerState>5</n1:PowerState>
+        <n1:ManagedElement>
+          <wsa:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address>
+          <wsa:ReferenceParameters>
+             <wsman:ResourceURI>http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</wsman:ResourceURI>
+             <wsman:SelectorSet>
+                <wsman:Selector wsman:Name="Name">ManagedSystem</wsman:Selector>
+             </wsman:SelectorSet>
+           </wsa:ReferenceParameters>
+         </n1:ManagedElement>
+       </n1:RequestPowerStateChange_INPUT>
+      </s:Body></s:Envelope>"#;
+
+    #[test]
+    fn parses_a_pretty_printed_invoke_with_an_epr_argument() {
+        let r = parse(AMTCTRL_INVOKE.as_bytes()).unwrap();
+        assert_eq!(
+            r.selectors.unwrap(),
+            vec![(
+                "Name".to_string(),
+                SelectorValue::Text("Intel(r) AMT Power Management Service".into())
+            )]
+        );
+        let Body::Payload {
+            namespace,
+            instance,
+        } = r.body
+        else {
+            panic!("expected a payload");
+        };
+        assert_eq!(
+            namespace.as_deref(),
+            Some("http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_PowerManagementService")
+        );
+        assert_eq!(instance.class, "RequestPowerStateChange_INPUT");
+        assert_eq!(instance.int("PowerState"), Some(5));
+        let epr = instance.get("ManagedElement").unwrap().as_ref().unwrap();
+        assert_eq!(epr.selector_text("Name"), Some("ManagedSystem"));
+        assert!(epr.resource_uri.ends_with("CIM_ComputerSystem"));
+    }
+
+    #[test]
+    fn a_mandatory_header_nobody_understands_is_refused() {
+        let xml = MESHCOMMANDER_GET.replace(
+            "<Header>",
+            r#"<Header><w:OptionSet xmlns:s="http://www.w3.org/2003/05/soap-envelope" s:mustUnderstand="true"><w:Option Name="x">1</w:Option></w:OptionSet>"#,
+        );
+        assert_eq!(
+            parse(xml.as_bytes()),
+            Err(Fault::MustUnderstand("OptionSet".into()))
+        );
+        let optional = MESHCOMMANDER_GET.replace(
+            "<Header>",
+            r#"<Header><w:OptionSet><w:Option Name="x">1</w:Option></w:OptionSet>"#,
+        );
+        assert!(parse(optional.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn repeated_properties_become_arrays_and_entities_are_decoded() {
+        let xml = MESHCOMMANDER_GET.replace(
+            "<Body />",
+            r#"<Body><r:X xmlns:r="urn:x"><r:A>1</r:A><r:A>2</r:A><r:B>a &amp; b&#33;</r:B></r:X></Body>"#,
+        );
+        let Body::Payload { instance, .. } = parse(xml.as_bytes()).unwrap().body else {
+            panic!()
+        };
+        assert_eq!(
+            instance.get("A"),
+            Some(&Value::Array(vec![Value::text("1"), Value::text("2")]))
+        );
+        assert_eq!(instance.text("B"), Some("a & b!"));
+    }
+
+    #[test]
+    fn soap_1_1_is_a_version_mismatch_and_garbage_a_schema_error() {
+        let xml = MESHCOMMANDER_GET.replace(
+            "http://www.w3.org/2003/05/soap-envelope",
+            "http://schemas.xmlsoap.org/soap/envelope/",
+        );
+        assert_eq!(parse(xml.as_bytes()), Err(Fault::VersionMismatch));
+        assert_eq!(parse(b"not xml"), Err(Fault::SchemaValidationError));
+        assert_eq!(
+            parse(&MESHCOMMANDER_GET.as_bytes()[..200]),
+            Err(Fault::SchemaValidationError)
+        );
+        assert_eq!(parse(&[0xff, 0xfe]), Err(Fault::SchemaValidationError));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_recursed() {
+        let open = "<r:X>".repeat(10_000);
+        let xml = MESHCOMMANDER_GET.replace(
+            "<Body />",
+            &format!(r#"<Body><r:P xmlns:r="urn:x">{open}</r:P></Body>"#),
+        );
+        assert_eq!(parse(xml.as_bytes()), Err(Fault::SchemaValidationError));
+    }
+}
