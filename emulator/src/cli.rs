@@ -214,7 +214,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listeners = fleet.bind().await?;
         let device = &fleet.devices()[0].device;
         if listeners.is_empty() {
-            eprintln!(
+            println!(
                 "amtemu: firmware {} opens no plain-HTTP port to the network; nothing to serve yet",
                 firmware.name
             );

@@ -698,4 +698,128 @@ mod tests {
         );
         assert_eq!(parse(xml.as_bytes()), Err(Fault::SchemaValidationError));
     }
+
+    mod properties {
+        use super::super::*;
+        use crate::wsman::writer::escape_into;
+        use proptest::prelude::*;
+
+        fn esc(s: &str) -> String {
+            let mut out = String::new();
+            escape_into(&mut out, s);
+            out
+        }
+
+        /// Printable text without leading/trailing whitespace (header values
+        /// are trimmed) and without characters XML 1.0 cannot carry.
+        fn text() -> impl Strategy<Value = String> {
+            "[A-Za-z0-9:/._&<>\"'() -]{1,40}"
+                .prop_map(|s| s.trim().to_string())
+                .prop_filter("empty", |s| !s.is_empty())
+        }
+
+        /// Prefixes clients use for each namespace (each set distinct from
+        /// the others, so declarations never clash).
+        fn prefix() -> impl Strategy<Value = Option<String>> {
+            prop_oneof![Just(None), "s|soap|env|S".prop_map(Some)]
+        }
+
+        fn qualified(prefix: &Option<String>, local: &str) -> String {
+            match prefix {
+                Some(p) => format!("{p}:{local}"),
+                None => local.to_string(),
+            }
+        }
+
+        fn xmlns(prefix: &Option<String>, ns: &str) -> String {
+            match prefix {
+                Some(p) => format!(r#" xmlns:{p}="{ns}""#),
+                None => format!(r#" xmlns="{ns}""#),
+            }
+        }
+
+        /// A second prefix for the SOAP namespace, carrying mustUnderstand.
+        const SOAP_ALIAS: &str = r#" xmlns:soapns="http://www.w3.org/2003/05/soap-envelope""#;
+
+        prop_compose! {
+            fn request_parts()(
+                action in text(),
+                resource in text(),
+                message_id in text(),
+                to in text(),
+                selectors in proptest::collection::vec(("[A-Za-z]{1,12}", text()), 0..4),
+                props in proptest::collection::btree_map("[A-Z][A-Za-z]{0,10}", text(), 0..6),
+                order in Just(()).prop_perturb(|_, mut rng| {
+                    let mut v: Vec<usize> = (0..5).collect();
+                    for i in (1..v.len()).rev() {
+                        let j = (rng.next_u32() as usize) % (i + 1);
+                        v.swap(i, j);
+                    }
+                    v
+                }),
+                soap_p in prefix(), addr_p in "a|wsa|addr", wsman_p in "w|wsman|man", must in any::<bool>(),
+            ) -> (String, Request) {
+                let s = |l: &str| qualified(&soap_p, l);
+                let mu = if must { format!(r#" {}="true""#, qualified(&Some("soapns".into()), "mustUnderstand")) } else { String::new() };
+                let headers = [
+                    format!("<{addr_p}:Action{mu}>{}</{addr_p}:Action>", esc(&action)),
+                    format!("<{addr_p}:To{mu}>{}</{addr_p}:To>", esc(&to)),
+                    format!("<{wsman_p}:ResourceURI{mu}>{}</{wsman_p}:ResourceURI>", esc(&resource)),
+                    format!("<{addr_p}:MessageID{mu}>{}</{addr_p}:MessageID>", esc(&message_id)),
+                    format!(
+                        "<{wsman_p}:SelectorSet>{}</{wsman_p}:SelectorSet>",
+                        selectors.iter().map(|(n, v)| format!(r#"<{wsman_p}:Selector Name="{}">{}</{wsman_p}:Selector>"#, esc(n), esc(v))).collect::<String>()
+                    ),
+                ];
+                let header: String = order.iter().map(|&i| headers[i].clone()).collect();
+                let body: String = props.iter().map(|(k, v)| format!("<p:{k}>{}</p:{k}>", esc(v))).collect();
+                let xml = format!(
+                    r#"<?xml version="1.0"?><{env}{soapns}{sns} xmlns:{addr_p}="{}" xmlns:{wsman_p}="{}"><{h}>{header}</{h}><{b}><p:Thing_INPUT xmlns:p="urn:class">{body}</p:Thing_INPUT></{b}></{env}>"#,
+                    names::ADDRESSING,
+                    names::WSMAN,
+                    env = s("Envelope"),
+                    soapns = xmlns(&soap_p, names::SOAP),
+                    sns = SOAP_ALIAS,
+                    h = s("Header"),
+                    b = s("Body"),
+                );
+                let mut instance = Instance::new("Thing_INPUT");
+                for (k, v) in &props {
+                    instance.set(k, v.as_str());
+                }
+                let request = Request {
+                    action: Some(action),
+                    to: Some(to),
+                    resource_uri: Some(resource),
+                    message_id: Some(message_id),
+                    selectors: Some(selectors.into_iter().map(|(n, v)| (n, SelectorValue::Text(v))).collect()),
+                    max_envelope_size: None,
+                    operation_timeout: None,
+                    body: Body::Payload { namespace: Some("urn:class".into()), instance },
+                };
+                (xml, request)
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn any_prefixes_and_header_order_parse_to_the_same_request((xml, expected) in request_parts()) {
+                prop_assert_eq!(parse(xml.as_bytes()), Ok(expected));
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = parse(&bytes);
+            }
+
+            #[test]
+            fn mutated_envelopes_never_panic((xml, _) in request_parts(), cut in any::<prop::sample::Index>(), junk in "[<>/&;=\"a-z:]{0,8}") {
+                let at = cut.index(xml.len() + 1);
+                let at = (0..=at).rev().find(|i| xml.is_char_boundary(*i)).unwrap_or(0);
+                let mutated = format!("{}{}{}", &xml[..at], junk, &xml[at..]);
+                let _ = parse(mutated.as_bytes());
+                let _ = parse(&xml.as_bytes()[..at]);
+            }
+        }
+    }
 }

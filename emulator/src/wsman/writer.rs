@@ -131,7 +131,18 @@ pub fn method_response(h: &Header, output: &Instance, class_ns: &str) -> String 
     } else {
         vec![class_ns]
     };
-    envelope(h, &ns, |out, p| write_instance(out, p, output, class_ns))
+    // Output arguments come in schema order, which puts ReturnValue last.
+    envelope(h, &ns, |out, p| {
+        let prefix = p.of(class_ns);
+        let _ = write!(out, "<{prefix}:{}>", output.class);
+        for (name, value) in output.props.iter().filter(|(n, _)| *n != "ReturnValue") {
+            write_value(out, p, prefix, name, value);
+        }
+        if let Some(rv) = output.get("ReturnValue") {
+            write_value(out, p, prefix, "ReturnValue", rv);
+        }
+        let _ = write!(out, "</{prefix}:{}>", output.class);
+    })
 }
 
 /// One enumerated item as the mode asks for it.
