@@ -212,6 +212,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let fleet = Arc::new(Fleet::new(vec![spec])?);
         let listeners = fleet.bind().await?;
+        fleet.log_events();
         let device = &fleet.devices()[0].device;
         if listeners.is_empty() {
             println!(

@@ -122,6 +122,25 @@ impl Fleet {
         Ok(listeners)
     }
 
+    /// Logs every device's events (power changes, boots, settings changes).
+    pub fn log_events(&self) {
+        for endpoint in &self.devices {
+            let mut events = endpoint.device.subscribe();
+            let name = endpoint.device.name.clone();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(event) => tracing::info!(device = %name, ?event, "device event"),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(device = %name, missed = n, "event log fell behind")
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+    }
+
     /// Accepts on the listeners until the task is dropped.
     pub async fn serve(self: Arc<Self>, listeners: Vec<(TcpListener, Port)>) {
         let mut tasks = tokio::task::JoinSet::new();

@@ -375,3 +375,64 @@ fn identify(device: &Device) -> String {
         ],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classes::testing::device;
+    use proptest::prelude::*;
+
+    fn get(class: &str) -> String {
+        format!(
+            r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action><w:ResourceURI>{}</w:ResourceURI><a:MessageID>7</a:MessageID></Header><Body/></Envelope>"#,
+            names::class_uri(class)
+        )
+    }
+
+    #[test]
+    fn a_missing_action_or_resource_is_a_fault() {
+        let d = device("11.8");
+        let state = WsmanState::default();
+        let no_action = get("AMT_GeneralSettings").replace(
+            "<a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action>",
+            "",
+        );
+        assert_eq!(
+            handle(&d, &state, no_action.as_bytes()).fault,
+            Some(Fault::MessageInformationHeaderRequired)
+        );
+        let twice = get("AMT_GeneralSettings").replace(
+            "<a:MessageID>7</a:MessageID>",
+            "<a:MessageID>7</a:MessageID><a:MessageID>8</a:MessageID>",
+        );
+        assert_eq!(
+            handle(&d, &state, twice.as_bytes()).fault,
+            Some(Fault::InvalidMessageInformationHeader)
+        );
+        let reply = handle(&d, &state, get("AMT_GeneralSettings").as_bytes());
+        assert!(reply.fault.is_none());
+        assert!(reply.xml.contains("<b:RelatesTo>7</b:RelatesTo>"));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bodies_get_a_fault_and_leave_the_device_alone(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            cut in 0usize..400,
+        ) {
+            let d = device("11.8");
+            let state = WsmanState::default();
+            let before = handle(&d, &state, get("AMT_GeneralSettings").as_bytes()).xml;
+            let reply = handle(&d, &state, &bytes);
+            prop_assert!(reply.fault.is_some());
+            let valid = get("AMT_BootSettingData");
+            let truncated = &valid.as_bytes()[..cut.min(valid.len() - 1)];
+            prop_assert!(handle(&d, &state, truncated).fault.is_some());
+            let after = handle(&d, &state, get("AMT_GeneralSettings").as_bytes()).xml;
+            // Only the MessageID counter differs.
+            let strip = |s: &str| s.split("<b:MessageID>").next().unwrap().to_string()
+                + s.split("</b:MessageID>").nth(1).unwrap();
+            prop_assert_eq!(strip(&before), strip(&after));
+        }
+    }
+}
