@@ -71,15 +71,10 @@ fn message_log(device: &Device) -> Vec<Instance> {
     ]
 }
 
-/// The iterator is the 1-based index of the next record to read; 0 and
-/// anything past the end mean "nothing more".
-fn position_to_first_record(
-    device: &Device,
-    _: &Instance,
-    _: &Instance,
-) -> Result<Instance, Fault> {
-    let empty = device.with_state(|s| s.message_log.records().is_empty());
-    Ok(output("PositionToFirstRecord", 0).with("IterationIdentifier", if empty { 0 } else { 1 }))
+/// The iterator is the 1-based index of the next record to read; reading
+/// at one past the end returns no records and NoMoreRecords.
+fn position_to_first_record(_: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
+    Ok(output("PositionToFirstRecord", 0).with("IterationIdentifier", 1))
 }
 
 /// Newest records first, as AMT returns them.
@@ -143,6 +138,16 @@ mod tests {
             }
         });
         let none = Instance::default();
+        let fresh = device("11.8");
+        let empty = get_records(
+            &fresh,
+            &none,
+            &Instance::new("GetRecords_INPUT").with("IterationIdentifier", 1),
+        )
+        .unwrap();
+        assert!(empty.get("RecordArray").is_none());
+        assert_eq!(empty.bool("NoMoreRecords"), Some(true));
+        assert_eq!(empty.int("ReturnValue"), Some(0));
         let pos = position_to_first_record(&d, &none, &none).unwrap();
         assert_eq!(pos.int("IterationIdentifier"), Some(1));
         let read = |id: i64| {

@@ -1,0 +1,378 @@
+//! Real third-party AMT clients against the real binary on loopback:
+//! MeshCommander's WS-Man stack (npm meshcentral), requests built by Intel's
+//! @device-management-toolkit/wsman-messages, amtctrl (PyPI amt) and Dell's
+//! wsl (Debian). `tests/clients/install.sh` installs them; `tests/run` does
+//! that first and sets AMTEMU_REQUIRE_CLIENTS=1, which turns a missing client
+//! into a failure instead of a skip.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+/// The firmware matrix the clients run against.
+const FIRMWARE: [&str; 3] = ["3.2.1", "11.8", "15.0"];
+
+#[derive(Clone, Copy, Debug)]
+enum Driver {
+    MeshCommander,
+    WsmanMessages,
+    Amtctrl,
+    Wsl,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn prefix() -> PathBuf {
+    std::env::var_os("AMT_CLIENTS_PREFIX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/amtemu-clients")
+        })
+}
+
+/// Whether the clients are installed; a skip (with a note) unless the
+/// suite was asked to require them.
+fn clients_ready() -> bool {
+    let p = prefix();
+    let present = p
+        .join("node/node_modules/meshcentral/amt/amt-wsman-comm.js")
+        .exists()
+        && p.join("node/node_modules/@device-management-toolkit/wsman-messages")
+            .exists()
+        && p.join("venv/bin/amtctrl").exists()
+        && std::path::Path::new("/usr/bin/wsl").exists();
+    if !present {
+        if std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+            panic!(
+                "the real AMT clients are not installed under {}; run tests/clients/install.sh",
+                p.display()
+            );
+        }
+        eprintln!("skipping: real AMT clients not installed (run tests/clients/install.sh)");
+    }
+    present
+}
+
+/// Runs one driver operation and returns its JSON verdict.
+fn run(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
+    let dir = repo().join("tests/clients");
+    let (program, script): (&str, Option<PathBuf>) = match driver {
+        Driver::MeshCommander => ("node", Some(dir.join("meshcommander.js"))),
+        Driver::WsmanMessages => ("node", Some(dir.join("wsman-messages.js"))),
+        Driver::Amtctrl => ("bash", Some(dir.join("amtctrl.sh"))),
+        Driver::Wsl => ("bash", Some(dir.join("wsl.sh"))),
+    };
+    let mut cmd = Command::new(program);
+    if let Some(s) = script {
+        cmd.arg(s);
+    }
+    cmd.arg(emu.addr.ip().to_string())
+        .arg(emu.addr.port().to_string())
+        .arg(USER)
+        .arg(PASSWORD)
+        .args(op)
+        .env("AMT_CLIENTS_PREFIX", prefix())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start driver");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{driver:?} {op:?} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("");
+    let verdict: Value = serde_json::from_str(last).unwrap_or_else(|_| {
+        panic!(
+            "{driver:?} {op:?} printed no verdict\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    verdict
+}
+
+/// Runs an operation that must succeed.
+fn ok(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
+    let v = run(emu, driver, op);
+    assert_eq!(
+        v["ok"],
+        Value::Bool(true),
+        "{driver:?} {op:?} failed: {v:#}"
+    );
+    v
+}
+
+/// Runs a power operation, retrying while the device reports a previous
+/// change still under way (ReturnValue 6), as consoles are told to.
+fn ok_when_idle(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = run(emu, driver, op);
+        if v["return_value"] != 6 || Instant::now() > deadline {
+            assert_eq!(
+                v["ok"],
+                Value::Bool(true),
+                "{driver:?} {op:?} failed: {v:#}"
+            );
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn power_state(emu: &Emulator) -> String {
+    element_text(
+        &emu.client()
+            .get("CIM_AssociatedPowerManagementService")
+            .text(),
+        "PowerState",
+    )
+    .unwrap()
+}
+
+fn wait_power(emu: &Emulator, state: &str) {
+    assert!(
+        eventually(Duration::from_secs(15), || power_state(emu) == state),
+        "power state never became {state}"
+    );
+}
+
+fn start(firmware: &str) -> Emulator {
+    Emulator::start(&[
+        "--firmware",
+        firmware,
+        "--boot-ms",
+        "400",
+        "--shutdown-ms",
+        "400",
+        "--reset-ms",
+        "400",
+    ])
+}
+
+/// A device whose power cycle stays off long enough to be seen off.
+fn start_slow(firmware: &str) -> Emulator {
+    Emulator::start(&[
+        "--firmware",
+        firmware,
+        "--boot-ms",
+        "2000",
+        "--shutdown-ms",
+        "300",
+    ])
+}
+
+fn expected_version(firmware: &str) -> &'static str {
+    match firmware {
+        "3.2.1" => "3.2.1",
+        "11.8" => "11.8.50",
+        "15.0" => "15.0.23",
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn meshcommander_connects_reads_and_powers_each_firmware() {
+    if !clients_ready() {
+        return;
+    }
+    for fw in FIRMWARE {
+        let emu = start(fw);
+        let info = ok(&emu, Driver::MeshCommander, &["info"]);
+        assert_eq!(info["version"], expected_version(fw), "{fw}");
+        assert_eq!(info["hostname"], "amt-0001");
+        assert_eq!(info["realm_match"], true);
+        assert_eq!(info["powerstate"], 2);
+        if fw != "3.2.1" {
+            // MeshCentral's first contact: general settings + host-based
+            // setup, realm pinning, then the clock sync.
+            let connect = ok(&emu, Driver::MeshCommander, &["connect"]);
+            assert_eq!(connect["control_mode"], 2);
+            assert_eq!(connect["set_time_return_value"], 0);
+        }
+        // A power action with boot options, as the MeshCommander dialog does it.
+        let power = ok(&emu, Driver::MeshCommander, &["power", "10", "pxe"]);
+        assert_eq!(power["return_value"], 0, "{power:#}");
+        wait_power(&emu, "2");
+        let off = ok_when_idle(&emu, Driver::MeshCommander, &["power", "8"]);
+        assert_eq!(off["return_value"], 0);
+        wait_power(&emu, "8");
+        assert_eq!(
+            ok(&emu, Driver::MeshCommander, &["powerstate"])["powerstate"],
+            8
+        );
+    }
+}
+
+#[test]
+fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
+    if !clients_ready() {
+        return;
+    }
+    for fw in ["3.2.1", "11.8"] {
+        let emu = start(fw);
+        let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
+        let statuses = state["statuses"].as_object().expect("statuses");
+        assert!(statuses.len() > 200, "{fw}: {} classes", statuses.len());
+        for (class, status) in statuses {
+            assert!(
+                status == 200 || status == 400,
+                "{fw}: {class} answered {status}"
+            );
+        }
+        assert_eq!(statuses["AMT_GeneralSettings"], 200);
+        assert_eq!(statuses["CIM_SoftwareIdentity"], 200);
+        let kvm = if fw == "3.2.1" { 400 } else { 200 };
+        assert_eq!(statuses["CIM_KVMRedirectionSAP"], kvm, "{fw}");
+        assert_eq!(state["eventlog_status"], 200);
+    }
+}
+
+#[test]
+fn wsman_messages_requests_are_answered_on_each_firmware() {
+    if !clients_ready() {
+        return;
+    }
+    for fw in FIRMWARE {
+        let emu = start(fw);
+        let info = ok(&emu, Driver::WsmanMessages, &["info"]);
+        assert_eq!(info["version"], expected_version(fw));
+        assert_eq!(info["powerstate"], 2);
+        let version = ok(&emu, Driver::WsmanMessages, &["version"]);
+        assert_eq!(version["provisioning_state"], 2);
+        assert_eq!(version["provisioning_mode"], 1);
+        let settings = ok(&emu, Driver::WsmanMessages, &["settings"]);
+        assert_eq!(settings["realm_match"], true);
+        assert_eq!(ok(&emu, Driver::WsmanMessages, &["bootcaps"])["ok"], true);
+        assert_eq!(
+            ok(&emu, Driver::WsmanMessages, &["redirection"])["enabled_state"],
+            32771
+        );
+        if fw == "3.2.1" {
+            // Host-based setup and user consent came later: the device says
+            // so with a fault, and the client reports the failure.
+            assert_eq!(run(&emu, Driver::WsmanMessages, &["setup"])["ok"], false);
+        } else {
+            assert_eq!(
+                ok(&emu, Driver::WsmanMessages, &["setup"])["current_control_mode"],
+                2
+            );
+            assert_eq!(
+                ok(&emu, Driver::WsmanMessages, &["optin"])["opt_in_state"],
+                0
+            );
+        }
+        // The console's power action and boot-option sequences.
+        let boot = ok(&emu, Driver::WsmanMessages, &["boot", "pxe"]);
+        assert_eq!(boot["return_value"], 0, "{boot:#}");
+        wait_power(&emu, "2");
+        let off = ok_when_idle(&emu, Driver::WsmanMessages, &["power", "8"]);
+        assert_eq!(off["return_value"], 0, "{off:#}");
+        wait_power(&emu, "8");
+        assert_eq!(
+            ok(&emu, Driver::WsmanMessages, &["powerstate"])["powerstate"],
+            8
+        );
+        let on = ok(&emu, Driver::WsmanMessages, &["power", "2"]);
+        assert_eq!(on["return_value"], 0);
+        wait_power(&emu, "2");
+    }
+}
+
+#[test]
+fn amtctrl_status_on_off_reboot_and_pxeboot_on_each_firmware() {
+    if !clients_ready() {
+        return;
+    }
+    for fw in FIRMWARE {
+        let emu = start_slow(fw);
+        assert_eq!(
+            ok(&emu, Driver::Amtctrl, &["status"])["status"],
+            "on",
+            "{fw}"
+        );
+        ok(&emu, Driver::Amtctrl, &["off"]);
+        wait_power(&emu, "8");
+        assert_eq!(ok(&emu, Driver::Amtctrl, &["status"])["status"], "off");
+        ok(&emu, Driver::Amtctrl, &["on"]);
+        wait_power(&emu, "2");
+        ok_when_idle(&emu, Driver::Amtctrl, &["reboot"]);
+        // A power cycle passes through off and comes back on.
+        wait_power(&emu, "8");
+        wait_power(&emu, "2");
+        ok_when_idle(&emu, Driver::Amtctrl, &["pxeboot"]);
+        wait_power(&emu, "8");
+        wait_power(&emu, "2");
+        assert_eq!(ok(&emu, Driver::Amtctrl, &["status"])["status"], "on");
+    }
+}
+
+#[test]
+fn wsl_identifies_enumerates_reads_and_powers_each_firmware() {
+    if !clients_ready() {
+        return;
+    }
+    for fw in FIRMWARE {
+        let emu = start(fw);
+        let id = ok(&emu, Driver::Wsl, &["identify"]);
+        let major_minor = fw.split('.').take(2).collect::<Vec<_>>().join(".");
+        assert_eq!(id["product_version"], format!("AMT {major_minor}"));
+        let e = ok(&emu, Driver::Wsl, &["enum", "CIM_SoftwareIdentity"]);
+        assert_eq!(e["count"], 11);
+        let s = ok(&emu, Driver::Wsl, &["settings"]);
+        assert_eq!(s["properties"]["HostName"], "amt-0001");
+        assert_eq!(ok(&emu, Driver::Wsl, &["powerstate"])["powerstate"], 2);
+        ok(&emu, Driver::Wsl, &["power", "8"]);
+        wait_power(&emu, "8");
+        assert_eq!(ok(&emu, Driver::Wsl, &["powerstate"])["powerstate"], 8);
+    }
+}
+
+#[test]
+fn a_power_action_from_one_client_is_what_every_other_client_reads() {
+    if !clients_ready() {
+        return;
+    }
+    let emu = Emulator::start(&["--shutdown-ms", "1500", "--boot-ms", "1500"]);
+    ok(&emu, Driver::Amtctrl, &["off"]);
+    // Off only after the configured delay…
+    assert_eq!(power_state(&emu), "2");
+    wait_power(&emu, "8");
+    // …and then every client sees it.
+    assert_eq!(
+        ok(&emu, Driver::MeshCommander, &["powerstate"])["powerstate"],
+        8
+    );
+    assert_eq!(
+        ok(&emu, Driver::WsmanMessages, &["powerstate"])["powerstate"],
+        8
+    );
+    assert_eq!(ok(&emu, Driver::Wsl, &["powerstate"])["powerstate"], 8);
+    ok(&emu, Driver::MeshCommander, &["power", "2"]);
+    wait_power(&emu, "2");
+    assert_eq!(ok(&emu, Driver::Amtctrl, &["status"])["status"], "on");
+    assert_eq!(
+        ok(&emu, Driver::WsmanMessages, &["powerstate"])["powerstate"],
+        2
+    );
+}
