@@ -10,13 +10,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::classes;
 use crate::device::firmware::DEFAULT_FIRMWARE;
 use crate::device::{
-    ControlMode, DeviceConfig, Firmware, HostPower, PowerTimings, ProvisioningState, SetupState,
+    ControlMode, DEFAULT_PASSWORD, DeviceConfig, Firmware, HostPower, PowerTimings,
+    ProvisioningState, SetupState,
 };
 use crate::fleet::{DeviceSpec, Fleet, Ports};
-
-/// The password of the embedded default device's `admin` account. It meets
-/// AMT's strength rules (upper, lower, digit, symbol, 8+ characters).
-pub const DEFAULT_PASSWORD: &str = "P@ssw0rd";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -144,7 +141,7 @@ fn firmware_table() -> String {
             .iter()
             .map(|p| p.standard_number().to_string())
             .collect();
-        let features: Vec<String> = fw.features.iter().map(|f| format!("{f:?}")).collect();
+        let features: Vec<String> = fw.features().map(|f| format!("{f:?}")).collect();
         out.push_str(&format!(
             "{:<7} {:<16} {:<7} {:<22} {}\n",
             fw.name,

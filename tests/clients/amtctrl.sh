@@ -29,33 +29,21 @@ for kv in sys.argv[1:]:
 print(json.dumps(out))' "$@"
 }
 
-positional=()
-tls=0
-for a in "$@"; do
-    case "$a" in
-        --tls) tls=1 ;;
-        --no-tls) tls=-1 ;;
-        *) positional+=("$a") ;;
-    esac
-done
-if [ "${#positional[@]}" -lt 5 ]; then
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+if ! parse_driver_args "$@"; then
     json ok=false client=amtctrl error="usage: amtctrl.sh HOST PORT USER PASS status|on|off|reboot|pxeboot [--tls]"
     exit 2
 fi
-HOST="${positional[0]}" PORT="${positional[1]}" USER_="${positional[2]}" PASS="${positional[3]}" OP="${positional[4]}"
-[ "$tls" = 0 ] && [ "$PORT" = 16993 ] && tls=1
 
 if [ ! -x "$PY" ] || [ ! -x "$AMTCTRL" ]; then
     json ok=false client=amtctrl op="$OP" error="amt not installed in $PREFIX/venv (run tests/clients/install.sh)"
     exit 1
 fi
-case "$HOST" in
-    127.*|localhost|::1) ;;
-    *) if [ "${AMT_CLIENTS_ALLOW_REMOTE:-}" != 1 ]; then
-           json ok=false client=amtctrl op="$OP" error="refusing non-loopback host $HOST"
-           exit 2
-       fi ;;
-esac
+if ! is_loopback "$HOST"; then
+    json ok=false client=amtctrl op="$OP" error="refusing non-loopback host $HOST"
+    exit 2
+fi
 case "$OP" in
     status|on|off|reboot|pxeboot) ;;
     *) json ok=false client=amtctrl op="$OP" error="unknown op $OP (status|on|off|reboot|pxeboot)"; exit 2 ;;

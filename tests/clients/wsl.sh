@@ -17,27 +17,14 @@ json_error() { # json_error OP MESSAGE
     python3 -c 'import json,sys; print(json.dumps({"ok": False, "client": "wsl", "op": sys.argv[1], "error": sys.argv[2]}))' "$1" "$2"
 }
 
-positional=()
-tls=0
-for a in "$@"; do
-    case "$a" in
-        --tls) tls=1 ;;
-        --no-tls) tls=-1 ;;
-        *) positional+=("$a") ;;
-    esac
-done
-if [ "${#positional[@]}" -lt 5 ]; then
+# shellcheck source=common.sh
+. "$HERE/common.sh"
+if ! parse_driver_args "$@"; then
     json_error "" "usage: wsl.sh HOST PORT USER PASS identify|version|enum CLASS|get CLASS|settings|powerstate|power N [--tls]"
     exit 2
 fi
-HOST="${positional[0]}" PORT="${positional[1]}" USER_="${positional[2]}" PASS="${positional[3]}" OP="${positional[4]}"
-EXTRA=("${positional[@]:5}")
-[ "$tls" = 0 ] && [ "$PORT" = 16993 ] && tls=1
 
-case "$HOST" in
-    127.*|localhost) ;;
-    *) if [ "${AMT_CLIENTS_ALLOW_REMOTE:-}" != 1 ]; then json_error "$OP" "refusing non-loopback host $HOST"; exit 2; fi ;;
-esac
+if ! is_loopback "$HOST"; then json_error "$OP" "refusing non-loopback host $HOST"; exit 2; fi
 for tool in wsl wget xmllint uuidgen; do
     command -v "$tool" >/dev/null || { json_error "$OP" "$tool not installed (run tests/clients/install.sh)"; exit 1; }
 done

@@ -46,8 +46,12 @@ impl Emulator {
             port.to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        // Faults the tests provoke on purpose are logged at info; keep the
+        // test output to warnings unless asked for more.
+        let log = std::env::var("AMTEMU_LOG").unwrap_or_else(|_| "amtemu=warn".into());
         let mut child = Command::new(env!("CARGO_BIN_EXE_amtemu"))
             .args(&args)
+            .env("AMTEMU_LOG", log)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -293,22 +293,11 @@ mod tests {
     use crate::classes::testing::device;
 
     fn another_device() -> std::sync::Arc<Device> {
-        use crate::device::*;
-        Device::new(DeviceConfig {
-            name: "another".into(),
-            firmware: Firmware::by_name("11.8").unwrap(),
-            power: HostPower::S0,
-            timings: PowerTimings::default(),
-            setup: SetupState {
-                state: ProvisioningState::Post,
-                mode: ControlMode::Admin,
-            },
-            admin_name: "admin".into(),
-            admin_password: "P@ssw0rd".into(),
-            host_name: "host".into(),
-            domain_name: "example.test".into(),
-            ip_address: "127.0.0.1".into(),
-        })
+        use crate::device::{DeviceConfig, Firmware};
+        Device::new(DeviceConfig::new(
+            "another",
+            Firmware::by_name("11.8").unwrap(),
+        ))
     }
 
     fn class(name: &str) -> &'static Class {

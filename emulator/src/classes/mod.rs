@@ -224,21 +224,10 @@ pub(crate) mod testing {
     use crate::device::*;
 
     pub fn device(firmware: &str) -> Arc<Device> {
-        Device::new(DeviceConfig {
-            name: "class-test".into(),
-            firmware: Firmware::by_name(firmware).unwrap(),
-            power: HostPower::S0,
-            timings: PowerTimings::default(),
-            setup: SetupState {
-                state: ProvisioningState::Post,
-                mode: ControlMode::Admin,
-            },
-            admin_name: "admin".into(),
-            admin_password: "P@ssw0rd".into(),
-            host_name: "host".into(),
-            domain_name: "example.test".into(),
-            ip_address: "127.0.0.1".into(),
-        })
+        Device::new(DeviceConfig::new(
+            "class-test",
+            Firmware::by_name(firmware).unwrap(),
+        ))
     }
 }
 

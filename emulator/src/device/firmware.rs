@@ -85,7 +85,6 @@ pub struct Firmware {
     pub sku: &'static str,
     /// The `Recovery Version` software identity.
     pub recovery_version: &'static str,
-    pub features: &'static [Feature],
     pub ports: &'static [Port],
     /// The largest RSA key of a CA certificate the firmware accepts.
     pub max_ca_key_bits: u32,
@@ -93,7 +92,18 @@ pub struct Firmware {
 
 impl Firmware {
     pub fn has(&self, feature: Feature) -> bool {
-        self.features.contains(&feature)
+        let version = (self.major, self.minor);
+        FEATURE_VERSIONS.iter().any(|(f, since, until)| {
+            *f == feature && *since <= version && until.is_none_or(|u| version < u)
+        })
+    }
+
+    /// The features this firmware has, in the order they arrived.
+    pub fn features(&self) -> impl Iterator<Item = Feature> + '_ {
+        FEATURE_VERSIONS
+            .iter()
+            .map(|(f, ..)| *f)
+            .filter(|f| self.has(*f))
     }
 
     pub fn opens(&self, port: Port) -> bool {
@@ -134,138 +144,31 @@ impl fmt::Display for Firmware {
     }
 }
 
-use Feature::*;
+/// A (major, minor) firmware version.
+type Version = (u8, u8);
 
-const GEN3: &[Feature] = &[LegacyProvisioningModes];
-const GEN4: &[Feature] = &[LegacyProvisioningModes, AuditLog, Wireless, RemoteAccess];
-const GEN6: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-];
-const GEN7: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-];
-const GEN8: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-    AlarmClock,
-    ScreenSettings,
-];
-const GEN9: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-    AlarmClock,
-    ScreenSettings,
-    ExtendedPowerStates,
-];
-const GEN10: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-    AlarmClock,
-    ScreenSettings,
-    ExtendedPowerStates,
-    OsPowerSavingState,
-    ScreenConfiguration,
-];
-const GEN11: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-    AlarmClock,
-    ScreenSettings,
-    ExtendedPowerStates,
-    OsPowerSavingState,
-    ScreenConfiguration,
-    AlarmOccurrences,
-];
-const GEN12: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-    AlarmClock,
-    ScreenSettings,
-    ExtendedPowerStates,
-    OsPowerSavingState,
-    ScreenConfiguration,
-    AlarmOccurrences,
-    HttpProxy,
-];
-const GEN15: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-    AlarmClock,
-    ScreenSettings,
-    ExtendedPowerStates,
-    OsPowerSavingState,
-    ScreenConfiguration,
-    AlarmOccurrences,
-    HttpProxy,
-    AmtAuthenticate,
-];
-const GEN16: &[Feature] = &[
-    AuditLog,
-    Wireless,
-    RemoteAccess,
-    Kvm,
-    Ipv6,
-    UserConsent,
-    HostBasedSetup,
-    ClientControlMode,
-    AlarmClock,
-    ScreenSettings,
-    ExtendedPowerStates,
-    OsPowerSavingState,
-    ScreenConfiguration,
-    AlarmOccurrences,
-    HttpProxy,
-    AmtAuthenticate,
-    OneClickRecovery,
+/// When each feature arrived (and, for the one that went away, when it
+/// went), as (major, minor) versions. This table is the only place that ties
+/// features to versions.
+const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
+    (Feature::LegacyProvisioningModes, (0, 0), Some((6, 0))),
+    (Feature::AuditLog, (4, 0), None),
+    (Feature::Wireless, (4, 0), None),
+    (Feature::RemoteAccess, (4, 0), None),
+    (Feature::Kvm, (6, 0), None),
+    (Feature::Ipv6, (6, 0), None),
+    (Feature::UserConsent, (6, 2), None),
+    (Feature::HostBasedSetup, (6, 2), None),
+    (Feature::ClientControlMode, (7, 0), None),
+    (Feature::AlarmClock, (8, 0), None),
+    (Feature::ScreenSettings, (8, 0), None),
+    (Feature::ExtendedPowerStates, (9, 0), None),
+    (Feature::OsPowerSavingState, (10, 0), None),
+    (Feature::ScreenConfiguration, (10, 0), None),
+    (Feature::AlarmOccurrences, (11, 0), None),
+    (Feature::HttpProxy, (12, 0), None),
+    (Feature::AmtAuthenticate, (15, 0), None),
+    (Feature::OneClickRecovery, (16, 0), None),
 ];
 
 const ALL_PORTS: &[Port] = &[
@@ -287,7 +190,6 @@ static PROFILES: &[Firmware] = &[
         build: "1026",
         sku: "8",
         recovery_version: "3.2.1",
-        features: GEN3,
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
     },
@@ -299,7 +201,6 @@ static PROFILES: &[Firmware] = &[
         build: "1165",
         sku: "8",
         recovery_version: "4.0.4",
-        features: GEN4,
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
     },
@@ -311,7 +212,6 @@ static PROFILES: &[Firmware] = &[
         build: "1023",
         sku: "8",
         recovery_version: "5.2.10",
-        features: GEN4,
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
     },
@@ -323,7 +223,6 @@ static PROFILES: &[Firmware] = &[
         build: "1030",
         sku: "24584",
         recovery_version: "6.2.10",
-        features: GEN6,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -335,7 +234,6 @@ static PROFILES: &[Firmware] = &[
         build: "1164",
         sku: "24584",
         recovery_version: "7.0.2",
-        features: GEN7,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -347,7 +245,6 @@ static PROFILES: &[Firmware] = &[
         build: "1416",
         sku: "24584",
         recovery_version: "8.1.40",
-        features: GEN8,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -359,7 +256,6 @@ static PROFILES: &[Firmware] = &[
         build: "1952",
         sku: "24584",
         recovery_version: "9.5.30",
-        features: GEN9,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -371,7 +267,6 @@ static PROFILES: &[Firmware] = &[
         build: "1000",
         sku: "16392",
         recovery_version: "10.0.47",
-        features: GEN10,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -383,7 +278,6 @@ static PROFILES: &[Firmware] = &[
         build: "3425",
         sku: "16392",
         recovery_version: "11.8.50",
-        features: GEN11,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -395,7 +289,6 @@ static PROFILES: &[Firmware] = &[
         build: "1579",
         sku: "16392",
         recovery_version: "12.0.67",
-        features: GEN12,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -407,7 +300,6 @@ static PROFILES: &[Firmware] = &[
         build: "2199",
         sku: "16392",
         recovery_version: "14.1.70",
-        features: GEN12,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -419,7 +311,6 @@ static PROFILES: &[Firmware] = &[
         build: "1706",
         sku: "16392",
         recovery_version: "15.0.23",
-        features: GEN15,
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
     },
@@ -431,7 +322,6 @@ static PROFILES: &[Firmware] = &[
         build: "2049",
         sku: "16392",
         recovery_version: "16.1.25",
-        features: GEN16,
         ports: TLS_ONLY,
         max_ca_key_bits: 4096,
     },
@@ -443,7 +333,6 @@ static PROFILES: &[Firmware] = &[
         build: "2075",
         sku: "16392",
         recovery_version: "18.0.5",
-        features: GEN16,
         ports: TLS_ONLY,
         max_ca_key_bits: 4096,
     },

@@ -37,6 +37,32 @@ pub struct DeviceConfig {
     pub ip_address: String,
 }
 
+impl DeviceConfig {
+    /// A device with the embedded defaults: host on, provisioned in admin
+    /// control mode, user `admin` / `P@ssw0rd`, reached on 127.0.0.1.
+    pub fn new(name: &str, firmware: &'static Firmware) -> DeviceConfig {
+        DeviceConfig {
+            name: name.to_string(),
+            firmware,
+            power: HostPower::S0,
+            timings: PowerTimings::default(),
+            setup: SetupState {
+                state: ProvisioningState::Post,
+                mode: ControlMode::Admin,
+            },
+            admin_name: "admin".into(),
+            admin_password: DEFAULT_PASSWORD.into(),
+            host_name: "amt-0001".into(),
+            domain_name: "vpro.test".into(),
+            ip_address: "127.0.0.1".into(),
+        }
+    }
+}
+
+/// The password of the default `admin` account. It meets AMT's strength
+/// rules (upper, lower, digit, symbol, at least 8 characters).
+pub const DEFAULT_PASSWORD: &str = "P@ssw0rd";
+
 /// A change in a device, for whoever listens (logs, metrics, persistence,
 /// the host console).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,22 +253,8 @@ fn unix_now(offset: i64) -> u32 {
 mod tests {
     use super::*;
 
-    pub(crate) fn config() -> DeviceConfig {
-        DeviceConfig {
-            name: "test".into(),
-            firmware: Firmware::by_name("11.8").unwrap(),
-            power: HostPower::S0,
-            timings: PowerTimings::default(),
-            setup: SetupState {
-                state: ProvisioningState::Post,
-                mode: ControlMode::Admin,
-            },
-            admin_name: "admin".into(),
-            admin_password: "P@ssw0rd".into(),
-            host_name: "h".into(),
-            domain_name: "d".into(),
-            ip_address: "127.0.0.1".into(),
-        }
+    fn config() -> DeviceConfig {
+        DeviceConfig::new("test", Firmware::by_name("11.8").unwrap())
     }
 
     #[tokio::test(start_paused = true)]

@@ -122,9 +122,12 @@ async fn wsman_post(endpoint: &Endpoint, req: Request<Incoming>) -> Response<Amt
     }
 }
 
-/// A cheap look at whether a body is an Identify, before authentication.
+/// Whether a body is an Identify, before authentication. Most
+/// unauthenticated requests are a client's first try before the challenge,
+/// so a substring check spares them a parse.
 fn is_identify(body: &[u8]) -> bool {
-    matches!(wsman::request::parse(body), Ok(r) if r.body == wsman::request::Body::Identify)
+    body.windows(b"Identify".len()).any(|w| w == b"Identify")
+        && matches!(wsman::request::parse(body), Ok(r) if r.body == wsman::request::Body::Identify)
 }
 
 fn authenticate(
