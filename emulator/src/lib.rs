@@ -10,4 +10,5 @@ pub mod cli;
 pub mod device;
 pub mod fleet;
 pub mod http;
+pub mod tls;
 pub mod wsman;

@@ -2,11 +2,13 @@
 //! device state to instances and implements what clients can do with it.
 //! Classes know nothing of sockets or XML text; they see [`Instance`]s.
 
+mod authorization;
 mod boot;
 mod identity;
 mod inventory;
 mod message_log;
 mod network;
+mod pki;
 mod power;
 mod redirection;
 mod setup;
@@ -110,11 +112,13 @@ impl Class {
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new(|| {
     let modules: &[&'static [Class]] = &[
+        authorization::CLASSES,
         boot::CLASSES,
         identity::CLASSES,
         inventory::CLASSES,
         message_log::CLASSES,
         network::CLASSES,
+        pki::CLASSES,
         power::CLASSES,
         redirection::CLASSES,
         setup::CLASSES,

@@ -2,11 +2,13 @@
 //! It knows nothing about sockets, XML or HTTP; the protocol layers call its
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
+pub mod certs;
 pub mod firmware;
 pub mod identity;
 pub mod message_log;
 pub mod power;
 pub mod settings;
+pub mod users;
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,11 +16,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+pub use certs::{CertStore, TlsSettingData, TlsSettings};
 pub use firmware::{Feature, Firmware, Port};
 pub use identity::Identity;
 use message_log::{LogEvent, MessageLog};
 pub use power::{HostPower, PowerMachine, PowerRefusal, PowerRequest, PowerTimings};
 pub use settings::*;
+pub use users::{AccessPermission, UserAccount, Users};
 
 /// What a device is built from.
 #[derive(Clone, Debug)]
@@ -84,6 +88,11 @@ pub struct DeviceState {
     pub network: NetworkSettings,
     pub setup: SetupState,
     pub users: Users,
+    pub certs: CertStore,
+    /// The TLS policy in force.
+    pub tls: TlsSettings,
+    /// TLS settings written with Put, applied by CommitChanges.
+    pub pending_tls: Option<TlsSettings>,
     pub message_log: MessageLog,
     /// Seconds added to the host clock to give the ME's clock (set by
     /// SetHighAccuracyTimeSynch).
@@ -118,10 +127,14 @@ impl Device {
             redirection: RedirectionSettings::default(),
             network: NetworkSettings::with_address(&config.ip_address),
             setup: config.setup,
-            users: Users {
-                admin_name: config.admin_name,
-                admin_password: config.admin_password,
-            },
+            users: Users::new(
+                &config.admin_name,
+                &config.admin_password,
+                &identity.digest_realm,
+            ),
+            certs: CertStore::default(),
+            tls: TlsSettings::default(),
+            pending_tls: None,
             message_log: MessageLog::default(),
             clock_offset: 0,
             os_power_saving: 2,

@@ -284,10 +284,3 @@ pub struct SetupState {
     pub state: ProvisioningState,
     pub mode: ControlMode,
 }
-
-/// The digest accounts the device checks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Users {
-    pub admin_name: String,
-    pub admin_password: String,
-}

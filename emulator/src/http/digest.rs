@@ -112,11 +112,6 @@ fn md5_hex(parts: &[&[u8]]) -> String {
     crate::device::identity::hex_lower(&h.finalize())
 }
 
-/// HA1 = MD5(user:realm:password).
-pub fn ha1(user: &str, realm: &str, password: &str) -> String {
-    md5_hex(&[user.as_bytes(), realm.as_bytes(), password.as_bytes()])
-}
-
 /// The response a client with the right password computes.
 pub fn expected_response(
     creds: &Credentials,
@@ -295,7 +290,15 @@ mod tests {
             cnonce: Some("abc".into()),
             ..Credentials::default()
         };
-        c.response = expected_response(&c, &ha1("admin", REALM, password), "POST", b"").unwrap();
+        c.response = expected_response(
+            &c,
+            &crate::device::identity::hex_lower(&crate::device::users::ha1(
+                "admin", REALM, password,
+            )),
+            "POST",
+            b"",
+        )
+        .unwrap();
         c
     }
 
@@ -332,7 +335,9 @@ mod tests {
         let n = nonces.issue(t0);
         assert_eq!(n.len(), 32);
         assert!(!n.contains('='));
-        let ha = ha1("admin", REALM, "P@ssw0rd");
+        let ha = crate::device::identity::hex_lower(&crate::device::users::ha1(
+            "admin", REALM, "P@ssw0rd",
+        ));
         let check = |nonces: &mut Nonces, c: &Credentials, at| {
             nonces.verify(c, REALM, Some(&ha), "POST", b"", at)
         };

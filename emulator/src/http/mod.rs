@@ -171,11 +171,10 @@ fn authenticate(
 }
 
 fn user_ha1(endpoint: &Endpoint, creds: &Credentials) -> Option<String> {
-    let realm = &endpoint.device.identity.digest_realm;
-    endpoint.device.with_state(|s| {
-        (creds.username == s.users.admin_name)
-            .then(|| digest::ha1(&s.users.admin_name, realm, &s.users.admin_password))
-    })
+    endpoint
+        .device
+        .with_state(|s| s.users.network_ha1(&creds.username))
+        .map(|h| crate::device::identity::hex_lower(&h))
 }
 
 fn server(endpoint: &Endpoint) -> HeaderValue {

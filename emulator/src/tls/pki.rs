@@ -1,0 +1,1 @@
+//! Certificate and key operations (being written).
