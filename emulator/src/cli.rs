@@ -1,6 +1,7 @@
 //! The `amtemu` command line: wiring only, no logic of its own.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ use crate::device::{
     ProvisioningState, SetupState,
 };
 use crate::fleet::{DeviceSpec, Fleet, Ports};
+use crate::store::Store;
+use crate::tls::{self, TlsContext, ca::Ca};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,11 +33,29 @@ pub struct Cli {
 pub enum Command {
     /// Run one virtual AMT device (by default: AMT 11.8, admin control mode,
     /// host on, user admin / P@ssw0rd, on 127.0.0.1:16992).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Firmware profiles.
     Firmware {
         #[command(subcommand)]
         command: FirmwareCommand,
+    },
+    /// The emulator's certificate authority, which issues the devices' TLS
+    /// certificates.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Print the CA certificate (PEM) so clients can trust the devices;
+    /// creates the CA if there is none yet.
+    Export {
+        /// Where the CA is kept (default: $AMTEMU_HOME, else
+        /// $XDG_DATA_HOME/amtemu, else ~/.local/share/amtemu).
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
     },
 }
 
@@ -76,6 +97,23 @@ pub struct ServeArgs {
     /// Port for WS-Man over HTTP.
     #[arg(long, default_value_t = 16992)]
     pub http_port: u16,
+    /// Port for WS-Man over TLS.
+    #[arg(long, default_value_t = 16993)]
+    pub https_port: u16,
+    /// Where the emulator's CA is kept (see `amtemu ca export`).
+    #[arg(long)]
+    pub ca_dir: Option<PathBuf>,
+    /// Keep the device's state (settings, users, certificates, logs) in this
+    /// directory across restarts; without it the device starts fresh.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// PEM certificate chain the device presents on 16993 instead of one
+    /// issued by the emulator's CA (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PKCS#8 PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Firmware profile (see `amtemu firmware list`).
     #[arg(long, default_value = DEFAULT_FIRMWARE)]
     pub firmware: String,
@@ -122,7 +160,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", firmware_table());
             Ok(())
         }
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
+        Command::Ca {
+            command: CaCommand::Export { ca_dir },
+        } => {
+            let dir = ca_dir.unwrap_or_else(tls::ca::default_dir);
+            let ca = Ca::load_or_create(&dir)?;
+            print!("{}", ca.cert_pem);
+            Ok(())
+        }
     }
 }
 
@@ -200,27 +246,49 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         address: args.bind,
         ports: Ports {
             http: args.http_port,
+            https: args.https_port,
+        },
+        tls_identity: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let read = |p: &PathBuf| {
+                    std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+                };
+                Some(
+                    tls::identity_from_pem(&read(cert)?, &read(key)?)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?,
+                )
+            }
+            _ => None,
         },
     };
+    let ca_dir = args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir);
+    let ca =
+        Ca::load_or_create(&ca_dir).with_context(|| format!("the CA in {}", ca_dir.display()))?;
+    let store = args.state_dir.as_deref().map(Store::open).transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let fleet = Arc::new(Fleet::new(vec![spec])?);
+        let fleet = Arc::new(Fleet::new(vec![spec], Arc::new(TlsContext { ca }), store)?);
         let listeners = fleet.bind().await?;
         fleet.log_events();
+        fleet.persist();
         let device = &fleet.devices()[0].device;
         if listeners.is_empty() {
             println!(
-                "amtemu: firmware {} opens no plain-HTTP port to the network; nothing to serve yet",
+                "amtemu: firmware {} opens none of the configured ports; nothing to serve",
                 firmware.name
             );
         }
-        for (listener, _) in &listeners {
+        for (listener, port) in &listeners {
             if let Ok(addr) = listener.local_addr() {
+                let scheme = match port {
+                    crate::device::Port::Https => "https",
+                    _ => "http",
+                };
                 println!(
-                    "amtemu: AMT {} device {} listening on http://{addr}/wsman (user {}, realm {})",
+                    "amtemu: AMT {} device {} listening on {scheme}://{addr}/wsman (user {}, realm {})",
                     firmware.name, device.name, args.user, device.identity.digest_realm
                 );
             }
@@ -231,6 +299,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 println!("amtemu: shutting down");
             }
         }
+        fleet.save_all()?;
         anyhow::Ok(())
     })
 }

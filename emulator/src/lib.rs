@@ -12,3 +12,4 @@ pub mod fleet;
 pub mod http;
 pub mod tls;
 pub mod wsman;
+pub mod store;

@@ -36,7 +36,13 @@ impl Emulator {
     /// Starts `amtemu serve` on a fresh address with extra arguments and
     /// waits until it listens.
     pub fn start(extra: &[&str]) -> Emulator {
-        let ip = unique_address();
+        Self::start_at(&unique_address().to_string(), extra)
+    }
+
+    /// Starts the emulator on a given loopback address (to restart a device
+    /// where it was).
+    pub fn start_at(ip: &str, extra: &[&str]) -> Emulator {
+        let ip: Ipv4Addr = ip.parse().expect("an IPv4 address");
         let port = 16992;
         let mut args = vec![
             "serve".to_string(),
@@ -44,6 +50,9 @@ impl Emulator {
             ip.to_string(),
             "--http-port".into(),
             port.to_string(),
+            // One CA for the whole test run, kept out of the user's home.
+            "--ca-dir".into(),
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/ca").into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         // Faults the tests provoke on purpose are logged at info; keep the
@@ -79,6 +88,12 @@ impl Emulator {
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Emulator { child, addr }
+    }
+
+    /// Kills the process without letting it save anything (SIGKILL).
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn client(&self) -> Client {

@@ -24,7 +24,7 @@ pub enum LogEvent {
 }
 
 /// The log: records oldest first, bounded like the firmware's (390 records).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct MessageLog {
     records: Vec<[u8; 21]>,
     pub frozen: bool,

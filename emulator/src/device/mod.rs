@@ -67,6 +67,36 @@ impl DeviceConfig {
 /// rules (upper, lower, digit, symbol, at least 8 characters).
 pub const DEFAULT_PASSWORD: &str = "P@ssw0rd";
 
+/// The certificate chain and key the device's TLS server presents unless a
+/// TLS credential was configured over WS-Man.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TlsIdentity {
+    /// Leaf first, DER.
+    pub chain: Vec<Vec<u8>>,
+    /// PKCS#8 DER.
+    pub key_pkcs8: Vec<u8>,
+}
+
+/// What survives a restart: the device's non-volatile state.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Nvram {
+    pub general: GeneralSettings,
+    pub boot: BootSettings,
+    pub redirection: RedirectionSettings,
+    pub network: NetworkSettings,
+    pub setup: SetupState,
+    pub users: Users,
+    pub certs: CertStore,
+    pub tls: TlsSettings,
+    pub pending_tls: Option<TlsSettings>,
+    pub tls_identity: Option<TlsIdentity>,
+    pub message_log: MessageLog,
+    pub clock_offset: i64,
+    /// The host's power state when saved (a transition under way is
+    /// saved as where it was going).
+    pub power: HostPower,
+}
+
 /// A change in a device, for whoever listens (logs, metrics, persistence,
 /// the host console).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +123,8 @@ pub struct DeviceState {
     pub tls: TlsSettings,
     /// TLS settings written with Put, applied by CommitChanges.
     pub pending_tls: Option<TlsSettings>,
+    /// The TLS server's own certificate and key, made when first needed.
+    pub tls_identity: Option<TlsIdentity>,
     pub message_log: MessageLog,
     /// Seconds added to the host clock to give the ME's clock (set by
     /// SetHighAccuracyTimeSynch).
@@ -135,6 +167,7 @@ impl Device {
             certs: CertStore::default(),
             tls: TlsSettings::default(),
             pending_tls: None,
+            tls_identity: None,
             message_log: MessageLog::default(),
             clock_offset: 0,
             os_power_saving: 2,
@@ -245,6 +278,44 @@ impl Device {
                 let Some(device) = this.upgrade() else { return };
                 next = device.with_state(|s| s.power.next_due());
             }
+        });
+    }
+
+    /// A copy of the state that survives a restart.
+    pub fn nvram(&self) -> Nvram {
+        self.with_state(|s| Nvram {
+            general: s.general.clone(),
+            boot: s.boot.clone(),
+            redirection: s.redirection.clone(),
+            network: s.network.clone(),
+            setup: s.setup,
+            users: s.users.clone(),
+            certs: s.certs.clone(),
+            tls: s.tls.clone(),
+            pending_tls: s.pending_tls.clone(),
+            tls_identity: s.tls_identity.clone(),
+            message_log: s.message_log.clone(),
+            clock_offset: s.clock_offset,
+            power: s.power.destination(),
+        })
+    }
+
+    /// Puts saved state back (at start, before anyone connects).
+    pub fn restore(&self, nvram: Nvram) {
+        self.with_state(|s| {
+            s.general = nvram.general;
+            s.boot = nvram.boot;
+            s.redirection = nvram.redirection;
+            s.network = nvram.network;
+            s.setup = nvram.setup;
+            s.users = nvram.users;
+            s.certs = nvram.certs;
+            s.tls = nvram.tls;
+            s.pending_tls = nvram.pending_tls;
+            s.tls_identity = nvram.tls_identity;
+            s.message_log = nvram.message_log;
+            s.clock_offset = nvram.clock_offset;
+            s.power.force(nvram.power);
         });
     }
 

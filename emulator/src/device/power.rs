@@ -179,6 +179,11 @@ impl PowerMachine {
         self.state
     }
 
+    /// Where the host is going: the last scheduled state, or the current one.
+    pub fn destination(&self) -> HostPower {
+        self.pending.back().map_or(self.state, |s| s.state)
+    }
+
     pub fn is_transitioning(&self) -> bool {
         !self.pending.is_empty()
     }

@@ -1,8 +1,10 @@
 //! The device's configurable settings, grouped as the firmware groups them.
 //! Plain data; the classes map them to and from WS-Man instances.
 
+use serde::{Deserialize, Serialize};
+
 /// AMT_GeneralSettings' writable part.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneralSettings {
     pub host_name: String,
     pub domain_name: String,
@@ -50,7 +52,7 @@ impl Default for GeneralSettings {
 }
 
 /// A boot device a boot order can name (CIM_BootSourceSetting instances).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BootSource {
     HardDrive,
     Pxe,
@@ -92,7 +94,7 @@ impl BootSource {
 /// AMT_BootSettingData's writable flags plus the boot order and role set by
 /// CIM_BootConfigSetting / CIM_BootService. All of it is one-time: it applies
 /// to the next boot and is cleared then.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootSettings {
     pub bios_pause: bool,
     pub bios_setup: bool,
@@ -160,7 +162,7 @@ impl BootSettings {
 }
 
 /// Redirection enablement (AMT_RedirectionService, KVM, user consent).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RedirectionSettings {
     pub listener_enabled: bool,
     pub sol_enabled: bool,
@@ -217,7 +219,7 @@ impl RedirectionSettings {
 }
 
 /// The wired port's IPv4 configuration (AMT_EthernetPortSettings 0).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSettings {
     pub dhcp_enabled: bool,
     pub ip_sync_enabled: bool,
@@ -251,7 +253,7 @@ impl NetworkSettings {
 }
 
 /// Provisioning state (AMT_SetupAndConfigurationService.ProvisioningState).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProvisioningState {
     Pre,
@@ -270,7 +272,7 @@ impl ProvisioningState {
 }
 
 /// How a provisioned device is controlled.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ControlMode {
     /// Admin control mode; "Enterprise" before 6.0.
@@ -279,7 +281,7 @@ pub enum ControlMode {
     Client,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetupState {
     pub state: ProvisioningState,
     pub mode: ControlMode,

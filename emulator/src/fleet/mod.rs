@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::device::{Device, DeviceConfig, Port};
+use crate::device::{Device, DeviceConfig, Port, TlsIdentity};
 use crate::http::{self, HttpState};
+use crate::store::{Store, StoreError};
+use crate::tls::{self, TlsContext, TlsState};
 use crate::wsman::WsmanState;
 
 /// A device with the per-device protocol state that serves it.
@@ -21,6 +23,7 @@ pub struct Endpoint {
     pub device: Arc<Device>,
     pub wsman: WsmanState,
     pub http: HttpState,
+    pub tls: TlsState,
 }
 
 /// The port numbers devices answer on (the standard ones unless a user
@@ -28,12 +31,14 @@ pub struct Endpoint {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ports {
     pub http: u16,
+    pub https: u16,
 }
 
 impl Default for Ports {
     fn default() -> Self {
         Ports {
             http: Port::Http.standard_number(),
+            https: Port::Https.standard_number(),
         }
     }
 }
@@ -44,12 +49,16 @@ pub struct DeviceSpec {
     pub config: DeviceConfig,
     pub address: IpAddr,
     pub ports: Ports,
+    /// A certificate and key the user supplied for the device's TLS server.
+    pub tls_identity: Option<TlsIdentity>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     #[error("two devices share the address {0}")]
     DuplicateAddress(SocketAddr),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -57,29 +66,60 @@ pub enum FleetError {
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Fleet {
     devices: Vec<Arc<Endpoint>>,
     /// Listening address → the device and the kind of port it is.
     by_address: HashMap<SocketAddr, (Arc<Endpoint>, Port)>,
+    tls: Arc<TlsContext>,
+    store: Option<Store>,
 }
 
 impl Fleet {
-    pub fn new(specs: Vec<DeviceSpec>) -> Result<Fleet, FleetError> {
-        let mut fleet = Fleet::default();
+    /// Builds the devices; with a store, each starts from its saved state.
+    pub fn new(
+        specs: Vec<DeviceSpec>,
+        tls: Arc<TlsContext>,
+        store: Option<Store>,
+    ) -> Result<Fleet, FleetError> {
+        let mut fleet = Fleet {
+            devices: Vec::new(),
+            by_address: HashMap::new(),
+            tls,
+            store,
+        };
         for spec in specs {
+            let device = Device::new(spec.config);
+            if let Some(nvram) = fleet
+                .store
+                .as_ref()
+                .map(|s| s.load(&device.name))
+                .transpose()?
+                .flatten()
+            {
+                device.restore(nvram);
+            }
+            if let Some(identity) = spec.tls_identity {
+                device.with_state(|s| s.tls_identity = Some(identity));
+            }
             let endpoint = Arc::new(Endpoint {
-                device: Device::new(spec.config),
+                device,
                 wsman: WsmanState::default(),
                 http: HttpState::default(),
+                tls: TlsState::default(),
             });
-            let addr = SocketAddr::new(spec.address, spec.ports.http);
-            if fleet
-                .by_address
-                .insert(addr, (endpoint.clone(), Port::Http))
-                .is_some()
-            {
-                return Err(FleetError::DuplicateAddress(addr));
+            for (port, kind) in [
+                (spec.ports.http, Port::Http),
+                (spec.ports.https, Port::Https),
+            ] {
+                let addr = SocketAddr::new(spec.address, port);
+                if fleet
+                    .by_address
+                    .insert(addr, (endpoint.clone(), kind))
+                    .is_some()
+                {
+                    return Err(FleetError::DuplicateAddress(addr));
+                }
             }
             fleet.devices.push(endpoint);
         }
@@ -141,6 +181,59 @@ impl Fleet {
         }
     }
 
+    /// Saves each device's state whenever it changes (with a store).
+    pub fn persist(&self) {
+        let Some(store) = &self.store else { return };
+        for endpoint in &self.devices {
+            let mut events = endpoint.device.subscribe();
+            let device = endpoint.device.clone();
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut last = Store::encode(&device.nvram());
+                loop {
+                    match events.recv().await {
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                    // Let a burst of changes settle into one write.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    while events.try_recv().is_ok() {}
+                    let bytes = Store::encode(&device.nvram());
+                    if bytes == last {
+                        continue;
+                    }
+                    let (store, name, to_write) =
+                        (store.clone(), device.name.clone(), bytes.clone());
+                    match tokio::task::spawn_blocking(move || store.save_bytes(&name, &to_write))
+                        .await
+                    {
+                        Ok(Ok(())) => last = bytes,
+                        Ok(Err(e)) => {
+                            tracing::error!(device = %device.name, error = %e, "saving state failed")
+                        }
+                        Err(e) => {
+                            tracing::error!(device = %device.name, error = %e, "saving state failed")
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// Saves every device now (at shutdown).
+    pub fn save_all(&self) -> Result<(), StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        for endpoint in &self.devices {
+            store.save_bytes(
+                &endpoint.device.name,
+                &Store::encode(&endpoint.device.nvram()),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Accepts on the listeners until the task is dropped.
     pub async fn serve(self: Arc<Self>, listeners: Vec<(TcpListener, Port)>) {
         let mut tasks = tokio::task::JoinSet::new();
@@ -174,6 +267,32 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
         }
         let _ = stream.set_nodelay(true);
         let endpoint = endpoint.clone();
-        tokio::spawn(http::serve_connection(stream, endpoint, peer));
+        match kind {
+            Port::Http => {
+                // With TLS on and non-secure connections refused, the
+                // device no longer serves plain HTTP to the network.
+                let refused = endpoint
+                    .device
+                    .with_state(|s| s.tls.remote.enabled && !s.tls.remote.accept_non_secure);
+                if refused {
+                    tracing::info!(device = %endpoint.device.name, %peer, "plain HTTP refused: TLS required");
+                    continue;
+                }
+                tokio::spawn(http::serve_connection(stream, endpoint, peer));
+            }
+            Port::Https => {
+                let ctx = fleet.tls.clone();
+                tokio::spawn(async move {
+                    match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
+                        Ok(tls_stream) => http::serve_connection(tls_stream, endpoint, peer).await,
+                        Err(e) => {
+                            tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS connection refused")
+                        }
+                    }
+                });
+            }
+            // The redirection listeners arrive with the redirection protocol.
+            Port::Redirection | Port::RedirectionTls => {}
+        }
     }
 }

@@ -1,4 +1,259 @@
-//! TLS for 16993 and 16995: per-device server configurations, the
-//! emulator's CA, and the certificate operations devices perform.
+//! TLS for 16993 (and later 16995): the server configuration each device
+//! presents, chosen from the connection's device like everything else.
+//!
+//! A device serves the certificate its TLS credential context names (set
+//! over WS-Man), or else its own identity issued by the emulator's CA when
+//! first needed. Mutual authentication, when the device's settings ask for
+//! it, requires a client certificate chaining to a trusted root in the
+//! device's store, and a common name in TrustedCN when that list is set.
 
+pub mod ca;
 pub mod pki;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::device::{Device, TlsIdentity};
+use ca::Ca;
+
+/// How long a client may take to finish its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("TLS is not enabled on this device")]
+    Disabled,
+    #[error("issuing the device certificate: {0}")]
+    Issue(#[from] ca::CaError),
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    #[error("client verifier: {0}")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("handshake: {0}")]
+    Handshake(std::io::Error),
+    #[error("handshake timed out")]
+    Timeout,
+    #[error("client certificate not in TrustedCN")]
+    UntrustedCommonName,
+}
+
+/// What the TLS layer shares across a fleet: the CA.
+#[derive(Debug)]
+pub struct TlsContext {
+    pub ca: Ca,
+}
+
+/// The inputs a device's server configuration is built from; a new
+/// configuration is built only when they change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ConfigInputs {
+    chain: Vec<Vec<u8>>,
+    key: Vec<u8>,
+    mutual: bool,
+    roots: Vec<Vec<u8>>,
+}
+
+/// Per-device TLS state: the last configuration built.
+#[derive(Debug, Default)]
+pub struct TlsState {
+    cached: tokio::sync::Mutex<Option<(ConfigInputs, Arc<ServerConfig>)>>,
+}
+
+impl TlsState {
+    /// The device's current server configuration, building (and, the first
+    /// time, issuing the device's certificate) when needed.
+    async fn config(
+        &self,
+        device: &Arc<Device>,
+        ctx: &Arc<TlsContext>,
+    ) -> Result<Arc<ServerConfig>, TlsError> {
+        let mut cached = self.cached.lock().await;
+        let inputs = match config_inputs(device) {
+            Some(inputs) => inputs,
+            None => {
+                // Key generation takes tens of milliseconds: off the runtime.
+                let (fqdn, address) = device.with_state(|s| {
+                    (
+                        fqdn(&s.general.host_name, &s.general.domain_name),
+                        s.network.ip_address.clone(),
+                    )
+                });
+                let ctx = ctx.clone();
+                let identity = tokio::task::spawn_blocking(move || ctx.ca.issue(&fqdn, &address))
+                    .await
+                    .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
+                device.with_state(|s| {
+                    s.tls_identity.get_or_insert(identity);
+                });
+                device.changed("TLS identity");
+                config_inputs(device).ok_or(TlsError::Disabled)?
+            }
+        };
+        if let Some((_, config)) = cached.as_ref().filter(|(have, _)| *have == inputs) {
+            return Ok(config.clone());
+        }
+        let config = build_config(&inputs)?;
+        *cached = Some((inputs, config.clone()));
+        Ok(config)
+    }
+}
+
+pub fn fqdn(host: &str, domain: &str) -> String {
+    match (host.is_empty(), domain.is_empty()) {
+        (true, _) => "amt".to_string(),
+        (false, true) => host.to_string(),
+        (false, false) => format!("{host}.{domain}"),
+    }
+}
+
+/// The certificate, key and client policy the device's state calls for;
+/// `None` when the device has no identity yet.
+fn config_inputs(device: &Device) -> Option<ConfigInputs> {
+    device.with_state(|s| {
+        let (chain, key) = configured_credential(s).or_else(|| {
+            s.tls_identity
+                .as_ref()
+                .map(|id| (id.chain.clone(), id.key_pkcs8.clone()))
+        })?;
+        Some(ConfigInputs {
+            chain,
+            key,
+            mutual: s.tls.remote.mutual_authentication,
+            roots: s.certs.trusted_roots().map(|c| c.der.clone()).collect(),
+        })
+    })
+}
+
+/// The credential AMT_TLSCredentialContext names, with the key the device
+/// holds for it.
+fn configured_credential(s: &crate::device::DeviceState) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    let cert = s.certs.certificate(s.certs.tls_certificate?)?;
+    let public = certificate_public_key(&cert.der)?;
+    let key = s.certs.keys.iter().find(|k| k.public_der == public)?;
+    Some((vec![cert.der.clone()], key.pkcs8.clone()))
+}
+
+fn build_config(inputs: &ConfigInputs) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // rustls speaks TLS 1.2 and 1.3 only; see docs/TLS.md for where that
+    // differs from each firmware generation.
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+    let builder = if inputs.mutual {
+        let mut roots = rustls::RootCertStore::empty();
+        for der in &inputs.roots {
+            // A root rustls cannot use simply does not anchor anything.
+            let _ = roots.add(CertificateDer::from(der.clone()));
+        }
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let chain = inputs
+        .chain
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(inputs.key.clone()));
+    let mut config = builder.with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Runs the server side of a handshake for a device and applies the
+/// device's TrustedCN rule.
+pub async fn accept<IO>(
+    io: IO,
+    device: &Arc<Device>,
+    state: &TlsState,
+    ctx: &Arc<TlsContext>,
+) -> Result<TlsStream<IO>, TlsError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let (enabled, mutual, trusted_cn) = device.with_state(|s| {
+        let r = &s.tls.remote;
+        (r.enabled, r.mutual_authentication, r.trusted_cn.clone())
+    });
+    if !enabled {
+        return Err(TlsError::Disabled);
+    }
+    let config = state.config(device, ctx).await?;
+    let stream = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        TlsAcceptor::from(config.clone()).accept(io),
+    )
+    .await
+    .map_err(|_| TlsError::Timeout)?
+    .map_err(TlsError::Handshake)?;
+    if mutual && !trusted_cn.is_empty() {
+        let cn = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|c| certificate_common_name(c));
+        if !cn.is_some_and(|cn| trusted_cn.contains(&cn)) {
+            return Err(TlsError::UntrustedCommonName);
+        }
+    }
+    Ok(stream)
+}
+
+/// A user-supplied certificate chain and key, from PEM.
+pub fn identity_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsIdentity, String> {
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(cert_pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("no certificate in the PEM file".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("key PEM: {e}"))?;
+    let PrivateKeyDer::Pkcs8(pkcs8) = key else {
+        return Err("the key must be PKCS#8 (BEGIN PRIVATE KEY)".into());
+    };
+    let identity = TlsIdentity {
+        chain,
+        key_pkcs8: pkcs8.secret_pkcs8_der().to_vec(),
+    };
+    // Refuse a pair that does not belong together now rather than at the
+    // first handshake.
+    build_config(&ConfigInputs {
+        chain: identity.chain.clone(),
+        key: identity.key_pkcs8.clone(),
+        mutual: false,
+        roots: Vec::new(),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(identity)
+}
+
+/// The subject public key of a certificate (for RSA, the PKCS#1 key that
+/// AMT reports as a key pair's DERKey).
+fn certificate_public_key(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.public_key().subject_public_key.data.to_vec())
+}
+
+fn certificate_common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(cn)
+}

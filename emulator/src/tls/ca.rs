@@ -1,0 +1,163 @@
+//! The emulator's own certificate authority. It is created on first start,
+//! kept in a directory so users can trust it once (`amtemu ca export`), and
+//! issues each device the RSA 2048 certificate firmware would present.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, PKCS_RSA_SHA256,
+};
+use rustls::pki_types::CertificateDer;
+
+use crate::device::TlsIdentity;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: not a PEM certificate and key written by amtemu")]
+    Corrupt(PathBuf),
+}
+
+/// The CA's certificate and key.
+#[derive(Debug)]
+pub struct Ca {
+    pub cert_der: Vec<u8>,
+    pub cert_pem: String,
+    key_pem: String,
+}
+
+const CERT_FILE: &str = "ca.pem";
+const KEY_FILE: &str = "ca-key.pem";
+
+impl Ca {
+    /// Creates a new CA in memory.
+    pub fn generate() -> Result<Ca, CaError> {
+        let key = KeyPair::generate_for(&PKCS_RSA_SHA256)?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "amtemu");
+        dn.push(DnType::CommonName, "amtemu device CA");
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let cert = params.self_signed(&key)?;
+        Ok(Ca {
+            cert_der: cert.der().to_vec(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
+    /// Loads the CA kept in `dir`, creating and saving one if there is none.
+    pub fn load_or_create(dir: &Path) -> Result<Ca, CaError> {
+        let cert_path = dir.join(CERT_FILE);
+        let key_path = dir.join(KEY_FILE);
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CaError::Io { path, source }
+        };
+        if cert_path.exists() {
+            let cert_pem = std::fs::read_to_string(&cert_path).map_err(io(&cert_path))?;
+            let key_pem = std::fs::read_to_string(&key_path).map_err(io(&key_path))?;
+            let der = rustls::pki_types::pem::PemObject::from_pem_slice(cert_pem.as_bytes())
+                .map(|c: CertificateDer| c.to_vec())
+                .map_err(|_| CaError::Corrupt(cert_path.clone()))?;
+            KeyPair::from_pem(&key_pem).map_err(|_| CaError::Corrupt(key_path.clone()))?;
+            return Ok(Ca {
+                cert_der: der,
+                cert_pem,
+                key_pem,
+            });
+        }
+        let ca = Ca::generate()?;
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        crate::store::write_atomically(&key_path, ca.key_pem.as_bytes(), true)
+            .map_err(io(&key_path))?;
+        crate::store::write_atomically(&cert_path, ca.cert_pem.as_bytes(), false)
+            .map_err(io(&cert_path))?;
+        Ok(ca)
+    }
+
+    /// Issues a device's TLS identity: a fresh RSA 2048 key and a
+    /// certificate for its FQDN (and its address), signed by this CA.
+    pub fn issue(&self, fqdn: &str, address: &str) -> Result<TlsIdentity, CaError> {
+        let ca_key = KeyPair::from_pem(&self.key_pem)?;
+        let issuer =
+            Issuer::from_ca_cert_der(&CertificateDer::from(self.cert_der.as_slice()), ca_key)?;
+        let key = KeyPair::generate_for(&PKCS_RSA_SHA256)?;
+        let mut names = vec![fqdn.to_string()];
+        if !address.is_empty() && address != fqdn {
+            names.push(address.to_string());
+        }
+        let mut params = CertificateParams::new(names)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "amtemu");
+        dn.push(DnType::CommonName, fqdn);
+        params.distinguished_name = dn;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(TlsIdentity {
+            chain: vec![cert.der().to_vec(), self.cert_der.clone()],
+            key_pkcs8: key.serialize_der(),
+        })
+    }
+}
+
+/// Where the CA lives unless told otherwise: `$AMTEMU_HOME`, else
+/// `$XDG_DATA_HOME/amtemu`, else `~/.local/share/amtemu`.
+pub fn default_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("AMTEMU_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(data).join("amtemu");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/share/amtemu")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ca_is_kept_and_reloaded_and_issues_device_certificates() {
+        let dir = std::env::temp_dir().join(format!("amtemu-ca-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let first = Ca::load_or_create(&dir).unwrap();
+        let again = Ca::load_or_create(&dir).unwrap();
+        assert_eq!(first.cert_der, again.cert_der);
+        let id = again.issue("amt-0001.vpro.test", "127.0.0.1").unwrap();
+        assert_eq!(id.chain.len(), 2);
+        let (_, cert) = x509_parser::parse_x509_certificate(&id.chain[0]).unwrap();
+        assert!(cert.subject().to_string().contains("CN=amt-0001.vpro.test"));
+        assert_eq!(
+            cert.issuer().to_string(),
+            x509_parser::parse_x509_certificate(&first.cert_der)
+                .unwrap()
+                .1
+                .subject()
+                .to_string()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
