@@ -63,6 +63,23 @@ fn clients_ready() -> bool {
 
 /// Runs one driver operation and returns its JSON verdict.
 fn run(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
+    run_on(emu, emu.addr.port(), driver, op)
+}
+
+/// The same over TLS on 16993.
+fn ok_tls(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
+    let mut op = op.to_vec();
+    op.push("--tls");
+    let v = run_on(emu, 16993, driver, &op);
+    assert_eq!(
+        v["ok"],
+        Value::Bool(true),
+        "{driver:?} {op:?} over TLS failed: {v:#}"
+    );
+    v
+}
+
+fn run_on(emu: &Emulator, port: u16, driver: Driver, op: &[&str]) -> Value {
     let dir = repo().join("tests/clients");
     let (program, script): (&str, Option<PathBuf>) = match driver {
         Driver::MeshCommander => ("node", Some(dir.join("meshcommander.js"))),
@@ -75,7 +92,7 @@ fn run(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
         cmd.arg(s);
     }
     cmd.arg(emu.addr.ip().to_string())
-        .arg(emu.addr.port().to_string())
+        .arg(port.to_string())
         .arg(USER)
         .arg(PASSWORD)
         .args(op)
@@ -375,4 +392,25 @@ fn a_power_action_from_one_client_is_what_every_other_client_reads() {
         ok(&emu, Driver::WsmanMessages, &["powerstate"])["powerstate"],
         2
     );
+}
+
+#[test]
+fn every_client_works_over_tls_including_on_tls_only_firmware() {
+    if !clients_ready() {
+        return;
+    }
+    for fw in ["11.8", "16.1"] {
+        let emu = start(fw);
+        let info = ok_tls(&emu, Driver::MeshCommander, &["info"]);
+        assert_eq!(info["realm_match"], true, "{fw}");
+        let info = ok_tls(&emu, Driver::WsmanMessages, &["info"]);
+        assert_eq!(info["powerstate"], 2);
+        assert_eq!(ok_tls(&emu, Driver::Amtctrl, &["status"])["status"], "on");
+        assert_eq!(ok_tls(&emu, Driver::Wsl, &["powerstate"])["powerstate"], 2);
+        // A power action over TLS is seen over TLS.
+        ok_tls(&emu, Driver::Amtctrl, &["off"]);
+        assert!(eventually(Duration::from_secs(15), || {
+            run_on(&emu, 16993, Driver::WsmanMessages, &["powerstate", "--tls"])["powerstate"] == 8
+        }));
+    }
 }
