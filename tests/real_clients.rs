@@ -414,3 +414,108 @@ fn every_client_works_over_tls_including_on_tls_only_firmware() {
         }));
     }
 }
+
+/// Whether the device's 16992 closes a connection instead of answering.
+fn plain_http_refused(emu: &Emulator) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&emu.addr, Duration::from_secs(1)) else {
+        return true;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    if s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_err() {
+        return true;
+    }
+    let mut b = [0u8; 16];
+    matches!(s.read(&mut b), Ok(0) | Err(_))
+}
+
+/// A throwaway CA made with openssl, as a customer's enterprise CA would be.
+fn test_ca(dir: &std::path::Path) -> (String, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (cert, key) = (dir.join("ca.pem"), dir.join("ca-key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/O=Test Enterprise/CN=Test Enterprise CA",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    )
+}
+
+#[test]
+fn the_dmt_tls_configuration_sequence_runs_end_to_end_and_survives_a_restart() {
+    if !clients_ready() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("amtemu-tlsconfig-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ca_cert, ca_key) = test_ca(&dir.join("ca"));
+    let state = dir.join("state");
+    let state_arg = state.to_str().unwrap();
+    let ip = unique_address().to_string();
+    let served;
+    {
+        let emu = Emulator::start_at(&ip, &["--state-dir", state_arg]);
+        let v = ok(
+            &emu,
+            Driver::WsmanMessages,
+            &["tlsconfig", &ca_cert, &ca_key],
+        );
+        assert_eq!(v["certificate_served"], true, "{v:#}");
+        served = v["certificate"].clone();
+        // Non-secure connections are now refused; TLS clients carry on.
+        assert!(eventually(Duration::from_secs(5), || plain_http_refused(
+            &emu
+        )));
+        assert_eq!(
+            ok_tls(&emu, Driver::MeshCommander, &["info"])["realm_match"],
+            true
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // After a restart with the state directory, the device still presents
+    // the configured certificate and still refuses plain HTTP.
+    let emu = Emulator::start_at(&ip, &["--state-dir", state_arg]);
+    assert!(plain_http_refused(&emu));
+    let info = ok_tls(
+        &emu,
+        Driver::WsmanMessages,
+        &["enum", "AMT_PublicKeyCertificate"],
+    );
+    assert!(info["count"].as_u64().unwrap() >= 2, "{info:#}");
+    assert!(served.is_string());
+    let out = Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("{ip}:16993"),
+            "-CAfile",
+            &ca_cert,
+            "-verify_return_error",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
+    drop(emu);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

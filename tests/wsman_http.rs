@@ -691,3 +691,182 @@ fn power_changes_land_after_the_configured_delay_and_clear_boot_options() {
         records.text()
     );
 }
+
+// ---- users, realms and lockout ---------------------------------------------
+
+/// One request as `user` on a fresh connection after a challenge of its
+/// own, so a 401 comes back as it is (the support client retries instead).
+fn once_as(emu: &Emulator, user: &str, password: &str, body: &str) -> Response {
+    let mut c = Client::new(emu.addr, user, password);
+    c.challenge();
+    let auth = c.authorization("POST", "/wsman");
+    Client::raw(emu.addr, &c.request_bytes(body, Some(&auth))).unwrap()
+}
+
+/// AddUserAclEntryEx as the admin; returns the ReturnValue and the handle.
+fn add_acl_user(
+    admin: &mut Client,
+    name: &str,
+    password: &str,
+    access: u8,
+    realms: &[u8],
+) -> (String, Option<String>) {
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    if admin.realm.is_none() {
+        admin.challenge();
+    }
+    let realm = admin.realm.clone().unwrap();
+    let ha1 = Md5::digest(format!("{name}:{realm}:{password}").as_bytes());
+    let blob = base64::engine::general_purpose::STANDARD.encode(ha1);
+    let realms: String = realms
+        .iter()
+        .map(|r| format!("<h:Realms>{r}</h:Realms>"))
+        .collect();
+    let r = admin.invoke(
+        "AMT_AuthorizationService",
+        "AddUserAclEntryEx",
+        "",
+        &format!(
+            "<h:DigestUsername>{name}</h:DigestUsername><h:DigestPassword>{blob}</h:DigestPassword><h:AccessPermission>{access}</h:AccessPermission>{realms}"
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let xml = r.text();
+    (
+        element_text(&xml, "ReturnValue").unwrap(),
+        element_text(&xml, "Handle"),
+    )
+}
+
+fn power_off_args() -> &'static str {
+    r#"<h:PowerState>8</h:PowerState><h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#
+}
+
+#[test]
+fn a_hardware_asset_user_reads_inventory_but_cannot_power_or_administer() {
+    let emu = Emulator::start(&[]);
+    let mut admin = emu.client();
+    let (rv, handle) = add_acl_user(&mut admin, "hwonly", "Hw-Passw0rd", 2, &[4]);
+    assert_eq!(rv, "0");
+    let handle = handle.expect("a handle");
+    // The admin sees the entry, without its password.
+    let listed = admin.invoke(
+        "AMT_AuthorizationService",
+        "EnumerateUserAclEntries",
+        "",
+        "<h:StartIndex>1</h:StartIndex>",
+    );
+    assert_eq!(element_texts(&listed.text(), "Handles"), [handle.as_str()]);
+    let entry = admin
+        .invoke(
+            "AMT_AuthorizationService",
+            "GetUserAclEntryEx",
+            "",
+            &format!("<h:Handle>{handle}</h:Handle>"),
+        )
+        .text();
+    assert_eq!(
+        element_text(&entry, "DigestUsername").as_deref(),
+        Some("hwonly")
+    );
+    assert_eq!(element_texts(&entry, "Realms"), ["4"]);
+    assert!(element_text(&entry, "DigestPassword").is_none());
+
+    let mut user = Client::new(emu.addr, "hwonly", "Hw-Passw0rd");
+    let chassis = user.get("CIM_Chassis");
+    assert_eq!(chassis.status, 200, "{}", chassis.text());
+    assert!(chassis.text().contains("<g:CIM_Chassis>"));
+    let r = user.invoke(
+        "CIM_PowerManagementService",
+        "RequestPowerStateChange",
+        "",
+        power_off_args(),
+    );
+    assert_fault(&r, "e:AccessDenied");
+    assert_fault(&user.get("AMT_GeneralSettings"), "e:AccessDenied");
+    // No user management without PT Administration either.
+    let r = user.invoke(
+        "AMT_AuthorizationService",
+        "RemoveUserAclEntry",
+        "",
+        &format!("<h:Handle>{handle}</h:Handle>"),
+    );
+    assert_fault(&r, "e:AccessDenied");
+    // The power request did nothing.
+    assert_eq!(power_state(&mut admin), "2");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(power_state(&mut admin), "2");
+
+    // Removed, the user no longer logs in.
+    let r = admin.invoke(
+        "AMT_AuthorizationService",
+        "RemoveUserAclEntry",
+        "",
+        &format!("<h:Handle>{handle}</h:Handle>"),
+    );
+    assert_eq!(element_text(&r.text(), "ReturnValue").as_deref(), Some("0"));
+    let r = once_as(
+        &emu,
+        "hwonly",
+        "Hw-Passw0rd",
+        &envelope_get("CIM_Chassis", "1"),
+    );
+    assert_eq!(r.status, 401);
+
+    // A local-only account cannot log in over the network.
+    let (rv, _) = add_acl_user(&mut admin, "local", "L0cal-only", 0, &[4]);
+    assert_eq!(rv, "0");
+    let r = once_as(
+        &emu,
+        "local",
+        "L0cal-only",
+        &envelope_get("CIM_Chassis", "1"),
+    );
+    assert_eq!(r.status, 401);
+    // Bad entries get AMT's return values.
+    assert_eq!(
+        add_acl_user(&mut admin, "local", "x", 2, &[4]).0,
+        "2058",
+        "duplicate"
+    );
+    assert_eq!(add_acl_user(&mut admin, "$$x", "x", 2, &[4]).0, "12");
+    assert_eq!(add_acl_user(&mut admin, "other", "x", 2, &[1]).0, "2055");
+}
+
+#[test]
+fn repeated_wrong_passwords_lock_only_that_account_for_a_while() {
+    let emu = Emulator::start(&[]);
+    let mut admin = emu.client();
+    assert_eq!(
+        add_acl_user(&mut admin, "locky", "L0cky-pass", 2, &[4]).0,
+        "0"
+    );
+    assert_eq!(
+        add_acl_user(&mut admin, "other", "0ther-pass", 2, &[4]).0,
+        "0"
+    );
+    let body = envelope_get("CIM_Chassis", "1");
+    assert_eq!(once_as(&emu, "locky", "L0cky-pass", &body).status, 200);
+    for _ in 0..10 {
+        assert_eq!(once_as(&emu, "locky", "wrong", &body).status, 401);
+    }
+    // Locked: the right password gets the same 401 page.
+    let r = once_as(&emu, "locky", "L0cky-pass", &body);
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("Log on failed"));
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains(r#"stale="false""#)
+    );
+    // Other accounts are unaffected.
+    assert_eq!(emu.client().get("AMT_GeneralSettings").status, 200);
+    assert_eq!(once_as(&emu, "other", "0ther-pass", &body).status, 200);
+    // Unknown names are refused without consequence.
+    assert_eq!(once_as(&emu, "nobody", "L0cky-pass", &body).status, 401);
+    // The first lock is short; the right password works once it is over.
+    assert!(eventually(Duration::from_secs(15), || {
+        once_as(&emu, "locky", "L0cky-pass", &body).status == 200
+    }));
+}

@@ -10,6 +10,6 @@ pub mod cli;
 pub mod device;
 pub mod fleet;
 pub mod http;
+pub mod store;
 pub mod tls;
 pub mod wsman;
-pub mod store;

@@ -16,10 +16,13 @@ const tls = require('tls');
 const crypto = require('crypto');
 const path = require('path');
 const C = require('./common');
+const fs = require('fs');
+const os = require('os');
+const { execFileSync } = require('child_process');
 
 const CLIENT = 'wsman-messages';
 const USAGE = 'wsman-messages.js HOST PORT USER PASS OP [ARGS...] [--tls]\n' +
-    'OP: info | version | settings | powerstate | power N | boot pxe|cd|hdd|bios [on|reset] | setup | optin | redirection | bootcaps | get CLASS | enum CLASS';
+    'OP: info | version | settings | powerstate | power N | boot pxe|cd|hdd|bios [on|reset] | setup | optin | redirection | bootcaps | tlsconfig CA_CERT_PEM CA_KEY_PEM | get CLASS | enum CLASS';
 
 class StepError extends Error {
     constructor(msg, extra) { super(msg); this.extra = extra || {}; }
@@ -432,6 +435,76 @@ async function run(a) {
     case 'bootcaps': {
         const c = await get('AMT_BootCapabilities', amt.BootCapabilities);
         return Object.assign({ capabilities: c, force_pxe_boot: scalar(c.ForcePXEBoot), ider: scalar(c.IDER), sol: scalar(c.SOL) }, stats());
+    }
+    case 'tlsconfig': {
+        // RPS's TLS configuration: a key pair made on the device, a CSR it
+        // signs, a certificate from the test's CA, the CA as trusted root, the
+        // certificate as the TLS credential, TLS settings, CommitChanges; then
+        // a fresh TLS connection must present exactly that certificate.
+        const [caCertPem, caKeyPem] = a.args;
+        if (!caCertPem || !caKeyPem) throw new StepError('tlsconfig: need CA_CERT_PEM CA_KEY_PEM files');
+        const steps = [];
+        const work = fs.mkdtempSync(path.join(os.tmpdir(), 'amtemu-tls-'));
+        const openssl = (args) => execFileSync('openssl', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        const selectorOf = (epr) => {
+            const sel = epr && epr.ReferenceParameters && epr.ReferenceParameters.SelectorSet && epr.ReferenceParameters.SelectorSet.Selector;
+            const one = Array.isArray(sel) ? sel[0] : sel;
+            return one && (typeof one === 'object' ? one._ : one);
+        };
+        const pkms = amt.PublicKeyManagementService;
+        const gen = bodyOf('GenerateKeyPair', await t.send(pkms.GenerateKeyPair({ KeyAlgorithm: 0, KeyLength: 2048 }), 'GenerateKeyPair'), 'GenerateKeyPair_OUTPUT');
+        steps.push({ step: 'GenerateKeyPair', return_value: scalar(gen.ReturnValue) });
+        if (scalar(gen.ReturnValue) !== 0) throw new StepError('GenerateKeyPair returned ' + scalar(gen.ReturnValue), { steps });
+        const keyId = selectorOf(gen.KeyPair);
+        if (!keyId) throw new StepError('GenerateKeyPair: no KeyPair reference', { steps });
+        // The console's own request, to be re-signed by the device key.
+        openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(work, 'k.pem'), '-subj', '/CN=' + a.host, '-outform', 'DER', '-out', path.join(work, 'null.csr')]);
+        const keyPair = `<a:Address>/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>http://intel.com/wbem/wscim/1/amt-schema/1/AMT_PublicPrivateKeyPair</w:ResourceURI><w:SelectorSet><w:Selector Name="InstanceID">${keyId}</w:Selector></w:SelectorSet></a:ReferenceParameters>`;
+        const req = bodyOf('GeneratePKCS10RequestEx', await t.send(pkms.GeneratePKCS10RequestEx({
+            KeyPair: keyPair, NullSignedCertificateRequest: fs.readFileSync(path.join(work, 'null.csr')).toString('base64'), SigningAlgorithm: 1,
+        }), 'GeneratePKCS10RequestEx'), 'GeneratePKCS10RequestEx_OUTPUT');
+        steps.push({ step: 'GeneratePKCS10RequestEx', return_value: scalar(req.ReturnValue) });
+        if (scalar(req.ReturnValue) !== 0 || !req.SignedCertificateRequest) throw new StepError('GeneratePKCS10RequestEx failed', { steps });
+        fs.writeFileSync(path.join(work, 'device.csr'), Buffer.from(String(req.SignedCertificateRequest), 'base64'));
+        // The CSR must verify with the device's key (openssl checks the signature).
+        openssl(['req', '-inform', 'DER', '-in', path.join(work, 'device.csr'), '-verify', '-noout']);
+        // A v3 server certificate, as an enterprise CA (or RPS) issues one.
+        fs.writeFileSync(path.join(work, 'ext.cnf'), 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:' + a.host + ',IP:' + a.host + '\n');
+        openssl(['x509', '-req', '-inform', 'DER', '-in', path.join(work, 'device.csr'), '-CA', caCertPem, '-CAkey', caKeyPem,
+            '-CAcreateserial', '-days', '365', '-extfile', path.join(work, 'ext.cnf'), '-outform', 'DER', '-out', path.join(work, 'device.der')]);
+        const certDer = fs.readFileSync(path.join(work, 'device.der'));
+        const caDer = openssl(['x509', '-in', caCertPem, '-outform', 'DER']);
+        const root = bodyOf('AddTrustedRootCertificate', await t.send(pkms.AddTrustedRootCertificate({ CertificateBlob: caDer.toString('base64') }), 'AddTrustedRootCertificate'), 'AddTrustedRootCertificate_OUTPUT');
+        steps.push({ step: 'AddTrustedRootCertificate', return_value: scalar(root.ReturnValue) });
+        const added = bodyOf('AddCertificate', await t.send(pkms.AddCertificate({ CertificateBlob: certDer.toString('base64') }), 'AddCertificate'), 'AddCertificate_OUTPUT');
+        steps.push({ step: 'AddCertificate', return_value: scalar(added.ReturnValue) });
+        if (scalar(added.ReturnValue) !== 0) throw new StepError('AddCertificate returned ' + scalar(added.ReturnValue), { steps });
+        const certId = selectorOf(added.CreatedCertificate);
+        const created = await t.send(amt.TLSCredentialContext.Create(certId), 'Create AMT_TLSCredentialContext');
+        steps.push({ step: 'Create AMT_TLSCredentialContext', status: created.status });
+        need200('Create AMT_TLSCredentialContext', created);
+        const settings = await enumPull('AMT_TLSSettingData', amt.TLSSettingData);
+        let items = settings.Items && settings.Items.AMT_TLSSettingData;
+        items = Array.isArray(items) ? items : [items];
+        const remote = items.find((i) => String(i.InstanceID) === 'Intel(r) AMT 802.3 TLS Settings');
+        if (!remote) throw new StepError('no 802.3 TLS settings instance', { steps });
+        const put = await t.send(amt.TLSSettingData.Put(Object.assign({}, remote, { Enabled: true, AcceptNonSecureConnections: false, MutualAuthentication: false })), 'Put AMT_TLSSettingData');
+        steps.push({ step: 'Put AMT_TLSSettingData', status: put.status });
+        need200('Put AMT_TLSSettingData', put);
+        const commit = bodyOf('CommitChanges', await t.send(amt.SetupAndConfigurationService.CommitChanges(), 'CommitChanges'), 'CommitChanges_OUTPUT');
+        steps.push({ step: 'CommitChanges', return_value: scalar(commit.ReturnValue) });
+        // Reconnect on 16993 and look at what the device presents now.
+        const served = await new Promise((resolve, reject) => {
+            const sock = tls.connect({ host: a.host, port: Number(process.env.AMT_TLS_PORT || 16993), rejectUnauthorized: false }, () => {
+                const cert = sock.getPeerCertificate(true);
+                sock.destroy();
+                resolve(cert && cert.raw);
+            });
+            sock.on('error', reject);
+        });
+        const matches = Buffer.isBuffer(served) && served.equals(certDer);
+        if (!matches) throw new StepError('after CommitChanges the device does not present the configured certificate', { steps });
+        return Object.assign({ steps, key_pair: keyId, certificate: certId, certificate_served: matches }, stats());
     }
     case 'get':
     case 'enum': {

@@ -1,7 +1,7 @@
 //! Boot control: the one-time boot settings, the boot order and the role
 //! that makes them apply at the next boot.
 
-use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_uint, service};
+use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_uint, service};
 use crate::device::{BootSource, Device, Feature};
 use crate::wsman::fault::Fault;
 use crate::wsman::names;
@@ -16,12 +16,15 @@ pub static CLASSES: &[Class] = &[
         keys: &["InstanceID"],
         instances: boot_setting_data,
         put: Some(put_boot_setting_data),
+        read: Access::REMOTE_CONTROL,
+        write: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
         name: "AMT_BootCapabilities",
         keys: &["InstanceID"],
         instances: boot_capabilities,
+        read: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
@@ -33,12 +36,15 @@ pub static CLASSES: &[Class] = &[
             requires: None,
             call: change_boot_order,
         }],
+        read: Access::REMOTE_CONTROL,
+        invoke: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
         name: "CIM_BootSourceSetting",
         keys: &["InstanceID"],
         instances: boot_sources,
+        read: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
@@ -57,12 +63,15 @@ pub static CLASSES: &[Class] = &[
                 call: boot_service_state_change,
             },
         ],
+        read: Access::REMOTE_CONTROL,
+        invoke: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
         name: "CIM_ElementSettingData",
         keys: &["ManagedElement", "SettingData"],
         instances: element_setting_data,
+        read: Access::REMOTE_CONTROL,
         ..CLASS
     },
 ];

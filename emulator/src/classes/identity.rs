@@ -1,8 +1,9 @@
 //! Identity and version: CIM_SoftwareIdentity, AMT_GeneralSettings, the two
 //! computer systems and the package that ties the host to its chassis.
 
-use super::{CLASS, Class, managed_system_epr, put_bool, put_text, put_uint};
+use super::{Access, CLASS, Class, managed_system_epr, put_bool, put_text, put_uint};
 use crate::device::Device;
+use crate::device::users::realm;
 use crate::wsman::fault::Fault;
 use crate::wsman::names;
 use crate::wsman::value::{Epr, Instance};
@@ -12,6 +13,7 @@ pub static CLASSES: &[Class] = &[
         name: "CIM_SoftwareIdentity",
         keys: &["InstanceID"],
         instances: software_identities,
+        read: Access::GENERAL_INFO,
         ..CLASS
     },
     Class {
@@ -19,18 +21,26 @@ pub static CLASSES: &[Class] = &[
         keys: &["InstanceID"],
         instances: general_settings,
         put: Some(put_general_settings),
+        read: Access::GENERAL_INFO,
+        write: Access::ADMIN,
         ..CLASS
     },
     Class {
         name: "CIM_ComputerSystem",
         keys: &["CreationClassName", "Name"],
         instances: computer_systems,
+        read: Access(&[
+            realm::HARDWARE_ASSET,
+            realm::REMOTE_CONTROL,
+            realm::GENERAL_INFO,
+        ]),
         ..CLASS
     },
     Class {
         name: "CIM_ComputerSystemPackage",
         keys: &["Antecedent", "Dependent"],
         instances: computer_system_package,
+        read: Access(&[realm::HARDWARE_ASSET, realm::GENERAL_INFO]),
         ..CLASS
     },
     Class {
@@ -38,6 +48,7 @@ pub static CLASSES: &[Class] = &[
         keys: &["Antecedent", "Dependent"],
         instances: computer_system_package,
         subclasses: &["CIM_ComputerSystemPackage"],
+        read: Access(&[realm::HARDWARE_ASSET, realm::GENERAL_INFO]),
         ..CLASS
     },
 ];

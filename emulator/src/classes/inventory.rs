@@ -5,7 +5,7 @@
 //! differ between devices, derived from the identity so that a fleet shows
 //! distinct but reproducible machines.
 
-use super::{CLASS, Class};
+use super::{Access, CLASS, Class};
 use crate::device::Device;
 use crate::wsman::value::{Instance, Value};
 
@@ -15,6 +15,7 @@ pub static CLASSES: &[Class] = &[
         common: true,
         keys: PHYSICAL_KEYS,
         instances: chassis,
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     Class {
@@ -22,6 +23,7 @@ pub static CLASSES: &[Class] = &[
         common: true,
         keys: PHYSICAL_KEYS,
         instances: card,
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     // MeshCentral and MPS enumerate the base class and read the baseboard
@@ -32,6 +34,7 @@ pub static CLASSES: &[Class] = &[
         keys: PHYSICAL_KEYS,
         instances: physical_packages,
         subclasses: &["CIM_Card", "CIM_Chassis"],
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     Class {
@@ -45,6 +48,7 @@ pub static CLASSES: &[Class] = &[
             "Version",
         ],
         instances: bios,
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     Class {
@@ -52,6 +56,7 @@ pub static CLASSES: &[Class] = &[
         common: true,
         keys: DEVICE_KEYS,
         instances: processors,
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     // The memory modules are chips too: enumerating CIM_Chip yields the
@@ -64,6 +69,7 @@ pub static CLASSES: &[Class] = &[
         keys: PHYSICAL_KEYS,
         instances: chips,
         subclasses: &["CIM_PhysicalMemory"],
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     Class {
@@ -71,6 +77,7 @@ pub static CLASSES: &[Class] = &[
         common: true,
         keys: PHYSICAL_KEYS,
         instances: memory_modules,
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     Class {
@@ -78,6 +85,7 @@ pub static CLASSES: &[Class] = &[
         common: true,
         keys: DEVICE_KEYS,
         instances: media_access_devices,
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
     // Consoles read it where a battery may exist (MeshCommander's mobile
@@ -87,6 +95,7 @@ pub static CLASSES: &[Class] = &[
         name: "CIM_Battery",
         common: true,
         keys: DEVICE_KEYS,
+        read: Access::HARDWARE_ASSET,
         ..CLASS
     },
 ];

@@ -4,13 +4,18 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{CLASS, Class, Method, output};
+use super::{Access, CLASS, Class, Method, output};
 use crate::device::Device;
 use crate::device::message_log::{MAX_RECORDS, RECORD_SIZE};
+use crate::device::users::realm;
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
 
 const NAME: &str = "Intel(r) AMT:MessageLog 1";
+
+/// Reading the event log: the Event Log Reader realm, or Event Manager,
+/// which also clears and freezes it.
+const EVENT_LOG_READ: Access = Access(&[realm::EVENT_LOG_READER, realm::EVENT_MANAGER]);
 
 pub static CLASSES: &[Class] = &[Class {
     name: "AMT_MessageLog",
@@ -37,6 +42,12 @@ pub static CLASSES: &[Class] = &[Class {
             requires: None,
             call: freeze_log,
         },
+    ],
+    read: EVENT_LOG_READ,
+    invoke: Access::EVENT_MANAGER,
+    method_access: &[
+        ("PositionToFirstRecord", EVENT_LOG_READ),
+        ("GetRecords", EVENT_LOG_READ),
     ],
     ..CLASS
 }];

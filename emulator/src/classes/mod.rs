@@ -17,6 +17,7 @@ mod time;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use crate::device::users::{Caller, realm};
 use crate::device::{Device, Feature, Firmware};
 use crate::wsman::fault::Fault;
 use crate::wsman::names;
@@ -53,6 +54,15 @@ pub struct Class {
     /// Subclasses whose instances an enumeration of this class returns too,
     /// named as themselves (CIM polymorphism).
     pub subclasses: &'static [&'static str],
+    /// Who may Get, Enumerate, Pull and Release.
+    pub read: Access,
+    /// Who may Put, Create and Delete.
+    pub write: Access,
+    /// Who may invoke a method that `method_access` does not name.
+    pub invoke: Access,
+    /// Methods whose realms differ from `invoke`. (Kept on the class rather
+    /// than on [`Method`] so method definitions keep their three fields.)
+    pub method_access: &'static [(&'static str, Access)],
 }
 
 pub struct Method {
@@ -73,7 +83,44 @@ pub const CLASS: Class = Class {
     delete: None,
     methods: &[],
     subclasses: &[],
+    read: Access::ADMIN,
+    write: Access::ADMIN,
+    invoke: Access::ADMIN,
+    method_access: &[],
 };
+
+/// The realms that may use part of a class: a caller holding any one of
+/// them may. The built-in administrator holds every realm, and so does an
+/// entry granted PT Administration; a class that names no realm is theirs
+/// alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access(pub &'static [u8]);
+
+impl Access {
+    /// Security and network administration (PT Administration realm).
+    pub const ADMIN: Access = Access(&[realm::PT_ADMINISTRATION]);
+    pub const REDIRECTION: Access = Access(&[realm::REDIRECTION]);
+    pub const HARDWARE_ASSET: Access = Access(&[realm::HARDWARE_ASSET]);
+    pub const REMOTE_CONTROL: Access = Access(&[realm::REMOTE_CONTROL]);
+    pub const EVENT_MANAGER: Access = Access(&[realm::EVENT_MANAGER]);
+    pub const NETWORK_TIME: Access = Access(&[realm::NETWORK_TIME]);
+    pub const GENERAL_INFO: Access = Access(&[realm::GENERAL_INFO]);
+
+    pub fn allows(&self, caller: &Caller) -> bool {
+        self.0.iter().any(|r| caller.has_realm(*r))
+    }
+}
+
+/// What a request does with a class, for the access check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation<'a> {
+    /// Get, Enumerate, Pull, Release.
+    Read,
+    /// Put, Create, Delete.
+    Write,
+    /// A method, by name.
+    Invoke(&'a str),
+}
 
 fn no_instances(_: &Device) -> Vec<Instance> {
     Vec::new()
@@ -88,6 +135,28 @@ impl Class {
         self.methods
             .iter()
             .find(|m| m.name == name && m.requires.is_none_or(|f| firmware.has(f)))
+    }
+
+    /// The realms an operation on this class needs.
+    pub fn access(&self, op: Operation) -> Access {
+        match op {
+            Operation::Read => self.read,
+            Operation::Write => self.write,
+            Operation::Invoke(name) => self
+                .method_access
+                .iter()
+                .find(|(m, _)| *m == name)
+                .map_or(self.invoke, |(_, a)| *a),
+        }
+    }
+
+    /// AccessDenied unless the caller holds a realm the operation needs.
+    pub fn authorize(&self, caller: &Caller, op: Operation) -> Result<(), Fault> {
+        if self.access(op).allows(caller) {
+            Ok(())
+        } else {
+            Err(Fault::AccessDenied)
+        }
     }
 
     /// The reference to one of this class's instances: its keys as selectors.
@@ -259,6 +328,58 @@ mod tests {
                         assert!(instance.get(key).is_some(), "{name} lacks key {key}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn method_realms_name_real_methods() {
+        for name in all_names() {
+            let class = lookup_any(name).unwrap();
+            for (method, _) in class.method_access {
+                assert!(
+                    class.methods.iter().any(|m| m.name == *method),
+                    "{name} gives realms to unknown method {method}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn realms_decide_who_may_do_what() {
+        let power = lookup_any("CIM_PowerManagementService").unwrap();
+        let chassis = lookup_any("CIM_Chassis").unwrap();
+        let hardware = Caller::User {
+            name: "hw".into(),
+            realms: vec![realm::HARDWARE_ASSET],
+        };
+        let pt_admin = Caller::User {
+            name: "pt".into(),
+            realms: vec![realm::PT_ADMINISTRATION],
+        };
+        assert!(chassis.authorize(&hardware, Operation::Read).is_ok());
+        assert_eq!(
+            power.authorize(&hardware, Operation::Invoke("RequestPowerStateChange")),
+            Err(Fault::AccessDenied)
+        );
+        for caller in [&Caller::Admin, &pt_admin] {
+            assert!(
+                power
+                    .authorize(caller, Operation::Invoke("RequestPowerStateChange"))
+                    .is_ok()
+            );
+        }
+        assert_eq!(
+            chassis.authorize(&Caller::Anonymous, Operation::Read),
+            Err(Fault::AccessDenied)
+        );
+        // Nothing is open to a caller without realms, and everything to the
+        // administrator.
+        for name in all_names() {
+            let class = lookup_any(name).unwrap();
+            for op in [Operation::Read, Operation::Write] {
+                assert!(class.authorize(&Caller::Admin, op).is_ok());
+                assert!(class.authorize(&Caller::Anonymous, op).is_err());
             }
         }
     }

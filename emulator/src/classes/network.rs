@@ -4,7 +4,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::{CLASS, Class, Method, output, put_bool, put_text, put_uint};
+use super::{Access, CLASS, Class, Method, output, put_bool, put_text, put_uint};
 use crate::device::{Device, Feature, NetworkSettings};
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
@@ -20,6 +20,9 @@ pub static CLASSES: &[Class] = &[
             requires: None,
             call: set_link_preference,
         }],
+        read: Access::GENERAL_INFO,
+        write: Access::ADMIN,
+        invoke: Access::ADMIN,
         ..CLASS
     },
     Class {
@@ -28,6 +31,8 @@ pub static CLASSES: &[Class] = &[
         keys: &["InstanceID"],
         instances: ipv6_ports,
         put: Some(put_ipv6_port),
+        read: Access::GENERAL_INFO,
+        write: Access::ADMIN,
         ..CLASS
     },
 ];

@@ -1,7 +1,9 @@
 //! Power: the association that reports the host's power state, the service
 //! that changes it, the OS power-saving state and the ME's power packages.
 
-use super::{CLASS, Class, Method, SERVICE_KEYS, managed_system_epr, output, service, service_epr};
+use super::{
+    Access, CLASS, Class, Method, SERVICE_KEYS, managed_system_epr, output, service, service_epr,
+};
 use crate::device::{Device, Feature, PowerRefusal, PowerRequest};
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
@@ -14,6 +16,7 @@ pub static CLASSES: &[Class] = &[
         common: true,
         keys: &["ServiceProvided", "UserOfService"],
         instances: associated_power,
+        read: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
@@ -22,6 +25,7 @@ pub static CLASSES: &[Class] = &[
         keys: &["ServiceProvided", "UserOfService"],
         instances: associated_power,
         subclasses: &["CIM_AssociatedPowerManagementService"],
+        read: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
@@ -33,6 +37,8 @@ pub static CLASSES: &[Class] = &[
             requires: None,
             call: request_power_state_change,
         }],
+        read: Access::REMOTE_CONTROL,
+        invoke: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
@@ -45,12 +51,15 @@ pub static CLASSES: &[Class] = &[
             requires: None,
             call: request_os_power_saving_state_change,
         }],
+        read: Access::REMOTE_CONTROL,
+        invoke: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
         name: "CIM_PowerManagementCapabilities",
         keys: &["InstanceID"],
         instances: power_capabilities,
+        read: Access::REMOTE_CONTROL,
         ..CLASS
     },
     Class {
@@ -62,6 +71,8 @@ pub static CLASSES: &[Class] = &[
             requires: None,
             call: set_power_scheme,
         }],
+        read: Access::GENERAL_INFO,
+        invoke: Access::ADMIN,
         ..CLASS
     },
 ];

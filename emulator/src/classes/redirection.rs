@@ -1,7 +1,8 @@
 //! Redirection enablement: the SOL/IDER service and its listener, KVM, and
 //! user consent. The sessions themselves live in the redirection protocol.
 
-use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_uint, service};
+use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_uint, service};
+use crate::device::users::realm;
 use crate::device::{ControlMode, Device, Feature};
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
@@ -13,6 +14,9 @@ const OPT_IN: &str = "Intel(r) AMT OptIn Service";
 
 /// OptInRequired meaning "consent for every redirection and boot option".
 const CONSENT_ALL: u32 = 0xFFFF_FFFF;
+
+/// User consent serves redirection and remote control sessions alike.
+const CONSENT: Access = Access(&[realm::REDIRECTION, realm::REMOTE_CONTROL]);
 
 pub static CLASSES: &[Class] = &[
     Class {
@@ -26,6 +30,9 @@ pub static CLASSES: &[Class] = &[
             requires: None,
             call: redirection_state_change,
         }],
+        read: Access::REDIRECTION,
+        write: Access::REDIRECTION,
+        invoke: Access::REDIRECTION,
         ..CLASS
     },
     Class {
@@ -38,6 +45,8 @@ pub static CLASSES: &[Class] = &[
             requires: None,
             call: kvm_state_change,
         }],
+        read: Access::REDIRECTION,
+        invoke: Access::REDIRECTION,
         ..CLASS
     },
     Class {
@@ -46,6 +55,8 @@ pub static CLASSES: &[Class] = &[
         keys: &["InstanceID"],
         instances: kvm_settings,
         put: Some(put_kvm_settings),
+        read: Access::REDIRECTION,
+        write: Access::ADMIN,
         ..CLASS
     },
     Class {
@@ -71,6 +82,9 @@ pub static CLASSES: &[Class] = &[
                 call: send_opt_in_code,
             },
         ],
+        read: CONSENT,
+        write: Access::ADMIN,
+        invoke: CONSENT,
         ..CLASS
     },
 ];

@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{CLASS, Class, Method, SERVICE_KEYS, output, service};
+use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, service};
 use crate::device::{ControlMode, Device, Feature, ProvisioningState, SetupState};
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
@@ -30,6 +30,9 @@ pub static CLASSES: &[Class] = &[
                 call: commit_changes,
             },
         ],
+        read: Access::GENERAL_INFO,
+        invoke: Access::ADMIN,
+        method_access: &[("GetUuid", Access::GENERAL_INFO)],
         ..CLASS
     },
     Class {
@@ -37,6 +40,9 @@ pub static CLASSES: &[Class] = &[
         requires: Some(Feature::HostBasedSetup),
         keys: SERVICE_KEYS,
         instances: host_based_setup_service,
+        read: Access::GENERAL_INFO,
+        write: Access::ADMIN,
+        invoke: Access::ADMIN,
         ..CLASS
     },
 ];
@@ -101,8 +107,19 @@ fn get_uuid(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fau
     Ok(output("GetUuid", 0).with("UUID", BASE64.encode(device.identity.uuid)))
 }
 
-/// Nothing is staged yet for a commit to apply, so it succeeds at once.
-fn commit_changes(_: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
+/// Applies what Put staged: the AMT_TLSSettingData written since the last
+/// commit become the TLS policy in force.
+fn commit_changes(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
+    let applied = device.with_state(|s| match s.pending_tls.take() {
+        Some(tls) => {
+            s.tls = tls;
+            true
+        }
+        None => false,
+    });
+    if applied {
+        device.changed("AMT_SetupAndConfigurationService");
+    }
     Ok(output("CommitChanges", 0))
 }
 

@@ -1,6 +1,6 @@
 //! AMT_TimeSynchronizationService: the ME clock, set NTP-style by consoles.
 
-use super::{CLASS, Class, Method, SERVICE_KEYS, output, service};
+use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, service};
 use crate::device::Device;
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
@@ -21,6 +21,8 @@ pub static CLASSES: &[Class] = &[Class {
             call: set_high_accuracy,
         },
     ],
+    read: Access::NETWORK_TIME,
+    invoke: Access::NETWORK_TIME,
     ..CLASS
 }];
 

@@ -59,6 +59,72 @@ impl CertStore {
     pub fn trusted_roots(&self) -> impl Iterator<Item = &StoredCertificate> {
         self.certificates.iter().filter(|c| c.trusted_root)
     }
+
+    /// The lowest handle no certificate uses. Firmware numbers certificates
+    /// and keys separately from 0 (the captures show certificates 0, 1, 2
+    /// beside keys 0, 1); reusing a freed slot is inferred.
+    pub fn free_certificate_handle(&self) -> u32 {
+        (0..)
+            .find(|h| self.certificate(*h).is_none())
+            .unwrap_or_default()
+    }
+
+    /// The lowest handle no key pair uses.
+    pub fn free_key_handle(&self) -> u32 {
+        (0..).find(|h| self.key(*h).is_none()).unwrap_or_default()
+    }
+
+    /// Stores a certificate (DER) under a new handle.
+    pub fn add_certificate(&mut self, der: Vec<u8>, trusted_root: bool) -> u32 {
+        let handle = self.free_certificate_handle();
+        self.certificates.push(StoredCertificate {
+            handle,
+            der,
+            trusted_root,
+            read_only: false,
+        });
+        handle
+    }
+
+    /// Stores a key pair under a new handle.
+    pub fn add_key(&mut self, pkcs8: Vec<u8>, public_der: Vec<u8>) -> u32 {
+        let handle = self.free_key_handle();
+        self.keys.push(StoredKey {
+            handle,
+            pkcs8,
+            public_der,
+        });
+        handle
+    }
+
+    pub fn remove_certificate(&mut self, handle: u32) -> Option<StoredCertificate> {
+        let at = self.certificates.iter().position(|c| c.handle == handle)?;
+        if self.tls_certificate == Some(handle) {
+            self.tls_certificate = None;
+        }
+        Some(self.certificates.remove(at))
+    }
+
+    pub fn remove_key(&mut self, handle: u32) -> Option<StoredKey> {
+        let at = self.keys.iter().position(|k| k.handle == handle)?;
+        Some(self.keys.remove(at))
+    }
+
+    /// The certificate with exactly these DER bytes.
+    pub fn certificate_by_der(&self, der: &[u8]) -> Option<&StoredCertificate> {
+        self.certificates.iter().find(|c| c.der == der)
+    }
+
+    /// The key pair whose public half (PKCS#1 DER) is `public_der`: the key
+    /// for a certificate certifying that public key.
+    pub fn key_for_public(&self, public_der: &[u8]) -> Option<&StoredKey> {
+        self.keys.iter().find(|k| k.public_der == public_der)
+    }
+
+    /// The certificate the TLS credential context names, if it is stored.
+    pub fn tls_credential(&self) -> Option<&StoredCertificate> {
+        self.tls_certificate.and_then(|h| self.certificate(h))
+    }
 }
 
 /// One AMT_TLSSettingData instance.

@@ -22,6 +22,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use crate::device::identity::hex_lower;
+use crate::device::users::{Caller, NetworkLogin};
 use crate::fleet::Endpoint;
 use crate::wsman::{self, fault::Fault};
 use body::AmtBody;
@@ -87,8 +89,8 @@ async fn route(endpoint: &Endpoint, req: Request<Incoming>) -> Response<AmtBody>
         (Method::GET, "/index.htm") => {
             let parts = req.into_parts().0;
             match authenticate(endpoint, &parts, "GET", b"") {
-                Verdict::Accepted => html(endpoint, StatusCode::OK, webui::index(&endpoint.device)),
-                verdict => unauthorized(endpoint, verdict == Verdict::Stale),
+                Ok(_) => html(endpoint, StatusCode::OK, webui::index(&endpoint.device)),
+                Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
             }
         }
         _ => html(endpoint, StatusCode::NOT_FOUND, webui::not_found()),
@@ -110,15 +112,15 @@ async fn wsman_post(endpoint: &Endpoint, req: Request<Incoming>) -> Response<Amt
     if !has_credentials && is_identify(&body) {
         return soap(
             endpoint,
-            wsman::handle(&endpoint.device, &endpoint.wsman, &body),
+            wsman::handle(&endpoint.device, &endpoint.wsman, &Caller::Anonymous, &body),
         );
     }
     match authenticate(endpoint, &parts, "POST", &body) {
-        Verdict::Accepted => soap(
+        Ok(caller) => soap(
             endpoint,
-            wsman::handle(&endpoint.device, &endpoint.wsman, &body),
+            wsman::handle(&endpoint.device, &endpoint.wsman, &caller, &body),
         ),
-        verdict => unauthorized(endpoint, verdict == Verdict::Stale),
+        Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
     }
 }
 
@@ -130,51 +132,89 @@ fn is_identify(body: &[u8]) -> bool {
         && matches!(wsman::request::parse(body), Ok(r) if r.body == wsman::request::Body::Identify)
 }
 
+/// Checks a request's digest credentials against the device's accounts and
+/// returns who sent it. Wrong passwords for an existing account count
+/// towards its lockout, and a locked account is refused whatever it sends
+/// (see `device::users` for the policy); other refusals (no or malformed
+/// header, unknown or local-only user, replayed count, another URI) leave
+/// no state behind. Only the network listeners call this, so local-only
+/// accounts never log in here.
 fn authenticate(
     endpoint: &Endpoint,
     parts: &hyper::http::request::Parts,
     method: &str,
     body: &[u8],
-) -> Verdict {
+) -> Result<Caller, Verdict> {
     let Some(creds) = parts
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(digest::parse_authorization)
     else {
-        return Verdict::Rejected;
+        return Err(Verdict::Rejected);
     };
     let device = &endpoint.device;
-    let realm = &device.identity.digest_realm;
-    let user_ha1 = user_ha1(endpoint, &creds);
+    let now = Instant::now();
+    let Some(account) = user_login(endpoint, &creds, now) else {
+        tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: no such network user");
+        return Err(Verdict::Rejected);
+    };
+    let ha1 = hex_lower(&account.ha1);
+    // A response that does not match the account's password is a failed
+    // guess; one that matches but is refused (stale or unknown nonce,
+    // replayed count) is not.
+    let wrong_password = || {
+        digest::expected_response(&creds, &ha1, method, body)
+            .is_some_and(|expected| !expected.eq_ignore_ascii_case(&creds.response))
+    };
+    let fail = |why: &str| {
+        device.with_state(|s| s.users.login_failed(account.key, now));
+        tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: {why}");
+    };
+    if account.locked {
+        if wrong_password() {
+            fail("wrong password while locked out");
+        } else {
+            tracing::warn!(device = %device.name, user = %creds.username, "digest authentication refused: account locked out");
+        }
+        return Err(Verdict::Rejected);
+    }
     // The digest covers the URI the client asked for.
     let uri_ok = parts
         .uri
         .path_and_query()
         .is_some_and(|pq| pq.as_str() == creds.uri || parts.uri.path() == creds.uri);
-    let verdict = if uri_ok {
-        endpoint.http.nonces().verify(
-            &creds,
-            realm,
-            user_ha1.as_deref(),
-            method,
-            body,
-            Instant::now(),
-        )
-    } else {
-        Verdict::Rejected
-    };
-    if verdict == Verdict::Rejected {
-        tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed");
+    if !uri_ok {
+        tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: URI mismatch");
+        return Err(Verdict::Rejected);
     }
-    verdict
+    let realm = &device.identity.digest_realm;
+    let verdict = endpoint
+        .http
+        .nonces()
+        .verify(&creds, realm, Some(&ha1), method, body, now);
+    match verdict {
+        Verdict::Accepted => {
+            device.with_state(|s| s.users.login_succeeded(account.key));
+            Ok(account.caller)
+        }
+        Verdict::Stale => Err(Verdict::Stale),
+        Verdict::Rejected => {
+            if wrong_password() {
+                fail("wrong password");
+            } else {
+                tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: malformed or replayed");
+            }
+            Err(Verdict::Rejected)
+        }
+    }
 }
 
-fn user_ha1(endpoint: &Endpoint, creds: &Credentials) -> Option<String> {
+/// The account a digest user name logs in as from the network, if any.
+fn user_login(endpoint: &Endpoint, creds: &Credentials, now: Instant) -> Option<NetworkLogin> {
     endpoint
         .device
-        .with_state(|s| s.users.network_ha1(&creds.username))
-        .map(|h| crate::device::identity::hex_lower(&h))
+        .with_state(|s| s.users.network_login(&creds.username, now))
 }
 
 fn server(endpoint: &Endpoint) -> HeaderValue {

@@ -5,17 +5,20 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_RSA_SHA256,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    PKCS_RSA_SHA256,
 };
 use rustls::pki_types::CertificateDer;
 
+use super::pki;
 use crate::device::TlsIdentity;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    #[error("issuing a device certificate: {0}")]
+    Issue(#[from] pki::PkiError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -94,30 +97,16 @@ impl Ca {
     /// Issues a device's TLS identity: a fresh RSA 2048 key and a
     /// certificate for its FQDN (and its address), signed by this CA.
     pub fn issue(&self, fqdn: &str, address: &str) -> Result<TlsIdentity, CaError> {
-        let ca_key = KeyPair::from_pem(&self.key_pem)?;
-        let issuer =
-            Issuer::from_ca_cert_der(&CertificateDer::from(self.cert_der.as_slice()), ca_key)?;
-        let key = KeyPair::generate_for(&PKCS_RSA_SHA256)?;
+        let ca_key = KeyPair::from_pem(&self.key_pem)?.serialize_der();
+        let key = pki::generate_rsa_key(2048)?;
         let mut names = vec![fqdn.to_string()];
         if !address.is_empty() && address != fqdn {
             names.push(address.to_string());
         }
-        let mut params = CertificateParams::new(names)?;
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, "amtemu");
-        dn.push(DnType::CommonName, fqdn);
-        params.distinguished_name = dn;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2049, 12, 31);
-        let cert = params.signed_by(&key, &issuer)?;
+        let cert = pki::issue_certificate(&self.cert_der, &ca_key, fqdn, &names, &key.pkcs8)?;
         Ok(TlsIdentity {
-            chain: vec![cert.der().to_vec(), self.cert_der.clone()],
-            key_pkcs8: key.serialize_der(),
+            chain: vec![cert, self.cert_der.clone()],
+            key_pkcs8: key.pkcs8,
         })
     }
 }

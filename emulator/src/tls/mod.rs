@@ -75,33 +75,45 @@ impl TlsState {
         ctx: &Arc<TlsContext>,
     ) -> Result<Arc<ServerConfig>, TlsError> {
         let mut cached = self.cached.lock().await;
-        let inputs = match config_inputs(device) {
-            Some(inputs) => inputs,
-            None => {
-                // Key generation takes tens of milliseconds: off the runtime.
-                let (fqdn, address) = device.with_state(|s| {
-                    (
-                        fqdn(&s.general.host_name, &s.general.domain_name),
-                        s.network.ip_address.clone(),
-                    )
-                });
-                let ctx = ctx.clone();
-                let identity = tokio::task::spawn_blocking(move || ctx.ca.issue(&fqdn, &address))
-                    .await
-                    .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
-                device.with_state(|s| {
-                    s.tls_identity.get_or_insert(identity);
-                });
-                device.changed("TLS identity");
-                config_inputs(device).ok_or(TlsError::Disabled)?
-            }
-        };
-        if let Some((_, config)) = cached.as_ref().filter(|(have, _)| *have == inputs) {
-            return Ok(config.clone());
+        let mut candidates = config_inputs(device);
+        if candidates.is_empty() {
+            // Key generation takes tens of milliseconds: off the runtime.
+            let (fqdn, address) = device.with_state(|s| {
+                (
+                    fqdn(&s.general.host_name, &s.general.domain_name),
+                    s.network.ip_address.clone(),
+                )
+            });
+            let ctx = ctx.clone();
+            let identity = tokio::task::spawn_blocking(move || ctx.ca.issue(&fqdn, &address))
+                .await
+                .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
+            device.with_state(|s| {
+                s.tls_identity.get_or_insert(identity);
+            });
+            device.changed("TLS identity");
+            candidates = config_inputs(device);
         }
-        let config = build_config(&inputs)?;
-        *cached = Some((inputs, config.clone()));
-        Ok(config)
+        let mut last_error = TlsError::Disabled;
+        for inputs in candidates {
+            if let Some((_, config)) = cached.as_ref().filter(|(have, _)| *have == inputs) {
+                return Ok(config.clone());
+            }
+            match build_config(&inputs) {
+                Ok(config) => {
+                    *cached = Some((inputs, config.clone()));
+                    return Ok(config);
+                }
+                Err(e) => {
+                    // A credential rustls cannot serve (an X.509 v1
+                    // certificate, say) must not take TLS down: the device
+                    // falls back to its own identity and says why.
+                    tracing::error!(device = %device.name, error = %e, "the configured TLS certificate cannot be served; using the device's own");
+                    last_error = e;
+                }
+            }
+        }
+        Err(last_error)
     }
 }
 
@@ -113,30 +125,35 @@ pub fn fqdn(host: &str, domain: &str) -> String {
     }
 }
 
-/// The certificate, key and client policy the device's state calls for;
-/// `None` when the device has no identity yet.
-fn config_inputs(device: &Device) -> Option<ConfigInputs> {
+/// The certificate, key and client policy the device's state calls for:
+/// the configured TLS credential first, then the device's own identity.
+/// Empty when the device has no identity yet.
+fn config_inputs(device: &Device) -> Vec<ConfigInputs> {
     device.with_state(|s| {
-        let (chain, key) = configured_credential(s).or_else(|| {
-            s.tls_identity
-                .as_ref()
-                .map(|id| (id.chain.clone(), id.key_pkcs8.clone()))
-        })?;
-        Some(ConfigInputs {
+        let policy = |(chain, key): (Vec<Vec<u8>>, Vec<u8>)| ConfigInputs {
             chain,
             key,
             mutual: s.tls.remote.mutual_authentication,
             roots: s.certs.trusted_roots().map(|c| c.der.clone()).collect(),
-        })
+        };
+        let own = s
+            .tls_identity
+            .as_ref()
+            .map(|id| (id.chain.clone(), id.key_pkcs8.clone()));
+        configured_credential(s)
+            .into_iter()
+            .chain(own)
+            .map(policy)
+            .collect()
     })
 }
 
 /// The credential AMT_TLSCredentialContext names, with the key the device
 /// holds for it.
 fn configured_credential(s: &crate::device::DeviceState) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
-    let cert = s.certs.certificate(s.certs.tls_certificate?)?;
-    let public = certificate_public_key(&cert.der)?;
-    let key = s.certs.keys.iter().find(|k| k.public_der == public)?;
+    let cert = s.certs.tls_credential()?;
+    let public = pki::parse_certificate(&cert.der).ok()?.public_key;
+    let key = s.certs.key_for_public(&public)?;
     Some((vec![cert.der.clone()], key.pkcs8.clone()))
 }
 
@@ -201,7 +218,7 @@ where
             .1
             .peer_certificates()
             .and_then(|certs| certs.first())
-            .and_then(|c| certificate_common_name(c));
+            .and_then(|c| pki::parse_certificate(c).ok()?.common_name);
         if !cn.is_some_and(|cn| trusted_cn.contains(&cn)) {
             return Err(TlsError::UntrustedCommonName);
         }
@@ -237,23 +254,4 @@ pub fn identity_from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<TlsIdentity,
     })
     .map_err(|e| e.to_string())?;
     Ok(identity)
-}
-
-/// The subject public key of a certificate (for RSA, the PKCS#1 key that
-/// AMT reports as a key pair's DERKey).
-fn certificate_public_key(der: &[u8]) -> Option<Vec<u8>> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    Some(cert.public_key().subject_public_key.data.to_vec())
-}
-
-fn certificate_common_name(der: &[u8]) -> Option<String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    Some(cn)
 }

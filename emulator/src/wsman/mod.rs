@@ -12,8 +12,9 @@ pub mod writer;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::classes::{self, Class};
+use crate::classes::{self, Class, Operation};
 use crate::device::Device;
+use crate::device::users::Caller;
 use enumeration::{Enumerations, Snapshot};
 use fault::Fault;
 use request::{Body, EnumerateArgs, EnumerationMode, PullArgs, Request};
@@ -45,8 +46,9 @@ pub struct Reply {
     pub fault: Option<Fault>,
 }
 
-/// Handles one request body for one device.
-pub fn handle(device: &Device, state: &WsmanState, body: &[u8]) -> Reply {
+/// Handles one request body for one device, on behalf of a caller whose
+/// realms decide what it may do (AccessDenied otherwise).
+pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8]) -> Reply {
     let request = match request::parse(body) {
         Ok(r) => r,
         Err(fault) => {
@@ -56,7 +58,7 @@ pub fn handle(device: &Device, state: &WsmanState, body: &[u8]) -> Reply {
         }
     };
     let relates_to = request.message_id.clone().unwrap_or_else(|| "0".into());
-    match respond(device, state, &request) {
+    match respond(device, state, caller, &request) {
         Ok(xml) => match request.max_envelope_size {
             Some(max) if xml.len() as u64 > max => {
                 fault_reply(state, &relates_to, Fault::EncodingLimit)
@@ -83,7 +85,12 @@ pub fn fault_reply(state: &WsmanState, relates_to: &str, fault: Fault) -> Reply 
     }
 }
 
-fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String, Fault> {
+fn respond(
+    device: &Device,
+    state: &WsmanState,
+    caller: &Caller,
+    req: &Request,
+) -> Result<String, Fault> {
     if req.body == Body::Identify {
         return Ok(identify(device));
     }
@@ -106,8 +113,11 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
         resource_uri: Some(uri),
     };
     let class_ns = class.uri();
+    let read = || class.authorize(caller, Operation::Read);
+    let write = || class.authorize(caller, Operation::Write);
     match action {
         names::ACTION_GET => {
+            read()?;
             let instance = select(device, class, req)?;
             // A Get on a base class answers with the subclass instance, in
             // the subclass's namespace.
@@ -120,6 +130,7 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
         }
         names::ACTION_PUT => {
             let put = class.put.ok_or(Fault::ActionNotSupported)?;
+            write()?;
             let current = select(device, class, req)?;
             let Body::Payload {
                 instance: input, ..
@@ -133,7 +144,7 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
             put(device, &current, input)?;
             device.changed(class.name);
             // The response is the instance as it now stands.
-            let updated = reselect(device, class, &current)?;
+            let updated = reselect(device, class, &current, input)?;
             Ok(writer::instance_response(
                 &header("http://schemas.xmlsoap.org/ws/2004/09/transfer/PutResponse"),
                 &updated,
@@ -143,6 +154,7 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
         }
         names::ACTION_CREATE => {
             let create = class.create.ok_or(Fault::ActionNotSupported)?;
+            write()?;
             let Body::Payload {
                 instance: input, ..
             } = &req.body
@@ -158,6 +170,7 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
         }
         names::ACTION_DELETE => {
             let delete = class.delete.ok_or(Fault::ActionNotSupported)?;
+            write()?;
             if req.selectors.as_ref().is_none_or(Vec::is_empty) {
                 return Err(Fault::InvalidSelectors);
             }
@@ -169,6 +182,7 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
             )))
         }
         names::ACTION_ENUMERATE => {
+            read()?;
             let Body::Enumerate(args) = &req.body else {
                 return Err(Fault::SchemaValidationError);
             };
@@ -181,6 +195,7 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
             )
         }
         names::ACTION_PULL => {
+            read()?;
             let Body::Pull(args) = &req.body else {
                 return Err(Fault::SchemaValidationError);
             };
@@ -191,6 +206,7 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
             )
         }
         names::ACTION_RELEASE => {
+            read()?;
             let Body::Release { context } = &req.body else {
                 return Err(Fault::SchemaValidationError);
             };
@@ -202,12 +218,14 @@ fn respond(device: &Device, state: &WsmanState, req: &Request) -> Result<String,
                 "http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse",
             )))
         }
-        _ => invoke(device, class, req, action, uri, relates_to, state),
+        _ => invoke(device, caller, class, req, action, uri, relates_to, state),
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn invoke(
     device: &Device,
+    caller: &Caller,
     class: &Class,
     req: &Request,
     action: &str,
@@ -222,6 +240,7 @@ fn invoke(
     let method = class
         .method(method_name, device.firmware)
         .ok_or(Fault::ActionNotSupported)?;
+    class.authorize(caller, Operation::Invoke(method.name))?;
     let input = match &req.body {
         Body::Payload { instance, .. } if instance.class == format!("{method_name}_INPUT") => {
             instance.clone()
@@ -268,10 +287,28 @@ fn select(device: &Device, class: &Class, req: &Request) -> Result<Instance, Fau
 }
 
 /// The same instance re-read after a change, found by its keys.
-fn reselect(device: &Device, class: &Class, before: &Instance) -> Result<Instance, Fault> {
-    (class.instances)(device)
-        .into_iter()
-        .find(|i| class.keys.iter().all(|k| i.get(k) == before.get(k)))
+/// The instance a Put produced: the one with the old keys, or — when the Put
+/// changed a key (an association pointed elsewhere) — the one with the keys
+/// the client sent, or the class's only instance.
+fn reselect(
+    device: &Device,
+    class: &Class,
+    before: &Instance,
+    sent: &Instance,
+) -> Result<Instance, Fault> {
+    let instances = (class.instances)(device);
+    let keyed_like = |model: &Instance| {
+        instances
+            .iter()
+            .find(|i| class.keys.iter().all(|k| i.get(k) == model.get(k)))
+            .cloned()
+    };
+    keyed_like(before)
+        .or_else(|| keyed_like(sent))
+        .or_else(|| match instances.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        })
         .ok_or(Fault::InternalError(1))
 }
 
@@ -398,7 +435,7 @@ mod tests {
             "",
         );
         assert_eq!(
-            handle(&d, &state, no_action.as_bytes()).fault,
+            handle(&d, &state, &Caller::Admin, no_action.as_bytes()).fault,
             Some(Fault::MessageInformationHeaderRequired)
         );
         let twice = get("AMT_GeneralSettings").replace(
@@ -406,12 +443,54 @@ mod tests {
             "<a:MessageID>7</a:MessageID><a:MessageID>8</a:MessageID>",
         );
         assert_eq!(
-            handle(&d, &state, twice.as_bytes()).fault,
+            handle(&d, &state, &Caller::Admin, twice.as_bytes()).fault,
             Some(Fault::InvalidMessageInformationHeader)
         );
-        let reply = handle(&d, &state, get("AMT_GeneralSettings").as_bytes());
+        let reply = handle(
+            &d,
+            &state,
+            &Caller::Admin,
+            get("AMT_GeneralSettings").as_bytes(),
+        );
         assert!(reply.fault.is_none());
         assert!(reply.xml.contains("<b:RelatesTo>7</b:RelatesTo>"));
+    }
+
+    #[test]
+    fn a_caller_without_the_realm_is_denied_and_nothing_happens() {
+        let d = device("11.8");
+        let state = WsmanState::default();
+        let hardware = Caller::User {
+            name: "hw".into(),
+            realms: vec![crate::device::users::realm::HARDWARE_ASSET],
+        };
+        assert!(
+            handle(&d, &state, &hardware, get("CIM_Chassis").as_bytes())
+                .fault
+                .is_none()
+        );
+        let denied = handle(&d, &state, &hardware, get("AMT_GeneralSettings").as_bytes());
+        assert_eq!(denied.fault, Some(Fault::AccessDenied));
+        assert!(denied.xml.contains("e:AccessDenied"));
+        let uri = names::class_uri("CIM_PowerManagementService");
+        let off = format!(
+            r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>{uri}/RequestPowerStateChange</a:Action><w:ResourceURI>{uri}</w:ResourceURI><a:MessageID>9</a:MessageID></Header><Body><h:RequestPowerStateChange_INPUT xmlns:h="{uri}"><h:PowerState>8</h:PowerState></h:RequestPowerStateChange_INPUT></Body></Envelope>"#
+        );
+        let before = d.with_state(|s| (s.power.state(), s.power.next_due()));
+        assert_eq!(
+            handle(&d, &state, &hardware, off.as_bytes()).fault,
+            Some(Fault::AccessDenied)
+        );
+        assert_eq!(
+            d.with_state(|s| (s.power.state(), s.power.next_due())),
+            before
+        );
+        // An unknown method is still ActionNotSupported.
+        let unknown = off.replace("RequestPowerStateChange</a:Action>", "Nope</a:Action>");
+        assert_eq!(
+            handle(&d, &state, &hardware, unknown.as_bytes()).fault,
+            Some(Fault::ActionNotSupported)
+        );
     }
 
     proptest! {
@@ -422,13 +501,13 @@ mod tests {
         ) {
             let d = device("11.8");
             let state = WsmanState::default();
-            let before = handle(&d, &state, get("AMT_GeneralSettings").as_bytes()).xml;
-            let reply = handle(&d, &state, &bytes);
+            let before = handle(&d, &state, &Caller::Admin, get("AMT_GeneralSettings").as_bytes()).xml;
+            let reply = handle(&d, &state, &Caller::Admin, &bytes);
             prop_assert!(reply.fault.is_some());
             let valid = get("AMT_BootSettingData");
             let truncated = &valid.as_bytes()[..cut.min(valid.len() - 1)];
-            prop_assert!(handle(&d, &state, truncated).fault.is_some());
-            let after = handle(&d, &state, get("AMT_GeneralSettings").as_bytes()).xml;
+            prop_assert!(handle(&d, &state, &Caller::Admin, truncated).fault.is_some());
+            let after = handle(&d, &state, &Caller::Admin, get("AMT_GeneralSettings").as_bytes()).xml;
             // Only the MessageID counter differs.
             let strip = |s: &str| s.split("<b:MessageID>").next().unwrap().to_string()
                 + s.split("</b:MessageID>").nth(1).unwrap();
