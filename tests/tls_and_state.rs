@@ -195,6 +195,31 @@ fn state_survives_a_kill_with_a_state_directory() {
             &instance,
         ));
         assert_eq!(r.status, 200);
+        // A user added over WS-Man is kept too.
+        use base64::Engine;
+        let realm = c.realm.clone().unwrap();
+        let hash: Vec<u8> = (0..16)
+            .map(|i| {
+                u8::from_str_radix(
+                    &md5_hex(&format!("operator:{realm}:Op3rator!"))[i * 2..i * 2 + 2],
+                    16,
+                )
+                .unwrap()
+            })
+            .collect();
+        let blob = base64::engine::general_purpose::STANDARD.encode(hash);
+        let r = c.invoke(
+            "AMT_AuthorizationService",
+            "AddUserAclEntryEx",
+            "",
+            &format!("<h:DigestUsername>operator</h:DigestUsername><h:DigestPassword>{blob}</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>4</h:Realms>"),
+        );
+        assert_eq!(
+            element_text(&r.text(), "ReturnValue").as_deref(),
+            Some("0"),
+            "{}",
+            r.text()
+        );
         // The TLS identity is made at the first handshake (for the name the
         // device has then) and kept too.
         let stream = connect_tls(&emu, "kept.vpro.test").unwrap();
@@ -206,6 +231,8 @@ fn state_survives_a_kill_with_a_state_directory() {
     let emu = Emulator::start_at(&ip, &args);
     let r = emu.client().get("AMT_GeneralSettings");
     assert_eq!(element_text(&r.text(), "HostName").as_deref(), Some("kept"));
+    let mut operator = Client::new(emu.addr, "operator", "Op3rator!");
+    assert_eq!(operator.get("CIM_Chassis").status, 200);
     let stream = connect_tls(&emu, "kept.vpro.test").unwrap();
     assert_eq!(
         stream.conn.peer_certificates().unwrap()[0].to_vec(),
@@ -213,4 +240,242 @@ fn state_survives_a_kill_with_a_state_directory() {
     );
     drop(emu);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A CA and a client certificate it issued, made with rcgen.
+struct ClientPki {
+    ca_der: Vec<u8>,
+    ca_issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl ClientPki {
+    fn new(name: &str) -> ClientPki {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let cert = params.self_signed(&key).unwrap();
+        let ca_der = cert.der().to_vec();
+        ClientPki {
+            ca_issuer: rcgen::Issuer::new(params, key),
+            ca_der,
+        }
+    }
+
+    /// A client certificate; `expired` makes one whose validity has ended.
+    fn client(
+        &self,
+        cn: &str,
+        expired: bool,
+    ) -> (
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    ) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let cert = params.signed_by(&key, &self.ca_issuer).unwrap();
+        (
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+    }
+}
+
+/// Whether a TLS connection (with this client certificate, or none) gets
+/// an HTTP answer from the device.
+fn answered_with(
+    emu: &Emulator,
+    client: Option<(
+        Vec<CertificateDer<'static>>,
+        rustls::pki_types::PrivateKeyDer<'static>,
+    )>,
+) -> bool {
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(Arc::new(AcceptAnyServer));
+    let config = match client {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("device").unwrap())
+            .unwrap();
+    let Ok(tcp) = TcpStream::connect(https_addr(emu)) else {
+        return false;
+    };
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    let request = emu
+        .client()
+        .request_bytes(&envelope_get("AMT_GeneralSettings", "1"), None);
+    if stream.write_all(&request).is_err() {
+        return false;
+    }
+    read_response(&mut BufReader::new(&mut stream)).is_ok_and(|r| r.status == 401)
+}
+
+/// Consoles do not check the device certificate; neither does this client.
+#[derive(Debug)]
+struct AcceptAnyServer;
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[test]
+fn mutual_tls_requires_a_client_certificate_from_a_trusted_root_and_cn() {
+    use base64::Engine;
+    let emu = Emulator::start(&[]);
+    let pki = ClientPki::new("Console CA");
+    let other = ClientPki::new("Someone Else CA");
+    let mut c = emu.client();
+    // Before: no client certificate needed.
+    assert!(answered_with(&emu, None));
+    let blob = base64::engine::general_purpose::STANDARD.encode(&pki.ca_der);
+    let r = c.invoke(
+        "AMT_PublicKeyManagementService",
+        "AddTrustedRootCertificate",
+        "",
+        &format!("<h:CertificateBlob>{blob}</h:CertificateBlob>"),
+    );
+    assert_eq!(
+        element_text(&r.text(), "ReturnValue").as_deref(),
+        Some("0"),
+        "{}",
+        r.text()
+    );
+    let id = "Intel(r) AMT 802.3 TLS Settings";
+    let selector = format!(
+        r#"<w:SelectorSet><w:Selector Name="InstanceID">{id}</w:Selector></w:SelectorSet>"#
+    );
+    let uri = class_uri("AMT_TLSSettingData");
+    let body = format!(
+        r#"<h:AMT_TLSSettingData xmlns:h="{uri}"><h:AcceptNonSecureConnections>true</h:AcceptNonSecureConnections><h:ElementName>{id}</h:ElementName><h:Enabled>true</h:Enabled><h:InstanceID>{id}</h:InstanceID><h:MutualAuthentication>true</h:MutualAuthentication><h:TrustedCN>console.vpro.test</h:TrustedCN></h:AMT_TLSSettingData>"#
+    );
+    let r = c.post(&envelope(
+        ACTION_PUT,
+        "AMT_TLSSettingData",
+        "30",
+        &selector,
+        &body,
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Settings wait for CommitChanges.
+    assert!(answered_with(&emu, None));
+    let r = c.invoke("AMT_SetupAndConfigurationService", "CommitChanges", "", "");
+    assert_eq!(element_text(&r.text(), "ReturnValue").as_deref(), Some("0"));
+    assert!(!answered_with(&emu, None), "no client certificate");
+    assert!(
+        answered_with(&emu, Some(pki.client("console.vpro.test", false))),
+        "trusted root and CN"
+    );
+    assert!(
+        !answered_with(&emu, Some(pki.client("intruder.vpro.test", false))),
+        "CN not in TrustedCN"
+    );
+    assert!(
+        !answered_with(&emu, Some(other.client("console.vpro.test", false))),
+        "another CA"
+    );
+    assert!(
+        !answered_with(&emu, Some(pki.client("console.vpro.test", true))),
+        "expired"
+    );
+    // Plain HTTP was left on, and is unaffected.
+    assert_eq!(emu.client().get("AMT_GeneralSettings").status, 200);
+}
+
+#[test]
+fn curl_with_digest_over_tls_verifies_the_device() {
+    let Ok(version) = std::process::Command::new("curl").arg("--version").output() else {
+        eprintln!("curl not installed; skipping");
+        return;
+    };
+    assert!(version.status.success());
+    let emu = Emulator::start(&[]);
+    let ca = std::env::temp_dir().join(format!("amtemu-curl-ca-{}.pem", std::process::id()));
+    let pem = std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"))
+        .args(["ca", "export", "--ca-dir", CA_DIR])
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(&ca, pem).unwrap();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "--digest",
+            "-u",
+            &format!("{USER}:{PASSWORD}"),
+            "--cacert",
+        ])
+        .arg(&ca)
+        .args([
+            "--resolve",
+            &format!("amt-0001.vpro.test:16993:{}", emu.addr.ip()),
+        ])
+        .args([
+            "--data",
+            &envelope_get("CIM_SoftwareIdentity", "1"),
+            "https://amt-0001.vpro.test:16993/wsman",
+        ])
+        .output()
+        .unwrap();
+    std::fs::remove_file(&ca).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        element_text(&String::from_utf8_lossy(&out.stdout), "InstanceID").as_deref(),
+        Some("Flash")
+    );
 }

@@ -202,7 +202,7 @@ fn certificate_blob(input: &Instance) -> Result<(Vec<u8>, pki::CertInfo), u32> {
 
 /// Adds a certificate; shared by both Add methods.
 fn store_certificate(device: &Device, der: Vec<u8>, trusted_root: bool) -> Result<u32, u32> {
-    device.with_state(|s| {
+    let handle = device.with_state(|s| {
         if s.certs.certificate_by_der(&der).is_some() {
             return Err(PT_DUPLICATE);
         }
@@ -210,7 +210,9 @@ fn store_certificate(device: &Device, der: Vec<u8>, trusted_root: bool) -> Resul
             return Err(PT_MAX_LIMIT_REACHED);
         }
         Ok(s.certs.add_certificate(der, trusted_root))
-    })
+    })?;
+    device.changed("AMT_PublicKeyCertificate");
+    Ok(handle)
 }
 
 /// AddTrustedRootCertificate: a CA certificate clients and servers must chain
@@ -265,7 +267,7 @@ fn add_certificate(device: &Device, _: &Instance, input: &Instance) -> Result<In
 
 /// Stores a key pair; the same public key twice is a duplicate.
 fn store_key(device: &Device, key: pki::GeneratedKey) -> Result<u32, u32> {
-    device.with_state(|s| {
+    let handle = device.with_state(|s| {
         if s.certs.key_for_public(&key.public_der).is_some() {
             return Err(PT_DUPLICATE);
         }
@@ -273,7 +275,9 @@ fn store_key(device: &Device, key: pki::GeneratedKey) -> Result<u32, u32> {
             return Err(PT_MAX_LIMIT_REACHED);
         }
         Ok(s.certs.add_key(key.pkcs8, key.public_der))
-    })
+    })?;
+    device.changed("AMT_PublicPrivateKeyPair");
+    Ok(handle)
 }
 
 /// AddKey(KeyBlob): an RSA private key, PKCS#1 or PKCS#8 DER in base64.
