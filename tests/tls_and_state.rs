@@ -171,29 +171,11 @@ fn state_survives_a_kill_with_a_state_directory() {
     {
         let emu = Emulator::start_at(&ip, &args);
         let mut c = emu.client();
-        let current = c.get("AMT_GeneralSettings").text();
-        let start = current.find("<g:AMT_GeneralSettings>").unwrap();
-        let end = current.find("</a:Body>").unwrap();
-        let instance = current[start..end]
-            .replace("g:", "r:")
-            .replace(
-                "<r:AMT_GeneralSettings>",
-                &format!(
-                    r#"<r:AMT_GeneralSettings xmlns:r="{}">"#,
-                    class_uri("AMT_GeneralSettings")
-                ),
-            )
-            .replace(
-                "<r:HostName>amt-0001</r:HostName>",
-                "<r:HostName>kept</r:HostName>",
-            );
-        let r = c.post(&envelope(
-            ACTION_PUT,
+        let r = c.put_edited(
             "AMT_GeneralSettings",
-            "7",
-            "",
-            &instance,
-        ));
+            "<r:HostName>amt-0001</r:HostName>",
+            "<r:HostName>kept</r:HostName>",
+        );
         assert_eq!(r.status, 200);
         // A user added over WS-Man is kept too.
         use base64::Engine;

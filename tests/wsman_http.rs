@@ -546,22 +546,10 @@ fn enumeration_forms() {
 fn put_changes_what_every_later_read_returns() {
     let emu = Emulator::start(&[]);
     let mut c = emu.client();
-    let current = c.get("AMT_GeneralSettings").text();
-    let start = current.find("<g:AMT_GeneralSettings>").unwrap();
-    let end = current.find("</a:Body>").unwrap();
-    let instance = current[start..end]
-        .replace("g:", "r:")
-        .replace(
-            "<r:AMT_GeneralSettings>",
-            &format!(
-                r#"<r:AMT_GeneralSettings xmlns:r="{}">"#,
-                class_uri("AMT_GeneralSettings")
-            ),
-        )
-        .replace(
-            "<r:HostName>amt-0001</r:HostName>",
-            "<r:HostName>renamed</r:HostName>",
-        );
+    let instance = c.instance_for_put("AMT_GeneralSettings").replace(
+        "<r:HostName>amt-0001</r:HostName>",
+        "<r:HostName>renamed</r:HostName>",
+    );
     let r = c.post(&envelope(
         ACTION_PUT,
         "AMT_GeneralSettings",
@@ -641,29 +629,11 @@ fn power_changes_land_after_the_configured_delay_and_clear_boot_options() {
     let r = c.invoke("CIM_BootConfigSetting", "ChangeBootOrder", selector, source);
     assert_eq!(element_text(&r.text(), "ReturnValue").as_deref(), Some("0"));
     let put_setup = |c: &mut Client, value: &str| {
-        let current = c.get("AMT_BootSettingData").text();
-        let start = current.find("<g:AMT_BootSettingData>").unwrap();
-        let end = current.find("</a:Body>").unwrap();
-        let body = current[start..end]
-            .replace("g:", "r:")
-            .replace(
-                "<r:AMT_BootSettingData>",
-                &format!(
-                    r#"<r:AMT_BootSettingData xmlns:r="{}">"#,
-                    class_uri("AMT_BootSettingData")
-                ),
-            )
-            .replace(
-                "<r:BIOSSetup>false</r:BIOSSetup>",
-                &format!("<r:BIOSSetup>{value}</r:BIOSSetup>"),
-            );
-        c.post(&envelope(
-            ACTION_PUT,
+        c.put_edited(
             "AMT_BootSettingData",
-            "20",
-            "",
-            &body,
-        ))
+            "<r:BIOSSetup>false</r:BIOSSetup>",
+            &format!("<r:BIOSSetup>{value}</r:BIOSSetup>"),
+        )
     };
     assert_eq!(put_setup(&mut c, "false").status, 200);
     let r = c.get("AMT_BootSettingData").text();

@@ -401,6 +401,26 @@ impl Client {
         }
     }
 
+    /// The class's (single) instance as a Put body, round-tripped from a Get
+    /// the way consoles do it: every property, in the client's own prefix.
+    pub fn instance_for_put(&mut self, class: &str) -> String {
+        let current = self.get(class).text();
+        let start = current.find(&format!("<g:{class}>")).expect("the instance");
+        let end = current.find("</a:Body>").expect("the body");
+        current[start..end].replace("g:", "r:").replace(
+            &format!("<r:{class}>"),
+            &format!(r#"<r:{class} xmlns:r="{}">"#, class_uri(class)),
+        )
+    }
+
+    /// Gets an instance, replaces `from` with `to` in it (both written with
+    /// the `r:` prefix) and Puts it back.
+    pub fn put_edited(&mut self, class: &str, from: &str, to: &str) -> Response {
+        let body = self.instance_for_put(class).replace(from, to);
+        let id = self.next_message_id();
+        self.post(&envelope(ACTION_PUT, class, &id, "", &body))
+    }
+
     pub fn invoke(&mut self, class: &str, method: &str, selectors: &str, args: &str) -> Response {
         let id = self.next_message_id();
         let uri = class_uri(class);
