@@ -123,6 +123,17 @@ fn firmware_16_1_serves_tls_only() {
     let r = tls_post(&emu, &envelope_get("CIM_SoftwareIdentity", "3"));
     assert_eq!(r.status, 200);
     assert!(r.header("server").unwrap().ends_with("16.1.25.2049"));
+    // Identify tells clients so: TLS with digest, no plain HTTP.
+    let identify = r#"<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"><s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>"#;
+    let mut stream = connect_tls(&emu, "amt-0001.vpro.test").unwrap();
+    stream
+        .write_all(&emu.client().request_bytes(identify, None))
+        .unwrap();
+    let r = read_response(&mut BufReader::new(&mut stream)).unwrap();
+    assert_eq!(
+        element_texts(&r.text(), "SecurityProfileName"),
+        ["http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest"]
+    );
 }
 
 #[test]

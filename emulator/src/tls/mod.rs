@@ -157,8 +157,23 @@ fn configured_credential(s: &crate::device::DeviceState) -> Option<(Vec<Vec<u8>>
     Some((vec![cert.der.clone()], key.pkcs8.clone()))
 }
 
+/// The suites offered: AES-GCM only, as AMT offers (no ChaCha20). RSA
+/// certificates make the ECDSA ones moot. See docs/TLS.md.
+fn provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::aws_lc_rs::cipher_suite as suite;
+    rustls::crypto::CryptoProvider {
+        cipher_suites: vec![
+            suite::TLS13_AES_256_GCM_SHA384,
+            suite::TLS13_AES_128_GCM_SHA256,
+            suite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            suite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ],
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    }
+}
+
 fn build_config(inputs: &ConfigInputs) -> Result<Arc<ServerConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(provider());
     // rustls speaks TLS 1.2 and 1.3 only; see docs/TLS.md for where that
     // differs from each firmware generation.
     let builder = ServerConfig::builder_with_provider(provider.clone())

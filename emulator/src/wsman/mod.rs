@@ -402,15 +402,35 @@ fn pull(state: &WsmanState, args: &PullArgs, header: Header) -> Result<String, F
 }
 
 /// Identify: protocol and product version, and the security profiles.
+/// The security profiles follow the device's settings: plain HTTP while it
+/// serves it, TLS with or without client certificates.
 fn identify(device: &Device) -> String {
-    writer::identify_response(
-        &device.firmware.product_version(),
-        "1.0.0",
-        &[
-            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/digest",
-            "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/digest",
-        ],
-    )
+    const PROFILES: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile";
+    let (http, https, mutual) = device.with_state(|s| {
+        let remote = &s.tls.remote;
+        (
+            device.firmware.opens(crate::device::Port::Http)
+                && (!remote.enabled || remote.accept_non_secure),
+            remote.enabled,
+            remote.enabled && remote.mutual_authentication,
+        )
+    });
+    let mut profiles = Vec::new();
+    if http {
+        profiles.push(format!("{PROFILES}/http/digest"));
+    }
+    if https {
+        profiles.push(format!(
+            "{PROFILES}/{}",
+            if mutual {
+                "https/mutual/digest"
+            } else {
+                "https/digest"
+            }
+        ));
+    }
+    let profiles: Vec<&str> = profiles.iter().map(String::as_str).collect();
+    writer::identify_response(&device.firmware.product_version(), "1.0.0", &profiles)
 }
 
 #[cfg(test)]
