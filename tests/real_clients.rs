@@ -80,6 +80,11 @@ fn ok_tls(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
 }
 
 fn run_on(emu: &Emulator, port: u16, driver: Driver, op: &[&str]) -> Value {
+    run_at(std::net::SocketAddr::new(emu.addr.ip(), port), driver, op)
+}
+
+/// Runs one driver operation against any device address.
+fn run_at(addr: std::net::SocketAddr, driver: Driver, op: &[&str]) -> Value {
     let dir = repo().join("tests/clients");
     let (program, script): (&str, Option<PathBuf>) = match driver {
         Driver::MeshCommander => ("node", Some(dir.join("meshcommander.js"))),
@@ -91,8 +96,8 @@ fn run_on(emu: &Emulator, port: u16, driver: Driver, op: &[&str]) -> Value {
     if let Some(s) = script {
         cmd.arg(s);
     }
-    cmd.arg(emu.addr.ip().to_string())
-        .arg(port.to_string())
+    cmd.arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
         .arg(USER)
         .arg(PASSWORD)
         .args(op)
@@ -518,4 +523,95 @@ fn the_dmt_tls_configuration_sequence_runs_end_to_end_and_survives_a_restart() {
     assert!(text.contains("Verify return code: 0 (ok)"), "{text}");
     drop(emu);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_fleet_of_1000_devices_answers_real_clients_at_random_devices() {
+    if !clients_ready() {
+        return;
+    }
+    let pid = std::process::id();
+    let first = format!("127.{}.0.1", 200 + pid % 50);
+    let hosts = std::env::temp_dir().join(format!("amtemu-fleet-hosts-{pid}"));
+    let args: Vec<String> = [
+        "fleet",
+        "--count",
+        "1000",
+        "--firmware",
+        "3.2.1,11.8,15.0",
+        "--first-address",
+        &first,
+        "--boot-ms",
+        "300",
+        "--shutdown-ms",
+        "300",
+        "--reset-ms",
+        "300",
+        "--hosts-file",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([hosts.to_string_lossy().into_owned()])
+    .collect();
+    let emu = Emulator::launch(args, format!("{first}:16992").parse().unwrap());
+    let entries: Vec<(String, String)> = std::fs::read_to_string(&hosts)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next().unwrap().to_string(), f.nth(1).unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(entries.len(), 1000);
+    let addr =
+        |i: usize| -> std::net::SocketAddr { format!("{}:16992", entries[i].0).parse().unwrap() };
+    // A dozen devices picked pseudo-randomly (seeded by the process id).
+    let mut x = u64::from(pid) | 1;
+    let mut picked: Vec<usize> = (0..12)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as usize % 1000
+        })
+        .collect();
+    picked.sort_unstable();
+    picked.dedup();
+    let mut realms = std::collections::HashSet::new();
+    for (n, &i) in picked.iter().enumerate() {
+        let fw = ["3.2.1", "11.8", "15.0"][i % 3];
+        let host = &entries[i].1;
+        let v = match n % 4 {
+            0 => run_at(addr(i), Driver::MeshCommander, &["info"]),
+            1 => run_at(addr(i), Driver::WsmanMessages, &["info"]),
+            2 => run_at(addr(i), Driver::Wsl, &["settings"]),
+            _ => run_at(addr(i), Driver::Amtctrl, &["status"]),
+        };
+        assert_eq!(v["ok"], true, "device {i}: {v:#}");
+        match n % 4 {
+            0 | 1 => {
+                assert_eq!(v["hostname"], host.as_str(), "device {i}");
+                assert_eq!(v["version"], expected_version(fw), "device {i}");
+                assert!(realms.insert(v["digest_realm"].as_str().unwrap().to_string()));
+            }
+            2 => assert_eq!(v["properties"]["HostName"], host.as_str()),
+            _ => assert_eq!(v["status"], "on"),
+        }
+    }
+    // A power action on one device leaves its neighbours alone.
+    let (a, b) = (picked[0], (picked[0] + 1) % 1000);
+    assert_eq!(run_at(addr(a), Driver::Amtctrl, &["off"])["ok"], true);
+    let state = |i: usize| {
+        element_text(
+            &Client::new(addr(i), USER, PASSWORD)
+                .get("CIM_AssociatedPowerManagementService")
+                .text(),
+            "PowerState",
+        )
+        .unwrap()
+    };
+    assert!(eventually(Duration::from_secs(10), || state(a) == "8"));
+    assert_eq!(state(b), "2");
+    drop(emu);
+    let _ = std::fs::remove_file(&hosts);
 }

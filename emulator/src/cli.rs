@@ -34,6 +34,9 @@ pub enum Command {
     /// Run one virtual AMT device (by default: AMT 11.8, admin control mode,
     /// host on, user admin / P@ssw0rd, on 127.0.0.1:16992).
     Serve(Box<ServeArgs>),
+    /// Run many virtual devices, each on its own loopback address (or its
+    /// own ports), with a firmware mix.
+    Fleet(Box<FleetArgs>),
     /// Firmware profiles.
     Firmware {
         #[command(subcommand)]
@@ -89,34 +92,9 @@ pub enum ModeArg {
     Ccm,
 }
 
+/// How every device starts, for `serve` and `fleet` alike.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address the device answers on (loopback unless you mean otherwise).
-    #[arg(long, default_value = "127.0.0.1")]
-    pub bind: IpAddr,
-    /// Port for WS-Man over HTTP.
-    #[arg(long, default_value_t = 16992)]
-    pub http_port: u16,
-    /// Port for WS-Man over TLS.
-    #[arg(long, default_value_t = 16993)]
-    pub https_port: u16,
-    /// Where the emulator's CA is kept (see `amtemu ca export`).
-    #[arg(long)]
-    pub ca_dir: Option<PathBuf>,
-    /// Keep the device's state (settings, users, certificates, logs) in this
-    /// directory across restarts; without it the device starts fresh.
-    #[arg(long)]
-    pub state_dir: Option<PathBuf>,
-    /// PEM certificate chain the device presents on 16993 instead of one
-    /// issued by the emulator's CA (needs --tls-key).
-    #[arg(long, requires = "tls_key")]
-    pub tls_cert: Option<PathBuf>,
-    /// PKCS#8 PEM private key for --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    pub tls_key: Option<PathBuf>,
-    /// Firmware profile (see `amtemu firmware list`).
-    #[arg(long, default_value = DEFAULT_FIRMWARE)]
-    pub firmware: String,
+pub struct DeviceArgs {
     /// Host power state at start.
     #[arg(long, value_enum, default_value = "s0")]
     pub power: PowerArg,
@@ -132,15 +110,9 @@ pub struct ServeArgs {
     /// Its password.
     #[arg(long, default_value = DEFAULT_PASSWORD, env = "AMTEMU_PASSWORD")]
     pub password: String,
-    /// The device's host name (AMT_GeneralSettings.HostName).
-    #[arg(long, default_value = "amt-0001")]
-    pub hostname: String,
-    /// The device's domain (AMT_GeneralSettings.DomainName).
+    /// The devices' domain (AMT_GeneralSettings.DomainName).
     #[arg(long, default_value = "vpro.test")]
     pub domain: String,
-    /// A name that seeds the device's identity (UUID, realm, MAC).
-    #[arg(long, default_value = "amtemu-default")]
-    pub name: String,
     /// Milliseconds from a power-on request until the host is on (S0).
     #[arg(long, default_value_t = 2000)]
     pub boot_ms: u64,
@@ -150,6 +122,118 @@ pub struct ServeArgs {
     /// Milliseconds a reset takes.
     #[arg(long, default_value_t = 2000)]
     pub reset_ms: u64,
+    /// Port for WS-Man over HTTP.
+    #[arg(long, default_value_t = 16992)]
+    pub http_port: u16,
+    /// Port for WS-Man over TLS.
+    #[arg(long, default_value_t = 16993)]
+    pub https_port: u16,
+    /// Where the emulator's CA is kept (see `amtemu ca export`).
+    #[arg(long)]
+    pub ca_dir: Option<PathBuf>,
+    /// Keep the devices' state (settings, users, certificates, logs) in
+    /// this directory across restarts; without it they start fresh.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl DeviceArgs {
+    fn config(
+        &self,
+        name: &str,
+        firmware: &'static Firmware,
+        host_name: &str,
+        address: IpAddr,
+    ) -> DeviceConfig {
+        DeviceConfig {
+            name: name.to_string(),
+            firmware,
+            power: match self.power {
+                PowerArg::S0 => HostPower::S0,
+                PowerArg::S3 => HostPower::S3,
+                PowerArg::S4 => HostPower::S4,
+                PowerArg::S5 => HostPower::S5,
+                PowerArg::Off => HostPower::Off,
+            },
+            timings: PowerTimings {
+                boot: Duration::from_millis(self.boot_ms),
+                shutdown: Duration::from_millis(self.shutdown_ms),
+                reset: Duration::from_millis(self.reset_ms),
+            },
+            setup: SetupState {
+                state: match self.provisioning {
+                    ProvisioningArg::Pre => ProvisioningState::Pre,
+                    ProvisioningArg::In => ProvisioningState::In,
+                    ProvisioningArg::Post => ProvisioningState::Post,
+                },
+                mode: match self.mode {
+                    ModeArg::Acm => ControlMode::Admin,
+                    ModeArg::Ccm => ControlMode::Client,
+                },
+            },
+            admin_name: self.user.clone(),
+            admin_password: self.password.clone(),
+            host_name: host_name.to_string(),
+            domain_name: self.domain.clone(),
+            ip_address: address.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address the device answers on (loopback unless you mean otherwise).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Firmware profile (see `amtemu firmware list`).
+    #[arg(long, default_value = DEFAULT_FIRMWARE)]
+    pub firmware: String,
+    /// The device's host name (AMT_GeneralSettings.HostName).
+    #[arg(long, default_value = "amt-0001")]
+    pub hostname: String,
+    /// A name that seeds the device's identity (UUID, realm, MAC).
+    #[arg(long, default_value = "amtemu-default")]
+    pub name: String,
+    /// PEM certificate chain the device presents on 16993 instead of one
+    /// issued by the emulator's CA (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PKCS#8 PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// How many devices.
+    #[arg(long)]
+    pub count: u32,
+    /// Firmware profiles, dealt out to the devices in turn (e.g.
+    /// `3.2.1,4.0,5.2`).
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_FIRMWARE)]
+    pub firmware: Vec<String>,
+    /// The first device's address; the others follow it in 127.0.0.0/8,
+    /// skipping addresses ending in .0 and .255.
+    #[arg(long, default_value = "127.1.0.1")]
+    pub first_address: std::net::Ipv4Addr,
+    /// Put every device on the first address instead, device n on ports
+    /// raised by n times this step (for platforms with one loopback address).
+    #[arg(long)]
+    pub port_step: Option<u16>,
+    /// Host names are this prefix and the device's number (amt-00001, …);
+    /// the number also seeds each device's identity.
+    #[arg(long, default_value = "amt")]
+    pub prefix: String,
+    /// Seeds the identities, so two fleets with other seeds differ.
+    #[arg(long, default_value = "amtemu")]
+    pub seed: String,
+    /// Write the devices' addresses and names in hosts-file format here.
+    #[arg(long)]
+    pub hosts_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -161,6 +245,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(args) => serve(*args),
+        Command::Fleet(args) => fleet(*args),
         Command::Ca {
             command: CaCommand::Export { ca_dir },
         } => {
@@ -200,53 +285,25 @@ fn firmware_table() -> String {
     out
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let Some(firmware) = Firmware::by_name(&args.firmware) else {
+fn firmware_named(name: &str) -> anyhow::Result<&'static Firmware> {
+    Firmware::by_name(name).ok_or_else(|| {
         let known: Vec<&str> = Firmware::all().iter().map(|f| f.name).collect();
-        bail!(
-            "unknown firmware {:?}; known profiles: {}",
-            args.firmware,
+        anyhow::anyhow!(
+            "unknown firmware {name:?}; known profiles: {}",
             known.join(", ")
-        );
-    };
-    let config = DeviceConfig {
-        name: args.name.clone(),
-        firmware,
-        power: match args.power {
-            PowerArg::S0 => HostPower::S0,
-            PowerArg::S3 => HostPower::S3,
-            PowerArg::S4 => HostPower::S4,
-            PowerArg::S5 => HostPower::S5,
-            PowerArg::Off => HostPower::Off,
-        },
-        timings: PowerTimings {
-            boot: Duration::from_millis(args.boot_ms),
-            shutdown: Duration::from_millis(args.shutdown_ms),
-            reset: Duration::from_millis(args.reset_ms),
-        },
-        setup: SetupState {
-            state: match args.provisioning {
-                ProvisioningArg::Pre => ProvisioningState::Pre,
-                ProvisioningArg::In => ProvisioningState::In,
-                ProvisioningArg::Post => ProvisioningState::Post,
-            },
-            mode: match args.mode {
-                ModeArg::Acm => ControlMode::Admin,
-                ModeArg::Ccm => ControlMode::Client,
-            },
-        },
-        admin_name: args.user.clone(),
-        admin_password: args.password.clone(),
-        host_name: args.hostname.clone(),
-        domain_name: args.domain.clone(),
-        ip_address: args.bind.to_string(),
-    };
+        )
+    })
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let firmware = firmware_named(&args.firmware)?;
+    let d = &args.device;
     let spec = DeviceSpec {
-        config,
+        config: d.config(&args.name, firmware, &args.hostname, args.bind),
         address: args.bind,
         ports: Ports {
-            http: args.http_port,
-            https: args.https_port,
+            http: d.http_port,
+            https: d.https_port,
         },
         tls_identity: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
@@ -261,6 +318,120 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
+    run_fleet(vec![spec], d, |fleet, listeners| {
+        let device = &fleet.devices()[0].device;
+        if listeners.is_empty() {
+            println!(
+                "amtemu: firmware {} opens none of the configured ports; nothing to serve",
+                firmware.name
+            );
+        }
+        for (listener, port) in listeners {
+            if let Ok(addr) = listener.local_addr() {
+                let scheme = match port {
+                    crate::device::Port::Https => "https",
+                    _ => "http",
+                };
+                println!(
+                    "amtemu: AMT {} device {} listening on {scheme}://{addr}/wsman (user {}, realm {})",
+                    firmware.name, device.name, d.user, device.identity.digest_realm
+                );
+            }
+        }
+    })
+}
+
+/// The address and ports of device `index` (0-based) of a fleet.
+fn fleet_slot(args: &FleetArgs, index: u32) -> anyhow::Result<(IpAddr, Ports)> {
+    let base = &args.device;
+    if let Some(step) = args.port_step {
+        let raise = |port: u16| -> anyhow::Result<u16> {
+            u32::from(port)
+                .checked_add(index * u32::from(step))
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| anyhow::anyhow!("device {index} would need a port above 65535"))
+        };
+        return Ok((
+            IpAddr::V4(args.first_address),
+            Ports {
+                http: raise(base.http_port)?,
+                https: raise(base.https_port)?,
+            },
+        ));
+    }
+    // Counting only addresses whose last byte is 1..=254.
+    let first = u32::from(args.first_address);
+    let first_slot = (first >> 8) * 254 + (first & 0xFF).saturating_sub(1);
+    let slot = first_slot + index;
+    let address = std::net::Ipv4Addr::from(((slot / 254) << 8) | (slot % 254 + 1));
+    if address.octets()[0] != 127 {
+        bail!(
+            "device {index} would be at {address}, outside 127.0.0.0/8; choose a lower --first-address or fewer devices"
+        );
+    }
+    Ok((
+        IpAddr::V4(address),
+        Ports {
+            http: base.http_port,
+            https: base.https_port,
+        },
+    ))
+}
+
+fn fleet(args: FleetArgs) -> anyhow::Result<()> {
+    if args.count == 0 {
+        bail!("a fleet needs at least one device");
+    }
+    if args.port_step.is_none() && args.first_address.octets()[0] != 127 {
+        bail!("fleet addresses must be in 127.0.0.0/8");
+    }
+    let firmware: Vec<&'static Firmware> = args
+        .firmware
+        .iter()
+        .map(|f| firmware_named(f.trim()))
+        .collect::<anyhow::Result<_>>()?;
+    let width = args.count.to_string().len().max(5);
+    let mut specs = Vec::with_capacity(args.count as usize);
+    let mut hosts = String::new();
+    for i in 0..args.count {
+        let (address, ports) = fleet_slot(&args, i)?;
+        let host = format!("{}-{:0width$}", args.prefix, i + 1);
+        let fw = firmware[i as usize % firmware.len()];
+        let name = format!("{}/{host}", args.seed);
+        hosts.push_str(&format!("{address} {host}.{} {host}\n", args.device.domain));
+        specs.push(DeviceSpec {
+            config: args.device.config(&name, fw, &host, address),
+            address,
+            ports,
+            tls_identity: None,
+        });
+    }
+    if let Some(path) = &args.hosts_file {
+        crate::store::write_atomically(path, hosts.as_bytes(), false)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let (first, last) = (specs[0].address, specs[specs.len() - 1].address);
+    let count = specs.len();
+    let started = std::time::Instant::now();
+    run_fleet(specs, &args.device, move |fleet, listeners| {
+        let mix: Vec<&str> = firmware.iter().map(|f| f.name).collect();
+        println!(
+            "amtemu: fleet of {count} devices ({}) on {first}..{last}, {} listeners; ready in {} ms",
+            mix.join(", "),
+            listeners.len(),
+            started.elapsed().as_millis()
+        );
+        let _ = fleet;
+    })
+}
+
+/// Builds the fleet, binds its listeners, tells the user, and serves until
+/// a signal; saves state on the way out.
+fn run_fleet(
+    specs: Vec<DeviceSpec>,
+    args: &DeviceArgs,
+    announce: impl FnOnce(&Fleet, &[(tokio::net::TcpListener, crate::device::Port)]),
+) -> anyhow::Result<()> {
     let ca_dir = args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir);
     let ca =
         Ca::load_or_create(&ca_dir).with_context(|| format!("the CA in {}", ca_dir.display()))?;
@@ -270,29 +441,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let fleet = Arc::new(Fleet::new(vec![spec], Arc::new(TlsContext { ca }), store)?);
+        let fleet = Arc::new(Fleet::new(specs, Arc::new(TlsContext { ca }), store)?);
         let listeners = fleet.bind().await?;
-        fleet.log_events();
+        if fleet.devices().len() == 1 {
+            fleet.log_events();
+        }
         fleet.persist();
-        let device = &fleet.devices()[0].device;
-        if listeners.is_empty() {
-            println!(
-                "amtemu: firmware {} opens none of the configured ports; nothing to serve",
-                firmware.name
-            );
-        }
-        for (listener, port) in &listeners {
-            if let Ok(addr) = listener.local_addr() {
-                let scheme = match port {
-                    crate::device::Port::Https => "https",
-                    _ => "http",
-                };
-                println!(
-                    "amtemu: AMT {} device {} listening on {scheme}://{addr}/wsman (user {}, realm {})",
-                    firmware.name, device.name, args.user, device.identity.digest_realm
-                );
-            }
-        }
+        announce(&fleet, &listeners);
         tokio::select! {
             _ = fleet.clone().serve(listeners) => {}
             _ = shutdown_signal() => {

@@ -50,11 +50,19 @@ impl Emulator {
             ip.to_string(),
             "--http-port".into(),
             port.to_string(),
-            // One CA for the whole test run, kept out of the user's home.
-            "--ca-dir".into(),
-            concat!(env!("CARGO_TARGET_TMPDIR"), "/ca").into(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(args, SocketAddr::from((ip, port)))
+    }
+
+    /// Runs `amtemu` with these arguments (plus the test CA) and waits until
+    /// it says it is serving; `addr` is where its (first) device answers.
+    pub fn launch(mut args: Vec<String>, addr: SocketAddr) -> Emulator {
+        // One CA for the whole test run, kept out of the user's home.
+        args.extend([
+            "--ca-dir".to_string(),
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/ca").to_string(),
+        ]);
         // Faults the tests provoke on purpose are logged at info; keep the
         // test output to warnings unless asked for more.
         let log = std::env::var("AMTEMU_LOG").unwrap_or_else(|_| "amtemu=warn".into());
@@ -65,18 +73,17 @@ impl Emulator {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start amtemu");
-        let addr = SocketAddr::from((ip, port));
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let mut ready = false;
         while Instant::now() < deadline {
             match lines.next() {
-                Some(Ok(line)) if line.contains("listening on") => {
-                    ready = true;
-                    break;
-                }
-                Some(Ok(line)) if line.contains("nothing to serve") => {
+                Some(Ok(line))
+                    if line.contains("listening on")
+                        || line.contains("nothing to serve")
+                        || line.contains("ready in") =>
+                {
                     ready = true;
                     break;
                 }

@@ -1,0 +1,93 @@
+//! `amtemu fleet`: many devices from one process, each resolved from the
+//! address (or port) a connection was sent to.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use support::*;
+
+fn header_version(addr: SocketAddr) -> String {
+    let r = Client::raw(addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    r.header("server")
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn port_step_mode_puts_every_device_on_one_address() {
+    let ip = unique_address();
+    let args: Vec<String> = [
+        "fleet",
+        "--count",
+        "6",
+        "--firmware",
+        "4.0,12.0",
+        "--port-step",
+        "10",
+        "--first-address",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        ip.to_string(),
+        "--http-port".into(),
+        "26992".into(),
+        "--https-port".into(),
+        "26993".into(),
+    ])
+    .collect();
+    let emu = Emulator::launch(args, SocketAddr::from((ip, 26992)));
+    let device = |n: u16| SocketAddr::from((ip, 26992 + 10 * n));
+    assert_eq!(header_version(device(0)), "4.0.4.1165");
+    assert_eq!(header_version(device(1)), "12.0.67.1579");
+    assert_eq!(header_version(device(5)), "12.0.67.1579");
+    // Each device has its own identity.
+    let mut realms = Vec::new();
+    for n in 0..6 {
+        let mut c = Client::new(device(n), USER, PASSWORD);
+        let text = c.get("AMT_GeneralSettings").text();
+        assert_eq!(
+            element_text(&text, "HostName"),
+            Some(format!("amt-{:05}", n + 1))
+        );
+        realms.push(element_text(&text, "DigestRealm").unwrap());
+    }
+    realms.sort();
+    realms.dedup();
+    assert_eq!(realms.len(), 6);
+    // Nothing answers between the devices' ports.
+    assert!(std::net::TcpStream::connect(SocketAddr::from((ip, 26995))).is_err());
+    drop(emu);
+}
+
+#[test]
+fn bad_fleet_arguments_are_refused() {
+    for args in [
+        vec!["fleet", "--count", "0"],
+        vec!["fleet", "--count", "3", "--firmware", "2.5"],
+        vec!["fleet", "--count", "3", "--first-address", "10.0.0.1"],
+        vec![
+            "fleet",
+            "--count",
+            "70000",
+            "--first-address",
+            "127.255.255.1",
+        ],
+        vec!["fleet", "--count", "10", "--port-step", "10000"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"))
+            .args(&args)
+            .args(["--ca-dir", concat!(env!("CARGO_TARGET_TMPDIR"), "/ca")])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("amtemu:"),
+            "{args:?}"
+        );
+    }
+}
