@@ -7,9 +7,12 @@
 
 pub mod classes;
 pub mod cli;
+pub mod control;
 pub mod device;
+pub mod faults;
 pub mod fleet;
 pub mod http;
+pub mod scenario;
 pub mod store;
 pub mod tls;
 pub mod wsman;

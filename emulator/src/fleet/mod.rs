@@ -24,6 +24,7 @@ pub struct Endpoint {
     pub wsman: WsmanState,
     pub http: HttpState,
     pub tls: TlsState,
+    pub faults: crate::faults::Faults,
 }
 
 /// The port numbers devices answer on (the standard ones unless a user
@@ -107,6 +108,7 @@ impl Fleet {
                 wsman: WsmanState::default(),
                 http: HttpState::default(),
                 tls: TlsState::default(),
+                faults: crate::faults::Faults::default(),
             });
             for (port, kind) in [
                 (spec.ports.http, Port::Http),
@@ -265,6 +267,21 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
         if port != kind || !endpoint.device.firmware.opens(port) {
             continue;
         }
+        let faults = endpoint.faults.get();
+        if faults.drop_connection() {
+            tracing::debug!(device = %endpoint.device.name, %peer, "connection dropped by an injected fault");
+            continue;
+        }
+        if faults.hang {
+            // Keep the socket open and say nothing until the client gives up.
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let mut sink = [0u8; 1024];
+                use tokio::io::AsyncReadExt;
+                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let endpoint = endpoint.clone();
         match kind {
@@ -279,6 +296,15 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                     continue;
                 }
                 tokio::spawn(http::serve_connection(stream, endpoint, peer));
+            }
+            Port::Https if faults.tls_failure => {
+                // Abort the handshake: read the ClientHello, then close.
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let mut hello = [0u8; 512];
+                    use tokio::io::AsyncReadExt;
+                    let _ = stream.read(&mut hello).await;
+                });
             }
             Port::Https => {
                 let ctx = fleet.tls.clone();

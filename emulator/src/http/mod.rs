@@ -72,6 +72,24 @@ where
 }
 
 async fn route(endpoint: &Endpoint, req: Request<Incoming>) -> Response<AmtBody> {
+    let faults = endpoint.faults.get();
+    if !faults.is_clear() {
+        if let Some(delay) = faults.latency() {
+            tokio::time::sleep(delay).await;
+        }
+        if let Some(code) = faults.http_error {
+            let mut r = Response::new(AmtBody::empty());
+            *r.status_mut() =
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            r.headers_mut().insert(header::SERVER, server(endpoint));
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+            return r;
+        }
+        if faults.expire_enumerations {
+            endpoint.wsman.forget_enumerations();
+        }
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     match (method, path.as_str()) {
@@ -194,6 +212,8 @@ fn authenticate(
         .nonces()
         .verify(&creds, realm, Some(&ha1), method, body, now);
     match verdict {
+        // An injected fault: the right password meets an expired nonce.
+        Verdict::Accepted if endpoint.faults.get().stale_nonces => Err(Verdict::Stale),
         Verdict::Accepted => {
             device.with_state(|s| s.users.login_succeeded(account.key));
             Ok(account.caller)

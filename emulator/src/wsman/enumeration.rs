@@ -70,6 +70,11 @@ impl Enumerations {
         Some((items, more, mode, common))
     }
 
+    /// Closes every open enumeration; ids keep growing.
+    pub fn clear(&mut self) {
+        self.open.clear();
+    }
+
     pub fn release(&mut self, id: u32) -> bool {
         match self.open.iter().position(|o| o.id == id) {
             Some(i) => {

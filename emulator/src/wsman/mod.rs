@@ -33,6 +33,12 @@ impl WsmanState {
         self.message_counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Drops every open enumeration (as firmware does when it runs out of
+    /// contexts or restarts its WS-Man service).
+    pub fn forget_enumerations(&self) {
+        self.enumerations().clear();
+    }
+
     fn enumerations(&self) -> std::sync::MutexGuard<'_, Enumerations> {
         self.enumerations.lock().unwrap_or_else(|e| e.into_inner())
     }
