@@ -91,3 +91,50 @@ fn bad_fleet_arguments_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_shared_listener_serves_every_device_address() {
+    let ip = unique_address();
+    let first = std::net::Ipv4Addr::new(127, ip.octets()[1], 200, 1);
+    let args: Vec<String> = [
+        "fleet",
+        "--count",
+        "300",
+        "--shared-listener",
+        "--http-port",
+        "36992",
+        "--https-port",
+        "36993",
+        "--first-address",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([first.to_string()])
+    .collect();
+    // Binding to the loopback device needs CAP_NET_RAW: skip without it.
+    let allowed = tokio::net::TcpSocket::new_v4().and_then(|s| s.bind_device(Some(b"lo")));
+    if let Err(e) = allowed {
+        eprintln!("skipping: SO_BINDTODEVICE not permitted here ({e})");
+        return;
+    }
+    let emu = Emulator::launch(args, SocketAddr::from((first, 36992)));
+    for n in [0u8, 1, 150, 253] {
+        let addr = SocketAddr::from((
+            std::net::Ipv4Addr::new(127, ip.octets()[1], 200, n + 1),
+            36992,
+        ));
+        let mut c = Client::new(addr, USER, PASSWORD);
+        let text = c.get("AMT_GeneralSettings").text();
+        assert_eq!(
+            element_text(&text, "HostName"),
+            Some(format!("amt-{:05}", u32::from(n) + 1))
+        );
+    }
+    // The 300th device is on the next /24 (.0 and .255 are skipped).
+    let last = SocketAddr::from((std::net::Ipv4Addr::new(127, ip.octets()[1], 201, 46), 36992));
+    assert_eq!(header_version(last), "11.8.50.3425");
+    // An address no device has: the connection is closed unanswered.
+    let stranger = SocketAddr::from((std::net::Ipv4Addr::new(127, ip.octets()[1], 250, 9), 36992));
+    assert!(Client::raw(stranger, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_err());
+    drop(emu);
+}

@@ -135,6 +135,10 @@ pub struct DeviceArgs {
     /// this directory across restarts; without it they start fresh.
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Serve the control API (devices, power, faults, events, metrics) on
+    /// this loopback address, e.g. 127.0.0.1:17000.
+    #[arg(long)]
+    pub control: Option<std::net::SocketAddr>,
 }
 
 impl DeviceArgs {
@@ -232,6 +236,11 @@ pub struct FleetArgs {
     /// Write the devices' addresses and names in hosts-file format here.
     #[arg(long)]
     pub hosts_file: Option<PathBuf>,
+    /// One listener per port for the whole fleet (a wildcard socket bound
+    /// to the loopback interface; Linux, needs CAP_NET_RAW) instead of two
+    /// per device: for fleets larger than the file-descriptor limit allows.
+    #[arg(long)]
+    pub shared_listener: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -318,7 +327,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    run_fleet(vec![spec], d, |fleet, listeners| {
+    run_fleet(vec![spec], d, false, |fleet, listeners| {
         let device = &fleet.devices()[0].device;
         if listeners.is_empty() {
             println!(
@@ -413,7 +422,8 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let (first, last) = (specs[0].address, specs[specs.len() - 1].address);
     let count = specs.len();
     let started = std::time::Instant::now();
-    run_fleet(specs, &args.device, move |fleet, listeners| {
+    let shared = args.shared_listener;
+    run_fleet(specs, &args.device, shared, move |fleet, listeners| {
         let mix: Vec<&str> = firmware.iter().map(|f| f.name).collect();
         println!(
             "amtemu: fleet of {count} devices ({}) on {first}..{last}, {} listeners; ready in {} ms",
@@ -430,19 +440,36 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
 fn run_fleet(
     specs: Vec<DeviceSpec>,
     args: &DeviceArgs,
+    shared_listener: bool,
     announce: impl FnOnce(&Fleet, &[(tokio::net::TcpListener, crate::device::Port)]),
 ) -> anyhow::Result<()> {
     let ca_dir = args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir);
     let ca =
         Ca::load_or_create(&ca_dir).with_context(|| format!("the CA in {}", ca_dir.display()))?;
     let store = args.state_dir.as_deref().map(Store::open).transpose()?;
+    if let Some(addr) = args.control
+        && !addr.ip().is_loopback()
+    {
+        bail!("the control API listens on loopback only, not {addr}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let fleet = Arc::new(Fleet::new(specs, Arc::new(TlsContext { ca }), store)?);
-        let listeners = fleet.bind().await?;
+        let listeners = if shared_listener {
+            bind_shared(&fleet).await?
+        } else {
+            fleet.bind().await?
+        };
+        if let Some(addr) = args.control {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("the control API on {addr}"))?;
+            println!("amtemu: control API on http://{addr}/api/v1/devices");
+            tokio::spawn(crate::control::serve(fleet.clone(), listener));
+        }
         if fleet.devices().len() == 1 {
             fleet.log_events();
         }
@@ -457,6 +484,20 @@ fn run_fleet(
         fleet.save_all()?;
         anyhow::Ok(())
     })
+}
+
+#[cfg(target_os = "linux")]
+async fn bind_shared(
+    fleet: &Fleet,
+) -> anyhow::Result<Vec<(tokio::net::TcpListener, crate::device::Port)>> {
+    Ok(fleet.bind_shared().await?)
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn bind_shared(
+    _: &Fleet,
+) -> anyhow::Result<Vec<(tokio::net::TcpListener, crate::device::Port)>> {
+    bail!("--shared-listener needs Linux (SO_BINDTODEVICE)")
 }
 
 async fn shutdown_signal() {

@@ -148,14 +148,7 @@ impl Fleet {
     /// Binds a listener for every address a device's firmware opens.
     pub async fn bind(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
         let mut listeners = Vec::new();
-        let mut addresses: Vec<_> = self
-            .by_address
-            .iter()
-            .filter(|(_, (e, port))| e.device.firmware.opens(*port))
-            .map(|(addr, (_, port))| (*addr, *port))
-            .collect();
-        addresses.sort_by_key(|(addr, _)| *addr);
-        for (addr, port) in addresses {
+        for (addr, port) in self.listening_addresses() {
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|source| FleetError::Bind { addr, source })?;
@@ -164,6 +157,48 @@ impl Fleet {
         Ok(listeners)
     }
 
+    /// Every address a device's firmware opens, in order.
+    fn listening_addresses(&self) -> Vec<(SocketAddr, Port)> {
+        let mut addresses: Vec<_> = self
+            .by_address
+            .iter()
+            .filter(|(_, (e, port))| e.device.firmware.opens(*port))
+            .map(|(addr, (_, port))| (*addr, *port))
+            .collect();
+        addresses.sort_by_key(|(addr, _)| *addr);
+        addresses
+    }
+
+    /// One listener per port number for all devices, instead of one per
+    /// address: a wildcard socket bound to the loopback interface, so only
+    /// connections from this machine reach it. It takes the port for every
+    /// local address (another program on the same port collides with it)
+    /// and needs CAP_NET_RAW for SO_BINDTODEVICE; for fleets too large for
+    /// a descriptor per address.
+    #[cfg(target_os = "linux")]
+    pub async fn bind_shared(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
+        let mut ports: Vec<(u16, Port)> = self
+            .listening_addresses()
+            .into_iter()
+            .map(|(addr, port)| (addr.port(), port))
+            .collect();
+        ports.sort_by_key(|(number, _)| *number);
+        ports.dedup();
+        let mut listeners = Vec::new();
+        for (number, port) in ports {
+            let addr = SocketAddr::from(([0, 0, 0, 0], number));
+            let bind = || -> std::io::Result<TcpListener> {
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.set_reuseaddr(true)?;
+                socket.bind_device(Some(b"lo"))?;
+                socket.bind(addr)?;
+                socket.listen(4096)
+            };
+            let listener = bind().map_err(|source| FleetError::Bind { addr, source })?;
+            listeners.push((listener, port));
+        }
+        Ok(listeners)
+    }
     /// Logs every device's events (power changes, boots, settings changes).
     pub fn log_events(&self) {
         for endpoint in &self.devices {
