@@ -138,3 +138,58 @@ fn a_shared_listener_serves_every_device_address() {
     assert!(Client::raw(stranger, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_err());
     drop(emu);
 }
+
+fn run_scenario(file: &std::path::Path, junit: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"))
+        .args(["fleet", "--scenario"])
+        .arg(file)
+        .arg("--report-junit")
+        .arg(junit)
+        .args(["--ca-dir", concat!(env!("CARGO_TARGET_TMPDIR"), "/ca")])
+        .env("AMTEMU_LOG", "amtemu=warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_scenario_run_ends_with_its_verdict_and_a_junit_report() {
+    let dir = std::env::temp_dir().join(format!("amtemu-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // The example as shipped, moved to an address of this test's own.
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let smoke = dir.join("smoke.toml");
+    let text = std::fs::read_to_string(shipped).unwrap().replace(
+        "first_address = \"127.1.0.1\"",
+        &format!("first_address = \"{}\"", unique_address()),
+    );
+    assert!(!text.contains("127.1.0.1"));
+    std::fs::write(&smoke, text).unwrap();
+    let junit = dir.join("smoke.xml");
+    let out = run_scenario(&smoke, &junit);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 5, "{xml}");
+    assert!(!xml.contains("<failure"));
+    // An expectation that cannot hold fails the run.
+    let ip = unique_address();
+    let failing = dir.join("failing.toml");
+    std::fs::write(
+        &failing,
+        format!(
+            "[fleet]\nseed = \"failing\"\nfirst_address = \"{ip}\"\nduration = \"1s\"\n\n[[groups]]\nname = \"a\"\ncount = 3\n\n[[expect]]\nat = \"500ms\"\ngroup = \"a\"\npower = \"off\"\n"
+        ),
+    )
+    .unwrap();
+    let out = run_scenario(&failing, &dir.join("failing.xml"));
+    assert!(!out.status.success());
+    assert!(
+        std::fs::read_to_string(dir.join("failing.xml"))
+            .unwrap()
+            .contains("<failure")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -42,12 +42,23 @@ pub enum Command {
         #[command(subcommand)]
         command: FirmwareCommand,
     },
+    /// Scenario files.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// The emulator's certificate authority, which issues the devices' TLS
     /// certificates.
     Ca {
         #[command(subcommand)]
         command: CaCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCommand {
+    /// Check a scenario file without running it.
+    Check { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,9 +222,24 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct FleetArgs {
-    /// How many devices.
+    /// How many devices (or use --scenario).
+    #[arg(
+        long,
+        required_unless_present = "scenario",
+        conflicts_with = "scenario"
+    )]
+    pub count: Option<u32>,
+    /// Build the fleet from a scenario file (see scenarios/README.md): its
+    /// groups, timeline and expectations. The run ends when the scenario's
+    /// duration has passed, with exit status 0 when every expectation held.
     #[arg(long)]
-    pub count: u32,
+    pub scenario: Option<PathBuf>,
+    /// Write the scenario report as JSON here.
+    #[arg(long, requires = "scenario")]
+    pub report_json: Option<PathBuf>,
+    /// Write the scenario report as JUnit XML here.
+    #[arg(long, requires = "scenario")]
+    pub report_junit: Option<PathBuf>,
     /// Firmware profiles, dealt out to the devices in turn (e.g.
     /// `3.2.1,4.0,5.2`).
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_FIRMWARE)]
@@ -255,6 +281,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve(*args),
         Command::Fleet(args) => fleet(*args),
+        Command::Scenario {
+            command: ScenarioCommand::Check { file },
+        } => {
+            let scenario = crate::scenario::load(&file)?;
+            scenario.device_specs()?;
+            println!("{}", scenario.describe());
+            Ok(())
+        }
         Command::Ca {
             command: CaCommand::Export { ca_dir },
         } => {
@@ -327,7 +361,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    run_fleet(vec![spec], d, false, |fleet, listeners| {
+    run_fleet(vec![spec], d, false, None, |fleet, listeners| {
         let device = &fleet.devices()[0].device;
         if listeners.is_empty() {
             println!(
@@ -388,7 +422,11 @@ fn fleet_slot(args: &FleetArgs, index: u32) -> anyhow::Result<(IpAddr, Ports)> {
 }
 
 fn fleet(args: FleetArgs) -> anyhow::Result<()> {
-    if args.count == 0 {
+    if let Some(path) = &args.scenario {
+        return fleet_from_scenario(&args, path);
+    }
+    let count = args.count.unwrap_or(0);
+    if count == 0 {
         bail!("a fleet needs at least one device");
     }
     if args.port_step.is_none() && args.first_address.octets()[0] != 127 {
@@ -399,10 +437,10 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         .iter()
         .map(|f| firmware_named(f.trim()))
         .collect::<anyhow::Result<_>>()?;
-    let width = args.count.to_string().len().max(5);
-    let mut specs = Vec::with_capacity(args.count as usize);
+    let width = count.to_string().len().max(5);
+    let mut specs = Vec::with_capacity(count as usize);
     let mut hosts = String::new();
-    for i in 0..args.count {
+    for i in 0..count {
         let (address, ports) = fleet_slot(&args, i)?;
         let host = format!("{}-{:0width$}", args.prefix, i + 1);
         let fw = firmware[i as usize % firmware.len()];
@@ -420,19 +458,24 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     let (first, last) = (specs[0].address, specs[specs.len() - 1].address);
-    let count = specs.len();
     let started = std::time::Instant::now();
     let shared = args.shared_listener;
-    run_fleet(specs, &args.device, shared, move |fleet, listeners| {
-        let mix: Vec<&str> = firmware.iter().map(|f| f.name).collect();
-        println!(
-            "amtemu: fleet of {count} devices ({}) on {first}..{last}, {} listeners; ready in {} ms",
-            mix.join(", "),
-            listeners.len(),
-            started.elapsed().as_millis()
-        );
-        let _ = fleet;
-    })
+    run_fleet(
+        specs,
+        &args.device,
+        shared,
+        None,
+        move |fleet, listeners| {
+            let mix: Vec<&str> = firmware.iter().map(|f| f.name).collect();
+            println!(
+                "amtemu: fleet of {count} devices ({}) on {first}..{last}, {} listeners; ready in {} ms",
+                mix.join(", "),
+                listeners.len(),
+                started.elapsed().as_millis()
+            );
+            let _ = fleet;
+        },
+    )
 }
 
 /// Builds the fleet, binds its listeners, tells the user, and serves until
@@ -441,6 +484,7 @@ fn run_fleet(
     specs: Vec<DeviceSpec>,
     args: &DeviceArgs,
     shared_listener: bool,
+    scenario: Option<(crate::scenario::Scenario, Reports)>,
     announce: impl FnOnce(&Fleet, &[(tokio::net::TcpListener, crate::device::Port)]),
 ) -> anyhow::Result<()> {
     let ca_dir = args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir);
@@ -475,15 +519,106 @@ fn run_fleet(
         }
         fleet.persist();
         announce(&fleet, &listeners);
-        tokio::select! {
-            _ = fleet.clone().serve(listeners) => {}
-            _ = shutdown_signal() => {
-                println!("amtemu: shutting down");
+        let serving = fleet.clone().serve(listeners);
+        let outcome = match scenario {
+            // A scenario with a duration ends the run with its verdict;
+            // without one the fleet keeps serving after the timeline.
+            Some((scenario, reports)) => {
+                let timed = scenario.duration().is_some();
+                let run = {
+                    let fleet = fleet.clone();
+                    async move {
+                        let report = scenario.run(fleet).await;
+                        reports.write(&report)?;
+                        println!("amtemu: {}", report.summary());
+                        anyhow::Ok(report.passed)
+                    }
+                };
+                let run = tokio::spawn(run);
+                tokio::select! {
+                    _ = serving => Ok(true),
+                    verdict = run, if timed => verdict.unwrap_or_else(|e| Err(e.into())),
+                    _ = shutdown_signal() => {
+                        println!("amtemu: shutting down");
+                        Ok(true)
+                    }
+                }
             }
-        }
+            None => {
+                tokio::select! {
+                    _ = serving => {}
+                    _ = shutdown_signal() => {
+                        println!("amtemu: shutting down");
+                    }
+                }
+                Ok(true)
+            }
+        };
         fleet.save_all()?;
+        if !outcome? {
+            bail!("the scenario's expectations did not hold");
+        }
         anyhow::Ok(())
     })
+}
+
+/// Where a scenario's reports go.
+struct Reports {
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+}
+
+impl Reports {
+    fn write(&self, report: &crate::scenario::Report) -> anyhow::Result<()> {
+        for (path, text) in [
+            (&self.json, report.to_json()),
+            (&self.junit, report.to_junit()),
+        ] {
+            if let Some(path) = path {
+                crate::store::write_atomically(path, text.as_bytes(), false)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fleet_from_scenario(args: &FleetArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    let scenario = crate::scenario::load(path)?;
+    let specs = scenario.device_specs()?;
+    if let Some(hosts_path) = &args.hosts_file {
+        let hosts: String = specs
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}.{} {}\n",
+                    s.address, s.config.host_name, s.config.domain_name, s.config.host_name
+                )
+            })
+            .collect();
+        crate::store::write_atomically(hosts_path, hosts.as_bytes(), false)
+            .with_context(|| format!("writing {}", hosts_path.display()))?;
+    }
+    let count = specs.len();
+    let started = std::time::Instant::now();
+    let reports = Reports {
+        json: args.report_json.clone(),
+        junit: args.report_junit.clone(),
+    };
+    println!("amtemu: {}", scenario.describe());
+    run_fleet(
+        specs,
+        &args.device,
+        args.shared_listener,
+        Some((scenario, reports)),
+        move |_, listeners| {
+            println!(
+                "amtemu: scenario fleet of {count} devices, {} listeners; ready in {} ms",
+                listeners.len(),
+                started.elapsed().as_millis()
+            );
+        },
+    )
 }
 
 #[cfg(target_os = "linux")]

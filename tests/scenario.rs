@@ -1,0 +1,550 @@
+//! Scenario files: every example loads and builds its devices, errors name
+//! the line and key, and scenarios run in-process against a fleet (in
+//! paused time, so minutes of timeline take no time).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use amtemu::fleet::{DeviceSpec, Fleet};
+use amtemu::scenario::{self, Report, Scenario};
+use amtemu::tls::TlsContext;
+use amtemu::tls::ca::Ca;
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+fn example(name: &str) -> Scenario {
+    let path = scenarios_dir().join(name);
+    scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// One CA for all tests (generating an RSA key is slow in debug builds).
+fn tls() -> Arc<TlsContext> {
+    static CA_PEM: OnceLock<Arc<TlsContext>> = OnceLock::new();
+    CA_PEM
+        .get_or_init(|| {
+            Arc::new(TlsContext {
+                ca: Ca::generate().unwrap(),
+            })
+        })
+        .clone()
+}
+
+fn fleet_for(s: &Scenario) -> Arc<Fleet> {
+    Arc::new(Fleet::new(s.device_specs().unwrap(), tls(), None).unwrap())
+}
+
+async fn run(s: &Scenario) -> Report {
+    s.run(fleet_for(s)).await
+}
+
+fn error(text: &str) -> scenario::ScenarioError {
+    match scenario::parse(text, "fleet.toml") {
+        Ok(_) => panic!("should not parse:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+const EXAMPLES: &[&str] = &[
+    "smoke.toml",
+    "sp1-mixed.toml",
+    "sp2-features.toml",
+    "power-chaos.toml",
+    "modern-ccm-acm.toml",
+    "hello-storm.toml",
+    "seed-unsupported.toml",
+];
+
+#[test]
+fn every_file_in_scenarios_loads_and_builds_its_devices() {
+    let mut found: Vec<String> = std::fs::read_dir(scenarios_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            name.ends_with(".toml").then_some(name)
+        })
+        .collect();
+    found.sort();
+    let mut expected: Vec<String> = EXAMPLES.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "a scenario file without a test, or a test without its file"
+    );
+    for name in &found {
+        let s = example(name);
+        let specs = s.device_specs().unwrap();
+        assert_eq!(specs.len(), s.device_count(), "{name}");
+        assert!(!specs.is_empty(), "{name}");
+        // Every device has its own address, name and host name.
+        let mut addrs: Vec<_> = specs
+            .iter()
+            .flat_map(|d| [(d.address, d.ports.http), (d.address, d.ports.https)])
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 2 * specs.len(), "{name}");
+        let mut names: Vec<&str> = specs.iter().map(|d| d.config.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), specs.len(), "{name}");
+        // And a fleet can be built from them.
+        Fleet::new(specs, tls(), None).unwrap();
+        assert!(s.describe().contains("devices"));
+    }
+}
+
+#[test]
+fn the_examples_hold_what_they_say() {
+    let sp1 = example("sp1-mixed.toml").device_specs().unwrap();
+    assert_eq!(sp1.len(), 300);
+    let mut versions: Vec<&str> = sp1.iter().map(|d| d.config.firmware.name).collect();
+    versions.sort();
+    versions.dedup();
+    assert_eq!(versions, ["3.2.1", "4.0", "5.2"]);
+
+    let sp2 = example("sp2-features.toml").device_specs().unwrap();
+    assert!(sp2.iter().all(|d| d.config.firmware.major >= 4));
+
+    let modern = example("modern-ccm-acm.toml");
+    let specs = modern.device_specs().unwrap();
+    assert!(
+        specs
+            .iter()
+            .all(|d| (12..=18).contains(&d.config.firmware.major))
+    );
+    assert!(
+        specs
+            .iter()
+            .any(|d| d.config.setup.mode == amtemu::device::ControlMode::Client)
+    );
+
+    let storm = example("hello-storm.toml").device_specs().unwrap();
+    assert_eq!(storm.len(), 1000);
+    assert!(
+        storm
+            .iter()
+            .all(|d| d.config.setup.state == amtemu::device::ProvisioningState::Pre)
+    );
+
+    let unsupported = example("seed-unsupported.toml");
+    let specs = unsupported.device_specs().unwrap();
+    let domains: Vec<&str> = specs
+        .iter()
+        .map(|d| d.config.domain_name.as_str())
+        .collect();
+    assert!(domains.contains(&""));
+    assert!(domains.contains(&"fabrikam.com"));
+    assert!(domains.contains(&"northwindtraders.com"));
+}
+
+#[test]
+fn device_specs_are_deterministic() {
+    let a = example("power-chaos.toml").device_specs().unwrap();
+    let b = example("power-chaos.toml").device_specs().unwrap();
+    let key = |d: &DeviceSpec| {
+        (
+            d.config.name.clone(),
+            d.config.host_name.clone(),
+            d.config.firmware.name,
+            d.address,
+            d.ports,
+        )
+    };
+    assert_eq!(
+        a.iter().map(key).collect::<Vec<_>>(),
+        b.iter().map(key).collect::<Vec<_>>()
+    );
+    assert_eq!(a[0].config.name, "power-chaos/desktops-00001");
+    assert_eq!(a[0].address.to_string(), "127.1.0.1");
+    assert_eq!(a[40].config.host_name, "laptops-00001");
+    assert_eq!(a[40].address.to_string(), "127.1.0.41");
+    // The identity follows from the name, so it repeats too.
+    let f1 = Fleet::new(a, tls(), None).unwrap();
+    let f2 = Fleet::new(b, tls(), None).unwrap();
+    assert_eq!(
+        f1.devices()[7].device.identity.uuid_string(),
+        f2.devices()[7].device.identity.uuid_string()
+    );
+
+    // Another seed, other identities.
+    let text = std::fs::read_to_string(scenarios_dir().join("power-chaos.toml"))
+        .unwrap()
+        .replace("seed = \"power-chaos\"", "seed = \"other\"");
+    let c = scenario::parse(&text, "other.toml").unwrap();
+    assert_eq!(
+        c.device_specs().unwrap()[0].config.name,
+        "other/desktops-00001"
+    );
+}
+
+#[test]
+fn errors_name_the_file_line_and_key() {
+    let e =
+        error("[fleet]\nseed = \"x\"\n\n[[groups]]\nname = \"a\"\ncount = 2\ncolour = \"red\"\n");
+    assert_eq!(
+        e.to_string(),
+        "fleet.toml:7:1: groups[0].colour: unknown field `colour`, expected one of `name`, `count`, `firmware`, `power`, `provisioning`, `mode`, `user`, `password`, `domain`, `host_prefix`, `boot_ms`, `shutdown_ms`, `reset_ms`, `faults`"
+    );
+
+    let e = error(
+        "[[groups]]\nname = \"a\"\ncount = 1\n\n[[groups]]\nname = \"b\"\ncount = 1\nfirmware = \"2.5\"\n",
+    );
+    assert!(
+        e.to_string().starts_with(
+            "fleet.toml:8:12: groups[1].firmware: unknown firmware \"2.5\" (known: 3.2.1, 4.0, 5.2"
+        ),
+        "{e}"
+    );
+
+    let e =
+        error("[fleet]\nfirst_address = \"192.168.1.10\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
+    assert!(
+        e.to_string().starts_with(
+            "fleet.toml:2:17: fleet.first_address: 192.168.1.10 is outside 127.0.0.0/8"
+        ),
+        "{e}"
+    );
+    // A fleet that would run out of 127/8.
+    let e = error(
+        "[fleet]\nfirst_address = \"127.255.255.200\"\n[[groups]]\nname = \"a\"\ncount = 100\n",
+    );
+    assert_eq!(e.key.as_deref(), Some("fleet.first_address"));
+    assert!(e.message.contains("outside 127.0.0.0/8"));
+
+    let e = error("[fleet]\nduration = \"5 minutes\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
+    assert!(
+        e.to_string()
+            .starts_with("fleet.toml:2:12: fleet.duration: bad duration \"5 minutes\""),
+        "{e}"
+    );
+    let e = error(
+        "[[groups]]\nname = \"a\"\ncount = 1\n[[timeline]]\nat = \"soon\"\naction = \"reset\"\n",
+    );
+    assert_eq!(
+        (e.line, e.key.as_deref()),
+        (Some(5), Some("timeline[0].at"))
+    );
+
+    // Unsupported events are refused, not ignored.
+    let e = error(
+        "[[groups]]\nname = \"a\"\ncount = 1\nprovisioning = \"pre\"\n[[timeline]]\nat = \"1s\"\naction = \"start-hellos\"\n",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("fleet.toml:7:10: timeline[0].action: not supported yet:"),
+        "{e}"
+    );
+    let e = error(
+        "[[groups]]\nname = \"a\"\ncount = 1\n[[timeline]]\nat = \"1s\"\naction = \"expire-certificates\"\n",
+    );
+    assert!(e.message.starts_with("not supported yet:"), "{e}");
+    let e = error("[[groups]]\nname = \"a\"\ncount = 1\nconsole_script = \"boot.txt\"\n");
+    assert!(
+        e.to_string()
+            .starts_with("fleet.toml:4:1: groups[0].console_script: not supported yet:"),
+        "{e}"
+    );
+
+    // A file that cannot be read.
+    let e = scenario::load(Path::new("/nonexistent/x.toml")).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/x.toml: cannot read")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn smoke_runs_and_passes() {
+    let s = example("smoke.toml");
+    assert_eq!(s.duration(), Some(std::time::Duration::from_secs(4)));
+    let fleet = fleet_for(&s);
+    let start = tokio::time::Instant::now();
+    let report = s.run(fleet.clone()).await;
+    assert!(report.passed, "{}", report.to_json());
+    assert_eq!(start.elapsed(), std::time::Duration::from_secs(4));
+    assert_eq!(report.devices, 20);
+    assert_eq!(report.expectations.len(), 5);
+    assert_eq!(report.events[0].applied, 5);
+    assert_eq!(report.events[1].applied, 2);
+    let off = fleet
+        .devices()
+        .iter()
+        .filter(|e| !e.device.with_state(|s| s.power.state()).is_on())
+        .count();
+    assert_eq!(off, 7);
+    assert!(report.summary().contains("PASSED"), "{}", report.summary());
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["passed"], true);
+    let first = &json["expectations"][0];
+    assert_eq!(first["at"], "3s");
+    assert_eq!(first["observed_share"], 0.5);
+    assert!(
+        first["description"]
+            .as_str()
+            .unwrap()
+            .contains("group office")
+    );
+    let junit = report.to_junit();
+    assert!(junit.contains("<testsuite name=\"scenario "));
+    assert!(junit.contains("smoke.toml\" tests=\"5\" failures=\"0\""));
+    assert_eq!(junit.matches("<testcase ").count(), 5);
+    assert!(!junit.contains("<failure"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_small_examples_run_and_pass() {
+    for name in [
+        "power-chaos.toml",
+        "sp2-features.toml",
+        "modern-ccm-acm.toml",
+        "hello-storm.toml",
+        "seed-unsupported.toml",
+    ] {
+        let s = example(name);
+        let report = run(&s).await;
+        assert!(report.passed, "{name}: {}", report.to_json());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sp1_fails_only_on_the_check_for_a_service_point() {
+    // Without a service point nobody provisions the waiting devices.
+    let report = run(&example("sp1-mixed.toml")).await;
+    assert!(!report.passed);
+    let failed: Vec<&str> = report
+        .expectations
+        .iter()
+        .filter(|x| !x.passed)
+        .map(|x| x.description.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].contains("provisioned by the service point"));
+    assert_eq!(report.faulted_at_start, 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_expectation_fails_the_run_and_the_junit() {
+    let s = scenario::parse(
+        r#"
+[fleet]
+seed = "fail"
+duration = "3s"
+
+[[groups]]
+name = "A"
+count = 10
+shutdown_ms = 500
+
+[[timeline]]
+at = "1s"
+action = "power-button"
+group = "A"
+share = 0.3
+
+[[expect]]
+at = "2s"
+group = "A"
+power = "off"
+share = 0.95
+
+[[expect]]
+group = "A"
+power = "on"
+share = 0.7
+"#,
+        "fail.toml",
+    )
+    .unwrap();
+    let report = run(&s).await;
+    assert!(!report.passed);
+    let bad = &report.expectations[0];
+    assert!(!bad.passed);
+    assert_eq!((bad.matching, bad.total), (3, 10));
+    assert_eq!(bad.observed_share, 0.3);
+    assert!(report.expectations[1].passed);
+    assert_eq!(report.expectations[1].at, "end");
+    let junit = report.to_junit();
+    assert!(junit.contains("<testsuite name=\"scenario fail.toml\" tests=\"2\" failures=\"1\""));
+    assert_eq!(junit.matches("<failure ").count(), 1);
+    assert!(junit.contains("3 of 10 (30.0%) matched; needed at least 95%"));
+    assert!(
+        report
+            .summary()
+            .contains("FAILED (1 of 2 expectations failed")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn faults_unplug_and_saw_power_on() {
+    let s = scenario::parse(
+        r#"
+[fleet]
+seed = "faults"
+
+[[groups]]
+name = "a"
+count = 10
+power = "s5"
+boot_ms = 100
+faults = { http_error = 503, share = 0.5 }
+
+[[groups]]
+name = "b"
+count = 4
+faults = { hang = true }
+
+[[timeline]]
+at = "1s"
+action = "unplug"
+group = "a"
+count = 3
+
+[[timeline]]
+at = "1s"
+action = "power-on"
+device = "a-00002"
+
+[[timeline]]
+at = "2s"
+action = "clear-faults"
+group = "b"
+
+[[timeline]]
+at = "2s"
+action = "fault"
+device = "a-00010"
+plan = { offline = true }
+
+[[expect]]
+at = "1s"
+group = "a"
+responds = true
+share = 0.7
+
+[[expect]]
+at = "1s"
+group = "b"
+responds = false
+
+[[expect]]
+at = "2s"
+group = "b"
+responds = true
+
+[[expect]]
+at = "2s"
+device = "a-00002"
+saw-power-on = true
+
+[[expect]]
+at = "2s"
+group = "a"
+saw-power-on = false
+share = 0.9
+
+[[timeline]]
+at = "3s"
+action = "replug"
+group = "a"
+"#,
+        "faults.toml",
+    )
+    .unwrap();
+    assert_eq!(s.duration(), None);
+    let fleet = fleet_for(&s);
+    let report = s.run(fleet.clone()).await;
+    assert!(report.passed, "{}", report.to_json());
+    assert_eq!(report.faulted_at_start, 5 + 4);
+    // Without a duration, run returns after the last item (3s).
+    assert_eq!(report.elapsed_ms, 3000);
+    // Replugged: no device of group a is offline, except a-00010 only if
+    // it was not among the replugged (replug applies to all of group a).
+    assert!(
+        fleet.devices()[..10]
+            .iter()
+            .all(|e| !e.faults.get().offline)
+    );
+    let with_503 = fleet.devices()[..10]
+        .iter()
+        .filter(|e| e.faults.get().http_error == Some(503))
+        .count();
+    assert!(with_503 <= 5);
+
+    // The same scenario selects the same devices every time.
+    let again = s.run(fleet_for(&s)).await;
+    let targets = |r: &Report| {
+        r.events
+            .iter()
+            .map(|e| (e.target.clone(), e.applied))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(targets(&report), targets(&again));
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_timeline_or_duration_run_returns_at_once() {
+    let s = scenario::parse(
+        "[[groups]]\nname = \"a\"\ncount = 3\nfaults = { latency_ms = [10, 20] }\n",
+        "idle.toml",
+    )
+    .unwrap();
+    assert_eq!(s.duration(), None);
+    let fleet = fleet_for(&s);
+    let report = s.run(fleet.clone()).await;
+    assert!(report.passed);
+    assert_eq!(report.elapsed_ms, 0);
+    // The faults are on.
+    assert!(
+        fleet
+            .devices()
+            .iter()
+            .all(|e| e.faults.get().latency_ms == Some((10, 20)))
+    );
+}
+
+/// The same in real time on a multi-threaded runtime, as the CLI runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_in_real_time_too() {
+    let s = scenario::parse(
+        r#"
+[fleet]
+seed = "real"
+duration = "600ms"
+
+[[groups]]
+name = "a"
+count = 6
+shutdown_ms = 100
+boot_ms = 100
+
+[[timeline]]
+at = "100ms"
+action = "power-button"
+group = "a"
+count = 3
+
+[[expect]]
+at = "400ms"
+group = "a"
+power = "off"
+share = 0.5
+
+[[expect]]
+group = "a"
+power = "on"
+share = 0.5
+"#,
+        "real.toml",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let report = run(&s).await;
+    assert!(report.passed, "{}", report.to_json());
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= std::time::Duration::from_millis(600)
+            && elapsed < std::time::Duration::from_secs(5)
+    );
+}
