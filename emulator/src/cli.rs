@@ -42,6 +42,8 @@ pub enum Command {
         #[command(subcommand)]
         command: FirmwareCommand,
     },
+    /// Talk to a running emulator's control API (see --control).
+    Ctl(crate::control::client::CtlArgs),
     /// Scenario files.
     Scenario {
         #[command(subcommand)]
@@ -281,6 +283,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve(*args),
         Command::Fleet(args) => fleet(*args),
+        Command::Ctl(args) => crate::control::client::run(args),
         Command::Scenario {
             command: ScenarioCommand::Check { file },
         } => {

@@ -22,6 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use crate::control::METRICS;
 use crate::device::identity::hex_lower;
 use crate::device::users::{Caller, NetworkLogin};
 use crate::fleet::Endpoint;
@@ -130,16 +131,24 @@ async fn wsman_post(endpoint: &Endpoint, req: Request<Incoming>) -> Response<Amt
     if !has_credentials && is_identify(&body) {
         return soap(
             endpoint,
-            wsman::handle(&endpoint.device, &endpoint.wsman, &Caller::Anonymous, &body),
+            handle_counted(endpoint, &Caller::Anonymous, &body),
         );
     }
     match authenticate(endpoint, &parts, "POST", &body) {
-        Ok(caller) => soap(
-            endpoint,
-            wsman::handle(&endpoint.device, &endpoint.wsman, &caller, &body),
-        ),
+        Ok(caller) => soap(endpoint, handle_counted(endpoint, &caller, &body)),
         Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
     }
+}
+
+/// Runs the WS-Man engine and records the request in the metrics: its
+/// class, operation and status (200, or 400 for a fault), and how long the
+/// engine took.
+fn handle_counted(endpoint: &Endpoint, caller: &Caller, body: &[u8]) -> wsman::Reply {
+    let started = std::time::Instant::now();
+    let reply = wsman::handle(&endpoint.device, &endpoint.wsman, caller, body);
+    let status = if reply.fault.is_some() { 400 } else { 200 };
+    METRICS.wsman_request(reply.class, reply.operation, status, started.elapsed());
+    reply
 }
 
 /// Whether a body is an Identify, before authentication. Most
@@ -158,6 +167,21 @@ fn is_identify(body: &[u8]) -> bool {
 /// no state behind. Only the network listeners call this, so local-only
 /// accounts never log in here.
 fn authenticate(
+    endpoint: &Endpoint,
+    parts: &hyper::http::request::Parts,
+    method: &str,
+    body: &[u8],
+) -> Result<Caller, Verdict> {
+    let result = check_credentials(endpoint, parts, method, body);
+    // A request without credentials is a client's first try before the
+    // challenge, not a failure.
+    if result.is_err() && parts.headers.contains_key(header::AUTHORIZATION) {
+        METRICS.auth_failure();
+    }
+    result
+}
+
+fn check_credentials(
     endpoint: &Endpoint,
     parts: &hyper::http::request::Parts,
     method: &str,

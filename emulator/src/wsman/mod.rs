@@ -50,6 +50,13 @@ impl WsmanState {
 pub struct Reply {
     pub xml: String,
     pub fault: Option<Fault>,
+    /// The class the request named (`AMT_GeneralSettings`), for metrics:
+    /// "none" for Identify and unreadable requests, "unknown" for a class
+    /// this firmware does not have. Always from a bounded set.
+    pub class: &'static str,
+    /// What the request did: Get, Put, Create, Delete, Enumerate, Pull,
+    /// Release, Identify or the method's name; "unknown" otherwise.
+    pub operation: &'static str,
 }
 
 /// Handles one request body for one device, on behalf of a caller whose
@@ -63,13 +70,19 @@ pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8])
             return fault_reply(state, "0", fault);
         }
     };
+    let (class, operation) = labels(device, &request);
     let relates_to = request.message_id.clone().unwrap_or_else(|| "0".into());
-    match respond(device, state, caller, &request) {
+    let reply = match respond(device, state, caller, &request) {
         Ok(xml) => match request.max_envelope_size {
             Some(max) if xml.len() as u64 > max => {
                 fault_reply(state, &relates_to, Fault::EncodingLimit)
             }
-            _ => Reply { xml, fault: None },
+            _ => Reply {
+                xml,
+                fault: None,
+                class: "none",
+                operation: "unknown",
+            },
         },
         Err(fault) => {
             tracing::info!(
@@ -81,6 +94,11 @@ pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8])
             );
             fault_reply(state, &relates_to, fault)
         }
+    };
+    Reply {
+        class,
+        operation,
+        ..reply
     }
 }
 
@@ -88,7 +106,39 @@ pub fn fault_reply(state: &WsmanState, relates_to: &str, fault: Fault) -> Reply 
     Reply {
         xml: writer::fault_response(relates_to, state.next_message_id(), &fault),
         fault: Some(fault),
+        class: "none",
+        operation: "unknown",
     }
+}
+
+/// The class and operation a request names, as metrics label them. Only
+/// names the firmware knows are used, so clients cannot grow the label set.
+fn labels(device: &Device, req: &Request) -> (&'static str, &'static str) {
+    if req.body == Body::Identify {
+        return ("none", "Identify");
+    }
+    let uri = req.resource_uri.as_deref();
+    let class = uri
+        .and_then(names::class_of_uri)
+        .and_then(|name| classes::lookup(name, device.firmware));
+    let operation = match req.action.as_deref() {
+        Some(names::ACTION_GET) => "Get",
+        Some(names::ACTION_PUT) => "Put",
+        Some(names::ACTION_CREATE) => "Create",
+        Some(names::ACTION_DELETE) => "Delete",
+        Some(names::ACTION_ENUMERATE) => "Enumerate",
+        Some(names::ACTION_PULL) => "Pull",
+        Some(names::ACTION_RELEASE) => "Release",
+        Some(action) => class
+            .zip(uri)
+            .and_then(|(class, uri)| {
+                let name = action.strip_prefix(uri)?.strip_prefix('/')?;
+                class.method(name, device.firmware)
+            })
+            .map_or("unknown", |m| m.name),
+        None => "unknown",
+    };
+    (class.map_or("unknown", |c| c.name), operation)
 }
 
 fn respond(
