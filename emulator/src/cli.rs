@@ -389,39 +389,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// The address and ports of device `index` (0-based) of a fleet.
 fn fleet_slot(args: &FleetArgs, index: u32) -> anyhow::Result<(IpAddr, Ports)> {
-    let base = &args.device;
-    if let Some(step) = args.port_step {
-        let raise = |port: u16| -> anyhow::Result<u16> {
-            u32::from(port)
-                .checked_add(index * u32::from(step))
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| anyhow::anyhow!("device {index} would need a port above 65535"))
-        };
-        return Ok((
-            IpAddr::V4(args.first_address),
-            Ports {
-                http: raise(base.http_port)?,
-                https: raise(base.https_port)?,
-            },
-        ));
-    }
-    // Counting only addresses whose last byte is 1..=254.
-    let first = u32::from(args.first_address);
-    let first_slot = (first >> 8) * 254 + (first & 0xFF).saturating_sub(1);
-    let slot = first_slot + index;
-    let address = std::net::Ipv4Addr::from(((slot / 254) << 8) | (slot % 254 + 1));
-    if address.octets()[0] != 127 {
-        bail!(
-            "device {index} would be at {address}, outside 127.0.0.0/8; choose a lower --first-address or fewer devices"
-        );
-    }
-    Ok((
-        IpAddr::V4(address),
-        Ports {
-            http: base.http_port,
-            https: base.https_port,
-        },
-    ))
+    let base = Ports {
+        http: args.device.http_port,
+        https: args.device.https_port,
+    };
+    crate::fleet::slot(args.first_address, args.port_step, base, index as usize)
+        .map_err(|e| anyhow::anyhow!(e))
 }
 
 fn fleet(args: FleetArgs) -> anyhow::Result<()> {

@@ -44,6 +44,48 @@ impl Default for Ports {
     }
 }
 
+/// The address and ports of device `index` (0-based), as `amtemu fleet`
+/// assigns them: consecutive addresses skipping .0 and .255, or with a
+/// port step, the first address and raised ports.
+pub fn slot(
+    first: std::net::Ipv4Addr,
+    port_step: Option<u16>,
+    base: Ports,
+    index: usize,
+) -> Result<(IpAddr, Ports), String> {
+    use std::net::Ipv4Addr;
+    let Ports { http, https } = base;
+    if let Some(step) = port_step {
+        let raise = |port: u16| -> Result<u16, String> {
+            u64::from(port)
+                .checked_add(index as u64 * u64::from(step))
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| format!("device {} would need a port above 65535", index + 1))
+        };
+        return Ok((
+            IpAddr::V4(first),
+            Ports {
+                http: raise(http)?,
+                https: raise(https)?,
+            },
+        ));
+    }
+    let first = u64::from(u32::from(first));
+    let first_slot = (first >> 8) * 254 + (first & 0xFF).saturating_sub(1);
+    let slot = first_slot + index as u64;
+    let raw = ((slot / 254) << 8) | (slot % 254 + 1);
+    let address = u32::try_from(raw)
+        .map(Ipv4Addr::from)
+        .map_err(|_| format!("device {} would be outside 127.0.0.0/8", index + 1))?;
+    if address.octets()[0] != 127 {
+        return Err(format!(
+            "device {} would be at {address}, outside 127.0.0.0/8; choose a lower first address or fewer devices",
+            index + 1
+        ));
+    }
+    Ok((IpAddr::V4(address), Ports { http, https }))
+}
+
 /// What a fleet is built from: each device's configuration and address.
 #[derive(Clone, Debug)]
 pub struct DeviceSpec {

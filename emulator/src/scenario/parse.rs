@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::time::Duration;
 
@@ -834,17 +834,23 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
                     ),
                 ));
             }
-            let (address, ports) =
-                slot(first_address, fleet.port_step, http_port, https_port, index).map_err(
-                    |m| {
-                        let key = if fleet.port_step.is_some() {
-                            "port_step"
-                        } else {
-                            "first_address"
-                        };
-                        problem(&fleet_path.k(key), m)
-                    },
-                )?;
+            let (address, ports) = crate::fleet::slot(
+                first_address,
+                fleet.port_step,
+                Ports {
+                    http: http_port,
+                    https: https_port,
+                },
+                index,
+            )
+            .map_err(|m| {
+                let key = if fleet.port_step.is_some() {
+                    "port_step"
+                } else {
+                    "first_address"
+                };
+                problem(&fleet_path.k(key), m)
+            })?;
             for port in [ports.http, ports.https] {
                 if !used_addresses.insert(std::net::SocketAddr::new(address, port)) {
                     return Err(problem(
@@ -1194,47 +1200,6 @@ fn select(
     })
 }
 
-/// The address and ports of device `index` (0-based), as `amtemu fleet`
-/// assigns them: consecutive addresses skipping .0 and .255, or with a
-/// port step, the first address and raised ports.
-fn slot(
-    first: Ipv4Addr,
-    port_step: Option<u16>,
-    http: u16,
-    https: u16,
-    index: usize,
-) -> Result<(IpAddr, Ports), String> {
-    if let Some(step) = port_step {
-        let raise = |port: u16| -> Result<u16, String> {
-            u64::from(port)
-                .checked_add(index as u64 * u64::from(step))
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| format!("device {} would need a port above 65535", index + 1))
-        };
-        return Ok((
-            IpAddr::V4(first),
-            Ports {
-                http: raise(http)?,
-                https: raise(https)?,
-            },
-        ));
-    }
-    let first = u64::from(u32::from(first));
-    let first_slot = (first >> 8) * 254 + (first & 0xFF).saturating_sub(1);
-    let slot = first_slot + index as u64;
-    let raw = ((slot / 254) << 8) | (slot % 254 + 1);
-    let address = u32::try_from(raw)
-        .map(Ipv4Addr::from)
-        .map_err(|_| format!("device {} would be outside 127.0.0.0/8", index + 1))?;
-    if address.octets()[0] != 127 {
-        return Err(format!(
-            "device {} would be at {address}, outside 127.0.0.0/8; choose a lower first_address or fewer devices",
-            index + 1
-        ));
-    }
-    Ok((IpAddr::V4(address), Ports { http, https }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1271,10 +1236,36 @@ mod tests {
     #[test]
     fn addresses_skip_0_and_255() {
         let first = Ipv4Addr::new(127, 1, 0, 254);
-        let (a, _) = slot(first, None, 16992, 16993, 1).unwrap();
+        let (a, _) = crate::fleet::slot(
+            first,
+            None,
+            Ports {
+                http: 16992,
+                https: 16993,
+            },
+            1,
+        )
+        .unwrap();
         assert_eq!(a.to_string(), "127.1.1.1");
-        assert!(slot(Ipv4Addr::new(127, 255, 255, 250), None, 1, 2, 10).is_err());
-        let (a, p) = slot(Ipv4Addr::new(127, 0, 0, 1), Some(10), 20000, 20001, 3).unwrap();
+        assert!(
+            crate::fleet::slot(
+                Ipv4Addr::new(127, 255, 255, 250),
+                None,
+                Ports { http: 1, https: 2 },
+                10
+            )
+            .is_err()
+        );
+        let (a, p) = crate::fleet::slot(
+            Ipv4Addr::new(127, 0, 0, 1),
+            Some(10),
+            Ports {
+                http: 20000,
+                https: 20001,
+            },
+            3,
+        )
+        .unwrap();
         assert_eq!(
             (a.to_string(), p.http, p.https),
             ("127.0.0.1".into(), 20030, 20031)
