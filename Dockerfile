@@ -1,6 +1,13 @@
-# Builds amtemu and runs the default device. Inside the container the device
-# binds the container's own address so a published port reaches it:
-#   docker build -t amtemu . && docker run --rm -p 127.0.0.1:16992:16992 amtemu
+# amtemu in a container. The default command runs the fleet a mounted
+# scenario describes; its devices live on 127.x.y.z addresses, so run the
+# container on the host's network to reach them from the host:
+#
+#   docker build -t amtemu .
+#   docker run --rm --network host -v "$PWD/scenarios/smoke.toml:/scenario.toml:ro" amtemu
+#
+# One device instead, published on the host's loopback:
+#
+#   docker run --rm -p 127.0.0.1:16992:16992 -p 127.0.0.1:16993:16993 amtemu serve --bind 0.0.0.0
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -8,6 +15,10 @@ RUN cargo build --release --locked -p amtemu
 
 FROM debian:bookworm-slim
 COPY --from=build /src/target/release/amtemu /usr/local/bin/amtemu
-EXPOSE 16992
+# The CA that issues the devices' certificates; mount a volume here to keep
+# it (and trust it) across containers.
+ENV AMTEMU_HOME=/var/lib/amtemu
+VOLUME /var/lib/amtemu
+EXPOSE 16992 16993
 ENTRYPOINT ["amtemu"]
-CMD ["serve", "--bind", "0.0.0.0"]
+CMD ["fleet", "--scenario", "/scenario.toml", "--report-junit", "/var/lib/amtemu/report.xml"]

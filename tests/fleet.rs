@@ -193,3 +193,61 @@ fn a_scenario_run_ends_with_its_verdict_and_a_junit_report() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_fleet_restarted_with_its_state_directory_keeps_each_devices_state() {
+    let ip = unique_address();
+    let first = std::net::Ipv4Addr::new(127, ip.octets()[1], 180, 1);
+    let dir = std::env::temp_dir().join(format!("amtemu-fleet-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let args: Vec<String> = [
+        "fleet",
+        "--count",
+        "50",
+        "--firmware",
+        "11.8,15.0",
+        "--state-dir",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        dir.to_string_lossy().into_owned(),
+        "--first-address".into(),
+        first.to_string(),
+    ])
+    .collect();
+    let device = |n: u8| {
+        SocketAddr::from((
+            std::net::Ipv4Addr::new(127, ip.octets()[1], 180, n + 1),
+            16992,
+        ))
+    };
+    {
+        let emu = Emulator::launch(args.clone(), device(0));
+        let mut c = Client::new(device(7), USER, PASSWORD);
+        let r = c.put_edited(
+            "AMT_GeneralSettings",
+            "<r:HostName>amt-00008</r:HostName>",
+            "<r:HostName>renamed-eight</r:HostName>",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        emu.kill_hard();
+    }
+    // Only what changed was written before the kill; the others come back
+    // from their seeds as they were.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+    let emu = Emulator::launch(args, device(0));
+    let host = |n: u8| {
+        element_text(
+            &Client::new(device(n), USER, PASSWORD)
+                .get("AMT_GeneralSettings")
+                .text(),
+            "HostName",
+        )
+    };
+    assert_eq!(host(7).as_deref(), Some("renamed-eight"));
+    assert_eq!(host(8).as_deref(), Some("amt-00009"));
+    drop(emu);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -532,6 +532,7 @@ fn a_fleet_of_1000_devices_answers_real_clients_at_random_devices() {
     }
     let pid = std::process::id();
     let first = format!("127.{}.0.1", 200 + pid % 50);
+    let control = format!("127.{}.250.1:17000", 200 + pid % 50);
     let hosts = std::env::temp_dir().join(format!("amtemu-fleet-hosts-{pid}"));
     let args: Vec<String> = [
         "fleet",
@@ -547,6 +548,8 @@ fn a_fleet_of_1000_devices_answers_real_clients_at_random_devices() {
         "300",
         "--reset-ms",
         "300",
+        "--control",
+        &control,
         "--hosts-file",
     ]
     .iter()
@@ -612,6 +615,44 @@ fn a_fleet_of_1000_devices_answers_real_clients_at_random_devices() {
     };
     assert!(eventually(Duration::from_secs(10), || state(a) == "8"));
     assert_eq!(state(b), "2");
+    // Faults on a seeded tenth of the fleet, through the control API: a
+    // faulted device fails the way the plan says, the rest carry on.
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_amtemu"))
+            .args(["ctl", "--control", &control])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let broken = picked[1];
+    let plan = r#"{"http_error": 503}"#;
+    let out = ctl(&[
+        "fault",
+        &format!("amtemu/{}", entries[broken].1),
+        "--json",
+        plan,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let faulted = run_at(addr(broken), Driver::WsmanMessages, &["info"]);
+    assert_eq!(faulted["ok"], false, "{faulted:#}");
+    for &i in &picked[2..] {
+        let v = run_at(addr(i), Driver::WsmanMessages, &["powerstate"]);
+        assert_eq!(v["ok"], true, "device {i} was disturbed: {v:#}");
+    }
+    assert_eq!(
+        ctl(&["clear", &format!("amtemu/{}", entries[broken].1)])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run_at(addr(broken), Driver::WsmanMessages, &["info"])["ok"],
+        true
+    );
     drop(emu);
     let _ = std::fs::remove_file(&hosts);
 }
