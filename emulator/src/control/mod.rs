@@ -61,7 +61,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 
-use crate::device::{BootTarget, Device, DeviceEvent, HostPower, PowerRefusal, PowerRequest};
+use crate::device::{BootTarget, Device, DeviceEvent, PowerRefusal, PowerRequest};
 use crate::faults::FaultPlan;
 use crate::fleet::{Endpoint, Fleet};
 pub use metrics::METRICS;
@@ -349,30 +349,22 @@ async fn power(
     let endpoint = c.endpoint(&name)?;
     let PowerBody { action } = parse_body(&body)?;
     let device = &endpoint.device;
-    let request = match action.as_str() {
-        "on" => PowerRequest::On,
-        "off" => PowerRequest::OffSoft,
-        "cycle" => PowerRequest::PowerCycle,
-        "reset" => PowerRequest::MasterBusReset,
-        "sleep" => PowerRequest::SleepDeep,
-        "hibernate" => PowerRequest::Hibernate,
-        "button" => {
-            if device.with_state(|s| s.power.state()) == HostPower::S0 {
-                PowerRequest::OffSoft
-            } else {
-                PowerRequest::On
-            }
-        }
+    let outcome = match action.as_str() {
+        "on" => device.request_power(PowerRequest::On),
+        "off" => device.request_power(PowerRequest::OffSoft),
+        "cycle" => device.request_power(PowerRequest::PowerCycle),
+        "reset" => device.request_power(PowerRequest::MasterBusReset),
+        "sleep" => device.request_power(PowerRequest::SleepDeep),
+        "hibernate" => device.request_power(PowerRequest::Hibernate),
+        "button" => device.press_power_button(),
         "os-shutdown" => {
-            let running = device.with_state(|s| s.power.state() == HostPower::S0);
-            if !running {
+            if !device.os_shutdown() {
                 return Err(ApiError(
                     StatusCode::CONFLICT,
                     "the host OS is not running".into(),
                 ));
             }
-            device.force_power(HostPower::S5);
-            return power_answer(device, &action);
+            Ok(())
         }
         other => {
             return Err(ApiError::bad_request(format!(
@@ -380,7 +372,7 @@ async fn power(
             )));
         }
     };
-    match device.request_power(request) {
+    match outcome {
         Ok(()) => power_answer(device, &action),
         Err(refusal) => {
             let state = device.with_state(|s| s.power.state());

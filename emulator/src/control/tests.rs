@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::*;
-use crate::device::{DeviceConfig, Firmware, PowerTimings};
+use crate::device::{DeviceConfig, Firmware, HostPower, PowerTimings};
 use crate::fleet::{DeviceSpec, Ports};
 use crate::tls::{TlsContext, ca::Ca};
 

@@ -252,6 +252,27 @@ impl Device {
         Ok(())
     }
 
+    /// The user presses the power button: a running host shuts down
+    /// normally, one that is off or asleep powers on.
+    pub fn press_power_button(&self) -> Result<(), PowerRefusal> {
+        let on = self.with_state(|s| s.power.state().is_on());
+        self.request_power(if on {
+            PowerRequest::OffSoft
+        } else {
+            PowerRequest::On
+        })
+    }
+
+    /// The host OS shuts itself down: the host goes to S5 at once. False,
+    /// and nothing changes, when the host is not running.
+    pub fn os_shutdown(&self) -> bool {
+        let running = self.with_state(|s| s.power.state().is_on());
+        if running {
+            self.force_power(HostPower::S5);
+        }
+        running
+    }
+
     /// Sets the power state at once, as the host OS does when it shuts down.
     pub fn force_power(&self, to: HostPower) {
         let from = self.with_state(|s| {
@@ -339,6 +360,25 @@ mod tests {
 
     fn config() -> DeviceConfig {
         DeviceConfig::new("test", Firmware::by_name("11.8").unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_power_button_toggles_and_the_os_shuts_down_only_when_running() {
+        let device = Device::new(config());
+        assert!(device.os_shutdown());
+        assert_eq!(device.with_state(|s| s.power.state()), HostPower::S5);
+        assert!(!device.os_shutdown());
+        device.press_power_button().unwrap();
+        assert_eq!(
+            device.press_power_button(),
+            Err(PowerRefusal::Busy),
+            "a press while the host is still coming up"
+        );
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(device.with_state(|s| s.power.state()), HostPower::S0);
+        device.press_power_button().unwrap();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(device.with_state(|s| s.power.state()), HostPower::S5);
     }
 
     #[tokio::test(start_paused = true)]

@@ -29,17 +29,12 @@ fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &End
     let device = &endpoint.device;
     let power = || device.with_state(|s| (s.power.state(), s.power.is_transitioning()));
     match action {
-        Action::PowerButton => match power() {
-            (_, true) => false,
-            (HostPower::S0, false) => device.request_power(PowerRequest::OffSoft).is_ok(),
-            (_, false) => device.request_power(PowerRequest::On).is_ok(),
-        },
+        Action::PowerButton => device.press_power_button().is_ok(),
+        // An OS in the middle of a power transition is not shutting itself
+        // down; such devices are skipped.
         Action::OsShutdown => match power() {
-            (HostPower::S0, false) => {
-                device.force_power(HostPower::S5);
-                true
-            }
-            _ => false,
+            (_, true) => false,
+            _ => device.os_shutdown(),
         },
         Action::PowerOn => device.request_power(PowerRequest::On).is_ok(),
         Action::PowerOff => match power() {
