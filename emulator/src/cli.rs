@@ -193,7 +193,13 @@ impl DeviceArgs {
             host_name: host_name.to_string(),
             domain_name: self.domain.clone(),
             ip_address: address.to_string(),
+            provisioning: self.provisioning_settings(),
         }
+    }
+
+    /// MEBx provisioning settings from the command line.
+    fn provisioning_settings(&self) -> crate::device::ProvisioningSettings {
+        crate::device::ProvisioningSettings::default()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod firmware;
 pub mod identity;
 pub mod message_log;
 pub mod power;
+pub mod provisioning;
 pub mod settings;
 pub mod users;
 
@@ -21,6 +22,7 @@ pub use firmware::{Feature, Firmware, Port};
 pub use identity::Identity;
 use message_log::{LogEvent, MessageLog};
 pub use power::{HostPower, PowerMachine, PowerRefusal, PowerRequest, PowerTimings};
+pub use provisioning::{HashAlgorithm, HelloStatus, ProvisioningSettings, TrustedRootHash};
 pub use settings::*;
 pub use users::{AccessPermission, UserAccount, Users};
 
@@ -39,6 +41,8 @@ pub struct DeviceConfig {
     pub domain_name: String,
     /// The address the device is reached at (reported as its IP address).
     pub ip_address: String,
+    /// MEBx provisioning settings: server, domains, root hashes, PID/PPS.
+    pub provisioning: ProvisioningSettings,
 }
 
 impl DeviceConfig {
@@ -59,6 +63,7 @@ impl DeviceConfig {
             host_name: "amt-0001".into(),
             domain_name: "vpro.test".into(),
             ip_address: "127.0.0.1".into(),
+            provisioning: ProvisioningSettings::default(),
         }
     }
 }
@@ -95,6 +100,9 @@ pub struct Nvram {
     /// The host's power state when saved (a transition under way is
     /// saved as where it was going).
     pub power: HostPower,
+    /// Absent in state files written before provisioning was modelled.
+    #[serde(default)]
+    pub provisioning: ProvisioningSettings,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -131,6 +139,7 @@ pub struct DeviceState {
     pub clock_offset: i64,
     /// IPS_PowerManagementService.OSPowerSavingState: 2 full power, 3 saving.
     pub os_power_saving: u8,
+    pub provisioning: ProvisioningSettings,
 }
 
 /// One virtual AMT device.
@@ -171,6 +180,7 @@ impl Device {
             message_log: MessageLog::default(),
             clock_offset: 0,
             os_power_saving: 2,
+            provisioning: config.provisioning,
         };
         let (events, _) = broadcast::channel(16);
         Arc::new_cyclic(|this| Device {
@@ -318,6 +328,7 @@ impl Device {
             message_log: s.message_log.clone(),
             clock_offset: s.clock_offset,
             power: s.power.destination(),
+            provisioning: s.provisioning.clone(),
         })
     }
 
@@ -337,6 +348,7 @@ impl Device {
             s.message_log = nvram.message_log;
             s.clock_offset = nvram.clock_offset;
             s.power.force(nvram.power);
+            s.provisioning = nvram.provisioning;
         });
     }
 

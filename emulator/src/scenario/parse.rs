@@ -795,6 +795,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
             ));
         }
         let domain = g.domain.clone().unwrap_or_else(|| default_domain.clone());
+        let provisioning = crate::device::ProvisioningSettings::default();
         let defaults = PowerTimings::default();
         let timings = PowerTimings {
             boot: g.boot_ms.map_or(defaults.boot, Duration::from_millis),
@@ -873,6 +874,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
                     host_name: host,
                     domain_name: domain.clone(),
                     ip_address: address.to_string(),
+                    provisioning: provisioning.clone(),
                 },
                 address,
                 ports,
