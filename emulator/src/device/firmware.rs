@@ -44,6 +44,10 @@ pub enum Feature {
     OneClickRecovery,
     /// Provisioning modes named Enterprise / Small Business (before 6.0).
     LegacyProvisioningModes,
+    /// PSK (PID/PPS) setup and the v2 hello, 2.0 until 11.0 removed it.
+    PskSetup,
+    /// PKI remote configuration (v3 hello with root hashes), 2.2+.
+    RemoteConfiguration,
 }
 
 /// The TCP ports a firmware opens to the network.
@@ -152,6 +156,8 @@ type Version = (u8, u8);
 /// features to versions.
 const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::LegacyProvisioningModes, (0, 0), Some((6, 0))),
+    (Feature::PskSetup, (2, 0), Some((11, 0))),
+    (Feature::RemoteConfiguration, (2, 2), None),
     (Feature::AuditLog, (4, 0), None),
     (Feature::Wireless, (4, 0), None),
     (Feature::RemoteAccess, (4, 0), None),
