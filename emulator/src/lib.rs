@@ -12,6 +12,7 @@ pub mod device;
 pub mod faults;
 pub mod fleet;
 pub mod http;
+pub mod provision;
 pub mod scenario;
 pub mod store;
 pub mod tls;

@@ -48,6 +48,9 @@ pub enum Feature {
     PskSetup,
     /// PKI remote configuration (v3 hello with root hashes), 2.2+.
     RemoteConfiguration,
+    /// A provisioning certificate from a parent `.com`/`.net` domain of the
+    /// device's is accepted when the last two labels match, 2.6+.
+    ProvisioningSuffixRelaxation,
 }
 
 /// The TCP ports a firmware opens to the network.
@@ -158,6 +161,7 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::LegacyProvisioningModes, (0, 0), Some((6, 0))),
     (Feature::PskSetup, (2, 0), Some((11, 0))),
     (Feature::RemoteConfiguration, (2, 2), None),
+    (Feature::ProvisioningSuffixRelaxation, (2, 6), None),
     (Feature::AuditLog, (4, 0), None),
     (Feature::Wireless, (4, 0), None),
     (Feature::RemoteAccess, (4, 0), None),

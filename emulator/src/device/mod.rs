@@ -3,6 +3,7 @@
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
 pub mod certs;
+pub mod commit;
 pub mod firmware;
 pub mod identity;
 pub mod message_log;
@@ -18,6 +19,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 pub use certs::{CertStore, TlsSettingData, TlsSettings};
+pub use commit::{CommitRefusal, Unprovisioning};
 pub use firmware::{Feature, Firmware, Port};
 pub use identity::Identity;
 use message_log::{LogEvent, MessageLog};
@@ -139,6 +141,8 @@ pub struct DeviceState {
     pub clock_offset: i64,
     /// IPS_PowerManagementService.OSPowerSavingState: 2 full power, 3 saving.
     pub os_power_saving: u8,
+    /// Provisioning chains refused at the TLS handshake (not saved).
+    pub provisioning_refusals: u64,
     pub provisioning: ProvisioningSettings,
 }
 
@@ -174,12 +178,18 @@ impl Device {
                 &identity.digest_realm,
             ),
             certs: CertStore::default(),
-            tls: TlsSettings::default(),
+            // A device nobody has configured has remote TLS off.
+            tls: if config.setup.state == ProvisioningState::Post {
+                TlsSettings::default()
+            } else {
+                commit::factory_tls()
+            },
             pending_tls: None,
             tls_identity: None,
             message_log: MessageLog::default(),
             clock_offset: 0,
             os_power_saving: 2,
+            provisioning_refusals: 0,
             provisioning: config.provisioning,
         };
         let (events, _) = broadcast::channel(16);
