@@ -13,6 +13,7 @@ pub mod faults;
 pub mod fleet;
 pub mod http;
 pub mod provision;
+pub mod redirect;
 pub mod scenario;
 pub mod store;
 pub mod tls;

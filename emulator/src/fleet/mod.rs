@@ -25,6 +25,7 @@ pub struct Endpoint {
     pub http: HttpState,
     pub tls: TlsState,
     pub faults: crate::faults::Faults,
+    pub redirect: crate::redirect::RedirectState,
 }
 
 /// The port numbers devices answer on (the standard ones unless a user
@@ -33,6 +34,8 @@ pub struct Endpoint {
 pub struct Ports {
     pub http: u16,
     pub https: u16,
+    pub redirection: u16,
+    pub redirection_tls: u16,
 }
 
 impl Default for Ports {
@@ -40,6 +43,8 @@ impl Default for Ports {
         Ports {
             http: Port::Http.standard_number(),
             https: Port::Https.standard_number(),
+            redirection: Port::Redirection.standard_number(),
+            redirection_tls: Port::RedirectionTls.standard_number(),
         }
     }
 }
@@ -54,7 +59,12 @@ pub fn slot(
     index: usize,
 ) -> Result<(IpAddr, Ports), String> {
     use std::net::Ipv4Addr;
-    let Ports { http, https } = base;
+    let Ports {
+        http,
+        https,
+        redirection,
+        redirection_tls,
+    } = base;
     if let Some(step) = port_step {
         let raise = |port: u16| -> Result<u16, String> {
             u64::from(port)
@@ -67,6 +77,8 @@ pub fn slot(
             Ports {
                 http: raise(http)?,
                 https: raise(https)?,
+                redirection: raise(redirection)?,
+                redirection_tls: raise(redirection_tls)?,
             },
         ));
     }
@@ -83,7 +95,15 @@ pub fn slot(
             index + 1
         ));
     }
-    Ok((IpAddr::V4(address), Ports { http, https }))
+    Ok((
+        IpAddr::V4(address),
+        Ports {
+            http,
+            https,
+            redirection,
+            redirection_tls,
+        },
+    ))
 }
 
 /// What a fleet is built from: each device's configuration and address.
@@ -151,10 +171,13 @@ impl Fleet {
                 http: HttpState::default(),
                 tls: TlsState::default(),
                 faults: crate::faults::Faults::default(),
+                redirect: crate::redirect::RedirectState::default(),
             });
             for (port, kind) in [
                 (spec.ports.http, Port::Http),
                 (spec.ports.https, Port::Https),
+                (spec.ports.redirection, Port::Redirection),
+                (spec.ports.redirection_tls, Port::RedirectionTls),
             ] {
                 let addr = SocketAddr::new(spec.address, port);
                 if fleet
@@ -394,8 +417,29 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                     }
                 });
             }
-            // The redirection listeners arrive with the redirection protocol.
-            Port::Redirection | Port::RedirectionTls => {}
+            Port::Redirection => {
+                // Like plain HTTP, refused when TLS is required.
+                let refused = endpoint
+                    .device
+                    .with_state(|s| s.tls.remote.enabled && !s.tls.remote.accept_non_secure);
+                if refused {
+                    tracing::info!(device = %endpoint.device.name, %peer, "plain redirection refused: TLS required");
+                    continue;
+                }
+                tokio::spawn(crate::redirect::serve(stream, endpoint, peer));
+            }
+            Port::RedirectionTls if faults.tls_failure => {}
+            Port::RedirectionTls => {
+                let ctx = fleet.tls.clone();
+                tokio::spawn(async move {
+                    match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
+                        Ok(tls_stream) => crate::redirect::serve(tls_stream, endpoint, peer).await,
+                        Err(e) => {
+                            tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS redirection connection refused")
+                        }
+                    }
+                });
+            }
         }
     }
 }

@@ -1,0 +1,270 @@
+//! The IDE-R channel: the host's media commands go to the console as 0x50,
+//! the console's image answers with 0x54 data chunks and 0x51 status.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::codec::{ClientMessage, DeviceMessage, IderSettings, IderStatus};
+use super::host_port::HostPort;
+use super::wire::{Inbox, Outbox, WireError, sleep_until_opt};
+use crate::host::{IderReply, IderRequest};
+
+/// Device heartbeat cadence: amtider gives up after 20 s of silence;
+/// MeshCommander ignores heartbeats but counts them in its sequence.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// MeshCommander sends nothing while idle (its ping timer is disabled), so
+/// silence ends a session only after this long, whatever was requested.
+const MIN_RECEIVE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What 0x41 advertises for 0x54 and 0x53 payloads (MeshCommander aborts
+/// above 8192; amtider sends 8192 whatever it is told).
+pub const BUFFER: u16 = 8192;
+
+/// The ATA PACKET command every 0x50 carries.
+const ATA_PACKET: u8 = 0xA0;
+
+/// 0x48/0x49 subcommands.
+mod features {
+    pub const SUPPORTED: u8 = 1;
+    pub const GET_STATE: u8 = 2;
+    pub const SET_STATE: u8 = 3;
+    /// SUPPORTED value: register control.
+    pub const REGISTER_CONTROL: u32 = 1;
+    /// GET_STATE value: the IDE-R registers are active.
+    pub const REGISTERS_ACTIVE: u32 = 2;
+    /// SET_STATE value bit: enable.
+    pub const ENABLE: u32 = 1;
+}
+
+/// 0x54 attribute bit: this chunk completes the command.
+const LAST_CHUNK: u8 = 2;
+
+#[derive(Default)]
+struct Seq(u32);
+
+impl Seq {
+    fn next(&mut self) -> u32 {
+        let n = self.0;
+        self.0 = self.0.wrapping_add(1);
+        n
+    }
+}
+
+/// A command sent to the console and the data collected for it.
+struct Outstanding {
+    id: u64,
+    limit: usize,
+    data: Vec<u8>,
+}
+
+/// Tells the host the console's drives are gone on every exit path.
+struct Registers<'a, H: HostPort + ?Sized> {
+    host: &'a H,
+    active: bool,
+}
+
+impl<H: HostPort + ?Sized> Registers<'_, H> {
+    fn set(&mut self, active: bool) {
+        if self.active != active {
+            self.active = active;
+            self.host.ider_session(active);
+        }
+    }
+}
+
+impl<H: HostPort + ?Sized> Drop for Registers<'_, H> {
+    fn drop(&mut self) {
+        self.set(false);
+    }
+}
+
+fn command(seq: u32, request: &IderRequest) -> DeviceMessage {
+    // PIO transfer; the byte-count limit is what one DRQ block may carry.
+    let limit = request.transfer_len.min(0xFFFE) as u16;
+    DeviceMessage::IderCommand {
+        seq,
+        cable_select: 0,
+        features: 0,
+        sector_count: 0,
+        sector_number: 0,
+        byte_count_limit: limit,
+        drive: request.drive.select(),
+        command: ATA_PACKET,
+        cdb: request.cdb,
+    }
+}
+
+fn sense(status: &IderStatus) -> (u8, u8, u8) {
+    (status.sense[0], status.sense[1], status.sense[2])
+}
+
+/// Runs an accepted IDE-R session until it ends; returns why it ended.
+pub async fn run<R, W, H>(
+    mut reader: R,
+    mut writer: W,
+    mut inbox: Inbox,
+    host: &H,
+    settings: IderSettings,
+) -> Result<&'static str, WireError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    H: HostPort + ?Sized,
+{
+    // amtider writes its 0x40 fields at the wrong offsets, which reads
+    // here as zeros: zero means "use the defaults".
+    let receive_timeout =
+        Duration::from_millis(settings.receive_timeout_ms.into()).max(MIN_RECEIVE_TIMEOUT);
+    let mut seq = Seq::default();
+    let mut out = Outbox::default();
+    out.push(
+        &DeviceMessage::StartIderReply {
+            status: 0,
+            seq: seq.next(),
+            version: [1, 0, 1, 1],
+            read_buffer: BUFFER,
+            write_buffer: BUFFER,
+            oem_iana: 0,
+        },
+        true,
+    )?;
+    let mut registers = Registers {
+        host,
+        active: false,
+    };
+    let mut watch = host.host_watch();
+    let mut watch_open = true;
+    let mut outstanding: Option<Outstanding> = None;
+    let mut last_heartbeat = Instant::now();
+    let mut last_received = Instant::now();
+    let mut ending = false;
+
+    loop {
+        let now = Instant::now();
+        let wake = [
+            Some(last_heartbeat + HEARTBEAT),
+            Some(last_received + receive_timeout),
+            out.quiet_until(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let chunk = out.ready(now);
+        let writing = chunk.is_some();
+        let chunk = chunk.unwrap_or(&[]);
+        tokio::select! {
+            read = inbox.fill(&mut reader) => {
+                read?;
+                last_received = Instant::now();
+                while let Some(msg) = inbox.take()? {
+                    match msg {
+                        ClientMessage::IderFeatures { subcommand, value, .. } => {
+                            let reply = match (subcommand, value) {
+                                (features::SUPPORTED, _) => features::REGISTER_CONTROL,
+                                (features::GET_STATE, _) => {
+                                    if registers.active { features::REGISTERS_ACTIVE } else { 0 }
+                                }
+                                (features::SET_STATE, value) => {
+                                    let enable = value.unwrap_or(0) & features::ENABLE != 0;
+                                    registers.set(enable);
+                                    tracing::debug!(enable, start_mode = value.unwrap_or(0) & 0x18, "IDE-R registers");
+                                    1
+                                }
+                                // The codec admits no other subcommand.
+                                _ => 0,
+                            };
+                            out.push(&DeviceMessage::IderFeaturesReply { seq: seq.next(), subcommand, value: reply }, true)?;
+                        }
+                        ClientMessage::IderData { status, data } => {
+                            let Some(o) = outstanding.as_mut() else {
+                                return Ok("data for no command");
+                            };
+                            // Consoles may answer with more than the
+                            // allocation length; the host gets what it asked.
+                            let room = o.limit.saturating_sub(o.data.len());
+                            o.data.extend_from_slice(&data[..data.len().min(room)]);
+                            if status.attributes & LAST_CHUNK != 0 {
+                                let o = outstanding.take().expect("checked above");
+                                host.ider_complete(IderReply { id: o.id, data: o.data, sense: sense(&status) });
+                            }
+                        }
+                        ClientMessage::IderCommandEnd(status) => {
+                            let Some(o) = outstanding.take() else {
+                                return Ok("status for no command");
+                            };
+                            host.ider_complete(IderReply { id: o.id, data: o.data, sense: sense(&status) });
+                        }
+                        ClientMessage::IderGetData(status) => {
+                            // The emulated host only reads; a console asking
+                            // for write data gets zeros.
+                            let n = status.byte_count.min(BUFFER);
+                            out.push(&DeviceMessage::IderDataFromHost {
+                                seq: seq.next(),
+                                cable_select: 0,
+                                registers: [0; 3],
+                                data: vec![0; n.into()],
+                            }, false)?;
+                        }
+                        ClientMessage::IderPing { .. } => {
+                            out.push(&DeviceMessage::IderPong { seq: seq.next() }, false)?;
+                        }
+                        ClientMessage::IderHeartbeat { .. }
+                        | ClientMessage::IderPong { .. }
+                        | ClientMessage::IderResetAck { .. } => {}
+                        ClientMessage::EndIder { .. } => {
+                            ending = true;
+                            registers.set(false);
+                            out.push(&DeviceMessage::EndIderReply { seq: seq.next() }, true)?;
+                        }
+                        ClientMessage::EndSession => return Ok("console ended the session"),
+                        other => {
+                            tracing::info!(message = ?other, "IDE-R session got a message of another channel");
+                            return Ok("message out of place");
+                        }
+                    }
+                }
+            }
+            written = writer.write(chunk), if writing => {
+                match written? {
+                    0 => return Err(WireError::Closed),
+                    n => out.wrote(n, Instant::now()),
+                }
+            }
+            changed = watch.changed(), if watch_open => {
+                watch_open = changed.is_ok();
+            }
+            _ = sleep_until_opt(wake) => {}
+        }
+        let now = Instant::now();
+        if now >= last_received + receive_timeout {
+            return Ok("receive timeout");
+        }
+        if ending {
+            if out.is_empty() {
+                // amtider closes after 0x43; MeshCommander just stops.
+                let _ = writer.flush().await;
+            }
+            continue;
+        }
+        // One command at a time, each by itself (amtterm-derived consoles
+        // take the whole read as one 0x50).
+        if registers.active
+            && outstanding.is_none()
+            && let Some(request) = host.ider_next_request()
+        {
+            out.push(&command(seq.next(), &request), true)?;
+            outstanding = Some(Outstanding {
+                id: request.id,
+                limit: request.transfer_len as usize,
+                data: Vec::new(),
+            });
+        }
+        if now >= last_heartbeat + HEARTBEAT {
+            last_heartbeat = now;
+            out.push(&DeviceMessage::IderHeartbeat { seq: seq.next() }, false)?;
+        }
+    }
+}
