@@ -1,4 +1,13 @@
-//! Provisioning: how a device in setup mode finds and authenticates the
-//! server that configures it.
+//! Out-of-band provisioning as the device drives it: in setup mode a device
+//! finds its provisioning server ([`locate`]) and sends it hellos on 9971
+//! ([`hello`]) on a fixed schedule ([`schedule`]) until it is configured or
+//! its window runs out ([`sender`]).
 
 pub mod chain;
+pub mod hello;
+pub mod locate;
+pub mod schedule;
+pub mod sender;
+
+pub use hello::{Hello, HelloBody, HelloError};
+pub use sender::{HelloConfig, HelloCounters, HelloTarget, Hellos};
