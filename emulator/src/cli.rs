@@ -141,6 +141,16 @@ pub struct DeviceArgs {
     /// Port for WS-Man over TLS.
     #[arg(long, default_value_t = 16993)]
     pub https_port: u16,
+    /// Port for the redirection protocol (SOL, IDE-R) without TLS.
+    #[arg(long, default_value_t = 16994)]
+    pub redirection_port: u16,
+    /// Port for the redirection protocol over TLS.
+    #[arg(long, default_value_t = 16995)]
+    pub redirection_tls_port: u16,
+    /// Stop offering plain user/password redirection authentication
+    /// (offered by default because Debian's amtterm 1.4 needs it).
+    #[arg(long)]
+    pub no_redirection_plain_auth: bool,
     /// Where the emulator's CA is kept (see `amtemu ca export`).
     #[arg(long)]
     pub ca_dir: Option<PathBuf>,
@@ -356,6 +366,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ports: Ports {
             http: d.http_port,
             https: d.https_port,
+            redirection: d.redirection_port,
+            redirection_tls: d.redirection_tls_port,
         },
         tls_identity: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
@@ -380,6 +392,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         for (listener, port) in listeners {
             if let Ok(addr) = listener.local_addr() {
+                if matches!(
+                    port,
+                    crate::device::Port::Redirection | crate::device::Port::RedirectionTls
+                ) {
+                    println!(
+                        "amtemu: device {} redirection (SOL, IDE-R) on {addr}",
+                        device.name
+                    );
+                    continue;
+                }
                 let scheme = match port {
                     crate::device::Port::Https => "https",
                     _ => "http",
@@ -398,6 +420,8 @@ fn fleet_slot(args: &FleetArgs, index: u32) -> anyhow::Result<(IpAddr, Ports)> {
     let base = Ports {
         http: args.device.http_port,
         https: args.device.https_port,
+        redirection: args.device.redirection_port,
+        redirection_tls: args.device.redirection_tls_port,
     };
     crate::fleet::slot(args.first_address, args.port_step, base, index as usize)
         .map_err(|e| anyhow::anyhow!(e))
@@ -484,6 +508,11 @@ fn run_fleet(
         .context("starting the runtime")?;
     runtime.block_on(async move {
         let fleet = Arc::new(Fleet::new(specs, Arc::new(TlsContext { ca }), store)?);
+        for endpoint in fleet.devices() {
+            endpoint
+                .redirect
+                .set_plain_auth(!args.no_redirection_plain_auth);
+        }
         let listeners = if shared_listener {
             bind_shared(&fleet).await?
         } else {

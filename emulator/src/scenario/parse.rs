@@ -841,6 +841,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
                 Ports {
                     http: http_port,
                     https: https_port,
+                    ..Ports::default()
                 },
                 index,
             )
@@ -1244,6 +1245,7 @@ mod tests {
             Ports {
                 http: 16992,
                 https: 16993,
+                ..Ports::default()
             },
             1,
         )
@@ -1253,7 +1255,11 @@ mod tests {
             crate::fleet::slot(
                 Ipv4Addr::new(127, 255, 255, 250),
                 None,
-                Ports { http: 1, https: 2 },
+                Ports {
+                    http: 1,
+                    https: 2,
+                    ..Ports::default()
+                },
                 10
             )
             .is_err()
@@ -1264,6 +1270,7 @@ mod tests {
             Ports {
                 http: 20000,
                 https: 20001,
+                ..Ports::default()
             },
             3,
         )
