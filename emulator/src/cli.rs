@@ -204,6 +204,7 @@ impl DeviceArgs {
             domain_name: self.domain.clone(),
             ip_address: address.to_string(),
             provisioning: self.provisioning_settings(),
+            power_policy: crate::device::MePowerPolicy::default(),
         }
     }
 

@@ -2,16 +2,20 @@
 //! device state to instances and implements what clients can do with it.
 //! Classes know nothing of sockets or XML text; they see [`Instance`]s.
 
+mod audit;
 mod authorization;
 mod boot;
 mod identity;
+mod ieee8021x;
 mod inventory;
 mod message_log;
 mod network;
 mod pki;
 mod power;
+mod power_policy;
 mod redirection;
 mod setup;
+mod storage;
 mod time;
 
 use std::collections::HashMap;
@@ -181,16 +185,20 @@ impl Class {
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new(|| {
     let modules: &[&'static [Class]] = &[
+        audit::CLASSES,
         authorization::CLASSES,
         boot::CLASSES,
         identity::CLASSES,
+        ieee8021x::CLASSES,
         inventory::CLASSES,
         message_log::CLASSES,
         network::CLASSES,
         pki::CLASSES,
         power::CLASSES,
+        power_policy::CLASSES,
         redirection::CLASSES,
         setup::CLASSES,
+        storage::CLASSES,
         time::CLASSES,
     ];
     let mut map = HashMap::new();

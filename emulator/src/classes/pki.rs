@@ -138,7 +138,7 @@ pub static CLASSES: &[Class] = &[
 
 // ---- references ------------------------------------------------------------
 
-fn certificate_epr(handle: u32) -> Epr {
+pub(crate) fn certificate_epr(handle: u32) -> Epr {
     Epr::new(names::class_uri(CERTIFICATE)).with("InstanceID", format!("{CERTIFICATE_ID}{handle}"))
 }
 
@@ -162,6 +162,12 @@ fn referenced_handle(value: Option<&Value>, prefix: &str) -> Option<u32> {
         other => other.as_text()?,
     };
     handle_of(id.trim(), prefix)
+}
+
+/// The certificate handle a reference argument names (802.1X profiles
+/// refer to certificates this way).
+pub(crate) fn certificate_handle(value: Option<&Value>) -> Option<u32> {
+    referenced_handle(value, CERTIFICATE_ID)
 }
 
 /// Decodes a base64 argument, tolerating line breaks and PEM armour.

@@ -1,5 +1,6 @@
 //! Power: the association that reports the host's power state, the service
-//! that changes it, the OS power-saving state and the ME's power packages.
+//! that changes it and the OS power-saving state (the ME's power packages are in
+//! `power_policy`).
 
 use super::{
     Access, CLASS, Class, Method, SERVICE_KEYS, managed_system_epr, output, service, service_epr,
@@ -60,19 +61,6 @@ pub static CLASSES: &[Class] = &[
         keys: &["InstanceID"],
         instances: power_capabilities,
         read: Access::REMOTE_CONTROL,
-        ..CLASS
-    },
-    Class {
-        name: "AMT_SystemPowerScheme",
-        keys: &["InstanceID"],
-        instances: power_schemes,
-        methods: &[Method {
-            name: "SetPowerScheme",
-            requires: None,
-            call: set_power_scheme,
-        }],
-        read: Access::GENERAL_INFO,
-        invoke: Access::ADMIN,
         ..CLASS
     },
 ];
@@ -190,40 +178,6 @@ fn power_capabilities(device: &Device) -> Vec<Instance> {
             .with_array("PowerChangeCapabilities", [3u16, 4, 8])
             .with_array("PowerStatesSupported", supported.iter().copied()),
     ]
-}
-
-/// The ME's own power policies ("power packages"): whether it stays
-/// reachable when the host sleeps or is off.
-const SCHEMES: &[(&str, &str, &str)] = &[
-    (
-        "Intel(r) AMT:System Power Scheme 1",
-        "Mobile: ON in S0",
-        "4VIaHrlMnUu56j4tIQtsbQ==",
-    ),
-    (
-        "Intel(r) AMT:System Power Scheme 2",
-        "Desktop: ON in S0, S3, S4-5",
-        "DcWGGDUHzU6bAOaTdkQaHg==",
-    ),
-];
-
-fn power_schemes(_: &Device) -> Vec<Instance> {
-    SCHEMES
-        .iter()
-        .enumerate()
-        .map(|(i, (id, description, guid))| {
-            Instance::new("AMT_SystemPowerScheme")
-                .with("Description", *description)
-                .with("ElementName", *description)
-                .with("InstanceID", *id)
-                .with("SchemeGUID", *guid)
-                .with("IsDefault", i == 1)
-        })
-        .collect()
-}
-
-fn set_power_scheme(_: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    Ok(output("SetPowerScheme", 0))
 }
 
 #[cfg(test)]

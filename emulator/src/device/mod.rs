@@ -2,14 +2,18 @@
 //! It knows nothing about sockets, XML or HTTP; the protocol layers call its
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
+pub mod audit;
 pub mod certs;
 pub mod commit;
 pub mod firmware;
 pub mod identity;
+pub mod ieee8021x;
 pub mod message_log;
 pub mod power;
+pub mod power_policy;
 pub mod provisioning;
 pub mod settings;
+pub mod storage;
 pub mod users;
 
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -24,6 +28,7 @@ pub use firmware::{Feature, Firmware, Port};
 pub use identity::Identity;
 use message_log::{LogEvent, MessageLog};
 pub use power::{HostPower, PowerMachine, PowerRefusal, PowerRequest, PowerTimings};
+pub use power_policy::MePowerPolicy;
 pub use provisioning::{HashAlgorithm, HelloStatus, ProvisioningSettings, TrustedRootHash};
 pub use settings::*;
 pub use users::{AccessPermission, UserAccount, Users};
@@ -45,6 +50,8 @@ pub struct DeviceConfig {
     pub ip_address: String,
     /// MEBx provisioning settings: server, domains, root hashes, PID/PPS.
     pub provisioning: ProvisioningSettings,
+    /// In which host states the management engine stays reachable.
+    pub power_policy: MePowerPolicy,
 }
 
 impl DeviceConfig {
@@ -66,6 +73,7 @@ impl DeviceConfig {
             domain_name: "vpro.test".into(),
             ip_address: "127.0.0.1".into(),
             provisioning: ProvisioningSettings::default(),
+            power_policy: MePowerPolicy::default(),
         }
     }
 }
@@ -105,6 +113,15 @@ pub struct Nvram {
     /// Absent in state files written before provisioning was modelled.
     #[serde(default)]
     pub provisioning: ProvisioningSettings,
+    /// The SP2 features; absent in older state files.
+    #[serde(default)]
+    pub audit_log: audit::AuditLog,
+    #[serde(default)]
+    pub storage: storage::Storage,
+    #[serde(default)]
+    pub power_policy: MePowerPolicy,
+    #[serde(default)]
+    pub ieee8021x: ieee8021x::Ieee8021xState,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -144,6 +161,12 @@ pub struct DeviceState {
     /// Provisioning chains refused at the TLS handshake (not saved).
     pub provisioning_refusals: u64,
     pub provisioning: ProvisioningSettings,
+    pub audit_log: audit::AuditLog,
+    /// Third-party data storage.
+    pub storage: storage::Storage,
+    pub power_policy: MePowerPolicy,
+    /// 802.1X wired profile and wireless profiles.
+    pub ieee8021x: ieee8021x::Ieee8021xState,
 }
 
 /// One virtual AMT device.
@@ -191,6 +214,10 @@ impl Device {
             os_power_saving: 2,
             provisioning_refusals: 0,
             provisioning: config.provisioning,
+            audit_log: audit::AuditLog::default(),
+            storage: storage::Storage::default(),
+            power_policy: config.power_policy,
+            ieee8021x: ieee8021x::Ieee8021xState::default(),
         };
         let (events, _) = broadcast::channel(16);
         Arc::new_cyclic(|this| Device {
@@ -339,6 +366,10 @@ impl Device {
             clock_offset: s.clock_offset,
             power: s.power.destination(),
             provisioning: s.provisioning.clone(),
+            audit_log: s.audit_log.clone(),
+            storage: s.storage.clone(),
+            power_policy: s.power_policy,
+            ieee8021x: s.ieee8021x.clone(),
         })
     }
 
@@ -359,7 +390,78 @@ impl Device {
             s.clock_offset = nvram.clock_offset;
             s.power.force(nvram.power);
             s.provisioning = nvram.provisioning;
+            s.audit_log = nvram.audit_log;
+            s.storage = nvram.storage;
+            s.power_policy = nvram.power_policy;
+            s.ieee8021x = nvram.ieee8021x;
         });
+    }
+
+    /// Records an audited operation, on behalf of the caller the protocol
+    /// layer is serving ([`audit::acting`]), if the firmware keeps an audit
+    /// log and its policy audits the event. Callers that must refuse a
+    /// critical operation the log cannot take ask [`Device::audit_blocks`]
+    /// first.
+    pub fn audit(&self, event: impl Into<audit::AuditEvent>) {
+        if !self.firmware.has(Feature::AuditLog) {
+            return;
+        }
+        let event = event.into();
+        let actor = audit::current_actor();
+        let stored = self.with_state(|s| {
+            let initiator = match actor.as_ref().map(|a| &a.caller) {
+                Some(users::Caller::Admin) => audit::Initiator::Digest(s.users.admin_name.clone()),
+                Some(users::Caller::User { name, .. }) => audit::Initiator::Digest(name.clone()),
+                Some(users::Caller::Anonymous) | None => audit::Initiator::Local,
+            };
+            let now = unix_now(s.clock_offset);
+            let record = audit::AuditRecord {
+                app: event.id.app,
+                event: event.id.event,
+                initiator,
+                time: now,
+                address: actor.as_ref().and_then(|a| a.address.clone()),
+                extended: event.extended,
+            };
+            s.audit_log.record(record, now)
+        });
+        if let Ok(true) = stored {
+            self.changed("AMT_AuditLog");
+        }
+    }
+
+    /// Whether the audit log would refuse this event (a critical event at
+    /// a log that cannot take it): the operation must then not happen.
+    pub fn audit_blocks(&self, id: audit::EventId) -> bool {
+        self.firmware.has(Feature::AuditLog)
+            && self.with_state(|s| s.audit_log.blocks(id, unix_now(s.clock_offset)))
+    }
+
+    /// Whether the management engine is powered, per its power policy, in
+    /// the host's current power state. When it is not, the device does not
+    /// answer on any port.
+    pub fn me_reachable(&self) -> bool {
+        self.with_state(|s| s.power_policy.keeps_on(s.power.state()))
+    }
+
+    /// A local agent (PTHI START_CONFIGURATION) or MEBx starts remote
+    /// configuration: a pre-provisioned device enters setup mode (In), and
+    /// one whose hello window ran out may start again. False, and nothing
+    /// changes, for a provisioned device. Whoever sends hellos opens the
+    /// window.
+    pub fn enter_setup_mode(&self) -> bool {
+        let entered = self.with_state(|s| match s.setup.state {
+            ProvisioningState::Post => false,
+            ProvisioningState::Pre | ProvisioningState::In => {
+                s.setup.state = ProvisioningState::In;
+                s.provisioning.hello.given_up = false;
+                true
+            }
+        });
+        if entered {
+            self.changed("setup");
+        }
+        entered
     }
 
     /// The ME clock, seconds since 1970.

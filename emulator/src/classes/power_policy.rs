@@ -1,0 +1,93 @@
+//! AMT_SystemPowerScheme: the ME's power packages. Each instance is one
+//! package; SetPowerScheme on an instance makes it the device's policy,
+//! which decides in which host states the device answers at all.
+
+use super::{Access, CLASS, Class, Method, output};
+use crate::device::Device;
+use crate::device::audit::EventId;
+use crate::device::power_policy::{MePowerPolicy, SCHEMES};
+use crate::wsman::fault::Fault;
+use crate::wsman::value::Instance;
+
+pub static CLASSES: &[Class] = &[Class {
+    name: "AMT_SystemPowerScheme",
+    keys: &["InstanceID"],
+    instances: power_schemes,
+    methods: &[Method {
+        name: "SetPowerScheme",
+        requires: None,
+        call: set_power_scheme,
+    }],
+    read: Access::GENERAL_INFO,
+    invoke: Access::ADMIN,
+    ..CLASS
+}];
+
+fn power_schemes(_: &Device) -> Vec<Instance> {
+    SCHEMES
+        .iter()
+        .map(|scheme| {
+            Instance::new("AMT_SystemPowerScheme")
+                .with("Description", scheme.description)
+                .with("ElementName", scheme.description)
+                .with("InstanceID", scheme.instance_id)
+                .with("SchemeGUID", scheme.guid)
+                .with("IsDefault", scheme.policy == MePowerPolicy::default())
+        })
+        .collect()
+}
+
+/// Makes the target instance the active package. The change takes effect
+/// at once: with the host asleep, a package that powers the ME only in S0
+/// takes the device off the network after this answer.
+fn set_power_scheme(device: &Device, target: &Instance, _: &Instance) -> Result<Instance, Fault> {
+    const METHOD: &str = "SetPowerScheme";
+    let Some(policy) = target
+        .text("InstanceID")
+        .and_then(MePowerPolicy::by_instance_id)
+    else {
+        return Ok(output(METHOD, 36));
+    };
+    let host = device.with_state(|s| {
+        s.power_policy = policy;
+        s.power.state()
+    });
+    tracing::info!(
+        device = %device.name,
+        policy = policy.name(),
+        reachable = policy.keeps_on(host),
+        "ME power package set"
+    );
+    device.changed("AMT_SystemPowerScheme");
+    device.audit(EventId::POWER_PACKAGE_MODIFIED);
+    Ok(output(METHOD, 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classes::testing::device;
+    use crate::device::HostPower;
+
+    #[test]
+    fn setting_a_scheme_changes_the_policy() {
+        let d = device("3.2.1");
+        let schemes = power_schemes(&d);
+        assert_eq!(schemes.len(), SCHEMES.len());
+        assert_eq!(d.with_state(|s| s.power_policy), MePowerPolicy::AlwaysOn);
+        let s0 = schemes
+            .iter()
+            .find(|s| s.text("InstanceID") == Some(MePowerPolicy::S0Only.scheme().instance_id))
+            .unwrap();
+        let out = set_power_scheme(&d, s0, &Instance::default()).unwrap();
+        assert_eq!(out.int("ReturnValue"), Some(0));
+        assert_eq!(d.with_state(|s| s.power_policy), MePowerPolicy::S0Only);
+        assert!(d.me_reachable());
+        d.force_power(HostPower::S3);
+        assert!(!d.me_reachable());
+        let bogus = Instance::new("AMT_SystemPowerScheme").with("InstanceID", "nope");
+        let out = set_power_scheme(&d, &bogus, &Instance::default()).unwrap();
+        assert_eq!(out.int("ReturnValue"), Some(36));
+        assert_eq!(d.with_state(|s| s.power_policy), MePowerPolicy::S0Only);
+    }
+}

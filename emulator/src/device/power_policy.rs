@@ -1,0 +1,133 @@
+//! The management engine's own power policy ("power package"): in which
+//! host power states the ME stays powered and reachable on the network.
+//! Outside them the device does not answer at all.
+
+use serde::{Deserialize, Serialize};
+
+use super::power::HostPower;
+
+/// The policies a desktop platform on AC power offers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MePowerPolicy {
+    /// On only while the host runs.
+    S0Only,
+    /// On while the host runs or sleeps (suspend to RAM).
+    S0AndSleep,
+    /// On in every host state while AC is present (S0, S3, S4-5); the
+    /// emulator's behaviour before policies existed, hence the default.
+    #[default]
+    AlwaysOn,
+}
+
+/// One selectable package as AMT_SystemPowerScheme lists it.
+pub struct Scheme {
+    pub policy: MePowerPolicy,
+    pub instance_id: &'static str,
+    /// MeshCommander shows the text after the colon.
+    pub description: &'static str,
+    /// Base64 of the package's 16-byte GUID. Firmware GUIDs are
+    /// platform-specific and none was captured; these are the emulator's own.
+    pub guid: &'static str,
+}
+
+pub const SCHEMES: &[Scheme] = &[
+    Scheme {
+        policy: MePowerPolicy::S0Only,
+        instance_id: "Intel(r) AMT:System Power Scheme 1",
+        description: "Intel(r) AMT:Desktop: ON in S0",
+        guid: "4VIaHrlMnUu56j4tIQtsbQ==",
+    },
+    Scheme {
+        policy: MePowerPolicy::S0AndSleep,
+        instance_id: "Intel(r) AMT:System Power Scheme 2",
+        description: "Intel(r) AMT:Desktop: ON in S0, S3",
+        guid: "lrAhRDFYgkKvyN3f2u0Y5Q==",
+    },
+    Scheme {
+        policy: MePowerPolicy::AlwaysOn,
+        instance_id: "Intel(r) AMT:System Power Scheme 3",
+        description: "Intel(r) AMT:Desktop: ON in S0, S3, S4-5",
+        guid: "DcWGGDUHzU6bAOaTdkQaHg==",
+    },
+];
+
+impl MePowerPolicy {
+    /// Whether the ME is powered while the host is in `host`. Mechanical
+    /// off (G3) is modelled with AC present, as S5 (see [`HostPower::Off`]).
+    pub fn keeps_on(self, host: HostPower) -> bool {
+        match self {
+            MePowerPolicy::S0Only => host == HostPower::S0,
+            MePowerPolicy::S0AndSleep => matches!(host, HostPower::S0 | HostPower::S3),
+            MePowerPolicy::AlwaysOn => true,
+        }
+    }
+
+    /// The name scenario files and the command line use.
+    pub fn name(self) -> &'static str {
+        match self {
+            MePowerPolicy::S0Only => "s0-only",
+            MePowerPolicy::S0AndSleep => "s0-s3",
+            MePowerPolicy::AlwaysOn => "always-on",
+        }
+    }
+
+    pub const NAMES: &'static [&'static str] = &["s0-only", "s0-s3", "always-on"];
+
+    pub fn parse(text: &str) -> Option<MePowerPolicy> {
+        [
+            MePowerPolicy::S0Only,
+            MePowerPolicy::S0AndSleep,
+            MePowerPolicy::AlwaysOn,
+        ]
+        .into_iter()
+        .find(|p| p.name() == text)
+    }
+
+    pub fn scheme(self) -> &'static Scheme {
+        SCHEMES
+            .iter()
+            .find(|s| s.policy == self)
+            .unwrap_or(&SCHEMES[SCHEMES.len() - 1])
+    }
+
+    pub fn by_instance_id(id: &str) -> Option<MePowerPolicy> {
+        SCHEMES
+            .iter()
+            .find(|s| s.instance_id == id)
+            .map(|s| s.policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_policy_keeps_the_me_on_in_its_states() {
+        use HostPower::*;
+        let on = |p: MePowerPolicy| {
+            [S0, S3, S4, S5, Off]
+                .into_iter()
+                .filter(|h| p.keeps_on(*h))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(on(MePowerPolicy::S0Only), vec![S0]);
+        assert_eq!(on(MePowerPolicy::S0AndSleep), vec![S0, S3]);
+        assert_eq!(on(MePowerPolicy::AlwaysOn), vec![S0, S3, S4, S5, Off]);
+    }
+
+    #[test]
+    fn names_and_schemes_round_trip() {
+        for name in MePowerPolicy::NAMES {
+            let p = MePowerPolicy::parse(name).unwrap();
+            assert_eq!(p.name(), *name);
+            assert_eq!(
+                MePowerPolicy::by_instance_id(p.scheme().instance_id),
+                Some(p)
+            );
+        }
+        assert_eq!(MePowerPolicy::parse("sometimes"), None);
+        assert_eq!(MePowerPolicy::by_instance_id("nope"), None);
+        assert_eq!(MePowerPolicy::default(), MePowerPolicy::AlwaysOn);
+    }
+}
