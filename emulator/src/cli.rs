@@ -203,6 +203,7 @@ impl DeviceArgs {
             host_name: host_name.to_string(),
             domain_name: self.domain.clone(),
             ip_address: address.to_string(),
+            console: None,
             provisioning: self.provisioning_settings(),
             power_policy: crate::device::MePowerPolicy::default(),
         }

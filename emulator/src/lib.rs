@@ -11,6 +11,7 @@ pub mod control;
 pub mod device;
 pub mod faults;
 pub mod fleet;
+pub mod host;
 pub mod http;
 pub mod provision;
 pub mod redirect;

@@ -16,10 +16,10 @@ pub mod settings;
 pub mod storage;
 pub mod users;
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 pub use certs::{CertStore, TlsSettingData, TlsSettings};
@@ -32,6 +32,8 @@ pub use power_policy::MePowerPolicy;
 pub use provisioning::{HashAlgorithm, HelloStatus, ProvisioningSettings, TrustedRootHash};
 pub use settings::*;
 pub use users::{AccessPermission, UserAccount, Users};
+
+use crate::host::{self, ConsoleScript, Effect, Host, IderReply, IderRequest};
 
 /// What a device is built from.
 #[derive(Clone, Debug)]
@@ -48,6 +50,9 @@ pub struct DeviceConfig {
     pub domain_name: String,
     /// The address the device is reached at (reported as its IP address).
     pub ip_address: String,
+    /// What the simulated host prints on its serial console; None for the
+    /// built-in script. Shared by the devices of a scenario group.
+    pub console: Option<Arc<ConsoleScript>>,
     /// MEBx provisioning settings: server, domains, root hashes, PID/PPS.
     pub provisioning: ProvisioningSettings,
     /// In which host states the management engine stays reachable.
@@ -72,6 +77,7 @@ impl DeviceConfig {
             host_name: "amt-0001".into(),
             domain_name: "vpro.test".into(),
             ip_address: "127.0.0.1".into(),
+            console: None,
             provisioning: ProvisioningSettings::default(),
             power_policy: MePowerPolicy::default(),
         }
@@ -158,6 +164,9 @@ pub struct DeviceState {
     pub clock_offset: i64,
     /// IPS_PowerManagementService.OSPowerSavingState: 2 full power, 3 saving.
     pub os_power_saving: u8,
+    /// The simulated host, made when it first boots or a console looks at
+    /// it; never saved, so a restarted emulator boots it fresh.
+    pub host: Option<Box<Host>>,
     /// Provisioning chains refused at the TLS handshake (not saved).
     pub provisioning_refusals: u64,
     pub provisioning: ProvisioningSettings,
@@ -178,6 +187,9 @@ pub struct Device {
     state: Mutex<DeviceState>,
     events: broadcast::Sender<DeviceEvent>,
     this: Weak<Device>,
+    console: Arc<ConsoleScript>,
+    /// Made by the first console that watches the host.
+    host_watch: OnceLock<watch::Sender<u64>>,
 }
 
 impl Device {
@@ -212,6 +224,7 @@ impl Device {
             message_log: MessageLog::default(),
             clock_offset: 0,
             os_power_saving: 2,
+            host: None,
             provisioning_refusals: 0,
             provisioning: config.provisioning,
             audit_log: audit::AuditLog::default(),
@@ -227,16 +240,32 @@ impl Device {
             state: Mutex::new(state),
             events,
             this: this.clone(),
+            console: config.console.unwrap_or_else(ConsoleScript::builtin),
+            host_watch: OnceLock::new(),
         })
     }
 
     /// Runs `f` on the device's state, after applying any power transition
     /// that is due. The lock is held only for `f`; never across an await.
     pub fn with_state<R>(&self, f: impl FnOnce(&mut DeviceState) -> R) -> R {
+        self.locked(|state, _, _| f(state))
+    }
+
+    /// `with_state` for the device's own methods, which also need the
+    /// instant the state was advanced to and may add events.
+    fn locked<R>(
+        &self,
+        f: impl FnOnce(&mut DeviceState, Instant, &mut Vec<DeviceEvent>) -> R,
+    ) -> R {
+        let now = Instant::now();
         let mut state = self.lock();
-        let events = Self::advance(&mut state, Instant::now());
-        let result = f(&mut state);
+        let mut events = self.advance(&mut state, now);
+        let result = f(&mut state, now, &mut events);
+        let host_changed = state.host.as_mut().is_some_and(|h| h.take_changed());
         drop(state);
+        if host_changed && let Some(watch) = self.host_watch.get() {
+            watch.send_modify(|n| *n = n.wrapping_add(1));
+        }
         for e in events {
             let _ = self.events.send(e);
         }
@@ -259,7 +288,7 @@ impl Device {
     }
 
     /// Applies due power steps and their consequences.
-    fn advance(state: &mut DeviceState, now: Instant) -> Vec<DeviceEvent> {
+    fn advance(&self, state: &mut DeviceState, now: Instant) -> Vec<DeviceEvent> {
         let mut events = Vec::new();
         let mut current = state.power.state();
         for step in state.power.advance(now) {
@@ -273,19 +302,174 @@ impl Device {
                 if step.state == HostPower::S5 {
                     state.message_log.push(at, LogEvent::PowerDown);
                 }
+                Self::host_power_changed(state, step.state, step.at);
             }
             if step.boots {
-                let target = state.boot.target();
-                state.last_boot = target;
-                state.boot = BootSettings::cleared();
-                state.os_power_saving = 2;
-                for e in [LogEvent::MemoryInit, LogEvent::VideoInit, LogEvent::OsBoot] {
-                    state.message_log.push(at, e);
-                }
-                events.push(DeviceEvent::Booted(target));
+                self.boot(state, step.at, &mut events);
             }
         }
+        self.run_host(state, now, &mut events);
         events
+    }
+
+    /// Firmware hands over to the boot loader: the one-time boot options
+    /// are consumed and the host starts on the target they chose.
+    fn boot(&self, state: &mut DeviceState, at: Instant, events: &mut Vec<DeviceEvent>) {
+        let logged = unix_now(state.clock_offset);
+        let target = state.boot.target();
+        state.last_boot = target;
+        state.boot = BootSettings::cleared();
+        state.os_power_saving = 2;
+        for e in [LogEvent::MemoryInit, LogEvent::VideoInit, LogEvent::OsBoot] {
+            state.message_log.push(logged, e);
+        }
+        events.push(DeviceEvent::Booted(target));
+        self.host_mut(state, at).boot(at, target);
+    }
+
+    /// Tells an existing host that its power went away or it fell asleep.
+    fn host_power_changed(state: &mut DeviceState, to: HostPower, at: Instant) {
+        let Some(host) = state.host.as_mut() else {
+            return;
+        };
+        match to {
+            HostPower::S0 => {}
+            HostPower::S3 => host.suspend(at),
+            HostPower::S4 | HostPower::S5 | HostPower::Off => host.power_lost(at),
+        }
+    }
+
+    fn host_mut<'s>(&self, state: &'s mut DeviceState, now: Instant) -> &'s mut Host {
+        let running = state.power.state().is_on();
+        state.host.get_or_insert_with(|| {
+            let script = self.console.clone();
+            Box::new(if running {
+                Host::running(script, now)
+            } else {
+                Host::new(script, now)
+            })
+        })
+    }
+
+    /// Runs the host's script up to `now` and carries out what its OS does
+    /// to the platform.
+    fn run_host(&self, state: &mut DeviceState, now: Instant, events: &mut Vec<DeviceEvent>) {
+        while let Some(host) = state.host.as_mut() {
+            let env = host::Env {
+                host_name: &state.general.host_name,
+                revision: self.firmware.name,
+            };
+            match host.advance(now, &env) {
+                None => return,
+                Some(Effect::PowerOff(_)) => {
+                    let from = state.power.state();
+                    state.power.force(HostPower::S5);
+                    if from != HostPower::S5 {
+                        events.push(DeviceEvent::PowerChanged {
+                            from,
+                            to: HostPower::S5,
+                        });
+                        let logged = unix_now(state.clock_offset);
+                        state.message_log.push(logged, LogEvent::PowerDown);
+                    }
+                }
+                Some(Effect::Reboot(at)) => self.boot(state, at, events),
+            }
+        }
+    }
+
+    /// Where a console attaching now starts reading: the oldest host output
+    /// still retained.
+    pub fn console_cursor(&self) -> u64 {
+        self.locked(|s, now, events| {
+            self.host_mut(s, now);
+            self.run_host(s, now, events);
+            s.host.as_ref().map_or(0, |h| h.cursor())
+        })
+    }
+
+    /// The host's serial output since `cursor`, which moves past it; bytes
+    /// the bounded buffer dropped meanwhile are skipped.
+    pub fn console_read(&self, cursor: &mut u64) -> Vec<u8> {
+        self.locked(|s, now, events| {
+            self.host_mut(s, now);
+            self.run_host(s, now, events);
+            s.host.as_ref().map_or_else(Vec::new, |h| h.read(cursor))
+        })
+    }
+
+    /// Keystrokes from a SOL console to the host's serial port.
+    pub fn console_input(&self, bytes: &[u8]) {
+        let effect_due = self.locked(|s, now, events| {
+            self.host_mut(s, now);
+            if let Some(host) = s.host.as_mut() {
+                let env = host::Env {
+                    host_name: &s.general.host_name,
+                    revision: self.firmware.name,
+                };
+                host.input(now, bytes, &env);
+            }
+            self.run_host(s, now, events);
+            s.host.as_ref().and_then(|h| h.effect_due())
+        });
+        self.wake_at(effect_due);
+    }
+
+    /// Advances the device at `at`, so what the host's OS does then (power
+    /// off, reset) lands on time even when no console is reading.
+    fn wake_at(&self, at: Option<Instant>) {
+        let (Some(at), Ok(runtime)) = (at, tokio::runtime::Handle::try_current()) else {
+            return;
+        };
+        let this = self.this.clone();
+        runtime.spawn(async move {
+            tokio::time::sleep_until(at).await;
+            if let Some(device) = this.upgrade() {
+                device.with_state(|_| ());
+            }
+        });
+    }
+
+    /// When the host next prints by itself (or a power transition lands).
+    pub fn console_next_due(&self) -> Option<Instant> {
+        self.with_state(|s| {
+            let host = s.host.as_ref().and_then(|h| h.next_due());
+            match (host, s.power.next_due()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        })
+    }
+
+    /// Changes whenever the host adds output or wants an IDE-R answer.
+    pub fn host_watch(&self) -> watch::Receiver<u64> {
+        self.host_watch
+            .get_or_init(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// A console enabled (or stopped serving) the IDE-R drives.
+    pub fn ider_session(&self, active: bool) {
+        self.locked(|s, now, events| {
+            self.host_mut(s, now).set_ider_session(now, active);
+            self.run_host(s, now, events);
+        })
+    }
+
+    /// The media command the booting host waits to have answered, handed
+    /// out once; at most one is outstanding.
+    pub fn ider_next_request(&self) -> Option<IderRequest> {
+        self.with_state(|s| s.host.as_mut()?.take_ider_request())
+    }
+
+    /// A console's answer to the request `reply.id`.
+    pub fn ider_complete(&self, reply: IderReply) {
+        self.locked(|s, now, events| {
+            if let Some(host) = s.host.as_mut() {
+                host.ider_complete(now, reply);
+            }
+            self.run_host(s, now, events);
+        })
     }
 
     /// Asks the host to change power state (RequestPowerStateChange).
@@ -322,9 +506,15 @@ impl Device {
 
     /// Sets the power state at once, as the host OS does when it shuts down.
     pub fn force_power(&self, to: HostPower) {
-        let from = self.with_state(|s| {
+        let from = self.locked(|s, now, _| {
             let from = s.power.state();
             s.power.force(to);
+            if from != to {
+                Self::host_power_changed(s, to, now);
+                if let (true, Some(host)) = (to.is_on(), s.host.as_mut()) {
+                    host.boot(now, BootTarget::Disk);
+                }
+            }
             from
         });
         if from != to {

@@ -886,6 +886,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
                     host_name: host,
                     domain_name: domain.clone(),
                     ip_address: address.to_string(),
+                    console: None,
                     provisioning: provisioning.clone(),
                     power_policy,
                 },
