@@ -564,3 +564,88 @@ fn ide_r_serves_the_booting_host_a_cd_image() {
         }
     }
 }
+
+fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Whether a real client is there; a missing one fails under
+/// AMTEMU_REQUIRE_CLIENTS=1 (as `tests/run` sets) and skips otherwise.
+fn client_available(found: bool, what: &str) -> bool {
+    if !found && std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+        panic!("{what} is not installed (tests/clients/install.sh)");
+    }
+    if !found {
+        eprintln!("skipping: {what} is not installed");
+    }
+    found
+}
+
+/// Runs a driver and returns its last stdout line as JSON.
+fn run_driver(mut cmd: std::process::Command) -> serde_json::Value {
+    let out = cmd
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn power_state(emu: &Emulator) -> String {
+    element_text(
+        &emu.client()
+            .get("CIM_AssociatedPowerManagementService")
+            .text(),
+        "PowerState",
+    )
+    .expect("PowerState")
+}
+
+/// The whole story with Debian's amtterm 1.4 in a pseudo-terminal: the
+/// console attaches to a powered-off host, WS-Man powers it on, the POST
+/// and boot text arrive, a user logs in, runs a command and powers off,
+/// and WS-Man sees the host off.
+#[test]
+fn amtterm_watches_a_boot_logs_in_and_powers_off() {
+    if !client_available(std::path::Path::new("/usr/bin/amtterm").exists(), "amtterm") {
+        return;
+    }
+    let emu = device(&["--power", "s5"]);
+    let addr = redirection_addr(&emu);
+    let mut cmd = std::process::Command::new(repo().join("tests/clients/amtterm.sh"));
+    cmd.args([
+        &addr.ip().to_string(),
+        &addr.port().to_string(),
+        USER,
+        PASSWORD,
+        "expect:RUN_SOL",
+        "expect:AMTEMU BIOS",
+        "expect:Reached target",
+        "sleep:0.5",
+        "send:\\r",
+        "expect:login:",
+        "send:root\\r",
+        "expect:Password:",
+        "send:amtemu\\r",
+        "expect:# ",
+        "send:uname -a\\r",
+        "expect:6.6.0-amtemu",
+        "send:poweroff\\r",
+        "expect:reboot: Power down",
+    ]);
+    let driver = std::thread::spawn(move || run_driver(cmd));
+    // amtterm holds the device's SOL slot once it is connected.
+    assert!(eventually(Duration::from_secs(20), || {
+        let mut probe = Console::connect(addr);
+        probe.start(b"SOL ") == 2
+    }));
+    assert_eq!(power_state(&emu), "8", "the host starts off");
+    request_power(&emu, 2);
+    let result = driver.join().expect("the driver thread");
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert!(
+        eventually(Duration::from_secs(10), || power_state(&emu) == "8"),
+        "WS-Man sees the host off after the OS shut down"
+    );
+}

@@ -164,9 +164,7 @@ where
                         ClientMessage::IderFeatures { subcommand, value, .. } => {
                             let reply = match (subcommand, value) {
                                 (features::SUPPORTED, _) => features::REGISTER_CONTROL,
-                                (features::GET_STATE, _) => {
-                                    if registers.active { features::REGISTERS_ACTIVE } else { 0 }
-                                }
+                                (features::GET_STATE, _) => u32::from(registers.active) * features::REGISTERS_ACTIVE,
                                 (features::SET_STATE, value) => {
                                     let enable = value.unwrap_or(0) & features::ENABLE != 0;
                                     registers.set(enable);
