@@ -54,6 +54,7 @@ const EXAMPLES: &[&str] = &[
     "modern-ccm-acm.toml",
     "hello-storm.toml",
     "seed-unsupported.toml",
+    "console-lab.toml",
 ];
 
 #[test]
@@ -185,7 +186,7 @@ fn errors_name_the_file_line_and_key() {
         error("[fleet]\nseed = \"x\"\n\n[[groups]]\nname = \"a\"\ncount = 2\ncolour = \"red\"\n");
     assert_eq!(
         e.to_string(),
-        "fleet.toml:7:1: groups[0].colour: unknown field `colour`, expected one of `name`, `count`, `firmware`, `power`, `provisioning`, `mode`, `user`, `password`, `domain`, `host_prefix`, `boot_ms`, `shutdown_ms`, `reset_ms`, `faults`"
+        "fleet.toml:7:1: groups[0].colour: unknown field `colour`, expected one of `name`, `count`, `firmware`, `power`, `provisioning`, `mode`, `user`, `password`, `domain`, `host_prefix`, `boot_ms`, `shutdown_ms`, `reset_ms`, `power_policy`, `faults`, `console`"
     );
 
     let e = error(
@@ -547,4 +548,15 @@ share = 0.5
         elapsed >= std::time::Duration::from_millis(600)
             && elapsed < std::time::Duration::from_secs(5)
     );
+}
+
+#[test]
+fn console_lab_gives_each_group_its_script() {
+    let specs = example("console-lab.toml").device_specs().unwrap();
+    let lab = specs[0].config.console.as_ref().unwrap();
+    assert_eq!((lab.user.as_str(), lab.password.as_str()), ("tech", "fixit"));
+    assert_eq!(lab.post.len(), 2);
+    let kiosk = specs[3].config.console.as_ref().unwrap();
+    assert_eq!(kiosk.prompt, "kiosk:~$ ");
+    assert_eq!(kiosk.user, "root", "the rest is the built-in script");
 }

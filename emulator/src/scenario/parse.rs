@@ -72,6 +72,7 @@ struct RawGroup {
     reset_ms: Option<u64>,
     power_policy: Option<RawPowerPolicy>,
     faults: Option<GroupFaults>,
+    console: Option<toml::Value>,
 }
 
 /// The management engine's power policy (`MePowerPolicy` names).
@@ -402,11 +403,7 @@ impl Source<'_> {
 const UNSUPPORTED_GROUP_KEYS: &[(&str, &str)] = &[
     (
         "console_script",
-        "serial-over-LAN console scripts come with the redirection protocol",
-    ),
-    (
-        "console",
-        "serial-over-LAN console scripts come with the redirection protocol",
+        "the key is `console`: a console script file's path or an inline table",
     ),
     (
         "tls",
@@ -670,6 +667,33 @@ pub fn parse(text: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
     build(raw, file_name).map_err(resolve)
 }
 
+/// A group's console script: a TOML file's path (relative to the
+/// scenario's directory) or an inline table.
+fn console_script(
+    path: &KeyPath,
+    value: &toml::Value,
+    file_name: &str,
+) -> Checked<crate::host::ConsoleScript> {
+    use crate::host::ConsoleScript;
+    let script = match value {
+        toml::Value::String(file) => {
+            let dir = std::path::Path::new(file_name)
+                .parent()
+                .unwrap_or(std::path::Path::new(""));
+            ConsoleScript::load(&dir.join(file))
+        }
+        toml::Value::Table(_) => value
+            .clone()
+            .try_into::<ConsoleScript>()
+            .map_err(|e| e.to_string()),
+        other => Err(format!(
+            "expected a console script file's path or an inline table, found {}",
+            other.type_str()
+        )),
+    };
+    script.map_err(|message| problem(path, message))
+}
+
 fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
     let root = KeyPath::root();
     let fleet_path = root.k("fleet");
@@ -803,6 +827,15 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         let domain = g.domain.clone().unwrap_or_else(|| default_domain.clone());
         let provisioning = crate::device::ProvisioningSettings::default();
         let defaults = PowerTimings::default();
+        // One script shared by the group's devices.
+        let console = match &g.console {
+            None => None,
+            Some(value) => Some(std::sync::Arc::new(console_script(
+                &path.k("console"),
+                value,
+                file_name,
+            )?)),
+        };
         let timings = PowerTimings {
             boot: g.boot_ms.map_or(defaults.boot, Duration::from_millis),
             shutdown: g
@@ -886,7 +919,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
                     host_name: host,
                     domain_name: domain.clone(),
                     ip_address: address.to_string(),
-                    console: None,
+                    console: console.clone(),
                     provisioning: provisioning.clone(),
                     power_policy,
                 },
@@ -1219,6 +1252,35 @@ fn select(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn console_scripts_inline_or_from_a_file() {
+        let text = "[[groups]]\nname = \"a\"\ncount = 2\nconsole = { user = \"ops\", password = \"pw\" }\n";
+        let scenario = parse(text, "t.toml").unwrap();
+        let specs = scenario.device_specs().unwrap();
+        let first = specs[0].config.console.clone().unwrap();
+        assert_eq!(
+            (first.user.as_str(), first.password.as_str()),
+            ("ops", "pw")
+        );
+        assert!(std::sync::Arc::ptr_eq(
+            &first,
+            specs[1].config.console.as_ref().unwrap()
+        ));
+        let dir = std::env::temp_dir().join(format!("amtemu-console-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("c.toml"), "prompt = \"$ \"\n").unwrap();
+        let file = dir.join("s.toml");
+        let text = "[[groups]]\nname = \"a\"\ncount = 1\nconsole = \"c.toml\"\n";
+        let scenario = parse(text, &file.display().to_string()).unwrap();
+        let specs = scenario.device_specs().unwrap();
+        assert_eq!(specs[0].config.console.as_ref().unwrap().prompt, "$ ");
+        let e = err("[[groups]]\nname = \"a\"\ncount = 1\nconsole = \"missing.toml\"\n");
+        assert_eq!(e.key.as_deref(), Some("groups[0].console"));
+        let e = err("[[groups]]\nname = \"a\"\ncount = 1\nconsole = { usr = \"x\" }\n");
+        assert!(e.message.contains("usr"), "{}", e.message);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn err(text: &str) -> ScenarioError {
         match parse(text, "t.toml") {
