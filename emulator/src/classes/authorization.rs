@@ -16,6 +16,7 @@ use super::{
     Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service,
 };
 use crate::device::Device;
+use crate::device::audit::{AuditEvent, EventId};
 use crate::device::users::{AclEntryRequest, KerberosSettings, realm, status};
 use crate::wsman::fault::Fault;
 use crate::wsman::value::{Instance, Value};
@@ -213,6 +214,7 @@ fn add_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance,
     Ok(match result {
         Ok(handle) => {
             changed(device);
+            device.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_ADDED, &entry_name(device, handle)));
             output(M, status::SUCCESS).with("Handle", handle)
         }
         Err(rv) => output(M, rv),
@@ -258,12 +260,24 @@ fn update_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
         let req = entry_request(input)?;
         device.with_state(|s| s.users.update(h, &req, device.firmware))
     });
+    if let (Ok(()), Ok(h)) = (&result, handle_of(input)) {
+        device.audit(AuditEvent::acl_modified(&entry_name(device, h)));
+    }
     Ok(output(M, status_of(device, result)))
 }
 
 fn remove_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    let name = handle_of(input).map(|h| entry_name(device, h));
     let result = handle_of(input).and_then(|h| device.with_state(|s| s.users.remove(h)));
+    if let (Ok(()), Ok(name)) = (&result, &name) {
+        device.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_REMOVED, name));
+    }
     Ok(output("RemoveUserAclEntry", status_of(device, result)))
+}
+
+/// An entry's digest name for its audit records (empty for Kerberos users).
+fn entry_name(device: &Device, handle: u32) -> String {
+    device.with_state(|s| s.users.account(handle).map(|a| a.name.clone()).unwrap_or_default())
 }
 
 /// The ReturnValue of a change, announcing it when it succeeded.

@@ -5,6 +5,7 @@
 use super::{
     Access, CLASS, Class, Method, SERVICE_KEYS, managed_system_epr, output, service, service_epr,
 };
+use crate::device::audit::EventId;
 use crate::device::{Device, Feature, PowerRefusal, PowerRequest};
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
@@ -122,6 +123,9 @@ fn request_power_state_change(
         Some(request) => match device.request_power(request) {
             Ok(()) => {
                 tracing::info!(device = %device.name, requested, "power state change accepted");
+                if let Some(id) = EventId::for_power_request(request) {
+                    device.audit(id);
+                }
                 COMPLETED
             }
             Err(PowerRefusal::NotSupported) => NOT_SUPPORTED,

@@ -72,6 +72,18 @@ impl EventId {
     /// auditor must see who cleared or disabled the log).
     pub const AUDIT_LOG_APP: u16 = 20;
 
+    /// The record a remote power action makes, if it makes one.
+    pub fn for_power_request(request: super::power::PowerRequest) -> Option<EventId> {
+        use super::power::PowerRequest::*;
+        match request {
+            On => Some(EventId::POWER_UP),
+            OffSoft | OffSoftGraceful => Some(EventId::POWER_DOWN),
+            PowerCycle => Some(EventId::POWER_CYCLE),
+            MasterBusReset | ResetGraceful => Some(EventId::RESET),
+            SleepDeep | Hibernate | Nmi => None,
+        }
+    }
+
     /// Whether the firmware knows this event (MeshCommander's table).
     pub fn is_known(self) -> bool {
         EVENTS_PER_APP

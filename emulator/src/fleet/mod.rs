@@ -367,6 +367,12 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
         if port != kind || !endpoint.device.firmware.opens(port) {
             continue;
         }
+        if !endpoint.device.me_reachable() {
+            // Its power policy has the ME off in the host's current state:
+            // the device answers on no port until the host wakes.
+            tracing::debug!(device = %endpoint.device.name, %peer, "connection closed: ME off by its power policy");
+            continue;
+        }
         let faults = endpoint.faults.get();
         if faults.drop_connection() {
             tracing::debug!(device = %endpoint.device.name, %peer, "connection dropped by an injected fault");

@@ -145,7 +145,14 @@ async fn wsman_post(endpoint: &Endpoint, req: Request<Incoming>) -> Response<Amt
 /// engine took.
 fn handle_counted(endpoint: &Endpoint, caller: &Caller, body: &[u8]) -> wsman::Reply {
     let started = std::time::Instant::now();
-    let reply = wsman::handle(&endpoint.device, &endpoint.wsman, caller, body);
+    // Audit records made while handling name this caller.
+    let actor = crate::device::audit::Actor {
+        caller: caller.clone(),
+        address: None,
+    };
+    let reply = crate::device::audit::acting(actor, || {
+        wsman::handle(&endpoint.device, &endpoint.wsman, caller, body)
+    });
     let status = if reply.fault.is_some() { 400 } else { 200 };
     METRICS.wsman_request(reply.class, reply.operation, status, started.elapsed());
     reply
