@@ -10,6 +10,7 @@
 //! | `amtemu_http_auth_failures_total` | counter | |
 //! | `amtemu_power_transitions_total` | counter | to |
 //! | `amtemu_devices` | gauge | |
+//! | `amtemu_provisioning_hellos_total` | counter | outcome (delivered, failed, given_up) |
 //!
 //! Label values come from bounded sets (class and method names the
 //! registry knows, power states), never from what a client sent.
@@ -42,6 +43,11 @@ struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HelloLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PowerLabels {
     to: &'static str,
 }
@@ -56,6 +62,7 @@ pub struct Metrics {
     auth_failures: Counter,
     power_transitions: Family<PowerLabels, Counter>,
     devices: Gauge,
+    hellos: Family<HelloLabels, Counter>,
 }
 
 /// 100 µs to about 6.5 s: emulator service times are sub-millisecond, and
@@ -100,7 +107,14 @@ impl Metrics {
             "Devices in the fleet the control API serves",
             devices.clone(),
         );
+        let hellos = Family::<HelloLabels, Counter>::default();
+        registry.register(
+            "provisioning_hellos",
+            "Setup-mode hello attempts (delivered, failed) and hello windows that ran out (given_up)",
+            hellos.clone(),
+        );
         Metrics {
+            hellos,
             registry,
             wsman_requests,
             wsman_duration,
@@ -140,6 +154,12 @@ impl Metrics {
         self.power_transitions
             .get_or_create(&PowerLabels { to: power_name(to) })
             .inc();
+    }
+
+    /// A hello attempt ended, or a hello window ran out: `outcome` is
+    /// `delivered`, `failed` or `given_up`.
+    pub fn hello(&self, outcome: &'static str) {
+        self.hellos.get_or_create(&HelloLabels { outcome }).inc();
     }
 
     pub fn set_devices(&self, count: usize) {

@@ -186,6 +186,8 @@ fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
             "/api/v1/devices/{name}/faults",
             get(get_faults).put(set_faults).delete(clear_faults),
         )
+        .route("/api/v1/devices/{name}/setup-mode", post(setup_mode))
+        .route("/api/v1/devices/{name}/hello", get(hello_status))
         .route("/api/v1/devices/{name}/stop", post(stop))
         .route("/api/v1/devices/{name}/start", post(start))
         .route("/api/v1/faults", put(bulk_faults).delete(clear_all_faults))
@@ -456,6 +458,45 @@ fn check_plan(plan: &FaultPlan) -> Result<(), ApiError> {
         )));
     }
     Ok(())
+}
+
+/// The device's setup state and hello window.
+fn hello_json(device: &Device) -> Value {
+    device.with_state(|s| {
+        let hello = &s.provisioning.hello;
+        json!({
+            "provisioning_state": format!("{:?}", s.setup.state).to_lowercase(),
+            "window_start": hello.window_start,
+            "retries_sent": hello.retries_sent,
+            "delivered": hello.delivered,
+            "given_up": hello.given_up,
+            "last_server": hello.last_server.map(|a| a.to_string()),
+            "last_error": hello.last_error,
+        })
+    })
+}
+
+async fn hello_status(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    ok(StatusCode::OK, hello_json(&c.endpoint(&name)?.device))
+}
+
+/// As a local agent's START_CONFIGURATION: pre-provisioned (or expired)
+/// devices enter setup mode and start sending hellos.
+async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    let index = *c
+        .by_name
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(format!("no device named {name:?}")))?;
+    let device = &c.fleet.devices()[index].device;
+    if !c.fleet.enter_setup_mode(index) {
+        return ok(
+            StatusCode::CONFLICT,
+            json!({"error": "the device is provisioned; unprovision it first"}),
+        );
+    }
+    ok(StatusCode::OK, hello_json(device))
 }
 
 async fn stop(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {

@@ -117,7 +117,7 @@ impl HashAlgorithm {
         }
     }
 
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             HashAlgorithm::Sha1 => 20,
             HashAlgorithm::Sha256 => 32,
@@ -239,7 +239,7 @@ mod tests {
         let settings = ProvisioningSettings::default();
         assert!(settings.trusted_hashes.len() >= 10);
         for h in settings.active_hashes() {
-            assert_eq!(h.hash.len(), h.algorithm.len(), "{}", h.name);
+            assert_eq!(h.hash.len(), h.algorithm.digest_len(), "{}", h.name);
         }
         let json = serde_json::to_string(&settings).unwrap();
         let back: ProvisioningSettings = serde_json::from_str(&json).unwrap();

@@ -136,6 +136,8 @@ pub struct Fleet {
     by_address: HashMap<SocketAddr, (Arc<Endpoint>, Port)>,
     tls: Arc<TlsContext>,
     store: Option<Store>,
+    /// The hello scheduler, once started (devices in setup mode).
+    hellos: std::sync::OnceLock<crate::provision::Hellos>,
 }
 
 impl Fleet {
@@ -150,6 +152,7 @@ impl Fleet {
             by_address: HashMap::new(),
             tls,
             store,
+            hellos: std::sync::OnceLock::new(),
         };
         for spec in specs {
             let device = Device::new(spec.config);
@@ -264,6 +267,62 @@ impl Fleet {
         }
         Ok(listeners)
     }
+    /// The address each device's outgoing connections (hellos) leave from:
+    /// the address it answers on.
+    fn device_addresses(&self) -> Vec<IpAddr> {
+        let mut by_device: HashMap<*const Endpoint, IpAddr> = HashMap::new();
+        for (addr, (endpoint, _)) in &self.by_address {
+            by_device.insert(Arc::as_ptr(endpoint), addr.ip());
+        }
+        self.devices
+            .iter()
+            .map(|e| {
+                by_device
+                    .get(&Arc::as_ptr(e))
+                    .copied()
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+            })
+            .collect()
+    }
+
+    /// Starts sending hellos for devices in setup mode now and for those
+    /// that enter it later. Once per fleet.
+    pub fn start_hellos(&self, config: crate::provision::HelloConfig) -> Result<(), String> {
+        let targets = self
+            .devices
+            .iter()
+            .zip(self.device_addresses())
+            .map(|(e, address)| crate::provision::HelloTarget {
+                device: e.device.clone(),
+                address,
+            })
+            .collect();
+        let hellos = crate::provision::Hellos::start(targets, config)?;
+        self.hellos
+            .set(hellos)
+            .map_err(|_| "hellos already started".to_string())
+    }
+
+    /// The hello scheduler's counters, when hellos were started.
+    pub fn hellos(&self) -> Option<&crate::provision::Hellos> {
+        self.hellos.get()
+    }
+
+    /// Puts device `index` into setup mode and opens its hello window.
+    /// False for a provisioned device.
+    pub fn enter_setup_mode(&self, index: usize) -> bool {
+        let Some(endpoint) = self.devices.get(index) else {
+            return false;
+        };
+        if !endpoint.device.enter_setup_mode() {
+            return false;
+        }
+        if let Some(hellos) = self.hellos.get() {
+            hellos.wake(index);
+        }
+        true
+    }
+
     /// Logs every device's events (power changes, boots, settings changes).
     pub fn log_events(&self) {
         for endpoint in &self.devices {

@@ -67,7 +67,7 @@ impl Hello {
             HelloBody::Pki { hashes } => {
                 let valid: Vec<_> = hashes
                     .iter()
-                    .filter(|(a, h)| a.len() == h.len())
+                    .filter(|(a, h)| a.digest_len() == h.len())
                     .take(usize::from(u8::MAX))
                     .collect();
                 out.push(valid.len() as u8);
@@ -118,7 +118,7 @@ impl Hello {
                         .ok_or(HelloError::Short)?;
                     let algorithm =
                         HashAlgorithm::from_code(code).ok_or(HelloError::Algorithm(code))?;
-                    if usize::from(len) != algorithm.len() {
+                    if usize::from(len) != algorithm.digest_len() {
                         return Err(HelloError::HashLength { code, len });
                     }
                     let hash = bytes
@@ -282,7 +282,7 @@ mod tests {
             Just(HashAlgorithm::Sha384)
         ];
         let entry = algorithm.prop_flat_map(|a| {
-            proptest::collection::vec(any::<u8>(), a.len()).prop_map(move |h| (a, h))
+            proptest::collection::vec(any::<u8>(), a.digest_len()).prop_map(move |h| (a, h))
         });
         let body = prop_oneof![
             any::<[u8; 8]>().prop_map(|pid| HelloBody::Psk { pid }),

@@ -10,4 +10,4 @@ pub mod schedule;
 pub mod sender;
 
 pub use hello::{Hello, HelloBody, HelloError};
-pub use sender::{HelloConfig, HelloCounters, HelloTarget, Hellos};
+pub use sender::{HelloConfig, HelloTarget, Hellos};

@@ -6,7 +6,6 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -17,6 +16,7 @@ use tokio::time::Instant;
 use super::hello::{Hello, HelloBody};
 use super::locate::Locator;
 use super::schedule::{self, PKI_WINDOW, PSK_WINDOW, Schedule};
+use crate::control::metrics::METRICS;
 use crate::device::{Device, Feature, ProvisioningState};
 
 /// How the fleet's hellos are sent.
@@ -50,22 +50,10 @@ pub struct HelloTarget {
     pub address: IpAddr,
 }
 
-/// Fleet-wide hello counters.
-#[derive(Debug, Default)]
-pub struct HelloCounters {
-    /// Hellos written to a server.
-    pub delivered: AtomicU64,
-    /// Attempts that found no server or could not connect.
-    pub failed: AtomicU64,
-    /// Windows that ran out.
-    pub given_up: AtomicU64,
-}
-
 /// The handle to the scheduler: wakes a device whose window just opened.
 #[derive(Clone, Debug)]
 pub struct Hellos {
     wake: mpsc::UnboundedSender<usize>,
-    pub counters: Arc<HelloCounters>,
 }
 
 impl Hellos {
@@ -79,18 +67,16 @@ impl Hellos {
             );
         }
         let (wake, woken) = mpsc::unbounded_channel();
-        let counters = Arc::new(HelloCounters::default());
         let scheduler = Scheduler {
             tracks: vec![None; targets.len()],
             targets,
             heap: BinaryHeap::new(),
             locator,
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
-            counters: counters.clone(),
             config,
         };
         tokio::spawn(scheduler.run(woken));
-        Ok(Hellos { wake, counters })
+        Ok(Hellos { wake })
     }
 
     /// Tells the scheduler device `index` (in the target list) has just
@@ -115,7 +101,6 @@ struct Scheduler {
     heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     locator: Locator,
     permits: Arc<Semaphore>,
-    counters: Arc<HelloCounters>,
     config: HelloConfig,
 }
 
@@ -206,7 +191,7 @@ impl Scheduler {
         if track.schedule.due(track.attempt).is_none() {
             self.tracks[index] = None;
             device.with_state(|s| s.provisioning.hello.given_up = true);
-            self.counters.given_up.fetch_add(1, Ordering::Relaxed);
+            METRICS.hello("given_up");
             tracing::warn!(device = %device.name, hellos = track.attempt, "hello window expired without configuration: hello.given_up");
             device.changed("hello.given_up");
             return;
@@ -237,7 +222,6 @@ impl Scheduler {
         };
         device.with_state(|s| s.provisioning.hello.retries_sent = track.attempt);
         let locator = self.locator.clone();
-        let counters = self.counters.clone();
         let timeout = self.config.timeout;
         tokio::spawn(async move {
             let outcome = tokio::time::timeout(
@@ -245,12 +229,12 @@ impl Scheduler {
                 deliver(&locator, &settings, target.address, &hello.to_bytes()),
             )
             .await
-            .unwrap_or_else(|_| Err(DeliveryError::Timeout));
+            .unwrap_or(Err(DeliveryError::Timeout));
             drop(permit);
             let device = &target.device;
             match outcome {
                 Ok(server) => {
-                    counters.delivered.fetch_add(1, Ordering::Relaxed);
+                    METRICS.hello("delivered");
                     tracing::debug!(device = %device.name, %server, retry = hello.retry_count, "hello sent");
                     device.with_state(|s| {
                         let status = &mut s.provisioning.hello;
@@ -260,7 +244,7 @@ impl Scheduler {
                     });
                 }
                 Err(e) => {
-                    counters.failed.fetch_add(1, Ordering::Relaxed);
+                    METRICS.hello("failed");
                     tracing::info!(device = %device.name, error = %e, "hello not delivered");
                     device.with_state(|s| s.provisioning.hello.last_error = Some(e.to_string()));
                 }
