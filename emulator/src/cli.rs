@@ -151,6 +151,23 @@ pub struct DeviceArgs {
     /// (offered by default because Debian's amtterm 1.4 needs it).
     #[arg(long)]
     pub no_redirection_plain_auth: bool,
+    /// Port of the local interface, the stand-in for LMS where host-based
+    /// setup and the local system account work (devices with firmware 6.2+;
+    /// above --http-port, moved with it by --port-step; 0 turns it off).
+    #[arg(long, default_value_t = 26992)]
+    pub local_port: u16,
+    /// DHCP option 15 domain the device is in (provisioning certificates
+    /// must match it unless a PKI DNS suffix is set); empty: a workgroup.
+    #[arg(long, default_value = "")]
+    pub dhcp_domain: String,
+    /// PKI DNS suffix entered in MEBx (TrustedDNSSuffix).
+    #[arg(long, default_value = "")]
+    pub pki_dns_suffix: String,
+    /// A root certificate (PEM or DER) to trust for provisioning, as an
+    /// admin adds a hash in MEBx: its SHA-256 becomes an active hash.
+    /// Repeatable.
+    #[arg(long, value_parser = provisioning_root_hash)]
+    pub provisioning_root: Vec<(String, Vec<u8>)>,
     /// Where the emulator's CA is kept (see `amtemu ca export`).
     #[arg(long)]
     pub ca_dir: Option<PathBuf>,
@@ -211,7 +228,23 @@ impl DeviceArgs {
 
     /// MEBx provisioning settings from the command line.
     fn provisioning_settings(&self) -> crate::device::ProvisioningSettings {
-        crate::device::ProvisioningSettings::default()
+        let mut settings = crate::device::ProvisioningSettings {
+            dhcp_domain: self.dhcp_domain.clone(),
+            pki_dns_suffix: self.pki_dns_suffix.clone(),
+            ..crate::device::ProvisioningSettings::default()
+        };
+        for (name, hash) in &self.provisioning_root {
+            settings.add_trusted_hash(name, crate::device::HashAlgorithm::Sha256, hash.clone());
+        }
+        settings
+    }
+
+    /// The local interface's offset above the HTTP port, when it is on.
+    fn local_offset(&self) -> Option<u16> {
+        (self.local_port != 0)
+            .then(|| self.local_port.checked_sub(self.http_port))
+            .flatten()
+            .filter(|offset| *offset != 0)
     }
 }
 
@@ -531,6 +564,18 @@ fn run_fleet(
             fleet.log_events();
         }
         fleet.persist();
+        if let Some(offset) = args.local_offset() {
+            let local = crate::local::bind(&fleet, offset).await?;
+            if fleet.devices().len() == 1
+                && let Some(addr) = local.first().and_then(|l| l.local_addr().ok())
+            {
+                println!(
+                    "amtemu: local interface (LMS stand-in) on http://{addr}/wsman (user {})",
+                    crate::local::LOCAL_ACCOUNT
+                );
+            }
+            tokio::spawn(crate::local::serve(fleet.clone(), local, offset));
+        }
         announce(&fleet, &listeners);
         let serving = fleet.clone().serve(listeners);
         let outcome = match scenario {
@@ -667,4 +712,21 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// `--provisioning-root FILE`: the file's name and the SHA-256 of the DER
+/// certificate it holds (PEM or DER).
+fn provisioning_root_hash(path: &str) -> Result<(String, Vec<u8>), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let der = match CertificateDer::pem_slice_iter(&bytes).next() {
+        Some(Ok(cert)) => cert.to_vec(),
+        _ => bytes,
+    };
+    crate::tls::pki::parse_certificate(&der).map_err(|e| format!("{path}: {e}"))?;
+    Ok((
+        path.to_string(),
+        crate::provision::chain::hash(crate::device::HashAlgorithm::Sha256, &der),
+    ))
 }

@@ -532,5 +532,10 @@ function main(a) {
     );
 }
 
-const args = C.parseArgs(CLIENT, USAGE);
-if (args) main(args);
+// Other drivers (dmt-activate.js) reuse the RPS-style transport.
+if (require.main === module) {
+    const args = C.parseArgs(CLIENT, USAGE);
+    if (args) main(args);
+} else {
+    module.exports = { RpsTransport, StepError, bodyOf, scalar };
+}

@@ -145,10 +145,19 @@ fn digest_password(value: &Value) -> Result<Option<[u8; 16]>, u32> {
     if text.is_empty() {
         return Ok(None);
     }
-    let bytes = BASE64.decode(text).map_err(|_| status::INVALID_PASSWORD)?;
-    <[u8; 16]>::try_from(bytes.as_slice())
+    // MeshCommander and DMT send base64 of the 16 bytes; MeshCentral's
+    // activation sends the 32-digit hex string.
+    if let Some(ha1) = BASE64
+        .decode(text)
+        .ok()
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok())
+    {
+        return Ok(Some(ha1));
+    }
+    crate::device::provisioning::decode_hex(text)
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok())
         .map(Some)
-        .map_err(|_| status::INVALID_PASSWORD)
+        .ok_or(status::INVALID_PASSWORD)
 }
 
 /// Realms as repeated elements (`<Realms>4</Realms><Realms>5</Realms>`), or

@@ -1,16 +1,56 @@
-//! Setup state: AMT_SetupAndConfigurationService and the read side of
-//! IPS_HostBasedSetupService. Both report the one provisioning state machine.
+//! Setup state: AMT_SetupAndConfigurationService and
+//! IPS_HostBasedSetupService. Both report the one provisioning state
+//! machine; the first ends remote configuration (CommitChanges) and undoes
+//! it (Unprovision), the second activates a device from its host.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, service};
-use crate::device::{ControlMode, Device, Feature, ProvisioningState, SetupState};
+use crate::device::{
+    CommitRefusal, ControlMode, Device, Feature, ProvisioningState, SetupState, Unprovisioning,
+};
+use crate::provision::chain;
 use crate::wsman::fault::Fault;
 use crate::wsman::value::Instance;
 
 const SETUP_SERVICE: &str = "Intel(r) AMT Setup and Configuration Service";
 const HBS_SERVICE: &str = "Intel(r) AMT Host Based Setup Service";
+
+/// AMT_SetupAndConfigurationService return values.
+mod status {
+    pub const SUCCESS: u32 = 0;
+    pub const NOT_PERMITTED: u32 = 16;
+    pub const INVALID_PARAMETER: u32 = 36;
+    pub const INVALID_PASSWORD: u32 = 2054;
+}
+
+/// IPS_HostBasedSetupService Setup / AdminSetup / UpgradeClientToAdmin
+/// return values.
+mod setup_status {
+    pub const SUCCESS: u32 = 0;
+    pub const INVALID_STATE: u32 = 2;
+    pub const INVALID_PARAMETER: u32 = 3;
+    pub const AUTH_FAILED: u32 = 5;
+}
+
+/// AddNextCertInChain return values.
+mod chain_status {
+    pub const SUCCESS: u32 = 0;
+    pub const INVALID_PARAMETER: u32 = 1;
+    pub const INVALID_STATE: u32 = 3;
+    pub const VERIFY_FAILED: u32 = 4;
+    pub const CHAIN_TOO_LONG: u32 = 5;
+}
+
+/// The longest provisioning chain AddNextCertInChain takes (leaf,
+/// intermediates, root); firmware's limit is not documented.
+const MAX_CHAIN: usize = 4;
+
+/// NetAdminPassEncryptionType 2: the password is HTTP digest MD5(A1).
+const DIGEST_MD5_A1: i64 = 2;
+/// SigningAlgorithm 2: RSA with SHA-256.
+const RSA_SHA256: i64 = 2;
 
 pub static CLASSES: &[Class] = &[
     Class {
@@ -29,6 +69,26 @@ pub static CLASSES: &[Class] = &[
                 requires: None,
                 call: commit_changes,
             },
+            Method {
+                name: "Unprovision",
+                requires: None,
+                call: unprovision,
+            },
+            Method {
+                name: "PartialUnprovision",
+                requires: Some(Feature::LegacyProvisioningModes),
+                call: partial_unprovision,
+            },
+            Method {
+                name: "SetMEBxPassword",
+                requires: None,
+                call: set_mebx_password,
+            },
+            Method {
+                name: "ExtendProvisioningPeriod",
+                requires: None,
+                call: extend_provisioning_period,
+            },
         ],
         read: Access::GENERAL_INFO,
         invoke: Access::ADMIN,
@@ -40,6 +100,28 @@ pub static CLASSES: &[Class] = &[
         requires: Some(Feature::HostBasedSetup),
         keys: SERVICE_KEYS,
         instances: host_based_setup_service,
+        methods: &[
+            Method {
+                name: "Setup",
+                requires: Some(Feature::ClientControlMode),
+                call: setup,
+            },
+            Method {
+                name: "AddNextCertInChain",
+                requires: None,
+                call: add_next_cert_in_chain,
+            },
+            Method {
+                name: "AdminSetup",
+                requires: None,
+                call: admin_setup,
+            },
+            Method {
+                name: "UpgradeClientToAdmin",
+                requires: Some(Feature::ClientControlMode),
+                call: upgrade_client_to_admin,
+            },
+        ],
         read: Access::GENERAL_INFO,
         write: Access::ADMIN,
         invoke: Access::ADMIN,
@@ -61,30 +143,44 @@ fn provisioning_mode(device: &Device, setup: SetupState) -> u8 {
 }
 
 fn setup_service(device: &Device) -> Vec<Instance> {
-    let setup = device.with_state(|s| s.setup);
+    let (setup, otp, dhcp, trusted) = device.with_state(|s| {
+        (
+            s.setup,
+            s.provisioning.otp.clone(),
+            s.provisioning.dhcp_domain.clone(),
+            s.provisioning.pki_dns_suffix.clone(),
+        )
+    });
+    // The OTP is readable only while a configuration server is at work.
+    let otp = otp
+        .filter(|_| setup.state == ProvisioningState::In)
+        .map(|otp| BASE64.encode(otp));
     vec![
         service("AMT_SetupAndConfigurationService", SETUP_SERVICE)
+            .with_opt("DhcpDNSSuffix", (!dhcp.is_empty()).then_some(dhcp))
             .with("ElementName", SETUP_SERVICE)
             .with("EnabledState", 5)
             .with("PasswordModel", 1)
             .with("ProvisioningMode", provisioning_mode(device, setup))
-            .with("ProvisioningServerOTP", BASE64.encode([0u8; 32]))
+            .with_opt("ProvisioningServerOTP", otp)
             .with("ProvisioningState", setup.state.cim())
             .with("RequestedState", 12)
-            .with("ZeroTouchConfigurationEnabled", true),
+            .with_opt("TrustedDNSSuffix", (!trusted.is_empty()).then_some(trusted))
+            .with(
+                "ZeroTouchConfigurationEnabled",
+                device.firmware.has(Feature::RemoteConfiguration),
+            ),
     ]
 }
 
 fn host_based_setup_service(device: &Device) -> Vec<Instance> {
-    let setup = device.with_state(|s| s.setup);
+    let (setup, nonce, chain_status) =
+        device.with_state(|s| (s.setup, s.host_setup.nonce, s.host_setup.status()));
     let current = match (setup.state, setup.mode) {
         (ProvisioningState::Post, ControlMode::Admin) => 2,
         (ProvisioningState::Post, ControlMode::Client) => 1,
         _ => 0,
     };
-    // The nonce is fresh per read on real firmware; a stable per-device value
-    // keeps reads consistent until host-based setup consumes it.
-    let nonce = &device.identity.uuid;
     let allowed: &[u8] = if device.firmware.has(Feature::ClientControlMode) {
         &[2, 1]
     } else {
@@ -93,11 +189,8 @@ fn host_based_setup_service(device: &Device) -> Vec<Instance> {
     vec![
         service("IPS_HostBasedSetupService", HBS_SERVICE)
             .with_array("AllowedControlModes", allowed.iter().copied())
-            .with("CertChainStatus", 0)
-            .with(
-                "ConfigurationNonce",
-                BASE64.encode([&nonce[..], &nonce[..4]].concat()),
-            )
+            .with("CertChainStatus", chain_status)
+            .with("ConfigurationNonce", BASE64.encode(nonce))
             .with("CurrentControlMode", current)
             .with("ElementName", HBS_SERVICE),
     ]
@@ -107,22 +200,260 @@ fn get_uuid(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fau
     Ok(output("GetUuid", 0).with("UUID", BASE64.encode(device.identity.uuid)))
 }
 
-/// Applies what Put staged: the AMT_TLSSettingData written since the last
-/// commit become the TLS policy in force.
+/// Ends remote configuration (In → Post) or applies staged TLS settings;
+/// refused as a whole when remote TLS would be on without a credential.
 fn commit_changes(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let applied = device.with_state(|s| match s.pending_tls.take() {
-        Some(tls) => {
-            s.tls = tls;
-            true
+    let provisioning = device.with_state(|s| s.setup.state) == ProvisioningState::In;
+    let rv = match device.commit_changes() {
+        Ok(()) => {
+            if provisioning {
+                device.audit(crate::device::audit::EventId::PROVISIONING_COMPLETED);
+            }
+            status::SUCCESS
         }
-        None => false,
-    });
-    if applied {
-        device.changed("AMT_SetupAndConfigurationService");
-    }
-    Ok(output("CommitChanges", 0))
+        Err(CommitRefusal::TlsWithoutCredential) => status::INVALID_PARAMETER,
+    };
+    Ok(output("CommitChanges", rv))
 }
 
+fn unprovision(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const M: &str = "Unprovision";
+    // ProvisioningMode names the mode being left; 1 (admin/enterprise), 2
+    // (small business) and 4 (client) are the ones firmware reports.
+    if !matches!(input.int("ProvisioningMode"), None | Some(1 | 2 | 4)) {
+        return Ok(output(M, status::INVALID_PARAMETER));
+    }
+    Ok(output(M, undo(device, Unprovisioning::Full)))
+}
+
+fn partial_unprovision(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
+    Ok(output(
+        "PartialUnprovision",
+        undo(device, Unprovisioning::Partial),
+    ))
+}
+
+fn undo(device: &Device, how: Unprovisioning) -> u32 {
+    if device.with_state(|s| s.setup.state) == ProvisioningState::Pre {
+        return status::NOT_PERMITTED;
+    }
+    device.audit(crate::device::audit::AuditEvent::unprovisioning());
+    device.unprovision(how);
+    status::SUCCESS
+}
+
+/// SetMEBxPassword: admin control mode only (a CCM device keeps its MEBx
+/// password). The password must meet AMT's strength rules; the MEBx itself
+/// is not modelled, so it is checked and not kept.
+fn set_mebx_password(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const M: &str = "SetMEBxPassword";
+    if device.with_state(|s| s.setup.mode) == ControlMode::Client {
+        return Ok(output(M, status::NOT_PERMITTED));
+    }
+    let strong = input.text("Password").is_some_and(strong_password);
+    Ok(output(
+        M,
+        if strong {
+            status::SUCCESS
+        } else {
+            status::INVALID_PASSWORD
+        },
+    ))
+}
+
+/// AMT's password rules: 8 to 32 characters with a lower and an upper case
+/// letter, a digit and a symbol.
+fn strong_password(password: &str) -> bool {
+    (8..=32).contains(&password.chars().count())
+        && password.chars().any(|c| c.is_ascii_lowercase())
+        && password.chars().any(|c| c.is_ascii_uppercase())
+        && password.chars().any(|c| c.is_ascii_digit())
+        && password.chars().any(|c| !c.is_ascii_alphanumeric())
+}
+
+/// ExtendProvisioningPeriod(Duration hours): only meaningful while a
+/// configuration is under way. The hello schedule is the hello sender's;
+/// the extension is acknowledged and logged.
+fn extend_provisioning_period(
+    device: &Device,
+    _: &Instance,
+    input: &Instance,
+) -> Result<Instance, Fault> {
+    const M: &str = "ExtendProvisioningPeriod";
+    if device.with_state(|s| s.setup.state) != ProvisioningState::In {
+        return Ok(output(M, status::NOT_PERMITTED));
+    }
+    match input.int("Duration") {
+        Some(hours) if hours > 0 => {
+            tracing::info!(device = %device.name, hours, "provisioning period extended");
+            Ok(output(M, status::SUCCESS))
+        }
+        _ => Ok(output(M, status::INVALID_PARAMETER)),
+    }
+}
+
+/// The admin HA1 an activation sets: NetworkAdminPassword is the hex
+/// MD5("admin:" realm ":" password), NetAdminPassEncryptionType 2.
+fn admin_password(input: &Instance) -> Option<[u8; 16]> {
+    if input.int("NetAdminPassEncryptionType") != Some(DIGEST_MD5_A1) {
+        return None;
+    }
+    let hex = input.text("NetworkAdminPassword")?.trim();
+    let bytes = crate::device::provisioning::decode_hex(hex)?;
+    bytes.try_into().ok()
+}
+
+/// Setup: Pre-provisioning → client control mode.
+fn setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const M: &str = "Setup";
+    if device.with_state(|s| s.setup.state) != ProvisioningState::Pre {
+        return Ok(output(M, setup_status::INVALID_STATE));
+    }
+    let Some(ha1) = admin_password(input) else {
+        return Ok(output(M, setup_status::INVALID_PARAMETER));
+    };
+    device.activate(ControlMode::Client, ha1);
+    Ok(output(M, setup_status::SUCCESS))
+}
+
+/// AddNextCertInChain: the provisioning chain, leaf first; the root ends it
+/// and the whole chain is checked against the provisioning rules then.
+fn add_next_cert_in_chain(
+    device: &Device,
+    _: &Instance,
+    input: &Instance,
+) -> Result<Instance, Fault> {
+    const M: &str = "AddNextCertInChain";
+    let may_add = device.with_state(|s| {
+        s.setup.state == ProvisioningState::Pre
+            || (s.setup.state == ProvisioningState::Post && s.setup.mode == ControlMode::Client)
+    });
+    if !may_add {
+        return Ok(output(M, chain_status::INVALID_STATE));
+    }
+    let Some(der) = input
+        .text("NextCertificate")
+        .and_then(|b64| BASE64.decode(b64.trim()).ok())
+        .filter(|der| crate::tls::pki::parse_certificate(der).is_ok())
+    else {
+        return Ok(output(M, chain_status::INVALID_PARAMETER));
+    };
+    let is_leaf = input.bool("IsLeafCertificate").unwrap_or(false);
+    let is_root = input.bool("IsRootCertificate").unwrap_or(false);
+    let added = device.with_state(|s| {
+        let progress = &mut s.host_setup;
+        if is_leaf {
+            progress.chain.clear();
+            progress.complete = false;
+        } else if progress.chain.is_empty() || progress.complete {
+            return Err(chain_status::INVALID_STATE);
+        }
+        if progress.chain.len() == MAX_CHAIN {
+            progress.restart();
+            return Err(chain_status::CHAIN_TOO_LONG);
+        }
+        progress.chain.push(der);
+        Ok(progress.chain.clone())
+    });
+    let chain = match added {
+        Ok(chain) => chain,
+        Err(rv) => return Ok(output(M, rv)),
+    };
+    if !is_root {
+        return Ok(output(M, chain_status::SUCCESS));
+    }
+    let refs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+    let policy = chain::Policy::for_device(device);
+    match chain::check(&refs, &policy, rustls::pki_types::UnixTime::now()) {
+        Ok(accepted) => {
+            tracing::info!(device = %device.name, cn = %accepted.common_name, "host-based setup chain accepted");
+            device.with_state(|s| s.host_setup.complete = true);
+            Ok(output(M, chain_status::SUCCESS))
+        }
+        Err(e) => {
+            device.provisioning_refused(&e.to_string());
+            device.with_state(|s| s.host_setup.restart());
+            Ok(output(M, chain_status::VERIFY_FAILED))
+        }
+    }
+}
+
+/// Checks McNonce and DigitalSignature against the chain host-based setup
+/// received: an RSA PKCS#1 v1.5 SHA-256 signature over
+/// ConfigurationNonce ‖ McNonce by the leaf's key. Every attempt, good or
+/// bad, uses up the nonce and the chain.
+fn signed_by_provisioning_key(device: &Device, input: &Instance) -> Result<(), u32> {
+    let progress = device.with_state(|s| {
+        let progress = s.host_setup.clone();
+        s.host_setup.restart();
+        progress
+    });
+    if !progress.complete {
+        return Err(setup_status::INVALID_STATE);
+    }
+    if input.int("SigningAlgorithm") != Some(RSA_SHA256) {
+        return Err(setup_status::INVALID_PARAMETER);
+    }
+    let decode = |name: &str| {
+        input
+            .text(name)
+            .and_then(|b64| BASE64.decode(b64.trim()).ok())
+    };
+    let mc_nonce = decode("McNonce")
+        .filter(|n| n.len() == 20)
+        .ok_or(setup_status::INVALID_PARAMETER)?;
+    let signature = decode("DigitalSignature").ok_or(setup_status::INVALID_PARAMETER)?;
+    let leaf = chain::leaf_public_key(&progress.chain[0]).ok_or(setup_status::AUTH_FAILED)?;
+    let message = [progress.nonce.as_slice(), &mc_nonce].concat();
+    if chain::verify_rsa_sha256(&leaf, &message, &signature) {
+        Ok(())
+    } else {
+        tracing::warn!(device = %device.name, "host-based setup signature does not verify");
+        Err(setup_status::AUTH_FAILED)
+    }
+}
+
+/// AdminSetup: Pre-provisioning → admin control mode, proven by the
+/// provisioning certificate's key.
+fn admin_setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const M: &str = "AdminSetup";
+    if device.with_state(|s| s.setup.state) != ProvisioningState::Pre {
+        return Ok(output(M, setup_status::INVALID_STATE));
+    }
+    let Some(ha1) = admin_password(input) else {
+        return Ok(output(M, setup_status::INVALID_PARAMETER));
+    };
+    if let Err(rv) = signed_by_provisioning_key(device, input) {
+        return Ok(output(M, rv));
+    }
+    device.activate(ControlMode::Admin, ha1);
+    Ok(output(M, setup_status::SUCCESS))
+}
+
+/// UpgradeClientToAdmin: client control mode → admin control mode.
+fn upgrade_client_to_admin(
+    device: &Device,
+    _: &Instance,
+    input: &Instance,
+) -> Result<Instance, Fault> {
+    const M: &str = "UpgradeClientToAdmin";
+    let ccm = device.with_state(|s| {
+        s.setup
+            == SetupState {
+                state: ProvisioningState::Post,
+                mode: ControlMode::Client,
+            }
+    });
+    if !ccm {
+        return Ok(output(M, setup_status::INVALID_STATE));
+    }
+    if let Err(rv) = signed_by_provisioning_key(device, input) {
+        return Ok(output(M, rv));
+    }
+    device.with_state(|s| s.setup.mode = ControlMode::Admin);
+    device.changed("IPS_HostBasedSetupService");
+    Ok(output(M, setup_status::SUCCESS))
+}
 #[cfg(test)]
 mod tests {
     use super::*;

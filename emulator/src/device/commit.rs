@@ -149,3 +149,42 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
         }
     }
 }
+
+/// Host-based setup in progress (IPS_HostBasedSetupService); not saved,
+/// as firmware starts over after a reset.
+#[derive(Clone, Debug)]
+pub struct HostSetupProgress {
+    /// ConfigurationNonce: fresh for every AdminSetup attempt.
+    pub nonce: [u8; 20],
+    /// The provisioning chain received so far, leaf first.
+    pub chain: Vec<Vec<u8>>,
+    /// The root arrived and the chain passed the provisioning rules.
+    pub complete: bool,
+}
+
+impl Default for HostSetupProgress {
+    fn default() -> Self {
+        HostSetupProgress {
+            nonce: rand::random(),
+            chain: Vec::new(),
+            complete: false,
+        }
+    }
+}
+
+impl HostSetupProgress {
+    /// CertChainStatus: 0 not started, 1 in progress, 2 complete.
+    pub fn status(&self) -> u8 {
+        match (self.chain.is_empty(), self.complete) {
+            (true, _) => 0,
+            (false, false) => 1,
+            (false, true) => 2,
+        }
+    }
+
+    /// An attempt was made (whatever its outcome): the next one needs a new
+    /// nonce and a new chain.
+    pub fn restart(&mut self) {
+        *self = HostSetupProgress::default();
+    }
+}

@@ -23,7 +23,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 pub use certs::{CertStore, TlsSettingData, TlsSettings};
-pub use commit::{CommitRefusal, Unprovisioning};
+pub use commit::{CommitRefusal, HostSetupProgress, Unprovisioning};
 pub use firmware::{Feature, Firmware, Port};
 pub use identity::Identity;
 use message_log::{LogEvent, MessageLog};
@@ -169,6 +169,8 @@ pub struct DeviceState {
     pub host: Option<Box<Host>>,
     /// Provisioning chains refused at the TLS handshake (not saved).
     pub provisioning_refusals: u64,
+    /// Host-based setup under way (not saved).
+    pub host_setup: HostSetupProgress,
     pub provisioning: ProvisioningSettings,
     pub audit_log: audit::AuditLog,
     /// Third-party data storage.
@@ -226,6 +228,7 @@ impl Device {
             os_power_saving: 2,
             host: None,
             provisioning_refusals: 0,
+            host_setup: HostSetupProgress::default(),
             provisioning: config.provisioning,
             audit_log: audit::AuditLog::default(),
             storage: storage::Storage::default(),

@@ -300,6 +300,12 @@ fn algorithms() -> WebPkiSupportedAlgorithms {
     rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms
 }
 
+/// A certificate's public key: PKCS#1 `RSAPublicKey` DER for RSA keys.
+pub fn leaf_public_key(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(cert.public_key().subject_public_key.data.to_vec())
+}
+
 /// Verifies an RSA PKCS#1 v1.5 SHA-256 signature with a PKCS#1
 /// `RSAPublicKey` (AdminSetup's DigitalSignature).
 pub fn verify_rsa_sha256(public_key: &[u8], message: &[u8], signature: &[u8]) -> bool {

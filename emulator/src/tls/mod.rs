@@ -9,6 +9,7 @@
 
 pub mod ca;
 pub mod pki;
+pub mod setup;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::device::{Device, TlsIdentity};
+use crate::device::{Device, ProvisioningState, TlsIdentity};
 use ca::Ca;
 
 /// How long a client may take to finish its handshake.
@@ -30,6 +31,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum TlsError {
     #[error("TLS is not enabled on this device")]
     Disabled,
+    #[error("the device is not provisioned: 16993 is closed")]
+    NotProvisioned,
+    #[error("making the setup certificate: {0}")]
+    SetupIdentity(#[from] rcgen::Error),
     #[error("issuing the device certificate: {0}")]
     Issue(#[from] ca::CaError),
     #[error("TLS configuration: {0}")]
@@ -64,9 +69,27 @@ struct ConfigInputs {
 #[derive(Debug, Default)]
 pub struct TlsState {
     cached: tokio::sync::Mutex<Option<(ConfigInputs, Arc<ServerConfig>)>>,
+    /// The setup-mode configuration, made when first needed (its verifier
+    /// reads the device's policy at each handshake).
+    setup: tokio::sync::Mutex<Option<Arc<ServerConfig>>>,
 }
 
 impl TlsState {
+    /// The setup-mode server configuration (see [`setup`]).
+    async fn setup_config(&self, device: &Arc<Device>) -> Result<Arc<ServerConfig>, TlsError> {
+        let mut cached = self.setup.lock().await;
+        if let Some(config) = cached.as_ref() {
+            return Ok(config.clone());
+        }
+        let fqdn = device.with_state(|s| fqdn(&s.general.host_name, &s.general.domain_name));
+        let identity = tokio::task::spawn_blocking(move || setup::self_signed_identity(&fqdn))
+            .await
+            .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
+        let config = setup::server_config(device, &identity)?;
+        *cached = Some(config.clone());
+        Ok(config)
+    }
+
     /// The device's current server configuration, building (and, the first
     /// time, issuing the device's certificate) when needed.
     async fn config(
@@ -212,14 +235,22 @@ pub async fn accept<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let (enabled, mutual, trusted_cn) = device.with_state(|s| {
+    let (setup, enabled, mutual, trusted_cn) = device.with_state(|s| {
         let r = &s.tls.remote;
-        (r.enabled, r.mutual_authentication, r.trusted_cn.clone())
+        (
+            s.setup.state,
+            r.enabled,
+            r.mutual_authentication,
+            r.trusted_cn.clone(),
+        )
     });
-    if !enabled {
-        return Err(TlsError::Disabled);
-    }
-    let config = state.config(device, ctx).await?;
+    let config = match setup {
+        ProvisioningState::Pre => return Err(TlsError::NotProvisioned),
+        ProvisioningState::In => state.setup_config(device).await?,
+        ProvisioningState::Post if !enabled => return Err(TlsError::Disabled),
+        ProvisioningState::Post => state.config(device, ctx).await?,
+    };
+    let mutual = mutual && setup == ProvisioningState::Post;
     let stream = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
         TlsAcceptor::from(config.clone()).accept(io),

@@ -1,0 +1,599 @@
+//! Provisioning, black-box: PKI remote configuration of a device in setup
+//! mode by the in-repo test provisioning server (tests/support/provisioner),
+//! the seed rules refused at the handshake, what a configuration that was
+//! never committed leaves, Unprovision, and host-based setup (CCM and ACM)
+//! through the local interface with DMT's wsman-messages building the
+//! activation messages.
+
+#[path = "support/provisioner.rs"]
+mod provisioner;
+mod support;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use provisioner::{Credential, Leaf, Pki, SETUP_OU, TlsClient};
+use rcgen::RsaKeySize;
+use support::*;
+
+/// The name `amtemu serve` gives its device unless told otherwise.
+const DEVICE_NAME: &str = "amtemu-default";
+const NEW_PASSWORD: &str = "N3w-Adm1n!";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("provisioning")
+        .join(format!("{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn https(emu: &Emulator) -> SocketAddr {
+    SocketAddr::new(emu.addr.ip(), 16993)
+}
+
+/// A device in setup mode (PKI remote configuration) in DHCP domain
+/// `vpro.test`, trusting `pki`'s root for provisioning.
+fn in_setup(pki: &Pki, firmware: &str, name: &str) -> Emulator {
+    let root = pki.write_root(&scratch(name), "root.der");
+    Emulator::start(&[
+        "--firmware",
+        firmware,
+        "--provisioning",
+        "in",
+        "--dhcp-domain",
+        "vpro.test",
+        "--provisioning-root",
+        &root,
+        "--local-port",
+        "0",
+    ])
+}
+
+/// Whether the device closed a plain TCP connection without answering.
+fn closed_at_accept(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return true;
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    use std::io::Write;
+    let _ = s.write_all(b"POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(0) | Err(_))
+}
+
+fn rv(r: &Response) -> Option<String> {
+    element_text(&r.text(), "ReturnValue")
+}
+
+fn ok_rv(r: std::io::Result<Response>, what: &str) -> Response {
+    let r = r.unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(r.status, 200, "{what}: {}", r.text());
+    assert_eq!(rv(&r).as_deref(), Some("0"), "{what}: {}", r.text());
+    r
+}
+
+fn provisioning_state(c: &mut TlsClient) -> String {
+    let r = c.get("AMT_SetupAndConfigurationService").unwrap();
+    element_text(&r.text(), "ProvisioningState").unwrap()
+}
+
+/// The instance of a single-instance class as a Put body (the consoles'
+/// round trip), with `from` replaced by `to`.
+fn edited_instance(c: &mut TlsClient, class: &str, from: &str, to: &str) -> String {
+    let current = c.get(class).unwrap().text();
+    let start = current.find(&format!("<g:{class}>")).expect("the instance");
+    let end = current.find("</a:Body>").expect("the body");
+    let instance = current[start..end].replace("g:", "r:").replace(
+        &format!("<r:{class}>"),
+        &format!(r#"<r:{class} xmlns:r="{}">"#, class_uri(class)),
+    );
+    assert!(instance.contains(from), "{from} in {current}");
+    instance.replace(from, to)
+}
+
+fn epr(class: &str, key: &str, value: &str) -> String {
+    format!(
+        r#"<a:Address>/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>{}</w:ResourceURI><w:SelectorSet><w:Selector Name="{key}">{value}</w:Selector></w:SelectorSet></a:ReferenceParameters>"#,
+        class_uri(class)
+    )
+}
+
+/// Configures what the seed's service point pushes: MEBx and admin
+/// passwords, host and domain, the clock, and a TLS certificate issued by
+/// the enterprise CA with TLS required. Does not commit.
+fn configure(c: &mut TlsClient, server: &Credential) {
+    ok_rv(
+        c.invoke(
+            "AMT_SetupAndConfigurationService",
+            "ExtendProvisioningPeriod",
+            "<h:Duration>6</h:Duration>",
+        ),
+        "ExtendProvisioningPeriod",
+    );
+    ok_rv(
+        c.invoke(
+            "AMT_SetupAndConfigurationService",
+            "SetMEBxPassword",
+            "<h:Password>Mebx-P4ss!</h:Password>",
+        ),
+        "SetMEBxPassword",
+    );
+    // MeshCentral's form: the HA1 as 32 hex digits.
+    let realm = c.realm.clone().expect("realm from the challenge");
+    let ha1 = md5_hex(&format!("admin:{realm}:{NEW_PASSWORD}"));
+    ok_rv(
+        c.invoke(
+            "AMT_AuthorizationService",
+            "SetAdminAclEntryEx",
+            &format!("<h:Username>admin</h:Username><h:DigestPassword>{ha1}</h:DigestPassword>"),
+        ),
+        "SetAdminAclEntryEx",
+    );
+    let body = edited_instance(
+        c,
+        "AMT_GeneralSettings",
+        "<r:HostName>amt-0001</r:HostName>",
+        "<r:HostName>amt-prov</r:HostName>",
+    );
+    let r = c
+        .send(ACTION_PUT, "AMT_GeneralSettings", "", &body)
+        .unwrap();
+    assert_eq!(r.status, 200, "GeneralSettings Put: {}", r.text());
+    let r = ok_rv(
+        c.invoke(
+            "AMT_TimeSynchronizationService",
+            "GetLowAccuracyTimeSynch",
+            "",
+        ),
+        "GetLowAccuracyTimeSynch",
+    );
+    let ta0 = element_text(&r.text(), "Ta0").unwrap();
+    ok_rv(
+        c.invoke(
+            "AMT_TimeSynchronizationService",
+            "SetHighAccuracyTimeSynch",
+            &format!("<h:Ta0>{ta0}</h:Ta0><h:Tm1>{ta0}</h:Tm1><h:Tm2>{ta0}</h:Tm2>"),
+        ),
+        "SetHighAccuracyTimeSynch",
+    );
+    ok_rv(
+        c.invoke(
+            "AMT_PublicKeyManagementService",
+            "AddKey",
+            &format!("<h:KeyBlob>{}</h:KeyBlob>", BASE64.encode(&server.key)),
+        ),
+        "AddKey",
+    );
+    let r = ok_rv(
+        c.invoke(
+            "AMT_PublicKeyManagementService",
+            "AddCertificate",
+            &format!(
+                "<h:CertificateBlob>{}</h:CertificateBlob>",
+                BASE64.encode(&server.chain[0])
+            ),
+        ),
+        "AddCertificate",
+    );
+    let cert_id = element_text(&r.text(), "Selector").expect("the new certificate");
+    let uri = class_uri("AMT_TLSCredentialContext");
+    let create = format!(
+        r#"<h:AMT_TLSCredentialContext xmlns:h="{uri}"><h:ElementInContext>{}</h:ElementInContext><h:ElementProvidingContext>{}</h:ElementProvidingContext></h:AMT_TLSCredentialContext>"#,
+        epr("AMT_PublicKeyCertificate", "InstanceID", &cert_id),
+        epr(
+            "AMT_TLSProtocolEndpointCollection",
+            "ElementName",
+            "TLSProtocolEndpointInstances Collection"
+        ),
+    );
+    let r = c
+        .send(
+            "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create",
+            "AMT_TLSCredentialContext",
+            "",
+            &create,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "TLSCredentialContext Create: {}", r.text());
+    require_tls(c);
+}
+
+/// Remote TLS on, plain HTTP refused (applied by CommitChanges).
+fn require_tls(c: &mut TlsClient) {
+    let id = "Intel(r) AMT 802.3 TLS Settings";
+    let uri = class_uri("AMT_TLSSettingData");
+    let body = format!(
+        r#"<h:AMT_TLSSettingData xmlns:h="{uri}"><h:AcceptNonSecureConnections>false</h:AcceptNonSecureConnections><h:ElementName>{id}</h:ElementName><h:Enabled>true</h:Enabled><h:InstanceID>{id}</h:InstanceID><h:MutualAuthentication>false</h:MutualAuthentication></h:AMT_TLSSettingData>"#
+    );
+    let selector = format!(
+        r#"<w:SelectorSet><w:Selector Name="InstanceID">{id}</w:Selector></w:SelectorSet>"#
+    );
+    let r = c
+        .send(ACTION_PUT, "AMT_TLSSettingData", &selector, &body)
+        .unwrap();
+    assert_eq!(r.status, 200, "TLSSettingData Put: {}", r.text());
+}
+
+fn self_signed(der: &[u8]) -> bool {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).unwrap();
+    cert.subject() == cert.issuer()
+}
+
+#[test]
+fn a_provisioning_server_configures_commits_and_then_manages_the_device() {
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let emu = in_setup(&pki, "11.8", "e2e");
+    let provisioning = pki.provisioning(Leaf::good("prov.vpro.test"));
+
+    // Setup mode: no plain HTTP, and 16993 only with a provisioning
+    // certificate.
+    assert!(closed_at_accept(emu.addr), "16992 answers in setup mode");
+    let mut anonymous = TlsClient::new(https(&emu), "admin", "admin", None);
+    assert!(anonymous.get("AMT_GeneralSettings").is_err());
+    // Any password is taken for `admin` once the chain is valid.
+    let mut server = TlsClient::new(https(&emu), "admin", "whatever", Some(&provisioning));
+    assert_eq!(provisioning_state(&mut server), "1");
+    assert!(
+        self_signed(&server.server_certificate().unwrap()),
+        "the device presents its self-signed certificate in setup mode"
+    );
+
+    let device_tls = pki.server("amt-prov.vpro.test");
+    configure(&mut server, &device_tls);
+    ok_rv(
+        server.invoke("AMT_SetupAndConfigurationService", "CommitChanges", ""),
+        "CommitChanges",
+    );
+
+    // Provisioned: the new certificate, the new password, TLS only.
+    let mut console = TlsClient::new(https(&emu), "admin", NEW_PASSWORD, None);
+    let settings = console.get("AMT_GeneralSettings").unwrap();
+    assert_eq!(settings.status, 200, "{}", settings.text());
+    assert_eq!(
+        element_text(&settings.text(), "HostName").as_deref(),
+        Some("amt-prov")
+    );
+    assert_eq!(
+        console.server_certificate().as_deref(),
+        Some(device_tls.chain[0].as_slice()),
+        "the configured certificate is served"
+    );
+    assert_eq!(provisioning_state(&mut console), "2");
+    let mut old = TlsClient::new(https(&emu), "admin", "whatever", None);
+    assert!(old.get("AMT_GeneralSettings").is_err(), "the old password");
+    assert!(closed_at_accept(emu.addr), "TLS is required now");
+    // The provisioning certificate no longer opens anything special.
+    let mut again = TlsClient::new(https(&emu), "admin", "whatever", Some(&provisioning));
+    assert!(again.get("AMT_GeneralSettings").is_err());
+
+    // Unprovision: back to Pre, the remote ports closed.
+    ok_rv(
+        console.invoke(
+            "AMT_SetupAndConfigurationService",
+            "Unprovision",
+            "<h:ProvisioningMode>1</h:ProvisioningMode>",
+        ),
+        "Unprovision",
+    );
+    let mut after = TlsClient::new(https(&emu), "admin", NEW_PASSWORD, None);
+    assert!(
+        after.get("AMT_GeneralSettings").is_err(),
+        "16993 after Unprovision"
+    );
+    assert!(closed_at_accept(emu.addr), "16992 after Unprovision");
+}
+
+#[test]
+fn every_seed_rule_is_refused_at_the_handshake() {
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let emu = in_setup(&pki, "11.8", "rules");
+    let stranger = Pki::new("Someone Else's Root", RsaKeySize::_2048);
+    let cases: Vec<(&str, Credential, &str)> = vec![
+        (
+            "root hash not trusted",
+            stranger.provisioning(Leaf::good("prov.vpro.test")),
+            "UnknownCA",
+        ),
+        (
+            "neither Intel EKU nor OU",
+            pki.provisioning(Leaf {
+                intel_eku: false,
+                ..Leaf::good("prov.vpro.test")
+            }),
+            "UnsupportedCertificate",
+        ),
+        (
+            "OU spelled differently",
+            pki.provisioning(Leaf {
+                intel_eku: false,
+                ou: Some("Intel(r) Client Setup Certificate"),
+                ..Leaf::good("prov.vpro.test")
+            }),
+            "UnsupportedCertificate",
+        ),
+        (
+            "no Server Authentication EKU",
+            pki.provisioning(Leaf {
+                server_auth: false,
+                ..Leaf::good("prov.vpro.test")
+            }),
+            "UnsupportedCertificate",
+        ),
+        (
+            "other forest",
+            pki.provisioning(Leaf::good("prov.contoso.test")),
+            "BadCertificate",
+        ),
+        (
+            "non-contiguous namespace",
+            pki.provisioning(Leaf::good("prov.na.vpro.test")),
+            "BadCertificate",
+        ),
+        (
+            "expired",
+            pki.provisioning(Leaf {
+                expired: true,
+                ..Leaf::good("prov.vpro.test")
+            }),
+            "CertificateExpired",
+        ),
+    ];
+    for (what, credential, alert) in &cases {
+        let mut c = TlsClient::new(https(&emu), "admin", "admin", Some(credential));
+        let e = c
+            .get("AMT_SetupAndConfigurationService")
+            .expect_err(what)
+            .to_string();
+        assert!(e.contains(alert), "{what}: expected {alert}, got {e}");
+    }
+    // The exact OU is as good as the EKU, and the device is still waiting.
+    let ou = pki.provisioning(Leaf {
+        intel_eku: false,
+        ou: Some(SETUP_OU),
+        ..Leaf::good("prov.vpro.test")
+    });
+    let mut c = TlsClient::new(https(&emu), "admin", "", Some(&ou));
+    assert_eq!(provisioning_state(&mut c), "1");
+}
+
+#[test]
+fn a_4096_bit_ca_is_refused_by_2048_bit_firmware() {
+    let big = Pki::new("Big Key Root", RsaKeySize::_4096);
+    let leaf = big.provisioning(Leaf::good("prov.vpro.test"));
+    let old = in_setup(&big, "5.2", "big-old");
+    let mut c = TlsClient::new(https(&old), "admin", "admin", Some(&leaf));
+    let e = c.get("AMT_GeneralSettings").expect_err("5.2").to_string();
+    assert!(e.contains("BadCertificate"), "{e}");
+    drop(old);
+    let new = in_setup(&big, "11.8", "big-new");
+    let mut c = TlsClient::new(https(&new), "admin", "admin", Some(&leaf));
+    assert_eq!(provisioning_state(&mut c), "1");
+}
+
+#[test]
+fn a_configuration_that_was_not_committed_is_not_live() {
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let emu = in_setup(&pki, "11.8", "half");
+    let provisioning = pki.provisioning(Leaf::good("prov.vpro.test"));
+    let mut server = TlsClient::new(https(&emu), "admin", "admin", Some(&provisioning));
+    // TLS required without a credential does not commit, and leaves the
+    // device in setup.
+    require_tls(&mut server);
+    let r = server
+        .invoke("AMT_SetupAndConfigurationService", "CommitChanges", "")
+        .unwrap();
+    assert_eq!(rv(&r).as_deref(), Some("36"), "{}", r.text());
+    assert_eq!(provisioning_state(&mut server), "1");
+
+    configure(&mut server, &pki.server("amt-prov.vpro.test"));
+    drop(server);
+    // The server went away before CommitChanges: still in setup, nothing
+    // it set answers anyone.
+    let mut console = TlsClient::new(https(&emu), "admin", NEW_PASSWORD, None);
+    assert!(console.get("AMT_GeneralSettings").is_err());
+    assert!(closed_at_accept(emu.addr));
+    let mut server = TlsClient::new(https(&emu), "admin", "admin", Some(&provisioning));
+    assert_eq!(provisioning_state(&mut server), "1");
+    assert!(self_signed(&server.server_certificate().unwrap()));
+    // A server that comes back can finish the job.
+    ok_rv(
+        server.invoke("AMT_SetupAndConfigurationService", "CommitChanges", ""),
+        "CommitChanges",
+    );
+    let mut console = TlsClient::new(https(&emu), "admin", NEW_PASSWORD, None);
+    assert_eq!(console.get("AMT_GeneralSettings").unwrap().status, 200);
+}
+
+// ---- host-based setup through the local interface ------------------------
+
+fn clients_prefix() -> PathBuf {
+    std::env::var_os("AMT_CLIENTS_PREFIX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/amtemu-clients")
+        })
+}
+
+/// Whether DMT's wsman-messages is installed; a skip (with a note) unless
+/// the suite was asked to require the clients.
+fn dmt_ready() -> bool {
+    let present = clients_prefix()
+        .join("node/node_modules/@device-management-toolkit/wsman-messages")
+        .exists();
+    if !present {
+        assert_ne!(
+            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
+            Ok("1"),
+            "DMT wsman-messages is not installed; run tests/clients/install.sh"
+        );
+        eprintln!("skipping: DMT wsman-messages not installed (run tests/clients/install.sh)");
+    }
+    present
+}
+
+/// A device not yet provisioned, with its local interface on 26992.
+fn pre_provisioned(extra: &[&str]) -> Emulator {
+    let mut args = vec!["--provisioning", "pre", "--dhcp-domain", "vpro.test"];
+    args.extend_from_slice(extra);
+    Emulator::start(&args)
+}
+
+fn local(emu: &Emulator) -> SocketAddr {
+    SocketAddr::new(emu.addr.ip(), 26992)
+}
+
+fn local_password() -> String {
+    amtemu::local::local_account_password(&amtemu::device::Identity::from_seed(DEVICE_NAME))
+}
+
+fn dmt_activate(emu: &Emulator, args: &[&str]) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/clients/dmt-activate.js");
+    let out = Command::new("node")
+        .arg(script)
+        .arg(emu.addr.ip().to_string())
+        .arg("26992")
+        .arg(amtemu::local::LOCAL_ACCOUNT)
+        .arg(local_password())
+        .args(args)
+        .env("AMT_CLIENTS_PREFIX", clients_prefix())
+        .stdin(Stdio::null())
+        .output()
+        .expect("node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|_| {
+        panic!(
+            "no verdict\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn the_local_interface_takes_only_the_local_system_account() {
+    let emu = pre_provisioned(&[]);
+    assert!(closed_at_accept(emu.addr), "16992 before provisioning");
+    let mut wrong = Client::new(local(&emu), amtemu::local::LOCAL_ACCOUNT, "nope");
+    wrong.challenge();
+    let auth = wrong.authorization("POST", "/wsman");
+    let body = envelope_get("IPS_HostBasedSetupService", "1");
+    let r = Client::raw(local(&emu), &wrong.request_bytes(&body, Some(&auth))).unwrap();
+    assert_eq!(r.status, 401, "a wrong local password");
+    let mut local = Client::new(local(&emu), amtemu::local::LOCAL_ACCOUNT, &local_password());
+    let r = local.get("IPS_HostBasedSetupService");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        element_text(&r.text(), "CurrentControlMode").as_deref(),
+        Some("0")
+    );
+    let nonce = BASE64
+        .decode(element_text(&r.text(), "ConfigurationNonce").unwrap())
+        .unwrap();
+    assert_eq!(nonce.len(), 20);
+    // Setup with a password that is not an MD5 HA1 is an invalid parameter.
+    let r = local.invoke(
+        "IPS_HostBasedSetupService",
+        "Setup",
+        "",
+        "<h:NetAdminPassEncryptionType>2</h:NetAdminPassEncryptionType><h:NetworkAdminPassword>plain</h:NetworkAdminPassword>",
+    );
+    assert_eq!(rv(&r).as_deref(), Some("3"), "{}", r.text());
+}
+
+#[test]
+fn host_based_setup_to_client_control_mode_with_dmt() {
+    if !dmt_ready() {
+        return;
+    }
+    let emu = pre_provisioned(&[]);
+    let v = dmt_activate(&emu, &["ccm", NEW_PASSWORD]);
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["before"], 0);
+    assert_eq!(v["setup"], 0, "{v:#}");
+    assert_eq!(v["after"], 1);
+    // Provisioned in CCM: the network takes the new password, and user
+    // consent is required for everything.
+    let mut c = Client::new(emu.addr, "admin", NEW_PASSWORD);
+    let r = c.get("AMT_SetupAndConfigurationService");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        element_text(&r.text(), "ProvisioningMode").as_deref(),
+        Some("4")
+    );
+    let r = c.get("IPS_OptInService");
+    assert_eq!(
+        element_text(&r.text(), "OptInRequired").as_deref(),
+        Some("4294967295")
+    );
+    // A second Setup finds the device provisioned.
+    let v = dmt_activate(&emu, &["ccm", NEW_PASSWORD]);
+    assert_eq!(v["setup"], 2, "{v:#}");
+}
+
+#[test]
+fn host_based_setup_to_admin_control_mode_verifies_the_signature() {
+    if !dmt_ready() {
+        return;
+    }
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let dir = scratch("acm");
+    let root = pki.write_root(&dir, "root.der");
+    let emu = pre_provisioned(&["--provisioning-root", &root]);
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let good = pki.provisioning(Leaf::good("prov.vpro.test"));
+    let (leaf, root_der, key) = (
+        write("leaf.der", &good.chain[0]),
+        write("chain-root.der", &good.chain[1]),
+        write("key.pk8", &good.key),
+    );
+
+    // A signature over the wrong bytes is refused, and nothing changes.
+    let v = dmt_activate(
+        &emu,
+        &["acm", NEW_PASSWORD, &leaf, &root_der, &key, "--tamper"],
+    );
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["leaf"], 0);
+    assert_eq!(v["root"], 0);
+    assert_eq!(v["chain_status"], 2);
+    assert_eq!(v["admin_setup"], 5, "{v:#}");
+    assert_eq!(v["after"], 0);
+
+    // A chain the device's rules refuse ends at the root.
+    let foreign = pki.provisioning(Leaf::good("prov.contoso.test"));
+    let foreign_leaf = write("foreign.der", &foreign.chain[0]);
+    let v = dmt_activate(&emu, &["acm", NEW_PASSWORD, &foreign_leaf, &root_der, &key]);
+    assert_eq!(v["root"], 4, "{v:#}");
+    assert_eq!(v["admin_setup"], 2, "no chain, no setup: {v:#}");
+
+    let v = dmt_activate(&emu, &["acm", NEW_PASSWORD, &leaf, &root_der, &key]);
+    assert_eq!(v["config_nonce_bytes"], 20);
+    assert_eq!(v["admin_setup"], 0, "{v:#}");
+    assert_eq!(v["after"], 2);
+    let mut c = Client::new(emu.addr, "admin", NEW_PASSWORD);
+    let r = c.get("AMT_SetupAndConfigurationService");
+    assert_eq!(
+        element_text(&r.text(), "ProvisioningState").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        element_text(&r.text(), "ProvisioningMode").as_deref(),
+        Some("1")
+    );
+}

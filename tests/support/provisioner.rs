@@ -1,0 +1,363 @@
+//! A provisioning server for tests, in Rust: an enterprise PKI that issues
+//! provisioning certificates (good ones, and ones that break each rule
+//! firmware checks), and a WS-Man client over mutual TLS that configures a
+//! device in setup mode the way a ConfigMgr out of band service point or
+//! MeshCentral does, then manages it with what it configured.
+
+#![allow(dead_code)]
+
+use std::io::{BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    PKCS_RSA_SHA256, RsaKeySize,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use super::{Response, challenge_param, class_uri, envelope, envelope_get, md5_hex, read_response};
+
+/// Intel's setup EKU, 2.16.840.1.113741.1.2.3.
+pub const INTEL_EKU: &[u64] = &[2, 16, 840, 1, 113741, 1, 2, 3];
+pub const SETUP_OU: &str = "Intel(R) Client Setup Certificate";
+
+/// A certificate chain and its leaf's key.
+#[derive(Clone)]
+pub struct Credential {
+    /// Leaf first, root last.
+    pub chain: Vec<Vec<u8>>,
+    /// PKCS#8 DER.
+    pub key: Vec<u8>,
+}
+
+/// How a provisioning leaf is made; [`Leaf::good`] passes every rule.
+#[derive(Clone, Copy)]
+pub struct Leaf {
+    pub cn: &'static str,
+    pub server_auth: bool,
+    pub intel_eku: bool,
+    pub ou: Option<&'static str>,
+    pub expired: bool,
+}
+
+impl Leaf {
+    pub const fn good(cn: &'static str) -> Leaf {
+        Leaf {
+            cn,
+            server_auth: true,
+            intel_eku: true,
+            ou: None,
+            expired: false,
+        }
+    }
+}
+
+/// An enterprise root CA.
+pub struct Pki {
+    pub root_der: Vec<u8>,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Pki {
+    pub fn new(name: &str, bits: RsaKeySize) -> Pki {
+        let key = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, bits).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let root_der = params.self_signed(&key).unwrap().der().to_vec();
+        Pki {
+            root_der,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// Writes the root (DER) where `--provisioning-root` can read it.
+    pub fn write_root(&self, dir: &std::path::Path, name: &str) -> String {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, &self.root_der).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// A provisioning certificate with the full chain.
+    pub fn provisioning(&self, spec: Leaf) -> Credential {
+        let mut params = CertificateParams::new(vec![spec.cn.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, spec.cn);
+        if let Some(ou) = spec.ou {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, ou);
+        }
+        if spec.server_auth {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
+        }
+        if spec.intel_eku {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::Other(INTEL_EKU.to_vec()));
+        }
+        if spec.expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        self.sign(params)
+    }
+
+    /// A TLS server certificate for a device, issued by this CA.
+    pub fn server(&self, fqdn: &str) -> Credential {
+        let mut params = CertificateParams::new(vec![fqdn.to_string()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, fqdn);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params)
+    }
+
+    fn sign(&self, params: CertificateParams) -> Credential {
+        let key = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048).unwrap();
+        let leaf = params.signed_by(&key, &self.issuer).unwrap().der().to_vec();
+        Credential {
+            chain: vec![leaf, self.root_der.clone()],
+            key: key.serialize_der(),
+        }
+    }
+}
+
+/// Signs ConfigurationNonce ‖ McNonce as AdminSetup wants it: RSA PKCS#1
+/// v1.5 with SHA-256 by the provisioning certificate's key.
+pub fn sign_nonces(key_pkcs8: &[u8], configuration_nonce: &[u8], mc_nonce: &[u8]) -> Vec<u8> {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+    let pair = RsaKeyPair::from_pkcs8(key_pkcs8).unwrap();
+    let mut signature = vec![0; pair.public_modulus_len()];
+    let message = [configuration_nonce, mc_nonce].concat();
+    pair.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        &message,
+        &mut signature,
+    )
+    .unwrap();
+    signature
+}
+
+type Stream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A WS-Man client over TLS, presenting a client certificate when given
+/// one, with Digest on top; it records the certificate the device showed.
+pub struct TlsClient {
+    pub addr: SocketAddr,
+    pub user: String,
+    pub password: String,
+    pub realm: Option<String>,
+    nonce: Option<String>,
+    nc: u32,
+    conn: Option<BufReader<Stream>>,
+    config: Arc<rustls::ClientConfig>,
+    seen: Arc<Mutex<Option<Vec<u8>>>>,
+    message_id: u32,
+}
+
+impl TlsClient {
+    pub fn new(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        client: Option<&Credential>,
+    ) -> TlsClient {
+        let seen = Arc::new(Mutex::new(None));
+        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Recorder(seen.clone())));
+        let config = match client {
+            Some(c) => builder
+                .with_client_auth_cert(
+                    c.chain
+                        .iter()
+                        .map(|d| CertificateDer::from(d.clone()))
+                        .collect(),
+                    PrivateKeyDer::Pkcs8(c.key.clone().into()),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        TlsClient {
+            addr,
+            user: user.into(),
+            password: password.into(),
+            realm: None,
+            nonce: None,
+            nc: 0,
+            conn: None,
+            config: Arc::new(config),
+            seen,
+            message_id: 0,
+        }
+    }
+
+    /// The leaf certificate the device presented last.
+    pub fn server_certificate(&self) -> Option<Vec<u8>> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn connect(&self) -> std::io::Result<BufReader<Stream>> {
+        let conn = rustls::ClientConnection::new(
+            self.config.clone(),
+            ServerName::try_from("device").unwrap(),
+        )
+        .map_err(std::io::Error::other)?;
+        let tcp = TcpStream::connect(self.addr)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
+        Ok(BufReader::new(rustls::StreamOwned::new(conn, tcp)))
+    }
+
+    fn exchange(&mut self, bytes: &[u8]) -> std::io::Result<Response> {
+        if self.conn.is_none() {
+            self.conn = Some(self.connect()?);
+        }
+        let conn = self.conn.as_mut().expect("connected");
+        let result = conn
+            .get_mut()
+            .write_all(bytes)
+            .and_then(|_| conn.get_mut().flush())
+            .and_then(|_| read_response(conn));
+        match &result {
+            Ok(r)
+                if r.header("connection")
+                    .is_some_and(|c| c.eq_ignore_ascii_case("close")) =>
+            {
+                self.conn = None
+            }
+            Ok(_) => {}
+            Err(_) => self.conn = None,
+        }
+        result
+    }
+
+    fn request(&self, body: &str, authorization: Option<&str>) -> Vec<u8> {
+        let mut req = format!(
+            "POST /wsman HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        if let Some(a) = authorization {
+            req.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        req.into_bytes()
+    }
+
+    fn authorization(&mut self) -> String {
+        self.nc += 1;
+        let realm = self.realm.clone().unwrap_or_default();
+        let nonce = self.nonce.clone().unwrap_or_default();
+        let (cnonce, nc) = ("5ce1e0f1", format!("{:08x}", self.nc));
+        let ha1 = md5_hex(&format!("{}:{realm}:{}", self.user, self.password));
+        let ha2 = md5_hex("POST:/wsman");
+        let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+        format!(
+            r#"Digest username="{}", realm="{realm}", nonce="{nonce}", uri="/wsman", qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}""#,
+            self.user
+        )
+    }
+
+    /// Posts a SOAP body with Digest (a 401 round trip first when needed).
+    /// An error is a connection or handshake failure: a refused
+    /// provisioning certificate shows here as the alert the device sent.
+    pub fn post(&mut self, body: &str) -> std::io::Result<Response> {
+        for _ in 0..3 {
+            let auth = self.nonce.is_some().then(|| self.authorization());
+            let bytes = self.request(body, auth.as_deref());
+            let r = self.exchange(&bytes)?;
+            if r.status != 401 {
+                return Ok(r);
+            }
+            let www = r.header("www-authenticate").unwrap_or_default().to_string();
+            self.realm = challenge_param(&www, "realm");
+            self.nonce = challenge_param(&www, "nonce");
+            self.nc = 0;
+        }
+        Err(std::io::Error::other("digest authentication refused"))
+    }
+
+    pub fn get(&mut self, class: &str) -> std::io::Result<Response> {
+        self.message_id += 1;
+        let body = envelope_get(class, &self.message_id.to_string());
+        self.post(&body)
+    }
+
+    pub fn invoke(&mut self, class: &str, method: &str, args: &str) -> std::io::Result<Response> {
+        self.message_id += 1;
+        let uri = class_uri(class);
+        let body = envelope(
+            &format!("{uri}/{method}"),
+            class,
+            &self.message_id.to_string(),
+            "",
+            &format!(r#"<h:{method}_INPUT xmlns:h="{uri}">{args}</h:{method}_INPUT>"#),
+        );
+        self.post(&body)
+    }
+
+    pub fn send(
+        &mut self,
+        action: &str,
+        class: &str,
+        header: &str,
+        body: &str,
+    ) -> std::io::Result<Response> {
+        self.message_id += 1;
+        let body = envelope(action, class, &self.message_id.to_string(), header, body);
+        self.post(&body)
+    }
+}
+
+/// Accepts any device certificate and keeps the leaf, so tests can tell
+/// which one the device presented.
+#[derive(Debug)]
+struct Recorder(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl rustls::client::danger::ServerCertVerifier for Recorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.0.lock().unwrap() = Some(end_entity.to_vec());
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
