@@ -14,13 +14,13 @@ use super::{Action, Check, Event, Expectation, Scenario, format_duration};
 use crate::device::{DeviceEvent, HostPower, Port, PowerRequest, ProvisioningState};
 use crate::fleet::{Endpoint, Fleet};
 
-/// Whether a device answers WS-Man: its faults leave connections alone
-/// and its firmware opens a WS-Man port.
+/// Whether a device answers WS-Man: its faults leave connections alone,
+/// its firmware opens a WS-Man port and its ME is powered.
 fn responds(endpoint: &Endpoint) -> bool {
     let f = endpoint.faults.get();
     let cut_off = f.offline || f.hang || f.reset_probability >= 1.0;
     let fw = endpoint.device.firmware;
-    !cut_off && (fw.opens(Port::Http) || fw.opens(Port::Https))
+    !cut_off && (fw.opens(Port::Http) || fw.opens(Port::Https)) && endpoint.device.me_reachable()
 }
 
 /// Applies `action` to one device; false when it did not apply (the host
