@@ -411,6 +411,62 @@ fn a_configuration_that_was_not_committed_is_not_live() {
     assert_eq!(console.get("AMT_GeneralSettings").unwrap().status, 200);
 }
 
+/// Takes one hello on `server`:9971: who sent it and what it said.
+fn take_hello(listener: &std::net::TcpListener) -> (SocketAddr, Vec<u8>) {
+    let (mut stream, from) = listener.accept().expect("a hello");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut bytes = Vec::new();
+    // The device writes the hello and closes its side.
+    stream.read_to_end(&mut bytes).expect("the hello");
+    (from, bytes)
+}
+
+#[test]
+fn the_out_of_band_flow_starts_with_a_hello_on_9971() {
+    use amtemu::device::HashAlgorithm;
+    use amtemu::provision::{Hello, HelloBody};
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let server = unique_address();
+    let listener = std::net::TcpListener::bind((server, 9971)).expect("9971 on loopback");
+    let root = pki.write_root(&scratch("oob"), "root.der");
+    let emu = Emulator::start(&[
+        "--provisioning",
+        "in",
+        "--dhcp-domain",
+        "vpro.test",
+        "--provisioning-root",
+        &root,
+        "--provisioning-server",
+        &server.to_string(),
+        "--local-port",
+        "0",
+    ]);
+    let (from, bytes) = take_hello(&listener);
+    assert_eq!(from.ip(), emu.addr.ip(), "the hello comes from the device");
+    let hello = Hello::parse(&bytes).expect("a v3 hello");
+    let HelloBody::Pki { hashes } = hello.body else {
+        panic!("a PKI hello")
+    };
+    // The service point looks for its provisioning root among the hashes.
+    let ours = provisioner::sha256(&pki.root_der);
+    assert!(hashes.contains(&(HashAlgorithm::Sha256, ours)));
+
+    // It connects back to the address the hello came from and configures.
+    let provisioning = pki.provisioning(Leaf::good("prov.vpro.test"));
+    let device = SocketAddr::new(from.ip(), 16993);
+    let mut c = TlsClient::new(device, "admin", "admin", Some(&provisioning));
+    assert_eq!(provisioning_state(&mut c), "1");
+    configure(&mut c, &pki.server("amt-prov.vpro.test"));
+    ok_rv(
+        c.invoke("AMT_SetupAndConfigurationService", "CommitChanges", ""),
+        "CommitChanges",
+    );
+    let mut console = TlsClient::new(device, "admin", NEW_PASSWORD, None);
+    assert_eq!(provisioning_state(&mut console), "2");
+}
+
 // ---- host-based setup through the local interface ------------------------
 
 fn clients_prefix() -> PathBuf {

@@ -125,6 +125,13 @@ impl Pki {
     }
 }
 
+/// SHA-256 of a DER certificate, as root hash tables hold it.
+pub fn sha256(der: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)
+        .as_ref()
+        .to_vec()
+}
+
 /// Signs ConfigurationNonce ‖ McNonce as AdminSetup wants it: RSA PKCS#1
 /// v1.5 with SHA-256 by the provisioning certificate's key.
 pub fn sign_nonces(key_pkcs8: &[u8], configuration_nonce: &[u8], mc_nonce: &[u8]) -> Vec<u8> {

@@ -313,6 +313,7 @@ fn setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fa
         return Ok(output(M, setup_status::INVALID_PARAMETER));
     };
     device.activate(ControlMode::Client, ha1);
+    device.audit(crate::device::audit::EventId::PROVISIONING_COMPLETED);
     Ok(output(M, setup_status::SUCCESS))
 }
 
@@ -427,6 +428,7 @@ fn admin_setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
         return Ok(output(M, rv));
     }
     device.activate(ControlMode::Admin, ha1);
+    device.audit(crate::device::audit::EventId::PROVISIONING_COMPLETED);
     Ok(output(M, setup_status::SUCCESS))
 }
 
