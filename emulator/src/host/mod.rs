@@ -94,6 +94,9 @@ pub struct Env<'a> {
     pub revision: &'a str,
 }
 
+/// Between the OS's last line and the power going off (or the reset).
+const LAST_WORDS: std::time::Duration = std::time::Duration::from_millis(200);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
     Off,
@@ -543,12 +546,16 @@ impl Host {
                         self.phase = Phase::Busy;
                         let script = self.script.clone();
                         self.queue_lines(now, &script.shutdown);
+                        // The kernel's last words reach the UART before the
+                        // power goes.
+                        self.tail += LAST_WORDS;
                         self.queue_at(now, Action::PowerOff);
                     }
                     shell::Outcome::Reboot => {
                         self.phase = Phase::Busy;
                         let script = self.script.clone();
                         self.queue_lines(now, &script.reboot);
+                        self.tail += LAST_WORDS;
                         self.queue_at(now, Action::Reboot);
                     }
                 }

@@ -136,7 +136,9 @@ async fn login_commands_and_poweroff_reach_s5() {
     screen
         .wait_for(&device, "reboot: Power down", Duration::from_secs(5))
         .await;
-    sleep(Duration::from_millis(10)).await;
+    let state = device.with_state(|s| s.power.state());
+    assert_eq!(state, HostPower::S0, "the last words come first");
+    sleep(Duration::from_millis(250)).await;
     device.with_state(|s| assert_eq!(s.power.state(), HostPower::S5));
     let mut seen = Vec::new();
     while let Ok(e) = events.try_recv() {

@@ -1,0 +1,139 @@
+//! The simulated host end to end: a scenario gives a device its own console
+//! script, the host boots while no console is attached, and Debian's
+//! amtterm, attaching afterwards, sees the retained boot text, logs in with
+//! the script's credentials and powers the host off from its shell, which
+//! WS-Man then reports.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use support::*;
+
+const HOST: &str = "hc-00001";
+
+/// A one-device fleet from a scenario whose group brings an inline script.
+fn fleet_with_script() -> (Emulator, std::path::PathBuf) {
+    let ip = unique_address();
+    let dir = std::env::temp_dir().join(format!("amtemu-host-console-{ip}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("console.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"[fleet]
+first_address = "{ip}"
+
+[[groups]]
+name = "hc"
+count = 1
+power = "s5"
+boot_ms = 200
+console = {{ user = "ops", password = "s3cret", prompt = "ops@{{host}}> ", post = [{{ after_ms = 0, text = "HOSTCONSOLE-POST {{host}}\n" }}] }}
+"#
+        ),
+    )
+    .unwrap();
+    let args = vec![
+        "fleet".to_string(),
+        "--scenario".into(),
+        file.display().to_string(),
+    ];
+    let emu = Emulator::launch(args, SocketAddr::from((ip, 16992)));
+    // Redirection without a consent code (ACM asks for one by default).
+    let r = emu.client().put_edited(
+        "IPS_OptInService",
+        "<r:OptInRequired>4294967295</r:OptInRequired>",
+        "<r:OptInRequired>0</r:OptInRequired>",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    (emu, dir)
+}
+
+fn power_state(emu: &Emulator) -> String {
+    element_text(
+        &emu.client()
+            .get("CIM_AssociatedPowerManagementService")
+            .text(),
+        "PowerState",
+    )
+    .expect("PowerState")
+}
+
+fn power_on(emu: &Emulator) {
+    let args = r#"<h:PowerState>2</h:PowerState><h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#;
+    let r = emu.client().invoke(
+        "CIM_PowerManagementService",
+        "RequestPowerStateChange",
+        "",
+        args,
+    );
+    assert_eq!(
+        element_text(&r.text(), "ReturnValue").as_deref(),
+        Some("0"),
+        "{}",
+        r.text()
+    );
+}
+
+#[test]
+fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off() {
+    let amtterm = std::path::Path::new("/usr/bin/amtterm").exists();
+    if !amtterm {
+        assert_ne!(
+            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
+            Ok("1"),
+            "amtterm is not installed (tests/clients/install.sh)"
+        );
+        eprintln!("skipping: amtterm is not installed");
+        return;
+    }
+    let (emu, dir) = fleet_with_script();
+    power_on(&emu);
+    assert!(eventually(Duration::from_secs(10), || power_state(&emu) == "2"));
+    // The whole disk boot (about 5 s of script) happens with nobody
+    // attached; its text must still be there.
+    std::thread::sleep(Duration::from_secs(7));
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
+        .args([
+            &emu.addr.ip().to_string(),
+            "16994",
+            "admin",
+            "P@ssw0rd",
+            &format!("expect:HOSTCONSOLE-POST {HOST}"),
+            "expect:GRUB",
+            &format!("expect:{HOST} login: "),
+            "send:ops\\r",
+            "expect:Password: ",
+            "send:wrong\\r",
+            "expect:Login incorrect",
+            &format!("expect:{HOST} login: "),
+            "send:ops\\r",
+            "expect:Password: ",
+            "send:s3cret\\r",
+            &format!("expect:ops@{HOST}> "),
+            "send:hostname\\r",
+            // The echoed command, then the answer on a line of its own.
+            &format!("expect:\n{HOST}"),
+            "send:cat /etc/os-release\\r",
+            "expect:ID=amtemu",
+            "send:shutdown -h now\\r",
+            "expect:reboot: Power down",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the amtterm driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let result: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(result["ok"], true, "{result:#}");
+    eprintln!("amtterm saw:\n{}", result["output_tail"].as_str().unwrap_or(""));
+    assert!(
+        eventually(Duration::from_secs(10), || power_state(&emu) == "8"),
+        "WS-Man sees the host off after its OS shut down"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
