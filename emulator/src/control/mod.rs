@@ -288,6 +288,12 @@ fn details(endpoint: &Endpoint) -> Value {
                 "state": s.setup.state,
                 "mode": s.setup.mode,
             },
+            // What PTHI GET_LOCAL_SYSTEM_ACCOUNT gives a local agent: the
+            // account of the local interface (see `crate::local`).
+            "local_system_account": {
+                "user": crate::local::LOCAL_ACCOUNT,
+                "password": crate::local::local_account_password(id),
+            },
             "host_name": s.general.host_name,
             "domain_name": s.general.domain_name,
             "tls_enabled": s.tls.remote.enabled,

@@ -160,6 +160,11 @@ async fn lists_pages_and_details() {
     assert_eq!(d["tls_enabled"], true);
     assert_eq!(d["users"], 1);
     assert_eq!(d["stopped"], false);
+    assert_eq!(d["local_system_account"]["user"], "$$OsAdmin");
+    assert_eq!(
+        d["local_system_account"]["password"],
+        crate::local::local_account_password(&device.identity)
+    );
 
     let (status, e) = json_call(r.addr, "GET", "/api/v1/devices/nope", None).await;
     assert_eq!(status, 404);
