@@ -49,6 +49,14 @@ impl IderDrive {
         }
     }
 
+    /// How a BIOS names the drive in its boot messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            IderDrive::Floppy => "floppy",
+            IderDrive::Cd => "CD-ROM",
+        }
+    }
+
     /// The drive a drive/head register value selects (bit 4: slave).
     pub fn from_select(register: u8) -> IderDrive {
         if register & 0x10 != 0 {
@@ -157,6 +165,8 @@ pub struct Host {
     ider: IderLink,
     /// The label of the medium booted over IDE-R.
     label: String,
+    /// The redirected drive it was in.
+    drive: IderDrive,
     changed: bool,
 }
 
@@ -174,6 +184,7 @@ impl Host {
             os_started: now,
             ider: IderLink::default(),
             label: String::new(),
+            drive: IderDrive::Cd,
             changed: false,
         }
     }
@@ -400,7 +411,12 @@ impl Host {
             }
             Next::Found { drive, volume } => {
                 self.ider.probe = None;
-                self.label = volume.label;
+                self.label = if volume.label.is_empty() {
+                    "NO NAME".to_string()
+                } else {
+                    volume.label
+                };
+                self.drive = drive;
                 tracing::info!(?drive, label = %self.label, fs = volume.kind, "IDE-R boot");
                 self.phase = Phase::Busy;
                 self.tail = self.tail.max(at);
@@ -599,6 +615,7 @@ impl Host {
             .replace("{host}", &terminal_safe(env.host_name))
             .replace("{user}", &terminal_safe(user))
             .replace("{label}", &self.label)
+            .replace("{drive}", self.drive.name())
             .replace("{os}", &self.script.os_name)
             .replace("{kernel}", &self.script.kernel);
         let mut bytes = Vec::with_capacity(rendered.len() + 8);

@@ -3,8 +3,9 @@
 //! names its own script (TOML, inline or in a file).
 //!
 //! Texts may use `{host}` (the device's host name), `{user}`, `{label}`
-//! (the redirected medium's volume label), `{os}` and `{kernel}`. A lone
-//! `\n` is sent as CR LF, as a terminal expects.
+//! (the redirected medium's volume label), `{drive}` (`CD-ROM` or
+//! `floppy`), `{os}` and `{kernel}`. A lone `\n` is sent as CR LF, as a
+//! terminal expects.
 
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
@@ -150,7 +151,7 @@ impl Default for ConsoleScript {
             bios_setup_exit: lines(&[(200, "\x1b[0m\x1b[2J\x1b[HExiting Setup...\n")]),
             ider_probe: lines(&[(300, "Booting from IDE-R...\n")]),
             ider_boot: lines(&[
-                (200, "Booting from IDE-R CD-ROM: {label}\n"),
+                (200, "Booting from IDE-R {drive}: {label}\n"),
                 (500, "ISOLINUX 6.04  Copyright (C) 1994-2015 H. Peter Anvin et al\n"),
                 (800, "Loading installer from {label} ...\n"),
                 (1000, "[  \x1b[32m OK \x1b[0m] Started \x1b[1mInstaller\x1b[0m.\n"),

@@ -238,6 +238,11 @@ async fn wake(device: &Device, watch: &mut tokio::sync::watch::Receiver<u64>) {
 /// Answers the host's IDE-R commands from an image, as a console does;
 /// the first TEST UNIT READY gets UNIT ATTENTION, as MeshCommander answers.
 async fn serve_ider(device: &Device, image: &[u8]) -> Vec<u8> {
+    serve_ider_as(device, IderDrive::Cd, image, 2048).await
+}
+
+/// As [`serve_ider`], with the image in `drive` and the other drive empty.
+async fn serve_ider_as(device: &Device, drive: IderDrive, image: &[u8], block: usize) -> Vec<u8> {
     let mut opcodes = Vec::new();
     let mut watch = device.host_watch();
     for _ in 0..20 {
@@ -245,19 +250,19 @@ async fn serve_ider(device: &Device, image: &[u8]) -> Vec<u8> {
             wake(device, &mut watch).await;
             continue;
         };
-        assert_eq!(request.drive, IderDrive::Cd);
         opcodes.push(request.cdb[0]);
         let (data, sense) = match request.cdb[0] {
+            _ if request.drive != drive => (Vec::new(), atapi::NO_MEDIUM),
             op::TEST_UNIT_READY if opcodes.len() == 1 => (Vec::new(), atapi::MEDIUM_CHANGED),
             op::TEST_UNIT_READY => (Vec::new(), atapi::GOOD),
             op::READ_CAPACITY_10 => {
-                let mut d = ((image.len() / 2048 - 1) as u32).to_be_bytes().to_vec();
-                d.extend(2048u32.to_be_bytes());
+                let mut d = ((image.len() / block - 1) as u32).to_be_bytes().to_vec();
+                d.extend((block as u32).to_be_bytes());
                 (d, atapi::GOOD)
             }
             op::READ_10 => {
                 let lba = u32::from_be_bytes(request.cdb[2..6].try_into().unwrap()) as usize;
-                (image[lba * 2048..(lba + 1) * 2048].to_vec(), atapi::GOOD)
+                (image[lba * block..(lba + 1) * block].to_vec(), atapi::GOOD)
             }
             _ => (Vec::new(), atapi::INVALID_COMMAND),
         };
@@ -493,4 +498,24 @@ async fn poweroff_lands_on_time_without_a_reader() {
             to: HostPower::S5
         }
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn ider_boots_a_floppy_when_the_cd_drive_is_empty() {
+    let device = device();
+    device.ider_session(true);
+    device.with_state(|s| s.boot.use_ider = true);
+    let mut screen = Screen::attach(&device);
+    device.request_power(PowerRequest::On).unwrap();
+    let mut image = crate::host::media::tests::floppy_sector("FREEDOS");
+    image.resize(512 * 2880, 0);
+    let opcodes = serve_ider_as(&device, IderDrive::Floppy, &image, 512).await;
+    assert_eq!(opcodes.first(), Some(&op::TEST_UNIT_READY), "the CD first");
+    screen
+        .wait_for(
+            &device,
+            "Booting from IDE-R floppy: FREEDOS",
+            Duration::from_secs(5),
+        )
+        .await;
 }
