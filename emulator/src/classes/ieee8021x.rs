@@ -7,6 +7,7 @@
 use super::pki::{certificate_epr, certificate_handle};
 use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service};
 use crate::device::audit::EventId;
+use crate::device::audit::status::AUDIT_FAIL;
 use crate::device::ieee8021x::{
     EapMethod, Ieee8021xCredentials, ProfileError, WifiAuthentication, WifiEncryption, WifiProfile,
 };
@@ -311,6 +312,9 @@ fn add_wifi_settings(device: &Device, _: &Instance, input: &Instance) -> Result<
             return Ok(output(METHOD, 36));
         }
     }
+    if device.audit_blocks(EventId::WIRELESS_PROFILE_ADDED) {
+        return Ok(output(METHOD, AUDIT_FAIL));
+    }
     let added = wifi_profile(input).and_then(|profile| {
         let name = profile.name.clone();
         device.with_state(|s| s.ieee8021x.add_wifi(profile, &s.certs))?;
@@ -446,6 +450,39 @@ mod tests {
         );
         delete_all_profiles(&d, &Instance::default(), &Instance::default()).unwrap();
         assert!(wifi_settings(&d).is_empty());
+    }
+
+    #[test]
+    fn a_full_log_refuses_a_profile_its_policy_calls_critical() {
+        use crate::device::audit::{AuditRecord, CAPACITY, Initiator, PolicyType, StoragePolicy};
+        let d = device("11.8");
+        d.with_state(|s| {
+            let log = &mut s.audit_log;
+            log.storage_policy = StoragePolicy::NoRollover;
+            log.set_policy(EventId::WIRELESS_PROFILE_ADDED, Some(PolicyType::Critical))
+                .unwrap();
+            for t in 0..CAPACITY as u32 {
+                let record = AuditRecord {
+                    app: 27,
+                    event: 0,
+                    initiator: Initiator::Local,
+                    time: t,
+                    address: None,
+                    extended: vec![],
+                };
+                log.record(record, t).unwrap();
+            }
+        });
+        assert_eq!(
+            rv(&d, add_input(psk("home", 1, "password1"), None, None)),
+            2075
+        );
+        assert!(wifi_settings(&d).is_empty(), "nothing added");
+        d.with_state(|s| s.audit_log.storage_policy = StoragePolicy::Rollover);
+        assert_eq!(
+            rv(&d, add_input(psk("home", 1, "password1"), None, None)),
+            0
+        );
     }
 
     #[test]

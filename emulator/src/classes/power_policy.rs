@@ -48,6 +48,9 @@ fn set_power_scheme(device: &Device, target: &Instance, _: &Instance) -> Result<
     else {
         return Ok(output(METHOD, 36));
     };
+    if device.audit_blocks(EventId::POWER_PACKAGE_MODIFIED) {
+        return Ok(output(METHOD, crate::device::audit::status::AUDIT_FAIL));
+    }
     let host = device.with_state(|s| {
         s.power_policy = policy;
         s.power.state()

@@ -342,6 +342,9 @@ fn add_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance
             .ok_or(status::INVALID_PARAMETER)?;
         let application = text(input, "ApplicationName")?;
         let vendor = text(input, "VendorName")?;
+        if device.audit_blocks(EventId::STORAGE_FPACL_MODIFIED) {
+            return Err(crate::device::audit::status::AUDIT_FAIL);
+        }
         let h = device.with_state(|s| s.storage.add_entry(application, vendor, partner, size))?;
         device.changed("AMT_ThirdPartyDataStorage");
         device.audit(EventId::STORAGE_FPACL_MODIFIED);

@@ -722,6 +722,88 @@ mod tests {
     }
 
     #[test]
+    fn the_sp2_state_survives_a_restart() {
+        use crate::device::{Device, DeviceConfig, Firmware, MePowerPolicy, storage::AppIdentity};
+        let config = DeviceConfig::new("nv", Firmware::by_name("11.8").unwrap());
+        let before = Device::new(config.clone());
+        before.with_state(|s| {
+            s.audit_log
+                .set_policy(EventId::POWER_UP, Some(PolicyType::Critical))
+                .unwrap();
+            s.audit_log.storage_policy = StoragePolicy::NoRollover;
+            s.power_policy = MePowerPolicy::S0AndSleep;
+            let session = s
+                .storage
+                .register(AppIdentity {
+                    uuid: vec![1; 16],
+                    vendor: "v".into(),
+                    name: "a".into(),
+                    enterprise: String::new(),
+                })
+                .unwrap();
+            let block = s.storage.allocate(session, 8, false, "b").unwrap();
+            s.storage.write(session, block, 0, b"kept").unwrap();
+        });
+        before.audit(EventId::POWER_UP);
+        let saved = serde_json::to_string(&before.nvram()).unwrap();
+        let after = Device::new(config);
+        after.restore(serde_json::from_str(&saved).unwrap());
+        after.with_state(|s| {
+            before.with_state(|b| {
+                assert_eq!(s.audit_log, b.audit_log);
+                assert_eq!(s.power_policy, b.power_policy);
+                assert_eq!(s.ieee8021x, b.ieee8021x);
+            });
+            assert_eq!(s.audit_log.len(), 1);
+            assert_eq!(s.storage.used(), 8);
+        });
+        // State files from before these features load with the defaults.
+        let mut old: serde_json::Value = serde_json::from_str(&saved).unwrap();
+        for key in ["audit_log", "storage", "power_policy", "ieee8021x"] {
+            old.as_object_mut().unwrap().remove(key);
+        }
+        let restored: crate::device::Nvram = serde_json::from_value(old).unwrap();
+        assert_eq!(restored.power_policy, MePowerPolicy::AlwaysOn);
+        assert!(restored.audit_log.is_empty());
+    }
+
+    #[test]
+    fn the_device_records_for_the_acting_caller_on_firmware_with_a_log() {
+        use crate::device::{Device, DeviceConfig, Firmware};
+        let device = |fw| Device::new(DeviceConfig::new("a", Firmware::by_name(fw).unwrap()));
+        for fw in ["3.2.1", "4.0"] {
+            let d = device(fw);
+            d.with_state(|s| {
+                s.audit_log
+                    .set_policy(EventId::RESET, Some(PolicyType::Alert))
+            })
+            .unwrap();
+            let user = Actor {
+                caller: Caller::User {
+                    name: "console".into(),
+                    realms: vec![],
+                },
+                address: Some("127.9.9.9".into()),
+            };
+            acting(user, || d.audit(EventId::RESET));
+            d.audit(EventId::RESET);
+            let records = d.with_state(|s| s.audit_log.records().clone());
+            if fw == "3.2.1" {
+                assert!(records.is_empty(), "no audit log before 4.0");
+                continue;
+            }
+            assert_eq!(records.len(), 2);
+            assert_eq!(records[0].initiator, Initiator::Digest("console".into()));
+            assert_eq!(records[0].address.as_deref(), Some("127.9.9.9"));
+            assert_eq!(
+                records[1].initiator,
+                Initiator::Local,
+                "no caller: the host"
+            );
+        }
+    }
+
+    #[test]
     fn the_acting_caller_is_scoped() {
         assert_eq!(current_actor(), None);
         let actor = Actor {
