@@ -92,7 +92,13 @@ impl Console {
             if let Some(len) = device_message_len(&self.buf)
                 && self.buf.len() >= len
             {
-                return Some(self.buf.drain(..len).collect());
+                let msg: Vec<u8> = self.buf.drain(..len).collect();
+                // Echo heartbeats as amtterm does, so the device hears
+                // from an otherwise silent console.
+                if msg[0] == 0x2B || msg[0] == 0x4B {
+                    self.send(&msg);
+                }
+                return Some(msg);
             }
             let mut chunk = [0u8; 16384];
             match self.stream.read(&mut chunk) {
@@ -648,4 +654,104 @@ fn amtterm_watches_a_boot_logs_in_and_powers_off() {
         eventually(Duration::from_secs(10), || power_state(&emu) == "8"),
         "WS-Man sees the host off after the OS shut down"
     );
+}
+
+fn meshcommander_redir() -> Option<std::process::Command> {
+    let prefix = std::env::var_os("AMT_CLIENTS_PREFIX")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/amtemu-clients")
+        });
+    let found = prefix
+        .join("node/node_modules/meshcentral/public/scripts/amt-redir-ws-0.1.0.js")
+        .exists();
+    if !client_available(found, "meshcentral (npm)") {
+        return None;
+    }
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(repo().join("tests/clients/meshcommander-redir.js"));
+    Some(cmd)
+}
+
+/// MeshCommander's browser SOL terminal stack: digest type 4, 0x27, its own
+/// 2-second heartbeats, typing and reading.
+#[test]
+fn meshcommander_sol_logs_in_and_runs_a_command() {
+    let Some(mut cmd) = meshcommander_redir() else {
+        return;
+    };
+    let emu = device(&[]);
+    let addr = redirection_addr(&emu);
+    cmd.args([
+        &addr.ip().to_string(),
+        &addr.port().to_string(),
+        USER,
+        PASSWORD,
+        "sol",
+        "send:\\r",
+        "expect:login:",
+        "send:root\\r",
+        "expect:Password:",
+        "send:amtemu\\r",
+        "expect:# ",
+        "send:cat /etc/hostname\\r",
+        "expect:amt-0001",
+        // Longer than MeshCommander's heartbeat period.
+        "sleep:3",
+        "send:echo still-here\\r",
+        "expect:still-here\r\n",
+    ]);
+    let result = run_driver(cmd);
+    assert_eq!(result["ok"], true, "{result:#}");
+}
+
+/// MeshCommander's browser IDE-R stack serves an ISO the test builds; the
+/// host, reset with UseIDER, boots from it (seen on a SOL console).
+/// MeshCommander checks every device sequence number and closes on a
+/// mismatch, so getting the image read at all proves the numbering.
+#[test]
+fn meshcommander_ide_r_serves_an_iso_the_host_boots_from() {
+    let Some(mut cmd) = meshcommander_redir() else {
+        return;
+    };
+    let emu = device(&[]);
+    let addr = redirection_addr(&emu);
+    let mut image = vec![0u8; 64 * 2048];
+    image[16 * 2048..17 * 2048].copy_from_slice(&iso_pvd("MESH_IDER_ISO"));
+    let iso = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("ider-{}.iso", std::process::id()));
+    std::fs::write(&iso, &image).unwrap();
+    cmd.args([
+        &addr.ip().to_string(),
+        &addr.port().to_string(),
+        USER,
+        PASSWORD,
+        "ider",
+        iso.to_str().unwrap(),
+    ]);
+    let driver = std::thread::spawn(move || run_driver(cmd));
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let mut probe = Console::connect(addr);
+            probe.start(b"IDER") == 2
+        }),
+        "MeshCommander holds the IDE-R slot"
+    );
+    let mut sol = sol_session(addr);
+    let r = emu.client().put_edited(
+        "AMT_BootSettingData",
+        "<r:UseIDER>false</r:UseIDER>",
+        "<r:UseIDER>true</r:UseIDER>",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    request_power(&emu, 10);
+    let text = sol.sol_text_until("MESH_IDER_ISO", Duration::from_secs(30));
+    let result = driver.join().expect("the driver thread");
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert!(
+        text.contains("Booting from IDE-R CD-ROM: MESH_IDER_ISO"),
+        "{text:?}"
+    );
+    let _ = std::fs::remove_file(iso);
 }
