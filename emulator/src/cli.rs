@@ -565,7 +565,11 @@ fn run_fleet(
         }
         fleet.persist();
         if let Some(offset) = args.local_offset() {
-            let local = crate::local::bind(&fleet, offset).await?;
+            let local = if shared_listener {
+                bind_shared_local(args.local_port)?
+            } else {
+                crate::local::bind(&fleet, offset).await?
+            };
             if fleet.devices().len() == 1
                 && let Some(addr) = local.first().and_then(|l| l.local_addr().ok())
             {
@@ -690,6 +694,16 @@ async fn bind_shared(
 async fn bind_shared(
     _: &Fleet,
 ) -> anyhow::Result<Vec<(tokio::net::TcpListener, crate::device::Port)>> {
+    bail!("--shared-listener needs Linux (SO_BINDTODEVICE)")
+}
+
+#[cfg(target_os = "linux")]
+fn bind_shared_local(port: u16) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
+    Ok(crate::local::bind_shared(port)?)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn bind_shared_local(_: u16) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
     bail!("--shared-listener needs Linux (SO_BINDTODEVICE)")
 }
 
