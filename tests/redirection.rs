@@ -755,3 +755,35 @@ fn meshcommander_ide_r_serves_an_iso_the_host_boots_from() {
     );
     let _ = std::fs::remove_file(iso);
 }
+
+/// The same MeshCommander SOL stack over TLS on 16995, which presents the
+/// device's 16993 identity.
+#[test]
+fn meshcommander_sol_over_tls_on_16995() {
+    let Some(mut cmd) = meshcommander_redir() else {
+        return;
+    };
+    let emu = device(&[]);
+    cmd.args([
+        &emu.addr.ip().to_string(),
+        "16995",
+        USER,
+        PASSWORD,
+        "sol",
+        "send:\\r",
+        "expect:login:",
+        "--tls",
+    ]);
+    let result = run_driver(cmd);
+    assert_eq!(result["ok"], true, "{result:#}");
+}
+
+/// Firmware from CSME 16.1 on never answers on 16994.
+#[test]
+fn tls_only_firmware_has_no_plain_redirection_port() {
+    let emu = Emulator::start(&["--firmware", "16.1"]);
+    let plain = SocketAddr::new(emu.addr.ip(), REDIRECTION_PORT);
+    assert!(TcpStream::connect_timeout(&plain, Duration::from_secs(2)).is_err());
+    let tls = SocketAddr::new(emu.addr.ip(), 16995);
+    assert!(TcpStream::connect_timeout(&tls, Duration::from_secs(2)).is_ok());
+}
