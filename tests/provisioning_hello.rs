@@ -427,3 +427,44 @@ fn meshcentrals_hello_server_accepts_our_hellos() {
         assert!(hello["hashes"].as_array().unwrap().len() >= 10);
     }
 }
+
+#[test]
+fn the_hello_storm_scenario_passes_against_a_collector() {
+    let server = unique_address();
+    let received = collector(server);
+    let first = Ipv4Addr::new(127, 60 + (std::process::id() % 60) as u8, 128, 1);
+    // The example, ten times faster, against our collector and addresses.
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/hello-storm.toml"),
+    )
+    .unwrap()
+    .replace("duration = \"2m\"", "duration = \"12s\"")
+    .replace(
+        "hello_interval_scale = 0.01",
+        "hello_interval_scale = 0.001",
+    )
+    .replace("at = \"5s\"", "at = \"500ms\"")
+    .replace(
+        "first_address = \"127.4.0.1\"",
+        &format!("first_address = \"{first}\""),
+    )
+    .replace("\"127.0.0.1\"", &format!("\"{server}\""));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("storm-{server}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hello-storm.toml");
+    std::fs::write(&file, text).unwrap();
+    let report = dir.join("report.json");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"))
+        .args(["fleet", "--local-port", "0", "--scenario"])
+        .arg(&file)
+        .arg("--report-json")
+        .arg(&report)
+        .args(["--ca-dir", concat!(env!("CARGO_TARGET_TMPDIR"), "/ca")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run the scenario");
+    let json = std::fs::read_to_string(&report).unwrap_or_default();
+    assert!(status.success(), "{json}");
+    let senders: HashSet<IpAddr> = received.lock().unwrap().iter().map(|(f, _)| *f).collect();
+    assert_eq!(senders.len(), 1000);
+}

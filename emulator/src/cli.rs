@@ -123,6 +123,10 @@ pub struct DeviceArgs {
     /// Its password.
     #[arg(long, default_value = DEFAULT_PASSWORD, env = "AMTEMU_PASSWORD")]
     pub password: String,
+    /// A console script (TOML) for the simulated host: what it prints on
+    /// the serial console, its login and prompt. Default: the built-in one.
+    #[arg(long, value_name = "FILE", value_parser = console_script)]
+    pub console: Option<std::sync::Arc<crate::host::ConsoleScript>>,
     /// The devices' domain (AMT_GeneralSettings.DomainName).
     #[arg(long, default_value = "vpro.test")]
     pub domain: String,
@@ -168,6 +172,34 @@ pub struct DeviceArgs {
     /// Repeatable.
     #[arg(long, value_parser = provisioning_root_hash)]
     pub provisioning_root: Vec<(String, Vec<u8>)>,
+    /// Provisioning server address entered in MEBx (IP or IP:PORT): devices
+    /// in setup mode send hellos there instead of looking it up.
+    #[arg(long, value_parser = server_address)]
+    pub provisioning_server: Option<std::net::SocketAddr>,
+    /// Port of a provisioning server found by name.
+    #[arg(long, default_value_t = crate::device::provisioning::DEFAULT_HELLO_PORT)]
+    pub provisioning_port: u16,
+    /// Domain entered in MEBx: hellos go to ProvisionServer.<this> first.
+    #[arg(long, default_value = "")]
+    pub mebx_domain: String,
+    /// PSK provisioning ID (8 characters, dash allowed) for firmware
+    /// 2.0-10.x: such devices send PSK (v2) hellos.
+    #[arg(long, requires = "pps")]
+    pub pid: Option<String>,
+    /// PSK pre-shared secret (32 characters) going with --pid.
+    #[arg(long, requires = "pid")]
+    pub pps: Option<String>,
+    /// The only DNS server asked for ProvisionServer.<domain> (IP or
+    /// IP:PORT); without it only --provisioning-server works.
+    #[arg(long, value_parser = dns_address)]
+    pub dns: Option<std::net::SocketAddr>,
+    /// Multiplies the hello schedule's intervals (1 = firmware timing;
+    /// 0.001 runs a day of hellos in under 90 seconds).
+    #[arg(long, default_value_t = 1.0, value_parser = hello_scale)]
+    pub hello_interval_scale: f64,
+    /// Hello connections open at once, fleet-wide.
+    #[arg(long, default_value_t = 256)]
+    pub hello_concurrency: usize,
     /// Where the emulator's CA is kept (see `amtemu ca export`).
     #[arg(long)]
     pub ca_dir: Option<PathBuf>,
@@ -220,7 +252,7 @@ impl DeviceArgs {
             host_name: host_name.to_string(),
             domain_name: self.domain.clone(),
             ip_address: address.to_string(),
-            console: None,
+            console: self.console.clone(),
             provisioning: self.provisioning_settings(),
             power_policy: crate::device::MePowerPolicy::default(),
         }
@@ -231,12 +263,27 @@ impl DeviceArgs {
         let mut settings = crate::device::ProvisioningSettings {
             dhcp_domain: self.dhcp_domain.clone(),
             pki_dns_suffix: self.pki_dns_suffix.clone(),
+            server: self.provisioning_server,
+            server_port: self.provisioning_port,
+            mebx_domain: self.mebx_domain.clone(),
+            pid: self.pid.clone(),
+            pps: self.pps.clone(),
             ..crate::device::ProvisioningSettings::default()
         };
         for (name, hash) in &self.provisioning_root {
             settings.add_trusted_hash(name, crate::device::HashAlgorithm::Sha256, hash.clone());
         }
         settings
+    }
+
+    /// How the fleet sends hellos.
+    fn hello_config(&self) -> crate::provision::HelloConfig {
+        crate::provision::HelloConfig {
+            dns: self.dns,
+            scale: self.hello_interval_scale,
+            concurrency: self.hello_concurrency,
+            ..crate::provision::HelloConfig::default()
+        }
     }
 
     /// The local interface's offset above the HTTP port, when it is on.
@@ -564,6 +611,13 @@ fn run_fleet(
             fleet.log_events();
         }
         fleet.persist();
+        let hello_config = match &scenario {
+            Some((scenario, _)) => scenario.hello_config(args.hello_config()),
+            None => args.hello_config(),
+        };
+        fleet
+            .start_hellos(hello_config)
+            .map_err(|e| anyhow::anyhow!(e))?;
         if let Some(offset) = args.local_offset() {
             let local = if shared_listener {
                 bind_shared_local(args.local_port)?
@@ -730,6 +784,35 @@ async fn shutdown_signal() {
 
 /// `--provisioning-root FILE`: the file's name and the SHA-256 of the DER
 /// certificate it holds (PEM or DER).
+/// IP or IP:PORT, with `default_port` when none is given.
+fn address_with_port(text: &str, default_port: u16) -> Result<std::net::SocketAddr, String> {
+    text.parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            text.parse::<IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, default_port))
+        })
+        .map_err(|_| format!("{text:?} is not an IP address or IP:PORT"))
+}
+
+fn server_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    address_with_port(text, crate::device::provisioning::DEFAULT_HELLO_PORT)
+}
+
+fn dns_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    address_with_port(text, 53)
+}
+
+fn hello_scale(text: &str) -> Result<f64, String> {
+    let scale: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    crate::provision::schedule::valid_scale(scale)
+}
+
+fn console_script(path: &str) -> Result<std::sync::Arc<crate::host::ConsoleScript>, String> {
+    crate::host::ConsoleScript::load(std::path::Path::new(path)).map(std::sync::Arc::new)
+}
+
 fn provisioning_root_hash(path: &str) -> Result<(String, Vec<u8>), String> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;

@@ -491,12 +491,8 @@ async fn hello_status(State(c): Shared, name: Result<Path<String>, PathRejection
 /// devices enter setup mode and start sending hellos.
 async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
     let Path(name) = name?;
-    let index = *c
-        .by_name
-        .get(&name)
-        .ok_or_else(|| ApiError::not_found(format!("no device named {name:?}")))?;
-    let device = &c.fleet.devices()[index].device;
-    if !c.fleet.enter_setup_mode(index) {
+    let device = &c.endpoint(&name)?.device;
+    if !device.enter_setup_mode() {
         return ok(
             StatusCode::CONFLICT,
             json!({"error": "the device is provisioned; unprovision it first"}),

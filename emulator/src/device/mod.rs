@@ -192,6 +192,9 @@ pub struct Device {
     console: Arc<ConsoleScript>,
     /// Made by the first console that watches the host.
     host_watch: OnceLock<watch::Sender<u64>>,
+    /// Told (with this number) whenever the device enters setup mode: the
+    /// fleet's hello scheduler.
+    setup_watch: OnceLock<(tokio::sync::mpsc::UnboundedSender<usize>, usize)>,
 }
 
 impl Device {
@@ -245,6 +248,7 @@ impl Device {
             this: this.clone(),
             console: config.console.unwrap_or_else(ConsoleScript::builtin),
             host_watch: OnceLock::new(),
+            setup_watch: OnceLock::new(),
         })
     }
 
@@ -653,8 +657,17 @@ impl Device {
         });
         if entered {
             self.changed("setup");
+            if let Some((watcher, number)) = self.setup_watch.get() {
+                let _ = watcher.send(*number);
+            }
         }
         entered
+    }
+
+    /// Has `watcher` told `number` each time the device enters setup mode
+    /// (once per device; later calls are ignored).
+    pub fn watch_setup_mode(&self, watcher: tokio::sync::mpsc::UnboundedSender<usize>, number: usize) {
+        let _ = self.setup_watch.set((watcher, number));
     }
 
     /// The ME clock, seconds since 1970.

@@ -303,24 +303,9 @@ impl Fleet {
             .map_err(|_| "hellos already started".to_string())
     }
 
-    /// The hello scheduler's counters, when hellos were started.
+    /// The hello scheduler, when hellos were started.
     pub fn hellos(&self) -> Option<&crate::provision::Hellos> {
         self.hellos.get()
-    }
-
-    /// Puts device `index` into setup mode and opens its hello window.
-    /// False for a provisioned device.
-    pub fn enter_setup_mode(&self, index: usize) -> bool {
-        let Some(endpoint) = self.devices.get(index) else {
-            return false;
-        };
-        if !endpoint.device.enter_setup_mode() {
-            return false;
-        }
-        if let Some(hellos) = self.hellos.get() {
-            hellos.wake(index);
-        }
-        true
     }
 
     /// Logs every device's events (power changes, boots, settings changes).

@@ -50,10 +50,11 @@ pub struct HelloTarget {
     pub address: IpAddr,
 }
 
-/// The handle to the scheduler: wakes a device whose window just opened.
+/// The running scheduler. Devices wake it themselves when they enter setup
+/// mode ([`Device::enter_setup_mode`]); it runs while any of them lives.
 #[derive(Clone, Debug)]
 pub struct Hellos {
-    wake: mpsc::UnboundedSender<usize>,
+    targets: usize,
 }
 
 impl Hellos {
@@ -67,6 +68,11 @@ impl Hellos {
             );
         }
         let (wake, woken) = mpsc::unbounded_channel();
+        for (number, target) in targets.iter().enumerate() {
+            target.device.watch_setup_mode(wake.clone(), number);
+        }
+        drop(wake);
+        let count = targets.len();
         let scheduler = Scheduler {
             tracks: vec![None; targets.len()],
             targets,
@@ -76,13 +82,12 @@ impl Hellos {
             config,
         };
         tokio::spawn(scheduler.run(woken));
-        Ok(Hellos { wake })
+        Ok(Hellos { targets: count })
     }
 
-    /// Tells the scheduler device `index` (in the target list) has just
-    /// entered setup mode.
-    pub fn wake(&self, index: usize) {
-        let _ = self.wake.send(index);
+    /// How many devices the scheduler looks after.
+    pub fn targets(&self) -> usize {
+        self.targets
     }
 }
 
@@ -165,6 +170,7 @@ impl Scheduler {
             let hello = &mut s.provisioning.hello;
             hello.window_start = Some(clock);
             hello.retries_sent = 0;
+            hello.delivered = 0;
             hello.given_up = false;
         });
         tracing::info!(device = %device.name, hours = window.as_secs() / 3600, "hello window opened");
@@ -447,8 +453,7 @@ mod tests {
         .unwrap();
         tokio::time::sleep(Duration::from_secs(600)).await;
         assert!(hellos.try_recv().is_err(), "nothing while pre-provisioning");
-        device.with_state(|s| s.setup.state = ProvisioningState::In);
-        h.wake(0);
+        assert!(h.targets() == 1 && device.enter_setup_mode());
         let hello = hellos.recv().await.unwrap();
         assert_eq!(hello.retry_count, 0);
         assert!(matches!(hello.body, HelloBody::Pki { ref hashes } if hashes.len() >= 10));

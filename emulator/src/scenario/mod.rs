@@ -38,6 +38,9 @@ pub struct Scenario {
     groups: Vec<Group>,
     timeline: Vec<Event>,
     expectations: Vec<Expectation>,
+    /// `[fleet]` hello settings that override the command line's.
+    hello_interval_scale: Option<f64>,
+    dns: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,10 +90,13 @@ enum Action {
     Fault,
     /// All faults go.
     ClearFaults,
+    /// A local agent starts remote configuration (PTHI
+    /// START_CONFIGURATION): Pre -> In, and hellos start.
+    EnterSetupMode,
 }
 
 impl Action {
-    const ALL: [Action; 9] = [
+    const ALL: [Action; 10] = [
         Action::PowerButton,
         Action::OsShutdown,
         Action::PowerOn,
@@ -100,6 +106,7 @@ impl Action {
         Action::Replug,
         Action::Fault,
         Action::ClearFaults,
+        Action::EnterSetupMode,
     ];
 
     fn name(self) -> &'static str {
@@ -113,6 +120,7 @@ impl Action {
             Action::Replug => "replug",
             Action::Fault => "fault",
             Action::ClearFaults => "clear-faults",
+            Action::EnterSetupMode => "enter-setup-mode",
         }
     }
 
@@ -141,6 +149,8 @@ enum Check {
     Provisioned(bool),
     Responds(bool),
     SawPowerOn(bool),
+    /// At least this many hellos reached a provisioning server.
+    HellosDelivered(u32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -222,6 +232,10 @@ impl Expectation {
             }
             Check::SawPowerOn(true) => "saw a power-on".to_string(),
             Check::SawPowerOn(false) => "saw no power-on".to_string(),
+            Check::HellosDelivered(n) => format!(
+                "delivered at least {n} hello{}",
+                if n == 1 { "" } else { "s" }
+            ),
         };
         format!("{when}, {who} {what}")
     }
@@ -278,6 +292,21 @@ pub fn parse(text: &str, file_name: &str) -> Result<Scenario, ScenarioError> {
 }
 
 impl Scenario {
+    /// The command line's hello settings with the scenario's `[fleet]`
+    /// overrides applied.
+    pub fn hello_config(
+        &self,
+        mut config: crate::provision::HelloConfig,
+    ) -> crate::provision::HelloConfig {
+        if let Some(scale) = self.hello_interval_scale {
+            config.scale = scale;
+        }
+        if let Some(dns) = self.dns {
+            config.dns = Some(dns);
+        }
+        config
+    }
+
     /// The devices, in order, with addresses assigned from the scenario's
     /// `[fleet]` settings (checked when the file was read).
     pub fn device_specs(&self) -> Result<Vec<DeviceSpec>, ScenarioError> {

@@ -52,6 +52,10 @@ struct RawFleet {
     https_port: Option<u16>,
     domain: Option<String>,
     duration: Option<String>,
+    /// Multiplies the hello schedule (see `--hello-interval-scale`).
+    hello_interval_scale: Option<f64>,
+    /// The DNS server (IP or IP:PORT) devices ask for ProvisionServer.*.
+    dns: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +77,16 @@ struct RawGroup {
     power_policy: Option<RawPowerPolicy>,
     faults: Option<GroupFaults>,
     console: Option<toml::Value>,
+    /// MEBx provisioning settings.
+    provisioning_server: Option<String>,
+    provisioning_port: Option<u16>,
+    mebx_domain: Option<String>,
+    dhcp_domain: Option<String>,
+    pki_dns_suffix: Option<String>,
+    pid: Option<String>,
+    pps: Option<String>,
+    /// Extra active trusted root hashes (hex SHA-1/256/384).
+    trusted_hashes: Option<Vec<String>>,
 }
 
 /// The management engine's power policy (`MePowerPolicy` names).
@@ -126,6 +140,7 @@ struct RawExpect {
     responds: Option<bool>,
     #[serde(rename = "saw-power-on", alias = "saw_power_on")]
     saw_power_on: Option<bool>,
+    hellos_delivered: Option<u32>,
 }
 
 /// A group's `faults` table: a [`FaultPlan`] and, beside its keys, an
@@ -409,11 +424,13 @@ const UNSUPPORTED_GROUP_KEYS: &[(&str, &str)] = &[
         "tls",
         "TLS settings in scenarios; devices start with the firmware's TLS defaults (configure TLS over WS-Man)",
     ),
-    ("hellos", "hello messages come with the provisioning work"),
-    ("hello", "hello messages come with the provisioning work"),
     (
-        "provisioning_server",
-        "hello messages come with the provisioning work",
+        "hellos",
+        "hellos start with the timeline action `enter-setup-mode` or `provisioning = \"in\"`",
+    ),
+    (
+        "hello",
+        "hellos start with the timeline action `enter-setup-mode` or `provisioning = \"in\"`",
     ),
     (
         "certificates",
@@ -426,21 +443,15 @@ const UNSUPPORTED_GROUP_KEYS: &[(&str, &str)] = &[
 ];
 
 const UNSUPPORTED_EXPECT_KEYS: &[(&str, &str)] = &[
-    ("hellos", "hello messages come with the provisioning work"),
-    (
-        "saw-hello",
-        "hello messages come with the provisioning work",
-    ),
-    (
-        "sent-hello",
-        "hello messages come with the provisioning work",
-    ),
+    ("hellos", "the key is `hellos_delivered`"),
+    ("saw-hello", "the key is `hellos_delivered`"),
+    ("sent-hello", "the key is `hellos_delivered`"),
 ];
 
 fn unsupported_action(action: &str) -> Option<&'static str> {
     let a = action.to_ascii_lowercase();
     if a.contains("hello") || a.contains("setup") {
-        Some("setup mode and hello messages come with the provisioning work")
+        Some("the action is `enter-setup-mode`")
     } else if a.contains("cert") || a.contains("expire") {
         Some("certificate expiry is not modelled yet")
     } else if a.contains("policy") {
@@ -734,6 +745,17 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         ));
     }
     let default_domain = fleet.domain.clone().unwrap_or_else(|| "vpro.test".into());
+    let hello_interval_scale = fleet
+        .hello_interval_scale
+        .map(crate::provision::schedule::valid_scale)
+        .transpose()
+        .map_err(|m| problem(&fleet_path.k("hello_interval_scale"), m))?;
+    let dns = fleet
+        .dns
+        .as_deref()
+        .map(|text| socket_address(text, 53))
+        .transpose()
+        .map_err(|m| problem(&fleet_path.k("dns"), m))?;
     let duration = match &fleet.duration {
         None => None,
         Some(text) => {
@@ -825,7 +847,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
             ));
         }
         let domain = g.domain.clone().unwrap_or_else(|| default_domain.clone());
-        let provisioning = crate::device::ProvisioningSettings::default();
+        let provisioning = group_provisioning(&path, g)?;
         let defaults = PowerTimings::default();
         // One script shared by the group's devices.
         let console = match &g.console {
@@ -1104,18 +1126,21 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         if let Some(b) = x.saw_power_on {
             kinds.push(Check::SawPowerOn(b));
         }
+        if let Some(n) = x.hellos_delivered {
+            kinds.push(Check::HellosDelivered(n));
+        }
         let check = match kinds.len() {
             1 => kinds.remove(0),
             0 => {
                 return Err(problem(
                     &path,
-                    "an expectation needs one of power, provisioned, responds, saw-power-on",
+                    "an expectation needs one of power, provisioned, responds, saw-power-on, hellos_delivered",
                 ));
             }
             _ => {
                 return Err(problem(
                     &path,
-                    "an expectation checks one thing: use one of power, provisioned, responds, saw-power-on per [[expect]]",
+                    "an expectation checks one thing: use one of power, provisioned, responds, saw-power-on, hellos_delivered per [[expect]]",
                 ));
             }
         };
@@ -1172,7 +1197,73 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         groups,
         timeline,
         expectations,
+        hello_interval_scale,
+        dns,
     })
+}
+
+/// A group's MEBx provisioning settings.
+fn group_provisioning(path: &KeyPath, g: &RawGroup) -> Checked<crate::device::ProvisioningSettings> {
+    use crate::device::{HashAlgorithm, ProvisioningSettings};
+    let mut settings = ProvisioningSettings {
+        mebx_domain: g.mebx_domain.clone().unwrap_or_default(),
+        dhcp_domain: g.dhcp_domain.clone().unwrap_or_default(),
+        pki_dns_suffix: g.pki_dns_suffix.clone().unwrap_or_default(),
+        pid: g.pid.clone(),
+        pps: g.pps.clone(),
+        ..ProvisioningSettings::default()
+    };
+    if let Some(port) = g.provisioning_port {
+        settings.server_port = port;
+    }
+    if let Some(text) = &g.provisioning_server {
+        settings.server = Some(
+            socket_address(text, crate::device::provisioning::DEFAULT_HELLO_PORT)
+                .map_err(|m| problem(&path.k("provisioning_server"), m))?,
+        );
+    }
+    if g.pid.is_some() != g.pps.is_some() {
+        return Err(problem(
+            &path.k(if g.pid.is_some() { "pid" } else { "pps" }),
+            "pid and pps go together",
+        ));
+    }
+    if g.pid.is_some() && settings.psk_pid().is_none() {
+        return Err(problem(
+            &path.k("pid"),
+            "a PID is 8 characters (a dash in the middle allowed)",
+        ));
+    }
+    for (i, text) in g.trusted_hashes.iter().flatten().enumerate() {
+        let hash = crate::device::provisioning::decode_hex(text.trim());
+        let algorithm = match hash.as_ref().map(Vec::len) {
+            Some(20) => HashAlgorithm::Sha1,
+            Some(32) => HashAlgorithm::Sha256,
+            Some(48) => HashAlgorithm::Sha384,
+            _ => {
+                return Err(problem(
+                    &path.k("trusted_hashes").i(i),
+                    "a trusted hash is a SHA-1, SHA-256 or SHA-384 in hex (40, 64 or 96 digits)",
+                ));
+            }
+        };
+        settings.add_trusted_hash(
+            &format!("scenario hash {}", i + 1),
+            algorithm,
+            hash.unwrap_or_default(),
+        );
+    }
+    Ok(settings)
+}
+
+/// IP or IP:PORT.
+fn socket_address(text: &str, default_port: u16) -> Result<std::net::SocketAddr, String> {
+    text.parse::<std::net::SocketAddr>()
+        .or_else(|_| {
+            text.parse::<std::net::IpAddr>()
+                .map(|ip| std::net::SocketAddr::new(ip, default_port))
+        })
+        .map_err(|_| format!("{text:?} is not an IP address or IP:PORT"))
 }
 
 type FindGroup<'a> = dyn Fn(&KeyPath, &str) -> Checked<usize> + 'a;
@@ -1446,7 +1537,7 @@ mod tests {
         let e = err(&format!(
             "{base}[[timeline]]\nat = \"1s\"\naction = \"start-hellos\"\n"
         ));
-        assert!(e.message.starts_with("not supported yet:"), "{e}");
+        assert!(e.message.contains("enter-setup-mode"), "{e}");
         assert_eq!(e.key.as_deref(), Some("timeline[0].action"));
         let e = err(&format!(
             "{base}[[timeline]]\nat = \"1s\"\naction = \"reset\"\ngroup = \"b\"\n"
@@ -1467,7 +1558,13 @@ mod tests {
         let e = err(&format!("{base}[[expect]]\npower = \"on\"\nshare = 1.5\n"));
         assert_eq!(e.key.as_deref(), Some("expect[0].share"));
         let e = err(&format!("{base}[[expect]]\nhellos = 3\n"));
-        assert!(e.message.starts_with("not supported yet:"));
+        assert!(e.message.contains("hellos_delivered"), "{e}");
+        let e = err("[[groups]]\nname = \"a\"\ncount = 1\ntrusted_hashes = [\"abc\"]\n");
+        assert_eq!(e.key.as_deref(), Some("groups[0].trusted_hashes[0]"));
+        let e = err("[[groups]]\nname = \"a\"\ncount = 1\nprovisioning_server = \"nowhere\"\n");
+        assert_eq!(e.key.as_deref(), Some("groups[0].provisioning_server"));
+        let e = err("[fleet]\nhello_interval_scale = 0.0\n[[groups]]\nname = \"a\"\ncount = 1\n");
+        assert_eq!(e.key.as_deref(), Some("fleet.hello_interval_scale"));
         let e = err("[[groups]]\nname = \"a\"\ncount = 1\npower_policy = \"sometimes\"\n");
         assert_eq!(e.key.as_deref(), Some("groups[0].power_policy"));
         assert_eq!(e.line, Some(4));

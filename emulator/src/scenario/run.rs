@@ -64,6 +64,7 @@ fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &End
             endpoint.faults.clear();
             had
         }
+        Action::EnterSetupMode => device.enter_setup_mode(),
     }
 }
 
@@ -263,6 +264,9 @@ impl Scenario {
                 }
                 Check::Responds(want) => responds(endpoint) == want,
                 Check::SawPowerOn(want) => seen[d].load(Ordering::Relaxed) == want,
+                Check::HellosDelivered(least) => {
+                    device.with_state(|s| s.provisioning.hello.delivered) >= least
+                }
             };
             if ok {
                 matching += 1;
