@@ -596,6 +596,48 @@ fn host_based_setup_to_client_control_mode_with_dmt() {
     // A second Setup finds the device provisioned.
     let v = dmt_activate(&emu, &["ccm", NEW_PASSWORD]);
     assert_eq!(v["setup"], 2, "{v:#}");
+    // A CCM device is deactivated locally.
+    let mut local = Client::new(local(&emu), amtemu::local::LOCAL_ACCOUNT, &local_password());
+    let r = local.invoke(
+        "AMT_SetupAndConfigurationService",
+        "Unprovision",
+        "",
+        "<h:ProvisioningMode>4</h:ProvisioningMode>",
+    );
+    assert_eq!(rv(&r).as_deref(), Some("0"), "{}", r.text());
+    let r = local.get("AMT_SetupAndConfigurationService");
+    assert_eq!(
+        element_text(&r.text(), "ProvisioningState").as_deref(),
+        Some("0")
+    );
+    assert!(closed_at_accept(emu.addr));
+}
+
+#[test]
+fn a_client_control_device_is_upgraded_to_admin_with_a_signed_nonce() {
+    if !dmt_ready() {
+        return;
+    }
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let dir = scratch("upgrade");
+    let root = pki.write_root(&dir, "root.der");
+    let emu = pre_provisioned(&["--provisioning-root", &root]);
+    let v = dmt_activate(&emu, &["ccm", NEW_PASSWORD]);
+    assert_eq!(v["after"], 1, "{v:#}");
+    let good = pki.provisioning(Leaf::good("prov.vpro.test"));
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let (leaf, root_der, key) = (
+        write("leaf.der", &good.chain[0]),
+        write("chain-root.der", &good.chain[1]),
+        write("key.pk8", &good.key),
+    );
+    let v = dmt_activate(&emu, &["upgrade", NEW_PASSWORD, &leaf, &root_der, &key]);
+    assert_eq!(v["upgrade"], 0, "{v:#}");
+    assert_eq!(v["after"], 2, "{v:#}");
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //
 //   node dmt-activate.js HOST PORT USER PASS ccm NEW_ADMIN_PASS
 //   node dmt-activate.js HOST PORT USER PASS acm NEW_ADMIN_PASS LEAF.der ROOT.der KEY.pk8 [--tamper]
+//   node dmt-activate.js HOST PORT USER PASS upgrade NEW_ADMIN_PASS LEAF.der ROOT.der KEY.pk8
 //
 // USER/PASS are the local system account's. --tamper signs other bytes than
 // ConfigurationNonce || McNonce, which the device must refuse.
@@ -19,7 +20,7 @@ const C = require('./common');
 const { RpsTransport, StepError, bodyOf, scalar } = require('./wsman-messages');
 
 const CLIENT = 'dmt-activate';
-const USAGE = 'dmt-activate.js HOST PORT USER PASS ccm|acm NEW_ADMIN_PASS [LEAF.der ROOT.der KEY.pk8] [--tamper]';
+const USAGE = 'dmt-activate.js HOST PORT USER PASS ccm|acm|upgrade NEW_ADMIN_PASS [LEAF.der ROOT.der KEY.pk8] [--tamper]';
 const HBS = 'IPS_HostBasedSetupService';
 
 async function run(a) {
@@ -47,7 +48,7 @@ async function run(a) {
     const out = { before: before.current, realm };
     if (a.op === 'ccm') {
         out.setup = await invoke('Setup', hbs.Setup(2, digest));
-    } else if (a.op === 'acm') {
+    } else if (a.op === 'acm' || a.op === 'upgrade') {
         const [leafPath, rootPath, keyPath] = a.args.slice(1);
         if (!keyPath) throw new StepError('acm needs LEAF.der ROOT.der KEY.pk8');
         const b64 = (p) => fs.readFileSync(p).toString('base64');
@@ -61,8 +62,13 @@ async function run(a) {
         const key = crypto.createPrivateKey({ key: fs.readFileSync(keyPath), format: 'der', type: 'pkcs8' });
         const signature = crypto.sign('sha256', signed, { key, padding: crypto.constants.RSA_PKCS1_PADDING });
         out.config_nonce_bytes = configNonce.length;
-        out.admin_setup = await invoke('AdminSetup',
-            hbs.AdminSetup(2, digest, mcNonce.toString('base64'), 2, signature.toString('base64')));
+        if (a.op === 'acm') {
+            out.admin_setup = await invoke('AdminSetup',
+                hbs.AdminSetup(2, digest, mcNonce.toString('base64'), 2, signature.toString('base64')));
+        } else {
+            out.upgrade = await invoke('UpgradeClientToAdmin',
+                hbs.UpgradeClientToAdmin(mcNonce.toString('base64'), 2, signature.toString('base64')));
+        }
     } else {
         throw new StepError('unknown op ' + a.op + '; ' + USAGE);
     }
