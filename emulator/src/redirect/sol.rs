@@ -223,3 +223,222 @@ where
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Mutex;
+
+    use tokio::io::{AsyncReadExt, DuplexStream};
+    use tokio::sync::{broadcast, watch};
+
+    use super::*;
+    use crate::device::HostPower;
+    use crate::host::{IderReply, IderRequest};
+
+    /// A host whose console output and power the test sets.
+    pub(crate) struct FakeHost {
+        output: Mutex<Vec<u8>>,
+        pub(crate) typed: Mutex<Vec<u8>>,
+        powered: Mutex<bool>,
+        watch: watch::Sender<u64>,
+        events: broadcast::Sender<DeviceEvent>,
+    }
+
+    impl FakeHost {
+        pub(crate) fn new() -> FakeHost {
+            FakeHost {
+                output: Mutex::new(Vec::new()),
+                typed: Mutex::new(Vec::new()),
+                powered: Mutex::new(true),
+                watch: watch::channel(0).0,
+                events: broadcast::channel(8).0,
+            }
+        }
+
+        pub(crate) fn print(&self, bytes: &[u8]) {
+            self.output.lock().unwrap().extend_from_slice(bytes);
+            self.watch.send_modify(|n| *n += 1);
+        }
+
+        fn power(&self, on: bool) {
+            *self.powered.lock().unwrap() = on;
+            let (from, to) = if on {
+                (HostPower::S5, HostPower::S0)
+            } else {
+                (HostPower::S0, HostPower::S5)
+            };
+            let _ = self.events.send(DeviceEvent::PowerChanged { from, to });
+        }
+    }
+
+    impl HostPort for FakeHost {
+        fn console_cursor(&self) -> u64 {
+            0
+        }
+        fn console_read(&self, cursor: &mut u64) -> Vec<u8> {
+            let out = self.output.lock().unwrap();
+            let fresh = out[*cursor as usize..].to_vec();
+            *cursor = out.len() as u64;
+            fresh
+        }
+        fn console_input(&self, bytes: &[u8]) {
+            self.typed.lock().unwrap().extend_from_slice(bytes);
+        }
+        fn console_next_due(&self) -> Option<Instant> {
+            None
+        }
+        fn host_watch(&self) -> watch::Receiver<u64> {
+            self.watch.subscribe()
+        }
+        fn host_powered(&self) -> bool {
+            *self.powered.lock().unwrap()
+        }
+        fn events(&self) -> broadcast::Receiver<DeviceEvent> {
+            self.events.subscribe()
+        }
+        fn ider_session(&self, _: bool) {}
+        fn ider_next_request(&self) -> Option<IderRequest> {
+            None
+        }
+        fn ider_complete(&self, _: IderReply) {}
+    }
+
+    fn settings(max: u16, coalesce_ms: u16) -> SolSettings {
+        SolSettings {
+            max_transmit_buffer: max,
+            transmit_timeout_ms: coalesce_ms,
+            receive_timeout_ms: 10_000,
+            heartbeat_ms: 5000,
+            ..SolSettings::default()
+        }
+    }
+
+    /// The console's end: reads device messages.
+    struct Console {
+        stream: DuplexStream,
+        buf: Vec<u8>,
+    }
+
+    impl Console {
+        async fn next(&mut self) -> DeviceMessage {
+            loop {
+                if let Some((msg, used)) = DeviceMessage::decode(&self.buf).unwrap() {
+                    self.buf.drain(..used);
+                    return msg;
+                }
+                let mut chunk = [0u8; 4096];
+                let n = self.stream.read(&mut chunk).await.unwrap();
+                assert!(n > 0, "the device closed");
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+
+        async fn send(&mut self, msg: ClientMessage) {
+            let mut bytes = Vec::new();
+            msg.encode(&mut bytes);
+            self.stream.write_all(&bytes).await.unwrap();
+        }
+    }
+
+    fn start(
+        host: std::sync::Arc<FakeHost>,
+        s: SolSettings,
+        capacity: usize,
+    ) -> (
+        Console,
+        tokio::task::JoinHandle<Result<&'static str, WireError>>,
+    ) {
+        let (ours, theirs) = tokio::io::duplex(capacity);
+        let task = tokio::spawn(async move {
+            let (r, w) = tokio::io::split(theirs);
+            run(r, w, Inbox::default(), &*host, s).await
+        });
+        (
+            Console {
+                stream: ours,
+                buf: Vec::new(),
+            },
+            task,
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn output_is_coalesced_chunked_and_keys_reach_the_host() {
+        let host = std::sync::Arc::new(FakeHost::new());
+        let (mut c, _task) = start(host.clone(), settings(4, 100), 1 << 16);
+        assert!(matches!(
+            c.next().await,
+            DeviceMessage::StartSolReply { status: 0, .. }
+        ));
+        assert!(matches!(
+            c.next().await,
+            DeviceMessage::SolControls { status: 4, .. }
+        ));
+        host.print(b"ab");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        host.print(b"cdefg");
+        // Four bytes fill a message at once; the rest waits for the
+        // transmit timeout.
+        let started = Instant::now();
+        let DeviceMessage::SolData { data, .. } = c.next().await else {
+            panic!("data expected");
+        };
+        assert_eq!(data, b"abcd");
+        let DeviceMessage::SolData { data, .. } = c.next().await else {
+            panic!("data expected");
+        };
+        assert_eq!(data, b"efg");
+        assert!(started.elapsed() >= Duration::from_millis(80));
+        c.send(ClientMessage::SolData {
+            seq: 1,
+            data: b"ls\r".to_vec(),
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(*host.typed.lock().unwrap(), b"ls\r");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn power_changes_resend_controls_and_heartbeats_flow() {
+        let host = std::sync::Arc::new(FakeHost::new());
+        let (mut c, _task) = start(host.clone(), settings(1000, 0), 1 << 16);
+        c.next().await;
+        c.next().await;
+        host.power(false);
+        assert!(matches!(
+            c.next().await,
+            DeviceMessage::SolControls { status: 0, .. }
+        ));
+        let before = Instant::now();
+        c.send(ClientMessage::SolHeartbeat { seq: 0 }).await;
+        assert!(matches!(c.next().await, DeviceMessage::SolHeartbeat { .. }));
+        assert!(before.elapsed() <= MAX_HEARTBEAT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_console_is_dropped_after_the_receive_timeout() {
+        let host = std::sync::Arc::new(FakeHost::new());
+        let (mut c, task) = start(host, settings(1000, 0), 1 << 16);
+        c.next().await;
+        let started = Instant::now();
+        let why = task.await.unwrap().unwrap();
+        assert_eq!(why, "receive timeout");
+        assert!(started.elapsed() >= Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_console_that_stops_reading_is_dropped_not_buffered_forever() {
+        let host = std::sync::Arc::new(FakeHost::new());
+        // A tiny pipe: the device's writes block almost at once.
+        let (c, task) = start(host.clone(), settings(1000, 0), 64);
+        let mut printed = 0;
+        while !task.is_finished() && printed < 10 * crate::redirect::wire::MAX_QUEUED {
+            host.print(&[b'x'; 4096]);
+            printed += 4096;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let ended = task.await.unwrap();
+        assert!(matches!(ended, Err(WireError::Stalled(_))), "{ended:?}");
+        drop(c);
+    }
+}
