@@ -411,6 +411,69 @@ fn a_configuration_that_was_not_committed_is_not_live() {
     assert_eq!(console.get("AMT_GeneralSettings").unwrap().status, 200);
 }
 
+fn pem(label: &str, der: &[u8]) -> String {
+    let b64 = BASE64.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// curl as a provisioning server: client certificate and chain, Digest.
+fn curl(
+    emu: &Emulator,
+    credential: Option<&Credential>,
+    dir: &std::path::Path,
+) -> std::process::Output {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-k", "--digest", "-u", "admin:anything"]);
+    if let Some(c) = credential {
+        let chain: String = c.chain.iter().map(|d| pem("CERTIFICATE", d)).collect();
+        let (cert, key) = (dir.join("chain.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, chain).unwrap();
+        std::fs::write(&key, pem("PRIVATE KEY", &c.key)).unwrap();
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
+    cmd.args([
+        "--data",
+        &envelope_get("AMT_SetupAndConfigurationService", "1"),
+        &format!("https://{}/wsman", https(emu)),
+    ])
+    .output()
+    .unwrap()
+}
+
+#[test]
+fn curl_with_a_provisioning_certificate_reaches_a_device_in_setup() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("curl not installed; skipping");
+        return;
+    }
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let emu = in_setup(&pki, "11.8", "curl");
+    let dir = scratch("curl");
+    let without = curl(&emu, None, &dir);
+    assert!(!without.status.success(), "no client certificate");
+    let good = pki.provisioning(Leaf::good("prov.vpro.test"));
+    let with = curl(&emu, Some(&good), &dir);
+    let body = String::from_utf8_lossy(&with.stdout);
+    assert!(
+        with.status.success(),
+        "{}",
+        String::from_utf8_lossy(&with.stderr)
+    );
+    assert_eq!(
+        element_text(&body, "ProvisioningState").as_deref(),
+        Some("1"),
+        "{body}"
+    );
+}
+
 /// Takes one hello on `server`:9971: who sent it and what it said.
 fn take_hello(listener: &std::net::TcpListener) -> (SocketAddr, Vec<u8>) {
     let (mut stream, from) = listener.accept().expect("a hello");
