@@ -130,10 +130,89 @@ fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off()
     let result: serde_json::Value =
         serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
     assert_eq!(result["ok"], true, "{result:#}");
-    eprintln!("amtterm saw:\n{}", result["output_tail"].as_str().unwrap_or(""));
+    eprintln!(
+        "amtterm saw:\n{}",
+        result["output_tail"].as_str().unwrap_or("")
+    );
     assert!(
         eventually(Duration::from_secs(10), || power_state(&emu) == "8"),
         "WS-Man sees the host off after its OS shut down"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `serve --console FILE`: the shipped rescue-lab script's texts and login,
+/// and `reboot` from its shell boots the host again (WS-Man keeps seeing it
+/// on).
+#[test]
+fn serve_takes_a_console_script_and_reboot_boots_again() {
+    if !std::path::Path::new("/usr/bin/amtterm").exists() {
+        assert_ne!(
+            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
+            Ok("1"),
+            "amtterm is not installed (tests/clients/install.sh)"
+        );
+        eprintln!("skipping: amtterm is not installed");
+        return;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = repo.join("scenarios/consoles/rescue-lab.toml");
+    let emu = Emulator::start(&["--console", script.to_str().unwrap(), "--boot-ms", "200"]);
+    let r = emu.client().put_edited(
+        "IPS_OptInService",
+        "<r:OptInRequired>4294967295</r:OptInRequired>",
+        "<r:OptInRequired>0</r:OptInRequired>",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
+        .args([
+            &emu.addr.ip().to_string(),
+            "16994",
+            "admin",
+            "P@ssw0rd",
+            // The host was running when the console attached: a login prompt.
+            "expect:Rescue Lab OS 2.1",
+            "expect:login: ",
+            "send:tech\\r",
+            "expect:Password: ",
+            "send:fixit\\r",
+            "expect:Nothing here is backed up.",
+            "expect:$ ",
+            "send:ls\\r",
+            "expect:README  diag.sh  images",
+            "send:reboot\\r",
+            "expect:reboot: Restarting system",
+            "expect:LAB-BIOS 1.07",
+            "expect:GRUB",
+            "expect:login: ",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the amtterm driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let result: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(power_state(&emu), "2", "a reboot leaves the host on");
+}
+
+#[test]
+fn a_broken_console_script_stops_the_start_with_its_reason() {
+    let bad = std::env::temp_dir().join(format!("amtemu-bad-console-{}.toml", std::process::id()));
+    std::fs::write(&bad, "usr = \"x\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"))
+        .args([
+            "serve",
+            "--bind",
+            &unique_address().to_string(),
+            "--console",
+        ])
+        .arg(&bad)
+        .output()
+        .expect("amtemu runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("unknown field `usr`"), "{stderr}");
+    let _ = std::fs::remove_file(bad);
 }
