@@ -513,6 +513,16 @@ fn an_me_on_in_s0_only_stops_answering_while_the_host_sleeps() {
     );
     assert_eq!(rv(&r), "0");
     assert!(answers(emu.addr), "the host is still on");
+    // The package in force is the current setting of the ME.
+    let guids = element_texts(&schemes, "SchemeGUID");
+    let s0_guid = &guids[ids.iter().position(|i| *i == s0).unwrap()];
+    let settings = c.enumerate("CIM_ElementSettingData").concat();
+    assert!(
+        settings.contains(&format!(
+            r#"<c:Selector Name="SchemeGUID">{s0_guid}</c:Selector>"#
+        )),
+        "{settings}"
+    );
 
     // The console puts the host to sleep: the ME goes with it.
     assert_eq!(power_request(&mut c, 4), "0");

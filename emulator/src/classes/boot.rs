@@ -310,7 +310,7 @@ fn boot_service_state_change(
 
 /// Which settings belong to which element: the boot and power settings of
 /// the ME, as MeshCommander lists them.
-fn element_setting_data(_: &Device) -> Vec<Instance> {
+fn element_setting_data(device: &Device) -> Vec<Instance> {
     let amt = Epr::new(names::class_uri("CIM_ComputerSystem"))
         .with("CreationClassName", "CIM_ComputerSystem")
         .with("Name", "Intel(r) AMT");
@@ -325,11 +325,12 @@ fn element_setting_data(_: &Device) -> Vec<Instance> {
             ),
         Instance::new("CIM_ElementSettingData")
             .with("IsCurrent", 1)
-            .with("ManagedElement", amt)
+            .with("ManagedElement", amt.clone())
             .with(
                 "SettingData",
                 Epr::new(names::class_uri("CIM_BootConfigSetting")).with("InstanceID", BOOT_CONFIG),
             ),
+        super::power_policy::active_scheme_setting(device, amt),
     ]
 }
 

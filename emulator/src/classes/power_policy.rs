@@ -7,11 +7,14 @@ use crate::device::Device;
 use crate::device::audit::EventId;
 use crate::device::power_policy::{MePowerPolicy, SCHEMES};
 use crate::wsman::fault::Fault;
-use crate::wsman::value::Instance;
+use crate::wsman::names;
+use crate::wsman::value::{Epr, Instance};
 
 pub static CLASSES: &[Class] = &[Class {
     name: "AMT_SystemPowerScheme",
-    keys: &["InstanceID"],
+    // MeshCommander finds the active package by the second selector of the
+    // reference CIM_ElementSettingData holds, compared with SchemeGUID.
+    keys: &["InstanceID", "SchemeGUID"],
     instances: power_schemes,
     methods: &[Method {
         name: "SetPowerScheme",
@@ -22,6 +25,21 @@ pub static CLASSES: &[Class] = &[Class {
     invoke: Access::ADMIN,
     ..CLASS
 }];
+
+/// The CIM_ElementSettingData instance that marks the active package as
+/// the ME's current setting (consoles read the policy in force from it).
+pub(crate) fn active_scheme_setting(device: &Device, managed_element: Epr) -> Instance {
+    let scheme = device.with_state(|s| s.power_policy).scheme();
+    Instance::new("CIM_ElementSettingData")
+        .with("IsCurrent", 1)
+        .with("ManagedElement", managed_element)
+        .with(
+            "SettingData",
+            Epr::new(names::class_uri("AMT_SystemPowerScheme"))
+                .with("InstanceID", scheme.instance_id)
+                .with("SchemeGUID", scheme.guid),
+        )
+}
 
 fn power_schemes(_: &Device) -> Vec<Instance> {
     SCHEMES
@@ -85,6 +103,12 @@ mod tests {
         let out = set_power_scheme(&d, s0, &Instance::default()).unwrap();
         assert_eq!(out.int("ReturnValue"), Some(0));
         assert_eq!(d.with_state(|s| s.power_policy), MePowerPolicy::S0Only);
+        let current = active_scheme_setting(&d, Epr::default());
+        let setting = current.get("SettingData").and_then(|v| v.as_ref()).unwrap();
+        assert_eq!(
+            setting.selector_text("SchemeGUID"),
+            Some(MePowerPolicy::S0Only.scheme().guid)
+        );
         assert!(d.me_reachable());
         d.force_power(HostPower::S3);
         assert!(!d.me_reachable());

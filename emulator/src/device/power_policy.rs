@@ -23,7 +23,7 @@ pub enum MePowerPolicy {
 pub struct Scheme {
     pub policy: MePowerPolicy,
     pub instance_id: &'static str,
-    /// MeshCommander shows the text after the colon.
+    /// MeshCommander shows the text after the (one) colon.
     pub description: &'static str,
     /// Base64 of the package's 16-byte GUID. Firmware GUIDs are
     /// platform-specific and none was captured; these are the emulator's own.
@@ -34,19 +34,19 @@ pub const SCHEMES: &[Scheme] = &[
     Scheme {
         policy: MePowerPolicy::S0Only,
         instance_id: "Intel(r) AMT:System Power Scheme 1",
-        description: "Intel(r) AMT:Desktop: ON in S0",
+        description: "Intel(r) AMT:Desktop ON in S0",
         guid: "4VIaHrlMnUu56j4tIQtsbQ==",
     },
     Scheme {
         policy: MePowerPolicy::S0AndSleep,
         instance_id: "Intel(r) AMT:System Power Scheme 2",
-        description: "Intel(r) AMT:Desktop: ON in S0, S3",
+        description: "Intel(r) AMT:Desktop ON in S0, S3",
         guid: "lrAhRDFYgkKvyN3f2u0Y5Q==",
     },
     Scheme {
         policy: MePowerPolicy::AlwaysOn,
         instance_id: "Intel(r) AMT:System Power Scheme 3",
-        description: "Intel(r) AMT:Desktop: ON in S0, S3, S4-5",
+        description: "Intel(r) AMT:Desktop ON in S0, S3, S4-5",
         guid: "DcWGGDUHzU6bAOaTdkQaHg==",
     },
 ];
