@@ -22,9 +22,13 @@ pub struct Line {
     pub text: String,
 }
 
+/// The longest delay a script may ask for; longer ones are cut to it so
+/// no instant computed from a script can overflow.
+pub const MAX_DELAY: Duration = Duration::from_secs(3600);
+
 impl Line {
     pub fn delay(&self) -> Duration {
-        Duration::from_millis(self.after_ms)
+        Duration::from_millis(self.after_ms).min(MAX_DELAY)
     }
 }
 
@@ -92,7 +96,7 @@ impl ConsoleScript {
     }
 
     pub fn ider_timeout(&self) -> Duration {
-        Duration::from_millis(self.ider_timeout_ms)
+        Duration::from_millis(self.ider_timeout_ms).min(MAX_DELAY)
     }
 }
 

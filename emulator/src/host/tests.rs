@@ -519,3 +519,27 @@ async fn ider_boots_a_floppy_when_the_cd_drive_is_empty() {
         )
         .await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn absurd_delays_in_a_script_are_cut_to_an_hour() {
+    let mut script = ConsoleScript::default();
+    script.post = vec![script::Line {
+        after_ms: u64::MAX,
+        text: "LATE\n".into(),
+    }];
+    script.ider_timeout_ms = u64::MAX;
+    let device = device_with(Some(script));
+    device.ider_session(true);
+    device.with_state(|s| s.boot.use_ider = true);
+    power_on(&device).await;
+    let due = device.console_next_due().expect("the late line");
+    assert!(due <= Instant::now() + script::MAX_DELAY);
+    let mut screen = Screen::attach(&device);
+    sleep(script::MAX_DELAY).await;
+    screen
+        .wait_for(&device, "LATE", Duration::from_secs(1))
+        .await;
+    sleep(Duration::from_secs(1)).await;
+    assert!(device.ider_next_request().is_some());
+    assert!(device.console_next_due().unwrap() <= Instant::now() + script::MAX_DELAY);
+}
