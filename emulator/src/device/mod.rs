@@ -365,6 +365,7 @@ impl Device {
             let env = host::Env {
                 host_name: &state.general.host_name,
                 revision: self.firmware.name,
+                identity: &self.identity,
             };
             match host.advance(now, &env) {
                 None => return,
@@ -413,6 +414,7 @@ impl Device {
                 let env = host::Env {
                     host_name: &s.general.host_name,
                     revision: self.firmware.name,
+                    identity: &self.identity,
                 };
                 host.input(now, bytes, &env);
             }

@@ -100,6 +100,8 @@ pub struct Env<'a> {
     pub host_name: &'a str,
     /// Firmware revision, reported in the drives' INQUIRY data.
     pub revision: &'a str,
+    /// For the MAC address and UUID a boot agent shows.
+    pub identity: &'a crate::device::Identity,
 }
 
 /// Between the OS's last line and the power going off (or the reset).
@@ -616,6 +618,8 @@ impl Host {
             .replace("{user}", &terminal_safe(user))
             .replace("{label}", &self.label)
             .replace("{drive}", self.drive.name())
+            .replace("{mac}", &env.identity.mac.replace('-', " ").to_uppercase())
+            .replace("{uuid}", &env.identity.uuid_string().to_uppercase())
             .replace("{os}", &self.script.os_name)
             .replace("{kernel}", &self.script.kernel);
         let mut bytes = Vec::with_capacity(rendered.len() + 8);

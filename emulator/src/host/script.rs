@@ -4,8 +4,8 @@
 //!
 //! Texts may use `{host}` (the device's host name), `{user}`, `{label}`
 //! (the redirected medium's volume label), `{drive}` (`CD-ROM` or
-//! `floppy`), `{os}` and `{kernel}`. A lone `\n` is sent as CR LF, as a
-//! terminal expects.
+//! `floppy`), `{os}`, `{kernel}`, `{mac}` and `{uuid}` (the device's). A
+//! lone `\n` is sent as CR LF, as a terminal expects.
 
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
@@ -135,7 +135,7 @@ impl Default for ConsoleScript {
             ]),
             pxe: lines(&[
                 (300, "\nIntel(R) Boot Agent GE v1.5.88\nCopyright (C) 1997-2024, Intel Corporation\n\n"),
-                (500, "CLIENT MAC ADDR: 02 00 00 00 00 01  GUID: 00000000-0000-0000-0000-000000000000\n"),
+                (500, "CLIENT MAC ADDR: {mac}  GUID: {uuid}\n"),
                 (1000, "DHCP.../"),
                 (1000, "\x08-"),
                 (1000, "\x08\\"),

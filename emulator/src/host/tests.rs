@@ -200,6 +200,12 @@ async fn pxe_times_out_and_falls_back_to_the_disk() {
     let pxe = text.find("DHCP...").unwrap();
     let grub = text.find("GRUB").unwrap();
     assert!(text.contains("PXE-E51: No DHCP or proxyDHCP offers"));
+    let mac = device.identity.mac.replace('-', " ").to_uppercase();
+    assert!(
+        text.contains(&format!("CLIENT MAC ADDR: {mac}  GUID: ")),
+        "{text}"
+    );
+    assert!(text.contains(&device.identity.uuid_string().to_uppercase()));
     assert!(pxe < grub);
 }
 
