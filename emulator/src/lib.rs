@@ -13,6 +13,7 @@ pub mod faults;
 pub mod fleet;
 pub mod host;
 pub mod http;
+pub mod load;
 pub mod local;
 pub mod provision;
 pub mod redirect;

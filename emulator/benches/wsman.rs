@@ -1,0 +1,36 @@
+//! The WS-Man hot path without sockets: reading a request envelope, and the
+//! whole engine answering a Get (class lookup, instance, envelope writing).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use amtemu::device::firmware::Firmware;
+use amtemu::device::users::Caller;
+use amtemu::device::{Device, DeviceConfig};
+use amtemu::load::client::get_body;
+use amtemu::wsman::{self, WsmanState};
+
+fn envelope_parse(c: &mut Criterion) {
+    let body = get_body(1);
+    c.bench_function("wsman/parse get envelope", |b| {
+        b.iter(|| wsman::request::parse(black_box(body.as_bytes())).expect("a valid Get"))
+    });
+}
+
+fn response_write(c: &mut Criterion) {
+    let firmware = Firmware::by_name("11.8").expect("the default profile");
+    let device = Device::new(DeviceConfig::new("bench", firmware));
+    let state = WsmanState::default();
+    let body = get_body(1);
+    c.bench_function("wsman/handle get AMT_GeneralSettings", |b| {
+        b.iter(|| {
+            let reply = wsman::handle(&device, &state, &Caller::Admin, black_box(body.as_bytes()));
+            assert!(reply.fault.is_none());
+            reply
+        })
+    });
+}
+
+criterion_group!(benches, envelope_parse, response_write);
+criterion_main!(benches);

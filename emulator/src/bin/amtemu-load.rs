@@ -1,0 +1,325 @@
+//! `amtemu-load`: drives amtemu (and, in the same run, bare baseline
+//! servers) with WS-Man load and prints throughput, latency percentiles and
+//! ratios. See bench/README.md for the commands behind the published
+//! figures.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use amtemu::load::baseline::{self, Kind};
+use amtemu::load::report::{self, Stats};
+use amtemu::load::scheduler::Load;
+use amtemu::load::{Devices, GetRun};
+
+#[derive(Parser)]
+#[command(
+    name = "amtemu-load",
+    about = "Load generator and baselines for amtemu"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Authenticated WS-Man Gets over keep-alive connections (HTTP, or TLS
+    /// with --tls); with --baseline, the same against a bare hyper server.
+    Get(GetArgs),
+    /// A new TLS connection (full handshake, no resumption) per Get; with
+    /// --baseline, the same against a bare rustls server with an RSA 2048 key.
+    Handshakes(GetArgs),
+    /// The first TLS handshake to each of many untouched devices.
+    FirstTls {
+        #[command(flatten)]
+        devices: DeviceArgs,
+        #[arg(long, default_value_t = 16993)]
+        port: u16,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Collect setup-mode hellos on a loopback provisioning port until
+    /// --expect devices have said hello (start the fleet after this says
+    /// it is listening, with --provisioning pre --provisioning-server).
+    Hellos {
+        #[arg(long, default_value = "127.0.0.1:9971")]
+        listen: SocketAddr,
+        #[arg(long)]
+        expect: usize,
+        #[arg(long, default_value_t = 60.0)]
+        timeout_seconds: f64,
+        #[arg(long)]
+        json: bool,
+        /// The fleet to launch once listening (after `--`), so the time from
+        /// its launch to the last hello is measured; it is stopped at the end.
+        #[arg(last = true)]
+        fleet: Vec<String>,
+    },
+    /// Serve a baseline (used by --baseline, which starts it as a child
+    /// process so it has a process of its own like amtemu).
+    Baseline {
+        #[arg(long, value_enum)]
+        kind: Kind,
+        #[arg(long)]
+        bind: SocketAddr,
+        #[arg(long)]
+        body_bytes: usize,
+    },
+}
+
+#[derive(Args, Clone)]
+struct DeviceArgs {
+    /// The first device's address (as given to `amtemu fleet`).
+    #[arg(long, default_value = "127.1.0.1")]
+    first: Ipv4Addr,
+    /// How many devices to spread the load over.
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
+}
+
+#[derive(Args, Clone)]
+struct GetArgs {
+    #[command(flatten)]
+    devices: DeviceArgs,
+    /// The devices' port (default 16992, or 16993 with TLS).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Speak TLS (always so for `handshakes`).
+    #[arg(long)]
+    tls: bool,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Instead: start this many requests a second (open loop) over
+    /// --concurrency connections.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long each run lasts.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    #[arg(long, default_value = "admin")]
+    user: String,
+    #[arg(long, default_value = "P@ssw0rd", env = "AMTEMU_PASSWORD")]
+    password: String,
+    /// Also drive a bare baseline server and print the ratio.
+    #[arg(long)]
+    baseline: bool,
+    /// Where the baseline listens.
+    #[arg(long, default_value_t = amtemu::load::default_baseline_addr())]
+    baseline_addr: SocketAddr,
+    /// Alternate amtemu and baseline runs this many times.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+    /// End with one line of JSON with every figure.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AMTEMU_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        match cli.command {
+            Cmd::Get(args) => get(args, false).await,
+            Cmd::Handshakes(args) => get(args, true).await,
+            Cmd::FirstTls {
+                devices,
+                port,
+                concurrency,
+                json,
+            } => {
+                let devices = Devices {
+                    first: devices.first,
+                    count: devices.devices,
+                    port,
+                };
+                let stats = amtemu::load::first_handshakes(&devices, concurrency)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                println!("{stats}");
+                if json {
+                    print_json(&[stats], &[]);
+                }
+                Ok(())
+            }
+            Cmd::Hellos {
+                listen,
+                expect,
+                timeout_seconds,
+                json,
+                fleet,
+            } => {
+                if !listen.ip().is_loopback() {
+                    bail!("the collector listens on loopback only");
+                }
+                // A fleet opens thousands of hello connections at once; a
+                // short accept queue would drop SYNs and stretch the run by
+                // the clients' retransmission timeouts.
+                let socket = tokio::net::TcpSocket::new_v4()?;
+                socket.set_reuseaddr(true)?;
+                socket.bind(listen)?;
+                let listener = socket.listen(65535)?;
+                println!("collector listening on {listen}");
+                let mut launched = None;
+                if let Some((program, args)) = fleet.split_first() {
+                    let child = Command::new(program)
+                        .args(args)
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .with_context(|| format!("starting {program}"))?;
+                    launched = Some(ChildProcess(child));
+                }
+                let started = launched.as_ref().map(|_| std::time::SystemTime::now());
+                let stats = amtemu::load::hellos::collect(
+                    listener,
+                    expect,
+                    Duration::from_secs_f64(timeout_seconds),
+                    started,
+                )
+                .await;
+                drop(launched);
+                println!("{stats}");
+                if json {
+                    let line =
+                        serde_json::json!({"ok": stats.distinct >= expect, "hellos": stats.json()});
+                    println!("{line}");
+                }
+                Ok(())
+            }
+            Cmd::Baseline {
+                kind,
+                bind,
+                body_bytes,
+            } => {
+                if !bind.ip().is_loopback() {
+                    bail!("baselines listen on loopback only");
+                }
+                let listener = tokio::net::TcpListener::bind(bind).await?;
+                println!("baseline listening on {bind}");
+                baseline::serve(listener, kind, body_bytes).await
+            }
+        }
+    })
+}
+
+async fn get(args: GetArgs, handshakes: bool) -> anyhow::Result<()> {
+    let tls = args.tls || handshakes;
+    let run = GetRun {
+        devices: Devices {
+            first: args.devices.first,
+            count: args.devices.devices.max(1),
+            port: args.port.unwrap_or(if tls { 16993 } else { 16992 }),
+        },
+        tls,
+        fresh_connections: handshakes,
+        load: match args.rate {
+            Some(per_second) => Load::Rate {
+                per_second,
+                pool: args.concurrency,
+            },
+            None => Load::Concurrency(args.concurrency),
+        },
+        duration: Duration::from_secs_f64(args.seconds),
+        user: args.user.clone(),
+        password: args.password.clone(),
+    };
+    // The targets: keep-alive Gets at half a bare hyper server's
+    // rate, new handshakes at 80% of bare rustls's.
+    let target = if handshakes { 0.8 } else { 0.5 };
+    let mut baseline = None;
+    if args.baseline {
+        let body_len = run
+            .probe_body_len()
+            .await
+            .map_err(anyhow::Error::msg)
+            .context("probing amtemu")?;
+        let kind = if tls { Kind::Tls } else { Kind::Http };
+        baseline = Some(ChildProcess::baseline(kind, args.baseline_addr, body_len)?);
+        println!(
+            "baseline: {kind:?} server answering {body_len} bytes on {}",
+            args.baseline_addr
+        );
+    }
+    let mut runs = Vec::new();
+    let mut ratios = Vec::new();
+    for _ in 0..args.rounds.max(1) {
+        let ours = run.against_amtemu().await.map_err(anyhow::Error::msg)?;
+        println!("{ours}");
+        if baseline.is_some() {
+            let base = run.against_baseline(args.baseline_addr).await;
+            println!("{base}");
+            println!("{}", report::ratio_line(&ours, &base, target));
+            ratios.push(report::ratio(&ours, &base));
+            runs.push(base);
+        }
+        runs.push(ours);
+    }
+    if args.json {
+        print_json(&runs, &ratios);
+    }
+    drop(baseline);
+    Ok(())
+}
+
+fn print_json(runs: &[Stats], ratios: &[f64]) {
+    let ok = runs.iter().all(|r| r.ok > 0);
+    let line = serde_json::json!({
+        "ok": ok,
+        "runs": runs.iter().map(Stats::json).collect::<Vec<_>>(),
+        "ratios": ratios,
+    });
+    println!("{line}");
+}
+
+/// A child process (a baseline server, a fleet); killed on drop.
+struct ChildProcess(Child);
+
+impl ChildProcess {
+    /// Starts a baseline server in a process of its own, as amtemu has.
+    fn baseline(kind: Kind, bind: SocketAddr, body_len: usize) -> anyhow::Result<ChildProcess> {
+        use std::io::BufRead;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args([
+                "baseline",
+                "--kind",
+                match kind {
+                    Kind::Http => "http",
+                    Kind::Tls => "tls",
+                },
+                "--bind",
+                &bind.to_string(),
+                "--body-bytes",
+                &body_len.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().context("baseline stdout")?;
+        let mut first = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut first)?;
+        let process = ChildProcess(child);
+        if !first.contains("listening") {
+            bail!("the baseline server did not start on {bind}");
+        }
+        Ok(process)
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
