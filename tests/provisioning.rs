@@ -24,6 +24,12 @@ use support::*;
 /// The name `amtemu serve` gives its device unless told otherwise.
 const DEVICE_NAME: &str = "amtemu-default";
 const NEW_PASSWORD: &str = "N3w-Adm1n!";
+const OPERATOR_PASSWORD: &str = "0perat0r!Pass";
+
+fn md5_raw(text: &str) -> [u8; 16] {
+    use md5::{Digest, Md5};
+    Md5::digest(text.as_bytes()).into()
+}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -134,6 +140,27 @@ fn configure(c: &mut TlsClient, server: &Credential) {
             &format!("<h:Username>admin</h:Username><h:DigestPassword>{ha1}</h:DigestPassword>"),
         ),
         "SetAdminAclEntryEx",
+    );
+    // A console operator: a digest user with the remote control and general
+    // info realms (ConfigMgr's "view management controllers" role).
+    let operator = BASE64.encode(md5_raw(&format!("operator:{realm}:{OPERATOR_PASSWORD}")));
+    ok_rv(
+        c.invoke(
+            "AMT_AuthorizationService",
+            "AddUserAclEntryEx",
+            &format!(
+                "<h:DigestUsername>operator</h:DigestUsername><h:DigestPassword>{operator}</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>5</h:Realms><h:Realms>13</h:Realms>"
+            ),
+        ),
+        "AddUserAclEntryEx",
+    );
+    ok_rv(
+        c.invoke(
+            "AMT_RedirectionService",
+            "RequestStateChange",
+            "<h:RequestedState>32771</h:RequestedState>",
+        ),
+        "RedirectionService RequestStateChange",
     );
     let body = edited_instance(
         c,
@@ -266,6 +293,23 @@ fn a_provisioning_server_configures_commits_and_then_manages_the_device() {
         "the configured certificate is served"
     );
     assert_eq!(provisioning_state(&mut console), "2");
+    let r = console.get("AMT_RedirectionService").unwrap();
+    assert_eq!(
+        element_text(&r.text(), "EnabledState").as_deref(),
+        Some("32771")
+    );
+    // The operator configured during setup logs in, with its realms only.
+    let mut operator = TlsClient::new(https(&emu), "operator", OPERATOR_PASSWORD, None);
+    assert_eq!(operator.get("CIM_SoftwareIdentity").unwrap().status, 200);
+    let r = operator
+        .invoke(
+            "AMT_SetupAndConfigurationService",
+            "Unprovision",
+            "<h:ProvisioningMode>1</h:ProvisioningMode>",
+        )
+        .unwrap();
+    assert_eq!(r.status, 400, "not PT Administration: {}", r.text());
+    assert!(r.text().contains("AccessDenied"), "{}", r.text());
     let mut old = TlsClient::new(https(&emu), "admin", "whatever", None);
     assert!(old.get("AMT_GeneralSettings").is_err(), "the old password");
     assert!(closed_at_accept(emu.addr), "TLS is required now");
