@@ -27,6 +27,8 @@ enum Escape {
 pub enum Edit {
     Enter(String),
     Interrupt,
+    /// Ctrl-D on an empty line.
+    EndOfInput,
 }
 
 impl LineEditor {
@@ -70,6 +72,7 @@ impl LineEditor {
                 echo.extend_from_slice(b"^C\r\n");
                 return Some(Edit::Interrupt);
             }
+            0x04 if self.line.is_empty() => return Some(Edit::EndOfInput),
             0x15 => {
                 if visible {
                     for _ in 0..self.line.chars().count() {
@@ -138,6 +141,8 @@ mod tests {
         assert_eq!(echo, b"\r\n");
         let (edits, echo) = type_in(&mut e, b"abc\x03", true);
         assert_eq!(edits, vec![Edit::Interrupt]);
+        let (edits, _) = type_in(&mut e, b"a\x04\x7f\x04", true);
+        assert_eq!(edits, vec![Edit::EndOfInput], "only on an empty line");
         assert_eq!(echo, b"abc^C\r\n");
     }
 

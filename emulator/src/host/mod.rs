@@ -518,6 +518,11 @@ impl Host {
                 self.prompt(env);
                 return;
             }
+            // The shell exits; a login prompt does not care.
+            Edit::EndOfInput => match phase {
+                Phase::Shell { .. } => "exit".to_string(),
+                _ => return,
+            },
         };
         match phase {
             Phase::Login if line.trim().is_empty() => self.prompt(env),

@@ -128,6 +128,11 @@ async fn login_commands_and_poweroff_reach_s5() {
         .wait_for(&device, "pc-42\r\nroot@pc-42", Duration::from_secs(1))
         .await;
     assert!(screen.text[before..].starts_with("hostnamx\x08 \x08e\r\n"));
+    device.console_input(b"\x04");
+    screen
+        .wait_for(&device, "logout\r\n", Duration::from_secs(1))
+        .await;
+    log_in(&device, &mut screen).await;
     device.console_input(b"uname -a\r");
     screen
         .wait_for(&device, "Linux pc-42 6.6.0-amtemu", Duration::from_secs(1))
