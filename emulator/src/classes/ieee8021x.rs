@@ -2,7 +2,8 @@
 //! port, AMT_WiFiPortConfigurationService.AddWiFiSettings with the
 //! CIM_WiFiEndpointSettings and CIM_IEEE8021xSettings it creates, and
 //! AMT_8021xCredentialContext, which ties profiles to the client
-//! certificates they present.
+//! certificates they present; CIM_WiFiPort turns the wireless port on for
+//! the ME and CIM_WiFiEndpoint is the endpoint profiles are added to.
 
 use super::pki::{certificate_epr, certificate_handle};
 use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service};
@@ -62,6 +63,35 @@ pub static CLASSES: &[Class] = &[
         keys: &["InstanceID"],
         instances: wifi_settings,
         delete: Some(delete_wifi_settings),
+        ..CLASS
+    },
+    Class {
+        name: "CIM_WiFiPort",
+        requires: Some(Feature::Wireless),
+        keys: &[
+            "CreationClassName",
+            "DeviceID",
+            "SystemCreationClassName",
+            "SystemName",
+        ],
+        instances: wifi_port,
+        methods: &[Method {
+            name: "RequestStateChange",
+            requires: None,
+            call: wifi_port_state_change,
+        }],
+        ..CLASS
+    },
+    Class {
+        name: "CIM_WiFiEndpoint",
+        requires: Some(Feature::Wireless),
+        keys: &[
+            "CreationClassName",
+            "Name",
+            "SystemCreationClassName",
+            "SystemName",
+        ],
+        instances: wifi_endpoint,
         ..CLASS
     },
     Class {
@@ -189,6 +219,54 @@ fn put_wired_profile(device: &Device, _: &Instance, input: &Instance) -> Result<
             Ok(())
         })
         .map_err(refused)
+}
+
+fn wifi_port(device: &Device) -> Vec<Instance> {
+    let state = device.with_state(|s| s.ieee8021x.wifi_port);
+    vec![
+        Instance::new("CIM_WiFiPort")
+            .with("CreationClassName", "CIM_WiFiPort")
+            .with("DeviceID", "WiFi Port 0")
+            .with("ElementName", "Intel(r) Wireless LAN")
+            .with("EnabledState", state.number())
+            .with("LinkTechnology", 11)
+            .with("PortType", 4)
+            .with("RequestedState", state.number())
+            .with("SystemCreationClassName", "CIM_ComputerSystem")
+            .with("SystemName", "ManagedSystem"),
+    ]
+}
+
+/// 3 disables the port for the ME; 32768 enables it in S0, 32769 in S0
+/// and in sleep states on AC. Anything else is an invalid parameter (5).
+fn wifi_port_state_change(
+    device: &Device,
+    _: &Instance,
+    input: &Instance,
+) -> Result<Instance, Fault> {
+    const METHOD: &str = "RequestStateChange";
+    let Some(state) = input
+        .int("RequestedState")
+        .and_then(crate::device::ieee8021x::WifiPortState::from_number)
+    else {
+        return Ok(output(METHOD, 5));
+    };
+    device.with_state(|s| s.ieee8021x.wifi_port = state);
+    device.changed("CIM_WiFiPort");
+    Ok(output(METHOD, 0))
+}
+
+fn wifi_endpoint(_: &Device) -> Vec<Instance> {
+    vec![
+        Instance::new("CIM_WiFiEndpoint")
+            .with("CreationClassName", "CIM_WiFiEndpoint")
+            .with("ElementName", "WiFi Endpoint 0")
+            .with("EnabledState", 2)
+            .with("Name", "WiFi Endpoint 0")
+            .with("RequestedState", 12)
+            .with("SystemCreationClassName", "CIM_ComputerSystem")
+            .with("SystemName", "ManagedSystem"),
+    ]
 }
 
 fn settings_id(name: &str) -> String {
@@ -483,6 +561,26 @@ mod tests {
             rv(&d, add_input(psk("home", 1, "password1"), None, None)),
             0
         );
+    }
+
+    #[test]
+    fn the_wireless_port_is_enabled_for_the_me_in_the_states_asked() {
+        let d = device("5.2");
+        let change = |n: i64| {
+            wifi_port_state_change(
+                &d,
+                &Instance::default(),
+                &Instance::new("RequestStateChange_INPUT").with("RequestedState", n),
+            )
+            .unwrap()
+            .int("ReturnValue")
+            .unwrap()
+        };
+        assert_eq!(wifi_port(&d)[0].int("EnabledState"), Some(3));
+        assert_eq!(change(32769), 0);
+        assert_eq!(wifi_port(&d)[0].int("EnabledState"), Some(32769));
+        assert_eq!(change(2), 5);
+        assert_eq!(wifi_port(&d)[0].int("EnabledState"), Some(32769));
     }
 
     #[test]

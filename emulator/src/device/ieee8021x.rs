@@ -273,10 +273,43 @@ impl WifiProfile {
     }
 }
 
+/// CIM_WiFiPort.EnabledState: whether the ME uses the wireless port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WifiPortState {
+    #[default]
+    Disabled,
+    /// Enabled while the host runs.
+    S0,
+    /// Enabled in S0 and in sleep states on AC (what rpc-go and MeshCentral
+    /// set).
+    S0AndSxAc,
+}
+
+impl WifiPortState {
+    pub fn number(self) -> u16 {
+        match self {
+            WifiPortState::Disabled => 3,
+            WifiPortState::S0 => 32768,
+            WifiPortState::S0AndSxAc => 32769,
+        }
+    }
+
+    pub fn from_number(n: i64) -> Option<WifiPortState> {
+        match n {
+            3 => Some(WifiPortState::Disabled),
+            32768 => Some(WifiPortState::S0),
+            32769 => Some(WifiPortState::S0AndSxAc),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ieee8021xState {
     pub wired: WiredProfile,
     pub wifi: Vec<WifiProfile>,
+    #[serde(default)]
+    pub wifi_port: WifiPortState,
 }
 
 impl Ieee8021xState {
