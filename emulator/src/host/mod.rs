@@ -57,6 +57,14 @@ impl IderDrive {
         }
     }
 
+    /// The device node a Linux host gives the drive.
+    pub fn device_name(self) -> &'static str {
+        match self {
+            IderDrive::Floppy => "fd0",
+            IderDrive::Cd => "sr0",
+        }
+    }
+
     /// The drive a drive/head register value selects (bit 4: slave).
     pub fn from_select(register: u8) -> IderDrive {
         if register & 0x10 != 0 {
@@ -149,6 +157,9 @@ struct IderLink {
     /// The request waited for, and when the host gives up on it.
     waiting: Option<(u64, Instant)>,
     next_id: u64,
+    /// Set while the probe runs for the shell's `mount` (by this user)
+    /// rather than for a boot.
+    mounting: Option<String>,
 }
 
 #[derive(Debug)]
@@ -169,6 +180,8 @@ pub struct Host {
     label: String,
     /// The redirected drive it was in.
     drive: IderDrive,
+    /// The IDE-R medium the running OS mounted: drive, label, file system.
+    mounted: Option<(IderDrive, String, &'static str)>,
     changed: bool,
 }
 
@@ -187,6 +200,7 @@ impl Host {
             ider: IderLink::default(),
             label: String::new(),
             drive: IderDrive::Cd,
+            mounted: None,
             changed: false,
         }
     }
@@ -276,6 +290,8 @@ impl Host {
         self.ider.probe = None;
         self.ider.pending = None;
         self.ider.waiting = None;
+        self.ider.mounting = None;
+        self.mounted = None;
     }
 
     fn is_running(&self) -> bool {
@@ -411,6 +427,22 @@ impl Host {
                 self.ider.waiting = Some((id, at + self.script.ider_timeout()));
                 self.changed = true;
             }
+            Next::Found { drive, volume } if self.ider.mounting.is_some() => {
+                self.ider.probe = None;
+                let user = self.ider.mounting.take().unwrap_or_default();
+                let label = if volume.label.is_empty() {
+                    "NO_NAME".to_string()
+                } else {
+                    volume.label.replace(' ', "_")
+                };
+                let text = format!(
+                    "mount: /dev/{} ({}) mounted read-only on /media/{label}\n",
+                    drive.device_name(),
+                    volume.kind
+                );
+                self.mounted = Some((drive, label, volume.kind));
+                self.back_to_shell(at, user, text);
+            }
             Next::Found { drive, volume } => {
                 self.ider.probe = None;
                 self.label = if volume.label.is_empty() {
@@ -431,10 +463,21 @@ impl Host {
         }
     }
 
+    /// The shell's `mount` is done: its answer, then the prompt.
+    fn back_to_shell(&mut self, at: Instant, user: String, text: String) {
+        self.phase = Phase::Shell { user };
+        self.queue_at(at, Action::Print(text));
+        self.queue_at(at, Action::Prompt);
+    }
+
     fn ider_failed(&mut self, at: Instant, why: &str) {
         self.ider.probe = None;
         self.ider.pending = None;
         self.ider.waiting = None;
+        if let Some(user) = self.ider.mounting.take() {
+            self.back_to_shell(at, user, format!("mount: /dev/cdrom: {why}\n"));
+            return;
+        }
         self.phase = Phase::Busy;
         self.queue_at(at, Action::Print(format!("IDE-R: {why}.\n")));
         let script = self.script.clone();
@@ -445,6 +488,10 @@ impl Host {
     /// Whether a console has the IDE-R registers enabled.
     pub fn set_ider_session(&mut self, now: Instant, active: bool) {
         self.ider.session = active;
+        if !active {
+            // The console took its medium away.
+            self.mounted = None;
+        }
         if !active && self.ider.probe.is_some() {
             self.ider_failed(now, "the redirection session ended");
         }
@@ -558,6 +605,35 @@ impl Host {
                 match shell::run(&line, &cx) {
                     shell::Outcome::Print(text) => {
                         self.print(&text, env);
+                        self.prompt(env);
+                    }
+                    shell::Outcome::Mounts => {
+                        let mut table = String::from("/dev/sda2 on / type ext4 (rw,relatime)\n");
+                        if let Some((drive, label, fs)) = &self.mounted {
+                            table.push_str(&format!(
+                                "/dev/{} on /media/{label} type {} (ro)\n",
+                                drive.device_name(),
+                                fs.to_ascii_lowercase().replace(' ', "")
+                            ));
+                        }
+                        self.print(&table, env);
+                        self.prompt(env);
+                    }
+                    shell::Outcome::Mount if !self.ider.session => {
+                        self.print("mount: /dev/cdrom: no medium found\n", env);
+                        self.prompt(env);
+                    }
+                    shell::Outcome::Mount => {
+                        self.phase = Phase::Ider;
+                        self.ider.mounting = Some(user);
+                        let (probe, next) = Probe::start();
+                        self.ider.probe = Some(probe);
+                        self.follow(now, next);
+                    }
+                    shell::Outcome::Umount => {
+                        if self.mounted.take().is_none() {
+                            self.print("umount: /media: not mounted\n", env);
+                        }
                         self.prompt(env);
                     }
                     shell::Outcome::Logout => {

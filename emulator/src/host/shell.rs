@@ -17,6 +17,11 @@ pub struct Context<'a> {
 pub enum Outcome {
     Print(String),
     Logout,
+    /// List what is mounted.
+    Mounts,
+    /// Mount the IDE-R medium (the host reads it from the console).
+    Mount,
+    Umount,
     PowerOff,
     Reboot,
 }
@@ -28,7 +33,8 @@ pub fn run(line: &str, cx: &Context) -> Outcome {
     };
     let text = match command {
         "help" => "Commands: help, uname [-a], uptime, hostname, whoami, echo, ls, cat FILE, \
-                   clear, exit, poweroff, shutdown -h|-r now, reboot\n"
+                   clear, mount [/dev/cdrom], umount, exit, poweroff, shutdown -h|-r now, \
+                   reboot\n"
             .to_string(),
         "uname" if args.first() == Some(&"-a") => format!(
             "Linux {} {} #1 SMP PREEMPT_DYNAMIC x86_64 GNU/Linux\n",
@@ -61,6 +67,9 @@ pub fn run(line: &str, cx: &Context) -> Outcome {
         },
         "clear" => "\x1b[H\x1b[2J".to_string(),
         "exit" | "logout" => return Outcome::Logout,
+        "mount" if args.is_empty() => return Outcome::Mounts,
+        "mount" => return Outcome::Mount,
+        "umount" | "eject" => return Outcome::Umount,
         "poweroff" | "halt" => return Outcome::PowerOff,
         "reboot" => return Outcome::Reboot,
         "shutdown" => {
@@ -113,6 +122,9 @@ mod tests {
         assert_eq!(run_line("poweroff"), Outcome::PowerOff);
         assert_eq!(run_line("shutdown -r now"), Outcome::Reboot);
         assert_eq!(run_line("exit"), Outcome::Logout);
+        assert_eq!(run_line("mount"), Outcome::Mounts);
+        assert_eq!(run_line("mount /dev/cdrom /media"), Outcome::Mount);
+        assert_eq!(run_line("umount /media"), Outcome::Umount);
         assert!(printed("shutdown").contains("usage"));
     }
 }

@@ -554,3 +554,59 @@ async fn absurd_delays_in_a_script_are_cut_to_an_hour() {
     assert!(device.ider_next_request().is_some());
     assert!(device.console_next_due().unwrap() <= Instant::now() + script::MAX_DELAY);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_running_os_mounts_the_consoles_medium() {
+    let device = device();
+    power_on(&device).await;
+    let mut screen = Screen::attach(&device);
+    log_in(&device, &mut screen).await;
+    device.console_input(b"mount /dev/cdrom\r");
+    screen
+        .wait_for(&device, "no medium found", Duration::from_secs(1))
+        .await;
+    device.ider_session(true);
+    device.console_input(b"mount /dev/cdrom\r");
+    let opcodes = serve_ider(&device, &iso_image("DATA DISC")).await;
+    assert_eq!(opcodes.last(), Some(&op::READ_10));
+    screen
+        .wait_for(
+            &device,
+            "mount: /dev/sr0 (ISO 9660) mounted read-only on /media/DATA_DISC\r\nroot@pc-42:~# ",
+            Duration::from_secs(1),
+        )
+        .await;
+    device.console_input(b"mount\r");
+    screen
+        .wait_for(
+            &device,
+            "/dev/sr0 on /media/DATA_DISC type iso9660 (ro)",
+            Duration::from_secs(1),
+        )
+        .await;
+    device.ider_session(false);
+    device.console_input(b"umount\r");
+    screen
+        .wait_for(
+            &device,
+            "umount: /media: not mounted",
+            Duration::from_secs(1),
+        )
+        .await;
+    device.ider_session(true);
+    device.console_input(b"mount /dev/cdrom\r");
+    sleep(Duration::from_secs(1)).await;
+    assert!(device.ider_next_request().is_some());
+    device.ider_session(false);
+    screen
+        .wait_for(
+            &device,
+            "mount: /dev/cdrom: the redirection session ended",
+            Duration::from_secs(1),
+        )
+        .await;
+    screen
+        .wait_for(&device, "root@pc-42:~# ", Duration::from_secs(1))
+        .await;
+    device.with_state(|s| assert_eq!(s.power.state(), HostPower::S0, "no reboot"));
+}
