@@ -266,3 +266,106 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::redirect::sol::tests::FakeHost;
+
+    async fn next(stream: &mut tokio::io::DuplexStream, buf: &mut Vec<u8>) -> DeviceMessage {
+        loop {
+            if let Some((msg, used)) = DeviceMessage::decode(buf).unwrap() {
+                buf.drain(..used);
+                return msg;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the device closed");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn seq_of(msg: &DeviceMessage) -> u32 {
+        let bytes = msg.to_bytes();
+        u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])
+    }
+
+    /// amtider writes 0x40's three u16 fields at offsets 1-6 and a 1 at
+    /// offset 7; the session must still open, answer the feature requests
+    /// and send heartbeats, numbering every message from 0.
+    #[tokio::test(start_paused = true)]
+    async fn amtider_s_misplaced_start_fields_are_tolerated() {
+        let host = Arc::new(FakeHost::new());
+        let (mut ours, theirs) = tokio::io::duplex(1 << 16);
+        let mut raw = [0u8; 17];
+        raw[0..2].copy_from_slice(&10_000u16.to_le_bytes());
+        raw[2..4].copy_from_slice(&0u16.to_le_bytes());
+        raw[4..6].copy_from_slice(&5000u16.to_le_bytes());
+        raw[6] = 1;
+        let settings = ClientMessage::ider_settings(&raw);
+        assert_eq!(
+            settings.receive_timeout_ms, 0,
+            "documented offsets read zeros"
+        );
+        let task_host = host.clone();
+        tokio::spawn(async move {
+            let (r, w) = tokio::io::split(theirs);
+            run(r, w, Inbox::default(), &*task_host, settings).await
+        });
+        let mut buf = Vec::new();
+        let opened = next(&mut ours, &mut buf).await;
+        assert!(matches!(
+            opened,
+            DeviceMessage::StartIderReply {
+                status: 0,
+                seq: 0,
+                read_buffer: 8192,
+                write_buffer: 8192,
+                ..
+            }
+        ));
+        let ask = |subcommand, value| {
+            let mut bytes = Vec::new();
+            ClientMessage::IderFeatures {
+                seq: 0,
+                subcommand,
+                value,
+            }
+            .encode(&mut bytes);
+            bytes
+        };
+        let requests = [ask(1, None), ask(3, Some(0x19)), ask(2, Some(0))];
+        let mut replies = Vec::new();
+        for r in requests {
+            ours.write_all(&r).await.unwrap();
+            replies.push(next(&mut ours, &mut buf).await);
+        }
+        assert_eq!(
+            replies,
+            [
+                DeviceMessage::IderFeaturesReply {
+                    seq: 1,
+                    subcommand: 1,
+                    value: 1
+                },
+                DeviceMessage::IderFeaturesReply {
+                    seq: 2,
+                    subcommand: 3,
+                    value: 1
+                },
+                DeviceMessage::IderFeaturesReply {
+                    seq: 3,
+                    subcommand: 2,
+                    value: 2
+                },
+            ]
+        );
+        let heartbeat = next(&mut ours, &mut buf).await;
+        assert!(matches!(heartbeat, DeviceMessage::IderHeartbeat { .. }));
+        assert_eq!(seq_of(&heartbeat), 4);
+    }
+}
