@@ -69,6 +69,19 @@ fn decode(records: &[String]) -> Vec<(u16, u16, String)> {
         .collect()
 }
 
+/// Where a digest user's record says the call came from: the location
+/// type and the address.
+fn origin(record: &str) -> (u8, String) {
+    let b = BASE64.decode(record.trim()).expect("base64 record");
+    assert_eq!(b[4], 0, "a digest initiator");
+    let at = 6 + b[5] as usize + 4;
+    let len = b[at + 1] as usize;
+    (
+        b[at],
+        String::from_utf8_lossy(&b[at + 2..at + 2 + len]).into_owned(),
+    )
+}
+
 fn read_all_records(c: &mut Client) -> Vec<(u16, u16, String)> {
     let mut all = Vec::new();
     loop {
@@ -191,6 +204,18 @@ fn the_audit_log_records_what_its_policy_audits_and_pages_it() {
     assert_eq!(of(17, 1), 1);
     assert_eq!(of(20, 1), 1, "the policy change itself");
     assert!(records.iter().all(|r| r.2 == "admin"), "{records:?}");
+    let first = c.invoke(
+        "AMT_AuditLog",
+        "ReadRecords",
+        "",
+        "<h:StartIndex>1</h:StartIndex>",
+    );
+    let first = element_texts(&first.text(), "EventRecords");
+    assert_eq!(
+        origin(&first[0]),
+        (0, "127.0.0.1".to_string()),
+        "IPv4, the client's (loopback) source address"
+    );
     let past = c.invoke(
         "AMT_AuditLog",
         "ReadRecords",

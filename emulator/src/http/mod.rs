@@ -74,8 +74,9 @@ async fn serve<IO>(io: IO, endpoint: Arc<Endpoint>, peer: SocketAddr, interface:
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: Request<Incoming>| {
         let endpoint = endpoint.clone();
+        req.extensions_mut().insert(Peer(peer));
         async move { Ok::<_, Infallible>(route(&endpoint, req, interface).await) }
     });
     let result = http1::Builder::new()
@@ -144,6 +145,10 @@ async fn route(
     }
 }
 
+/// The client's address, carried to the handlers in the request.
+#[derive(Clone, Copy, Debug)]
+struct Peer(SocketAddr);
+
 async fn wsman_post(
     endpoint: &Endpoint,
     req: Request<Incoming>,
@@ -167,7 +172,22 @@ async fn wsman_post(
         );
     }
     match authenticate(endpoint, &parts, "POST", &body, interface) {
-        Ok(caller) => soap(endpoint, handle_counted(endpoint, &caller, &body)),
+        Ok(caller) => {
+            // Audit records made while handling name this caller and, over
+            // the network, where it called from.
+            let address = match (interface, parts.extensions.get::<Peer>()) {
+                (Interface::Network, Some(Peer(peer))) => Some(peer.ip().to_string()),
+                _ => None,
+            };
+            let actor = crate::device::audit::Actor {
+                caller: caller.clone(),
+                address,
+            };
+            let reply = crate::device::audit::acting(actor, || {
+                handle_counted(endpoint, &caller, &body)
+            });
+            soap(endpoint, reply)
+        }
         Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
     }
 }
@@ -177,14 +197,7 @@ async fn wsman_post(
 /// engine took.
 fn handle_counted(endpoint: &Endpoint, caller: &Caller, body: &[u8]) -> wsman::Reply {
     let started = std::time::Instant::now();
-    // Audit records made while handling name this caller.
-    let actor = crate::device::audit::Actor {
-        caller: caller.clone(),
-        address: None,
-    };
-    let reply = crate::device::audit::acting(actor, || {
-        wsman::handle(&endpoint.device, &endpoint.wsman, caller, body)
-    });
+    let reply = wsman::handle(&endpoint.device, &endpoint.wsman, caller, body);
     let status = if reply.fault.is_some() { 400 } else { 200 };
     METRICS.wsman_request(reply.class, reply.operation, status, started.elapsed());
     reply
