@@ -183,9 +183,8 @@ async fn wsman_post(
                 caller: caller.clone(),
                 address,
             };
-            let reply = crate::device::audit::acting(actor, || {
-                handle_counted(endpoint, &caller, &body)
-            });
+            let reply =
+                crate::device::audit::acting(actor, || handle_counted(endpoint, &caller, &body));
             soap(endpoint, reply)
         }
         Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
