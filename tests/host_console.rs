@@ -216,3 +216,108 @@ fn a_broken_console_script_stops_the_start_with_its_reason() {
     assert!(stderr.contains("unknown field `usr`"), "{stderr}");
     let _ = std::fs::remove_file(bad);
 }
+
+/// The node command running MeshCommander's redirection stack, if the
+/// clients are installed (tests/clients/install.sh).
+fn meshcommander_redir() -> Option<std::process::Command> {
+    let prefix = std::env::var_os("AMT_CLIENTS_PREFIX")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/amtemu-clients")
+        });
+    let found = prefix
+        .join("node/node_modules/meshcentral/public/scripts/amt-redir-ws-0.1.0.js")
+        .exists()
+        && std::path::Path::new("/usr/bin/amtterm").exists();
+    if !found {
+        assert_ne!(
+            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
+            Ok("1"),
+            "meshcentral (npm) or amtterm is not installed (tests/clients/install.sh)"
+        );
+        eprintln!("skipping: meshcentral (npm) or amtterm is not installed");
+        return None;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(repo.join("tests/clients/meshcommander-redir.js"));
+    Some(cmd)
+}
+
+/// Two real consoles at once: MeshCommander serves an ISO over IDE-R
+/// ("start now") while amtterm, on SOL, logs in to the running host and
+/// mounts it; the host reads the label from MeshCommander's image.
+#[test]
+fn a_running_host_mounts_what_meshcommander_serves_seen_through_amtterm() {
+    let Some(mut mesh) = meshcommander_redir() else {
+        return;
+    };
+    let emu = Emulator::start(&[]);
+    let r = emu.client().put_edited(
+        "IPS_OptInService",
+        "<r:OptInRequired>4294967295</r:OptInRequired>",
+        "<r:OptInRequired>0</r:OptInRequired>",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A 64-block ISO 9660 image: the primary volume descriptor at LBA 16.
+    let mut image = vec![0u8; 64 * 2048];
+    let pvd = &mut image[16 * 2048..17 * 2048];
+    pvd[0] = 1;
+    pvd[1..6].copy_from_slice(b"CD001");
+    pvd[6] = 1;
+    pvd[40..72].copy_from_slice(b"MESH_LIVE_MOUNT                 ");
+    let iso = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("host-console-{}.iso", std::process::id()));
+    std::fs::write(&iso, &image).unwrap();
+    let ip = emu.addr.ip().to_string();
+    mesh.args([
+        &ip,
+        "16994",
+        "admin",
+        "P@ssw0rd",
+        "ider",
+        iso.to_str().unwrap(),
+    ]);
+    let ider = std::thread::spawn(move || {
+        let out = mesh
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("node runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
+        .args([
+            &ip,
+            "16994",
+            "admin",
+            "P@ssw0rd",
+            "expect:login: ",
+            "send:root\\r",
+            "expect:Password: ",
+            "send:amtemu\\r",
+            "expect:# ",
+            // MeshCommander is connected and has its drives enabled by now.
+            "sleep:3",
+            "send:mount /dev/cdrom\\r",
+            "expect:mount: /dev/sr0 (ISO 9660) mounted read-only on /media/MESH_LIVE_MOUNT",
+            "send:mount\\r",
+            "expect:type iso9660 (ro)",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the amtterm driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    let result: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(result["ok"], true, "{result:#}");
+    let mesh_out = ider.join().expect("the MeshCommander thread");
+    let mesh_last: serde_json::Value =
+        serde_json::from_str(mesh_out.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {mesh_out}"));
+    assert_eq!(mesh_last["ok"], true, "{mesh_last:#}");
+    assert_eq!(power_state(&emu), "2", "mounting needs no reboot");
+    let _ = std::fs::remove_file(iso);
+}
