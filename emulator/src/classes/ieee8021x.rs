@@ -528,6 +528,15 @@ mod tests {
         );
         delete_all_profiles(&d, &Instance::default(), &Instance::default()).unwrap();
         assert!(wifi_settings(&d).is_empty());
+        assert_eq!(
+            rv(&d, add_input(psk("again", 1, "password1"), None, None)),
+            0
+        );
+        d.unprovision(crate::device::Unprovisioning::Full);
+        assert!(
+            wifi_settings(&d).is_empty(),
+            "unprovisioning removes profiles"
+        );
     }
 
     #[test]

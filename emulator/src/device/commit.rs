@@ -135,6 +135,9 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     s.general.host_name.clear();
     s.general.domain_name.clear();
     s.redirection = Default::default();
+    // Profiles go with the certificates they name; the audit log, data
+    // storage and the ME power package stay.
+    s.ieee8021x = Default::default();
     s.provisioning.otp = None;
     match how {
         Unprovisioning::Full => {
