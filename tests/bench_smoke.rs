@@ -156,3 +156,27 @@ fn the_collector_hears_every_device_of_a_fleet_in_setup_mode() {
     assert_eq!(json["hellos"]["distinct"], 3, "{stdout}");
     assert_eq!(json["hellos"]["malformed"], 0, "{stdout}");
 }
+
+#[test]
+fn sol_sessions_echo_keystrokes() {
+    // Firmware 5.2 predates user consent, so redirection starts at once.
+    let emulator = support::Emulator::start(&["--firmware", "5.2"]);
+    let first = emulator.addr.ip().to_string();
+    let args = [
+        "sol",
+        "--first",
+        &first,
+        "--devices",
+        "1",
+        "--rate",
+        "20",
+        "--seconds",
+        "0.5",
+        "--json",
+    ];
+    let (stdout, json) = load(&args);
+    assert_eq!(json["ok"], true, "{stdout}");
+    assert!(json["runs"][0]["ok"].as_u64().unwrap() > 0, "{stdout}");
+    assert_eq!(json["runs"][0]["errors"], 0, "{stdout}");
+    assert!(stdout.contains("1 SOL sessions open"), "{stdout}");
+}

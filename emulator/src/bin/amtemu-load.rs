@@ -44,6 +44,26 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Hold one Serial-over-LAN session per device and time keystroke
+    /// echoes, at --rate keystrokes a second over all sessions (open loop).
+    Sol {
+        #[command(flatten)]
+        devices: DeviceArgs,
+        #[arg(long, default_value_t = 16994)]
+        port: u16,
+        /// Keystrokes a second over all sessions (default: one a second
+        /// per session).
+        #[arg(long)]
+        rate: Option<f64>,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long, default_value = "admin")]
+        user: String,
+        #[arg(long, default_value = "P@ssw0rd", env = "AMTEMU_PASSWORD")]
+        password: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Collect setup-mode hellos on a loopback provisioning port until
     /// --expect devices have said hello (start the fleet after this says
     /// it is listening, with --provisioning pre --provisioning-server).
@@ -149,6 +169,42 @@ fn main() -> anyhow::Result<()> {
                 let stats = amtemu::load::first_handshakes(&devices, concurrency)
                     .await
                     .map_err(anyhow::Error::msg)?;
+                println!("{stats}");
+                if json {
+                    print_json(&[stats], &[]);
+                }
+                Ok(())
+            }
+            Cmd::Sol {
+                devices,
+                port,
+                rate,
+                seconds,
+                user,
+                password,
+                json,
+            } => {
+                let devices = Devices {
+                    first: devices.first,
+                    count: devices.devices.max(1),
+                    port,
+                };
+                let sessions = amtemu::load::open_sol_sessions(&devices, &user, &password)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                println!("{} SOL sessions open", sessions.len());
+                let load = Load::Rate {
+                    per_second: rate.unwrap_or(sessions.len() as f64),
+                    pool: sessions.len(),
+                };
+                let label = format!("amtemu sol echo, {} sessions", sessions.len());
+                let stats = amtemu::load::scheduler::run(
+                    &label,
+                    sessions,
+                    load,
+                    Duration::from_secs_f64(seconds),
+                )
+                .await;
                 println!("{stats}");
                 if json {
                     print_json(&[stats], &[]);

@@ -7,7 +7,8 @@
 //! [`digest`] (nonce reuse with `nc`, as consoles do), [`scheduler`]
 //! (closed and open loop), [`report`] (figures and ratios) and
 //! [`baseline`] (the yardstick servers); [`hellos`] collects setup-mode
-//! hellos from a fleet.
+//! hellos from a fleet; [`sol`] holds Serial-over-LAN sessions and times
+//! keystroke echoes.
 
 pub mod baseline;
 pub mod client;
@@ -15,6 +16,7 @@ pub mod digest;
 pub mod hellos;
 pub mod report;
 pub mod scheduler;
+pub mod sol;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -178,6 +180,39 @@ pub async fn first_handshakes(devices: &Devices, concurrency: usize) -> Result<S
     }
     stats.elapsed = started.elapsed();
     Ok(stats)
+}
+
+/// Opens one SOL session to each device (a few at a time) and waits for
+/// each console to answer a first Enter.
+pub async fn open_sol_sessions(
+    devices: &Devices,
+    user: &str,
+    password: &str,
+) -> Result<Vec<sol::SolSession>, String> {
+    devices.check_loopback()?;
+    let mut sessions = Vec::with_capacity(devices.count);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut next = 0;
+    loop {
+        while tasks.len() < 32 && next < devices.count {
+            let (addr, user, password) =
+                (devices.addr(next)?, user.to_string(), password.to_string());
+            next += 1;
+            tasks.spawn(async move {
+                let mut s = sol::SolSession::open(addr, &user, &password)
+                    .await
+                    .map_err(|e| format!("{addr}: {e}"))?;
+                s.settle().await.map_err(|e| format!("{addr}: {e}"))?;
+                Ok::<_, String>(s)
+            });
+        }
+        match tasks.join_next().await {
+            Some(Ok(opened)) => sessions.push(opened?),
+            Some(Err(e)) => return Err(e.to_string()),
+            None => break,
+        }
+    }
+    Ok(sessions)
 }
 
 /// A loopback address for a baseline server.
