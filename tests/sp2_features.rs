@@ -599,20 +599,62 @@ fn clients_prefix() -> PathBuf {
         })
 }
 
-#[test]
-fn meshcommander_reads_the_audit_log() {
-    let prefix = clients_prefix();
-    if !prefix
+/// Whether the node clients are installed; a skip with a note unless the
+/// suite requires them (AMTEMU_REQUIRE_CLIENTS=1, as tests/run sets).
+fn node_clients_ready(prefix: &std::path::Path) -> bool {
+    let present = prefix
         .join("node/node_modules/meshcentral/amt/amt.js")
         .exists()
-    {
+        && prefix
+            .join("node/node_modules/@device-management-toolkit/wsman-messages")
+            .exists();
+    if !present {
         assert_ne!(
             std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
             Ok("1"),
-            "MeshCommander is not installed under {}",
+            "the node clients are not installed under {}",
             prefix.display()
         );
-        eprintln!("skipped: MeshCommander is not installed (tests/clients/install.sh)");
+        eprintln!("skipped: the node clients are not installed (tests/clients/install.sh)");
+    }
+    present
+}
+
+/// Runs a node driver against a device and returns its JSON verdict.
+fn run_driver(
+    prefix: &std::path::Path,
+    emu: &Emulator,
+    script: &str,
+    op: &[&str],
+) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/clients")
+        .join(script);
+    let out = Command::new("node")
+        .arg(script)
+        .args([&emu.addr.ip().to_string(), "16992", USER, PASSWORD])
+        .args(op)
+        .env("AMT_CLIENTS_PREFIX", prefix)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|_| {
+        panic!(
+            "no verdict: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+#[test]
+fn meshcommander_reads_the_audit_log() {
+    let prefix = clients_prefix();
+    if !node_clients_ready(&prefix) {
         return;
     }
     let emu = Emulator::start(&["--firmware", "4.0", "--shutdown-ms", "100"]);
@@ -623,32 +665,7 @@ fn meshcommander_reads_the_audit_log() {
         "0"
     );
     assert_eq!(power_request(&mut c, 8), "0");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/clients/meshcommander_auditlog.js");
-    let out = Command::new("node")
-        .arg(script)
-        .args([
-            &emu.addr.ip().to_string(),
-            "16992",
-            USER,
-            PASSWORD,
-            "auditlog",
-        ])
-        .env("AMT_CLIENTS_PREFIX", &prefix)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or("");
-    let v: serde_json::Value = serde_json::from_str(last).unwrap_or_else(|_| {
-        panic!(
-            "no verdict: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let v = run_driver(&prefix, &emu, "meshcommander_auditlog.js", &["auditlog"]);
     assert_eq!(v["ok"], true, "{v:#}");
     let records = v["records"].as_array().unwrap();
     assert_eq!(records.len(), 2, "{v:#}");
@@ -656,4 +673,39 @@ fn meshcommander_reads_the_audit_log() {
     assert_eq!(records[1]["event"], "Performed Power Down");
     assert_eq!(records[1]["app"], "RCO");
     assert!(records.iter().all(|r| r["initiator"] == "admin"), "{v:#}");
+}
+
+#[test]
+fn dmt_messages_configure_wireless() {
+    let prefix = clients_prefix();
+    if !node_clients_ready(&prefix) {
+        return;
+    }
+    let emu = Emulator::start(&["--firmware", "11.8"]);
+    // A passphrase with XML specials, which the builder escapes.
+    let v = run_driver(
+        &prefix,
+        &emu,
+        "dmt-wireless.js",
+        &["wifi", "office", "corp-net", "Pa$$w0rd&<x>", "1"],
+    );
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["port"], 0);
+    assert_eq!(v["add"], 0);
+    assert_eq!(v["again"], 2058, "a duplicate profile");
+    assert_eq!(v["ssids"], serde_json::json!(["corp-net"]));
+    assert_eq!(v["passphrase_returned"], false);
+    let v = run_driver(
+        &prefix,
+        &emu,
+        "dmt-wireless.js",
+        &["wifi", "bad", "corp-net", "short", "2"],
+    );
+    assert_eq!(v["add"], 36, "a PSK under 8 characters");
+    let mut c = emu.client();
+    let port = c.get("CIM_WiFiPort").text();
+    assert_eq!(
+        element_text(&port, "EnabledState").as_deref(),
+        Some("32769")
+    );
 }
