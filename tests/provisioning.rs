@@ -46,8 +46,12 @@ fn https(emu: &Emulator) -> SocketAddr {
 /// A device in setup mode (PKI remote configuration) in DHCP domain
 /// `vpro.test`, trusting `pki`'s root for provisioning.
 fn in_setup(pki: &Pki, firmware: &str, name: &str) -> Emulator {
+    in_setup_with(pki, firmware, name, &[])
+}
+
+fn in_setup_with(pki: &Pki, firmware: &str, name: &str, extra: &[&str]) -> Emulator {
     let root = pki.write_root(&scratch(name), "root.der");
-    Emulator::start(&[
+    let mut args = vec![
         "--firmware",
         firmware,
         "--provisioning",
@@ -58,7 +62,18 @@ fn in_setup(pki: &Pki, firmware: &str, name: &str) -> Emulator {
         &root,
         "--local-port",
         "0",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Emulator::start(&args)
+}
+
+/// The control API's view of the device.
+fn control_detail(control: SocketAddr) -> serde_json::Value {
+    let req = format!(
+        "GET /api/v1/devices/{DEVICE_NAME} HTTP/1.1\r\nHost: {control}\r\nConnection: close\r\n\r\n"
+    );
+    let r = Client::raw(control, req.as_bytes()).expect("the control API answers");
+    serde_json::from_str(&r.text()).expect("JSON")
 }
 
 /// Whether the device closed a plain TCP connection without answering.
@@ -337,7 +352,8 @@ fn a_provisioning_server_configures_commits_and_then_manages_the_device() {
 #[test]
 fn every_seed_rule_is_refused_at_the_handshake() {
     let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
-    let emu = in_setup(&pki, "11.8", "rules");
+    let control = SocketAddr::new(unique_address().into(), 17000);
+    let emu = in_setup_with(&pki, "11.8", "rules", &["--control", &control.to_string()]);
     let stranger = Pki::new("Someone Else's Root", RsaKeySize::_2048);
     let cases: Vec<(&str, Credential, &str)> = vec![
         (
@@ -397,6 +413,9 @@ fn every_seed_rule_is_refused_at_the_handshake() {
             .to_string();
         assert!(e.contains(alert), "{what}: expected {alert}, got {e}");
     }
+    // Each refusal is counted on the device (control API).
+    let refusals = control_detail(control)["provisioning_refusals"].as_u64();
+    assert_eq!(refusals, Some(cases.len() as u64));
     // The exact OU is as good as the EKU, and the device is still waiting.
     let ou = pki.provisioning(Leaf {
         intel_eku: false,

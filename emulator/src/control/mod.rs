@@ -290,6 +290,8 @@ fn details(endpoint: &Endpoint) -> Value {
             },
             // What PTHI GET_LOCAL_SYSTEM_ACCOUNT gives a local agent: the
             // account of the local interface (see `crate::local`).
+            // Provisioning chains refused at the handshake since start.
+            "provisioning_refusals": s.provisioning_refusals,
             "local_system_account": {
                 "user": crate::local::LOCAL_ACCOUNT,
                 "password": crate::local::local_account_password(id),

@@ -160,6 +160,7 @@ async fn lists_pages_and_details() {
     assert_eq!(d["tls_enabled"], true);
     assert_eq!(d["users"], 1);
     assert_eq!(d["stopped"], false);
+    assert_eq!(d["provisioning_refusals"], 0);
     assert_eq!(d["local_system_account"]["user"], "$$OsAdmin");
     assert_eq!(
         d["local_system_account"]["password"],
