@@ -200,6 +200,15 @@ impl Fleet {
         &self.devices
     }
 
+    /// Each device's HTTP address (whether or not its firmware opens it),
+    /// which other interfaces of the device are placed beside.
+    pub fn http_addresses(&self) -> impl Iterator<Item = (SocketAddr, &Arc<Endpoint>)> {
+        self.by_address
+            .iter()
+            .filter(|(_, (_, port))| *port == Port::Http)
+            .map(|(addr, (e, _))| (*addr, e))
+    }
+
     /// The device a connection to `local` is for, and the port kind.
     pub fn lookup(&self, local: SocketAddr) -> Option<(&Arc<Endpoint>, Port)> {
         // A v4 address may arrive mapped into v6 on a dual-stack socket.
@@ -437,12 +446,17 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
         match kind {
             Port::Http => {
                 // With TLS on and non-secure connections refused, the
-                // device no longer serves plain HTTP to the network.
-                let refused = endpoint
-                    .device
-                    .with_state(|s| s.tls.remote.enabled && !s.tls.remote.accept_non_secure);
-                if refused {
-                    tracing::info!(device = %endpoint.device.name, %peer, "plain HTTP refused: TLS required");
+                // device no longer serves plain HTTP to the network; nor
+                // does it before it is provisioned (setup goes over 16993
+                // or the local interface).
+                let (provisioned, tls_only) = endpoint.device.with_state(|s| {
+                    (
+                        s.setup.state == crate::device::ProvisioningState::Post,
+                        s.tls.remote.enabled && !s.tls.remote.accept_non_secure,
+                    )
+                });
+                if !provisioned || tls_only {
+                    tracing::info!(device = %endpoint.device.name, %peer, provisioned, "plain HTTP refused");
                     continue;
                 }
                 tokio::spawn(http::serve_connection(stream, endpoint, peer));
