@@ -223,7 +223,10 @@ fn add_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance,
     Ok(match result {
         Ok(handle) => {
             changed(device);
-            device.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_ADDED, &entry_name(device, handle)));
+            device.audit(AuditEvent::acl_entry(
+                EventId::ACL_ENTRY_ADDED,
+                &entry_name(device, handle),
+            ));
             output(M, status::SUCCESS).with("Handle", handle)
         }
         Err(rv) => output(M, rv),
@@ -286,7 +289,12 @@ fn remove_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 
 /// An entry's digest name for its audit records (empty for Kerberos users).
 fn entry_name(device: &Device, handle: u32) -> String {
-    device.with_state(|s| s.users.account(handle).map(|a| a.name.clone()).unwrap_or_default())
+    device.with_state(|s| {
+        s.users
+            .account(handle)
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    })
 }
 
 /// The ReturnValue of a change, announcing it when it succeeded.

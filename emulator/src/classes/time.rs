@@ -58,7 +58,9 @@ fn set_high_accuracy(device: &Device, _: &Instance, input: &Instance) -> Result<
     let me_now = i64::from(device.clock());
     device.with_state(|s| s.clock_offset += console_now - me_now);
     device.changed("AMT_TimeSynchronizationService");
-    device.audit(crate::device::audit::AuditEvent::time_set(console_now as u32));
+    device.audit(crate::device::audit::AuditEvent::time_set(
+        console_now as u32,
+    ));
     Ok(output("SetHighAccuracyTimeSynch", 0))
 }
 
