@@ -360,7 +360,9 @@ fn get_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 fn set_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = handle_of(input).and_then(|h| {
         let enabled = input.bool("Enabled").ok_or(status::INVALID_PARAMETER)?;
-        device.with_state(|s| s.users.set_enabled(h, enabled))
+        device.with_state(|s| s.users.set_enabled(h, enabled))?;
+        device.audit(AuditEvent::acl_state(enabled, &entry_name(device, h)));
+        Ok(())
     });
     Ok(output("SetAclEnabledState", status_of(device, result)))
 }

@@ -51,6 +51,7 @@ impl EventId {
     pub const ACL_ENTRY_ADDED: EventId = EventId::new(16, 2);
     pub const ACL_ENTRY_MODIFIED: EventId = EventId::new(16, 3);
     pub const ACL_ENTRY_REMOVED: EventId = EventId::new(16, 4);
+    pub const ACL_ENTRY_STATE: EventId = EventId::new(16, 6);
     pub const POWER_PACKAGE_MODIFIED: EventId = EventId::new(16, 16);
     pub const UNPROVISIONING_STARTED: EventId = EventId::new(16, 19);
     pub const POWER_UP: EventId = EventId::new(17, 0);
@@ -165,6 +166,17 @@ impl AuditEvent {
         push_short_text(&mut extended, name);
         AuditEvent {
             id: EventId::ACL_ENTRY_MODIFIED,
+            extended,
+        }
+    }
+
+    /// An ACL entry enabled or disabled: the new state, the entry's type (0
+    /// digest) and name.
+    pub fn acl_state(enabled: bool, name: &str) -> AuditEvent {
+        let mut extended = vec![u8::from(enabled), 0];
+        push_short_text(&mut extended, name);
+        AuditEvent {
+            id: EventId::ACL_ENTRY_STATE,
             extended,
         }
     }
@@ -611,6 +623,10 @@ mod tests {
         assert_eq!(b[15], 0, "IPv4 location");
         assert_eq!(&b[16..26], b"\x09127.0.0.1");
         assert_eq!(&b[26..], b"\x05\x00\x03bob");
+        assert_eq!(
+            AuditEvent::acl_state(false, "bob").extended,
+            b"\x00\x00\x03bob"
+        );
         let local = AuditRecord {
             initiator: Initiator::Local,
             address: None,
