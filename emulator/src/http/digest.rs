@@ -32,7 +32,9 @@ pub struct Credentials {
 }
 
 /// Parses the Authorization header. Values may be quoted or not, with or
-/// without spaces after commas; unknown parameters are ignored.
+/// without spaces after commas; unknown parameters are ignored. Every
+/// authenticated request comes through here, so it slices the header
+/// rather than copying it a character at a time.
 pub fn parse_authorization(header: &str) -> Option<Credentials> {
     let rest = header.trim_start();
     let (scheme, params) = rest.split_once(|c: char| c.is_ascii_whitespace())?;
@@ -40,63 +42,70 @@ pub fn parse_authorization(header: &str) -> Option<Credentials> {
         return None;
     }
     let mut creds = Credentials::default();
-    let mut chars = params.chars().peekable();
+    let b = params.as_bytes();
+    // Every delimiter is ASCII, so each index below is a char boundary.
+    let mut i = 0;
     loop {
-        while chars
-            .peek()
-            .is_some_and(|c| c.is_ascii_whitespace() || *c == ',')
-        {
-            chars.next();
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b',') {
+            i += 1;
         }
-        if chars.peek().is_none() {
+        if i == b.len() {
             break;
         }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c == ',' {
-                break;
-            }
-            key.push(c);
-            chars.next();
+        let key_start = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b',' {
+            i += 1;
         }
-        if chars.next() != Some('=') {
+        if b.get(i) != Some(&b'=') {
             return None;
         }
-        while chars.peek().is_some_and(|c| c.is_ascii_whitespace()) {
-            chars.next();
+        let key = params[key_start..i].trim();
+        i += 1;
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
         }
-        let mut value = String::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
+        let value = if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut value = String::new();
+            let mut run = i;
             loop {
-                match chars.next()? {
-                    '\\' => value.push(chars.next()?),
-                    '"' => break,
-                    c => value.push(c),
+                match b.get(i)? {
+                    b'\\' => {
+                        // A backslash takes the next character literally.
+                        value.push_str(&params[run..i]);
+                        let escaped = params[i + 1..].chars().next()?;
+                        value.push(escaped);
+                        i += 1 + escaped.len_utf8();
+                        run = i;
+                    }
+                    b'"' => {
+                        value.push_str(&params[run..i]);
+                        i += 1;
+                        break value;
+                    }
+                    _ => i += 1,
                 }
             }
         } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
-                    break;
-                }
-                value.push(c);
-                chars.next();
+            let value_start = i;
+            while i < b.len() && b[i] != b',' {
+                i += 1;
             }
-            value = value.trim().to_string();
-        }
-        match key.trim().to_ascii_lowercase().as_str() {
-            "username" => creds.username = value,
-            "realm" => creds.realm = value,
-            "nonce" => creds.nonce = value,
-            "uri" => creds.uri = value,
-            "response" => creds.response = value,
-            "qop" => creds.qop = Some(value),
-            "nc" => creds.nc = Some(value),
-            "cnonce" => creds.cnonce = Some(value),
-            "algorithm" => creds.algorithm = Some(value),
-            _ => {}
-        }
+            params[value_start..i].trim().to_string()
+        };
+        let slot = match key {
+            k if k.eq_ignore_ascii_case("username") => &mut creds.username,
+            k if k.eq_ignore_ascii_case("realm") => &mut creds.realm,
+            k if k.eq_ignore_ascii_case("nonce") => &mut creds.nonce,
+            k if k.eq_ignore_ascii_case("uri") => &mut creds.uri,
+            k if k.eq_ignore_ascii_case("response") => &mut creds.response,
+            k if k.eq_ignore_ascii_case("qop") => creds.qop.insert(String::new()),
+            k if k.eq_ignore_ascii_case("nc") => creds.nc.insert(String::new()),
+            k if k.eq_ignore_ascii_case("cnonce") => creds.cnonce.insert(String::new()),
+            k if k.eq_ignore_ascii_case("algorithm") => creds.algorithm.insert(String::new()),
+            _ => continue,
+        };
+        *slot = value;
     }
     Some(creds)
 }
@@ -316,6 +325,17 @@ mod tests {
             (c.nc.as_deref(), c.algorithm.as_deref()),
             (Some("00000002"), Some("MD5"))
         );
+        let odd =
+            "digest  Username = \"ad\\\"mi\\\\n\" ,nc=0000000a , QOP=auth,Realm=\"R\u{e9}alm\"";
+        let c = parse_authorization(odd).unwrap();
+        assert_eq!(c.username, "ad\"mi\\n");
+        assert_eq!(
+            (c.nc.as_deref(), c.qop.as_deref()),
+            (Some("0000000a"), Some("auth"))
+        );
+        assert_eq!(c.realm, "R\u{e9}alm");
+        assert!(parse_authorization(r#"Digest username"#).is_none());
+        assert!(parse_authorization(r#"Digest username="x\"#).is_none());
         assert!(parse_authorization("Basic YWRtaW46eA==").is_none());
         assert!(parse_authorization(r#"Digest username="unterminated"#).is_none());
     }
