@@ -590,6 +590,17 @@ fn an_me_on_in_s0_only_stops_answering_while_the_host_sleeps() {
     assert_eq!(c.get("AMT_GeneralSettings").status, 200);
 }
 
+#[test]
+fn a_device_started_asleep_answers_only_if_its_me_stays_on_in_s3() {
+    let dark = Emulator::start(&["--power", "s3", "--power-policy", "s0-only"]);
+    assert!(!answers(dark.addr));
+    let dozing = Emulator::start(&["--power", "s3", "--power-policy", "s0-s3"]);
+    assert!(answers(dozing.addr));
+    let mut c = dozing.client();
+    let state = c.get("CIM_AssociatedPowerManagementService").text();
+    assert_eq!(element_text(&state, "PowerState").as_deref(), Some("4"));
+}
+
 fn clients_prefix() -> PathBuf {
     std::env::var_os("AMT_CLIENTS_PREFIX")
         .map(PathBuf::from)

@@ -90,6 +90,18 @@ pub enum PowerArg {
     Off,
 }
 
+/// The management engine's power policy (see `MePowerPolicy`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PowerPolicyArg {
+    /// The ME is on only while the host runs.
+    S0Only,
+    /// Also while the host sleeps (S3).
+    #[value(name = "s0-s3")]
+    S0S3,
+    /// In every host state.
+    AlwaysOn,
+}
+
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProvisioningArg {
     Pre,
@@ -111,6 +123,10 @@ pub struct DeviceArgs {
     /// Host power state at start.
     #[arg(long, value_enum, default_value = "s0")]
     pub power: PowerArg,
+    /// In which host states the management engine stays reachable; outside
+    /// them the device answers on no port.
+    #[arg(long, value_enum, default_value = "always-on")]
+    pub power_policy: PowerPolicyArg,
     /// Provisioning state.
     #[arg(long, value_enum, default_value = "post")]
     pub provisioning: ProvisioningArg,
@@ -254,7 +270,11 @@ impl DeviceArgs {
             ip_address: address.to_string(),
             console: self.console.clone(),
             provisioning: self.provisioning_settings(),
-            power_policy: crate::device::MePowerPolicy::default(),
+            power_policy: match self.power_policy {
+                PowerPolicyArg::S0Only => crate::device::MePowerPolicy::S0Only,
+                PowerPolicyArg::S0S3 => crate::device::MePowerPolicy::S0AndSleep,
+                PowerPolicyArg::AlwaysOn => crate::device::MePowerPolicy::AlwaysOn,
+            },
         }
     }
 
