@@ -35,13 +35,17 @@ fn port_step_mode_puts_every_device_on_one_address() {
     .chain([
         ip.to_string(),
         "--http-port".into(),
-        "26992".into(),
+        "46992".into(),
         "--https-port".into(),
-        "26993".into(),
+        "46993".into(),
+        "--redirection-port".into(),
+        "46994".into(),
+        "--redirection-tls-port".into(),
+        "46995".into(),
     ])
     .collect();
-    let emu = Emulator::launch(args, SocketAddr::from((ip, 26992)));
-    let device = |n: u16| SocketAddr::from((ip, 26992 + 10 * n));
+    let emu = Emulator::launch(args, SocketAddr::from((ip, 46992)));
+    let device = |n: u16| SocketAddr::from((ip, 46992 + 10 * n));
     assert_eq!(header_version(device(0)), "4.0.4.1165");
     assert_eq!(header_version(device(1)), "12.0.67.1579");
     assert_eq!(header_version(device(5)), "12.0.67.1579");
@@ -60,7 +64,7 @@ fn port_step_mode_puts_every_device_on_one_address() {
     realms.dedup();
     assert_eq!(realms.len(), 6);
     // Nothing answers between the devices' ports.
-    assert!(std::net::TcpStream::connect(SocketAddr::from((ip, 26995))).is_err());
+    assert!(std::net::TcpStream::connect(SocketAddr::from((ip, 46997))).is_err());
     drop(emu);
 }
 
@@ -105,6 +109,12 @@ fn a_shared_listener_serves_every_device_address() {
         "36992",
         "--https-port",
         "36993",
+        "--redirection-port",
+        "36994",
+        "--redirection-tls-port",
+        "36995",
+        "--local-port",
+        "36996",
         "--first-address",
     ]
     .iter()
