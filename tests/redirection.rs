@@ -405,6 +405,14 @@ fn a_disabled_listener_closes_at_once() {
 }
 
 #[test]
+fn an_unprovisioned_device_closes_at_once() {
+    let emu = Emulator::start(&["--provisioning", "pre"]);
+    let mut c = Console::connect(redirection_addr(&emu));
+    let _ = c.stream.write_all(&[0x10, 0, 0, 0, b'S', b'O', b'L', b' ']);
+    assert!(c.closed());
+}
+
+#[test]
 fn malformed_input_closes_the_connection_and_nothing_else() {
     let emu = device(&[]);
     let addr = redirection_addr(&emu);

@@ -7,9 +7,9 @@
 //!
 //! Decisions where firmware behaviour is not documented (see
 //! `/work/shared/spec/redirection.md` §9):
-//! - With `ListenerEnabled` false the port accepts and closes at once (the
-//!   listener is shared with other devices, so it cannot stop accepting for
-//!   one of them).
+//! - With `ListenerEnabled` false, or before the device is provisioned, the
+//!   port accepts and closes at once (the listener is shared with other
+//!   devices, so it cannot stop accepting for one of them).
 //! - Missing user consent answers 0x11 status 3 ("unsupported").
 //! - One SOL and one IDE-R session per device; a second gets status 2.
 //!   The slot is taken at 0x10 and freed when the connection ends.
@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::device::settings::ControlMode;
+use crate::device::settings::{ControlMode, ProvisioningState};
 use crate::device::users::realm;
 use crate::device::{Device, Feature};
 use crate::fleet::Endpoint;
@@ -191,8 +191,19 @@ where
     let device = endpoint.device.clone();
     let name = device.name.clone();
     // The listener cannot stop accepting for one device of many.
-    if !device.with_state(|s| s.redirection.listener_enabled) {
+    let (listening, provisioned) = device.with_state(|s| {
+        (
+            s.redirection.listener_enabled,
+            s.setup.state == ProvisioningState::Post,
+        )
+    });
+    if !listening {
         tracing::info!(device = %name, %peer, "redirection refused: listener disabled");
+        return;
+    }
+    // Before provisioning there are no network users to log in as.
+    if !provisioned {
+        tracing::info!(device = %name, %peer, "redirection refused: not provisioned");
         return;
     }
     let (mut reader, mut writer) = tokio::io::split(io);
