@@ -122,6 +122,15 @@ impl Scheduler {
         }
         let mut generation = 0u64;
         loop {
+            // Everything already due goes out now: a sleep per entry would
+            // cost a timer tick (a millisecond) per hello in a storm.
+            let now = Instant::now();
+            while let Some(&Reverse((at, index, g))) = self.heap.peek()
+                && at <= now
+            {
+                self.heap.pop();
+                self.due(index, g).await;
+            }
             let next = self.heap.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
                 index = woken.recv() => {
