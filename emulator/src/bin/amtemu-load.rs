@@ -141,6 +141,11 @@ struct GetArgs {
     json: bool,
 }
 
+// The same allocator as amtemu, so the baselines differ from it only in
+// what they do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
