@@ -270,3 +270,111 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::users::{AclEntryRequest, ha1};
+    use crate::device::{DeviceConfig, Firmware};
+
+    fn endpoint(firmware: &str) -> Arc<Endpoint> {
+        let device = Device::new(DeviceConfig::new(
+            "gate",
+            Firmware::by_name(firmware).unwrap(),
+        ));
+        Arc::new(Endpoint {
+            device,
+            wsman: Default::default(),
+            http: Default::default(),
+            tls: Default::default(),
+            faults: Default::default(),
+            redirect: RedirectState::default(),
+        })
+    }
+
+    fn gate(e: &Arc<Endpoint>) -> DeviceGate {
+        DeviceGate {
+            endpoint: e.clone(),
+            slot: None,
+        }
+    }
+
+    #[test]
+    fn consent_follows_mode_policy_and_state() {
+        let e = endpoint("11.8");
+        let set = |mode, required, state| {
+            e.device.with_state(|s| {
+                s.setup.mode = mode;
+                s.redirection.opt_in_required = required;
+                s.redirection.opt_in_state = state;
+            })
+        };
+        set(ControlMode::Admin, CONSENT_ALL, 0);
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Err(Refusal::NoConsent));
+        set(ControlMode::Admin, 1, 0);
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Ok(()), "KVM-only consent");
+        set(ControlMode::Client, 0, 0);
+        assert_eq!(gate(&e).claim(SessionKind::Ider), Err(Refusal::NoConsent));
+        set(ControlMode::Client, 0, 3);
+        assert_eq!(
+            gate(&e).claim(SessionKind::Ider),
+            Ok(()),
+            "consent received"
+        );
+        // Before user consent existed (6.2) nothing is asked.
+        let old = endpoint("5.2");
+        old.device
+            .with_state(|s| s.redirection.opt_in_required = CONSENT_ALL);
+        assert_eq!(gate(&old).claim(SessionKind::Sol), Ok(()));
+    }
+
+    #[test]
+    fn a_slot_is_held_by_one_gate_and_freed_when_it_drops() {
+        let e = endpoint("5.2");
+        let mut first = gate(&e);
+        assert_eq!(first.claim(SessionKind::Sol), Ok(()));
+        assert!(e.redirect.busy(SessionKind::Sol));
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Err(Refusal::Busy));
+        assert_eq!(
+            gate(&e).claim(SessionKind::Ider),
+            Ok(()),
+            "IDE-R is separate"
+        );
+        assert!(!e.redirect.busy(SessionKind::Ider), "that gate dropped");
+        drop(first);
+        assert!(!e.redirect.busy(SessionKind::Sol));
+        e.device.with_state(|s| s.redirection.sol_enabled = false);
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Err(Refusal::Disabled));
+    }
+
+    #[test]
+    fn logins_need_the_right_password_and_the_redirection_realm() {
+        let e = endpoint("11.8");
+        let realm = e.device.identity.digest_realm.clone();
+        let check = |user: &str, password: &str| {
+            let candidate = crate::device::identity::hex_lower(&ha1(user, &realm, password));
+            gate(&e).login(user, &|h| h == candidate)
+        };
+        assert_eq!(check("admin", "P@ssw0rd"), Ok(()));
+        assert_eq!(check("admin", "nope"), Err(LoginError::WrongPassword));
+        assert_eq!(check("nobody", "x"), Err(LoginError::NoSuchUser));
+        for (name, realms) in [("hw", vec![4]), ("redir", vec![2])] {
+            let req = AclEntryRequest {
+                name: Some(name.into()),
+                ha1: Some(ha1(name, &realm, "Passw0rd!")),
+                access: Some(2),
+                realms: Some(realms),
+                ..AclEntryRequest::default()
+            };
+            let firmware = e.device.firmware;
+            e.device
+                .with_state(|s| s.users.add(&req, firmware))
+                .unwrap();
+        }
+        assert_eq!(
+            check("hw", "Passw0rd!"),
+            Err(LoginError::NoRedirectionRealm)
+        );
+        assert_eq!(check("redir", "Passw0rd!"), Ok(()));
+    }
+}
