@@ -360,7 +360,8 @@ impl ClientMessage {
                 status: status_at(b),
                 data: b[34..].to_vec(),
             },
-            _ => unreachable!("length rules cover exactly the decoded types"),
+            // The length rules above admit exactly the types decoded here.
+            other => return Err(CodecError::UnknownType(other)),
         };
         Ok(Some((msg, len)))
     }
@@ -550,7 +551,8 @@ impl DeviceMessage {
                 registers: array(b, 11),
                 data: b[14..].to_vec(),
             },
-            _ => unreachable!("length rules cover exactly the decoded types"),
+            // The length rules above admit exactly the types decoded here.
+            other => return Err(CodecError::UnknownType(other)),
         };
         Ok(Some((msg, len)))
     }

@@ -184,8 +184,9 @@ where
                             // allocation length; the host gets what it asked.
                             let room = o.limit.saturating_sub(o.data.len());
                             o.data.extend_from_slice(&data[..data.len().min(room)]);
-                            if status.attributes & LAST_CHUNK != 0 {
-                                let o = outstanding.take().expect("checked above");
+                            if status.attributes & LAST_CHUNK != 0
+                                && let Some(o) = outstanding.take()
+                            {
                                 host.ider_complete(IderReply { id: o.id, data: o.data, sense: sense(&status) });
                             }
                         }
