@@ -344,9 +344,17 @@ fn a_fleet_of_1000_devices_in_setup_mode_all_deliver_a_hello() {
     .map(|s| s.to_string())
     .collect();
     let _emu = Emulator::launch(args, SocketAddr::from((first, 16992)));
-    let got = wait_for(&received, 1000, Duration::from_secs(60));
-    let senders: HashSet<IpAddr> = got.iter().map(|(from, _)| *from).collect();
-    assert_eq!(senders.len(), 1000, "one hello from each device's address");
+    let senders = || -> HashSet<IpAddr> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(from, _)| *from)
+            .collect()
+    };
+    eventually(Duration::from_secs(60), || senders().len() >= 1000);
+    assert_eq!(senders().len(), 1000, "a hello from each device's address");
+    let got = received.lock().unwrap().clone();
     let uuids: HashSet<[u8; 16]> = got
         .iter()
         .map(|(_, bytes)| Hello::parse(bytes).expect("well formed").uuid)
@@ -472,4 +480,74 @@ fn the_hello_storm_scenario_passes_against_a_collector() {
     assert!(status.success(), "{json}");
     let senders: HashSet<IpAddr> = received.lock().unwrap().iter().map(|(f, _)| *f).collect();
     assert_eq!(senders.len(), 1000);
+}
+
+#[test]
+fn a_provisioned_device_refuses_setup_mode_and_sends_nothing() {
+    let server = unique_address();
+    let received = collector(server);
+    let control = control_address();
+    let _emu = Emulator::start_at(
+        &unique_address().to_string(),
+        &[
+            "--name",
+            "hello-post",
+            "--provisioning-server",
+            &server.to_string(),
+            "--hello-interval-scale",
+            "0.01",
+            "--control",
+            &control.to_string(),
+        ],
+    );
+    let (status, body) = http(control, "POST", "/api/v1/devices/hello-post/setup-mode");
+    assert_eq!(status, 409, "{body}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(received.lock().unwrap().is_empty());
+    let (_, s) = http(control, "GET", "/api/v1/devices/hello-post/hello");
+    assert_eq!(s["provisioning_state"], "post");
+    assert_eq!(s["retries_sent"], 0);
+}
+
+#[test]
+fn a_window_that_ran_out_stays_closed_across_a_restart() {
+    let server = unique_address();
+    let received = collector(server);
+    let control = control_address();
+    let ip = unique_address().to_string();
+    let state = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hello-state-{ip}"));
+    let _ = std::fs::remove_dir_all(&state);
+    let args = [
+        "--name",
+        "hello-expiry",
+        "--provisioning",
+        "in",
+        "--provisioning-server",
+        &server.to_string(),
+        // A 24-hour window in 8.6 s.
+        "--hello-interval-scale",
+        "0.0001",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--control",
+        &control.to_string(),
+    ];
+    let emu = Emulator::start_at(&ip, &args);
+    assert!(eventually(Duration::from_secs(30), || {
+        http(control, "GET", "/api/v1/devices/hello-expiry/hello").1["given_up"] == true
+    }));
+    let (_, s) = http(control, "GET", "/api/v1/devices/hello-expiry/hello");
+    assert_eq!(s["retries_sent"], 39, "{s}");
+    assert_eq!(received.lock().unwrap().len(), 39);
+    // Let the state file catch up, then restart without a graceful save.
+    std::thread::sleep(Duration::from_millis(500));
+    emu.kill_hard();
+    let _emu = Emulator::start_at(&ip, &args);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(received.lock().unwrap().len(), 39, "no hellos after expiry");
+    let (status, _) = http(control, "POST", "/api/v1/devices/hello-expiry/setup-mode");
+    assert_eq!(status, 200, "a local agent may start again");
+    assert!(eventually(Duration::from_secs(10), || {
+        received.lock().unwrap().len() > 39
+    }));
 }
