@@ -530,10 +530,18 @@ fn ide_r_serves_the_booting_host_a_cd_image() {
     request_power(&emu, 10);
     let mut console_seq = 1u32;
     let mut read_lba = None;
+    let mut resets = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
     while read_lba.is_none() && Instant::now() < deadline {
         let m = next(&mut c);
         if m[0] == 0x4B {
+            continue;
+        }
+        if m[0] == 0x46 {
+            // The reset under the session; MeshCommander acknowledges.
+            assert_eq!(m.len(), 9);
+            c.send(&[0x47, 0, 0, 0, 0, 0, 0, 0]);
+            resets += 1;
             continue;
         }
         assert_eq!(m[0], 0x50, "{m:?}");
@@ -565,6 +573,7 @@ fn ide_r_serves_the_booting_host_a_cd_image() {
         console_seq += 1;
     }
     assert_eq!(read_lba, Some(16), "the host reads the volume descriptor");
+    assert_eq!(resets, 1, "the reset was reported once");
     // The host found the medium: it says so on its console.
     let mut sol = sol_session(addr);
     let text = sol.sol_text_until("EMU_TEST_CD", Duration::from_secs(20));

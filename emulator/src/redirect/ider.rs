@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::codec::{ClientMessage, DeviceMessage, IderSettings, IderStatus};
 use super::host_port::HostPort;
 use super::wire::{Inbox, Outbox, WireError, sleep_until_opt};
+use crate::device::DeviceEvent;
 use crate::host::{IderReply, IderRequest};
 
 /// Device heartbeat cadence: amtider gives up after 20 s of silence;
@@ -38,6 +40,10 @@ mod features {
     /// SET_STATE value bit: enable.
     pub const ENABLE: u32 = 1;
 }
+
+/// 0x46 reset mask: the host's IDE bus was reset (the bit layout is not
+/// documented; consoles only acknowledge it).
+const RESET_MASK: u8 = 1;
 
 /// 0x54 attribute bit: this chunk completes the command.
 const LAST_CHUNK: u8 = 2;
@@ -137,6 +143,7 @@ where
     };
     let mut watch = host.host_watch();
     let mut watch_open = true;
+    let mut events = host.events();
     let mut outstanding: Option<Outstanding> = None;
     let mut last_heartbeat = Instant::now();
     let mut last_received = Instant::now();
@@ -235,6 +242,15 @@ where
             changed = watch.changed(), if watch_open => {
                 watch_open = changed.is_ok();
             }
+            event = events.recv() => match event {
+                // The host restarted under the console: say so, as
+                // firmware does, when the drives are in use.
+                Ok(DeviceEvent::Booted(_)) if registers.active && !ending => {
+                    out.push(&DeviceMessage::IderResetOccurred { seq: seq.next(), mask: RESET_MASK }, true)?;
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return Ok("device gone"),
+            },
             _ = sleep_until_opt(wake) => {}
         }
         let now = Instant::now();
