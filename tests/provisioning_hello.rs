@@ -502,6 +502,25 @@ fn a_provisioned_device_refuses_setup_mode_and_sends_nothing() {
     );
     let (status, body) = http(control, "POST", "/api/v1/devices/hello-post/setup-mode");
     assert_eq!(status, 409, "{body}");
+    // The same through `amtemu ctl`.
+    let ctl = |command: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"))
+            .args([
+                "ctl",
+                "--control",
+                &control.to_string(),
+                command,
+                "hello-post",
+            ])
+            .output()
+            .expect("run amtemu ctl")
+    };
+    let refused = ctl("setup-mode");
+    assert!(!refused.status.success());
+    let shown = ctl("hello");
+    assert!(shown.status.success());
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["provisioning_state"], "post");
     std::thread::sleep(Duration::from_millis(1500));
     assert!(received.lock().unwrap().is_empty());
     let (_, s) = http(control, "GET", "/api/v1/devices/hello-post/hello");

@@ -52,6 +52,11 @@ pub enum CtlCommand {
     Stop { name: String },
     /// Plug a stopped device back in.
     Start { name: String },
+    /// Start remote configuration, as a local agent does: the device
+    /// enters setup mode and sends hellos.
+    SetupMode { name: String },
+    /// Show a device's setup state and hello window (JSON).
+    Hello { name: String },
     /// Print device events as they happen (one JSON object a line).
     Events {
         /// Only this device's events.
@@ -109,6 +114,14 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
         CtlCommand::Start { name } => {
             api.json("POST", &device_path(&name, "/start"), None)?;
             println!("{name}: started");
+            Ok(())
+        }
+        CtlCommand::SetupMode { name } => {
+            print_json(&api.json("POST", &device_path(&name, "/setup-mode"), None)?);
+            Ok(())
+        }
+        CtlCommand::Hello { name } => {
+            print_json(&api.json("GET", &device_path(&name, "/hello"), None)?);
             Ok(())
         }
         CtlCommand::Events { device } => {
