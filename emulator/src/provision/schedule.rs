@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::hello::MAX_RETRY_COUNT;
 
-const MINUTE: Duration = Duration::from_secs(60);
+pub const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// The hello window for PKI remote configuration.
@@ -50,7 +50,8 @@ impl Schedule {
         Schedule { window, scale }
     }
 
-    fn scaled(&self, d: Duration) -> Duration {
+    /// A firmware duration in this schedule's time.
+    pub fn scaled(&self, d: Duration) -> Duration {
         d.mul_f64(self.scale)
     }
 

@@ -203,6 +203,16 @@ impl Scheduler {
             self.tracks[index] = None;
             return;
         }
+        if !device.me_reachable() {
+            // Firmware measures the intervals only while the ME is powered:
+            // the window stands still, and the device looks again a
+            // (scaled) minute later; the hello that was due goes out then.
+            let pause = track.schedule.scaled(schedule::MINUTE);
+            track.opened += pause;
+            self.tracks[index] = Some(track);
+            self.push(index, Instant::now() + pause, generation);
+            return;
+        }
         if track.schedule.due(track.attempt).is_none() {
             self.tracks[index] = None;
             device.with_state(|s| s.provisioning.hello.given_up = true);
@@ -415,6 +425,32 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
         assert!(hellos.try_recv().is_err());
         assert!(!device.with_state(|s| s.provisioning.hello.given_up));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hellos_wait_while_the_me_is_off() {
+        let (server, mut hellos) = collector().await;
+        let mut config = DeviceConfig::new("me-off", Firmware::by_name("11.8").unwrap());
+        config.setup.state = ProvisioningState::In;
+        config.provisioning.server = Some(server);
+        config.power = crate::device::HostPower::S5;
+        config.power_policy = crate::device::MePowerPolicy::S0Only;
+        let device = Device::new(config);
+        let _h = Hellos::start(
+            vec![HelloTarget {
+                device: device.clone(),
+                address: "127.0.0.1".parse().unwrap(),
+            }],
+            HelloConfig::default(),
+        )
+        .unwrap();
+        // Two days with the ME off: no hello, and the window does not run out.
+        tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
+        assert!(hellos.try_recv().is_err());
+        assert!(!device.with_state(|s| s.provisioning.hello.given_up));
+        device.force_power(crate::device::HostPower::S0);
+        assert_eq!(hellos.recv().await.unwrap().retry_count, 0);
+        assert_eq!(hellos.recv().await.unwrap().retry_count, 1);
     }
 
     #[tokio::test(start_paused = true)]
