@@ -106,15 +106,15 @@ fn a_shared_listener_serves_every_device_address() {
         "300",
         "--shared-listener",
         "--http-port",
-        "36992",
+        "31992",
         "--https-port",
-        "36993",
+        "31993",
         "--redirection-port",
-        "36994",
+        "31994",
         "--redirection-tls-port",
-        "36995",
+        "31995",
         "--local-port",
-        "36996",
+        "31996",
         "--first-address",
     ]
     .iter()
@@ -127,11 +127,11 @@ fn a_shared_listener_serves_every_device_address() {
         eprintln!("skipping: SO_BINDTODEVICE not permitted here ({e})");
         return;
     }
-    let emu = Emulator::launch(args, SocketAddr::from((first, 36992)));
+    let emu = Emulator::launch(args, SocketAddr::from((first, 31992)));
     for n in [0u8, 1, 150, 253] {
         let addr = SocketAddr::from((
             std::net::Ipv4Addr::new(127, ip.octets()[1], 200, n + 1),
-            36992,
+            31992,
         ));
         let mut c = Client::new(addr, USER, PASSWORD);
         let text = c.get("AMT_GeneralSettings").text();
@@ -141,10 +141,10 @@ fn a_shared_listener_serves_every_device_address() {
         );
     }
     // The 300th device is on the next /24 (.0 and .255 are skipped).
-    let last = SocketAddr::from((std::net::Ipv4Addr::new(127, ip.octets()[1], 201, 46), 36992));
+    let last = SocketAddr::from((std::net::Ipv4Addr::new(127, ip.octets()[1], 201, 46), 31992));
     assert_eq!(header_version(last), "11.8.50.3425");
     // An address no device has: the connection is closed unanswered.
-    let stranger = SocketAddr::from((std::net::Ipv4Addr::new(127, ip.octets()[1], 250, 9), 36992));
+    let stranger = SocketAddr::from((std::net::Ipv4Addr::new(127, ip.octets()[1], 250, 9), 31992));
     assert!(Client::raw(stranger, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").is_err());
     drop(emu);
 }
