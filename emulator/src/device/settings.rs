@@ -194,7 +194,9 @@ impl Default for RedirectionSettings {
             kvm_session_timeout: 0,
             kvm_default_screen: 0,
             kvm_rfb_password_set: false,
-            opt_in_required: 0xFFFF_FFFF,
+            // MEBx ships with "User Opt-in: KVM"; client control mode
+            // raises it to all (see device/commit.rs).
+            opt_in_required: 1,
             opt_in_state: 0,
             opt_in_code_timeout: 120,
             opt_in_display_timeout: 300,
