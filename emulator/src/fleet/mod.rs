@@ -301,9 +301,12 @@ impl Fleet {
             .devices
             .iter()
             .zip(self.device_addresses())
-            .map(|(e, address)| crate::provision::HelloTarget {
-                device: e.device.clone(),
-                address,
+            .map(|(e, address)| {
+                let endpoint = e.clone();
+                crate::provision::HelloTarget {
+                    cable: Some(Arc::new(move || !endpoint.faults.get().offline)),
+                    ..crate::provision::HelloTarget::new(e.device.clone(), address)
+                }
             })
             .collect();
         let hellos = crate::provision::Hellos::start(targets, config)?;

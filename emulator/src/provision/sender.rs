@@ -43,11 +43,36 @@ impl Default for HelloConfig {
     }
 }
 
-/// A device and the address its hellos leave from.
-#[derive(Clone, Debug)]
+/// A device, the address its hellos leave from, and whether its network
+/// cable is in (the fleet's `offline` fault; always, without one).
+#[derive(Clone)]
 pub struct HelloTarget {
     pub device: Arc<Device>,
     pub address: IpAddr,
+    pub cable: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
+impl HelloTarget {
+    pub fn new(device: Arc<Device>, address: IpAddr) -> HelloTarget {
+        HelloTarget {
+            device,
+            address,
+            cable: None,
+        }
+    }
+
+    fn connected(&self) -> bool {
+        self.cable.as_ref().is_none_or(|cable| cable())
+    }
+}
+
+impl std::fmt::Debug for HelloTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HelloTarget")
+            .field("device", &self.device.name)
+            .field("address", &self.address)
+            .finish()
+    }
 }
 
 /// The running scheduler. Devices wake it themselves when they enter setup
@@ -203,8 +228,9 @@ impl Scheduler {
             self.tracks[index] = None;
             return;
         }
-        if !device.me_reachable() {
-            // Firmware measures the intervals only while the ME is powered:
+        if !device.me_reachable() || !target.connected() {
+            // Firmware measures the intervals only while the ME is powered
+            // and the cable is in:
             // the window stands still, and the device looks again a
             // (scaled) minute later; the hello that was due goes out then.
             let pause = track.schedule.scaled(schedule::MINUTE);
@@ -379,14 +405,7 @@ mod tests {
         };
         let localhost = "127.0.0.1".parse().unwrap();
         let started = Instant::now();
-        let _h = Hellos::start(
-            vec![HelloTarget {
-                device: device.clone(),
-                address: localhost,
-            }],
-            config,
-        )
-        .unwrap();
+        let _h = Hellos::start(vec![HelloTarget::new(device.clone(), localhost)], config).unwrap();
         let mut seen = Vec::new();
         for _ in 0..39 {
             let hello = hellos.recv().await.unwrap();
@@ -413,10 +432,10 @@ mod tests {
         let (server, mut hellos) = collector().await;
         let device = device_in_setup("stop", server);
         let _h = Hellos::start(
-            vec![HelloTarget {
-                device: device.clone(),
-                address: "127.0.0.1".parse().unwrap(),
-            }],
+            vec![HelloTarget::new(
+                device.clone(),
+                "127.0.0.1".parse().unwrap(),
+            )],
             HelloConfig::default(),
         )
         .unwrap();
@@ -437,10 +456,10 @@ mod tests {
         config.power_policy = crate::device::MePowerPolicy::S0Only;
         let device = Device::new(config);
         let _h = Hellos::start(
-            vec![HelloTarget {
-                device: device.clone(),
-                address: "127.0.0.1".parse().unwrap(),
-            }],
+            vec![HelloTarget::new(
+                device.clone(),
+                "127.0.0.1".parse().unwrap(),
+            )],
             HelloConfig::default(),
         )
         .unwrap();
@@ -454,6 +473,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_unplugged_device_sends_nothing_until_plugged_back() {
+        let (server, mut hellos) = collector().await;
+        let device = device_in_setup("unplugged", server);
+        let plugged = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cable = plugged.clone();
+        let _h = Hellos::start(
+            vec![HelloTarget {
+                cable: Some(Arc::new(move || {
+                    cable.load(std::sync::atomic::Ordering::Relaxed)
+                })),
+                ..HelloTarget::new(device.clone(), "127.0.0.1".parse().unwrap())
+            }],
+            HelloConfig::default(),
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(hellos.try_recv().is_err());
+        plugged.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(hellos.recv().await.unwrap().retry_count, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_psk_device_sends_its_pid_for_six_hours() {
         let (server, mut hellos) = collector().await;
         let mut config = DeviceConfig::new("psk", Firmware::by_name("8.1").unwrap());
@@ -462,10 +503,10 @@ mod tests {
         config.provisioning.pid = Some("ABCD-1234".into());
         let device = Device::new(config);
         let _h = Hellos::start(
-            vec![HelloTarget {
-                device: device.clone(),
-                address: "127.0.0.1".parse().unwrap(),
-            }],
+            vec![HelloTarget::new(
+                device.clone(),
+                "127.0.0.1".parse().unwrap(),
+            )],
             HelloConfig::default(),
         )
         .unwrap();
@@ -489,10 +530,10 @@ mod tests {
         config.provisioning.server = Some(server);
         let device = Device::new(config);
         let h = Hellos::start(
-            vec![HelloTarget {
-                device: device.clone(),
-                address: "127.0.0.1".parse().unwrap(),
-            }],
+            vec![HelloTarget::new(
+                device.clone(),
+                "127.0.0.1".parse().unwrap(),
+            )],
             HelloConfig::default(),
         )
         .unwrap();
