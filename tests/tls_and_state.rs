@@ -472,3 +472,43 @@ fn curl_with_digest_over_tls_verifies_the_device() {
         Some("Flash")
     );
 }
+
+#[test]
+fn a_scenarios_cert_expire_makes_the_device_present_an_expired_certificate() {
+    let ip = unique_address();
+    let dir = std::env::temp_dir().join(format!("amtemu-expiry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("expiry.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[fleet]\nseed = \"expiry\"\nfirst_address = \"{ip}\"\nduration = \"60s\"\n\n\
+             [[groups]]\nname = \"a\"\ncount = 1\n\n\
+             [[timeline]]\nat = \"4s\"\naction = \"cert-expire\"\n"
+        ),
+    )
+    .unwrap();
+    let emu = Emulator::launch(
+        vec![
+            "fleet".into(),
+            "--scenario".into(),
+            file.display().to_string(),
+        ],
+        std::net::SocketAddr::from((ip, 16992)),
+    );
+    let name = ip.to_string();
+    connect_tls(&emu, &name).expect("a valid certificate before the event");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let refusal = loop {
+        match connect_tls(&emu, &name) {
+            Err(e) => break e.to_string(),
+            Ok(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(250))
+            }
+            Ok(_) => panic!("the certificate never expired"),
+        }
+    };
+    assert!(refusal.contains("certificate expired"), "{refusal}");
+    drop(emu);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -219,6 +219,11 @@ pub struct DeviceArgs {
     /// Where the emulator's CA is kept (see `amtemu ca export`).
     #[arg(long)]
     pub ca_dir: Option<PathBuf>,
+    /// How many RSA keys the devices' own TLS certificates share (each
+    /// device still has its own certificate); 0 gives every device a key
+    /// of its own, at about 60 ms per device's first handshake.
+    #[arg(long, default_value_t = tls::ca::DEFAULT_KEY_POOL)]
+    pub tls_key_pool: usize,
     /// Keep the devices' state (settings, users, certificates, logs) in
     /// this directory across restarts; without it they start fresh.
     #[arg(long)]
@@ -596,8 +601,9 @@ fn run_fleet(
     announce: impl FnOnce(&Fleet, &[(tokio::net::TcpListener, crate::device::Port)]),
 ) -> anyhow::Result<()> {
     let ca_dir = args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir);
-    let ca =
-        Ca::load_or_create(&ca_dir).with_context(|| format!("the CA in {}", ca_dir.display()))?;
+    let ca = Ca::load_or_create(&ca_dir)
+        .with_context(|| format!("the CA in {}", ca_dir.display()))?
+        .with_key_pool(args.tls_key_pool);
     let store = args.state_dir.as_deref().map(Store::open).transpose()?;
     if let Some(addr) = args.control
         && !addr.ip().is_loopback()

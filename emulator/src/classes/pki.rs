@@ -983,6 +983,7 @@ mod tests {
             "elsewhere",
             &["elsewhere.test".into()],
             ca_key,
+            pki::Validity::Years(10),
         )
         .unwrap();
         let out = add_cert(&d, &leaf);
@@ -1012,7 +1013,15 @@ mod tests {
             0
         );
         create_credential_context(&d, &credential_input(handle, COLLECTION_NAME)).unwrap();
-        let other = pki::issue_certificate(ca_cert, ca_key, "other", &[], ca_key).unwrap();
+        let other = pki::issue_certificate(
+            ca_cert,
+            ca_key,
+            "other",
+            &[],
+            ca_key,
+            pki::Validity::Years(10),
+        )
+        .unwrap();
         let other = handle_in(&add_cert(&d, &other), "CreatedCertificate", CERTIFICATE_ID);
         let current = credential_contexts(&d).remove(0);
         let mut put = current.clone();
@@ -1165,7 +1174,9 @@ mod wire {
         );
 
         let (ca, ca_key) = pki::self_signed_ca("Wire CA").unwrap();
-        let leaf = pki::issue_certificate(&ca, &ca_key, "amt", &[], &pkcs8).unwrap();
+        let leaf =
+            pki::issue_certificate(&ca, &ca_key, "amt", &[], &pkcs8, pki::Validity::Years(10))
+                .unwrap();
         let reply = send(invoke(
             "AddCertificate",
             &format!(

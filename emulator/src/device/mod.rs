@@ -158,6 +158,9 @@ pub struct DeviceState {
     pub pending_tls: Option<TlsSettings>,
     /// The TLS server's own certificate and key, made when first needed.
     pub tls_identity: Option<TlsIdentity>,
+    /// The device's own certificate is to be issued with dates that have
+    /// passed (a scenario's `cert-expire`).
+    pub tls_identity_expired: bool,
     pub message_log: MessageLog,
     /// Seconds added to the host clock to give the ME's clock (set by
     /// SetHighAccuracyTimeSynch).
@@ -226,6 +229,7 @@ impl Device {
             },
             pending_tls: None,
             tls_identity: None,
+            tls_identity_expired: false,
             message_log: MessageLog::default(),
             clock_offset: 0,
             os_power_saving: 2,
@@ -503,6 +507,24 @@ impl Device {
         })
     }
 
+    /// The device's own TLS certificate expires: it is issued again, with
+    /// dates that have passed, at the next handshake. A certificate a
+    /// console installed keeps its own dates. False when it had expired.
+    pub fn expire_certificate(&self) -> bool {
+        let changed = self.with_state(|s| {
+            let changed = !s.tls_identity_expired;
+            if changed {
+                s.tls_identity_expired = true;
+                s.tls_identity = None;
+            }
+            changed
+        });
+        if changed {
+            self.changed("TLS identity");
+        }
+        changed
+    }
+
     /// The host OS shuts itself down: the host goes to S5 at once. False,
     /// and nothing changes, when the host is not running.
     pub fn os_shutdown(&self) -> bool {
@@ -668,7 +690,11 @@ impl Device {
 
     /// Has `watcher` told `number` each time the device enters setup mode
     /// (once per device; later calls are ignored).
-    pub fn watch_setup_mode(&self, watcher: tokio::sync::mpsc::UnboundedSender<usize>, number: usize) {
+    pub fn watch_setup_mode(
+        &self,
+        watcher: tokio::sync::mpsc::UnboundedSender<usize>,
+        number: usize,
+    ) {
         let _ = self.setup_watch.set((watcher, number));
     }
 

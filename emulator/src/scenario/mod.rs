@@ -93,10 +93,13 @@ enum Action {
     /// A local agent starts remote configuration (PTHI
     /// START_CONFIGURATION): Pre -> In, and hellos start.
     EnterSetupMode,
+    /// The device's own TLS certificate expires: from the next handshake it
+    /// presents one whose dates have passed.
+    CertExpire,
 }
 
 impl Action {
-    const ALL: [Action; 10] = [
+    const ALL: [Action; 11] = [
         Action::PowerButton,
         Action::OsShutdown,
         Action::PowerOn,
@@ -107,6 +110,7 @@ impl Action {
         Action::Fault,
         Action::ClearFaults,
         Action::EnterSetupMode,
+        Action::CertExpire,
     ];
 
     fn name(self) -> &'static str {
@@ -121,6 +125,7 @@ impl Action {
             Action::Fault => "fault",
             Action::ClearFaults => "clear-faults",
             Action::EnterSetupMode => "enter-setup-mode",
+            Action::CertExpire => "cert-expire",
         }
     }
 

@@ -438,7 +438,7 @@ const UNSUPPORTED_GROUP_KEYS: &[(&str, &str)] = &[
     ),
     (
         "ca_key_bits",
-        "provisioning chains in scenarios come with the provisioning work",
+        "the largest CA key a device accepts follows its firmware (`amtemu firmware list`)",
     ),
 ];
 
@@ -453,11 +453,11 @@ fn unsupported_action(action: &str) -> Option<&'static str> {
     if a.contains("hello") || a.contains("setup") {
         Some("the action is `enter-setup-mode`")
     } else if a.contains("cert") || a.contains("expire") {
-        Some("certificate expiry is not modelled yet")
+        Some("the action is `cert-expire`")
     } else if a.contains("policy") {
-        Some("the management engine's power policy is not modelled yet")
+        Some("the management engine's power policy is the group key `power_policy`")
     } else if a.contains("console") || a.contains("sol") {
-        Some("serial-over-LAN comes with the redirection protocol")
+        Some("a group's console script is the key `console`; SOL sessions come from clients")
     } else {
         None
     }
@@ -1203,7 +1203,10 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
 }
 
 /// A group's MEBx provisioning settings.
-fn group_provisioning(path: &KeyPath, g: &RawGroup) -> Checked<crate::device::ProvisioningSettings> {
+fn group_provisioning(
+    path: &KeyPath,
+    g: &RawGroup,
+) -> Checked<crate::device::ProvisioningSettings> {
     use crate::device::{HashAlgorithm, ProvisioningSettings};
     let mut settings = ProvisioningSettings {
         mebx_domain: g.mebx_domain.clone().unwrap_or_default(),

@@ -65,6 +65,7 @@ fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &End
             had
         }
         Action::EnterSetupMode => device.enter_setup_mode(),
+        Action::CertExpire => device.expire_certificate(),
     }
 }
 

@@ -28,12 +28,54 @@ pub enum CaError {
     Corrupt(PathBuf),
 }
 
-/// The CA's certificate and key.
+/// The CA's certificate and key, and the keys of the certificates it issues.
 #[derive(Debug)]
 pub struct Ca {
     pub cert_der: Vec<u8>,
     pub cert_pem: String,
     key_pem: String,
+    keys: KeyPool,
+}
+
+/// How many RSA keys a fleet's devices share unless told otherwise.
+pub const DEFAULT_KEY_POOL: usize = 16;
+
+/// The RSA keys of devices' own certificates. Generating an RSA 2048 key
+/// takes about 60 ms (150 ms at p99 on two busy cores), which would be most
+/// of a device's first TLS handshake and cannot keep up with a fleet being
+/// probed; so devices share keys from a small pool, picked by name, while
+/// each still gets its own certificate (serial, names, dates). An empty pool
+/// gives every device a key of its own.
+#[derive(Debug)]
+struct KeyPool {
+    slots: Vec<std::sync::OnceLock<Option<Vec<u8>>>>,
+}
+
+impl KeyPool {
+    fn new(size: usize) -> KeyPool {
+        KeyPool {
+            slots: (0..size).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// The PKCS#8 key for the device named `seed`. Blocks while its slot's
+    /// key is first generated (callers are on blocking threads).
+    fn key_for(&self, seed: &str) -> Result<Vec<u8>, CaError> {
+        use std::hash::{Hash, Hasher};
+        let fresh = || pki::generate_rsa_key(2048).map(|k| k.pkcs8);
+        if self.slots.is_empty() {
+            return Ok(fresh()?);
+        }
+        // SipHash with fixed keys: the same device lands in the same slot
+        // in every run.
+        let mut hasher = std::hash::DefaultHasher::new();
+        seed.hash(&mut hasher);
+        let slot = &self.slots[(hasher.finish() % self.slots.len() as u64) as usize];
+        match slot.get_or_init(|| fresh().ok()) {
+            Some(key) => Ok(key.clone()),
+            None => Ok(fresh()?),
+        }
+    }
 }
 
 const CERT_FILE: &str = "ca.pem";
@@ -61,6 +103,7 @@ impl Ca {
             cert_der: cert.der().to_vec(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            keys: KeyPool::new(DEFAULT_KEY_POOL),
         })
     }
 
@@ -83,6 +126,7 @@ impl Ca {
                 cert_der: der,
                 cert_pem,
                 key_pem,
+                keys: KeyPool::new(DEFAULT_KEY_POOL),
             });
         }
         let ca = Ca::generate()?;
@@ -94,19 +138,34 @@ impl Ca {
         Ok(ca)
     }
 
-    /// Issues a device's TLS identity: a fresh RSA 2048 key and a
-    /// certificate for its FQDN (and its address), signed by this CA.
-    pub fn issue(&self, fqdn: &str, address: &str) -> Result<TlsIdentity, CaError> {
+    /// Shares `size` RSA keys between the devices' certificates (0: a key
+    /// of its own for each device).
+    pub fn with_key_pool(mut self, size: usize) -> Ca {
+        self.keys = KeyPool::new(size);
+        self
+    }
+
+    /// Issues the TLS identity of the device named `device`: an RSA 2048
+    /// key (see [`KeyPool`]) and a certificate for its FQDN (and its
+    /// address), signed by this CA.
+    pub fn issue(
+        &self,
+        device: &str,
+        fqdn: &str,
+        address: &str,
+        validity: pki::Validity,
+    ) -> Result<TlsIdentity, CaError> {
         let ca_key = KeyPair::from_pem(&self.key_pem)?.serialize_der();
-        let key = pki::generate_rsa_key(2048)?;
+        let key_pkcs8 = self.keys.key_for(device)?;
         let mut names = vec![fqdn.to_string()];
         if !address.is_empty() && address != fqdn {
             names.push(address.to_string());
         }
-        let cert = pki::issue_certificate(&self.cert_der, &ca_key, fqdn, &names, &key.pkcs8)?;
+        let cert =
+            pki::issue_certificate(&self.cert_der, &ca_key, fqdn, &names, &key_pkcs8, validity)?;
         Ok(TlsIdentity {
             chain: vec![cert, self.cert_der.clone()],
-            key_pkcs8: key.pkcs8,
+            key_pkcs8,
         })
     }
 }
@@ -135,7 +194,14 @@ mod tests {
         let first = Ca::load_or_create(&dir).unwrap();
         let again = Ca::load_or_create(&dir).unwrap();
         assert_eq!(first.cert_der, again.cert_der);
-        let id = again.issue("amt-0001.vpro.test", "127.0.0.1").unwrap();
+        let id = again
+            .issue(
+                "amt-0001",
+                "amt-0001.vpro.test",
+                "127.0.0.1",
+                pki::Validity::Years(10),
+            )
+            .unwrap();
         assert_eq!(id.chain.len(), 2);
         let (_, cert) = x509_parser::parse_x509_certificate(&id.chain[0]).unwrap();
         assert!(cert.subject().to_string().contains("CN=amt-0001.vpro.test"));
@@ -148,5 +214,30 @@ mod tests {
                 .to_string()
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn devices_share_pooled_keys_but_never_certificates() {
+        let ca = Ca::generate().unwrap().with_key_pool(1);
+        let issue = |name: &str, validity| {
+            ca.issue(name, &format!("{name}.vpro.test"), "127.0.0.1", validity)
+                .unwrap()
+        };
+        let (a, b) = (
+            issue("a", pki::Validity::Years(10)),
+            issue("b", pki::Validity::Years(10)),
+        );
+        assert_eq!(a.key_pkcs8, b.key_pkcs8);
+        assert_ne!(a.chain[0], b.chain[0]);
+        let expired = issue("a", pki::Validity::Expired);
+        let (_, cert) = x509_parser::parse_x509_certificate(&expired.chain[0]).unwrap();
+        assert!(cert.validity().not_after < x509_parser::time::ASN1Time::now());
+
+        let own = Ca::generate().unwrap().with_key_pool(0);
+        let (c, d) = (
+            own.issue("c", "c", "", pki::Validity::Years(1)).unwrap(),
+            own.issue("c", "c", "", pki::Validity::Years(1)).unwrap(),
+        );
+        assert_ne!(c.key_pkcs8, d.key_pkcs8);
     }
 }

@@ -101,16 +101,23 @@ impl TlsState {
         let mut candidates = config_inputs(device);
         if candidates.is_empty() {
             // Key generation takes tens of milliseconds: off the runtime.
-            let (fqdn, address) = device.with_state(|s| {
+            let (fqdn, address, validity) = device.with_state(|s| {
                 (
                     fqdn(&s.general.host_name, &s.general.domain_name),
                     s.network.ip_address.clone(),
+                    if s.tls_identity_expired {
+                        pki::Validity::Expired
+                    } else {
+                        pki::Validity::Years(10)
+                    },
                 )
             });
             let ctx = ctx.clone();
-            let identity = tokio::task::spawn_blocking(move || ctx.ca.issue(&fqdn, &address))
-                .await
-                .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
+            let name = device.name.clone();
+            let identity =
+                tokio::task::spawn_blocking(move || ctx.ca.issue(&name, &fqdn, &address, validity))
+                    .await
+                    .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
             device.with_state(|s| {
                 s.tls_identity.get_or_insert(identity);
             });

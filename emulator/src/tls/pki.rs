@@ -327,17 +327,38 @@ fn serial() -> SerialNumber {
 
 /// Validity from a day ago for `years` years, so clocks a little behind
 /// still accept the certificate.
-fn validity(params: &mut CertificateParams, years: i32) {
+/// The period an issued certificate covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Validity {
+    /// From yesterday, for this many years.
+    Years(i32),
+    /// A week that ended an hour ago: what clients meet once a device's
+    /// certificate has expired (a scenario's `cert-expire`).
+    Expired,
+}
+
+fn validity(params: &mut CertificateParams, validity: Validity) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let yesterday = rcgen::date_time_ymd(1970, 1, 1) + std::time::Duration::from_secs(now)
-        - std::time::Duration::from_secs(86_400);
-    params.not_before = yesterday;
-    params.not_after = yesterday.replace_year(yesterday.year() + years).unwrap_or(
-        yesterday + std::time::Duration::from_secs(years.unsigned_abs() as u64 * 31_556_952),
-    );
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    match validity {
+        Validity::Years(years) => {
+            let yesterday = epoch + std::time::Duration::from_secs(now.saturating_sub(86_400));
+            params.not_before = yesterday;
+            params.not_after = yesterday.replace_year(yesterday.year() + years).unwrap_or(
+                yesterday
+                    + std::time::Duration::from_secs(years.unsigned_abs() as u64 * 31_556_952),
+            );
+        }
+        Validity::Expired => {
+            let ended = now.saturating_sub(3_600);
+            params.not_before =
+                epoch + std::time::Duration::from_secs(ended.saturating_sub(7 * 86_400));
+            params.not_after = epoch + std::time::Duration::from_secs(ended);
+        }
+    }
 }
 
 fn ca_issuer<'a>(ca_cert_der: &[u8], ca_key_pkcs8: &[u8]) -> Result<Issuer<'a, KeyPair>, PkiError> {
@@ -357,6 +378,7 @@ pub fn issue_certificate(
     subject_cn: &str,
     sans: &[String],
     key_pkcs8: &[u8],
+    period: Validity,
 ) -> Result<Vec<u8>, PkiError> {
     let issuer = ca_issuer(ca_cert_der, ca_key_pkcs8)?;
     let subject_key = signing_key(key_pkcs8)?;
@@ -375,7 +397,7 @@ pub fn issue_certificate(
         ExtendedKeyUsagePurpose::ClientAuth,
     ];
     params.use_authority_key_identifier_extension = true;
-    validity(&mut params, 10);
+    validity(&mut params, period);
     Ok(params.signed_by(&subject_key, &issuer)?.der().to_vec())
 }
 
@@ -397,7 +419,7 @@ pub fn sign_request(
         csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     }
     csr.params.use_authority_key_identifier_extension = true;
-    validity(&mut csr.params, 10);
+    validity(&mut csr.params, Validity::Years(10));
     Ok(csr.signed_by(&issuer)?.der().to_vec())
 }
 
@@ -420,7 +442,7 @@ pub fn self_signed_ca_with_bits(cn: &str, bits: u32) -> Result<(Vec<u8>, Vec<u8>
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    validity(&mut params, 20);
+    validity(&mut params, Validity::Years(20));
     let cert = params.self_signed(&key)?;
     Ok((cert.der().to_vec(), key.serialize_der()))
 }
@@ -481,6 +503,7 @@ mod tests {
             "amt-0001.vpro.test",
             &["amt-0001.vpro.test".into(), "192.0.2.7".into()],
             &KEY.pkcs8,
+            Validity::Years(10),
         )
         .unwrap();
         let info = parse_certificate(&leaf).unwrap();
