@@ -615,7 +615,14 @@ fn run_fleet(
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
-        let fleet = Arc::new(Fleet::new(specs, Arc::new(TlsContext { ca }), store)?);
+        let devices = specs.len();
+        let tls = Arc::new(TlsContext { ca });
+        if devices > 1 {
+            // Low priority work the first handshakes would otherwise wait for.
+            let tls = tls.clone();
+            std::thread::spawn(move || tls.ca.fill_key_pool());
+        }
+        let fleet = Arc::new(Fleet::new(specs, tls, store)?);
         for endpoint in fleet.devices() {
             endpoint
                 .redirect

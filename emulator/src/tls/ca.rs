@@ -38,7 +38,7 @@ pub struct Ca {
 }
 
 /// How many RSA keys a fleet's devices share unless told otherwise.
-pub const DEFAULT_KEY_POOL: usize = 16;
+pub const DEFAULT_KEY_POOL: usize = 8;
 
 /// The RSA keys of devices' own certificates. Generating an RSA 2048 key
 /// takes about 60 ms (150 ms at p99 on two busy cores), which would be most
@@ -55,6 +55,14 @@ impl KeyPool {
     fn new(size: usize) -> KeyPool {
         KeyPool {
             slots: (0..size).map(|_| std::sync::OnceLock::new()).collect(),
+        }
+    }
+
+    /// Generates every key of the pool now (a fleet does it in the
+    /// background at start, so first handshakes do not wait for one).
+    fn fill(&self) {
+        for slot in &self.slots {
+            slot.get_or_init(|| pki::generate_rsa_key(2048).map(|k| k.pkcs8).ok());
         }
     }
 
@@ -143,6 +151,11 @@ impl Ca {
     pub fn with_key_pool(mut self, size: usize) -> Ca {
         self.keys = KeyPool::new(size);
         self
+    }
+
+    /// Generates the shared keys now; blocks for about 60 ms a key.
+    pub fn fill_key_pool(&self) {
+        self.keys.fill();
     }
 
     /// Issues the TLS identity of the device named `device`: an RSA 2048
