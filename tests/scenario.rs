@@ -558,7 +558,10 @@ share = 0.5
 fn console_lab_gives_each_group_its_script() {
     let specs = example("console-lab.toml").device_specs().unwrap();
     let lab = specs[0].config.console.as_ref().unwrap();
-    assert_eq!((lab.user.as_str(), lab.password.as_str()), ("tech", "fixit"));
+    assert_eq!(
+        (lab.user.as_str(), lab.password.as_str()),
+        ("tech", "fixit")
+    );
     assert_eq!(lab.post.len(), 2);
     let kiosk = specs[3].config.console.as_ref().unwrap();
     assert_eq!(kiosk.prompt, "kiosk:~$ ");
