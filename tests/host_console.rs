@@ -41,13 +41,6 @@ console = {{ user = "ops", password = "s3cret", prompt = "ops@{{host}}> ", post 
         file.display().to_string(),
     ];
     let emu = Emulator::launch(args, SocketAddr::from((ip, 16992)));
-    // Redirection without a consent code (ACM asks for one by default).
-    let r = emu.client().put_edited(
-        "IPS_OptInService",
-        "<r:OptInRequired>4294967295</r:OptInRequired>",
-        "<r:OptInRequired>0</r:OptInRequired>",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
     (emu, dir)
 }
 
@@ -158,12 +151,7 @@ fn serve_takes_a_console_script_and_reboot_boots_again() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let script = repo.join("scenarios/consoles/rescue-lab.toml");
     let emu = Emulator::start(&["--console", script.to_str().unwrap(), "--boot-ms", "200"]);
-    let r = emu.client().put_edited(
-        "IPS_OptInService",
-        "<r:OptInRequired>4294967295</r:OptInRequired>",
-        "<r:OptInRequired>0</r:OptInRequired>",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+
     let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
         .args([
             &emu.addr.ip().to_string(),
@@ -254,12 +242,7 @@ fn a_running_host_mounts_what_meshcommander_serves_seen_through_amtterm() {
         return;
     };
     let emu = Emulator::start(&[]);
-    let r = emu.client().put_edited(
-        "IPS_OptInService",
-        "<r:OptInRequired>4294967295</r:OptInRequired>",
-        "<r:OptInRequired>0</r:OptInRequired>",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
+
     // A 64-block ISO 9660 image: the primary volume descriptor at LBA 16.
     let mut image = vec![0u8; 64 * 2048];
     let pvd = &mut image[16 * 2048..17 * 2048];

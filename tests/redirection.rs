@@ -13,17 +13,10 @@ use support::*;
 
 const REDIRECTION_PORT: u16 = 16994;
 
-/// Starts a device whose consent policy lets redirection start without a
-/// code (in ACM the default policy asks consent for everything).
+/// Starts a device in ACM with MEBx's default consent policy (KVM only), so
+/// SOL and IDE-R start without a consent code.
 fn device(extra: &[&str]) -> Emulator {
-    let emu = Emulator::start(extra);
-    let r = emu.client().put_edited(
-        "IPS_OptInService",
-        "<r:OptInRequired>4294967295</r:OptInRequired>",
-        "<r:OptInRequired>0</r:OptInRequired>",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    emu
+    Emulator::start(extra)
 }
 
 fn redirection_addr(emu: &Emulator) -> SocketAddr {
@@ -354,13 +347,24 @@ fn a_second_sol_session_is_busy_until_the_first_console_vanishes() {
 }
 
 #[test]
-fn disabled_sol_and_kvm_are_unsupported_and_consent_is_required_by_default() {
+fn disabled_sol_and_kvm_are_unsupported_and_consent_for_all_is_enforced() {
     let emu = Emulator::start(&[]);
     let addr = redirection_addr(&emu);
-    // ACM with the default policy (consent for everything), none given.
+    // ACM with MEBx's default policy (consent for KVM only): SOL opens.
     let mut c = Console::connect(addr);
-    assert_eq!(c.start(b"SOL "), 3);
-    assert!(c.closed());
+    assert_eq!(c.start(b"SOL "), 0);
+    drop(c);
+    // Consent for all redirection, none given: refused.
+    let r = emu.client().put_edited(
+        "IPS_OptInService",
+        "<r:OptInRequired>1</r:OptInRequired>",
+        "<r:OptInRequired>4294967295</r:OptInRequired>",
+    );
+    assert_eq!(r.status, 200);
+    assert!(eventually(Duration::from_secs(10), || {
+        let mut c = Console::connect(addr);
+        c.start(b"SOL ") == 3 && c.closed()
+    }));
     let r = emu.client().put_edited(
         "IPS_OptInService",
         "<r:OptInRequired>4294967295</r:OptInRequired>",
