@@ -534,6 +534,7 @@ fn a_fleet_of_1000_devices_answers_real_clients_at_random_devices() {
     let first = format!("127.{}.0.1", 200 + pid % 50);
     let control = format!("127.{}.250.1:17000", 200 + pid % 50);
     let hosts = std::env::temp_dir().join(format!("amtemu-fleet-hosts-{pid}"));
+    let zones = std::env::temp_dir().join(format!("amtemu-fleet-zones-{pid}"));
     let args: Vec<String> = [
         "fleet",
         "--count",
@@ -555,6 +556,10 @@ fn a_fleet_of_1000_devices_answers_real_clients_at_random_devices() {
     .iter()
     .map(|s| s.to_string())
     .chain([hosts.to_string_lossy().into_owned()])
+    .chain([
+        "--zone-dir".to_string(),
+        zones.to_string_lossy().into_owned(),
+    ])
     .collect();
     let emu = Emulator::launch(args, format!("{first}:16992").parse().unwrap());
     let entries: Vec<(String, String)> = std::fs::read_to_string(&hosts)
@@ -566,6 +571,13 @@ fn a_fleet_of_1000_devices_answers_real_clients_at_random_devices() {
         })
         .collect();
     assert_eq!(entries.len(), 1000);
+    // The zone file names the same devices at the same addresses.
+    let zone = std::fs::read_to_string(zones.join("vpro.test.zone")).unwrap();
+    let records: Vec<&str> = zone.lines().filter(|l| l.contains(" IN A ")).collect();
+    assert_eq!(records.len(), 1000);
+    let (address, host) = &entries[999];
+    assert_eq!(records[999], format!("{host} IN A {address}"));
+    std::fs::remove_dir_all(&zones).unwrap();
     let addr =
         |i: usize| -> std::net::SocketAddr { format!("{}:16992", entries[i].0).parse().unwrap() };
     // A dozen devices picked pseudo-randomly (seeded by the process id).

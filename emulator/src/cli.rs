@@ -387,6 +387,10 @@ pub struct FleetArgs {
     /// Write the devices' addresses and names in hosts-file format here.
     #[arg(long)]
     pub hosts_file: Option<PathBuf>,
+    /// Write a DNS zone file per domain (`<domain>.zone`, with SOA and NS
+    /// records) into this directory, for a DNS server tools can ask.
+    #[arg(long)]
+    pub zone_dir: Option<PathBuf>,
     /// One listener per port for the whole fleet (a wildcard socket bound
     /// to the loopback interface; Linux, needs CAP_NET_RAW) instead of two
     /// per device: for fleets larger than the file-descriptor limit allows.
@@ -552,13 +556,11 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     let width = count.to_string().len().max(5);
     let mut specs = Vec::with_capacity(count as usize);
-    let mut hosts = String::new();
     for i in 0..count {
         let (address, ports) = fleet_slot(&args, i)?;
         let host = format!("{}-{:0width$}", args.prefix, i + 1);
         let fw = firmware[i as usize % firmware.len()];
         let name = format!("{}/{host}", args.seed);
-        hosts.push_str(&format!("{address} {host}.{} {host}\n", args.device.domain));
         specs.push(DeviceSpec {
             config: args.device.config(&name, fw, &host, address),
             address,
@@ -566,10 +568,7 @@ fn fleet(args: FleetArgs) -> anyhow::Result<()> {
             tls_identity: None,
         });
     }
-    if let Some(path) = &args.hosts_file {
-        crate::store::write_atomically(path, hosts.as_bytes(), false)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_name_files(&args, &specs)?;
     let (first, last) = (specs[0].address, specs[specs.len() - 1].address);
     let started = std::time::Instant::now();
     let shared = args.shared_listener;
@@ -622,7 +621,11 @@ fn run_fleet(
             let tls = tls.clone();
             std::thread::spawn(move || tls.ca.fill_key_pool());
         }
-        let fleet = Arc::new(Fleet::new(specs, tls, store)?);
+        let bar = progress_bar(devices, "devices built");
+        let fleet = Arc::new(Fleet::new_with_progress(specs, tls, store, |n| {
+            bar.set_position(n as u64)
+        })?);
+        bar.finish_and_clear();
         for endpoint in fleet.devices() {
             endpoint
                 .redirect
@@ -732,22 +735,45 @@ impl Reports {
     }
 }
 
+/// A progress bar on stderr for starts large enough to take seconds; hidden
+/// when stderr is not a terminal, and for smaller fleets.
+fn progress_bar(total: usize, what: &'static str) -> indicatif::ProgressBar {
+    const WORTH_A_BAR: usize = 50_000;
+    if total < WORTH_A_BAR {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "amtemu: {bar:40} {human_pos}/{human_len} {msg} ({eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_message(what);
+    bar
+}
+
+/// The hosts file and zone files the user asked for.
+fn write_name_files(args: &FleetArgs, specs: &[DeviceSpec]) -> anyhow::Result<()> {
+    let write = |path: &std::path::Path, text: &str| {
+        crate::store::write_atomically(path, text.as_bytes(), false)
+            .with_context(|| format!("writing {}", path.display()))
+    };
+    if let Some(path) = &args.hosts_file {
+        write(path, &crate::fleet::names::hosts_file(specs))?;
+    }
+    if let Some(dir) = &args.zone_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (domain, text) in crate::fleet::names::zone_files(specs) {
+            write(&dir.join(format!("{domain}.zone")), &text)?;
+        }
+    }
+    Ok(())
+}
+
 fn fleet_from_scenario(args: &FleetArgs, path: &std::path::Path) -> anyhow::Result<()> {
     let scenario = crate::scenario::load(path)?;
     let specs = scenario.device_specs()?;
-    if let Some(hosts_path) = &args.hosts_file {
-        let hosts: String = specs
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} {}.{} {}\n",
-                    s.address, s.config.host_name, s.config.domain_name, s.config.host_name
-                )
-            })
-            .collect();
-        crate::store::write_atomically(hosts_path, hosts.as_bytes(), false)
-            .with_context(|| format!("writing {}", hosts_path.display()))?;
-    }
+    write_name_files(args, &specs)?;
     let count = specs.len();
     let started = std::time::Instant::now();
     let reports = Reports {

@@ -4,6 +4,8 @@
 //! Every accepted connection is resolved to its device by the local address
 //! it was sent to, then handed to the protocol layer for that port.
 
+pub mod names;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -147,6 +149,17 @@ impl Fleet {
         tls: Arc<TlsContext>,
         store: Option<Store>,
     ) -> Result<Fleet, FleetError> {
+        Fleet::new_with_progress(specs, tls, store, |_| {})
+    }
+
+    /// [`Fleet::new`], telling `progress` how many devices are built, now
+    /// and then (for a progress bar on large starts).
+    pub fn new_with_progress(
+        specs: Vec<DeviceSpec>,
+        tls: Arc<TlsContext>,
+        store: Option<Store>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Fleet, FleetError> {
         let mut fleet = Fleet {
             devices: Vec::new(),
             by_address: HashMap::new(),
@@ -192,7 +205,11 @@ impl Fleet {
                 }
             }
             fleet.devices.push(endpoint);
+            if fleet.devices.len().is_multiple_of(4096) {
+                progress(fleet.devices.len());
+            }
         }
+        progress(fleet.devices.len());
         Ok(fleet)
     }
 

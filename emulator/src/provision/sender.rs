@@ -88,7 +88,7 @@ impl Hellos {
     pub fn start(targets: Vec<HelloTarget>, config: HelloConfig) -> Result<Hellos, String> {
         let locator = Locator::new(config.dns)?;
         if !locator.has_resolver() {
-            tracing::info!(
+            tracing::debug!(
                 "no DNS resolver configured (--dns): devices without a provisioning server address will find none"
             );
         }
