@@ -7,7 +7,7 @@
 #
 # One device instead, published on the host's loopback:
 #
-#   docker run --rm -p 127.0.0.1:16992:16992 -p 127.0.0.1:16993:16993 amtemu serve --bind 0.0.0.0
+#   docker run --rm -p 127.0.0.1:16992-16995:16992-16995 amtemu serve --bind 0.0.0.0
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
@@ -19,6 +19,6 @@ COPY --from=build /src/target/release/amtemu /usr/local/bin/amtemu
 # it (and trust it) across containers.
 ENV AMTEMU_HOME=/var/lib/amtemu
 VOLUME /var/lib/amtemu
-EXPOSE 16992 16993
+EXPOSE 16992 16993 16994 16995
 ENTRYPOINT ["amtemu"]
 CMD ["fleet", "--scenario", "/scenario.toml", "--report-junit", "/var/lib/amtemu/report.xml"]
