@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::codec::{ClientMessage, DeviceMessage, IderSettings, IderStatus};
 use super::host_port::HostPort;
-use super::wire::{Inbox, Outbox, WireError, sleep_until_opt};
+use super::wire::{ChannelIo, Inbox, Outbox, Seq, WireError, Woke};
 use crate::device::DeviceEvent;
 use crate::host::{IderReply, IderRequest};
 
@@ -47,17 +47,6 @@ const RESET_MASK: u8 = 1;
 
 /// 0x54 attribute bit: this chunk completes the command.
 const LAST_CHUNK: u8 = 2;
-
-#[derive(Default)]
-struct Seq(u32);
-
-impl Seq {
-    fn next(&mut self) -> u32 {
-        let n = self.0;
-        self.0 = self.0.wrapping_add(1);
-        n
-    }
-}
 
 /// A command sent to the console and the data collected for it.
 struct Outstanding {
@@ -109,9 +98,9 @@ fn sense(status: &IderStatus) -> (u8, u8, u8) {
 
 /// Runs an accepted IDE-R session until it ends; returns why it ended.
 pub async fn run<R, W, H>(
-    mut reader: R,
-    mut writer: W,
-    mut inbox: Inbox,
+    reader: R,
+    writer: W,
+    inbox: Inbox,
     host: &H,
     settings: IderSettings,
 ) -> Result<&'static str, WireError>
@@ -137,51 +126,50 @@ where
         },
         true,
     )?;
+    let mut io = ChannelIo::new(reader, writer, inbox, out, host, HEARTBEAT, receive_timeout);
+    // Declared after `io` so that it is dropped first: the host hears the
+    // drives are gone before the console sees the socket close.
     let mut registers = Registers {
         host,
         active: false,
     };
-    let mut watch = host.host_watch();
-    let mut watch_open = true;
-    let mut events = host.events();
     let mut outstanding: Option<Outstanding> = None;
-    let mut last_heartbeat = Instant::now();
-    let mut last_received = Instant::now();
     let mut ending = false;
 
     loop {
-        let now = Instant::now();
-        let wake = [
-            Some(last_heartbeat + HEARTBEAT),
-            Some(last_received + receive_timeout),
-            out.quiet_until(),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let chunk = out.ready(now);
-        let writing = chunk.is_some();
-        let chunk = chunk.unwrap_or(&[]);
-        tokio::select! {
-            read = inbox.fill(&mut reader) => {
-                read?;
-                last_received = Instant::now();
-                while let Some(msg) = inbox.take()? {
+        match io.wait(None).await? {
+            Woke::Read => {
+                while let Some(msg) = io.inbox.take()? {
                     match msg {
-                        ClientMessage::IderFeatures { subcommand, value, .. } => {
+                        ClientMessage::IderFeatures {
+                            subcommand, value, ..
+                        } => {
                             let reply = match (subcommand, value) {
                                 (features::SUPPORTED, _) => features::REGISTER_CONTROL,
-                                (features::GET_STATE, _) => u32::from(registers.active) * features::REGISTERS_ACTIVE,
+                                (features::GET_STATE, _) => {
+                                    u32::from(registers.active) * features::REGISTERS_ACTIVE
+                                }
                                 (features::SET_STATE, value) => {
                                     let enable = value.unwrap_or(0) & features::ENABLE != 0;
                                     registers.set(enable);
-                                    tracing::debug!(enable, start_mode = value.unwrap_or(0) & 0x18, "IDE-R registers");
+                                    tracing::debug!(
+                                        enable,
+                                        start_mode = value.unwrap_or(0) & 0x18,
+                                        "IDE-R registers"
+                                    );
                                     1
                                 }
                                 // The codec admits no other subcommand.
                                 _ => 0,
                             };
-                            out.push(&DeviceMessage::IderFeaturesReply { seq: seq.next(), subcommand, value: reply }, true)?;
+                            io.out.push(
+                                &DeviceMessage::IderFeaturesReply {
+                                    seq: seq.next(),
+                                    subcommand,
+                                    value: reply,
+                                },
+                                true,
+                            )?;
                         }
                         ClientMessage::IderData { status, data } => {
                             let Some(o) = outstanding.as_mut() else {
@@ -194,28 +182,40 @@ where
                             if status.attributes & LAST_CHUNK != 0
                                 && let Some(o) = outstanding.take()
                             {
-                                host.ider_complete(IderReply { id: o.id, data: o.data, sense: sense(&status) });
+                                host.ider_complete(IderReply {
+                                    id: o.id,
+                                    data: o.data,
+                                    sense: sense(&status),
+                                });
                             }
                         }
                         ClientMessage::IderCommandEnd(status) => {
                             let Some(o) = outstanding.take() else {
                                 return Ok("status for no command");
                             };
-                            host.ider_complete(IderReply { id: o.id, data: o.data, sense: sense(&status) });
+                            host.ider_complete(IderReply {
+                                id: o.id,
+                                data: o.data,
+                                sense: sense(&status),
+                            });
                         }
                         ClientMessage::IderGetData(status) => {
                             // The emulated host only reads; a console asking
                             // for write data gets zeros.
                             let n = status.byte_count.min(BUFFER);
-                            out.push(&DeviceMessage::IderDataFromHost {
-                                seq: seq.next(),
-                                cable_select: 0,
-                                registers: [0; 3],
-                                data: vec![0; n.into()],
-                            }, false)?;
+                            io.out.push(
+                                &DeviceMessage::IderDataFromHost {
+                                    seq: seq.next(),
+                                    cable_select: 0,
+                                    registers: [0; 3],
+                                    data: vec![0; n.into()],
+                                },
+                                false,
+                            )?;
                         }
                         ClientMessage::IderPing { .. } => {
-                            out.push(&DeviceMessage::IderPong { seq: seq.next() }, false)?;
+                            io.out
+                                .push(&DeviceMessage::IderPong { seq: seq.next() }, false)?;
                         }
                         ClientMessage::IderHeartbeat { .. }
                         | ClientMessage::IderPong { .. }
@@ -223,7 +223,8 @@ where
                         ClientMessage::EndIder { .. } => {
                             ending = true;
                             registers.set(false);
-                            out.push(&DeviceMessage::EndIderReply { seq: seq.next() }, true)?;
+                            io.out
+                                .push(&DeviceMessage::EndIderReply { seq: seq.next() }, true)?;
                         }
                         ClientMessage::EndSession => return Ok("console ended the session"),
                         other => {
@@ -233,34 +234,29 @@ where
                     }
                 }
             }
-            written = writer.write(chunk), if writing => {
-                match written? {
-                    0 => return Err(WireError::Closed),
-                    n => out.wrote(n, Instant::now()),
-                }
+            // The host restarted under the console: say so, as firmware
+            // does, when the drives are in use.
+            Woke::Event(Ok(DeviceEvent::Booted(_))) if registers.active && !ending => {
+                io.out.push(
+                    &DeviceMessage::IderResetOccurred {
+                        seq: seq.next(),
+                        mask: RESET_MASK,
+                    },
+                    true,
+                )?;
             }
-            changed = watch.changed(), if watch_open => {
-                watch_open = changed.is_ok();
-            }
-            event = events.recv() => match event {
-                // The host restarted under the console: say so, as
-                // firmware does, when the drives are in use.
-                Ok(DeviceEvent::Booted(_)) if registers.active && !ending => {
-                    out.push(&DeviceMessage::IderResetOccurred { seq: seq.next(), mask: RESET_MASK }, true)?;
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return Ok("device gone"),
-            },
-            _ = sleep_until_opt(wake) => {}
+            Woke::Event(Ok(_) | Err(RecvError::Lagged(_))) => {}
+            Woke::Event(Err(RecvError::Closed)) => return Ok("device gone"),
+            Woke::Tick => {}
         }
         let now = Instant::now();
-        if now >= last_received + receive_timeout {
+        if io.timed_out(now) {
             return Ok("receive timeout");
         }
         if ending {
-            if out.is_empty() {
+            if io.out.is_empty() {
                 // amtider closes after 0x43; MeshCommander just stops.
-                let _ = writer.flush().await;
+                let _ = io.writer.flush().await;
             }
             continue;
         }
@@ -270,16 +266,16 @@ where
             && outstanding.is_none()
             && let Some(request) = host.ider_next_request()
         {
-            out.push(&command(seq.next(), &request), true)?;
+            io.out.push(&command(seq.next(), &request), true)?;
             outstanding = Some(Outstanding {
                 id: request.id,
                 limit: request.transfer_len as usize,
                 data: Vec::new(),
             });
         }
-        if now >= last_heartbeat + HEARTBEAT {
-            last_heartbeat = now;
-            out.push(&DeviceMessage::IderHeartbeat { seq: seq.next() }, false)?;
+        if io.heartbeat_due(now) {
+            io.out
+                .push(&DeviceMessage::IderHeartbeat { seq: seq.next() }, false)?;
         }
     }
 }

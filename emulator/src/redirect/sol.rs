@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::codec::{ClientMessage, DeviceMessage, SolSettings};
 use super::host_port::HostPort;
-use super::wire::{Inbox, Outbox, WireError, sleep_until_opt};
+use super::wire::{ChannelIo, Inbox, Outbox, Seq, WireError, Woke};
 use crate::device::DeviceEvent;
 
 /// The longest gap between device heartbeats: amtterm gives up after 20 s
@@ -56,19 +56,6 @@ impl SolTiming {
     }
 }
 
-/// Counts device messages (SOL sequence numbers are not checked by any
-/// known console, but they count like IDE-R's).
-#[derive(Default)]
-struct Seq(u32);
-
-impl Seq {
-    fn next(&mut self) -> u32 {
-        let n = self.0;
-        self.0 = self.0.wrapping_add(1);
-        n
-    }
-}
-
 fn controls(seq: &mut Seq, powered: bool) -> DeviceMessage {
     DeviceMessage::SolControls {
         seq: seq.next(),
@@ -79,9 +66,9 @@ fn controls(seq: &mut Seq, powered: bool) -> DeviceMessage {
 
 /// Runs an accepted SOL session until it ends; returns why it ended.
 pub async fn run<R, W, H>(
-    mut reader: R,
-    mut writer: W,
-    mut inbox: Inbox,
+    reader: R,
+    writer: W,
+    inbox: Inbox,
     host: &H,
     settings: SolSettings,
 ) -> Result<&'static str, WireError>
@@ -109,36 +96,31 @@ where
     let mut powered = host.host_powered();
     out.push(&controls(&mut seq, powered), true)?;
 
-    let mut watch = host.host_watch();
-    let mut watch_open = true;
-    let mut events = host.events();
+    let mut io = ChannelIo::new(
+        reader,
+        writer,
+        inbox,
+        out,
+        host,
+        timing.heartbeat,
+        timing.receive_timeout,
+    );
     let mut cursor = host.console_cursor();
     let mut pending: Vec<u8> = Vec::new();
     let mut pending_since: Option<Instant> = None;
-    let mut last_heartbeat = Instant::now();
-    let mut last_received = Instant::now();
     let mut ending = false;
 
     loop {
-        let now = Instant::now();
-        let wake = [
-            Some(last_heartbeat + timing.heartbeat),
-            Some(last_received + timing.receive_timeout),
+        let also = [
             pending_since.map(|t| t + timing.coalesce),
             host.console_next_due(),
-            out.quiet_until(),
         ]
         .into_iter()
         .flatten()
         .min();
-        let chunk = out.ready(now);
-        let writing = chunk.is_some();
-        let chunk = chunk.unwrap_or(&[]);
-        tokio::select! {
-            read = inbox.fill(&mut reader) => {
-                read?;
-                last_received = Instant::now();
-                while let Some(msg) = inbox.take()? {
+        match io.wait(also).await? {
+            Woke::Read => {
+                while let Some(msg) = io.inbox.take()? {
                     match msg {
                         // amtterm sends its escape key after 0x22; the host never
                         // sees keys typed after the console said goodbye.
@@ -149,7 +131,8 @@ where
                         | ClientMessage::SolControl { .. } => {}
                         ClientMessage::EndSol { seq: _ } => {
                             ending = true;
-                            out.push(&DeviceMessage::EndSolReply { seq: seq.next() }, true)?;
+                            io.out
+                                .push(&DeviceMessage::EndSolReply { seq: seq.next() }, true)?;
                         }
                         ClientMessage::EndSession => return Ok("console ended the session"),
                         other => {
@@ -159,24 +142,13 @@ where
                     }
                 }
             }
-            written = writer.write(chunk), if writing => {
-                match written? {
-                    0 => return Err(WireError::Closed),
-                    n => out.wrote(n, Instant::now()),
-                }
-            }
-            changed = watch.changed(), if watch_open => {
-                watch_open = changed.is_ok();
-            }
-            event = events.recv() => match event {
-                Ok(DeviceEvent::PowerChanged { .. }) | Err(RecvError::Lagged(_)) => {}
-                Ok(_) => continue,
-                Err(RecvError::Closed) => return Ok("device gone"),
-            },
-            _ = sleep_until_opt(wake) => {}
+            Woke::Event(Ok(DeviceEvent::PowerChanged { .. }) | Err(RecvError::Lagged(_))) => {}
+            Woke::Event(Ok(_)) => continue,
+            Woke::Event(Err(RecvError::Closed)) => return Ok("device gone"),
+            Woke::Tick => {}
         }
         let now = Instant::now();
-        if now >= last_received + timing.receive_timeout {
+        if io.timed_out(now) {
             return Ok("receive timeout");
         }
         if ending {
@@ -186,17 +158,20 @@ where
         let now_powered = host.host_powered();
         if now_powered != powered {
             powered = now_powered;
-            out.push(&controls(&mut seq, powered), true)?;
+            io.out.push(&controls(&mut seq, powered), true)?;
         }
         let fresh = host.console_read(&mut cursor);
         if !fresh.is_empty() {
             pending_since.get_or_insert(now);
             pending.extend_from_slice(&fresh);
         }
-        while pending.len() >= timing.max_chunk {
-            let rest = pending.split_off(timing.max_chunk);
+        // Full chunks go at once; what is left goes when it has waited the
+        // transmit timeout.
+        let due = pending_since.is_some_and(|t| now >= t + timing.coalesce);
+        while pending.len() >= timing.max_chunk || (due && !pending.is_empty()) {
+            let rest = pending.split_off(timing.max_chunk.min(pending.len()));
             let data = std::mem::replace(&mut pending, rest);
-            out.push(
+            io.out.push(
                 &DeviceMessage::SolData {
                     seq: seq.next(),
                     data,
@@ -206,20 +181,10 @@ where
         }
         if pending.is_empty() {
             pending_since = None;
-        } else if pending_since.is_some_and(|t| now >= t + timing.coalesce) {
-            let data = std::mem::take(&mut pending);
-            out.push(
-                &DeviceMessage::SolData {
-                    seq: seq.next(),
-                    data,
-                },
-                false,
-            )?;
-            pending_since = None;
         }
-        if now >= last_heartbeat + timing.heartbeat {
-            last_heartbeat = now;
-            out.push(&DeviceMessage::SolHeartbeat { seq: seq.next() }, false)?;
+        if io.heartbeat_due(now) {
+            io.out
+                .push(&DeviceMessage::SolHeartbeat { seq: seq.next() }, false)?;
         }
     }
 }
@@ -228,7 +193,7 @@ where
 pub(crate) mod tests {
     use std::sync::Mutex;
 
-    use tokio::io::{AsyncReadExt, DuplexStream};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
     use tokio::sync::{broadcast, watch};
 
     use super::*;

@@ -1,14 +1,19 @@
 //! Socket plumbing shared by the session manager and the channel loops:
-//! reading whole client messages, and an outbox that keeps the write
-//! separation consoles rely on and bounds what a stalled console can queue.
+//! reading whole client messages, an outbox that keeps the write
+//! separation consoles rely on and bounds what a stalled console can queue,
+//! and the wait at the heart of both the SOL and the IDE-R loop.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 use super::codec::{ClientMessage, CodecError, DeviceMessage};
+use super::host_port::HostPort;
+use crate::device::DeviceEvent;
 
 /// After a message a console consumes together with whatever else is in its
 /// read buffer (amtterm: 0x21, 0x29, 0x41, 0x49, 0x50 …), nothing else is
@@ -153,6 +158,134 @@ impl Outbox {
 
     pub fn is_empty(&self) -> bool {
         self.queued == 0
+    }
+}
+
+/// Counts device messages: SOL and IDE-R number everything they send from 0
+/// (no known console checks SOL's numbers; MeshCommander checks IDE-R's).
+#[derive(Default)]
+pub struct Seq(u32);
+
+impl Seq {
+    // Numbers never run out (they wrap), so an Iterator's Option would only
+    // add unwraps at every call.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u32 {
+        let n = self.0;
+        self.0 = self.0.wrapping_add(1);
+        n
+    }
+}
+
+/// What woke a channel loop.
+pub enum Woke {
+    /// Bytes arrived; whole messages wait in the inbox.
+    Read,
+    /// The device announced something (or the receiver lagged or closed).
+    Event(Result<DeviceEvent, RecvError>),
+    /// A write went out, the host changed or a deadline passed.
+    Tick,
+}
+
+/// The socket side of a running SOL or IDE-R channel: both loops read the
+/// console, write their outbox, follow the host and the device's events and
+/// keep a heartbeat and a receive timeout the same way, and differ only in
+/// what they make of messages and events.
+pub struct ChannelIo<R, W> {
+    reader: R,
+    pub writer: W,
+    pub inbox: Inbox,
+    pub out: Outbox,
+    watch: watch::Receiver<u64>,
+    /// The host's watch stops waking once its sender is gone.
+    watch_open: bool,
+    events: broadcast::Receiver<DeviceEvent>,
+    heartbeat: Duration,
+    receive_timeout: Duration,
+    last_heartbeat: Instant,
+    last_received: Instant,
+}
+
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> ChannelIo<R, W> {
+    /// Starts following `host` now; `out` may already hold the opening
+    /// replies.
+    pub fn new<H: HostPort + ?Sized>(
+        reader: R,
+        writer: W,
+        inbox: Inbox,
+        out: Outbox,
+        host: &H,
+        heartbeat: Duration,
+        receive_timeout: Duration,
+    ) -> ChannelIo<R, W> {
+        ChannelIo {
+            reader,
+            writer,
+            inbox,
+            out,
+            watch: host.host_watch(),
+            watch_open: true,
+            events: host.events(),
+            heartbeat,
+            receive_timeout,
+            last_heartbeat: Instant::now(),
+            last_received: Instant::now(),
+        }
+    }
+
+    /// Writes what the outbox has ready while waiting for the console, the
+    /// host or the device; wakes at the latest for the heartbeat, the
+    /// receive timeout or `also`.
+    pub async fn wait(&mut self, also: Option<Instant>) -> Result<Woke, WireError> {
+        let now = Instant::now();
+        let wake = [
+            Some(self.last_heartbeat + self.heartbeat),
+            Some(self.last_received + self.receive_timeout),
+            also,
+            self.out.quiet_until(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let chunk = self.out.ready(now);
+        let writing = chunk.is_some();
+        let chunk = chunk.unwrap_or(&[]);
+        tokio::select! {
+            read = self.inbox.fill(&mut self.reader) => {
+                read?;
+                self.last_received = Instant::now();
+                Ok(Woke::Read)
+            }
+            written = self.writer.write(chunk), if writing => {
+                match written? {
+                    0 => Err(WireError::Closed),
+                    n => {
+                        self.out.wrote(n, Instant::now());
+                        Ok(Woke::Tick)
+                    }
+                }
+            }
+            changed = self.watch.changed(), if self.watch_open => {
+                self.watch_open = changed.is_ok();
+                Ok(Woke::Tick)
+            }
+            event = self.events.recv() => Ok(Woke::Event(event)),
+            _ = sleep_until_opt(wake) => Ok(Woke::Tick),
+        }
+    }
+
+    /// Whether the console has been silent longer than the receive timeout.
+    pub fn timed_out(&self, now: Instant) -> bool {
+        now >= self.last_received + self.receive_timeout
+    }
+
+    /// Whether a heartbeat is due; if so it counts as sent now.
+    pub fn heartbeat_due(&mut self, now: Instant) -> bool {
+        let due = now >= self.last_heartbeat + self.heartbeat;
+        if due {
+            self.last_heartbeat = now;
+        }
+        due
     }
 }
 
