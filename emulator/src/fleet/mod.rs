@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::device::{Device, DeviceConfig, Port, TlsIdentity};
 use crate::http::{self, HttpState};
@@ -419,20 +419,32 @@ impl Fleet {
     }
 }
 
-async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
+/// The next connection on `listener`, its peer and the local address it
+/// reached (which names the device); the network and the local ports accept
+/// alike. `what` names the listener in the log.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    what: &str,
+) -> (TcpStream, SocketAddr, SocketAddr) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors and the like: wait instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
+                tracing::warn!(error = %e, "{what} failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
+        if let Ok(local) = stream.local_addr() {
+            return (stream, peer, local);
+        }
+    }
+}
+
+async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
+    loop {
+        let (stream, peer, local) = accept(&listener, "accept").await;
         let Some((endpoint, port)) = fleet.lookup(local) else {
             tracing::debug!(%local, "connection for no device");
             continue;

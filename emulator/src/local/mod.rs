@@ -16,7 +16,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -109,17 +108,7 @@ pub async fn serve(fleet: Arc<Fleet>, listeners: Vec<TcpListener>, offset: u16) 
 
 async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, offset: u16) {
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "local accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(local) = stream.local_addr() else {
-            continue;
-        };
+        let (stream, peer, local) = crate::fleet::accept(&listener, "local accept").await;
         let Some(http) = local
             .port()
             .checked_sub(offset)
