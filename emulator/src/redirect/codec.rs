@@ -249,9 +249,36 @@ fn framed(
     Ok(Some(header + n as usize))
 }
 
-/// Whether `buf` holds a whole message of `len` bytes yet.
-fn complete(buf: &[u8], len: Option<usize>) -> Option<usize> {
-    len.filter(|&len| buf.len() >= len)
+/// The type byte and the bytes of the message at the front of `buf` once
+/// all of it is there; `len_rule` gives a type's whole length (None while
+/// the bytes that tell it are still missing). Both directions frame alike
+/// and differ only in their rules.
+fn frame(
+    buf: &[u8],
+    len_rule: impl FnOnce(u8) -> Result<Option<usize>, CodecError>,
+) -> Result<Option<(u8, &[u8])>, CodecError> {
+    let Some(&code) = buf.first() else {
+        return Ok(None);
+    };
+    Ok(len_rule(code)?
+        .filter(|&len| buf.len() >= len)
+        .map(|len| (code, &buf[..len])))
+}
+
+/// A 0x13/0x14 authentication message: its first five bytes, then the data
+/// behind a u32 length.
+fn put_auth(out: &mut Vec<u8>, head: [u8; 5], data: &[u8]) {
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(data);
+}
+
+/// A 0x28/0x2A SOL data message: the header, then the data behind a u16
+/// length.
+fn put_sol_data(out: &mut Vec<u8>, code: u8, seq: u32, data: &[u8]) {
+    header(out, code, seq);
+    out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    out.extend_from_slice(data);
 }
 
 fn status_at(b: &[u8]) -> IderStatus {
@@ -287,31 +314,30 @@ impl ClientMessage {
     /// Decodes one message from the front of `buf`: `Ok(None)` when more
     /// bytes are needed, otherwise the message and the bytes it took.
     pub fn decode(buf: &[u8]) -> Result<Option<(ClientMessage, usize)>, CodecError> {
-        let Some(&code) = buf.first() else {
+        let Some((code, b)) = frame(buf, |code| {
+            Ok(match code {
+                0x10 | 0x22 | 0x24 | 0x2B | 0x42 | 0x44 | 0x45 | 0x47 | 0x4B => Some(8),
+                0x12 => Some(4),
+                0x13 => framed(buf, 9, 5, 4)?,
+                0x20 => Some(24),
+                0x27 => Some(14),
+                0x28 => framed(buf, 10, 8, 2)?,
+                0x40 => Some(18),
+                0x48 => match buf.get(8) {
+                    None => None,
+                    Some(1) => Some(9),
+                    Some(2 | 3) => Some(13),
+                    Some(&other) => return Err(CodecError::UnknownSubcommand(other)),
+                },
+                0x51 | 0x52 => Some(31),
+                0x54 => framed(buf, 34, 9, 2)?,
+                other => return Err(CodecError::UnknownType(other)),
+            })
+        })?
+        else {
             return Ok(None);
         };
-        let len = match code {
-            0x10 | 0x22 | 0x24 | 0x2B | 0x42 | 0x44 | 0x45 | 0x47 | 0x4B => Some(8),
-            0x12 => Some(4),
-            0x13 => framed(buf, 9, 5, 4)?,
-            0x20 => Some(24),
-            0x27 => Some(14),
-            0x28 => framed(buf, 10, 8, 2)?,
-            0x40 => Some(18),
-            0x48 => match buf.get(8) {
-                None => None,
-                Some(1) => Some(9),
-                Some(2 | 3) => Some(13),
-                Some(&other) => return Err(CodecError::UnknownSubcommand(other)),
-            },
-            0x51 | 0x52 => Some(31),
-            0x54 => framed(buf, 34, 9, 2)?,
-            other => return Err(CodecError::UnknownType(other)),
-        };
-        let Some(len) = complete(buf, len) else {
-            return Ok(None);
-        };
-        let b = &buf[..len];
+        let len = b.len();
         let seq = || u32_at(b, 4);
         let msg = match code {
             0x10 => ClientMessage::StartSession {
@@ -374,9 +400,7 @@ impl ClientMessage {
             }
             ClientMessage::EndSession => out.extend_from_slice(&[0x12, 0, 0, 0]),
             ClientMessage::Authenticate { auth_type, data } => {
-                out.extend_from_slice(&[0x13, 0, 0, 0, *auth_type]);
-                out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-                out.extend_from_slice(data);
+                put_auth(out, [0x13, 0, 0, 0, *auth_type], data)
             }
             ClientMessage::StartSol(s) => {
                 header(out, 0x20, s.seq);
@@ -398,11 +422,7 @@ impl ClientMessage {
                 header(out, 0x27, *seq);
                 out.extend_from_slice(body);
             }
-            ClientMessage::SolData { seq, data } => {
-                header(out, 0x28, *seq);
-                out.extend_from_slice(&(data.len() as u16).to_le_bytes());
-                out.extend_from_slice(data);
-            }
+            ClientMessage::SolData { seq, data } => put_sol_data(out, 0x28, *seq, data),
             ClientMessage::SolHeartbeat { seq } => header(out, 0x2B, *seq),
             ClientMessage::StartIder { raw } => {
                 out.push(0x40);
@@ -454,28 +474,27 @@ impl DeviceMessage {
     /// Decodes one device message (for consoles and tests); see
     /// [`ClientMessage::decode`].
     pub fn decode(buf: &[u8]) -> Result<Option<(DeviceMessage, usize)>, CodecError> {
-        let Some(&code) = buf.first() else {
+        let Some((code, b)) = frame(buf, |code| {
+            Ok(match code {
+                0x11 => buf.get(12).map(|&n| 13 + usize::from(n)),
+                0x14 => framed(buf, 9, 5, 4)?,
+                0x21 => Some(23),
+                0x23 | 0x2B | 0x43 | 0x44 | 0x45 | 0x4B => Some(8),
+                0x29 => Some(10),
+                0x2A => framed(buf, 10, 8, 2)?,
+                0x41 => buf.get(29).map(|&n| 30 + usize::from(n)),
+                0x46 => Some(9),
+                0x49 => Some(13),
+                0x4A => Some(11),
+                0x50 => Some(28),
+                0x53 => framed(buf, 14, 9, 2)?,
+                other => return Err(CodecError::UnknownType(other)),
+            })
+        })?
+        else {
             return Ok(None);
         };
-        let len = match code {
-            0x11 => buf.get(12).map(|&n| 13 + usize::from(n)),
-            0x14 => framed(buf, 9, 5, 4)?,
-            0x21 => Some(23),
-            0x23 | 0x2B | 0x43 | 0x44 | 0x45 | 0x4B => Some(8),
-            0x29 => Some(10),
-            0x2A => framed(buf, 10, 8, 2)?,
-            0x41 => buf.get(29).map(|&n| 30 + usize::from(n)),
-            0x46 => Some(9),
-            0x49 => Some(13),
-            0x4A => Some(11),
-            0x50 => Some(28),
-            0x53 => framed(buf, 14, 9, 2)?,
-            other => return Err(CodecError::UnknownType(other)),
-        };
-        let Some(len) = complete(buf, len) else {
-            return Ok(None);
-        };
-        let b = &buf[..len];
+        let len = b.len();
         let seq = || u32_at(b, 4);
         let msg = match code {
             0x11 => DeviceMessage::StartSessionReply {
@@ -573,11 +592,7 @@ impl DeviceMessage {
                 status,
                 auth_type,
                 data,
-            } => {
-                out.extend_from_slice(&[0x14, *status, 0, 0, *auth_type]);
-                out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-                out.extend_from_slice(data);
-            }
+            } => put_auth(out, [0x14, *status, 0, 0, *auth_type], data),
             DeviceMessage::StartSolReply {
                 status,
                 seq,
@@ -611,11 +626,7 @@ impl DeviceMessage {
                 header(out, 0x29, *seq);
                 out.extend_from_slice(&[*control, *status]);
             }
-            DeviceMessage::SolData { seq, data } => {
-                header(out, 0x2A, *seq);
-                out.extend_from_slice(&(data.len() as u16).to_le_bytes());
-                out.extend_from_slice(data);
-            }
+            DeviceMessage::SolData { seq, data } => put_sol_data(out, 0x2A, *seq, data),
             DeviceMessage::SolHeartbeat { seq } => header(out, 0x2B, *seq),
             DeviceMessage::StartIderReply {
                 status,
