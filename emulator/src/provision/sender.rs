@@ -369,14 +369,31 @@ mod tests {
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
-    fn device_in_setup(name: &str, server: SocketAddr) -> Arc<Device> {
-        let mut config = DeviceConfig::new(name, Firmware::by_name("11.8").unwrap());
+    /// A device of `firmware` in setup mode whose hellos go to `server`.
+    fn config_in_setup(name: &str, firmware: &str, server: SocketAddr) -> DeviceConfig {
+        let mut config = DeviceConfig::new(name, Firmware::by_name(firmware).unwrap());
         config.setup = SetupState {
             state: ProvisioningState::In,
             ..config.setup
         };
         config.provisioning.server = Some(server);
-        Device::new(config)
+        config
+    }
+
+    fn device_in_setup(name: &str, server: SocketAddr) -> Arc<Device> {
+        Device::new(config_in_setup(name, "11.8", server))
+    }
+
+    /// Starts `device`'s hellos from 127.0.0.1 on the default schedule.
+    fn start_hellos(device: &Arc<Device>) -> Hellos {
+        Hellos::start(
+            vec![HelloTarget::new(
+                device.clone(),
+                "127.0.0.1".parse().unwrap(),
+            )],
+            HelloConfig::default(),
+        )
+        .unwrap()
     }
 
     /// Accepts hellos and returns them as the scheduler sent them.
@@ -431,14 +448,7 @@ mod tests {
     async fn leaving_setup_mode_stops_the_hellos() {
         let (server, mut hellos) = collector().await;
         let device = device_in_setup("stop", server);
-        let _h = Hellos::start(
-            vec![HelloTarget::new(
-                device.clone(),
-                "127.0.0.1".parse().unwrap(),
-            )],
-            HelloConfig::default(),
-        )
-        .unwrap();
+        let _h = start_hellos(&device);
         assert_eq!(hellos.recv().await.unwrap().retry_count, 0);
         device.with_state(|s| s.setup.state = ProvisioningState::Post);
         tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
@@ -449,20 +459,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn hellos_wait_while_the_me_is_off() {
         let (server, mut hellos) = collector().await;
-        let mut config = DeviceConfig::new("me-off", Firmware::by_name("11.8").unwrap());
-        config.setup.state = ProvisioningState::In;
-        config.provisioning.server = Some(server);
+        let mut config = config_in_setup("me-off", "11.8", server);
         config.power = crate::device::HostPower::S5;
         config.power_policy = crate::device::MePowerPolicy::S0Only;
         let device = Device::new(config);
-        let _h = Hellos::start(
-            vec![HelloTarget::new(
-                device.clone(),
-                "127.0.0.1".parse().unwrap(),
-            )],
-            HelloConfig::default(),
-        )
-        .unwrap();
+        let _h = start_hellos(&device);
         // Two days with the ME off: no hello, and the window does not run out.
         tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
         assert!(hellos.try_recv().is_err());
@@ -497,19 +498,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_psk_device_sends_its_pid_for_six_hours() {
         let (server, mut hellos) = collector().await;
-        let mut config = DeviceConfig::new("psk", Firmware::by_name("8.1").unwrap());
-        config.setup.state = ProvisioningState::In;
-        config.provisioning.server = Some(server);
+        let mut config = config_in_setup("psk", "8.1", server);
         config.provisioning.pid = Some("ABCD-1234".into());
         let device = Device::new(config);
-        let _h = Hellos::start(
-            vec![HelloTarget::new(
-                device.clone(),
-                "127.0.0.1".parse().unwrap(),
-            )],
-            HelloConfig::default(),
-        )
-        .unwrap();
+        let _h = start_hellos(&device);
         let first = hellos.recv().await.unwrap();
         assert_eq!(first.body, HelloBody::Psk { pid: *b"ABCD1234" });
         assert_eq!(first.uuid, device.identity.uuid);
@@ -529,14 +521,7 @@ mod tests {
         config.setup.state = ProvisioningState::Pre;
         config.provisioning.server = Some(server);
         let device = Device::new(config);
-        let h = Hellos::start(
-            vec![HelloTarget::new(
-                device.clone(),
-                "127.0.0.1".parse().unwrap(),
-            )],
-            HelloConfig::default(),
-        )
-        .unwrap();
+        let h = start_hellos(&device);
         tokio::time::sleep(Duration::from_secs(600)).await;
         assert!(hellos.try_recv().is_err(), "nothing while pre-provisioning");
         assert!(h.targets() == 1 && device.enter_setup_mode());
