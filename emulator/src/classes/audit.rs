@@ -5,7 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{Access, CLASS, Class, Method, output};
+use super::{Access, CLASS, Class, method, output};
 use crate::device::audit::{
     AuditLog, EventId, MAX_LOCK_SECONDS, PolicyType, StoragePolicy, status,
 };
@@ -19,14 +19,6 @@ const RULE_NAME: &str = "Intel(r) AMT:Audit Policy Rule";
 
 /// The auditor's realm.
 const AUDITOR: Access = Access(&[realm::AUDIT_LOG]);
-
-const fn method(name: &'static str, call: super::MethodFn) -> Method {
-    Method {
-        name,
-        requires: None,
-        call,
-    }
-}
 
 pub static CLASSES: &[Class] = &[
     Class {
@@ -312,13 +304,19 @@ fn apply_policy(device: &Device, changes: Vec<(EventId, Option<PolicyType>)>) ->
     }
 }
 
+/// The inputs both forms of SetAuditPolicy require (single values or
+/// parallel arrays).
+fn policy_inputs(input: &Instance) -> Option<(&Value, &Value, &Value)> {
+    Some((
+        input.get("Enable")?,
+        input.get("AuditedAppID")?,
+        input.get("EventID")?,
+    ))
+}
+
 fn set_audit_policy(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const METHOD: &str = "SetAuditPolicy";
-    let (Some(enable), Some(app), Some(event)) = (
-        input.get("Enable"),
-        input.get("AuditedAppID"),
-        input.get("EventID"),
-    ) else {
+    let Some((enable, app, event)) = policy_inputs(input) else {
         return Ok(output(METHOD, status::INVALID_PARAMETER));
     };
     let rv = match policy_change(enable, app, event, input.get("PolicyType")) {
@@ -335,11 +333,7 @@ fn set_audit_policy_bulk(
     input: &Instance,
 ) -> Result<Instance, Fault> {
     const METHOD: &str = "SetAuditPolicyBulk";
-    let (Some(enable), Some(app), Some(event)) = (
-        input.get("Enable"),
-        input.get("AuditedAppID"),
-        input.get("EventID"),
-    ) else {
+    let Some((enable, app, event)) = policy_inputs(input) else {
         return Ok(output(METHOD, status::INVALID_PARAMETER));
     };
     let (enable, app, event) = (enable.items(), app.items(), event.items());

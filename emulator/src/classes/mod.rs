@@ -264,6 +264,16 @@ pub(crate) fn managed_system_epr() -> Epr {
         .with("Name", "ManagedSystem")
 }
 
+/// A method offered wherever its class is, needing no feature of its own
+/// (the common case in the larger method tables).
+pub(crate) const fn method(name: &'static str, call: MethodFn) -> Method {
+    Method {
+        name,
+        requires: None,
+        call,
+    }
+}
+
 /// A method's output with its ReturnValue.
 pub(crate) fn output(method: &str, return_value: u32) -> Instance {
     Instance::new(format!("{method}_OUTPUT")).with("ReturnValue", return_value)

@@ -6,7 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, service};
+use super::{Access, CLASS, Class, SERVICE_KEYS, method, output, service};
 use crate::device::Device;
 use crate::device::audit::EventId;
 use crate::device::storage::{AppIdentity, LIMITS, status};
@@ -18,14 +18,6 @@ const SERVICE: &str = "AMT_ThirdPartyDataStorageService";
 const ADMIN_SERVICE: &str = "AMT_ThirdPartyDataStorageAdministrationService";
 const STORAGE: Access = Access(&[realm::STORAGE]);
 const STORAGE_ADMIN: Access = Access(&[realm::STORAGE_ADMIN]);
-
-const fn method(name: &'static str, call: super::MethodFn) -> Method {
-    Method {
-        name,
-        requires: None,
-        call,
-    }
-}
 
 pub static CLASSES: &[Class] = &[
     Class {
