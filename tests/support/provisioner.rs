@@ -19,9 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use super::{Response, challenge_param, class_uri, envelope, envelope_get, md5_hex, read_response};
 
-/// Intel's setup EKU, 2.16.840.1.113741.1.2.3.
-pub const INTEL_EKU: &[u64] = &[2, 16, 840, 1, 113741, 1, 2, 3];
-pub const SETUP_OU: &str = "Intel(R) Client Setup Certificate";
+pub use amtemu::provision::chain::SETUP_OU;
 
 /// A certificate chain and its leaf's key.
 #[derive(Clone)]
@@ -32,27 +30,9 @@ pub struct Credential {
     pub key: Vec<u8>,
 }
 
-/// How a provisioning leaf is made; [`Leaf::good`] passes every rule.
-#[derive(Clone, Copy)]
-pub struct Leaf {
-    pub cn: &'static str,
-    pub server_auth: bool,
-    pub intel_eku: bool,
-    pub ou: Option<&'static str>,
-    pub expired: bool,
-}
-
-impl Leaf {
-    pub const fn good(cn: &'static str) -> Leaf {
-        Leaf {
-            cn,
-            server_auth: true,
-            intel_eku: true,
-            ou: None,
-            expired: false,
-        }
-    }
-}
+/// How a provisioning leaf is made; [`Leaf::good`] passes every rule. The
+/// library's own chain tests issue with the same spec.
+pub use amtemu::provision::chain::LeafSpec as Leaf;
 
 /// An enterprise root CA.
 pub struct Pki {
@@ -83,28 +63,7 @@ impl Pki {
 
     /// A provisioning certificate with the full chain.
     pub fn provisioning(&self, spec: Leaf) -> Credential {
-        let mut params = CertificateParams::new(vec![spec.cn.to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, spec.cn);
-        if let Some(ou) = spec.ou {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationalUnitName, ou);
-        }
-        if spec.server_auth {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ServerAuth);
-        }
-        if spec.intel_eku {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::Other(INTEL_EKU.to_vec()));
-        }
-        if spec.expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        self.sign(params)
+        self.sign(spec.params())
     }
 
     /// A TLS server certificate for a device, issued by this CA.

@@ -394,16 +394,71 @@ impl ClientCertVerifier for ProvisioningVerifier {
     }
 }
 
+/// Intel's setup EKU as rcgen takes an OID.
+const INTEL_SETUP_EKU_ARCS: &[u64] = &[2, 16, 840, 1, 113741, 1, 2, 3];
+
+/// How a test PKI makes a provisioning certificate: [`LeafSpec::good`]
+/// passes every leaf rule above, and each switch breaks one. This crate's
+/// tests and the black-box tests' provisioning server both issue with it,
+/// so the certificates they test with follow the rules as written here.
+#[derive(Clone, Copy, Debug)]
+pub struct LeafSpec {
+    pub cn: &'static str,
+    pub server_auth: bool,
+    pub intel_eku: bool,
+    pub ou: Option<&'static str>,
+    pub expired: bool,
+}
+
+impl LeafSpec {
+    pub const fn good(cn: &'static str) -> LeafSpec {
+        LeafSpec {
+            cn,
+            server_auth: true,
+            intel_eku: true,
+            ou: None,
+            expired: false,
+        }
+    }
+
+    /// The leaf's parameters, to be signed by the test CA.
+    pub fn params(&self) -> rcgen::CertificateParams {
+        use rcgen::{DnType, ExtendedKeyUsagePurpose};
+        let mut params = rcgen::CertificateParams::new(vec![self.cn.to_string()])
+            .expect("a CN is a valid subject alternative name");
+        params.distinguished_name.push(DnType::CommonName, self.cn);
+        if let Some(ou) = self.ou {
+            params
+                .distinguished_name
+                .push(DnType::OrganizationalUnitName, ou);
+        }
+        if self.server_auth {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
+        }
+        if self.intel_eku {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::Other(
+                    INTEL_SETUP_EKU_ARCS.to_vec(),
+                ));
+        }
+        if self.expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        params
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, PKCS_RSA_SHA256, RsaKeySize,
+        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PKCS_RSA_SHA256,
+        RsaKeySize,
     };
-
-    /// Intel's setup EKU as rcgen takes an OID.
-    const INTEL_EKU: &[u64] = &[2, 16, 840, 1, 113741, 1, 2, 3];
 
     fn rsa(bits: RsaKeySize) -> KeyPair {
         KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, bits).unwrap()
@@ -428,45 +483,10 @@ mod tests {
         }
     }
 
-    /// How the leaf is made.
-    struct Leaf {
-        cn: &'static str,
-        server_auth: bool,
-        intel_eku: bool,
-        ou: Option<&'static str>,
-        expired: bool,
-    }
+    const GOOD: LeafSpec = LeafSpec::good("prov.corp.contoso.com");
 
-    const GOOD: Leaf = Leaf {
-        cn: "prov.corp.contoso.com",
-        server_auth: true,
-        intel_eku: true,
-        ou: None,
-        expired: false,
-    };
-
-    fn leaf(ca: &Ca, spec: Leaf) -> Vec<u8> {
-        let mut params = CertificateParams::new(vec![spec.cn.to_string()]).unwrap();
-        params.distinguished_name.push(DnType::CommonName, spec.cn);
-        if let Some(ou) = spec.ou {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationalUnitName, ou);
-        }
-        if spec.server_auth {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::ServerAuth);
-        }
-        if spec.intel_eku {
-            params
-                .extended_key_usages
-                .push(ExtendedKeyUsagePurpose::Other(INTEL_EKU.to_vec()));
-        }
-        if spec.expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
+    fn leaf(ca: &Ca, spec: LeafSpec) -> Vec<u8> {
+        let params = spec.params();
         let key = rsa(RsaKeySize::_2048);
         params.signed_by(&key, &ca.issuer).unwrap().der().to_vec()
     }
@@ -535,7 +555,7 @@ mod tests {
         let p = policy(&ca.der);
         let no_server_auth = leaf(
             &ca,
-            Leaf {
+            LeafSpec {
                 server_auth: false,
                 ..GOOD
             },
@@ -546,7 +566,7 @@ mod tests {
         );
         let neither = leaf(
             &ca,
-            Leaf {
+            LeafSpec {
                 intel_eku: false,
                 ..GOOD
             },
@@ -557,7 +577,7 @@ mod tests {
         );
         let ou = leaf(
             &ca,
-            Leaf {
+            LeafSpec {
                 intel_eku: false,
                 ou: Some(SETUP_OU),
                 ..GOOD
@@ -571,7 +591,7 @@ mod tests {
         ] {
             let wrong = leaf(
                 &ca,
-                Leaf {
+                LeafSpec {
                     intel_eku: false,
                     ou: Some(spelling),
                     ..GOOD
@@ -658,7 +678,7 @@ mod tests {
         let ca = root(RsaKeySize::_2048);
         let leaf = leaf(
             &ca,
-            Leaf {
+            LeafSpec {
                 expired: true,
                 ..GOOD
             },
