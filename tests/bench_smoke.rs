@@ -53,13 +53,14 @@ fn assert_sane(stdout: &str, json: &Value) {
     );
 }
 
-#[test]
-fn keep_alive_gets_against_amtemu_and_bare_hyper() {
+/// A short run of `mode` against a fresh emulator and against the mode's
+/// bare baseline listening on `baseline_port`.
+fn against_baseline(mode: &str, baseline_port: u16) {
     let emulator = support::Emulator::start(&[]);
-    let baseline = format!("{}:18992", support::unique_address());
+    let baseline = format!("{}:{baseline_port}", support::unique_address());
     let first = emulator.addr.ip().to_string();
     let args = [
-        "get",
+        mode,
         "--first",
         &first,
         "--concurrency",
@@ -76,25 +77,13 @@ fn keep_alive_gets_against_amtemu_and_bare_hyper() {
 }
 
 #[test]
+fn keep_alive_gets_against_amtemu_and_bare_hyper() {
+    against_baseline("get", 18992);
+}
+
+#[test]
 fn new_tls_handshakes_against_amtemu_and_bare_rustls() {
-    let emulator = support::Emulator::start(&[]);
-    let baseline = format!("{}:18993", support::unique_address());
-    let first = emulator.addr.ip().to_string();
-    let args = [
-        "handshakes",
-        "--first",
-        &first,
-        "--concurrency",
-        "2",
-        "--seconds",
-        "0.5",
-        "--baseline",
-        "--baseline-addr",
-        &baseline,
-        "--json",
-    ];
-    let (stdout, json) = load(&args);
-    assert_sane(&stdout, &json);
+    against_baseline("handshakes", 18993);
 }
 
 #[test]
