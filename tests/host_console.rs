@@ -44,6 +44,36 @@ console = {{ user = "ops", password = "s3cret", prompt = "ops@{{host}}> ", post 
     (emu, dir)
 }
 
+/// Whether Debian's amtterm is installed; without it a test skips (and
+/// fails where AMTEMU_REQUIRE_CLIENTS=1 says the clients must be there).
+fn have_amtterm() -> bool {
+    if std::path::Path::new("/usr/bin/amtterm").exists() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
+        Ok("1"),
+        "amtterm is not installed (tests/clients/install.sh)"
+    );
+    eprintln!("skipping: amtterm is not installed");
+    false
+}
+
+/// Drives amtterm (tests/clients/amtterm.sh) as admin against `ip`'s SOL
+/// port through `steps`; returns the driver's result (its last line).
+fn amtterm(ip: &str, steps: &[&str]) -> serde_json::Value {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
+        .args([ip, "16994", "admin", "P@ssw0rd"])
+        .args(steps)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("the amtterm driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
 fn power_state(emu: &Emulator) -> String {
     element_text(
         &emu.client()
@@ -72,14 +102,7 @@ fn power_on(emu: &Emulator) {
 
 #[test]
 fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off() {
-    let amtterm = std::path::Path::new("/usr/bin/amtterm").exists();
-    if !amtterm {
-        assert_ne!(
-            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
-            Ok("1"),
-            "amtterm is not installed (tests/clients/install.sh)"
-        );
-        eprintln!("skipping: amtterm is not installed");
+    if !have_amtterm() {
         return;
     }
     let (emu, dir) = fleet_with_script();
@@ -88,13 +111,9 @@ fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off()
     // The whole disk boot (about 5 s of script) happens with nobody
     // attached; its text must still be there.
     std::thread::sleep(Duration::from_secs(7));
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
-        .args([
-            &emu.addr.ip().to_string(),
-            "16994",
-            "admin",
-            "P@ssw0rd",
+    let result = amtterm(
+        &emu.addr.ip().to_string(),
+        &[
             &format!("expect:HOSTCONSOLE-POST {HOST}"),
             "expect:GRUB",
             &format!("expect:{HOST} login: "),
@@ -114,14 +133,8 @@ fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off()
             "expect:ID=amtemu",
             "send:shutdown -h now\\r",
             "expect:reboot: Power down",
-        ])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("the amtterm driver runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    let result: serde_json::Value =
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        ],
+    );
     assert_eq!(result["ok"], true, "{result:#}");
     eprintln!(
         "amtterm saw:\n{}",
@@ -139,25 +152,16 @@ fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off()
 /// on).
 #[test]
 fn serve_takes_a_console_script_and_reboot_boots_again() {
-    if !std::path::Path::new("/usr/bin/amtterm").exists() {
-        assert_ne!(
-            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
-            Ok("1"),
-            "amtterm is not installed (tests/clients/install.sh)"
-        );
-        eprintln!("skipping: amtterm is not installed");
+    if !have_amtterm() {
         return;
     }
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let script = repo.join("scenarios/consoles/rescue-lab.toml");
     let emu = Emulator::start(&["--console", script.to_str().unwrap(), "--boot-ms", "200"]);
 
-    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
-        .args([
-            &emu.addr.ip().to_string(),
-            "16994",
-            "admin",
-            "P@ssw0rd",
+    let result = amtterm(
+        &emu.addr.ip().to_string(),
+        &[
             // The host was running when the console attached: a login prompt.
             "expect:Rescue Lab OS 2.1",
             "expect:login: ",
@@ -173,14 +177,8 @@ fn serve_takes_a_console_script_and_reboot_boots_again() {
             "expect:LAB-BIOS 1.07",
             "expect:GRUB",
             "expect:login: ",
-        ])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("the amtterm driver runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    let result: serde_json::Value =
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        ],
+    );
     assert_eq!(result["ok"], true, "{result:#}");
     assert_eq!(power_state(&emu), "2", "a reboot leaves the host on");
 }
@@ -269,13 +267,9 @@ fn a_running_host_mounts_what_meshcommander_serves_seen_through_amtterm() {
             .expect("node runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
     });
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
-        .args([
-            &ip,
-            "16994",
-            "admin",
-            "P@ssw0rd",
+    let result = amtterm(
+        &ip,
+        &[
             "expect:login: ",
             "send:root\\r",
             "expect:Password: ",
@@ -287,14 +281,8 @@ fn a_running_host_mounts_what_meshcommander_serves_seen_through_amtterm() {
             "expect:mount: /dev/sr0 (ISO 9660) mounted read-only on /media/MESH_LIVE_MOUNT",
             "send:mount\\r",
             "expect:type iso9660 (ro)",
-        ])
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("the amtterm driver runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    let result: serde_json::Value =
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+        ],
+    );
     assert_eq!(result["ok"], true, "{result:#}");
     let mesh_out = ider.join().expect("the MeshCommander thread");
     let mesh_last: serde_json::Value =
