@@ -280,16 +280,7 @@ impl Fleet {
         ports.dedup();
         let mut listeners = Vec::new();
         for (number, port) in ports {
-            let addr = SocketAddr::from(([0, 0, 0, 0], number));
-            let bind = || -> std::io::Result<TcpListener> {
-                let socket = tokio::net::TcpSocket::new_v4()?;
-                socket.set_reuseaddr(true)?;
-                socket.bind_device(Some(b"lo"))?;
-                socket.bind(addr)?;
-                socket.listen(4096)
-            };
-            let listener = bind().map_err(|source| FleetError::Bind { addr, source })?;
-            listeners.push((listener, port));
+            listeners.push((bind_shared_port(number)?, port));
         }
         Ok(listeners)
     }
@@ -417,6 +408,21 @@ impl Fleet {
         }
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// A wildcard socket on `port` bound to the loopback interface: the shared
+/// listener of one port number, network or local (see `Fleet::bind_shared`).
+#[cfg(target_os = "linux")]
+pub(crate) fn bind_shared_port(port: u16) -> Result<TcpListener, FleetError> {
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind_device(Some(b"lo"))?;
+        socket.bind(addr)?;
+        socket.listen(4096)
+    };
+    bind().map_err(|source| FleetError::Bind { addr, source })
 }
 
 /// The next connection on `listener`, its peer and the local address it

@@ -85,16 +85,7 @@ pub async fn bind(fleet: &Fleet, offset: u16) -> Result<Vec<TcpListener>, FleetE
 /// as `Fleet::bind_shared` does for the network ports.
 #[cfg(target_os = "linux")]
 pub fn bind_shared(port: u16) -> Result<Vec<TcpListener>, FleetError> {
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
-    let bind = || -> std::io::Result<TcpListener> {
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.set_reuseaddr(true)?;
-        socket.bind_device(Some(b"lo"))?;
-        socket.bind(addr)?;
-        socket.listen(4096)
-    };
-    let listener = bind().map_err(|source| FleetError::Bind { addr, source })?;
-    Ok(vec![listener])
+    Ok(vec![crate::fleet::bind_shared_port(port)?])
 }
 
 /// Accepts on the local listeners until the task is dropped.
