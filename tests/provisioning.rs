@@ -39,6 +39,23 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes `bytes` to `dir/name`; returns the path as dmt-activate takes it.
+fn write_file(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Writes a credential's leaf, root and key into `dir` for dmt-activate's
+/// upgrade and acm commands; returns their paths in that order.
+fn write_credential(dir: &std::path::Path, cred: &Credential) -> (String, String, String) {
+    (
+        write_file(dir, "leaf.der", &cred.chain[0]),
+        write_file(dir, "chain-root.der", &cred.chain[1]),
+        write_file(dir, "key.pk8", &cred.key),
+    )
+}
+
 fn https(emu: &Emulator) -> SocketAddr {
     SocketAddr::new(emu.addr.ip(), 16993)
 }
@@ -751,16 +768,7 @@ fn a_client_control_device_is_upgraded_to_admin_with_a_signed_nonce() {
     let v = dmt_activate(&emu, &["ccm", NEW_PASSWORD]);
     assert_eq!(v["after"], 1, "{v:#}");
     let good = pki.provisioning(Leaf::good("prov.vpro.test"));
-    let write = |name: &str, bytes: &[u8]| {
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).unwrap();
-        p.to_string_lossy().into_owned()
-    };
-    let (leaf, root_der, key) = (
-        write("leaf.der", &good.chain[0]),
-        write("chain-root.der", &good.chain[1]),
-        write("key.pk8", &good.key),
-    );
+    let (leaf, root_der, key) = write_credential(&dir, &good);
     let v = dmt_activate(&emu, &["upgrade", NEW_PASSWORD, &leaf, &root_der, &key]);
     assert_eq!(v["upgrade"], 0, "{v:#}");
     assert_eq!(v["after"], 2, "{v:#}");
@@ -775,17 +783,8 @@ fn host_based_setup_to_admin_control_mode_verifies_the_signature() {
     let dir = scratch("acm");
     let root = pki.write_root(&dir, "root.der");
     let emu = pre_provisioned(&["--provisioning-root", &root]);
-    let write = |name: &str, bytes: &[u8]| {
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).unwrap();
-        p.to_string_lossy().into_owned()
-    };
     let good = pki.provisioning(Leaf::good("prov.vpro.test"));
-    let (leaf, root_der, key) = (
-        write("leaf.der", &good.chain[0]),
-        write("chain-root.der", &good.chain[1]),
-        write("key.pk8", &good.key),
-    );
+    let (leaf, root_der, key) = write_credential(&dir, &good);
 
     // A signature over the wrong bytes is refused, and nothing changes.
     let v = dmt_activate(
@@ -801,7 +800,7 @@ fn host_based_setup_to_admin_control_mode_verifies_the_signature() {
 
     // A chain the device's rules refuse ends at the root.
     let foreign = pki.provisioning(Leaf::good("prov.contoso.test"));
-    let foreign_leaf = write("foreign.der", &foreign.chain[0]);
+    let foreign_leaf = write_file(&dir, "foreign.der", &foreign.chain[0]);
     let v = dmt_activate(&emu, &["acm", NEW_PASSWORD, &foreign_leaf, &root_der, &key]);
     assert_eq!(v["root"], 4, "{v:#}");
     assert_eq!(v["admin_setup"], 2, "no chain, no setup: {v:#}");
