@@ -592,6 +592,28 @@ fn ide_r_serves_the_booting_host_a_cd_image() {
     }
 }
 
+/// A client driver's first arguments: where the console connects and as
+/// whom.
+fn driver_login(cmd: &mut std::process::Command, addr: SocketAddr) {
+    cmd.args([
+        &addr.ip().to_string(),
+        &addr.port().to_string(),
+        USER,
+        PASSWORD,
+    ]);
+}
+
+/// Driver steps from a login prompt (after waking the console) to the
+/// booted host's root shell.
+const ROOT_SHELL: &[&str] = &[
+    "send:\\r",
+    "expect:login:",
+    "send:root\\r",
+    "expect:Password:",
+    "send:amtemu\\r",
+    "expect:# ",
+];
+
 fn repo() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -641,21 +663,15 @@ fn amtterm_watches_a_boot_logs_in_and_powers_off() {
     let emu = device(&["--power", "s5"]);
     let addr = redirection_addr(&emu);
     let mut cmd = std::process::Command::new(repo().join("tests/clients/amtterm.sh"));
+    driver_login(&mut cmd, addr);
     cmd.args([
-        &addr.ip().to_string(),
-        &addr.port().to_string(),
-        USER,
-        PASSWORD,
         "expect:RUN_SOL",
         "expect:AMTEMU BIOS",
         "expect:Reached target",
         "sleep:0.5",
-        "send:\\r",
-        "expect:login:",
-        "send:root\\r",
-        "expect:Password:",
-        "send:amtemu\\r",
-        "expect:# ",
+    ]);
+    cmd.args(ROOT_SHELL);
+    cmd.args([
         "send:uname -a\\r",
         "expect:6.6.0-amtemu",
         "send:poweroff\\r",
@@ -704,18 +720,10 @@ fn meshcommander_sol_logs_in_and_runs_a_command() {
     };
     let emu = device(&[]);
     let addr = redirection_addr(&emu);
+    driver_login(&mut cmd, addr);
+    cmd.arg("sol");
+    cmd.args(ROOT_SHELL);
     cmd.args([
-        &addr.ip().to_string(),
-        &addr.port().to_string(),
-        USER,
-        PASSWORD,
-        "sol",
-        "send:\\r",
-        "expect:login:",
-        "send:root\\r",
-        "expect:Password:",
-        "send:amtemu\\r",
-        "expect:# ",
         "send:cat /etc/hostname\\r",
         "expect:amt-0001",
         // Longer than MeshCommander's heartbeat period.
@@ -743,14 +751,8 @@ fn meshcommander_ide_r_serves_an_iso_the_host_boots_from() {
     let iso = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("ider-{}.iso", std::process::id()));
     std::fs::write(&iso, &image).unwrap();
-    cmd.args([
-        &addr.ip().to_string(),
-        &addr.port().to_string(),
-        USER,
-        PASSWORD,
-        "ider",
-        iso.to_str().unwrap(),
-    ]);
+    driver_login(&mut cmd, addr);
+    cmd.args(["ider", iso.to_str().unwrap()]);
     let driver = std::thread::spawn(move || run_driver(cmd));
     assert!(
         eventually(Duration::from_secs(20), || {
