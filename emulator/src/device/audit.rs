@@ -155,7 +155,7 @@ impl AuditEvent {
     /// ACL entry added or removed: the entry's type (0 digest) and name.
     pub fn acl_entry(id: EventId, name: &str) -> AuditEvent {
         let mut extended = vec![0];
-        push_short_text(&mut extended, name);
+        push_short(&mut extended, name.as_bytes());
         AuditEvent { id, extended }
     }
 
@@ -163,7 +163,7 @@ impl AuditEvent {
     /// entry's type (0 digest) and name.
     pub fn acl_modified(name: &str) -> AuditEvent {
         let mut extended = vec![0, 0];
-        push_short_text(&mut extended, name);
+        push_short(&mut extended, name.as_bytes());
         AuditEvent {
             id: EventId::ACL_ENTRY_MODIFIED,
             extended,
@@ -174,7 +174,7 @@ impl AuditEvent {
     /// digest) and name.
     pub fn acl_state(enabled: bool, name: &str) -> AuditEvent {
         let mut extended = vec![u8::from(enabled), 0];
-        push_short_text(&mut extended, name);
+        push_short(&mut extended, name.as_bytes());
         AuditEvent {
             id: EventId::ACL_ENTRY_STATE,
             extended,
@@ -214,8 +214,10 @@ impl From<EventId> for AuditEvent {
     }
 }
 
-fn push_short_text(out: &mut Vec<u8>, text: &str) {
-    let bytes = &text.as_bytes()[..text.len().min(255)];
+/// A variable part of a record: its length in one byte, then at most 255
+/// bytes of it.
+fn push_short(out: &mut Vec<u8>, bytes: &[u8]) {
+    let bytes = &bytes[..bytes.len().min(255)];
     out.push(bytes.len() as u8);
     out.extend_from_slice(bytes);
 }
@@ -255,7 +257,7 @@ impl AuditRecord {
         match &self.initiator {
             Initiator::Digest(name) => {
                 out.push(0);
-                push_short_text(&mut out, name);
+                push_short(&mut out, name.as_bytes());
             }
             Initiator::Kerberos {
                 user_in_domain,
@@ -263,9 +265,7 @@ impl AuditRecord {
             } => {
                 out.push(1);
                 out.extend_from_slice(&user_in_domain.to_be_bytes());
-                let sid = &sid[..sid.len().min(255)];
-                out.push(sid.len() as u8);
-                out.extend_from_slice(sid);
+                push_short(&mut out, sid);
             }
             Initiator::Local => out.push(2),
         }
@@ -274,7 +274,7 @@ impl AuditRecord {
             Some(address) => {
                 // MCLocationType 0: an IPv4 address.
                 out.push(0);
-                push_short_text(&mut out, address);
+                push_short(&mut out, address.as_bytes());
             }
             None => {
                 // 2: no network address.
@@ -282,9 +282,7 @@ impl AuditRecord {
                 out.push(0);
             }
         }
-        let extended = &self.extended[..self.extended.len().min(255)];
-        out.push(extended.len() as u8);
-        out.extend_from_slice(extended);
+        push_short(&mut out, &self.extended);
         out
     }
 }
