@@ -387,7 +387,7 @@ fn enumerate_entries(device: &Device, _: &Instance, input: &Instance) -> Result<
                 .with("TotalCount", all.len())
                 .with("HandlesCount", page.len()))
         }
-        Some(_) => Err(35),
+        Some(_) => Err(status::INVALID_INDEX),
         None => Err(status::INVALID_PARAMETER),
     };
     answer("EnumerateStorageAllocEntries", result)
@@ -537,6 +537,25 @@ mod tests {
             Instance::new("EnumerateStorageAllocEntries_INPUT").with("StartIndex", 1),
         );
         assert_eq!(list.int("TotalCount"), Some(1));
+        let page_from = |start: Option<i64>| {
+            let input = Instance::new("EnumerateStorageAllocEntries_INPUT");
+            call(
+                &d,
+                enumerate_entries,
+                match start {
+                    Some(start) => input.with("StartIndex", start),
+                    None => input,
+                },
+            )
+        };
+        let past_the_end = page_from(Some(2));
+        assert_eq!(rv(&past_the_end), 0, "one past the last entry");
+        assert_eq!(past_the_end.int("HandlesCount"), Some(0));
+        assert_eq!(rv(&page_from(Some(0))), 35);
+        assert_eq!(rv(&page_from(Some(3))), 35);
+        assert_eq!(rv(&page_from(Some(i64::MAX))), 35);
+        assert_eq!(rv(&page_from(Some(i64::MIN))), 35);
+        assert_eq!(rv(&page_from(None)), 36);
         let attrs = call(&d, storage_attributes, Instance::default());
         assert_eq!(attrs.int("TotalStorage"), Some(i64::from(LIMITS.total)));
         let gone = |h: i64| {

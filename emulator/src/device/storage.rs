@@ -59,6 +59,7 @@ pub mod status {
     pub const BLOCK_LOCKED_BY_OTHER: u32 = 18;
     pub const BLOCK_NOT_LOCKED: u32 = 19;
     pub const MAX_LIMIT_REACHED: u32 = 23;
+    pub const INVALID_INDEX: u32 = 35;
     pub const INVALID_PARAMETER: u32 = 36;
     pub const INVALID_HANDLE: u32 = 2053;
     pub const DUPLICATE: u32 = 2058;
