@@ -3,9 +3,8 @@
 //! sees messages, not sockets; what it needs from the device (gating, the
 //! realm, accounts) comes through [`Gate`].
 
-use md5::{Digest, Md5};
-
 use super::codec::{ClientMessage, DeviceMessage, IderSettings, SessionKind, SolSettings};
+use crate::http::digest::{Credentials, expected_response};
 
 /// Authentication types (byte 4 of 0x13/0x14).
 pub mod auth {
@@ -135,12 +134,6 @@ fn random_nonce() -> String {
     crate::device::identity::hex_lower(&bytes)
 }
 
-fn md5_hex(parts: &[&str]) -> String {
-    let mut h = Md5::new();
-    h.update(parts.join(":").as_bytes());
-    crate::device::identity::hex_lower(&h.finalize())
-}
-
 /// Reads u8-length-prefixed strings until the data ends.
 fn length_prefixed(data: &[u8]) -> Option<Vec<String>> {
     let mut out = Vec::new();
@@ -170,42 +163,25 @@ fn auth_reply(status: u8, auth_type: u8, data: Vec<u8>) -> DeviceMessage {
     }
 }
 
-/// The fields of a digest AuthenticateSession, in wire order.
-struct DigestFields {
-    user: String,
-    realm: String,
-    nonce: String,
-    uri: String,
-    cnonce: String,
-    nc: String,
-    response: String,
-    qop: String,
-}
-
-impl DigestFields {
-    fn parse(data: &[u8]) -> Option<DigestFields> {
-        let mut f = length_prefixed(data)?.into_iter();
-        let mut next = || f.next().unwrap_or_default();
-        Some(DigestFields {
-            user: next(),
-            realm: next(),
-            nonce: next(),
-            uri: next(),
-            cnonce: next(),
-            nc: next(),
-            response: next(),
-            qop: next(),
-        })
-    }
-
-    fn expected(&self, auth_type: u8, ha1: &str) -> String {
-        let ha2 = md5_hex(&["POST", &self.uri]);
-        if auth_type == auth::DIGEST {
-            md5_hex(&[ha1, &self.nonce, &self.nc, &self.cnonce, &self.qop, &ha2])
-        } else {
-            md5_hex(&[ha1, &self.nonce, &ha2])
-        }
-    }
+/// The fields of a digest AuthenticateSession, in wire order (user, realm,
+/// nonce, uri, cnonce, nc, response, qop), as HTTP digest credentials over
+/// "POST": type 4 (RFC 2617) carries a qop, type 3 (RFC 2069) does not.
+fn digest_credentials(auth_type: u8, data: &[u8]) -> Option<Credentials> {
+    let mut f = length_prefixed(data)?.into_iter();
+    let mut next = || f.next().unwrap_or_default();
+    let (username, realm, nonce, uri) = (next(), next(), next(), next());
+    let (cnonce, nc, response, qop) = (next(), next(), next(), next());
+    Some(Credentials {
+        username,
+        realm,
+        nonce,
+        uri,
+        response,
+        qop: (auth_type == auth::DIGEST).then_some(qop),
+        nc: Some(nc),
+        cnonce: Some(cnonce),
+        algorithm: None,
+    })
 }
 
 impl<G: Gate> Session<G> {
@@ -332,7 +308,7 @@ impl<G: Gate> Session<G> {
                 self.finish_login(kind, auth::PLAIN, result)
             }
             auth::DIGEST | auth::DIGEST_RFC2069 => {
-                let Some(fields) = DigestFields::parse(data) else {
+                let Some(fields) = digest_credentials(auth_type, data) else {
                     return self.end(
                         Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
                         "malformed digest authentication",
@@ -345,17 +321,16 @@ impl<G: Gate> Session<G> {
                         let realm = self.gate.realm();
                         if fields.nonce != nonce
                             || fields.realm != realm
-                            || (auth_type == auth::DIGEST && fields.qop != "auth")
+                            || (auth_type == auth::DIGEST && fields.qop.as_deref() != Some("auth"))
                         {
                             return self.end(
                                 Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
                                 "digest with a foreign nonce, realm or qop",
                             );
                         }
-                        let result = self.gate.login(&fields.user, &|ha1| {
-                            fields
-                                .expected(auth_type, ha1)
-                                .eq_ignore_ascii_case(&fields.response)
+                        let result = self.gate.login(&fields.username, &|ha1| {
+                            expected_response(&fields, ha1, "POST", &[])
+                                .is_some_and(|e| e.eq_ignore_ascii_case(&fields.response))
                         });
                         self.finish_login(kind, auth_type, result)
                     }
@@ -434,6 +409,11 @@ mod tests {
     const REALM: &str = "Digest:0123456789ABCDEF0123456789ABCDEF";
     /// The URI every console digests.
     const DIGEST_URI: &str = "/RedirectionService";
+
+    fn md5_hex(parts: &[&str]) -> String {
+        use md5::{Digest, Md5};
+        crate::device::identity::hex_lower(&Md5::digest(parts.join(":")))
+    }
 
     #[derive(Default)]
     struct FakeGate {
@@ -552,11 +532,17 @@ mod tests {
             put_prefixed(&mut data, f);
         }
         assert_eq!(data.len(), 179, "the captured datalen");
-        let fields = DigestFields::parse(&data).unwrap();
+        let fields = digest_credentials(auth::DIGEST, &data).unwrap();
         let ha1 = md5_hex(&["admin", &fields.realm, "P@ssw0rd"]);
-        assert_eq!(fields.expected(auth::DIGEST, &ha1), fields.response);
+        assert_eq!(
+            expected_response(&fields, &ha1, "POST", &[]),
+            Some(fields.response.clone())
+        );
         let wrong = md5_hex(&["admin", &fields.realm, "p@ssw0rd"]);
-        assert_ne!(fields.expected(auth::DIGEST, &wrong), fields.response);
+        assert_ne!(
+            expected_response(&fields, &wrong, "POST", &[]),
+            Some(fields.response)
+        );
     }
 
     #[test]
