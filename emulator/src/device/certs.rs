@@ -139,6 +139,14 @@ pub struct TlsSettingData {
     pub trusted_cn: Vec<String>,
 }
 
+impl TlsSettingData {
+    /// Whether the plain ports (16992, 16994) stop serving: TLS is on and
+    /// non-secure connections are no longer accepted.
+    pub fn tls_only(&self) -> bool {
+        self.enabled && !self.accept_non_secure
+    }
+}
+
 /// The TLS policy of the network (802.3) and local (LMS) interfaces.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsSettings {

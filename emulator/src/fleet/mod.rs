@@ -490,7 +490,7 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                 let (provisioned, tls_only) = endpoint.device.with_state(|s| {
                     (
                         s.setup.state == crate::device::ProvisioningState::Post,
-                        s.tls.remote.enabled && !s.tls.remote.accept_non_secure,
+                        s.tls.remote.tls_only(),
                     )
                 });
                 if !provisioned || tls_only {
@@ -509,21 +509,11 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                 });
             }
             Port::Https => {
-                let ctx = fleet.tls.clone();
-                tokio::spawn(async move {
-                    match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
-                        Ok(tls_stream) => http::serve_connection(tls_stream, endpoint, peer).await,
-                        Err(e) => {
-                            tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS connection refused")
-                        }
-                    }
-                });
+                spawn_over_tls(&fleet, stream, endpoint, peer, http::serve_connection);
             }
             Port::Redirection => {
                 // Like plain HTTP, refused when TLS is required.
-                let refused = endpoint
-                    .device
-                    .with_state(|s| s.tls.remote.enabled && !s.tls.remote.accept_non_secure);
+                let refused = endpoint.device.with_state(|s| s.tls.remote.tls_only());
                 if refused {
                     tracing::info!(device = %endpoint.device.name, %peer, "plain redirection refused: TLS required");
                     continue;
@@ -532,16 +522,38 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             }
             Port::RedirectionTls if faults.tls_failure => {}
             Port::RedirectionTls => {
-                let ctx = fleet.tls.clone();
-                tokio::spawn(async move {
-                    match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
-                        Ok(tls_stream) => crate::redirect::serve(tls_stream, endpoint, peer).await,
-                        Err(e) => {
-                            tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS redirection connection refused")
-                        }
-                    }
-                });
+                spawn_over_tls(&fleet, stream, endpoint, peer, crate::redirect::serve);
             }
         }
     }
+}
+
+/// Completes the device's TLS handshake on its own task, then hands the
+/// stream to the protocol that port serves (WS-Man on 16993, redirection
+/// on 16995).
+fn spawn_over_tls<F, Served>(
+    fleet: &Fleet,
+    stream: tokio::net::TcpStream,
+    endpoint: Arc<Endpoint>,
+    peer: SocketAddr,
+    serve: F,
+) where
+    F: FnOnce(
+            tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+            Arc<Endpoint>,
+            SocketAddr,
+        ) -> Served
+        + Send
+        + 'static,
+    Served: std::future::Future<Output = ()> + Send,
+{
+    let ctx = fleet.tls.clone();
+    tokio::spawn(async move {
+        match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
+            Ok(tls_stream) => serve(tls_stream, endpoint, peer).await,
+            Err(e) => {
+                tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS connection refused")
+            }
+        }
+    });
 }

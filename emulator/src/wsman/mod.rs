@@ -465,8 +465,7 @@ fn identify(device: &Device) -> String {
     let (http, https, mutual) = device.with_state(|s| {
         let remote = &s.tls.remote;
         (
-            device.firmware.opens(crate::device::Port::Http)
-                && (!remote.enabled || remote.accept_non_secure),
+            device.firmware.opens(crate::device::Port::Http) && !remote.tls_only(),
             remote.enabled,
             remote.enabled && remote.mutual_authentication,
         )
