@@ -640,6 +640,35 @@ mod tests {
     }
 
     #[test]
+    fn admin_setup_refuses_malformed_nonces_signatures_and_leaves() {
+        let d = pre("11.8");
+        let attempt = |mc_nonce: &str, signature: &str| {
+            d.with_state(|s| {
+                s.host_setup.chain = vec![vec![0]];
+                s.host_setup.complete = true;
+            });
+            call(
+                admin_setup,
+                &d,
+                &[
+                    ("NetAdminPassEncryptionType", "2"),
+                    ("NetworkAdminPassword", HEX_HA1),
+                    ("SigningAlgorithm", "2"),
+                    ("McNonce", mc_nonce),
+                    ("DigitalSignature", signature),
+                ],
+            )
+        };
+        let twenty = BASE64.encode([0u8; 20]);
+        assert_eq!(attempt(&BASE64.encode([0u8; 19]), "AAAA"), 3, "19 bytes");
+        assert_eq!(attempt(&BASE64.encode([0u8; 21]), "AAAA"), 3, "21 bytes");
+        assert_eq!(attempt("not base64!", "AAAA"), 3, "McNonce not base64");
+        assert_eq!(attempt(&twenty, "not base64!"), 3, "signature not base64");
+        assert_eq!(attempt(&twenty, "AAAA"), 5, "a leaf that is not X.509");
+        assert_eq!(d.with_state(|s| s.setup.state), ProvisioningState::Pre);
+    }
+
+    #[test]
     fn unprovision_returns_to_pre_and_clears_what_firmware_clears() {
         let d = device("11.8");
         d.with_state(|s| {

@@ -550,6 +550,21 @@ mod tests {
     }
 
     #[test]
+    fn a_certificate_that_is_not_x509_is_refused_by_its_place() {
+        let ca = root(RsaKeySize::_2048);
+        let leaf = leaf(&ca, GOOD);
+        let garbage = vec![0x30, 0x03, 0x02, 0x01];
+        let p = policy(&ca.der);
+        assert_eq!(run(&[&garbage], &p), Err(ChainError::Malformed(0)));
+        assert_eq!(run(&[&garbage, &ca.der], &p), Err(ChainError::Malformed(0)));
+        assert_eq!(
+            run(&[&leaf, &garbage, &ca.der], &p),
+            Err(ChainError::Malformed(1))
+        );
+        assert_eq!(run(&[&leaf, &vec![]], &p), Err(ChainError::Malformed(1)));
+    }
+
+    #[test]
     fn the_leaf_needs_server_auth_and_the_intel_eku_or_the_exact_ou() {
         let ca = root(RsaKeySize::_2048);
         let p = policy(&ca.der);
