@@ -646,6 +646,76 @@ mod tests {
         ));
     }
 
+    /// Every malformed or mismatched login gets 0x14 status 1 with no data
+    /// and the connection closes, without asking the device.
+    #[test]
+    fn malformed_and_mismatched_logins_fail_and_close() {
+        let failed = |t, why| Step::Close(Some(auth_reply(1, t, Vec::new())), why);
+        // A length prefix running past the data.
+        let overrun = vec![5, b'a', b'd'];
+        let mut plain = started(FakeGate {
+            plain: true,
+            ..FakeGate::default()
+        });
+        let step = plain.handle(ClientMessage::Authenticate {
+            auth_type: auth::PLAIN,
+            data: overrun.clone(),
+        });
+        assert_eq!(step, failed(auth::PLAIN, "malformed plain authentication"));
+        assert_eq!(plain.state, State::Ended);
+        // Plain with three fields instead of two.
+        let mut three = started(FakeGate {
+            plain: true,
+            ..FakeGate::default()
+        });
+        assert_eq!(
+            three.handle(digest_request(auth::PLAIN, &["admin", "P@ssw0rd", "x"])),
+            failed(auth::PLAIN, "malformed plain authentication")
+        );
+        let mut digest = started(FakeGate::default());
+        assert_eq!(
+            digest.handle(ClientMessage::Authenticate {
+                auth_type: auth::DIGEST,
+                data: overrun,
+            }),
+            failed(auth::DIGEST, "malformed digest authentication")
+        );
+        // After the challenge: a foreign nonce, realm or qop, or a second
+        // request without a response.
+        let nonce = "00112233445566778899aabbccddeeff";
+        for (fields, why) in [
+            (
+                ["admin", REALM, "ffff", DIGEST_URI, "c", "1", "r", "auth"],
+                "digest with a foreign nonce, realm or qop",
+            ),
+            (
+                ["admin", "other", nonce, DIGEST_URI, "c", "1", "r", "auth"],
+                "digest with a foreign nonce, realm or qop",
+            ),
+            (
+                ["admin", REALM, nonce, DIGEST_URI, "c", "1", "r", "auth-int"],
+                "digest with a foreign nonce, realm or qop",
+            ),
+            (
+                ["admin", REALM, nonce, DIGEST_URI, "c", "1", "", "auth"],
+                "digest without a response after the challenge",
+            ),
+        ] {
+            let mut s = started(FakeGate::default());
+            let first = ["admin", "", "", DIGEST_URI, "", "", "", ""];
+            assert!(matches!(
+                s.handle(digest_request(auth::DIGEST, &first)),
+                Step::Reply(_)
+            ));
+            assert_eq!(
+                s.handle(digest_request(auth::DIGEST, &fields)),
+                failed(auth::DIGEST, why)
+            );
+            assert_eq!(s.state, State::Ended);
+            assert_eq!(s.gate().failures, 0, "the device was not asked");
+        }
+    }
+
     #[test]
     fn the_channel_opens_only_after_authentication() {
         let sol = SolSettings::default();
