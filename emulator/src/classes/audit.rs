@@ -245,9 +245,7 @@ fn policy_rule(device: &Device) -> Vec<Instance> {
         rule = rule
             .with_array(
                 "AuditApplicationEventID",
-                rules
-                    .iter()
-                    .map(|(id, _)| (u32::from(id.app) << 16) | u32::from(id.event)),
+                rules.iter().map(|(id, _)| id.packed()),
             )
             .with_array("PolicyType", rules.iter().map(|(_, t)| t.number()));
     }

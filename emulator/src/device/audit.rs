@@ -99,7 +99,8 @@ impl EventId {
             .flat_map(|(app, count)| (0..*count).map(|e| EventId::new(*app, e)))
     }
 
-    fn packed(self) -> u32 {
+    /// The id as one number, app << 16 | event (AuditApplicationEventID).
+    pub fn packed(self) -> u32 {
         (u32::from(self.app) << 16) | u32::from(self.event)
     }
 
