@@ -302,6 +302,76 @@ mod tests {
         }
     }
 
+    fn encoded(msg: &ClientMessage) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        msg.encode(&mut bytes);
+        bytes
+    }
+
+    fn spawn(
+        host: Arc<FakeHost>,
+        theirs: tokio::io::DuplexStream,
+        settings: IderSettings,
+    ) -> tokio::task::JoinHandle<Result<&'static str, WireError>> {
+        tokio::spawn(async move {
+            let (r, w) = tokio::io::split(theirs);
+            run(r, w, Inbox::default(), &*host, settings).await
+        })
+    }
+
+    /// Answers for no command and another channel's messages end the
+    /// session; a request for write data gets zeros, at most `BUFFER`.
+    #[tokio::test(start_paused = true)]
+    async fn stray_answers_end_the_session_and_write_requests_get_zeros() {
+        let status = IderStatus {
+            byte_count: 9000,
+            ..IderStatus::default()
+        };
+        for (msg, why) in [
+            (
+                ClientMessage::IderData {
+                    status,
+                    data: vec![1; 4],
+                },
+                "data for no command",
+            ),
+            (
+                ClientMessage::IderCommandEnd(status),
+                "status for no command",
+            ),
+            (
+                ClientMessage::SolData {
+                    seq: 0,
+                    data: b"x".to_vec(),
+                },
+                "message out of place",
+            ),
+        ] {
+            let (mut ours, theirs) = tokio::io::duplex(1 << 16);
+            let task = spawn(Arc::new(FakeHost::new()), theirs, IderSettings::default());
+            let mut buf = Vec::new();
+            next(&mut ours, &mut buf).await;
+            ours.write_all(&encoded(&msg)).await.unwrap();
+            assert_eq!(task.await.unwrap().unwrap(), why);
+        }
+        let (mut ours, theirs) = tokio::io::duplex(1 << 16);
+        let _task = spawn(Arc::new(FakeHost::new()), theirs, IderSettings::default());
+        let mut buf = Vec::new();
+        next(&mut ours, &mut buf).await;
+        ours.write_all(&encoded(&ClientMessage::IderGetData(status)))
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut ours, &mut buf).await,
+            DeviceMessage::IderDataFromHost {
+                seq: 1,
+                cable_select: 0,
+                registers: [0; 3],
+                data: vec![0; BUFFER.into()],
+            }
+        );
+    }
+
     fn seq_of(msg: &DeviceMessage) -> u32 {
         let bytes = msg.to_bytes();
         u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]])
@@ -324,11 +394,7 @@ mod tests {
             settings.receive_timeout_ms, 0,
             "documented offsets read zeros"
         );
-        let task_host = host.clone();
-        tokio::spawn(async move {
-            let (r, w) = tokio::io::split(theirs);
-            run(r, w, Inbox::default(), &*task_host, settings).await
-        });
+        spawn(host.clone(), theirs, settings);
         let mut buf = Vec::new();
         let opened = next(&mut ours, &mut buf).await;
         assert!(matches!(
@@ -342,14 +408,11 @@ mod tests {
             }
         ));
         let ask = |subcommand, value| {
-            let mut bytes = Vec::new();
-            ClientMessage::IderFeatures {
+            encoded(&ClientMessage::IderFeatures {
                 seq: 0,
                 subcommand,
                 value,
-            }
-            .encode(&mut bytes);
-            bytes
+            })
         };
         let requests = [ask(1, None), ask(3, Some(0x19)), ask(2, Some(0))];
         let mut replies = Vec::new();
