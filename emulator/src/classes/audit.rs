@@ -6,9 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::{Access, CLASS, Class, method, output};
-use crate::device::audit::{
-    AuditLog, EventId, MAX_LOCK_SECONDS, PolicyType, StoragePolicy, status,
-};
+use crate::device::audit::{AuditLog, EventId, PolicyType, StoragePolicy, status};
 use crate::device::users::realm;
 use crate::device::{Device, Feature};
 use crate::wsman::fault::Fault;
@@ -183,10 +181,9 @@ fn set_audit_lock(device: &Device, _: &Instance, input: &Instance) -> Result<Ins
     const METHOD: &str = "SetAuditLock";
     let now = now(device);
     let result = match input.int("Flag") {
-        Some(0) => match input.int("LockTimeoutInSeconds") {
-            Some(t) if (1..=i64::from(MAX_LOCK_SECONDS)).contains(&t) => {
-                device.with_state(|s| s.audit_log.lock(t as u32, now))
-            }
+        // AuditLog::lock checks the timeout's range.
+        Some(0) => match input.int("LockTimeoutInSeconds").map(u32::try_from) {
+            Some(Ok(t)) => device.with_state(|s| s.audit_log.lock(t, now)),
             _ => Err(status::INVALID_PARAMETER),
         },
         Some(1) => match input.int("Handle").and_then(|h| u32::try_from(h).ok()) {
@@ -420,6 +417,43 @@ mod tests {
         assert_eq!(
             rule.get("AuditApplicationEventID").unwrap().items().len(),
             3
+        );
+    }
+
+    #[test]
+    fn a_lock_timeout_out_of_range_or_missing_is_an_invalid_parameter() {
+        let d = device("11.8");
+        let lock = |timeout: Option<i64>| {
+            let input = Instance::new("SetAuditLock_INPUT").with("Flag", 0);
+            rv(&call(
+                &d,
+                set_audit_lock,
+                match timeout {
+                    Some(t) => input.with("LockTimeoutInSeconds", t),
+                    None => input,
+                },
+            ))
+        };
+        let max = i64::from(crate::device::audit::MAX_LOCK_SECONDS);
+        for bad in [
+            Some(0),
+            Some(-1),
+            Some(max + 1),
+            Some(1 << 32),
+            Some(i64::MIN),
+            None,
+        ] {
+            assert_eq!(lock(bad), 36, "{bad:?}");
+        }
+        assert_eq!(audit_log(&d)[0].int("AuditState").unwrap() & 2, 0);
+        assert_eq!(lock(Some(max)), 0);
+        assert_eq!(
+            rv(&call(
+                &d,
+                set_audit_lock,
+                Instance::new("SetAuditLock_INPUT").with("Flag", 2)
+            )),
+            36
         );
     }
 
