@@ -44,19 +44,24 @@ console = {{ user = "ops", password = "s3cret", prompt = "ops@{{host}}> ", post 
     (emu, dir)
 }
 
-/// Whether Debian's amtterm is installed; without it a test skips (and
-/// fails where AMTEMU_REQUIRE_CLIENTS=1 says the clients must be there).
-fn have_amtterm() -> bool {
-    if std::path::Path::new("/usr/bin/amtterm").exists() {
+/// Whether a real client is there; without it a test skips (and fails
+/// where AMTEMU_REQUIRE_CLIENTS=1 says the clients must be there).
+fn client_available(found: bool, what: &str) -> bool {
+    if found {
         return true;
     }
     assert_ne!(
         std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
         Ok("1"),
-        "amtterm is not installed (tests/clients/install.sh)"
+        "{what} is not installed (tests/clients/install.sh)"
     );
-    eprintln!("skipping: amtterm is not installed");
+    eprintln!("skipping: {what} is not installed");
     false
+}
+
+/// Whether Debian's amtterm is installed.
+fn have_amtterm() -> bool {
+    client_available(std::path::Path::new("/usr/bin/amtterm").exists(), "amtterm")
 }
 
 /// Drives amtterm (tests/clients/amtterm.sh) as admin against `ip`'s SOL
@@ -216,13 +221,7 @@ fn meshcommander_redir() -> Option<std::process::Command> {
         .join("node/node_modules/meshcentral/public/scripts/amt-redir-ws-0.1.0.js")
         .exists()
         && std::path::Path::new("/usr/bin/amtterm").exists();
-    if !found {
-        assert_ne!(
-            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
-            Ok("1"),
-            "meshcentral (npm) or amtterm is not installed (tests/clients/install.sh)"
-        );
-        eprintln!("skipping: meshcentral (npm) or amtterm is not installed");
+    if !client_available(found, "meshcentral (npm) or amtterm") {
         return None;
     }
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
