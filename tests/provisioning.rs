@@ -163,7 +163,7 @@ fn configure(c: &mut TlsClient, server: &Credential) {
         "SetMEBxPassword",
     );
     // MeshCentral's form: the HA1 as 32 hex digits.
-    let realm = c.realm.clone().expect("realm from the challenge");
+    let realm = c.digest.realm.clone().expect("realm from the challenge");
     let ha1 = md5_hex(&format!("admin:{realm}:{NEW_PASSWORD}"));
     ok_rv(
         c.invoke(

@@ -17,7 +17,7 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use super::{Response, challenge_param, class_uri, envelope, envelope_get, md5_hex, read_response};
+use super::{Client, Response, challenge_param, class_uri, envelope, envelope_get, read_response};
 
 pub use amtemu::provision::chain::SETUP_OU;
 
@@ -114,16 +114,12 @@ type Stream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 /// A WS-Man client over TLS, presenting a client certificate when given
 /// one, with Digest on top; it records the certificate the device showed.
 pub struct TlsClient {
-    pub addr: SocketAddr,
-    pub user: String,
-    pub password: String,
-    pub realm: Option<String>,
-    nonce: Option<String>,
-    nc: u32,
+    /// The Digest state, request framing and message ids of the plain
+    /// client; only the connection differs.
+    pub digest: Client,
     conn: Option<BufReader<Stream>>,
     config: Arc<rustls::ClientConfig>,
     seen: Arc<Mutex<Option<Vec<u8>>>>,
-    message_id: u32,
 }
 
 impl TlsClient {
@@ -154,16 +150,10 @@ impl TlsClient {
             None => builder.with_no_client_auth(),
         };
         TlsClient {
-            addr,
-            user: user.into(),
-            password: password.into(),
-            realm: None,
-            nonce: None,
-            nc: 0,
+            digest: Client::new(addr, user, password),
             conn: None,
             config: Arc::new(config),
             seen,
-            message_id: 0,
         }
     }
 
@@ -178,7 +168,7 @@ impl TlsClient {
             ServerName::try_from("device").unwrap(),
         )
         .map_err(std::io::Error::other)?;
-        let tcp = TcpStream::connect(self.addr)?;
+        let tcp = TcpStream::connect(self.digest.addr)?;
         tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
         Ok(BufReader::new(rustls::StreamOwned::new(conn, tcp)))
     }
@@ -206,66 +196,41 @@ impl TlsClient {
         result
     }
 
-    fn request(&self, body: &str, authorization: Option<&str>) -> Vec<u8> {
-        let mut req = format!(
-            "POST /wsman HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
-            self.addr,
-            body.len()
-        );
-        if let Some(a) = authorization {
-            req.push_str(&format!("Authorization: {a}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        req.into_bytes()
-    }
-
-    fn authorization(&mut self) -> String {
-        self.nc += 1;
-        let realm = self.realm.clone().unwrap_or_default();
-        let nonce = self.nonce.clone().unwrap_or_default();
-        let (cnonce, nc) = ("5ce1e0f1", format!("{:08x}", self.nc));
-        let ha1 = md5_hex(&format!("{}:{realm}:{}", self.user, self.password));
-        let ha2 = md5_hex("POST:/wsman");
-        let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
-        format!(
-            r#"Digest username="{}", realm="{realm}", nonce="{nonce}", uri="/wsman", qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}""#,
-            self.user
-        )
-    }
-
     /// Posts a SOAP body with Digest (a 401 round trip first when needed).
     /// An error is a connection or handshake failure: a refused
     /// provisioning certificate shows here as the alert the device sent.
     pub fn post(&mut self, body: &str) -> std::io::Result<Response> {
         for _ in 0..3 {
-            let auth = self.nonce.is_some().then(|| self.authorization());
-            let bytes = self.request(body, auth.as_deref());
+            let digest = &mut self.digest;
+            let auth = digest
+                .nonce
+                .is_some()
+                .then(|| digest.authorization("POST", "/wsman"));
+            let bytes = digest.request_bytes(body, auth.as_deref());
             let r = self.exchange(&bytes)?;
             if r.status != 401 {
                 return Ok(r);
             }
             let www = r.header("www-authenticate").unwrap_or_default().to_string();
-            self.realm = challenge_param(&www, "realm");
-            self.nonce = challenge_param(&www, "nonce");
-            self.nc = 0;
+            let digest = &mut self.digest;
+            digest.realm = challenge_param(&www, "realm");
+            digest.nonce = challenge_param(&www, "nonce");
+            digest.nc = 0;
         }
         Err(std::io::Error::other("digest authentication refused"))
     }
 
     pub fn get(&mut self, class: &str) -> std::io::Result<Response> {
-        self.message_id += 1;
-        let body = envelope_get(class, &self.message_id.to_string());
+        let body = envelope_get(class, &self.digest.next_message_id());
         self.post(&body)
     }
 
     pub fn invoke(&mut self, class: &str, method: &str, args: &str) -> std::io::Result<Response> {
-        self.message_id += 1;
         let uri = class_uri(class);
         let body = envelope(
             &format!("{uri}/{method}"),
             class,
-            &self.message_id.to_string(),
+            &self.digest.next_message_id(),
             "",
             &format!(r#"<h:{method}_INPUT xmlns:h="{uri}">{args}</h:{method}_INPUT>"#),
         );
@@ -279,8 +244,8 @@ impl TlsClient {
         header: &str,
         body: &str,
     ) -> std::io::Result<Response> {
-        self.message_id += 1;
-        let body = envelope(action, class, &self.message_id.to_string(), header, body);
+        let id = self.digest.next_message_id();
+        let body = envelope(action, class, &id, header, body);
         self.post(&body)
     }
 }
