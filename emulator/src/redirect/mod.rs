@@ -25,7 +25,7 @@ pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -82,13 +82,6 @@ impl RedirectState {
     pub fn busy(&self, kind: SessionKind) -> bool {
         self.flag(kind).is_some_and(|f| f.load(Ordering::Acquire))
     }
-}
-
-/// Open channels in the whole process, for the metrics and log lines.
-static OPEN_SESSIONS: AtomicUsize = AtomicUsize::new(0);
-
-pub fn open_sessions() -> usize {
-    OPEN_SESSIONS.load(Ordering::Relaxed)
 }
 
 /// A claimed session slot; dropping it frees the slot.
@@ -248,7 +241,6 @@ where
     };
     // The gate holds the slot until this function returns.
     let _gate = session.into_gate();
-    OPEN_SESSIONS.fetch_add(1, Ordering::Relaxed);
     let kind = match channel {
         Channel::Sol(_) => "SOL",
         Channel::Ider(_) => "IDE-R",
@@ -259,7 +251,6 @@ where
         Channel::Sol(s) => sol::run(reader, writer, inbox, &*device, s).await,
         Channel::Ider(s) => ider::run(reader, writer, inbox, &*device, s).await,
     };
-    OPEN_SESSIONS.fetch_sub(1, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
     match ended {
         Ok(why) => {

@@ -108,10 +108,6 @@ impl Outbox {
         Ok(())
     }
 
-    pub fn queued(&self) -> usize {
-        self.queued
-    }
-
     /// The bytes to write now, if any: a lone message by itself, or every
     /// ordinary message up to the next lone one.
     pub fn ready(&mut self, now: Instant) -> Option<&[u8]> {
