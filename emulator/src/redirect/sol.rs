@@ -380,6 +380,26 @@ pub(crate) mod tests {
         assert!(before.elapsed() <= MAX_HEARTBEAT);
     }
 
+    /// Another channel's message ends the session; keys typed after 0x22
+    /// never reach the host.
+    #[tokio::test(start_paused = true)]
+    async fn keys_after_the_end_are_dropped_and_a_foreign_message_ends_the_session() {
+        let host = std::sync::Arc::new(FakeHost::new());
+        let (mut c, task) = start(host.clone(), settings(1000, 0), 1 << 16);
+        c.next().await;
+        c.next().await;
+        c.send(ClientMessage::EndSol { seq: 1 }).await;
+        assert!(matches!(c.next().await, DeviceMessage::EndSolReply { .. }));
+        c.send(ClientMessage::SolData {
+            seq: 2,
+            data: b"\x1d".to_vec(),
+        })
+        .await;
+        c.send(ClientMessage::IderPing { seq: 3 }).await;
+        assert_eq!(task.await.unwrap().unwrap(), "message out of place");
+        assert!(host.typed.lock().unwrap().is_empty());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_silent_console_is_dropped_after_the_receive_timeout() {
         let host = std::sync::Arc::new(FakeHost::new());
