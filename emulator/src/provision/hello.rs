@@ -275,6 +275,37 @@ mod tests {
         assert_eq!(Hello::parse(&good[..30]), Err(HelloError::Short));
     }
 
+    #[test]
+    fn malformed_lengths_get_their_exact_error() {
+        let mut sha1 = vec![1, 0, 3, 0, 0, 0, 0, 0];
+        sha1.extend_from_slice(&UUID);
+        sha1.extend_from_slice(&[1, 1, 32]);
+        sha1.extend_from_slice(&[9; 32]);
+        assert_eq!(
+            Hello::parse(&sha1),
+            Err(HelloError::HashLength { code: 1, len: 32 })
+        );
+        let mut trailing = vec![1, 0, 3, 0, 0, 0, 0, 0];
+        trailing.extend_from_slice(&UUID);
+        trailing.extend_from_slice(&[0, 0xff]);
+        assert_eq!(Hello::parse(&trailing), Err(HelloError::Length(26)));
+        let psk = Hello {
+            admin_credentials_set: false,
+            retry_count: 0,
+            uuid: UUID,
+            body: HelloBody::Psk { pid: *b"ABCDEFGH" },
+        }
+        .to_bytes();
+        assert_eq!(Hello::parse(&psk[..31]), Err(HelloError::Length(31)));
+        let long = [psk.as_slice(), &[0]].concat();
+        assert_eq!(Hello::parse(&long), Err(HelloError::Length(33)));
+        assert_eq!(Hello::parse(&psk[..7]), Err(HelloError::Short));
+        let mut no_count = vec![1, 0, 3, 0, 0, 0, 0, 0];
+        no_count.extend_from_slice(&UUID);
+        assert_eq!(Hello::parse(&no_count), Err(HelloError::Short));
+        assert_eq!(Hello::parse(&no_count[..20]), Err(HelloError::Short));
+    }
+
     fn any_hello() -> impl Strategy<Value = Hello> {
         let algorithm = prop_oneof![
             Just(HashAlgorithm::Sha1),
