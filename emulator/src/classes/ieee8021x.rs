@@ -473,6 +473,50 @@ mod tests {
     }
 
     #[test]
+    fn malformed_wifi_arguments_are_invalid_parameters() {
+        let d = device("4.0");
+        let good = || psk("home", 1, "password1");
+        let other_endpoint = add_input(good(), None, None).with(
+            "WiFiEndpoint",
+            Epr::new(names::class_uri("CIM_WiFiEndpoint")).with("Name", "WiFi Endpoint 1"),
+        );
+        assert_eq!(rv(&d, other_endpoint), 36, "another endpoint");
+        let not_a_reference = add_input(good(), None, None).with("WiFiEndpoint", "endpoint");
+        assert_eq!(rv(&d, not_a_reference), 36, "an endpoint that is text");
+        let mut missing = add_input(good(), None, None);
+        missing.props.remove("WiFiEndpointSettingsInput");
+        assert_eq!(rv(&d, missing), 36, "no settings");
+        let text_settings =
+            add_input(good(), None, None).with("WiFiEndpointSettingsInput", "settings");
+        assert_eq!(rv(&d, text_settings), 36, "settings that are text");
+        let negative = add_input(good().with("Priority", -1), None, None);
+        assert_eq!(rv(&d, negative), 36, "a negative priority");
+        let huge = add_input(good().with("Priority", 1i64 << 32), None, None);
+        assert_eq!(rv(&d, huge), 36, "a priority past u32");
+        let no_method = add_input(
+            Instance::new("CIM_WiFiEndpointSettings").with("ElementName", "x"),
+            None,
+            None,
+        );
+        assert_eq!(rv(&d, no_method), 36, "no authentication method");
+        let eap = || {
+            good()
+                .with("AuthenticationMethod", 7)
+                .with("PSKPassPhrase", "")
+        };
+        let text_eap = add_input(eap(), None, None).with("IEEE8021xSettingsInput", "eap");
+        assert_eq!(rv(&d, text_eap), 36, "802.1X settings that are text");
+        let unknown_protocol =
+            Instance::new("CIM_IEEE8021xSettings").with("AuthenticationProtocol", 11);
+        assert_eq!(
+            rv(&d, add_input(eap(), Some(unknown_protocol), None)),
+            36,
+            "an EAP method past the table"
+        );
+        assert!(wifi_settings(&d).is_empty(), "nothing was added");
+    }
+
+    #[test]
     fn wireless_profiles_are_validated_listed_and_deleted() {
         let d = device("4.0");
         assert_eq!(rv(&d, add_input(psk("home", 1, "short"), None, None)), 36);
