@@ -596,9 +596,12 @@ impl Host {
                 }
             }
             Phase::Shell { user } => {
+                // The host name comes from device settings, as in the
+                // script's `{host}`: made harmless for a terminal the same way.
+                let host_name = terminal_safe(env.host_name);
                 let cx = shell::Context {
                     script: &self.script,
-                    host_name: env.host_name,
+                    host_name: &host_name,
                     user: &user,
                     uptime: now.saturating_duration_since(self.os_started),
                 };

@@ -610,3 +610,20 @@ async fn the_running_os_mounts_the_consoles_medium() {
         .await;
     device.with_state(|s| assert_eq!(s.power.state(), HostPower::S0, "no reboot"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_host_name_with_control_characters_reaches_the_terminal_harmless() {
+    let device = device();
+    power_on(&device).await;
+    let mut screen = Screen::attach(&device);
+    log_in(&device, &mut screen).await;
+    // An admin may set any host name over WS-Man; an escape sequence in it
+    // must not reach the console's terminal from `hostname` either.
+    device.with_state(|s| s.general.host_name = "pc\x1b[2J-42".into());
+    let before = screen.text.len();
+    device.console_input(b"hostname\r");
+    screen
+        .wait_for(&device, "pc?[2J-42\r\n", Duration::from_secs(1))
+        .await;
+    assert!(!screen.text[before..].contains('\x1b'));
+}
