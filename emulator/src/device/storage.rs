@@ -509,6 +509,21 @@ mod tests {
         assert_eq!(s.write(me, b, -1, b"x"), Err(status::INVALID_BYTE_OFFSET));
         assert_eq!(s.write(me, b, 98, b"xyz"), Err(status::INVALID_BYTE_COUNT));
         assert_eq!(s.read(me, b, 98, 3), Err(status::INVALID_BYTE_COUNT));
+        // The extremes a request can carry: no overflow, the exact refusal.
+        assert_eq!(s.read(me, b, i64::MAX, 1), Err(status::INVALID_BYTE_OFFSET));
+        assert_eq!(s.read(me, b, i64::MIN, 1), Err(status::INVALID_BYTE_OFFSET));
+        assert_eq!(s.read(me, b, 0, i64::MAX), Err(status::INVALID_BYTE_COUNT));
+        assert_eq!(s.read(me, b, 0, i64::MIN), Err(status::INVALID_BYTE_COUNT));
+        assert_eq!(s.read(me, b, 100, 1), Err(status::INVALID_BYTE_COUNT));
+        assert_eq!(s.read(me, b, 100, 0).unwrap(), b"");
+        assert_eq!(
+            s.allocate(me, i64::MAX, false, "c"),
+            Err(status::INVALID_BYTE_COUNT)
+        );
+        assert_eq!(
+            s.allocate(me, i64::MIN, false, "c"),
+            Err(status::INVALID_BYTE_COUNT)
+        );
         assert_eq!(s.read(me, b, 0, 0).unwrap(), b"");
         assert_eq!(s.read(me, b, 0, 100).unwrap()[10..15], *b"hello");
         assert_eq!(
