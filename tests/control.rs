@@ -87,9 +87,6 @@ impl Fleet {
     }
 }
 
-/// RequestPowerStateChange's arguments for a soft-off.
-const POWER_OFF: &str = r#"<h:PowerState>8</h:PowerState><h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#;
-
 /// The name of device `n` (0-based) in a fleet started with the defaults.
 fn name(n: u16) -> String {
     format!("amtemu/amt-{:05}", n + 1)
@@ -97,12 +94,6 @@ fn name(n: u16) -> String {
 
 fn path(n: u16, rest: &str) -> String {
     format!("/api/v1/devices/{}{rest}", name(n).replace('/', "%2F"))
-}
-
-fn power_state(c: &mut Client) -> String {
-    let r = c.get("CIM_AssociatedPowerManagementService");
-    assert_eq!(r.status, 200, "{}", r.text());
-    element_text(&r.text(), "PowerState").expect("PowerState")
 }
 
 /// A WS-Man Get without credentials on a fresh connection: 401 when the
@@ -160,16 +151,16 @@ fn devices_are_listed_and_detailed_and_errors_are_json() {
 fn power_actions_show_over_wsman_and_refusals_are_409() {
     let f = Fleet::start();
     let mut c = f.client(0);
-    assert_eq!(power_state(&mut c), "2");
+    assert_eq!(c.power_state(), "2");
     let (status, e) = f.api("POST", &path(0, "/power"), Some(r#"{"action":"on"}"#));
     assert_eq!(status, 409, "{e}");
     let (status, v) = f.api("POST", &path(0, "/power"), Some(r#"{"action":"off"}"#));
     assert_eq!(status, 202, "{v}");
-    assert!(eventually(Duration::from_secs(5), || power_state(&mut c) == "8"));
+    assert!(eventually(Duration::from_secs(5), || c.power_state() == "8"));
     // The power button brings it back.
     let (status, _) = f.api("POST", &path(0, "/power"), Some(r#"{"action":"button"}"#));
     assert_eq!(status, 202);
-    assert!(eventually(Duration::from_secs(5), || power_state(&mut c) == "2"));
+    assert!(eventually(Duration::from_secs(5), || c.power_state() == "2"));
     // The OS shutting down is immediate.
     let (status, _) = f.api(
         "POST",
@@ -177,9 +168,9 @@ fn power_actions_show_over_wsman_and_refusals_are_409() {
         Some(r#"{"action":"os-shutdown"}"#),
     );
     assert_eq!(status, 202);
-    assert_eq!(power_state(&mut c), "8");
+    assert_eq!(c.power_state(), "8");
     // The others were not touched.
-    assert_eq!(power_state(&mut f.client(1)), "2");
+    assert_eq!(f.client(1).power_state(), "2");
     // AMT 6.2 cannot hibernate: the same refusal WS-Man gives.
     let (status, e) = f.api(
         "POST",
@@ -276,12 +267,7 @@ fn events_stream_power_changes() {
     );
 
     // A power change made over WS-Man.
-    let r = f.client(2).invoke(
-        "CIM_PowerManagementService",
-        "RequestPowerStateChange",
-        "",
-        POWER_OFF,
-    );
+    let r = f.client(2).request_power(8);
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(element_text(&r.text(), "ReturnValue").as_deref(), Some("0"));
 
@@ -386,7 +372,7 @@ fn amtemu_ctl_lists_powers_and_reports_errors() {
         USER,
         PASSWORD,
     );
-    assert!(eventually(Duration::from_secs(5), || power_state(&mut c) == "8"));
+    assert!(eventually(Duration::from_secs(5), || c.power_state() == "8"));
     let out = ctl(&["power", "no-such-device", "on"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"));

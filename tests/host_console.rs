@@ -44,21 +44,6 @@ console = {{ user = "ops", password = "s3cret", prompt = "ops@{{host}}> ", post 
     (emu, dir)
 }
 
-/// Whether a real client is there; without it a test skips (and fails
-/// where AMTEMU_REQUIRE_CLIENTS=1 says the clients must be there).
-fn client_available(found: bool, what: &str) -> bool {
-    if found {
-        return true;
-    }
-    assert_ne!(
-        std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
-        Ok("1"),
-        "{what} is not installed (tests/clients/install.sh)"
-    );
-    eprintln!("skipping: {what} is not installed");
-    false
-}
-
 /// Whether Debian's amtterm is installed.
 fn have_amtterm() -> bool {
     client_available(std::path::Path::new("/usr/bin/amtterm").exists(), "amtterm")
@@ -67,36 +52,13 @@ fn have_amtterm() -> bool {
 /// Drives amtterm (tests/clients/amtterm.sh) as admin against `ip`'s SOL
 /// port through `steps`; returns the driver's result (its last line).
 fn amtterm(ip: &str, steps: &[&str]) -> serde_json::Value {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = std::process::Command::new(repo.join("tests/clients/amtterm.sh"))
-        .args([ip, "16994", "admin", "P@ssw0rd"])
-        .args(steps)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("the amtterm driver runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn power_state(emu: &Emulator) -> String {
-    element_text(
-        &emu.client()
-            .get("CIM_AssociatedPowerManagementService")
-            .text(),
-        "PowerState",
-    )
-    .expect("PowerState")
+    let mut cmd = std::process::Command::new(repo().join("tests/clients/amtterm.sh"));
+    cmd.args([ip, "16994", "admin", "P@ssw0rd"]).args(steps);
+    run_driver(cmd)
 }
 
 fn power_on(emu: &Emulator) {
-    let args = r#"<h:PowerState>2</h:PowerState><h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#;
-    let r = emu.client().invoke(
-        "CIM_PowerManagementService",
-        "RequestPowerStateChange",
-        "",
-        args,
-    );
+    let r = emu.client().request_power(2);
     assert_eq!(
         element_text(&r.text(), "ReturnValue").as_deref(),
         Some("0"),
@@ -112,7 +74,10 @@ fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off()
     }
     let (emu, dir) = fleet_with_script();
     power_on(&emu);
-    assert!(eventually(Duration::from_secs(10), || power_state(&emu) == "2"));
+    assert!(eventually(Duration::from_secs(10), || emu
+        .client()
+        .power_state()
+        == "2"));
     // The whole disk boot (about 5 s of script) happens with nobody
     // attached; its text must still be there.
     std::thread::sleep(Duration::from_secs(7));
@@ -146,7 +111,8 @@ fn amtterm_attaching_late_sees_the_boot_logs_in_with_the_script_and_powers_off()
         result["output_tail"].as_str().unwrap_or("")
     );
     assert!(
-        eventually(Duration::from_secs(10), || power_state(&emu) == "8"),
+        eventually(Duration::from_secs(10), || emu.client().power_state()
+            == "8"),
         "WS-Man sees the host off after its OS shut down"
     );
     let _ = std::fs::remove_dir_all(dir);
@@ -185,7 +151,11 @@ fn serve_takes_a_console_script_and_reboot_boots_again() {
         ],
     );
     assert_eq!(result["ok"], true, "{result:#}");
-    assert_eq!(power_state(&emu), "2", "a reboot leaves the host on");
+    assert_eq!(
+        emu.client().power_state(),
+        "2",
+        "a reboot leaves the host on"
+    );
 }
 
 #[test]
@@ -211,22 +181,15 @@ fn a_broken_console_script_stops_the_start_with_its_reason() {
 /// The node command running MeshCommander's redirection stack, if the
 /// clients are installed (tests/clients/install.sh).
 fn meshcommander_redir() -> Option<std::process::Command> {
-    let prefix = std::env::var_os("AMT_CLIENTS_PREFIX")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/amtemu-clients")
-        });
-    let found = prefix
+    let found = clients_prefix()
         .join("node/node_modules/meshcentral/public/scripts/amt-redir-ws-0.1.0.js")
         .exists()
         && std::path::Path::new("/usr/bin/amtterm").exists();
     if !client_available(found, "meshcentral (npm) or amtterm") {
         return None;
     }
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut cmd = std::process::Command::new("node");
-    cmd.arg(repo.join("tests/clients/meshcommander-redir.js"));
+    cmd.arg(repo().join("tests/clients/meshcommander-redir.js"));
     Some(cmd)
 }
 
@@ -288,6 +251,6 @@ fn a_running_host_mounts_what_meshcommander_serves_seen_through_amtterm() {
         serde_json::from_str(mesh_out.lines().last().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}: {mesh_out}"));
     assert_eq!(mesh_last["ok"], true, "{mesh_last:#}");
-    assert_eq!(power_state(&emu), "2", "mounting needs no reboot");
+    assert_eq!(emu.client().power_state(), "2", "mounting needs no reboot");
     let _ = std::fs::remove_file(iso);
 }

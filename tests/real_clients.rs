@@ -25,23 +25,10 @@ enum Driver {
     Wsl,
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn prefix() -> PathBuf {
-    std::env::var_os("AMT_CLIENTS_PREFIX")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/amtemu-clients")
-        })
-}
-
 /// Whether the clients are installed; a skip (with a note) unless the
 /// suite was asked to require them.
 fn clients_ready() -> bool {
-    let p = prefix();
+    let p = clients_prefix();
     let present = p
         .join("node/node_modules/meshcentral/amt/amt-wsman-comm.js")
         .exists()
@@ -101,7 +88,7 @@ fn run_at(addr: std::net::SocketAddr, driver: Driver, op: &[&str]) -> Value {
         .arg(USER)
         .arg(PASSWORD)
         .args(op)
-        .env("AMT_CLIENTS_PREFIX", prefix())
+        .env("AMT_CLIENTS_PREFIX", clients_prefix())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -162,19 +149,10 @@ fn ok_when_idle(emu: &Emulator, driver: Driver, op: &[&str]) -> Value {
     }
 }
 
-fn power_state(emu: &Emulator) -> String {
-    element_text(
-        &emu.client()
-            .get("CIM_AssociatedPowerManagementService")
-            .text(),
-        "PowerState",
-    )
-    .unwrap()
-}
-
 fn wait_power(emu: &Emulator, state: &str) {
     assert!(
-        eventually(Duration::from_secs(15), || power_state(emu) == state),
+        eventually(Duration::from_secs(15), || emu.client().power_state()
+            == state),
         "power state never became {state}"
     );
 }
@@ -378,7 +356,7 @@ fn a_power_action_from_one_client_is_what_every_other_client_reads() {
     let emu = Emulator::start(&["--shutdown-ms", "1500", "--boot-ms", "1500"]);
     ok(&emu, Driver::Amtctrl, &["off"]);
     // Off only after the configured delay…
-    assert_eq!(power_state(&emu), "2");
+    assert_eq!(emu.client().power_state(), "2");
     wait_power(&emu, "8");
     // …and then every client sees it.
     assert_eq!(

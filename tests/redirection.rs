@@ -444,15 +444,7 @@ fn malformed_input_closes_the_connection_and_nothing_else() {
 }
 
 fn request_power(emu: &Emulator, state: u32) {
-    let args = format!(
-        r#"<h:PowerState>{state}</h:PowerState><h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#
-    );
-    let r = emu.client().invoke(
-        "CIM_PowerManagementService",
-        "RequestPowerStateChange",
-        "",
-        &args,
-    );
+    let r = emu.client().request_power(state);
     assert_eq!(
         element_text(&r.text(), "ReturnValue").as_deref(),
         Some("0"),
@@ -614,43 +606,6 @@ const ROOT_SHELL: &[&str] = &[
     "expect:# ",
 ];
 
-fn repo() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Whether a real client is there; a missing one fails under
-/// AMTEMU_REQUIRE_CLIENTS=1 (as `tests/run` sets) and skips otherwise.
-fn client_available(found: bool, what: &str) -> bool {
-    if !found && std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref() == Ok("1") {
-        panic!("{what} is not installed (tests/clients/install.sh)");
-    }
-    if !found {
-        eprintln!("skipping: {what} is not installed");
-    }
-    found
-}
-
-/// Runs a driver and returns its last stdout line as JSON.
-fn run_driver(mut cmd: std::process::Command) -> serde_json::Value {
-    let out = cmd
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("the driver runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
-
-fn power_state(emu: &Emulator) -> String {
-    element_text(
-        &emu.client()
-            .get("CIM_AssociatedPowerManagementService")
-            .text(),
-        "PowerState",
-    )
-    .expect("PowerState")
-}
-
 /// The whole story with Debian's amtterm 1.4 in a pseudo-terminal: the
 /// console attaches to a powered-off host, WS-Man powers it on, the POST
 /// and boot text arrive, a user logs in, runs a command and powers off,
@@ -683,24 +638,19 @@ fn amtterm_watches_a_boot_logs_in_and_powers_off() {
         let mut probe = Console::connect(addr);
         probe.start(b"SOL ") == 2
     }));
-    assert_eq!(power_state(&emu), "8", "the host starts off");
+    assert_eq!(emu.client().power_state(), "8", "the host starts off");
     request_power(&emu, 2);
     let result = driver.join().expect("the driver thread");
     assert_eq!(result["ok"], true, "{result:#}");
     assert!(
-        eventually(Duration::from_secs(10), || power_state(&emu) == "8"),
+        eventually(Duration::from_secs(10), || emu.client().power_state()
+            == "8"),
         "WS-Man sees the host off after the OS shut down"
     );
 }
 
 fn meshcommander_redir() -> Option<std::process::Command> {
-    let prefix = std::env::var_os("AMT_CLIENTS_PREFIX")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/amtemu-clients")
-        });
-    let found = prefix
+    let found = clients_prefix()
         .join("node/node_modules/meshcentral/public/scripts/amt-redir-ws-0.1.0.js")
         .exists();
     if !client_available(found, "meshcentral (npm)") {

@@ -583,24 +583,8 @@ fn put_changes_what_every_later_read_returns() {
     );
 }
 
-fn power_state(c: &mut Client) -> String {
-    element_text(
-        &c.get("CIM_AssociatedPowerManagementService").text(),
-        "PowerState",
-    )
-    .unwrap()
-}
-
 fn request_power(c: &mut Client, state: u32) -> String {
-    let args = format!(
-        r#"<h:PowerState>{state}</h:PowerState><h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#
-    );
-    let r = c.invoke(
-        "CIM_PowerManagementService",
-        "RequestPowerStateChange",
-        "",
-        &args,
-    );
+    let r = c.request_power(state);
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
         r.text()
@@ -613,13 +597,13 @@ fn request_power(c: &mut Client, state: u32) -> String {
 fn power_changes_land_after_the_configured_delay_and_clear_boot_options() {
     let emu = Emulator::start(&["--shutdown-ms", "1500", "--boot-ms", "1500"]);
     let mut c = emu.client();
-    assert_eq!(power_state(&mut c), "2");
+    assert_eq!(c.power_state(), "2");
     assert_eq!(request_power(&mut c, 2), "2", "already on");
     assert_eq!(request_power(&mut c, 8), "0");
     assert_eq!(request_power(&mut c, 10), "6", "a change is in progress");
     // Still on right after the request; off once the delay has passed.
-    assert_eq!(power_state(&mut c), "2");
-    assert!(eventually(Duration::from_secs(10), || power_state(&mut c) == "8"));
+    assert_eq!(c.power_state(), "2");
+    assert!(eventually(Duration::from_secs(10), || c.power_state() == "8"));
     let r = c.get("CIM_AssociatedPowerManagementService").text();
     assert_eq!(element_texts(&r, "AvailableRequestedPowerStates"), ["2"]);
     assert_eq!(request_power(&mut c, 10), "2", "no reset while off");
@@ -639,7 +623,7 @@ fn power_changes_land_after_the_configured_delay_and_clear_boot_options() {
     let r = c.get("AMT_BootSettingData").text();
     assert_eq!(element_text(&r, "OptionsCleared").as_deref(), Some("false"));
     assert_eq!(request_power(&mut c, 2), "0");
-    assert!(eventually(Duration::from_secs(10), || power_state(&mut c) == "2"));
+    assert!(eventually(Duration::from_secs(10), || c.power_state() == "2"));
     let r = c.get("AMT_BootSettingData").text();
     assert_eq!(element_text(&r, "OptionsCleared").as_deref(), Some("true"));
     // The event log recorded the power-down and the boot.
@@ -709,10 +693,6 @@ fn add_acl_user(
     )
 }
 
-fn power_off_args() -> &'static str {
-    r#"<h:PowerState>8</h:PowerState><h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#
-}
-
 #[test]
 fn a_hardware_asset_user_reads_inventory_but_cannot_power_or_administer() {
     let emu = Emulator::start(&[]);
@@ -747,12 +727,7 @@ fn a_hardware_asset_user_reads_inventory_but_cannot_power_or_administer() {
     let chassis = user.get("CIM_Chassis");
     assert_eq!(chassis.status, 200, "{}", chassis.text());
     assert!(chassis.text().contains("<g:CIM_Chassis>"));
-    let r = user.invoke(
-        "CIM_PowerManagementService",
-        "RequestPowerStateChange",
-        "",
-        power_off_args(),
-    );
+    let r = user.request_power(8);
     assert_fault(&r, "e:AccessDenied");
     assert_fault(&user.get("AMT_GeneralSettings"), "e:AccessDenied");
     // No user management without PT Administration either.
@@ -764,9 +739,9 @@ fn a_hardware_asset_user_reads_inventory_but_cannot_power_or_administer() {
     );
     assert_fault(&r, "e:AccessDenied");
     // The power request did nothing.
-    assert_eq!(power_state(&mut admin), "2");
+    assert_eq!(admin.power_state(), "2");
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(power_state(&mut admin), "2");
+    assert_eq!(admin.power_state(), "2");
 
     // Removed, the user no longer logs in.
     let r = admin.invoke(

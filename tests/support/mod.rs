@@ -439,6 +439,66 @@ impl Client {
             &format!(r#"<h:{method}_INPUT xmlns:h="{uri}">{args}</h:{method}_INPUT>"#),
         ))
     }
+
+    /// The host's power state as CIM_AssociatedPowerManagementService
+    /// reports it (2 on, 8 soft-off, ...).
+    pub fn power_state(&mut self) -> String {
+        let r = self.get("CIM_AssociatedPowerManagementService");
+        assert_eq!(r.status, 200, "{}", r.text());
+        element_text(&r.text(), "PowerState").expect("PowerState")
+    }
+
+    /// CIM_PowerManagementService.RequestPowerStateChange for the managed
+    /// system, as consoles send it.
+    pub fn request_power(&mut self, state: u32) -> Response {
+        self.invoke(
+            "CIM_PowerManagementService",
+            "RequestPowerStateChange",
+            "",
+            &format!("<h:PowerState>{state}</h:PowerState>{MANAGED_SYSTEM}"),
+        )
+    }
+}
+
+/// The managed system's reference, as RequestPowerStateChange takes it.
+const MANAGED_SYSTEM: &str = r#"<h:ManagedElement><Address xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing">http://schemas.xmlsoap.org/ws/2004/08/addressing</Address><ReferenceParameters xmlns="http://schemas.xmlsoap.org/ws/2004/08/addressing"><ResourceURI xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd">http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</ResourceURI><SelectorSet xmlns="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Selector Name="CreationClassName">CIM_ComputerSystem</Selector><Selector Name="Name">ManagedSystem</Selector></SelectorSet></ReferenceParameters></h:ManagedElement>"#;
+
+/// The repository's root.
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where `tests/clients/install.sh` puts the real clients.
+pub fn clients_prefix() -> std::path::PathBuf {
+    std::env::var_os("AMT_CLIENTS_PREFIX")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/amtemu-clients")
+        })
+}
+
+/// Whether a real client is there; a missing one fails under
+/// AMTEMU_REQUIRE_CLIENTS=1 (as `tests/run` sets) and skips otherwise.
+pub fn client_available(found: bool, what: &str) -> bool {
+    if !found && std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref() == Ok("1") {
+        panic!("{what} is not installed (tests/clients/install.sh)");
+    }
+    if !found {
+        eprintln!("skipping: {what} is not installed");
+    }
+    found
+}
+
+/// Runs a client driver; its last stdout line is its JSON verdict.
+pub fn run_driver(mut cmd: Command) -> serde_json::Value {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("the driver runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
 pub const ACTION_GET: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get";
