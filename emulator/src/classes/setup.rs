@@ -203,14 +203,8 @@ fn get_uuid(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fau
 /// Ends remote configuration (In → Post) or applies staged TLS settings;
 /// refused as a whole when remote TLS would be on without a credential.
 fn commit_changes(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let provisioning = device.with_state(|s| s.setup.state) == ProvisioningState::In;
     let rv = match device.commit_changes() {
-        Ok(()) => {
-            if provisioning {
-                device.audit(crate::device::audit::EventId::PROVISIONING_COMPLETED);
-            }
-            status::SUCCESS
-        }
+        Ok(()) => status::SUCCESS,
         Err(CommitRefusal::TlsWithoutCredential) => status::INVALID_PARAMETER,
     };
     Ok(output("CommitChanges", rv))
@@ -313,7 +307,6 @@ fn setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fa
         return Ok(output(M, setup_status::INVALID_PARAMETER));
     };
     device.activate(ControlMode::Client, ha1);
-    device.audit(crate::device::audit::EventId::PROVISIONING_COMPLETED);
     Ok(output(M, setup_status::SUCCESS))
 }
 
@@ -428,7 +421,6 @@ fn admin_setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
         return Ok(output(M, rv));
     }
     device.activate(ControlMode::Admin, ha1);
-    device.audit(crate::device::audit::EventId::PROVISIONING_COMPLETED);
     Ok(output(M, setup_status::SUCCESS))
 }
 
@@ -723,6 +715,55 @@ mod tests {
             assert_eq!(s.setup.state, ProvisioningState::Post);
             assert_eq!(s.tls, tls);
         });
+    }
+
+    #[test]
+    fn completing_provisioning_is_audited_and_nothing_else_is() {
+        use crate::device::audit::{EventId, PolicyType};
+        let completed = |d: &Device| {
+            d.with_state(|s| {
+                s.audit_log
+                    .records()
+                    .iter()
+                    .filter(|r| {
+                        let id = EventId::PROVISIONING_COMPLETED;
+                        (r.app, r.event) == (id.app, id.event)
+                    })
+                    .count()
+            })
+        };
+        let audited = |d: &Device| {
+            d.with_state(|s| {
+                s.audit_log
+                    .set_policy(EventId::PROVISIONING_COMPLETED, Some(PolicyType::Alert))
+            })
+            .unwrap();
+        };
+        let d = device("11.8");
+        audited(&d);
+        assert_eq!(call(commit_changes, &d, &[]), 0);
+        assert_eq!(completed(&d), 0, "a commit on a provisioned device");
+        d.with_state(|s| s.setup.state = ProvisioningState::In);
+        let mut tls = crate::device::commit::factory_tls();
+        tls.remote.enabled = true;
+        d.with_state(|s| s.pending_tls = Some(tls));
+        assert_eq!(call(commit_changes, &d, &[]), 36);
+        assert_eq!(completed(&d), 0, "a refused commit");
+        let off = crate::device::commit::factory_tls();
+        d.with_state(|s| s.pending_tls = Some(off));
+        assert_eq!(call(commit_changes, &d, &[]), 0);
+        assert_eq!(completed(&d), 1, "the commit that ends setup");
+
+        let d = pre("11.8");
+        audited(&d);
+        let ha1 = [
+            ("NetAdminPassEncryptionType", "2"),
+            ("NetworkAdminPassword", HEX_HA1),
+        ];
+        assert_eq!(call(setup, &d, &ha1), 0);
+        assert_eq!(completed(&d), 1, "host-based setup");
+        assert_eq!(call(setup, &d, &ha1), 2);
+        assert_eq!(completed(&d), 1, "a refused setup");
     }
 
     #[test]

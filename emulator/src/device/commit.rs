@@ -9,6 +9,7 @@
 //! (`pending_tls`) and applied by the commit, atomically with the state
 //! change, or not at all.
 
+use super::audit::EventId;
 use super::{
     CertStore, ControlMode, DEFAULT_PASSWORD, Device, DeviceState, ProvisioningState, SetupState,
     TlsSettingData, TlsSettings, Users,
@@ -34,10 +35,11 @@ pub enum Unprovisioning {
 }
 
 impl Device {
-    /// CommitChanges. From In-provisioning it completes setup: the staged
-    /// TLS policy and the state change to Post-provisioning apply together,
-    /// refused as a whole when they do not fit together. On a provisioned
-    /// device it applies staged TLS settings as before.
+    /// CommitChanges. From In-provisioning it completes setup (and audits
+    /// that): the staged TLS policy and the state change to
+    /// Post-provisioning apply together, refused as a whole when they do not
+    /// fit together. On a provisioned device it applies staged TLS settings
+    /// as before.
     pub fn commit_changes(&self) -> Result<(), CommitRefusal> {
         let committed = self.with_state(|s| {
             let completing = s.setup.state == ProvisioningState::In;
@@ -57,15 +59,19 @@ impl Device {
             if completing {
                 s.setup.state = ProvisioningState::Post;
             }
-            Ok(completing || tls_changed)
+            Ok((completing, tls_changed))
         });
         match committed {
-            Ok(true) => {
-                tracing::info!(device = %self.name, "configuration committed");
-                self.changed("AMT_SetupAndConfigurationService");
+            Ok((completing, tls_changed)) => {
+                if completing || tls_changed {
+                    tracing::info!(device = %self.name, "configuration committed");
+                    self.changed("AMT_SetupAndConfigurationService");
+                }
+                if completing {
+                    self.audit(EventId::PROVISIONING_COMPLETED);
+                }
                 Ok(())
             }
-            Ok(false) => Ok(()),
             Err(refusal) => {
                 tracing::warn!(device = %self.name, ?refusal, "CommitChanges refused; nothing applied");
                 Err(refusal)
@@ -74,7 +80,8 @@ impl Device {
     }
 
     /// Host-based activation (Setup, AdminSetup): straight from
-    /// Pre-provisioning to Post in the given mode, with a new admin HA1.
+    /// Pre-provisioning to Post in the given mode, with a new admin HA1;
+    /// audited as provisioning completed.
     pub fn activate(&self, mode: ControlMode, admin_ha1: [u8; 16]) {
         self.with_state(|s| {
             s.setup = SetupState {
@@ -90,6 +97,7 @@ impl Device {
         });
         tracing::info!(device = %self.name, ?mode, "activated by host-based setup");
         self.changed("IPS_HostBasedSetupService");
+        self.audit(EventId::PROVISIONING_COMPLETED);
     }
 
     /// Unprovision / PartialUnprovision: back to Pre-provisioning.
