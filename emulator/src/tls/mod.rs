@@ -17,6 +17,7 @@ use std::time::Duration;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
@@ -204,29 +205,39 @@ fn provider() -> rustls::crypto::CryptoProvider {
 
 fn build_config(inputs: &ConfigInputs) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(provider());
-    // rustls speaks TLS 1.2 and 1.3 only; see docs/TLS.md for where that
-    // differs from each firmware generation.
-    let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
-    let builder = if inputs.mutual {
+    let verifier: Arc<dyn ClientCertVerifier> = if inputs.mutual {
         let mut roots = rustls::RootCertStore::empty();
         for der in &inputs.roots {
             // A root rustls cannot use simply does not anchor anything.
             let _ = roots.add(CertificateDer::from(der.clone()));
         }
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
-        builder.with_client_cert_verifier(verifier)
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build()?
     } else {
-        builder.with_no_client_auth()
+        Arc::new(rustls::server::NoClientAuth)
     };
-    let chain = inputs
-        .chain
+    server_config(provider, verifier, &inputs.chain, &inputs.key)
+}
+
+/// A device's TLS server as every mode has it: AMT's suites, TLS 1.2 and
+/// 1.3, HTTP/1.1, this certificate chain and key, and this client
+/// certificate policy.
+fn server_config(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    verifier: Arc<dyn ClientCertVerifier>,
+    chain: &[Vec<u8>],
+    key_pkcs8: &[u8],
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let chain = chain
         .iter()
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(inputs.key.clone()));
-    let mut config = builder.with_single_cert(chain, key)?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec()));
+    // rustls speaks TLS 1.2 and 1.3 only; see docs/TLS.md for where that
+    // differs from each firmware generation.
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, PKCS_RSA_SHA256};
 use rustls::ServerConfig;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::{TlsError, provider};
 use crate::device::{Device, TlsIdentity};
@@ -36,16 +35,10 @@ pub fn server_config(
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(provider());
     let verifier = ProvisioningVerifier::new(device.clone(), provider.clone());
-    let chain = identity
-        .chain
-        .iter()
-        .map(|c| CertificateDer::from(c.clone()))
-        .collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(identity.key_pkcs8.clone()));
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_client_cert_verifier(Arc::new(verifier))
-        .with_single_cert(chain, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    super::server_config(
+        provider,
+        Arc::new(verifier),
+        &identity.chain,
+        &identity.key_pkcs8,
+    )
 }
