@@ -148,22 +148,24 @@ impl Scheduler {
         let mut generation = 0u64;
         loop {
             // Everything already due goes out now: a sleep per entry would
-            // cost a timer tick (a millisecond) per hello in a storm.
+            // cost a timer tick (a millisecond) per hello in a storm. Devices
+            // that entered setup mode meanwhile open their windows between
+            // hellos, so a storm that keeps the heap due cannot starve them.
             let now = Instant::now();
             while let Some(&Reverse((at, index, g))) = self.heap.peek()
                 && at <= now
             {
                 self.heap.pop();
                 self.due(index, g).await;
+                while let Ok(index) = woken.try_recv() {
+                    self.wake(index, &mut generation);
+                }
             }
             let next = self.heap.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
                 index = woken.recv() => {
                     let Some(index) = index else { return };
-                    if index < self.targets.len() {
-                        generation += 1;
-                        self.open_with(index, generation);
-                    }
+                    self.wake(index, &mut generation);
                 }
                 _ = sleep_until(next) => {
                     if let Some(Reverse((_, index, g))) = self.heap.pop() {
@@ -171,6 +173,15 @@ impl Scheduler {
                     }
                 }
             }
+        }
+    }
+
+    /// Device `index` entered setup mode: a new window, under a new
+    /// generation so entries of an earlier window are ignored.
+    fn wake(&mut self, index: usize, generation: &mut u64) {
+        if index < self.targets.len() {
+            *generation += 1;
+            self.open_with(index, *generation);
         }
     }
 
