@@ -612,30 +612,14 @@ fn the_out_of_band_flow_starts_with_a_hello_on_9971() {
 
 // ---- host-based setup through the local interface ------------------------
 
-fn clients_prefix() -> PathBuf {
-    std::env::var_os("AMT_CLIENTS_PREFIX")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/amtemu-clients")
-        })
-}
-
-/// Whether DMT's wsman-messages is installed; a skip (with a note) unless
-/// the suite was asked to require the clients.
+/// Whether DMT's wsman-messages is installed.
 fn dmt_ready() -> bool {
-    let present = clients_prefix()
-        .join("node/node_modules/@device-management-toolkit/wsman-messages")
-        .exists();
-    if !present {
-        assert_ne!(
-            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
-            Ok("1"),
-            "DMT wsman-messages is not installed; run tests/clients/install.sh"
-        );
-        eprintln!("skipping: DMT wsman-messages not installed (run tests/clients/install.sh)");
-    }
-    present
+    client_available(
+        clients_prefix()
+            .join("node/node_modules/@device-management-toolkit/wsman-messages")
+            .exists(),
+        "DMT wsman-messages",
+    )
 }
 
 /// A device not yet provisioned, with its local interface on 26992.

@@ -41,16 +41,6 @@ fn reference(class: &str, key: &str, value: &str) -> String {
     )
 }
 
-fn power_request(c: &mut Client, state: u32) -> String {
-    let element = r#"<h:ManagedElement><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ComputerSystem</w:ResourceURI><w:SelectorSet><w:Selector Name="CreationClassName">CIM_ComputerSystem</w:Selector><w:Selector Name="Name">ManagedSystem</w:Selector></w:SelectorSet></a:ReferenceParameters></h:ManagedElement>"#;
-    rv(&c.invoke(
-        "CIM_PowerManagementService",
-        "RequestPowerStateChange",
-        "",
-        &format!("<h:PowerState>{state}</h:PowerState>{element}"),
-    ))
-}
-
 /// The records of one ReadRecords page, decoded: (app, event, initiator).
 fn decode(records: &[String]) -> Vec<(u16, u16, String)> {
     records
@@ -190,7 +180,7 @@ fn the_audit_log_records_what_its_policy_audits_and_pages_it() {
         assert_eq!(rv(&r), "0");
     }
     add(&mut c, "auditee7");
-    assert_eq!(power_request(&mut c, 8), "0");
+    assert_eq!(rv(&c.request_power(8)), "0");
 
     let records = read_all_records(&mut c);
     let of = |app: u16, event: u16| {
@@ -550,7 +540,7 @@ fn an_me_on_in_s0_only_stops_answering_while_the_host_sleeps() {
     );
 
     // The console puts the host to sleep: the ME goes with it.
-    assert_eq!(power_request(&mut c, 4), "0");
+    assert_eq!(rv(&c.request_power(4)), "0");
     assert!(eventually(Duration::from_secs(10), || !answers(emu.addr)));
     assert!(
         !answers(SocketAddr::new(emu.addr.ip(), 16993)),
@@ -601,17 +591,7 @@ fn a_device_started_asleep_answers_only_if_its_me_stays_on_in_s3() {
     assert_eq!(element_text(&state, "PowerState").as_deref(), Some("4"));
 }
 
-fn clients_prefix() -> PathBuf {
-    std::env::var_os("AMT_CLIENTS_PREFIX")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/amtemu-clients")
-        })
-}
-
-/// Whether the node clients are installed; a skip with a note unless the
-/// suite requires them (AMTEMU_REQUIRE_CLIENTS=1, as tests/run sets).
+/// Whether the node clients are installed.
 fn node_clients_ready(prefix: &std::path::Path) -> bool {
     let present = prefix
         .join("node/node_modules/meshcentral/amt/amt.js")
@@ -619,16 +599,10 @@ fn node_clients_ready(prefix: &std::path::Path) -> bool {
         && prefix
             .join("node/node_modules/@device-management-toolkit/wsman-messages")
             .exists();
-    if !present {
-        assert_ne!(
-            std::env::var("AMTEMU_REQUIRE_CLIENTS").as_deref(),
-            Ok("1"),
-            "the node clients are not installed under {}",
-            prefix.display()
-        );
-        eprintln!("skipped: the node clients are not installed (tests/clients/install.sh)");
-    }
-    present
+    client_available(
+        present,
+        "the node clients (npm meshcentral, DMT wsman-messages)",
+    )
 }
 
 /// Runs a node driver against a device and returns its JSON verdict.
@@ -675,7 +649,7 @@ fn meshcommander_reads_the_audit_log() {
         rv(&c.invoke("AMT_AuditPolicyRule", "SetAuditPolicy", "", enable)),
         "0"
     );
-    assert_eq!(power_request(&mut c, 8), "0");
+    assert_eq!(rv(&c.request_power(8)), "0");
     let v = run_driver(&prefix, &emu, "meshcommander_auditlog.js", &["auditlog"]);
     assert_eq!(v["ok"], true, "{v:#}");
     let records = v["records"].as_array().unwrap();
