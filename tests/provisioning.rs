@@ -568,8 +568,8 @@ fn take_hello(listener: &std::net::TcpListener) -> (SocketAddr, Vec<u8>) {
 
 #[test]
 fn the_out_of_band_flow_starts_with_a_hello_on_9971() {
-    use amtemu::device::HashAlgorithm;
-    use amtemu::provision::{Hello, HelloBody};
+    use amtemu_model::device::HashAlgorithm;
+    use amtemu_wire::hello::{Hello, HelloBody};
     let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
     let server = unique_address();
     let listener = std::net::TcpListener::bind((server, 9971)).expect("9971 on loopback");
@@ -634,7 +634,9 @@ fn local(emu: &Emulator) -> SocketAddr {
 }
 
 fn local_password() -> String {
-    amtemu::local::local_account_password(&amtemu::device::Identity::from_seed(DEVICE_NAME))
+    amtemu_server::local::local_account_password(&amtemu_model::device::Identity::from_seed(
+        DEVICE_NAME,
+    ))
 }
 
 fn dmt_activate(emu: &Emulator, args: &[&str]) -> serde_json::Value {
@@ -643,7 +645,7 @@ fn dmt_activate(emu: &Emulator, args: &[&str]) -> serde_json::Value {
         .arg(script)
         .arg(emu.addr.ip().to_string())
         .arg("26992")
-        .arg(amtemu::local::LOCAL_ACCOUNT)
+        .arg(amtemu_server::local::LOCAL_ACCOUNT)
         .arg(local_password())
         .args(args)
         .env("AMT_CLIENTS_PREFIX", clients_prefix())
@@ -668,13 +670,17 @@ fn dmt_activate(emu: &Emulator, args: &[&str]) -> serde_json::Value {
 fn the_local_interface_takes_only_the_local_system_account() {
     let emu = pre_provisioned(&[]);
     assert!(closed_at_accept(emu.addr), "16992 before provisioning");
-    let mut wrong = Client::new(local(&emu), amtemu::local::LOCAL_ACCOUNT, "nope");
+    let mut wrong = Client::new(local(&emu), amtemu_server::local::LOCAL_ACCOUNT, "nope");
     wrong.challenge();
     let auth = wrong.authorization("POST", "/wsman");
     let body = envelope_get("IPS_HostBasedSetupService", "1");
     let r = Client::raw(local(&emu), &wrong.request_bytes(&body, Some(&auth))).unwrap();
     assert_eq!(r.status, 401, "a wrong local password");
-    let mut local = Client::new(local(&emu), amtemu::local::LOCAL_ACCOUNT, &local_password());
+    let mut local = Client::new(
+        local(&emu),
+        amtemu_server::local::LOCAL_ACCOUNT,
+        &local_password(),
+    );
     let r = local.get("IPS_HostBasedSetupService");
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(
@@ -724,7 +730,11 @@ fn host_based_setup_to_client_control_mode_with_dmt() {
     let v = dmt_activate(&emu, &["ccm", NEW_PASSWORD]);
     assert_eq!(v["setup"], 2, "{v:#}");
     // A CCM device is deactivated locally.
-    let mut local = Client::new(local(&emu), amtemu::local::LOCAL_ACCOUNT, &local_password());
+    let mut local = Client::new(
+        local(&emu),
+        amtemu_server::local::LOCAL_ACCOUNT,
+        &local_password(),
+    );
     let r = local.invoke(
         "AMT_SetupAndConfigurationService",
         "Unprovision",

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use amtemu::device::Identity;
-use amtemu::provision::{Hello, HelloBody};
+use amtemu_model::device::Identity;
+use amtemu_wire::hello::{Hello, HelloBody};
 use support::*;
 
 /// Every hello a collector received: the sender's address and the bytes.

@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use amtemu::fleet::{DeviceSpec, Fleet};
-use amtemu::scenario::{self, Report, Scenario};
-use amtemu::tls::TlsContext;
-use amtemu::tls::ca::Ca;
+use amtemu_server::fleet::{DeviceSpec, Fleet};
+use amtemu_server::scenario::{self, Report, Scenario};
+use amtemu_server::tls::TlsContext;
+use amtemu_server::tls::ca::Ca;
 
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
@@ -118,7 +118,7 @@ fn the_examples_hold_what_they_say() {
     assert!(
         specs
             .iter()
-            .any(|d| d.config.setup.mode == amtemu::device::ControlMode::Client)
+            .any(|d| d.config.setup.mode == amtemu_model::device::ControlMode::Client)
     );
 
     let storm = example("hello-storm.toml").device_specs().unwrap();
@@ -129,8 +129,8 @@ fn the_examples_hold_what_they_say() {
             .filter(|d| d.config.setup.state == state)
             .count()
     };
-    assert_eq!(waiting(amtemu::device::ProvisioningState::Pre), 600);
-    assert_eq!(waiting(amtemu::device::ProvisioningState::In), 400);
+    assert_eq!(waiting(amtemu_model::device::ProvisioningState::Pre), 600);
+    assert_eq!(waiting(amtemu_model::device::ProvisioningState::In), 400);
 
     let unsupported = example("seed-unsupported.toml");
     let specs = unsupported.device_specs().unwrap();

@@ -302,7 +302,7 @@ fn answered_with(
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(amtemu::load::client::AnyCertificate::new(
+        .with_custom_certificate_verifier(Arc::new(amtemu_load::client::AnyCertificate::new(
             provider,
         )));
     let config = match client {

@@ -222,7 +222,7 @@ fn concurrent_sessions(count: usize) {
     let mut consoles = Vec::with_capacity(count);
     let mut refused = 0;
     for i in 0..count {
-        let (ip, _) = amtemu::fleet::slot(first, None, Default::default(), i).unwrap();
+        let (ip, _) = amtemu_server::fleet::slot(first, None, Default::default(), i).unwrap();
         match Console::open(SocketAddr::new(ip, 16994), 0) {
             Ok(c) => consoles.push(c),
             Err(e) => {

@@ -8,15 +8,15 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::classes;
-use crate::device::firmware::DEFAULT_FIRMWARE;
-use crate::device::{
+use amtemu_model::device::firmware::DEFAULT_FIRMWARE;
+use amtemu_model::device::{
     ControlMode, DEFAULT_PASSWORD, DeviceConfig, Firmware, HostPower, PowerTimings,
     ProvisioningState, SetupState,
 };
-use crate::fleet::{DeviceSpec, Fleet, Ports};
-use crate::store::Store;
-use crate::tls::{self, TlsContext, ca::Ca};
+use amtemu_server::fleet::{DeviceSpec, Fleet, Ports};
+use amtemu_server::store::Store;
+use amtemu_server::tls::{self, TlsContext, ca::Ca};
+use amtemu_wsman::classes;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,7 +43,7 @@ pub enum Command {
         command: FirmwareCommand,
     },
     /// Talk to a running emulator's control API (see --control).
-    Ctl(crate::control::client::CtlArgs),
+    Ctl(amtemu_server::control::client::CtlArgs),
     /// Scenario files.
     Scenario {
         #[command(subcommand)]
@@ -142,7 +142,7 @@ pub struct DeviceArgs {
     /// A console script (TOML) for the simulated host: what it prints on
     /// the serial console, its login and prompt. Default: the built-in one.
     #[arg(long, value_name = "FILE", value_parser = console_script)]
-    pub console: Option<std::sync::Arc<crate::host::ConsoleScript>>,
+    pub console: Option<std::sync::Arc<amtemu_model::host::ConsoleScript>>,
     /// The devices' domain (AMT_GeneralSettings.DomainName).
     #[arg(long, default_value = "vpro.test")]
     pub domain: String,
@@ -193,7 +193,7 @@ pub struct DeviceArgs {
     #[arg(long, value_parser = server_address)]
     pub provisioning_server: Option<std::net::SocketAddr>,
     /// Port of a provisioning server found by name.
-    #[arg(long, default_value_t = crate::device::provisioning::DEFAULT_HELLO_PORT)]
+    #[arg(long, default_value_t = amtemu_model::device::provisioning::DEFAULT_HELLO_PORT)]
     pub provisioning_port: u16,
     /// Domain entered in MEBx: hellos go to ProvisionServer.<this> first.
     #[arg(long, default_value = "")]
@@ -276,16 +276,16 @@ impl DeviceArgs {
             console: self.console.clone(),
             provisioning: self.provisioning_settings(),
             power_policy: match self.power_policy {
-                PowerPolicyArg::S0Only => crate::device::MePowerPolicy::S0Only,
-                PowerPolicyArg::S0S3 => crate::device::MePowerPolicy::S0AndSleep,
-                PowerPolicyArg::AlwaysOn => crate::device::MePowerPolicy::AlwaysOn,
+                PowerPolicyArg::S0Only => amtemu_model::device::MePowerPolicy::S0Only,
+                PowerPolicyArg::S0S3 => amtemu_model::device::MePowerPolicy::S0AndSleep,
+                PowerPolicyArg::AlwaysOn => amtemu_model::device::MePowerPolicy::AlwaysOn,
             },
         }
     }
 
     /// MEBx provisioning settings from the command line.
-    fn provisioning_settings(&self) -> crate::device::ProvisioningSettings {
-        let mut settings = crate::device::ProvisioningSettings {
+    fn provisioning_settings(&self) -> amtemu_model::device::ProvisioningSettings {
+        let mut settings = amtemu_model::device::ProvisioningSettings {
             dhcp_domain: self.dhcp_domain.clone(),
             pki_dns_suffix: self.pki_dns_suffix.clone(),
             server: self.provisioning_server,
@@ -293,21 +293,25 @@ impl DeviceArgs {
             mebx_domain: self.mebx_domain.clone(),
             pid: self.pid.clone(),
             pps: self.pps.clone(),
-            ..crate::device::ProvisioningSettings::default()
+            ..amtemu_model::device::ProvisioningSettings::default()
         };
         for (name, hash) in &self.provisioning_root {
-            settings.add_trusted_hash(name, crate::device::HashAlgorithm::Sha256, hash.clone());
+            settings.add_trusted_hash(
+                name,
+                amtemu_model::device::HashAlgorithm::Sha256,
+                hash.clone(),
+            );
         }
         settings
     }
 
     /// How the fleet sends hellos.
-    fn hello_config(&self) -> crate::provision::HelloConfig {
-        crate::provision::HelloConfig {
+    fn hello_config(&self) -> amtemu_server::provision::HelloConfig {
+        amtemu_server::provision::HelloConfig {
             dns: self.dns,
             scale: self.hello_interval_scale,
             concurrency: self.hello_concurrency,
-            ..crate::provision::HelloConfig::default()
+            ..amtemu_server::provision::HelloConfig::default()
         }
     }
 
@@ -410,11 +414,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => serve(*args),
         Command::Fleet(args) => fleet(*args),
-        Command::Ctl(args) => crate::control::client::run(args),
+        Command::Ctl(args) => amtemu_server::control::client::run(args),
         Command::Scenario {
             command: ScenarioCommand::Check { file },
         } => {
-            let scenario = crate::scenario::load(&file)?;
+            let scenario = amtemu_server::scenario::load(&file)?;
             scenario.device_specs()?;
             println!("{}", scenario.describe());
             Ok(())
@@ -505,7 +509,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             if let Ok(addr) = listener.local_addr() {
                 if matches!(
                     port,
-                    crate::device::Port::Redirection | crate::device::Port::RedirectionTls
+                    amtemu_model::device::Port::Redirection
+                        | amtemu_model::device::Port::RedirectionTls
                 ) {
                     println!(
                         "amtemu: device {} redirection (SOL, IDE-R) on {addr}",
@@ -514,7 +519,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     continue;
                 }
                 let scheme = match port {
-                    crate::device::Port::Https => "https",
+                    amtemu_model::device::Port::Https => "https",
                     _ => "http",
                 };
                 println!(
@@ -534,7 +539,7 @@ fn fleet_slot(args: &FleetArgs, index: u32) -> anyhow::Result<(IpAddr, Ports)> {
         redirection: args.device.redirection_port,
         redirection_tls: args.device.redirection_tls_port,
     };
-    crate::fleet::slot(args.first_address, args.port_step, base, index as usize)
+    amtemu_server::fleet::slot(args.first_address, args.port_step, base, index as usize)
         .map_err(|e| anyhow::anyhow!(e))
 }
 
@@ -596,8 +601,8 @@ fn run_fleet(
     specs: Vec<DeviceSpec>,
     args: &DeviceArgs,
     shared_listener: bool,
-    scenario: Option<(crate::scenario::Scenario, Reports)>,
-    announce: impl FnOnce(&Fleet, &[(tokio::net::TcpListener, crate::device::Port)]),
+    scenario: Option<(amtemu_server::scenario::Scenario, Reports)>,
+    announce: impl FnOnce(&Fleet, &[(tokio::net::TcpListener, amtemu_model::device::Port)]),
 ) -> anyhow::Result<()> {
     let ca_dir = args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir);
     let ca = Ca::load_or_create(&ca_dir)
@@ -641,7 +646,7 @@ fn run_fleet(
                 .await
                 .with_context(|| format!("the control API on {addr}"))?;
             println!("amtemu: control API on http://{addr}/api/v1/devices");
-            tokio::spawn(crate::control::serve(fleet.clone(), listener));
+            tokio::spawn(amtemu_server::control::serve(fleet.clone(), listener));
         }
         if fleet.devices().len() == 1 {
             fleet.log_events();
@@ -658,17 +663,17 @@ fn run_fleet(
             let local = if shared_listener {
                 bind_shared_local(args.local_port)?
             } else {
-                crate::local::bind(&fleet, offset).await?
+                amtemu_server::local::bind(&fleet, offset).await?
             };
             if fleet.devices().len() == 1
                 && let Some(addr) = local.first().and_then(|l| l.local_addr().ok())
             {
                 println!(
                     "amtemu: local interface (LMS stand-in) on http://{addr}/wsman (user {})",
-                    crate::local::LOCAL_ACCOUNT
+                    amtemu_server::local::LOCAL_ACCOUNT
                 );
             }
-            tokio::spawn(crate::local::serve(fleet.clone(), local, offset));
+            tokio::spawn(amtemu_server::local::serve(fleet.clone(), local, offset));
         }
         announce(&fleet, &listeners);
         let serving = fleet.clone().serve(listeners);
@@ -721,13 +726,13 @@ struct Reports {
 }
 
 impl Reports {
-    fn write(&self, report: &crate::scenario::Report) -> anyhow::Result<()> {
+    fn write(&self, report: &amtemu_server::scenario::Report) -> anyhow::Result<()> {
         for (path, text) in [
             (&self.json, report.to_json()),
             (&self.junit, report.to_junit()),
         ] {
             if let Some(path) = path {
-                crate::store::write_atomically(path, text.as_bytes(), false)
+                amtemu_server::store::write_atomically(path, text.as_bytes(), false)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
@@ -755,15 +760,15 @@ fn progress_bar(total: usize, what: &'static str) -> indicatif::ProgressBar {
 /// The hosts file and zone files the user asked for.
 fn write_name_files(args: &FleetArgs, specs: &[DeviceSpec]) -> anyhow::Result<()> {
     let write = |path: &std::path::Path, text: &str| {
-        crate::store::write_atomically(path, text.as_bytes(), false)
+        amtemu_server::store::write_atomically(path, text.as_bytes(), false)
             .with_context(|| format!("writing {}", path.display()))
     };
     if let Some(path) = &args.hosts_file {
-        write(path, &crate::fleet::names::hosts_file(specs))?;
+        write(path, &amtemu_server::fleet::names::hosts_file(specs))?;
     }
     if let Some(dir) = &args.zone_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (domain, text) in crate::fleet::names::zone_files(specs) {
+        for (domain, text) in amtemu_server::fleet::names::zone_files(specs) {
             write(&dir.join(format!("{domain}.zone")), &text)?;
         }
     }
@@ -771,7 +776,7 @@ fn write_name_files(args: &FleetArgs, specs: &[DeviceSpec]) -> anyhow::Result<()
 }
 
 fn fleet_from_scenario(args: &FleetArgs, path: &std::path::Path) -> anyhow::Result<()> {
-    let scenario = crate::scenario::load(path)?;
+    let scenario = amtemu_server::scenario::load(path)?;
     let specs = scenario.device_specs()?;
     write_name_files(args, &specs)?;
     let count = specs.len();
@@ -799,20 +804,20 @@ fn fleet_from_scenario(args: &FleetArgs, path: &std::path::Path) -> anyhow::Resu
 #[cfg(target_os = "linux")]
 async fn bind_shared(
     fleet: &Fleet,
-) -> anyhow::Result<Vec<(tokio::net::TcpListener, crate::device::Port)>> {
+) -> anyhow::Result<Vec<(tokio::net::TcpListener, amtemu_model::device::Port)>> {
     Ok(fleet.bind_shared().await?)
 }
 
 #[cfg(not(target_os = "linux"))]
 async fn bind_shared(
     _: &Fleet,
-) -> anyhow::Result<Vec<(tokio::net::TcpListener, crate::device::Port)>> {
+) -> anyhow::Result<Vec<(tokio::net::TcpListener, amtemu_model::device::Port)>> {
     bail!("--shared-listener needs Linux (SO_BINDTODEVICE)")
 }
 
 #[cfg(target_os = "linux")]
 fn bind_shared_local(port: u16) -> anyhow::Result<Vec<tokio::net::TcpListener>> {
-    Ok(crate::local::bind_shared(port)?)
+    Ok(amtemu_server::local::bind_shared(port)?)
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -854,7 +859,7 @@ fn address_with_port(text: &str, default_port: u16) -> Result<std::net::SocketAd
 }
 
 fn server_address(text: &str) -> Result<std::net::SocketAddr, String> {
-    address_with_port(text, crate::device::provisioning::DEFAULT_HELLO_PORT)
+    address_with_port(text, amtemu_model::device::provisioning::DEFAULT_HELLO_PORT)
 }
 
 fn dns_address(text: &str) -> Result<std::net::SocketAddr, String> {
@@ -865,11 +870,11 @@ fn hello_scale(text: &str) -> Result<f64, String> {
     let scale: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;
-    crate::provision::schedule::valid_scale(scale)
+    amtemu_server::provision::schedule::valid_scale(scale)
 }
 
-fn console_script(path: &str) -> Result<std::sync::Arc<crate::host::ConsoleScript>, String> {
-    crate::host::ConsoleScript::load(std::path::Path::new(path)).map(std::sync::Arc::new)
+fn console_script(path: &str) -> Result<std::sync::Arc<amtemu_model::host::ConsoleScript>, String> {
+    amtemu_model::host::ConsoleScript::load(std::path::Path::new(path)).map(std::sync::Arc::new)
 }
 
 fn provisioning_root_hash(path: &str) -> Result<(String, Vec<u8>), String> {
@@ -880,9 +885,9 @@ fn provisioning_root_hash(path: &str) -> Result<(String, Vec<u8>), String> {
         Some(Ok(cert)) => cert.to_vec(),
         _ => bytes,
     };
-    crate::tls::pki::parse_certificate(&der).map_err(|e| format!("{path}: {e}"))?;
+    amtemu_model::pki::parse_certificate(&der).map_err(|e| format!("{path}: {e}"))?;
     Ok((
         path.to_string(),
-        crate::provision::chain::hash(crate::device::HashAlgorithm::Sha256, &der),
+        amtemu_model::chain::hash(amtemu_model::device::HashAlgorithm::Sha256, &der),
     ))
 }

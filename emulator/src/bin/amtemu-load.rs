@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use amtemu::load::baseline::{self, Kind};
-use amtemu::load::report::{self, Stats};
-use amtemu::load::scheduler::Load;
-use amtemu::load::{Devices, GetRun};
+use amtemu_load::baseline::{self, Kind};
+use amtemu_load::report::{self, Stats};
+use amtemu_load::scheduler::Load;
+use amtemu_load::{Devices, GetRun};
 
 #[derive(Parser)]
 #[command(
@@ -131,7 +131,7 @@ struct GetArgs {
     #[arg(long)]
     baseline: bool,
     /// Where the baseline listens.
-    #[arg(long, default_value_t = amtemu::load::default_baseline_addr())]
+    #[arg(long, default_value_t = amtemu_load::default_baseline_addr())]
     baseline_addr: SocketAddr,
     /// Alternate amtemu and baseline runs this many times.
     #[arg(long, default_value_t = 1)]
@@ -171,7 +171,7 @@ fn main() -> anyhow::Result<()> {
                     count: devices.devices,
                     port,
                 };
-                let stats = amtemu::load::first_handshakes(&devices, concurrency)
+                let stats = amtemu_load::first_handshakes(&devices, concurrency)
                     .await
                     .map_err(anyhow::Error::msg)?;
                 println!("{stats}");
@@ -194,7 +194,7 @@ fn main() -> anyhow::Result<()> {
                     count: devices.devices.max(1),
                     port,
                 };
-                let sessions = amtemu::load::open_sol_sessions(&devices, &user, &password)
+                let sessions = amtemu_load::open_sol_sessions(&devices, &user, &password)
                     .await
                     .map_err(anyhow::Error::msg)?;
                 println!("{} SOL sessions open", sessions.len());
@@ -203,7 +203,7 @@ fn main() -> anyhow::Result<()> {
                     pool: sessions.len(),
                 };
                 let label = format!("amtemu sol echo, {} sessions", sessions.len());
-                let stats = amtemu::load::scheduler::run(
+                let stats = amtemu_load::scheduler::run(
                     &label,
                     sessions,
                     load,
@@ -244,7 +244,7 @@ fn main() -> anyhow::Result<()> {
                     launched = Some(ChildProcess(child));
                 }
                 let started = launched.as_ref().map(|_| std::time::SystemTime::now());
-                let stats = amtemu::load::hellos::collect(
+                let stats = amtemu_load::hellos::collect(
                     listener,
                     expect,
                     Duration::from_secs_f64(timeout_seconds),

@@ -1,0 +1,91 @@
+//! The yardsticks: servers that do nothing but answer, so a figure for
+//! amtemu can be read against what the same machine, the same generator and
+//! the same libraries manage without any emulation.
+//!
+//! - a bare hyper HTTP/1.1 server answering every request with a fixed body
+//!   of the size amtemu's answer has;
+//! - the same behind rustls, with an RSA 2048 key as devices have.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// Which baseline to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    Http,
+    Tls,
+}
+
+/// Accepts on `listener` until the task is dropped, answering every request
+/// with `body_len` bytes.
+pub async fn serve(listener: TcpListener, kind: Kind, body_len: usize) -> anyhow::Result<()> {
+    let body = Bytes::from(vec![b'x'; body_len]);
+    let tls = match kind {
+        Kind::Http => None,
+        Kind::Tls => Some(TlsAcceptor::from(rsa_server_config()?)),
+    };
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "baseline accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let body = body.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            match tls {
+                None => answer(stream, body).await,
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        answer(stream, body).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn answer<IO>(io: IO, body: Bytes)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
+        let body = body.clone();
+        async move { Ok::<_, Infallible>(Response::new(Full::new(body))) }
+    });
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
+}
+
+/// A server configuration with a fresh self-signed RSA 2048 certificate:
+/// the key type devices present, so handshakes cost the same signatures.
+fn rsa_server_config() -> anyhow::Result<Arc<ServerConfig>> {
+    let (cert, key) = amtemu_model::pki::self_signed_ca("amtemu-load baseline")?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(cert)],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
+        )?;
+    Ok(Arc::new(config))
+}

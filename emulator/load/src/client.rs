@@ -1,0 +1,347 @@
+//! A deliberately small HTTP/1.1 client for load: keep-alive, Digest, plain
+//! or TLS, reading just enough of each response (status, the headers that
+//! steer the next request, and the body's length) to go on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use super::digest::DigestSession;
+use amtemu_wire::wsman::client::get_general_settings;
+
+/// How long any one step (connect, handshake, response) may take before the
+/// request counts as failed.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A byte stream a connection runs over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("malformed response: {0}")]
+    Malformed(&'static str),
+    #[error("HTTP status {0}")]
+    Status(u16),
+    #[error("authentication refused")]
+    Unauthorized,
+}
+
+/// What was read of one response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub www_authenticate: Option<String>,
+    pub close: bool,
+    pub body_len: usize,
+}
+
+/// Where to connect, and whether to speak TLS there.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub tls: Option<Arc<ClientConfig>>,
+}
+
+impl Target {
+    /// Opens a connection, completing the TLS handshake when asked.
+    pub async fn connect(&self) -> Result<BufReader<Box<dyn Io>>, ClientError> {
+        let tcp = timed(async { Ok(TcpStream::connect(self.addr).await?) }).await?;
+        tcp.set_nodelay(true)?;
+        let io: Box<dyn Io> = match &self.tls {
+            None => Box::new(tcp),
+            Some(config) => {
+                // Devices are reached by address; the name is not checked.
+                let name = ServerName::from(self.addr.ip());
+                let tls = timed(async {
+                    Ok(TlsConnector::from(config.clone())
+                        .connect(name, tcp)
+                        .await?)
+                })
+                .await?;
+                Box::new(tls)
+            }
+        };
+        Ok(BufReader::with_capacity(16 * 1024, io))
+    }
+}
+
+async fn timed<T>(f: impl Future<Output = Result<T, ClientError>>) -> Result<T, ClientError> {
+    tokio::time::timeout(STEP_TIMEOUT, f)
+        .await
+        .map_err(|_| ClientError::Timeout)?
+}
+
+/// Sends one request and reads its response.
+pub async fn exchange(
+    conn: &mut BufReader<Box<dyn Io>>,
+    request: &[u8],
+) -> Result<Response, ClientError> {
+    timed(async {
+        conn.get_mut().write_all(request).await?;
+        conn.get_mut().flush().await?;
+        read_response(conn).await
+    })
+    .await
+}
+
+async fn read_response<R: AsyncRead + Unpin>(
+    conn: &mut BufReader<R>,
+) -> Result<Response, ClientError> {
+    let mut line = String::new();
+    if conn.read_line(&mut line).await? == 0 {
+        return Err(ClientError::Malformed(
+            "connection closed before a response",
+        ));
+    }
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or(ClientError::Malformed("status line"))?;
+    let mut response = Response {
+        status,
+        www_authenticate: None,
+        close: false,
+        body_len: 0,
+    };
+    let mut length = None;
+    let mut chunked = false;
+    loop {
+        line.clear();
+        if conn.read_line(&mut line).await? == 0 {
+            return Err(ClientError::Malformed("headers cut short"));
+        }
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let Some((name, value)) = header.split_once(':') else {
+            return Err(ClientError::Malformed("header line"));
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| ClientError::Malformed("content-length"))?,
+            );
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+        } else if name.eq_ignore_ascii_case("connection") {
+            response.close = value.eq_ignore_ascii_case("close");
+        } else if name.eq_ignore_ascii_case("www-authenticate") {
+            response.www_authenticate = Some(value.to_string());
+        }
+    }
+    if chunked {
+        loop {
+            line.clear();
+            conn.read_line(&mut line).await?;
+            let size = usize::from_str_radix(line.trim_end(), 16)
+                .map_err(|_| ClientError::Malformed("chunk size"))?;
+            skip(conn, size).await?;
+            line.clear();
+            conn.read_line(&mut line).await?;
+            if size == 0 {
+                break;
+            }
+            response.body_len += size;
+        }
+    } else if let Some(n) = length {
+        skip(conn, n).await?;
+        response.body_len = n;
+    }
+    Ok(response)
+}
+
+async fn skip<R: AsyncRead + Unpin>(conn: &mut BufReader<R>, n: usize) -> Result<(), ClientError> {
+    let copied = tokio::io::copy(&mut conn.take(n as u64), &mut tokio::io::sink()).await?;
+    if copied as usize != n {
+        return Err(ClientError::Malformed("body cut short"));
+    }
+    Ok(())
+}
+
+/// A keep-alive WS-Man client for one device: it answers 401s by taking the
+/// new nonce and reconnecting (AMT closes after a 401), and reuses the
+/// nonce with increasing counts afterwards.
+pub struct WsmanClient {
+    target: Target,
+    session: DigestSession,
+    conn: Option<BufReader<Box<dyn Io>>>,
+    message_id: u64,
+    /// Open a new connection for every request (to measure handshakes).
+    pub fresh_connections: bool,
+}
+
+impl WsmanClient {
+    pub fn new(target: Target, session: DigestSession) -> WsmanClient {
+        WsmanClient {
+            target,
+            session,
+            conn: None,
+            message_id: 0,
+            fresh_connections: false,
+        }
+    }
+
+    /// One authenticated Get; returns the response body's length.
+    pub async fn get(&mut self) -> Result<usize, ClientError> {
+        // A stale or first nonce costs one extra round trip; two in a row
+        // means the password is wrong.
+        for _ in 0..3 {
+            let mut conn = match self.conn.take() {
+                Some(c) => c,
+                None => self.target.connect().await?,
+            };
+            self.message_id += 1;
+            let body = get_general_settings(self.message_id);
+            let mut request = format!(
+                "POST /wsman HTTP/1.1\r\nHost: {}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n",
+                self.target.addr,
+                body.len()
+            );
+            if let Some(auth) = self.session.authorization("POST", "/wsman") {
+                request.push_str("Authorization: ");
+                request.push_str(&auth);
+                request.push_str("\r\n");
+            }
+            request.push_str("\r\n");
+            request.push_str(&body);
+            let response = exchange(&mut conn, request.as_bytes()).await?;
+            if !response.close && !self.fresh_connections {
+                self.conn = Some(conn);
+            }
+            match response.status {
+                200 => return Ok(response.body_len),
+                401 => {
+                    let fresh = response
+                        .www_authenticate
+                        .as_deref()
+                        .is_some_and(|h| self.session.challenged(h));
+                    if !fresh {
+                        return Err(ClientError::Unauthorized);
+                    }
+                    self.conn = None;
+                }
+                other => return Err(ClientError::Status(other)),
+            }
+        }
+        Err(ClientError::Unauthorized)
+    }
+}
+
+/// A client configuration that takes any server certificate (devices carry
+/// certificates for names the generator does not know) but still checks
+/// the handshake signatures, so the cryptographic work is the real one.
+/// Session resumption is off: every connection is a full handshake.
+pub fn tls_client_config() -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("the default provider supports the default versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+/// Accepts any server certificate (consoles do not check the device's
+/// either) while still checking the handshake signatures. Also used by the
+/// black-box tests that talk to devices as consoles do.
+#[derive(Debug)]
+pub struct AnyCertificate(Arc<CryptoProvider>);
+
+impl AnyCertificate {
+    pub fn new(provider: Arc<CryptoProvider>) -> AnyCertificate {
+        AnyCertificate(provider)
+    }
+}
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn parse(raw: &[u8]) -> Result<Response, ClientError> {
+        read_response(&mut BufReader::new(raw)).await
+    }
+
+    #[tokio::test]
+    async fn reads_chunked_fixed_and_refuses_garbage() {
+        let r = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n02\r\nde\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body_len, r.close), (200, 5, false));
+        let r = parse(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body_len, r.close), (401, 4, true));
+        assert!(r.www_authenticate.unwrap().contains("nonce"));
+        assert!(parse(b"garbage\r\n\r\n").await.is_err());
+        assert!(
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+                .await
+                .is_err()
+        );
+        assert!(parse(b"").await.is_err());
+    }
+}

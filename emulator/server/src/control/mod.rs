@@ -1,0 +1,639 @@
+//! The control plane: a REST API, an event stream and Prometheus metrics on
+//! a port of its own (`--control ADDR`, loopback only). `amtemu ctl` is its
+//! command-line client ([`client`]).
+//!
+//! Endpoints (every answer is JSON unless said otherwise; errors are
+//! `{"error": "..."}` with 400 for bad input, 404 for an unknown device or
+//! path, 409 for a power request the device refuses):
+//!
+//! - `GET /api/v1/devices?offset=&limit=`: a page of the fleet (default
+//!   1000 devices, at most 10000): name, address, firmware, power,
+//!   provisioning and faults (when any). The answer carries `total` and,
+//!   when more follow, `next_offset`.
+//! - `GET /api/v1/devices/{name}`: one device in detail. Device names may
+//!   hold `/` (`amtemu/amt-00001`); send it percent-encoded (`%2F`).
+//! - `POST /api/v1/devices/{name}/power` with `{"action": A}`: `on`, `off`,
+//!   `cycle`, `reset`, `sleep` and `hibernate` are requests as WS-Man's
+//!   RequestPowerStateChange makes them (and refused the same way); `button`
+//!   is a press of the power button (on when the host is off, asleep or
+//!   hibernating, a soft-off when it runs); `os-shutdown` is the host OS
+//!   shutting itself down (straight to S5, only while it runs). 202 when
+//!   accepted.
+//! - `GET`, `PUT` (a [`FaultPlan`], unknown keys refused) and `DELETE`
+//!   `/api/v1/devices/{name}/faults`.
+//! - `PUT /api/v1/faults` with `{"plan": P, "devices": [names]}` or
+//!   `{"plan": P, "share": 0.1, "seed": 7}`: a plan for several devices; a
+//!   share picks `round(share × fleet)` devices, the same ones for the same
+//!   seed and names whatever the order of the fleet. `DELETE /api/v1/faults`
+//!   clears every device.
+//! - `POST /api/v1/devices/{name}/stop` and `/start`: a stopped device is
+//!   unplugged from the network: it is the fault plan's `offline` flag (the
+//!   rest of the plan is kept), so connections to it are closed as soon as
+//!   they are accepted while the host keeps its power state and timers.
+//! - `GET /api/v1/events[?device=NAME]`: server-sent events, one per device
+//!   event, each `data: {"device": NAME, "event": {"type": ...}}`; a client
+//!   too slow to keep up gets an `event: lagged` with the number missed.
+//! - `GET /metrics`: Prometheus metrics ([`metrics`]), OpenMetrics text.
+//!
+//! While the control plane runs it listens to every device's events (one
+//! small task per device): to count power transitions and to feed the
+//! event stream, which serializes events only while someone is connected.
+
+pub mod client;
+pub mod metrics;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::{Stream, StreamExt};
+
+use crate::faults::FaultPlan;
+use crate::fleet::{Endpoint, Fleet};
+use amtemu_model::device::{BootTarget, Device, DeviceEvent, PowerRefusal, PowerRequest};
+pub use metrics::METRICS;
+use metrics::power_name;
+
+/// How many devices a page holds unless the client asks otherwise, and at
+/// most.
+pub const DEFAULT_PAGE: usize = 1000;
+pub const MAX_PAGE: usize = 10_000;
+
+/// Events buffered per event-stream client before it is told it lagged.
+const HUB_CAPACITY: usize = 4096;
+
+/// Serves the control API for a fleet on `listener` until dropped.
+pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener) {
+    METRICS.set_devices(fleet.devices().len());
+    let (hub, _) = broadcast::channel(HUB_CAPACITY);
+    // Aborted with this future (the JoinSet's drop), so the listeners live
+    // exactly as long as the control plane.
+    let mut watchers = tokio::task::JoinSet::new();
+    for endpoint in fleet.devices() {
+        watchers.spawn(watch(endpoint.device.clone(), hub.clone()));
+    }
+    let router = router(fleet, hub);
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!(error = %e, "the control API stopped");
+    }
+    drop(watchers);
+}
+
+/// A device event for the event stream: the device's name (for filtering)
+/// and the JSON line.
+#[derive(Clone, Debug)]
+struct HubEvent {
+    device: Arc<str>,
+    json: Arc<str>,
+}
+
+/// Counts a device's power transitions and forwards its events to the hub.
+async fn watch(device: Arc<Device>, hub: broadcast::Sender<HubEvent>) {
+    let mut events = device.subscribe();
+    let name: Arc<str> = device.name.as_str().into();
+    drop(device);
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(device = %name, missed = n, "control plane missed device events");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if let DeviceEvent::PowerChanged { to, .. } = event {
+            METRICS.power_transition(to);
+        }
+        if hub.receiver_count() > 0 {
+            let line = json!({"device": &*name, "event": event_json(&event)}).to_string();
+            let _ = hub.send(HubEvent {
+                device: name.clone(),
+                json: line.into(),
+            });
+        }
+    }
+}
+
+fn event_json(event: &DeviceEvent) -> Value {
+    match event {
+        DeviceEvent::PowerChanged { from, to } => json!({
+            "type": "power_changed",
+            "from": power_name(*from),
+            "to": power_name(*to),
+        }),
+        DeviceEvent::Booted(target) => json!({
+            "type": "booted",
+            "target": match target {
+                BootTarget::Disk => "disk",
+                BootTarget::Pxe => "pxe",
+                BootTarget::CdDvd => "cd-dvd",
+                BootTarget::Diagnostic => "diagnostic",
+                BootTarget::BiosSetup => "bios-setup",
+                BootTarget::IdeRedirection => "ide-redirection",
+            },
+        }),
+        DeviceEvent::SettingsChanged(what) => json!({"type": "settings_changed", "what": what}),
+    }
+}
+
+struct Control {
+    fleet: Arc<Fleet>,
+    by_name: HashMap<String, usize>,
+    hub: broadcast::Sender<HubEvent>,
+}
+
+impl Control {
+    fn endpoint(&self, name: &str) -> Result<&Arc<Endpoint>, ApiError> {
+        self.by_name
+            .get(name)
+            .map(|&i| &self.fleet.devices()[i])
+            .ok_or_else(|| ApiError::not_found(format!("no device named {name:?}")))
+    }
+}
+
+type Shared = State<Arc<Control>>;
+
+fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
+    let by_name = fleet
+        .devices()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.device.name.clone(), i))
+        .collect();
+    let control = Arc::new(Control {
+        fleet,
+        by_name,
+        hub,
+    });
+    Router::new()
+        .route("/api/v1/devices", get(list))
+        .route("/api/v1/devices/{name}", get(detail))
+        .route("/api/v1/devices/{name}/power", post(power))
+        .route(
+            "/api/v1/devices/{name}/faults",
+            get(get_faults).put(set_faults).delete(clear_faults),
+        )
+        .route("/api/v1/devices/{name}/setup-mode", post(setup_mode))
+        .route("/api/v1/devices/{name}/hello", get(hello_status))
+        .route("/api/v1/devices/{name}/stop", post(stop))
+        .route("/api/v1/devices/{name}/start", post(start))
+        .route("/api/v1/faults", put(bulk_faults).delete(clear_all_faults))
+        .route("/api/v1/events", get(events))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { ApiError::not_found("no such endpoint".into()) })
+        .with_state(control)
+}
+
+/// An error answer: a status and `{"error": message}`.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl ApiError {
+    fn bad_request(message: String) -> ApiError {
+        ApiError(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn not_found(message: String) -> ApiError {
+        ApiError(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> ApiError {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> ApiError {
+        ApiError::bad_request(e.body_text())
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok(status: StatusCode, value: Value) -> ApiResult {
+    Ok((status, axum::Json(value)).into_response())
+}
+
+/// Parses a JSON body into `T`, refusing anything else with a 400 that
+/// says why.
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
+fn faults_json(plan: &FaultPlan) -> Value {
+    serde_json::to_value(plan).unwrap_or(Value::Null)
+}
+
+fn summary(endpoint: &Endpoint) -> Value {
+    let device = &endpoint.device;
+    let (address, power, provisioning) =
+        device.with_state(|s| (s.network.ip_address.clone(), s.power.state(), s.setup.state));
+    let mut v = json!({
+        "name": device.name,
+        "address": address,
+        "firmware": device.firmware.name,
+        "power": power_name(power),
+        "provisioning": provisioning,
+    });
+    let faults = endpoint.faults.get();
+    if !faults.is_clear() {
+        v["faults"] = faults_json(&faults);
+    }
+    v
+}
+
+fn details(endpoint: &Endpoint) -> Value {
+    let device = &endpoint.device;
+    let id = &device.identity;
+    let fw = device.firmware;
+    let faults = endpoint.faults.get();
+    device.with_state(|s| {
+        let mut v = json!({
+            "name": device.name,
+            "address": s.network.ip_address,
+            "identity": {
+                "uuid": id.uuid_string(),
+                "realm": id.digest_realm,
+                "mac": id.mac,
+                "serial": id.serial_number,
+            },
+            "firmware": {
+                "name": fw.name,
+                "version": fw.version,
+                "build": fw.build,
+            },
+            "power": power_name(s.power.state()),
+            "provisioning": {
+                "state": s.setup.state,
+                "mode": s.setup.mode,
+            },
+            // What PTHI GET_LOCAL_SYSTEM_ACCOUNT gives a local agent: the
+            // account of the local interface (see `crate::local`).
+            // Provisioning chains refused at the handshake since start.
+            "provisioning_refusals": s.provisioning_refusals,
+            "local_system_account": {
+                "user": crate::local::LOCAL_ACCOUNT,
+                "password": crate::local::local_account_password(id),
+            },
+            "host_name": s.general.host_name,
+            "domain_name": s.general.domain_name,
+            "tls_enabled": s.tls.remote.enabled,
+            // The administrator and the ACL entries.
+            "users": 1 + s.users.accounts.len(),
+            "stopped": faults.offline,
+            "faults": faults_json(&faults),
+        });
+        if s.power.is_transitioning() {
+            v["power_destination"] = power_name(s.power.destination()).into();
+        }
+        v
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    offset: Option<usize>,
+    limit: Option<usize>,
+}
+
+async fn list(State(c): Shared, page: Result<Query<Page>, QueryRejection>) -> ApiResult {
+    let Query(page) = page?;
+    let all = c.fleet.devices();
+    let offset = page.offset.unwrap_or(0).min(all.len());
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+    let end = offset.saturating_add(limit).min(all.len());
+    let devices: Vec<Value> = all[offset..end].iter().map(|e| summary(e)).collect();
+    let mut v = json!({
+        "total": all.len(),
+        "offset": offset,
+        "limit": limit,
+        "devices": devices,
+    });
+    if end < all.len() {
+        v["next_offset"] = end.into();
+    }
+    ok(StatusCode::OK, v)
+}
+
+async fn detail(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    ok(StatusCode::OK, details(c.endpoint(&name)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PowerBody {
+    action: String,
+}
+
+/// The power actions the API accepts, for error messages.
+const POWER_ACTIONS: &str = "on, off, cycle, reset, sleep, hibernate, button, os-shutdown";
+
+async fn power(
+    State(c): Shared,
+    name: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> ApiResult {
+    let Path(name) = name?;
+    let endpoint = c.endpoint(&name)?;
+    let PowerBody { action } = parse_body(&body)?;
+    let device = &endpoint.device;
+    let outcome = match action.as_str() {
+        "on" => device.request_power(PowerRequest::On),
+        "off" => device.request_power(PowerRequest::OffSoft),
+        "cycle" => device.request_power(PowerRequest::PowerCycle),
+        "reset" => device.request_power(PowerRequest::MasterBusReset),
+        "sleep" => device.request_power(PowerRequest::SleepDeep),
+        "hibernate" => device.request_power(PowerRequest::Hibernate),
+        "button" => device.press_power_button(),
+        "os-shutdown" => {
+            if !device.os_shutdown() {
+                return Err(ApiError(
+                    StatusCode::CONFLICT,
+                    "the host OS is not running".into(),
+                ));
+            }
+            Ok(())
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown power action {other:?}; known: {POWER_ACTIONS}"
+            )));
+        }
+    };
+    match outcome {
+        Ok(()) => power_answer(device, &action),
+        Err(refusal) => {
+            let state = device.with_state(|s| s.power.state());
+            let why = match refusal {
+                PowerRefusal::NotSupported => format!(
+                    "{action} is not supported by firmware {}",
+                    device.firmware.name
+                ),
+                PowerRefusal::NotAvailableNow => {
+                    format!(
+                        "{action} is not possible while the host is in {}",
+                        power_name(state)
+                    )
+                }
+                PowerRefusal::Busy => "a power change is still in progress".to_string(),
+            };
+            Err(ApiError(StatusCode::CONFLICT, why))
+        }
+    }
+}
+
+fn power_answer(device: &Device, action: &str) -> ApiResult {
+    let (now, destination) = device.with_state(|s| (s.power.state(), s.power.destination()));
+    ok(
+        StatusCode::ACCEPTED,
+        json!({
+            "device": device.name,
+            "action": action,
+            "power": power_name(now),
+            "destination": power_name(destination),
+        }),
+    )
+}
+
+fn faults_answer(endpoint: &Endpoint) -> ApiResult {
+    let plan = endpoint.faults.get();
+    ok(
+        StatusCode::OK,
+        json!({"device": endpoint.device.name, "faults": faults_json(&plan), "stopped": plan.offline}),
+    )
+}
+
+async fn get_faults(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    faults_answer(c.endpoint(&name)?)
+}
+
+async fn set_faults(
+    State(c): Shared,
+    name: Result<Path<String>, PathRejection>,
+    body: Bytes,
+) -> ApiResult {
+    let Path(name) = name?;
+    let endpoint = c.endpoint(&name)?;
+    let plan: FaultPlan = parse_body(&body)?;
+    check_plan(&plan)?;
+    endpoint.faults.set(plan);
+    tracing::info!(device = %name, faults = ?endpoint.faults.get(), "faults set by the control API");
+    faults_answer(endpoint)
+}
+
+async fn clear_faults(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    let endpoint = c.endpoint(&name)?;
+    endpoint.faults.clear();
+    faults_answer(endpoint)
+}
+
+/// Values serde accepts but that make no sense.
+fn check_plan(plan: &FaultPlan) -> Result<(), ApiError> {
+    if !(0.0..=1.0).contains(&plan.reset_probability) {
+        return Err(ApiError::bad_request(
+            "reset_probability must be between 0 and 1".into(),
+        ));
+    }
+    if let Some(code) = plan.http_error
+        && !(100..=999).contains(&code)
+    {
+        return Err(ApiError::bad_request(format!(
+            "http_error {code} is not an HTTP status"
+        )));
+    }
+    Ok(())
+}
+
+/// The device's setup state and hello window.
+fn hello_json(device: &Device) -> Value {
+    device.with_state(|s| {
+        let hello = &s.provisioning.hello;
+        json!({
+            "provisioning_state": format!("{:?}", s.setup.state).to_lowercase(),
+            "window_start": hello.window_start,
+            "retries_sent": hello.retries_sent,
+            "delivered": hello.delivered,
+            "given_up": hello.given_up,
+            "last_server": hello.last_server.map(|a| a.to_string()),
+            "last_error": hello.last_error,
+        })
+    })
+}
+
+async fn hello_status(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    ok(StatusCode::OK, hello_json(&c.endpoint(&name)?.device))
+}
+
+/// As a local agent's START_CONFIGURATION: pre-provisioned (or expired)
+/// devices enter setup mode and start sending hellos.
+async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    let device = &c.endpoint(&name)?.device;
+    if !device.enter_setup_mode() {
+        return ok(
+            StatusCode::CONFLICT,
+            json!({"error": "the device is provisioned; unprovision it first"}),
+        );
+    }
+    ok(StatusCode::OK, hello_json(device))
+}
+
+async fn stop(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    set_offline(&c, name, true)
+}
+
+async fn start(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    set_offline(&c, name, false)
+}
+
+fn set_offline(c: &Control, name: Result<Path<String>, PathRejection>, offline: bool) -> ApiResult {
+    let Path(name) = name?;
+    let endpoint = c.endpoint(&name)?;
+    let mut plan = endpoint.faults.get();
+    plan.offline = offline;
+    endpoint.faults.set(plan);
+    faults_answer(endpoint)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BulkFaults {
+    plan: FaultPlan,
+    devices: Option<Vec<String>>,
+    share: Option<f64>,
+    #[serde(default)]
+    seed: u64,
+}
+
+async fn bulk_faults(State(c): Shared, body: Bytes) -> ApiResult {
+    let bulk: BulkFaults = parse_body(&body)?;
+    check_plan(&bulk.plan)?;
+    let targets: Vec<&Arc<Endpoint>> = match (&bulk.devices, bulk.share) {
+        (Some(names), None) => names
+            .iter()
+            .map(|n| c.endpoint(n))
+            .collect::<Result<_, _>>()?,
+        (None, Some(share)) => {
+            if !(0.0..=1.0).contains(&share) {
+                return Err(ApiError::bad_request(
+                    "share must be between 0 and 1".into(),
+                ));
+            }
+            seeded_share(c.fleet.devices(), share, bulk.seed)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either \"devices\" or \"share\" (with an optional \"seed\")".into(),
+            ));
+        }
+    };
+    for endpoint in &targets {
+        endpoint.faults.set(bulk.plan.clone());
+    }
+    let names: Vec<&str> = targets.iter().map(|e| e.device.name.as_str()).collect();
+    tracing::info!(count = names.len(), "faults set by the control API");
+    ok(
+        StatusCode::OK,
+        json!({"count": names.len(), "devices": names, "faults": faults_json(&bulk.plan)}),
+    )
+}
+
+async fn clear_all_faults(State(c): Shared) -> ApiResult {
+    let mut count = 0;
+    for endpoint in c.fleet.devices() {
+        if !endpoint.faults.get().is_clear() {
+            endpoint.faults.clear();
+            count += 1;
+        }
+    }
+    ok(StatusCode::OK, json!({"cleared": count}))
+}
+
+/// `round(share × n)` devices, chosen by a hash of the seed and each name:
+/// the same seed picks the same devices, and a larger share picks a
+/// superset of a smaller one.
+fn seeded_share(devices: &[Arc<Endpoint>], share: f64, seed: u64) -> Vec<&Arc<Endpoint>> {
+    use md5::{Digest, Md5};
+    let count = ((devices.len() as f64) * share).round() as usize;
+    let mut ranked: Vec<([u8; 16], &Arc<Endpoint>)> = devices
+        .iter()
+        .map(|e| {
+            let mut h = Md5::new();
+            h.update(seed.to_le_bytes());
+            h.update(e.device.name.as_bytes());
+            (h.finalize().into(), e)
+        })
+        .collect();
+    ranked.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.device.name.cmp(&b.1.device.name))
+    });
+    ranked.into_iter().take(count).map(|(_, e)| e).collect()
+}
+
+#[derive(Debug, Deserialize)]
+struct EventFilter {
+    device: Option<String>,
+}
+
+async fn events(
+    State(c): Shared,
+    filter: Result<Query<EventFilter>, QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let Query(filter) = filter?;
+    if let Some(name) = &filter.device {
+        c.endpoint(name)?;
+    }
+    let wanted: Option<Arc<str>> = filter.device.map(Into::into);
+    let stream = BroadcastStream::new(c.hub.subscribe()).filter_map(move |item| match item {
+        Ok(event) => {
+            if wanted.as_ref().is_some_and(|w| *w != event.device) {
+                return None;
+            }
+            Some(Ok(Event::default().data(&*event.json)))
+        }
+        Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
+            .event("lagged")
+            .data(json!({"missed": n}).to_string()))),
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn metrics_text() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        METRICS.encode(),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,559 @@
+//! The fleet: devices by the address they are reached at, and the listeners
+//! that accept for all of them. A single device is a fleet of one.
+//!
+//! Every accepted connection is resolved to its device by the local address
+//! it was sent to, then handed to the protocol layer for that port.
+
+pub mod names;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::http::{self, HttpState};
+use crate::store::{Store, StoreError};
+use crate::tls::{self, TlsContext, TlsState};
+use amtemu_model::device::{Device, DeviceConfig, Port, TlsIdentity};
+use amtemu_wsman::WsmanState;
+
+/// A device with the per-device protocol state that serves it.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub device: Arc<Device>,
+    pub wsman: WsmanState,
+    pub http: HttpState,
+    pub tls: TlsState,
+    pub faults: crate::faults::Faults,
+    pub redirect: crate::redirect::RedirectState,
+}
+
+/// The port numbers devices answer on (the standard ones unless a user
+/// moves them, e.g. to run without privileges or beside a real AMT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    pub http: u16,
+    pub https: u16,
+    pub redirection: u16,
+    pub redirection_tls: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            http: Port::Http.standard_number(),
+            https: Port::Https.standard_number(),
+            redirection: Port::Redirection.standard_number(),
+            redirection_tls: Port::RedirectionTls.standard_number(),
+        }
+    }
+}
+
+/// The address and ports of device `index` (0-based), as `amtemu fleet`
+/// assigns them: consecutive addresses skipping .0 and .255, or with a
+/// port step, the first address and raised ports.
+pub fn slot(
+    first: std::net::Ipv4Addr,
+    port_step: Option<u16>,
+    base: Ports,
+    index: usize,
+) -> Result<(IpAddr, Ports), String> {
+    use std::net::Ipv4Addr;
+    let Ports {
+        http,
+        https,
+        redirection,
+        redirection_tls,
+    } = base;
+    if let Some(step) = port_step {
+        let raise = |port: u16| -> Result<u16, String> {
+            u64::from(port)
+                .checked_add(index as u64 * u64::from(step))
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| format!("device {} would need a port above 65535", index + 1))
+        };
+        return Ok((
+            IpAddr::V4(first),
+            Ports {
+                http: raise(http)?,
+                https: raise(https)?,
+                redirection: raise(redirection)?,
+                redirection_tls: raise(redirection_tls)?,
+            },
+        ));
+    }
+    let first = u64::from(u32::from(first));
+    let first_slot = (first >> 8) * 254 + (first & 0xFF).saturating_sub(1);
+    let slot = first_slot + index as u64;
+    let raw = ((slot / 254) << 8) | (slot % 254 + 1);
+    let address = u32::try_from(raw)
+        .map(Ipv4Addr::from)
+        .map_err(|_| format!("device {} would be outside 127.0.0.0/8", index + 1))?;
+    if address.octets()[0] != 127 {
+        return Err(format!(
+            "device {} would be at {address}, outside 127.0.0.0/8; choose a lower first address or fewer devices",
+            index + 1
+        ));
+    }
+    Ok((
+        IpAddr::V4(address),
+        Ports {
+            http,
+            https,
+            redirection,
+            redirection_tls,
+        },
+    ))
+}
+
+/// What a fleet is built from: each device's configuration and address.
+#[derive(Clone, Debug)]
+pub struct DeviceSpec {
+    pub config: DeviceConfig,
+    pub address: IpAddr,
+    pub ports: Ports,
+    /// A certificate and key the user supplied for the device's TLS server.
+    pub tls_identity: Option<TlsIdentity>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("two devices share the address {0}")]
+    DuplicateAddress(SocketAddr),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug)]
+pub struct Fleet {
+    devices: Vec<Arc<Endpoint>>,
+    /// Listening address → the device and the kind of port it is.
+    by_address: HashMap<SocketAddr, (Arc<Endpoint>, Port)>,
+    tls: Arc<TlsContext>,
+    store: Option<Store>,
+    /// The hello scheduler, once started (devices in setup mode).
+    hellos: std::sync::OnceLock<crate::provision::Hellos>,
+}
+
+impl Fleet {
+    /// Builds the devices; with a store, each starts from its saved state.
+    pub fn new(
+        specs: Vec<DeviceSpec>,
+        tls: Arc<TlsContext>,
+        store: Option<Store>,
+    ) -> Result<Fleet, FleetError> {
+        Fleet::new_with_progress(specs, tls, store, |_| {})
+    }
+
+    /// [`Fleet::new`], telling `progress` how many devices are built, now
+    /// and then (for a progress bar on large starts).
+    pub fn new_with_progress(
+        specs: Vec<DeviceSpec>,
+        tls: Arc<TlsContext>,
+        store: Option<Store>,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Fleet, FleetError> {
+        let mut fleet = Fleet {
+            devices: Vec::new(),
+            by_address: HashMap::new(),
+            tls,
+            store,
+            hellos: std::sync::OnceLock::new(),
+        };
+        for spec in specs {
+            let device = Device::new(spec.config);
+            if let Some(nvram) = fleet
+                .store
+                .as_ref()
+                .map(|s| s.load(&device.name))
+                .transpose()?
+                .flatten()
+            {
+                device.restore(nvram);
+            }
+            if let Some(identity) = spec.tls_identity {
+                device.with_state(|s| s.tls_identity = Some(identity));
+            }
+            let endpoint = Arc::new(Endpoint {
+                device,
+                wsman: WsmanState::default(),
+                http: HttpState::default(),
+                tls: TlsState::default(),
+                faults: crate::faults::Faults::default(),
+                redirect: crate::redirect::RedirectState::default(),
+            });
+            for (port, kind) in [
+                (spec.ports.http, Port::Http),
+                (spec.ports.https, Port::Https),
+                (spec.ports.redirection, Port::Redirection),
+                (spec.ports.redirection_tls, Port::RedirectionTls),
+            ] {
+                let addr = SocketAddr::new(spec.address, port);
+                if fleet
+                    .by_address
+                    .insert(addr, (endpoint.clone(), kind))
+                    .is_some()
+                {
+                    return Err(FleetError::DuplicateAddress(addr));
+                }
+            }
+            fleet.devices.push(endpoint);
+            if fleet.devices.len().is_multiple_of(4096) {
+                progress(fleet.devices.len());
+            }
+        }
+        progress(fleet.devices.len());
+        Ok(fleet)
+    }
+
+    pub fn devices(&self) -> &[Arc<Endpoint>] {
+        &self.devices
+    }
+
+    /// Each device's HTTP address (whether or not its firmware opens it),
+    /// which other interfaces of the device are placed beside.
+    pub fn http_addresses(&self) -> impl Iterator<Item = (SocketAddr, &Arc<Endpoint>)> {
+        self.by_address
+            .iter()
+            .filter(|(_, (_, port))| *port == Port::Http)
+            .map(|(addr, (e, _))| (*addr, e))
+    }
+
+    /// The device a connection to `local` is for, and the port kind.
+    pub fn lookup(&self, local: SocketAddr) -> Option<(&Arc<Endpoint>, Port)> {
+        // A v4 address may arrive mapped into v6 on a dual-stack socket.
+        let local = match local {
+            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+                None => local,
+            },
+            v4 => v4,
+        };
+        self.by_address.get(&local).map(|(e, p)| (e, *p))
+    }
+
+    /// Binds a listener for every address a device's firmware opens.
+    pub async fn bind(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
+        let mut listeners = Vec::new();
+        for (addr, port) in self.listening_addresses() {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| FleetError::Bind { addr, source })?;
+            listeners.push((listener, port));
+        }
+        Ok(listeners)
+    }
+
+    /// Every address a device's firmware opens, in order.
+    fn listening_addresses(&self) -> Vec<(SocketAddr, Port)> {
+        let mut addresses: Vec<_> = self
+            .by_address
+            .iter()
+            .filter(|(_, (e, port))| e.device.firmware.opens(*port))
+            .map(|(addr, (_, port))| (*addr, *port))
+            .collect();
+        addresses.sort_by_key(|(addr, _)| *addr);
+        addresses
+    }
+
+    /// One listener per port number for all devices, instead of one per
+    /// address: a wildcard socket bound to the loopback interface, so only
+    /// connections from this machine reach it. It takes the port for every
+    /// local address (another program on the same port collides with it)
+    /// and needs CAP_NET_RAW for SO_BINDTODEVICE; for fleets too large for
+    /// a descriptor per address.
+    #[cfg(target_os = "linux")]
+    pub async fn bind_shared(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
+        let mut ports: Vec<(u16, Port)> = self
+            .listening_addresses()
+            .into_iter()
+            .map(|(addr, port)| (addr.port(), port))
+            .collect();
+        ports.sort_by_key(|(number, _)| *number);
+        ports.dedup();
+        let mut listeners = Vec::new();
+        for (number, port) in ports {
+            listeners.push((bind_shared_port(number)?, port));
+        }
+        Ok(listeners)
+    }
+    /// The address each device's outgoing connections (hellos) leave from:
+    /// the address it answers on.
+    fn device_addresses(&self) -> Vec<IpAddr> {
+        let mut by_device: HashMap<*const Endpoint, IpAddr> = HashMap::new();
+        for (addr, (endpoint, _)) in &self.by_address {
+            by_device.insert(Arc::as_ptr(endpoint), addr.ip());
+        }
+        self.devices
+            .iter()
+            .map(|e| {
+                by_device
+                    .get(&Arc::as_ptr(e))
+                    .copied()
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+            })
+            .collect()
+    }
+
+    /// Starts sending hellos for devices in setup mode now and for those
+    /// that enter it later. Once per fleet.
+    pub fn start_hellos(&self, config: crate::provision::HelloConfig) -> Result<(), String> {
+        let targets = self
+            .devices
+            .iter()
+            .zip(self.device_addresses())
+            .map(|(e, address)| {
+                let endpoint = e.clone();
+                crate::provision::HelloTarget {
+                    cable: Some(Arc::new(move || !endpoint.faults.get().offline)),
+                    ..crate::provision::HelloTarget::new(e.device.clone(), address)
+                }
+            })
+            .collect();
+        let hellos = crate::provision::Hellos::start(targets, config)?;
+        self.hellos
+            .set(hellos)
+            .map_err(|_| "hellos already started".to_string())
+    }
+
+    /// The hello scheduler, when hellos were started.
+    pub fn hellos(&self) -> Option<&crate::provision::Hellos> {
+        self.hellos.get()
+    }
+
+    /// Logs every device's events (power changes, boots, settings changes).
+    pub fn log_events(&self) {
+        for endpoint in &self.devices {
+            let mut events = endpoint.device.subscribe();
+            let name = endpoint.device.name.clone();
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(event) => tracing::info!(device = %name, ?event, "device event"),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(device = %name, missed = n, "event log fell behind")
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+    }
+
+    /// Saves each device's state whenever it changes (with a store).
+    pub fn persist(&self) {
+        let Some(store) = &self.store else { return };
+        for endpoint in &self.devices {
+            let mut events = endpoint.device.subscribe();
+            let device = endpoint.device.clone();
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut last = Store::encode(&device.nvram());
+                loop {
+                    match events.recv().await {
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                    // Let a burst of changes settle into one write.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    while events.try_recv().is_ok() {}
+                    let bytes = Store::encode(&device.nvram());
+                    if bytes == last {
+                        continue;
+                    }
+                    let (store, name, to_write) =
+                        (store.clone(), device.name.clone(), bytes.clone());
+                    match tokio::task::spawn_blocking(move || store.save_bytes(&name, &to_write))
+                        .await
+                    {
+                        Ok(Ok(())) => last = bytes,
+                        Ok(Err(e)) => {
+                            tracing::error!(device = %device.name, error = %e, "saving state failed")
+                        }
+                        Err(e) => {
+                            tracing::error!(device = %device.name, error = %e, "saving state failed")
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// Saves every device now (at shutdown).
+    pub fn save_all(&self) -> Result<(), StoreError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        for endpoint in &self.devices {
+            store.save_bytes(
+                &endpoint.device.name,
+                &Store::encode(&endpoint.device.nvram()),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Accepts on the listeners until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listeners: Vec<(TcpListener, Port)>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (listener, port) in listeners {
+            tasks.spawn(accept_loop(self.clone(), listener, port));
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// A wildcard socket on `port` bound to the loopback interface: the shared
+/// listener of one port number, network or local (see `Fleet::bind_shared`).
+#[cfg(target_os = "linux")]
+pub(crate) fn bind_shared_port(port: u16) -> Result<TcpListener, FleetError> {
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    let bind = || -> std::io::Result<TcpListener> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind_device(Some(b"lo"))?;
+        socket.bind(addr)?;
+        socket.listen(4096)
+    };
+    bind().map_err(|source| FleetError::Bind { addr, source })
+}
+
+/// The next connection on `listener`, its peer and the local address it
+/// reached (which names the device); the network and the local ports accept
+/// alike. `what` names the listener in the log.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    what: &str,
+) -> (TcpStream, SocketAddr, SocketAddr) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "{what} failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Ok(local) = stream.local_addr() {
+            return (stream, peer, local);
+        }
+    }
+}
+
+async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
+    loop {
+        let (stream, peer, local) = accept(&listener, "accept").await;
+        let Some((endpoint, port)) = fleet.lookup(local) else {
+            tracing::debug!(%local, "connection for no device");
+            continue;
+        };
+        if port != kind || !endpoint.device.firmware.opens(port) {
+            continue;
+        }
+        if !endpoint.device.me_reachable() {
+            // Its power policy has the ME off in the host's current state:
+            // the device answers on no port until the host wakes.
+            tracing::debug!(device = %endpoint.device.name, %peer, "connection closed: ME off by its power policy");
+            continue;
+        }
+        let faults = endpoint.faults.get();
+        if faults.drop_connection() {
+            tracing::debug!(device = %endpoint.device.name, %peer, "connection dropped by an injected fault");
+            continue;
+        }
+        if faults.hang {
+            // Keep the socket open and say nothing until the client gives up.
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let mut sink = [0u8; 1024];
+                use tokio::io::AsyncReadExt;
+                while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let endpoint = endpoint.clone();
+        match kind {
+            Port::Http => {
+                // With TLS on and non-secure connections refused, the
+                // device no longer serves plain HTTP to the network; nor
+                // does it before it is provisioned (setup goes over 16993
+                // or the local interface).
+                let (provisioned, tls_only) = endpoint.device.with_state(|s| {
+                    (
+                        s.setup.state == amtemu_model::device::ProvisioningState::Post,
+                        s.tls.remote.tls_only(),
+                    )
+                });
+                if !provisioned || tls_only {
+                    tracing::info!(device = %endpoint.device.name, %peer, provisioned, "plain HTTP refused");
+                    continue;
+                }
+                tokio::spawn(http::serve_connection(stream, endpoint, peer));
+            }
+            Port::Https if faults.tls_failure => {
+                // Abort the handshake: read the ClientHello, then close.
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let mut hello = [0u8; 512];
+                    use tokio::io::AsyncReadExt;
+                    let _ = stream.read(&mut hello).await;
+                });
+            }
+            Port::Https => {
+                spawn_over_tls(&fleet, stream, endpoint, peer, http::serve_connection);
+            }
+            Port::Redirection => {
+                // Like plain HTTP, refused when TLS is required.
+                let refused = endpoint.device.with_state(|s| s.tls.remote.tls_only());
+                if refused {
+                    tracing::info!(device = %endpoint.device.name, %peer, "plain redirection refused: TLS required");
+                    continue;
+                }
+                tokio::spawn(crate::redirect::serve(stream, endpoint, peer));
+            }
+            Port::RedirectionTls if faults.tls_failure => {}
+            Port::RedirectionTls => {
+                spawn_over_tls(&fleet, stream, endpoint, peer, crate::redirect::serve);
+            }
+        }
+    }
+}
+
+/// Completes the device's TLS handshake on its own task, then hands the
+/// stream to the protocol that port serves (WS-Man on 16993, redirection
+/// on 16995).
+fn spawn_over_tls<F, Served>(
+    fleet: &Fleet,
+    stream: tokio::net::TcpStream,
+    endpoint: Arc<Endpoint>,
+    peer: SocketAddr,
+    serve: F,
+) where
+    F: FnOnce(
+            tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+            Arc<Endpoint>,
+            SocketAddr,
+        ) -> Served
+        + Send
+        + 'static,
+    Served: std::future::Future<Output = ()> + Send,
+{
+    let ctx = fleet.tls.clone();
+    tokio::spawn(async move {
+        match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
+            Ok(tls_stream) => serve(tls_stream, endpoint, peer).await,
+            Err(e) => {
+                tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS connection refused")
+            }
+        }
+    });
+}

@@ -1,0 +1,14 @@
+//! amtemu's services and their one lifecycle: listeners and the fleet's
+//! address map, TLS, the HTTP (WS-Man) and redirection servers, setup
+//! hellos, the local interface, persistence, the control API and scenarios.
+
+pub mod control;
+pub mod faults;
+pub mod fleet;
+pub mod http;
+pub mod local;
+pub mod provision;
+pub mod redirect;
+pub mod scenario;
+pub mod store;
+pub mod tls;

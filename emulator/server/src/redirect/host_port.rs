@@ -1,0 +1,62 @@
+//! What a redirection session needs from the simulated host: its serial
+//! console, its power, and its IDE-R requests. `Device` provides it; tests
+//! provide fakes, so the channel loops run without a booting host.
+
+use tokio::sync::{broadcast, watch};
+use tokio::time::Instant;
+
+use amtemu_model::device::DeviceEvent;
+use amtemu_model::host::{IderReply, IderRequest};
+
+pub trait HostPort: Send + Sync {
+    /// The oldest console byte still retained (where a console attaches).
+    fn console_cursor(&self) -> u64;
+    /// Console output since `cursor`, advancing it.
+    fn console_read(&self, cursor: &mut u64) -> Vec<u8>;
+    /// Keystrokes from a SOL console.
+    fn console_input(&self, bytes: &[u8]);
+    /// When the host next prints by itself.
+    fn console_next_due(&self) -> Option<Instant>;
+    /// Bumped when output is appended or an IDE-R request is pending.
+    fn host_watch(&self) -> watch::Receiver<u64>;
+    /// Whether the host is powered (0x29 status bit 4).
+    fn host_powered(&self) -> bool;
+    /// Power and settings changes.
+    fn events(&self) -> broadcast::Receiver<DeviceEvent>;
+    fn ider_session(&self, active: bool);
+    fn ider_next_request(&self) -> Option<IderRequest>;
+    fn ider_complete(&self, reply: IderReply);
+}
+
+impl HostPort for amtemu_model::device::Device {
+    fn console_cursor(&self) -> u64 {
+        amtemu_model::device::Device::console_cursor(self)
+    }
+    fn console_read(&self, cursor: &mut u64) -> Vec<u8> {
+        amtemu_model::device::Device::console_read(self, cursor)
+    }
+    fn console_input(&self, bytes: &[u8]) {
+        amtemu_model::device::Device::console_input(self, bytes)
+    }
+    fn console_next_due(&self) -> Option<Instant> {
+        amtemu_model::device::Device::console_next_due(self)
+    }
+    fn host_watch(&self) -> watch::Receiver<u64> {
+        amtemu_model::device::Device::host_watch(self)
+    }
+    fn host_powered(&self) -> bool {
+        self.with_state(|s| s.power.state().is_on())
+    }
+    fn events(&self) -> broadcast::Receiver<DeviceEvent> {
+        self.subscribe()
+    }
+    fn ider_session(&self, active: bool) {
+        amtemu_model::device::Device::ider_session(self, active)
+    }
+    fn ider_next_request(&self) -> Option<IderRequest> {
+        amtemu_model::device::Device::ider_next_request(self)
+    }
+    fn ider_complete(&self, reply: IderReply) {
+        amtemu_model::device::Device::ider_complete(self, reply)
+    }
+}

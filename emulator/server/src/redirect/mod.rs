@@ -1,0 +1,370 @@
+//! The redirection protocol on TCP 16994 (plain) and 16995 (TLS): the
+//! session manager (0x10-0x14), Serial-over-LAN and IDE-R.
+//!
+//! `codec` turns bytes into typed messages; `session` is the handshake's
+//! state machine; `sol` and `ider` run an open channel against the
+//! simulated host through `host_port`; `wire` is the socket plumbing.
+//!
+//! Decisions where firmware behaviour is not documented (see
+//! `/work/shared/spec/redirection.md` §9):
+//! - With `ListenerEnabled` false, or before the device is provisioned, the
+//!   port accepts and closes at once (the listener is shared with other
+//!   devices, so it cannot stop accepting for one of them).
+//! - Missing user consent answers 0x11 status 3 ("unsupported").
+//! - One SOL and one IDE-R session per device; a second gets status 2.
+//!   The slot is taken at 0x10 and freed when the connection ends.
+//! - A wrong password answers 0x14 status 1 with no data and closes.
+//! - KVMR is refused with 0x11 status 3 (no KVM yet).
+
+pub mod host_port;
+pub mod ider;
+pub mod session;
+pub mod sol;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use crate::fleet::Endpoint;
+use amtemu_model::device::settings::{ControlMode, ProvisioningState};
+use amtemu_model::device::users::realm;
+use amtemu_model::device::{Device, Feature};
+use amtemu_wire::redirection::SessionKind;
+use session::{Channel, Gate, LoginError, Refusal, Session, Step};
+use wire::{Inbox, WireError};
+
+/// How long a console may take from connecting to opening its channel.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// OptInRequired value: consent for every redirection and boot change.
+const CONSENT_ALL: u32 = 0xFFFF_FFFF;
+
+/// Per-device redirection state beside the device (see `fleet::Endpoint`).
+#[derive(Debug)]
+pub struct RedirectState {
+    sol: AtomicBool,
+    ider: AtomicBool,
+    /// Offer plain user/password authentication (type 1). On by default:
+    /// Debian's amtterm 1.4 knows nothing else.
+    plain_auth: AtomicBool,
+}
+
+impl Default for RedirectState {
+    fn default() -> Self {
+        RedirectState {
+            sol: AtomicBool::new(false),
+            ider: AtomicBool::new(false),
+            plain_auth: AtomicBool::new(true),
+        }
+    }
+}
+
+impl RedirectState {
+    pub fn set_plain_auth(&self, on: bool) {
+        self.plain_auth.store(on, Ordering::Relaxed);
+    }
+
+    fn flag(&self, kind: SessionKind) -> Option<&AtomicBool> {
+        match kind {
+            SessionKind::Sol => Some(&self.sol),
+            SessionKind::Ider => Some(&self.ider),
+            _ => None,
+        }
+    }
+
+    /// Whether a session of this kind is open (for tests and metrics).
+    pub fn busy(&self, kind: SessionKind) -> bool {
+        self.flag(kind).is_some_and(|f| f.load(Ordering::Acquire))
+    }
+}
+
+/// A claimed session slot; dropping it frees the slot.
+struct Slot {
+    endpoint: Arc<Endpoint>,
+    kind: SessionKind,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(flag) = self.endpoint.redirect.flag(self.kind) {
+            flag.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Whether the device's consent policy lets a SOL/IDE-R session start.
+fn consent_given(device: &Device) -> bool {
+    if !device.firmware.has(Feature::UserConsent) {
+        return true;
+    }
+    device.with_state(|s| {
+        let required =
+            s.setup.mode == ControlMode::Client || s.redirection.opt_in_required == CONSENT_ALL;
+        !required || matches!(s.redirection.opt_in_state, 3 | 4)
+    })
+}
+
+/// The real device behind a session.
+struct DeviceGate {
+    endpoint: Arc<Endpoint>,
+    slot: Option<Slot>,
+}
+
+impl Gate for DeviceGate {
+    fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal> {
+        let device = &self.endpoint.device;
+        let enabled = device.with_state(|s| match kind {
+            SessionKind::Sol => s.redirection.sol_enabled,
+            SessionKind::Ider => s.redirection.ider_enabled,
+            _ => false,
+        });
+        if !enabled {
+            return Err(Refusal::Disabled);
+        }
+        if !consent_given(device) {
+            return Err(Refusal::NoConsent);
+        }
+        let flag = self.endpoint.redirect.flag(kind).ok_or(Refusal::Disabled)?;
+        if flag
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Refusal::Busy);
+        }
+        self.slot = Some(Slot {
+            endpoint: self.endpoint.clone(),
+            kind,
+        });
+        Ok(())
+    }
+
+    fn realm(&self) -> String {
+        self.endpoint.device.identity.digest_realm.clone()
+    }
+
+    fn plain_auth(&self) -> bool {
+        self.endpoint.redirect.plain_auth.load(Ordering::Relaxed)
+    }
+
+    fn login(&mut self, user: &str, proves: &dyn Fn(&str) -> bool) -> Result<(), LoginError> {
+        let device = &self.endpoint.device;
+        let now = Instant::now();
+        let account = device
+            .with_state(|s| s.users.network_login(user, now))
+            .ok_or(LoginError::NoSuchUser)?;
+        let right = proves(&amtemu_model::device::identity::hex_lower(&account.ha1));
+        if !right {
+            // Wrong guesses count even while locked, as on the HTTP side.
+            device.with_state(|s| s.users.login_failed(account.key, now));
+            crate::control::metrics::METRICS.auth_failure();
+            return Err(LoginError::WrongPassword);
+        }
+        if account.locked {
+            return Err(LoginError::Locked);
+        }
+        device.with_state(|s| s.users.login_succeeded(account.key));
+        if !account.caller.has_realm(realm::REDIRECTION) {
+            return Err(LoginError::NoRedirectionRealm);
+        }
+        Ok(())
+    }
+}
+
+/// Serves one connection on a redirection port until it ends.
+pub async fn serve<IO>(io: IO, endpoint: Arc<Endpoint>, peer: SocketAddr)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let device = endpoint.device.clone();
+    let name = device.name.clone();
+    // The listener cannot stop accepting for one device of many.
+    let (listening, provisioned) = device.with_state(|s| {
+        (
+            s.redirection.listener_enabled,
+            s.setup.state == ProvisioningState::Post,
+        )
+    });
+    if !listening {
+        tracing::info!(device = %name, %peer, "redirection refused: listener disabled");
+        return;
+    }
+    // Before provisioning there are no network users to log in as.
+    if !provisioned {
+        tracing::info!(device = %name, %peer, "redirection refused: not provisioned");
+        return;
+    }
+    let (mut reader, mut writer) = tokio::io::split(io);
+    let mut inbox = Inbox::default();
+    let mut session = Session::new(DeviceGate {
+        endpoint: endpoint.clone(),
+        slot: None,
+    });
+    let handshake = async {
+        loop {
+            let msg = inbox.next(&mut reader).await?;
+            match session.handle(msg) {
+                Step::Reply(replies) => {
+                    for reply in &replies {
+                        wire::send_alone(&mut writer, reply).await?;
+                    }
+                }
+                Step::Close(reply, why) => {
+                    if let Some(reply) = reply {
+                        wire::send_alone(&mut writer, &reply).await?;
+                    }
+                    return Ok::<_, WireError>(Err(why));
+                }
+                Step::Open(channel) => return Ok(Ok(channel)),
+            }
+        }
+    };
+    let channel = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(Ok(channel))) => channel,
+        Ok(Ok(Err(why))) => {
+            tracing::info!(device = %name, %peer, "redirection session refused: {why}");
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::info!(device = %name, %peer, error = %e, "redirection handshake ended");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(device = %name, %peer, "redirection handshake timed out");
+            return;
+        }
+    };
+    // The gate holds the slot until this function returns.
+    let _gate = session.into_gate();
+    let kind = match channel {
+        Channel::Sol(_) => "SOL",
+        Channel::Ider(_) => "IDE-R",
+    };
+    tracing::info!(device = %name, %peer, kind, "redirection session started");
+    let started = Instant::now();
+    let ended = match channel {
+        Channel::Sol(s) => sol::run(reader, writer, inbox, &*device, s).await,
+        Channel::Ider(s) => ider::run(reader, writer, inbox, &*device, s).await,
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    match ended {
+        Ok(why) => {
+            tracing::info!(device = %name, %peer, kind, seconds, "redirection session ended: {why}")
+        }
+        Err(e) => {
+            tracing::info!(device = %name, %peer, kind, seconds, error = %e, "redirection session ended")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amtemu_model::device::users::{AclEntryRequest, ha1};
+    use amtemu_model::device::{DeviceConfig, Firmware};
+
+    fn endpoint(firmware: &str) -> Arc<Endpoint> {
+        let device = Device::new(DeviceConfig::new(
+            "gate",
+            Firmware::by_name(firmware).unwrap(),
+        ));
+        Arc::new(Endpoint {
+            device,
+            wsman: Default::default(),
+            http: Default::default(),
+            tls: Default::default(),
+            faults: Default::default(),
+            redirect: RedirectState::default(),
+        })
+    }
+
+    fn gate(e: &Arc<Endpoint>) -> DeviceGate {
+        DeviceGate {
+            endpoint: e.clone(),
+            slot: None,
+        }
+    }
+
+    #[test]
+    fn consent_follows_mode_policy_and_state() {
+        let e = endpoint("11.8");
+        let set = |mode, required, state| {
+            e.device.with_state(|s| {
+                s.setup.mode = mode;
+                s.redirection.opt_in_required = required;
+                s.redirection.opt_in_state = state;
+            })
+        };
+        set(ControlMode::Admin, CONSENT_ALL, 0);
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Err(Refusal::NoConsent));
+        set(ControlMode::Admin, 1, 0);
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Ok(()), "KVM-only consent");
+        set(ControlMode::Client, 0, 0);
+        assert_eq!(gate(&e).claim(SessionKind::Ider), Err(Refusal::NoConsent));
+        set(ControlMode::Client, 0, 3);
+        assert_eq!(
+            gate(&e).claim(SessionKind::Ider),
+            Ok(()),
+            "consent received"
+        );
+        // Before user consent existed (6.2) nothing is asked.
+        let old = endpoint("5.2");
+        old.device
+            .with_state(|s| s.redirection.opt_in_required = CONSENT_ALL);
+        assert_eq!(gate(&old).claim(SessionKind::Sol), Ok(()));
+    }
+
+    #[test]
+    fn a_slot_is_held_by_one_gate_and_freed_when_it_drops() {
+        let e = endpoint("5.2");
+        let mut first = gate(&e);
+        assert_eq!(first.claim(SessionKind::Sol), Ok(()));
+        assert!(e.redirect.busy(SessionKind::Sol));
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Err(Refusal::Busy));
+        assert_eq!(
+            gate(&e).claim(SessionKind::Ider),
+            Ok(()),
+            "IDE-R is separate"
+        );
+        assert!(!e.redirect.busy(SessionKind::Ider), "that gate dropped");
+        drop(first);
+        assert!(!e.redirect.busy(SessionKind::Sol));
+        e.device.with_state(|s| s.redirection.sol_enabled = false);
+        assert_eq!(gate(&e).claim(SessionKind::Sol), Err(Refusal::Disabled));
+    }
+
+    #[test]
+    fn logins_need_the_right_password_and_the_redirection_realm() {
+        let e = endpoint("11.8");
+        let realm = e.device.identity.digest_realm.clone();
+        let check = |user: &str, password: &str| {
+            let candidate = amtemu_model::device::identity::hex_lower(&ha1(user, &realm, password));
+            gate(&e).login(user, &|h| h == candidate)
+        };
+        assert_eq!(check("admin", "P@ssw0rd"), Ok(()));
+        assert_eq!(check("admin", "nope"), Err(LoginError::WrongPassword));
+        assert_eq!(check("nobody", "x"), Err(LoginError::NoSuchUser));
+        for (name, realms) in [("hw", vec![4]), ("redir", vec![2])] {
+            let req = AclEntryRequest {
+                name: Some(name.into()),
+                ha1: Some(ha1(name, &realm, "Passw0rd!")),
+                access: Some(2),
+                realms: Some(realms),
+                ..AclEntryRequest::default()
+            };
+            let firmware = e.device.firmware;
+            e.device
+                .with_state(|s| s.users.add(&req, firmware))
+                .unwrap();
+        }
+        assert_eq!(
+            check("hw", "Passw0rd!"),
+            Err(LoginError::NoRedirectionRealm)
+        );
+        assert_eq!(check("redir", "Passw0rd!"), Ok(()));
+    }
+}

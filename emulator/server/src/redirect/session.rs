@@ -1,0 +1,756 @@
+//! The session manager's state machine: StartRedirectionSession, the
+//! authentication exchange, and the start of the SOL or IDE-R channel. It
+//! sees messages, not sockets; what it needs from the device (gating, the
+//! realm, accounts) comes through [`Gate`].
+
+use crate::http::digest::{Credentials, expected_response};
+use amtemu_wire::redirection::{
+    ClientMessage, DeviceMessage, IderSettings, SessionKind, SolSettings,
+};
+
+/// Authentication types (byte 4 of 0x13/0x14).
+pub mod auth {
+    pub const QUERY: u8 = 0;
+    pub const PLAIN: u8 = 1;
+    pub const KERBEROS: u8 = 2;
+    pub const DIGEST_RFC2069: u8 = 3;
+    pub const DIGEST: u8 = 4;
+}
+
+/// 0x11 status values.
+pub mod start_status {
+    pub const OK: u8 = 0;
+    pub const UNKNOWN_TYPE: u8 = 1;
+    pub const BUSY: u8 = 2;
+    pub const UNSUPPORTED: u8 = 3;
+}
+
+/// 0x14 status values.
+mod auth_status {
+    pub const OK: u8 = 0;
+    pub const FAILURE: u8 = 1;
+    pub const NOT_SUPPORTED: u8 = 2;
+}
+
+/// The version bytes of 0x11 (protocol 1.0, session manager 1.1).
+pub const SESSION_VERSION: [u8; 4] = [1, 0, 1, 1];
+
+/// Why a session of a kind cannot start now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The session type is not one the device knows.
+    UnknownType,
+    /// SOL or IDE-R disabled (AMT_RedirectionService.EnabledState), or KVM
+    /// over this port (not emulated).
+    Disabled,
+    /// The user-consent policy asks for consent that was not given.
+    NoConsent,
+    /// Another session of this kind is open on the device.
+    Busy,
+}
+
+impl Refusal {
+    /// The 0x11 status a console sees. Consent has no documented status;
+    /// it gets "unsupported" (3), which consoles show as not available.
+    pub fn status(self) -> u8 {
+        match self {
+            Refusal::UnknownType => start_status::UNKNOWN_TYPE,
+            Refusal::Disabled | Refusal::NoConsent => start_status::UNSUPPORTED,
+            Refusal::Busy => start_status::BUSY,
+        }
+    }
+}
+
+/// Why a login failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginError {
+    /// No network account by that name.
+    NoSuchUser,
+    /// The password (or digest) does not match; counted towards lockout.
+    WrongPassword,
+    /// The account is locked out.
+    Locked,
+    /// The account lacks the redirection realm.
+    NoRedirectionRealm,
+}
+
+/// What the session asks of the device it belongs to.
+pub trait Gate {
+    /// Claims the device's slot for a session kind (released when the
+    /// gate is dropped), after checking enablement and consent.
+    fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal>;
+    /// The device's digest realm.
+    fn realm(&self) -> String;
+    /// Whether plain user/password authentication (type 1) is offered.
+    fn plain_auth(&self) -> bool;
+    /// Logs in `user`: `proves` says whether a candidate HA1 (lowercase
+    /// hex of MD5(user:realm:password)) matches what the console sent.
+    fn login(&mut self, user: &str, proves: &dyn Fn(&str) -> bool) -> Result<(), LoginError>;
+}
+
+/// Where a session is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum State {
+    AwaitStart,
+    Authenticating {
+        kind: SessionKind,
+        /// The digest challenge issued: auth type and nonce.
+        challenge: Option<(u8, String)>,
+    },
+    /// Authenticated, waiting for the channel's start message.
+    Authenticated {
+        kind: SessionKind,
+    },
+    Ready(Channel),
+    Ended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Sol(SolSettings),
+    Ider(IderSettings),
+}
+
+/// What the connection does after a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Send these, each in its own write, and keep reading.
+    Reply(Vec<DeviceMessage>),
+    /// Send this (if any), then close.
+    Close(Option<DeviceMessage>, &'static str),
+    /// The channel is open: the channel's loop takes over (and sends its
+    /// start reply).
+    Open(Channel),
+}
+
+pub struct Session<G: Gate> {
+    pub state: State,
+    gate: G,
+    /// A nonce source, replaceable in tests.
+    nonce: fn() -> String,
+}
+
+fn random_nonce() -> String {
+    // 32 hex characters: amtterm refuses nonces longer than 32.
+    let bytes: [u8; 16] = rand::random();
+    amtemu_model::device::identity::hex_lower(&bytes)
+}
+
+/// Reads u8-length-prefixed strings until the data ends.
+fn length_prefixed(data: &[u8]) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some((&n, tail)) = rest.split_first() {
+        let n = usize::from(n);
+        if tail.len() < n {
+            return None;
+        }
+        out.push(String::from_utf8_lossy(&tail[..n]).into_owned());
+        rest = &tail[n..];
+    }
+    Some(out)
+}
+
+fn put_prefixed(out: &mut Vec<u8>, s: &str) {
+    let bytes = &s.as_bytes()[..s.len().min(255)];
+    out.push(bytes.len() as u8);
+    out.extend_from_slice(bytes);
+}
+
+fn auth_reply(status: u8, auth_type: u8, data: Vec<u8>) -> DeviceMessage {
+    DeviceMessage::AuthenticateReply {
+        status,
+        auth_type,
+        data,
+    }
+}
+
+/// The fields of a digest AuthenticateSession, in wire order (user, realm,
+/// nonce, uri, cnonce, nc, response, qop), as HTTP digest credentials over
+/// "POST": type 4 (RFC 2617) carries a qop, type 3 (RFC 2069) does not.
+fn digest_credentials(auth_type: u8, data: &[u8]) -> Option<Credentials> {
+    let mut f = length_prefixed(data)?.into_iter();
+    let mut next = || f.next().unwrap_or_default();
+    let (username, realm, nonce, uri) = (next(), next(), next(), next());
+    let (cnonce, nc, response, qop) = (next(), next(), next(), next());
+    Some(Credentials {
+        username,
+        realm,
+        nonce,
+        uri,
+        response,
+        qop: (auth_type == auth::DIGEST).then_some(qop),
+        nc: Some(nc),
+        cnonce: Some(cnonce),
+        algorithm: None,
+    })
+}
+
+impl<G: Gate> Session<G> {
+    pub fn new(gate: G) -> Session<G> {
+        Session {
+            state: State::AwaitStart,
+            gate,
+            nonce: random_nonce,
+        }
+    }
+
+    pub fn gate(&self) -> &G {
+        &self.gate
+    }
+
+    /// Hands over the gate (and the slot it holds) to the channel's loop.
+    pub fn into_gate(self) -> G {
+        self.gate
+    }
+
+    fn end(&mut self, reply: Option<DeviceMessage>, why: &'static str) -> Step {
+        self.state = State::Ended;
+        Step::Close(reply, why)
+    }
+
+    pub fn handle(&mut self, msg: ClientMessage) -> Step {
+        if msg == ClientMessage::EndSession {
+            return self.end(None, "console ended the session");
+        }
+        match (std::mem::replace(&mut self.state, State::Ended), msg) {
+            (State::AwaitStart, ClientMessage::StartSession { kind, .. }) => {
+                let refusal = match kind {
+                    SessionKind::Sol | SessionKind::Ider => self.gate.claim(kind).err(),
+                    SessionKind::Kvm => Some(Refusal::Disabled),
+                    SessionKind::Other(_) => Some(Refusal::UnknownType),
+                };
+                let reply = |status| DeviceMessage::StartSessionReply {
+                    status,
+                    version: SESSION_VERSION,
+                    oem_iana: 0,
+                };
+                match refusal {
+                    None => {
+                        self.state = State::Authenticating {
+                            kind,
+                            challenge: None,
+                        };
+                        Step::Reply(vec![reply(start_status::OK)])
+                    }
+                    Some(r) => self.end(Some(reply(r.status())), refusal_reason(r)),
+                }
+            }
+            (
+                State::Authenticating { kind, challenge },
+                ClientMessage::Authenticate { auth_type, data },
+            ) => self.authenticate(kind, challenge, auth_type, &data),
+            (
+                State::Authenticated {
+                    kind: SessionKind::Sol,
+                },
+                ClientMessage::StartSol(s),
+            ) => {
+                self.state = State::Ready(Channel::Sol(s));
+                Step::Open(Channel::Sol(s))
+            }
+            (
+                State::Authenticated {
+                    kind: SessionKind::Ider,
+                },
+                ClientMessage::StartIder { raw },
+            ) => {
+                let s = ClientMessage::ider_settings(&raw);
+                self.state = State::Ready(Channel::Ider(s));
+                Step::Open(Channel::Ider(s))
+            }
+            // Heartbeats may cross the handshake's last reply.
+            (
+                state @ State::Authenticated { .. },
+                ClientMessage::SolHeartbeat { .. } | ClientMessage::IderHeartbeat { .. },
+            ) => {
+                self.state = state;
+                Step::Reply(Vec::new())
+            }
+            (_, _) => self.end(None, "message out of order"),
+        }
+    }
+
+    fn authenticate(
+        &mut self,
+        kind: SessionKind,
+        challenge: Option<(u8, String)>,
+        auth_type: u8,
+        data: &[u8],
+    ) -> Step {
+        let stay = |s: &mut Self, challenge| {
+            s.state = State::Authenticating { kind, challenge };
+        };
+        match auth_type {
+            auth::QUERY => {
+                let mut methods = vec![auth::DIGEST, auth::DIGEST_RFC2069];
+                if self.gate.plain_auth() {
+                    methods.push(auth::PLAIN);
+                }
+                stay(self, challenge);
+                Step::Reply(vec![auth_reply(auth_status::OK, auth::QUERY, methods)])
+            }
+            auth::PLAIN if self.gate.plain_auth() => {
+                let Some([user, password]) =
+                    length_prefixed(data).and_then(|f| <[String; 2]>::try_from(f).ok())
+                else {
+                    return self.end(
+                        Some(auth_reply(auth_status::FAILURE, auth::PLAIN, Vec::new())),
+                        "malformed plain authentication",
+                    );
+                };
+                let candidate = amtemu_model::device::identity::hex_lower(
+                    &amtemu_model::device::users::ha1(&user, &self.gate.realm(), &password),
+                );
+                let result = self
+                    .gate
+                    .login(&user, &|ha1| ha1.eq_ignore_ascii_case(&candidate));
+                self.finish_login(kind, auth::PLAIN, result)
+            }
+            auth::DIGEST | auth::DIGEST_RFC2069 => {
+                let Some(fields) = digest_credentials(auth_type, data) else {
+                    return self.end(
+                        Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
+                        "malformed digest authentication",
+                    );
+                };
+                match challenge {
+                    Some((issued_type, nonce))
+                        if !fields.response.is_empty() && issued_type == auth_type =>
+                    {
+                        let realm = self.gate.realm();
+                        if fields.nonce != nonce
+                            || fields.realm != realm
+                            || (auth_type == auth::DIGEST && fields.qop.as_deref() != Some("auth"))
+                        {
+                            return self.end(
+                                Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
+                                "digest with a foreign nonce, realm or qop",
+                            );
+                        }
+                        let result = self.gate.login(&fields.username, &|ha1| {
+                            expected_response(&fields, ha1, "POST", &[])
+                                .is_some_and(|e| e.eq_ignore_ascii_case(&fields.response))
+                        });
+                        self.finish_login(kind, auth_type, result)
+                    }
+                    // A second empty request after a challenge: consoles
+                    // that loop on challenges get one, then the door.
+                    Some(_) => self.end(
+                        Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
+                        "digest without a response after the challenge",
+                    ),
+                    None => {
+                        let nonce = (self.nonce)();
+                        let mut reply = Vec::new();
+                        put_prefixed(&mut reply, &self.gate.realm());
+                        put_prefixed(&mut reply, &nonce);
+                        if auth_type == auth::DIGEST {
+                            put_prefixed(&mut reply, "auth");
+                        }
+                        stay(self, Some((auth_type, nonce)));
+                        Step::Reply(vec![auth_reply(auth_status::FAILURE, auth_type, reply)])
+                    }
+                }
+            }
+            other => {
+                // Kerberos, plain when switched off, anything else: not
+                // supported; the console may pick another method.
+                stay(self, challenge);
+                Step::Reply(vec![auth_reply(
+                    auth_status::NOT_SUPPORTED,
+                    other,
+                    Vec::new(),
+                )])
+            }
+        }
+    }
+
+    fn finish_login(
+        &mut self,
+        kind: SessionKind,
+        auth_type: u8,
+        result: Result<(), LoginError>,
+    ) -> Step {
+        match result {
+            Ok(()) => {
+                self.state = State::Authenticated { kind };
+                Step::Reply(vec![auth_reply(auth_status::OK, auth_type, Vec::new())])
+            }
+            Err(e) => self.end(
+                Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
+                match e {
+                    LoginError::NoSuchUser => "authentication failed: no such network user",
+                    LoginError::WrongPassword => "authentication failed: wrong password",
+                    LoginError::Locked => "authentication refused: account locked out",
+                    LoginError::NoRedirectionRealm => {
+                        "authentication refused: user lacks the redirection realm"
+                    }
+                },
+            ),
+        }
+    }
+}
+
+fn refusal_reason(r: Refusal) -> &'static str {
+    match r {
+        Refusal::UnknownType => "unknown session type",
+        Refusal::Disabled => "session type disabled",
+        Refusal::NoConsent => "user consent not given",
+        Refusal::Busy => "a session of this type is already open",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const REALM: &str = "Digest:0123456789ABCDEF0123456789ABCDEF";
+    /// The URI every console digests.
+    const DIGEST_URI: &str = "/RedirectionService";
+
+    fn md5_hex(parts: &[&str]) -> String {
+        use md5::{Digest, Md5};
+        amtemu_model::device::identity::hex_lower(&Md5::digest(parts.join(":")))
+    }
+
+    #[derive(Default)]
+    struct FakeGate {
+        refuse: Option<Refusal>,
+        plain: bool,
+        failures: u32,
+        claimed: Option<SessionKind>,
+    }
+
+    impl Gate for FakeGate {
+        fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal> {
+            match self.refuse {
+                Some(r) => Err(r),
+                None => {
+                    self.claimed = Some(kind);
+                    Ok(())
+                }
+            }
+        }
+        fn realm(&self) -> String {
+            REALM.into()
+        }
+        fn plain_auth(&self) -> bool {
+            self.plain
+        }
+        fn login(&mut self, user: &str, proves: &dyn Fn(&str) -> bool) -> Result<(), LoginError> {
+            if user != "admin" {
+                return Err(LoginError::NoSuchUser);
+            }
+            let ha1 = md5_hex(&["admin", REALM, "P@ssw0rd"]);
+            if proves(&ha1) {
+                Ok(())
+            } else {
+                self.failures += 1;
+                Err(LoginError::WrongPassword)
+            }
+        }
+    }
+
+    fn session(gate: FakeGate) -> Session<FakeGate> {
+        let mut s = Session::new(gate);
+        s.nonce = || "00112233445566778899aabbccddeeff".into();
+        s
+    }
+
+    fn start(kind: SessionKind) -> ClientMessage {
+        ClientMessage::StartSession { flag: 0, kind }
+    }
+
+    fn digest_request(auth_type: u8, fields: &[&str]) -> ClientMessage {
+        let mut data = Vec::new();
+        for f in fields {
+            put_prefixed(&mut data, f);
+        }
+        ClientMessage::Authenticate { auth_type, data }
+    }
+
+    fn started(gate: FakeGate) -> Session<FakeGate> {
+        let mut s = session(gate);
+        assert!(matches!(s.handle(start(SessionKind::Sol)), Step::Reply(_)));
+        s
+    }
+
+    fn digest_login(auth_type: u8, password: &str) -> (Session<FakeGate>, Step) {
+        let mut s = started(FakeGate::default());
+        let qop = if auth_type == auth::DIGEST {
+            "auth"
+        } else {
+            ""
+        };
+        let first = ["admin", "", "", DIGEST_URI, "", "", "", ""];
+        let n = if auth_type == auth::DIGEST { 8 } else { 7 };
+        let Step::Reply(reply) = s.handle(digest_request(auth_type, &first[..n])) else {
+            panic!("no challenge");
+        };
+        let DeviceMessage::AuthenticateReply { status, data, .. } = &reply[0] else {
+            panic!("not an auth reply");
+        };
+        assert_eq!(*status, 1, "a challenge is a failure status");
+        let fields = length_prefixed(data).unwrap();
+        assert_eq!(fields[0], REALM);
+        assert!(fields[1].len() <= 32);
+        assert_eq!(fields.len(), if auth_type == auth::DIGEST { 3 } else { 2 });
+        let nonce = fields[1].clone();
+        let ha1 = md5_hex(&["admin", REALM, password]);
+        let ha2 = md5_hex(&["POST", DIGEST_URI]);
+        let cnonce = "0123456789abcdef0123456789abcdef";
+        let response = if auth_type == auth::DIGEST {
+            md5_hex(&[&ha1, &nonce, "00000002", cnonce, "auth", &ha2])
+        } else {
+            md5_hex(&[&ha1, &nonce, &ha2])
+        }
+        .to_uppercase();
+        let second = [
+            "admin", REALM, &nonce, DIGEST_URI, cnonce, "00000002", &response, qop,
+        ];
+        let step = s.handle(digest_request(auth_type, &second[..n]));
+        (s, step)
+    }
+
+    /// MeshCommander's second digest message against a test server with
+    /// admin / P@ssw0rd, as captured.
+    #[test]
+    fn a_captured_meshcommander_digest_verifies() {
+        let mut data = Vec::new();
+        for f in [
+            "admin",
+            "Digest:9CA11CFC97219114B5BAAD4DD3A91D53",
+            "ExBQGXSqDHaPcs3PLzvypfULY8Vjb8Hc",
+            "/RedirectionService",
+            "F081B5F2B407FD4DA4691E60E15B3019",
+            "00000002",
+            "34f7d31f2a7506434fd4f8aed8d2a8ae",
+            "auth",
+        ] {
+            put_prefixed(&mut data, f);
+        }
+        assert_eq!(data.len(), 179, "the captured datalen");
+        let fields = digest_credentials(auth::DIGEST, &data).unwrap();
+        let ha1 = md5_hex(&["admin", &fields.realm, "P@ssw0rd"]);
+        assert_eq!(
+            expected_response(&fields, &ha1, "POST", &[]),
+            Some(fields.response.clone())
+        );
+        let wrong = md5_hex(&["admin", &fields.realm, "p@ssw0rd"]);
+        assert_ne!(
+            expected_response(&fields, &wrong, "POST", &[]),
+            Some(fields.response)
+        );
+    }
+
+    #[test]
+    fn query_lists_digest_and_plain_only_when_enabled() {
+        for (plain, expected) in [(true, vec![4, 3, 1]), (false, vec![4, 3])] {
+            let mut s = started(FakeGate {
+                plain,
+                ..FakeGate::default()
+            });
+            let step = s.handle(ClientMessage::Authenticate {
+                auth_type: auth::QUERY,
+                data: Vec::new(),
+            });
+            assert_eq!(
+                step,
+                Step::Reply(vec![auth_reply(0, auth::QUERY, expected)])
+            );
+        }
+    }
+
+    #[test]
+    fn digest_types_4_and_3_log_in_with_the_right_password() {
+        for t in [auth::DIGEST, auth::DIGEST_RFC2069] {
+            let (s, step) = digest_login(t, "P@ssw0rd");
+            assert_eq!(step, Step::Reply(vec![auth_reply(0, t, Vec::new())]));
+            assert_eq!(
+                s.state,
+                State::Authenticated {
+                    kind: SessionKind::Sol
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_wrong_digest_fails_closes_and_counts() {
+        let (s, step) = digest_login(auth::DIGEST, "wrong");
+        assert_eq!(
+            step,
+            Step::Close(
+                Some(auth_reply(1, auth::DIGEST, Vec::new())),
+                "authentication failed: wrong password"
+            )
+        );
+        assert_eq!(s.gate().failures, 1);
+        assert_eq!(s.state, State::Ended);
+    }
+
+    #[test]
+    fn plain_login_only_when_enabled() {
+        let mut data = Vec::new();
+        put_prefixed(&mut data, "admin");
+        put_prefixed(&mut data, "P@ssw0rd");
+        let msg = ClientMessage::Authenticate {
+            auth_type: auth::PLAIN,
+            data,
+        };
+        let mut on = started(FakeGate {
+            plain: true,
+            ..FakeGate::default()
+        });
+        assert_eq!(
+            on.handle(msg.clone()),
+            Step::Reply(vec![auth_reply(0, auth::PLAIN, Vec::new())])
+        );
+        let mut off = started(FakeGate::default());
+        assert_eq!(
+            off.handle(msg),
+            Step::Reply(vec![auth_reply(2, auth::PLAIN, Vec::new())])
+        );
+        assert!(matches!(off.state, State::Authenticating { .. }));
+    }
+
+    #[test]
+    fn refusals_map_to_0x11_statuses() {
+        for (refuse, status) in [
+            (Refusal::Busy, 2),
+            (Refusal::Disabled, 3),
+            (Refusal::NoConsent, 3),
+        ] {
+            let mut s = session(FakeGate {
+                refuse: Some(refuse),
+                ..FakeGate::default()
+            });
+            let Step::Close(Some(DeviceMessage::StartSessionReply { status: got, .. }), _) =
+                s.handle(start(SessionKind::Sol))
+            else {
+                panic!("not refused");
+            };
+            assert_eq!(got, status);
+        }
+        let mut kvm = session(FakeGate::default());
+        assert!(matches!(
+            kvm.handle(start(SessionKind::Kvm)),
+            Step::Close(Some(DeviceMessage::StartSessionReply { status: 3, .. }), _)
+        ));
+        let mut other = session(FakeGate::default());
+        assert!(matches!(
+            other.handle(start(SessionKind::Other(*b"ABCD"))),
+            Step::Close(Some(DeviceMessage::StartSessionReply { status: 1, .. }), _)
+        ));
+    }
+
+    /// Every malformed or mismatched login gets 0x14 status 1 with no data
+    /// and the connection closes, without asking the device.
+    #[test]
+    fn malformed_and_mismatched_logins_fail_and_close() {
+        let failed = |t, why| Step::Close(Some(auth_reply(1, t, Vec::new())), why);
+        // A length prefix running past the data.
+        let overrun = vec![5, b'a', b'd'];
+        let mut plain = started(FakeGate {
+            plain: true,
+            ..FakeGate::default()
+        });
+        let step = plain.handle(ClientMessage::Authenticate {
+            auth_type: auth::PLAIN,
+            data: overrun.clone(),
+        });
+        assert_eq!(step, failed(auth::PLAIN, "malformed plain authentication"));
+        assert_eq!(plain.state, State::Ended);
+        // Plain with three fields instead of two.
+        let mut three = started(FakeGate {
+            plain: true,
+            ..FakeGate::default()
+        });
+        assert_eq!(
+            three.handle(digest_request(auth::PLAIN, &["admin", "P@ssw0rd", "x"])),
+            failed(auth::PLAIN, "malformed plain authentication")
+        );
+        let mut digest = started(FakeGate::default());
+        assert_eq!(
+            digest.handle(ClientMessage::Authenticate {
+                auth_type: auth::DIGEST,
+                data: overrun,
+            }),
+            failed(auth::DIGEST, "malformed digest authentication")
+        );
+        // After the challenge: a foreign nonce, realm or qop, or a second
+        // request without a response.
+        let nonce = "00112233445566778899aabbccddeeff";
+        for (fields, why) in [
+            (
+                ["admin", REALM, "ffff", DIGEST_URI, "c", "1", "r", "auth"],
+                "digest with a foreign nonce, realm or qop",
+            ),
+            (
+                ["admin", "other", nonce, DIGEST_URI, "c", "1", "r", "auth"],
+                "digest with a foreign nonce, realm or qop",
+            ),
+            (
+                ["admin", REALM, nonce, DIGEST_URI, "c", "1", "r", "auth-int"],
+                "digest with a foreign nonce, realm or qop",
+            ),
+            (
+                ["admin", REALM, nonce, DIGEST_URI, "c", "1", "", "auth"],
+                "digest without a response after the challenge",
+            ),
+        ] {
+            let mut s = started(FakeGate::default());
+            let first = ["admin", "", "", DIGEST_URI, "", "", "", ""];
+            assert!(matches!(
+                s.handle(digest_request(auth::DIGEST, &first)),
+                Step::Reply(_)
+            ));
+            assert_eq!(
+                s.handle(digest_request(auth::DIGEST, &fields)),
+                failed(auth::DIGEST, why)
+            );
+            assert_eq!(s.state, State::Ended);
+            assert_eq!(s.gate().failures, 0, "the device was not asked");
+        }
+    }
+
+    #[test]
+    fn the_channel_opens_only_after_authentication() {
+        let sol = SolSettings::default();
+        let mut early = started(FakeGate::default());
+        assert!(matches!(
+            early.handle(ClientMessage::StartSol(sol)),
+            Step::Close(None, _)
+        ));
+        let (mut s, _) = digest_login(auth::DIGEST, "P@ssw0rd");
+        assert_eq!(
+            s.handle(ClientMessage::StartSol(sol)),
+            Step::Open(Channel::Sol(sol))
+        );
+    }
+
+    fn any_client_message() -> impl Strategy<Value = ClientMessage> {
+        proptest::collection::vec(any::<u8>(), 0..64).prop_filter_map("decodable", |bytes| {
+            ClientMessage::decode(&bytes).ok().flatten().map(|(m, _)| m)
+        })
+    }
+
+    proptest! {
+        /// Whatever a console sends before authenticating, it never gets a
+        /// channel.
+        #[test]
+        fn no_channel_without_a_login(msgs in proptest::collection::vec(any_client_message(), 0..12)) {
+            let mut s = session(FakeGate { plain: true, ..FakeGate::default() });
+            for m in msgs {
+                let step = s.handle(m);
+                prop_assert!(!matches!(step, Step::Open(_)));
+                if matches!(step, Step::Close(..)) {
+                    prop_assert_eq!(&s.state, &State::Ended);
+                    break;
+                }
+            }
+        }
+    }
+}

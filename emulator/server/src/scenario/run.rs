@@ -1,0 +1,307 @@
+//! Running a scenario against a fleet: faults at start, then the timeline
+//! and the expectations in time order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use super::report::{EventReport, ExpectationReport, Report};
+use super::{Action, Check, Event, Expectation, Scenario, format_duration};
+use crate::fleet::{Endpoint, Fleet};
+use amtemu_model::device::{DeviceEvent, HostPower, Port, PowerRequest, ProvisioningState};
+
+/// Whether a device answers WS-Man: its faults leave connections alone,
+/// its firmware opens a WS-Man port and its ME is powered.
+fn responds(endpoint: &Endpoint) -> bool {
+    let f = endpoint.faults.get();
+    let cut_off = f.offline || f.hang || f.reset_probability >= 1.0;
+    let fw = endpoint.device.firmware;
+    !cut_off && (fw.opens(Port::Http) || fw.opens(Port::Https)) && endpoint.device.me_reachable()
+}
+
+/// Applies `action` to one device; false when it did not apply (the host
+/// was already there, or busy with another transition).
+fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &Endpoint) -> bool {
+    let device = &endpoint.device;
+    let power = || device.with_state(|s| (s.power.state(), s.power.is_transitioning()));
+    match action {
+        Action::PowerButton => device.press_power_button().is_ok(),
+        // An OS in the middle of a power transition is not shutting itself
+        // down; such devices are skipped.
+        Action::OsShutdown => match power() {
+            (_, true) => false,
+            _ => device.os_shutdown(),
+        },
+        Action::PowerOn => device.request_power(PowerRequest::On).is_ok(),
+        Action::PowerOff => match power() {
+            (HostPower::S5 | HostPower::Off, false) => false,
+            _ => {
+                device.force_power(HostPower::S5);
+                true
+            }
+        },
+        Action::Reset => device.request_power(PowerRequest::MasterBusReset).is_ok(),
+        Action::Unplug | Action::Replug => {
+            let offline = action == Action::Unplug;
+            let mut faults = endpoint.faults.get();
+            if faults.offline == offline {
+                return false;
+            }
+            faults.offline = offline;
+            endpoint.faults.set(faults);
+            true
+        }
+        Action::Fault => {
+            endpoint.faults.set(plan.cloned().unwrap_or_default());
+            true
+        }
+        Action::ClearFaults => {
+            let had = !endpoint.faults.get().is_clear();
+            endpoint.faults.clear();
+            had
+        }
+        Action::EnterSetupMode => device.enter_setup_mode(),
+        Action::CertExpire => device.expire_certificate(),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().min(u128::from(u64::MAX)) as u64
+}
+
+impl Scenario {
+    /// Applies the groups' faults, then runs the timeline (events at their
+    /// offsets from now) and checks the expectations at their times;
+    /// returns when the scenario's `duration` has passed, or, without one,
+    /// after the last event or check (at once when there is none: the
+    /// fleet then runs until stopped, see [`Scenario::duration`]).
+    pub async fn run(&self, fleet: Arc<Fleet>) -> Report {
+        let start = Instant::now();
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, millis);
+        let by_name: HashMap<&str, &Arc<Endpoint>> = fleet
+            .devices()
+            .iter()
+            .map(|e| (e.device.name.as_str(), e))
+            .collect();
+        let endpoints: Vec<Option<Arc<Endpoint>>> = self
+            .specs
+            .iter()
+            .map(|s| by_name.get(s.config.name.as_str()).map(|e| Arc::clone(e)))
+            .collect();
+        let missing = endpoints.iter().filter(|e| e.is_none()).count();
+        if missing > 0 {
+            tracing::warn!(
+                missing,
+                "scenario devices not in the fleet; they count as failing their checks"
+            );
+        }
+
+        let mut faulted_at_start = 0;
+        for group in &self.groups {
+            if let Some((plan, targets)) = &group.faults {
+                for endpoint in targets.iter().filter_map(|&d| endpoints[d].as_ref()) {
+                    endpoint.faults.set(plan.clone());
+                    faulted_at_start += 1;
+                }
+            }
+        }
+
+        // "Saw a power-on": listen from the start to the devices some
+        // expectation asks about.
+        let seen: Arc<Vec<AtomicBool>> = Arc::new(
+            (0..self.specs.len())
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+        );
+        let mut watched = vec![false; self.specs.len()];
+        for x in &self.expectations {
+            if matches!(x.check, Check::SawPowerOn(_)) {
+                for &d in &x.devices {
+                    watched[d] = true;
+                }
+            }
+        }
+        let mut watchers = tokio::task::JoinSet::new();
+        for (d, endpoint) in endpoints.iter().enumerate() {
+            let (true, Some(endpoint)) = (watched[d], endpoint) else {
+                continue;
+            };
+            let mut events = endpoint.device.subscribe();
+            let seen = seen.clone();
+            watchers.spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(DeviceEvent::PowerChanged {
+                            to: HostPower::S0, ..
+                        }) => {
+                            seen[d].store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        Ok(_) | Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
+
+        // Events before checks due at the same time; each in file order.
+        let mut items: Vec<(Duration, u8, usize)> = self
+            .timeline
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.at, 0, i))
+            .chain(
+                self.expectations
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (x.at.unwrap_or(self.end), 1, i)),
+            )
+            .collect();
+        items.sort_by_key(|&(at, kind, i)| (at, kind, i));
+
+        let mut events = Vec::new();
+        let mut checks = Vec::new();
+        for (at, kind, i) in items {
+            tokio::time::sleep_until(start + at).await;
+            if kind == 0 {
+                let report = self.fire(&self.timeline[i], &endpoints, start);
+                tracing::info!(
+                    at = %format_duration(at),
+                    action = %report.action,
+                    target = %report.target,
+                    applied = report.applied,
+                    "scenario event"
+                );
+                events.push(report);
+            } else {
+                let report = self.check(&self.expectations[i], &endpoints, &seen, start);
+                tracing::info!(
+                    passed = report.passed,
+                    observed = report.observed_share,
+                    "{}",
+                    report.description
+                );
+                checks.push(report);
+            }
+        }
+        if let Some(d) = self.duration {
+            tokio::time::sleep_until(start + d).await;
+        }
+        watchers.abort_all();
+        events.sort_by_key(|e: &EventReport| e.index);
+        checks.sort_by_key(|x: &ExpectationReport| x.index);
+
+        Report {
+            scenario: self.file_name.clone(),
+            description: self.description.clone(),
+            seed: self.seed.clone(),
+            passed: checks.iter().all(|x| x.passed),
+            devices: self.specs.len(),
+            missing_devices: missing,
+            faulted_at_start,
+            started_unix_ms,
+            elapsed_ms: millis(start.elapsed()),
+            events,
+            expectations: checks,
+        }
+    }
+
+    fn fire(
+        &self,
+        event: &Event,
+        endpoints: &[Option<Arc<Endpoint>>],
+        start: Instant,
+    ) -> EventReport {
+        let mut applied = 0;
+        let mut missing = 0;
+        for &d in &event.target.devices {
+            match &endpoints[d] {
+                Some(endpoint) => {
+                    if apply(event.action, event.plan.as_ref(), endpoint) {
+                        applied += 1;
+                    }
+                }
+                None => missing += 1,
+            }
+        }
+        let selected = event.target.devices.len();
+        EventReport {
+            index: event.index,
+            at: format_duration(event.at),
+            at_ms: millis(event.at),
+            ran_at_ms: millis(start.elapsed()),
+            action: event.action.name().to_string(),
+            target: event.target.description.clone(),
+            selected,
+            applied,
+            skipped: selected - applied - missing,
+            missing,
+        }
+    }
+
+    fn check(
+        &self,
+        x: &Expectation,
+        endpoints: &[Option<Arc<Endpoint>>],
+        seen: &[AtomicBool],
+        start: Instant,
+    ) -> ExpectationReport {
+        let mut matching = 0;
+        for &d in &x.devices {
+            let Some(endpoint) = &endpoints[d] else {
+                continue;
+            };
+            let device = &endpoint.device;
+            let ok = match x.check {
+                Check::Power(want) => want.matches(device.with_state(|s| s.power.state())),
+                Check::Provisioned(want) => {
+                    (device.with_state(|s| s.setup.state) == ProvisioningState::Post) == want
+                }
+                Check::Responds(want) => responds(endpoint) == want,
+                Check::SawPowerOn(want) => seen[d].load(Ordering::Relaxed) == want,
+                Check::HellosDelivered(least) => {
+                    device.with_state(|s| s.provisioning.hello.delivered) >= least
+                }
+            };
+            if ok {
+                matching += 1;
+            }
+        }
+        let total = x.devices.len();
+        let observed = if total == 0 {
+            1.0
+        } else {
+            matching as f64 / total as f64
+        };
+        let passed = observed + 1e-9 >= x.share;
+        let at = x.at.unwrap_or(self.end);
+        let description = x.description(self.end);
+        let message = format!(
+            "{matching} of {total} ({:.1}%) matched; needed at least {}%",
+            observed * 100.0,
+            x.share * 100.0
+        );
+        ExpectationReport {
+            index: x.index,
+            description,
+            at: match x.at {
+                Some(at) => format_duration(at),
+                None => "end".into(),
+            },
+            at_ms: millis(at),
+            checked_at_ms: millis(start.elapsed()),
+            passed,
+            expected_share: x.share,
+            observed_share: observed,
+            matching,
+            total,
+            message,
+        }
+    }
+}

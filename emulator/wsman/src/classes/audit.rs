@@ -1,0 +1,565 @@
+//! AMT_AuditLog and AMT_AuditPolicyRule (AMT 4.0+): the security audit log
+//! an auditor reads page by page, locks, clears and configures, and the
+//! policy that says which operations it records.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::{Access, CLASS, Class, method, output};
+use amtemu_model::device::audit::{AuditLog, EventId, PolicyType, StoragePolicy, status};
+use amtemu_model::device::users::realm;
+use amtemu_model::device::{Device, Feature};
+use amtemu_wire::wsman::fault::Fault;
+use amtemu_wire::wsman::value::{Instance, Value};
+
+const LOG_NAME: &str = "Intel(r) AMT:Audit Log";
+const RULE_NAME: &str = "Intel(r) AMT:Audit Policy Rule";
+
+/// The auditor's realm.
+const AUDITOR: Access = Access(&[realm::AUDIT_LOG]);
+
+pub static CLASSES: &[Class] = &[
+    Class {
+        name: "AMT_AuditLog",
+        requires: Some(Feature::AuditLog),
+        common: true,
+        keys: &["CreationClassName", "Name"],
+        instances: audit_log,
+        methods: &[
+            method("ReadRecords", read_records),
+            method("ClearLog", clear_log),
+            method("RequestStateChange", request_state_change),
+            method("SetAuditLock", set_audit_lock),
+            method("SetStoragePolicy", set_storage_policy),
+        ],
+        read: AUDITOR,
+        invoke: AUDITOR,
+        ..CLASS
+    },
+    Class {
+        name: "AMT_AuditPolicyRule",
+        requires: Some(Feature::AuditLog),
+        keys: &[
+            "CreationClassName",
+            "PolicyRuleName",
+            "SystemCreationClassName",
+            "SystemName",
+        ],
+        instances: policy_rule,
+        methods: &[
+            method("SetAuditPolicy", set_audit_policy),
+            method("SetAuditPolicyBulk", set_audit_policy_bulk),
+        ],
+        read: AUDITOR,
+        invoke: AUDITOR,
+        ..CLASS
+    },
+];
+
+fn now(device: &Device) -> u32 {
+    device.clock()
+}
+
+fn audit_log(device: &Device) -> Vec<Instance> {
+    let now = now(device);
+    let (bits, count, free, policy, days, enabled, last) = device.with_state(|s| {
+        let log = &s.audit_log;
+        (
+            log.state_bits(now),
+            log.len(),
+            log.percentage_free(),
+            log.storage_policy,
+            log.min_days_to_keep,
+            log.enabled,
+            log.records().back().map(|r| r.time),
+        )
+    });
+    let mut instance = Instance::new("AMT_AuditLog")
+        .with("AuditState", bits)
+        .with("CreationClassName", "AMT_AuditLog")
+        .with("CurrentNumberOfRecords", count)
+        .with("ElementName", "Intel(r) AMT Audit Log")
+        .with("EnabledState", if enabled { 2 } else { 3 })
+        .with("MaxAllowedAuditors", 1)
+        .with(
+            "MaxNumberOfRecords",
+            amtemu_model::device::audit::CAPACITY as u32,
+        )
+        .with("MinDaysToKeep", days)
+        .with("Name", LOG_NAME)
+        .with("OverwritePolicy", policy.overwrite_policy())
+        .with("PercentageFree", free)
+        .with("RequestedState", if enabled { 2 } else { 3 })
+        .with("StoragePolicy", policy.number());
+    if let Some(t) = last {
+        instance.set("TimeOfLastRecord", Value::Datetime(cim_datetime(t)));
+    }
+    vec![instance]
+}
+
+/// A CIM datetime in UTC, as AMT writes it (`2026-11-24T16:00:00Z`).
+fn cim_datetime(unix: u32) -> String {
+    let days = i64::from(unix / 86_400);
+    let secs = unix % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn read_records(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const METHOD: &str = "ReadRecords";
+    let Some(start) = input.int("StartIndex") else {
+        return Ok(output(METHOD, status::INVALID_PARAMETER));
+    };
+    match device.with_state(|s| s.audit_log.read(start)) {
+        Err(rv) => Ok(output(METHOD, rv)),
+        Ok((total, page)) => {
+            let mut out = output(METHOD, 0)
+                .with("TotalRecordCount", total)
+                .with("RecordsReturned", page.len());
+            if !page.is_empty() {
+                out = out.with_array("EventRecords", page.iter().map(|r| BASE64.encode(r)));
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn clear_log(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
+    let now = now(device);
+    let rv = match device.with_state(|s| s.audit_log.clear(now)) {
+        Ok(()) => {
+            device.changed("AMT_AuditLog");
+            device.audit(EventId::LOG_CLEARED);
+            0
+        }
+        Err(rv) => rv,
+    };
+    Ok(output("ClearLog", rv))
+}
+
+/// 2 enables the log, 3 disables it.
+fn request_state_change(
+    device: &Device,
+    _: &Instance,
+    input: &Instance,
+) -> Result<Instance, Fault> {
+    const METHOD: &str = "RequestStateChange";
+    let enable = match input.int("RequestedState") {
+        Some(2) => true,
+        Some(3) => false,
+        _ => return Ok(output(METHOD, 5)),
+    };
+    let was = device.with_state(|s| s.audit_log.enabled);
+    if was != enable {
+        // Disabling is recorded while the log still takes records.
+        if !enable {
+            device.audit(EventId::LOG_DISABLED);
+        }
+        device.with_state(|s| s.audit_log.enabled = enable);
+        if enable {
+            device.audit(EventId::LOG_ENABLED);
+        }
+        device.changed("AMT_AuditLog");
+    }
+    Ok(output(METHOD, 0))
+}
+
+/// Flag 0 locks for LockTimeoutInSeconds and returns the handle; 1 unlocks
+/// with the handle. Unprovisioning locks (2) are not modelled.
+fn set_audit_lock(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const METHOD: &str = "SetAuditLock";
+    let now = now(device);
+    let result = match input.int("Flag") {
+        // AuditLog::lock checks the timeout's range.
+        Some(0) => match input.int("LockTimeoutInSeconds").map(u32::try_from) {
+            Some(Ok(t)) => device.with_state(|s| s.audit_log.lock(t, now)),
+            _ => Err(status::INVALID_PARAMETER),
+        },
+        Some(1) => match input.int("Handle").and_then(|h| u32::try_from(h).ok()) {
+            Some(handle) => device
+                .with_state(|s| s.audit_log.unlock(handle, now))
+                .map(|()| handle),
+            None => Err(status::INVALID_PARAMETER),
+        },
+        _ => Err(status::INVALID_PARAMETER),
+    };
+    Ok(match result {
+        Ok(handle) => output(METHOD, 0).with("Handle", handle),
+        Err(rv) => output(METHOD, rv),
+    })
+}
+
+fn set_storage_policy(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const METHOD: &str = "SetStoragePolicy";
+    let Some(policy) = input
+        .int("StoragePolicy")
+        .and_then(StoragePolicy::from_number)
+    else {
+        return Ok(output(METHOD, status::INVALID_PARAMETER));
+    };
+    let days = match input.int("DaysToKeep") {
+        None => None,
+        Some(d) => match u16::try_from(d) {
+            Ok(d) => Some(d),
+            Err(_) => return Ok(output(METHOD, status::INVALID_PARAMETER)),
+        },
+    };
+    if policy == StoragePolicy::RestrictedRollover && days.is_none() {
+        return Ok(output(METHOD, status::INVALID_PARAMETER));
+    }
+    device.with_state(|s| {
+        s.audit_log.storage_policy = policy;
+        if let Some(d) = days {
+            s.audit_log.min_days_to_keep = d;
+        }
+    });
+    device.changed("AMT_AuditLog");
+    device.audit(EventId::POLICY_MODIFIED);
+    Ok(output(METHOD, 0))
+}
+
+fn policy_rule(device: &Device) -> Vec<Instance> {
+    let rules = device.with_state(|s| s.audit_log.policy_rules());
+    let mut rule = super::service("AMT_AuditPolicyRule", RULE_NAME);
+    // A policy rule's key is PolicyRuleName, not Name.
+    rule.props.remove("Name");
+    let mut rule = rule
+        .with("PolicyRuleName", RULE_NAME)
+        .with("ElementName", RULE_NAME)
+        .with("Enabled", 1);
+    if !rules.is_empty() {
+        rule = rule
+            .with_array(
+                "AuditApplicationEventID",
+                rules.iter().map(|(id, _)| id.packed()),
+            )
+            .with_array("PolicyType", rules.iter().map(|(_, t)| t.number()));
+    }
+    vec![rule]
+}
+
+/// One policy change as the methods carry it.
+fn policy_change(
+    enable: &Value,
+    app: &Value,
+    event: &Value,
+    kind: Option<&Value>,
+) -> Result<(EventId, Option<PolicyType>), u32> {
+    let enable = enable.as_bool().ok_or(status::INVALID_PARAMETER)?;
+    let number = |v: &Value| {
+        v.as_int()
+            .and_then(|i| u16::try_from(i).ok())
+            .ok_or(status::INVALID_PARAMETER)
+    };
+    let id = EventId {
+        app: number(app)?,
+        event: number(event)?,
+    };
+    if !id.is_known() || id.app == EventId::AUDIT_LOG_APP {
+        return Err(status::INVALID_PARAMETER);
+    }
+    let kind = match kind {
+        None => PolicyType::Alert,
+        Some(v) => v
+            .as_int()
+            .and_then(PolicyType::from_number)
+            .ok_or(status::INVALID_PARAMETER)?,
+    };
+    Ok((id, enable.then_some(kind)))
+}
+
+/// Applies every change or none.
+fn apply_policy(device: &Device, changes: Vec<(EventId, Option<PolicyType>)>) -> u32 {
+    let applied = device.with_state(|s| {
+        let mut log: AuditLog = s.audit_log.clone();
+        for (id, audit) in &changes {
+            log.set_policy(*id, *audit)?;
+        }
+        s.audit_log = log;
+        Ok::<(), u32>(())
+    });
+    match applied {
+        Ok(()) => {
+            device.changed("AMT_AuditPolicyRule");
+            device.audit(EventId::POLICY_MODIFIED);
+            0
+        }
+        Err(rv) => rv,
+    }
+}
+
+/// The inputs both forms of SetAuditPolicy require (single values or
+/// parallel arrays).
+fn policy_inputs(input: &Instance) -> Option<(&Value, &Value, &Value)> {
+    Some((
+        input.get("Enable")?,
+        input.get("AuditedAppID")?,
+        input.get("EventID")?,
+    ))
+}
+
+fn set_audit_policy(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const METHOD: &str = "SetAuditPolicy";
+    let Some((enable, app, event)) = policy_inputs(input) else {
+        return Ok(output(METHOD, status::INVALID_PARAMETER));
+    };
+    let rv = match policy_change(enable, app, event, input.get("PolicyType")) {
+        Ok(change) => apply_policy(device, vec![change]),
+        Err(rv) => rv,
+    };
+    Ok(output(METHOD, rv))
+}
+
+/// Parallel arrays, one change per index; their lengths must agree.
+fn set_audit_policy_bulk(
+    device: &Device,
+    _: &Instance,
+    input: &Instance,
+) -> Result<Instance, Fault> {
+    const METHOD: &str = "SetAuditPolicyBulk";
+    let Some((enable, app, event)) = policy_inputs(input) else {
+        return Ok(output(METHOD, status::INVALID_PARAMETER));
+    };
+    let (enable, app, event) = (enable.items(), app.items(), event.items());
+    let kinds = input.get("PolicyType").map(Value::items);
+    let n = enable.len();
+    if n == 0 || app.len() != n || event.len() != n || kinds.is_some_and(|k| k.len() != n) {
+        return Ok(output(METHOD, status::INVALID_PARAMETER));
+    }
+    let changes: Result<Vec<_>, u32> = (0..n)
+        .map(|i| policy_change(&enable[i], &app[i], &event[i], kinds.map(|k| &k[i])))
+        .collect();
+    let rv = match changes {
+        Ok(changes) => apply_policy(device, changes),
+        Err(rv) => rv,
+    };
+    Ok(output(METHOD, rv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amtemu_model::device::audit::AuditEvent;
+    use amtemu_model::testing::device;
+
+    fn acl_added(name: &str) -> AuditEvent {
+        AuditEvent::acl_entry(EventId::ACL_ENTRY_ADDED, name)
+    }
+
+    fn call(d: &Device, f: super::super::MethodFn, input: Instance) -> Instance {
+        f(d, &Instance::default(), &input).unwrap()
+    }
+
+    fn rv(out: &Instance) -> i64 {
+        out.int("ReturnValue").unwrap()
+    }
+
+    fn policy(enable: bool, app: u16, event: u16) -> Instance {
+        Instance::new("SetAuditPolicy_INPUT")
+            .with("Enable", enable)
+            .with("AuditedAppID", app)
+            .with("EventID", event)
+            .with("PolicyType", 0)
+    }
+
+    #[test]
+    fn datetimes_are_utc_civil_dates() {
+        assert_eq!(cim_datetime(0), "1970-01-01T00:00:00Z");
+        assert_eq!(cim_datetime(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(cim_datetime(1_795_537_845), "2026-11-24T16:30:45Z");
+    }
+
+    #[test]
+    fn policy_changes_are_validated_and_all_or_nothing() {
+        let d = device("4.0");
+        assert_eq!(rv(&call(&d, set_audit_policy, policy(true, 17, 0))), 0);
+        assert_eq!(rv(&call(&d, set_audit_policy, policy(true, 17, 99))), 36);
+        assert_eq!(rv(&call(&d, set_audit_policy, policy(true, 99, 0))), 36);
+        assert_eq!(
+            rv(&call(
+                &d,
+                set_audit_policy,
+                policy(true, 17, 1).with("PolicyType", 9)
+            )),
+            36
+        );
+        let bulk = Instance::new("SetAuditPolicyBulk_INPUT")
+            .with_array("Enable", [true, true])
+            .with_array("AuditedAppID", [16u16, 16])
+            .with_array("EventID", [2u16, 77]);
+        assert_eq!(rv(&call(&d, set_audit_policy_bulk, bulk)), 36);
+        let short = Instance::new("SetAuditPolicyBulk_INPUT")
+            .with_array("Enable", [true, true])
+            .with_array("AuditedAppID", [16u16])
+            .with_array("EventID", [2u16, 4]);
+        assert_eq!(rv(&call(&d, set_audit_policy_bulk, short)), 36);
+        let rules = || d.with_state(|s| s.audit_log.policy_rules());
+        assert_eq!(rules().len(), 1, "nothing of the refused bulk applied");
+        let good = Instance::new("SetAuditPolicyBulk_INPUT")
+            .with_array("Enable", [true, true])
+            .with_array("AuditedAppID", [16u16, 16])
+            .with_array("EventID", [2u16, 4])
+            .with_array("PolicyType", [1u8, 0]);
+        assert_eq!(rv(&call(&d, set_audit_policy_bulk, good)), 0);
+        assert_eq!(rules().len(), 3);
+        let rule = &policy_rule(&d)[0];
+        assert_eq!(
+            rule.get("AuditApplicationEventID").unwrap().items().len(),
+            3
+        );
+    }
+
+    #[test]
+    fn a_lock_timeout_out_of_range_or_missing_is_an_invalid_parameter() {
+        let d = device("11.8");
+        let lock = |timeout: Option<i64>| {
+            let input = Instance::new("SetAuditLock_INPUT").with("Flag", 0);
+            rv(&call(
+                &d,
+                set_audit_lock,
+                match timeout {
+                    Some(t) => input.with("LockTimeoutInSeconds", t),
+                    None => input,
+                },
+            ))
+        };
+        let max = i64::from(amtemu_model::device::audit::MAX_LOCK_SECONDS);
+        for bad in [
+            Some(0),
+            Some(-1),
+            Some(max + 1),
+            Some(1 << 32),
+            Some(i64::MIN),
+            None,
+        ] {
+            assert_eq!(lock(bad), 36, "{bad:?}");
+        }
+        assert_eq!(audit_log(&d)[0].int("AuditState").unwrap() & 2, 0);
+        assert_eq!(lock(Some(max)), 0);
+        assert_eq!(
+            rv(&call(
+                &d,
+                set_audit_lock,
+                Instance::new("SetAuditLock_INPUT").with("Flag", 2)
+            )),
+            36
+        );
+    }
+
+    #[test]
+    fn records_page_and_the_log_can_be_cleared_locked_and_disabled() {
+        let d = device("11.8");
+        call(&d, set_audit_policy, policy(true, 16, 2));
+        for i in 0..12 {
+            d.audit(acl_added(&format!("user{i}")));
+        }
+        let read = |start: i64| {
+            call(
+                &d,
+                read_records,
+                Instance::new("ReadRecords_INPUT").with("StartIndex", start),
+            )
+        };
+        let first = read(1);
+        // Policy modified (20/1) plus 12 ACL records.
+        assert_eq!(first.int("TotalRecordCount"), Some(13));
+        assert_eq!(first.int("RecordsReturned"), Some(10));
+        let second = read(11);
+        assert_eq!(second.int("RecordsReturned"), Some(3));
+        let last = BASE64
+            .decode(
+                second.get("EventRecords").unwrap().items()[2]
+                    .as_text()
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(&last[..5], &[0, 16, 0, 2, 2], "ACL added, local initiator");
+        assert_eq!(rv(&read(99)), 35);
+        assert!(audit_log(&d)[0].get("TimeOfLastRecord").is_some());
+
+        let lock = call(
+            &d,
+            set_audit_lock,
+            Instance::new("SetAuditLock_INPUT")
+                .with("Flag", 0)
+                .with("LockTimeoutInSeconds", 60),
+        );
+        assert_eq!(rv(&lock), 0);
+        assert_eq!(audit_log(&d)[0].int("AuditState").unwrap() & 2, 2);
+        assert_eq!(rv(&call(&d, clear_log, Instance::default())), 16);
+        let unlock = |h: i64| {
+            call(
+                &d,
+                set_audit_lock,
+                Instance::new("SetAuditLock_INPUT")
+                    .with("Flag", 1)
+                    .with("Handle", h),
+            )
+        };
+        let handle = lock.int("Handle").unwrap();
+        assert_eq!(rv(&unlock(handle + 1)), 2053);
+        assert_eq!(rv(&unlock(handle)), 0);
+        assert_eq!(rv(&call(&d, clear_log, Instance::default())), 0);
+        assert_eq!(
+            read(1).int("TotalRecordCount"),
+            Some(1),
+            "the clearing itself"
+        );
+
+        let state = |n: i64| {
+            call(
+                &d,
+                request_state_change,
+                Instance::new("RequestStateChange_INPUT").with("RequestedState", n),
+            )
+        };
+        assert_eq!(rv(&state(7)), 5);
+        assert_eq!(rv(&state(3)), 0);
+        d.audit(acl_added("ignored"));
+        assert_eq!(audit_log(&d)[0].int("EnabledState"), Some(3));
+        assert_eq!(audit_log(&d)[0].int("AuditState").unwrap() & 1, 1);
+        assert_eq!(
+            read(1).int("TotalRecordCount"),
+            Some(2),
+            "cleared, disabled"
+        );
+        assert_eq!(rv(&state(2)), 0);
+        assert_eq!(read(1).int("TotalRecordCount"), Some(3), "enabled");
+    }
+
+    #[test]
+    fn the_storage_policy_is_set_with_its_days() {
+        let d = device("11.8");
+        let set = |p: i64, days: Option<i64>| {
+            let mut input = Instance::new("SetStoragePolicy_INPUT").with("StoragePolicy", p);
+            if let Some(days) = days {
+                input.set("DaysToKeep", days);
+            }
+            rv(&call(&d, set_storage_policy, input))
+        };
+        assert_eq!(set(5, None), 36);
+        assert_eq!(set(2, None), 36);
+        assert_eq!(set(2, Some(-1)), 36);
+        assert_eq!(set(2, Some(7)), 0);
+        let log = &audit_log(&d)[0];
+        assert_eq!(log.int("StoragePolicy"), Some(2));
+        assert_eq!(log.int("MinDaysToKeep"), Some(7));
+        assert_eq!(log.int("OverwritePolicy"), Some(32768));
+        assert_eq!(set(0, None), 0);
+        assert_eq!(audit_log(&d)[0].int("OverwritePolicy"), Some(7));
+    }
+}

@@ -1,0 +1,190 @@
+//! AMT_MessageLog: the event log, read with an iterator that clients
+//! position and then advance in batches.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use super::{Access, CLASS, Class, Method, output};
+use amtemu_model::device::Device;
+use amtemu_model::device::message_log::{MAX_RECORDS, RECORD_SIZE};
+use amtemu_model::device::users::realm;
+use amtemu_wire::wsman::fault::Fault;
+use amtemu_wire::wsman::value::Instance;
+
+const NAME: &str = "Intel(r) AMT:MessageLog 1";
+
+/// Reading the event log: the Event Log Reader realm, or Event Manager,
+/// which also clears and freezes it.
+const EVENT_LOG_READ: Access = Access(&[realm::EVENT_LOG_READER, realm::EVENT_MANAGER]);
+
+pub static CLASSES: &[Class] = &[Class {
+    name: "AMT_MessageLog",
+    keys: &["CreationClassName", "Name"],
+    instances: message_log,
+    methods: &[
+        Method {
+            name: "PositionToFirstRecord",
+            requires: None,
+            call: position_to_first_record,
+        },
+        Method {
+            name: "GetRecords",
+            requires: None,
+            call: get_records,
+        },
+        Method {
+            name: "ClearLog",
+            requires: None,
+            call: clear_log,
+        },
+        Method {
+            name: "FreezeLog",
+            requires: None,
+            call: freeze_log,
+        },
+    ],
+    read: EVENT_LOG_READ,
+    invoke: Access::EVENT_MANAGER,
+    method_access: &[
+        ("PositionToFirstRecord", EVENT_LOG_READ),
+        ("GetRecords", EVENT_LOG_READ),
+    ],
+    ..CLASS
+}];
+
+fn message_log(device: &Device) -> Vec<Instance> {
+    let (count, frozen) =
+        device.with_state(|s| (s.message_log.records().len(), s.message_log.frozen));
+    vec![
+        Instance::new("AMT_MessageLog")
+            .with_array("Capabilities", [5u16, 6, 8, 7])
+            .with("CharacterSet", 10)
+            .with("CreationClassName", "AMT_MessageLog")
+            .with("CurrentNumberOfRecords", count)
+            .with("ElementName", NAME)
+            .with("EnabledDefault", 2)
+            .with("EnabledState", 2)
+            .with("HealthState", 5)
+            .with("IsFrozen", frozen)
+            .with("LastChange", 0)
+            .with("LogState", 4)
+            .with("MaxLogSize", 0)
+            .with("MaxNumberOfRecords", MAX_RECORDS)
+            .with("MaxRecordSize", RECORD_SIZE)
+            .with("Name", NAME)
+            .with("OperationalStatus", 2)
+            .with("OverwritePolicy", 2)
+            .with("PercentageNearFull", count * 100 / MAX_RECORDS)
+            .with("RequestedState", 12)
+            .with("SizeOfHeader", 0)
+            .with("SizeOfRecordHeader", 0)
+            .with("Status", "OK"),
+    ]
+}
+
+/// The iterator is the 1-based index of the next record to read; reading
+/// at one past the end returns no records and NoMoreRecords.
+fn position_to_first_record(_: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
+    Ok(output("PositionToFirstRecord", 0).with("IterationIdentifier", 1))
+}
+
+/// Newest records first, as AMT returns them.
+fn get_records(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const METHOD: &str = "GetRecords";
+    let (Some(start), max) = (
+        input.int("IterationIdentifier"),
+        input.int("MaxReadRecords"),
+    ) else {
+        return Ok(output(METHOD, 36));
+    };
+    let max = max
+        .unwrap_or(MAX_RECORDS as i64)
+        .clamp(1, MAX_RECORDS as i64) as usize;
+    let records: Vec<[u8; RECORD_SIZE]> =
+        device.with_state(|s| s.message_log.records().iter().rev().copied().collect());
+    if start < 1 || start as usize > records.len() + 1 {
+        // PT_STATUS_INVALID_INDEX
+        return Ok(output(METHOD, 35));
+    }
+    let from = start as usize - 1;
+    let to = (from + max).min(records.len());
+    let batch: Vec<String> = records[from..to].iter().map(|r| BASE64.encode(r)).collect();
+    let mut out = output(METHOD, 0)
+        .with("IterationIdentifier", to + 1)
+        .with("NoMoreRecords", to == records.len());
+    if !batch.is_empty() {
+        out = out.with_array("RecordArray", batch);
+    }
+    Ok(out)
+}
+
+fn clear_log(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
+    device.with_state(|s| s.message_log.clear());
+    device.changed("AMT_MessageLog");
+    Ok(output("ClearLog", 0))
+}
+
+fn freeze_log(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    match input.bool("Freeze") {
+        Some(freeze) => {
+            device.with_state(|s| s.message_log.frozen = freeze);
+            Ok(output("FreezeLog", 0))
+        }
+        None => Ok(output("FreezeLog", 36)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amtemu_model::device::message_log::LogEvent;
+    use amtemu_model::testing::device;
+
+    #[test]
+    fn records_page_newest_first_until_no_more() {
+        let d = device("11.8");
+        d.with_state(|s| {
+            for t in 1..=5 {
+                s.message_log.push(t, LogEvent::OsBoot);
+            }
+        });
+        let none = Instance::default();
+        let fresh = device("11.8");
+        let empty = get_records(
+            &fresh,
+            &none,
+            &Instance::new("GetRecords_INPUT").with("IterationIdentifier", 1),
+        )
+        .unwrap();
+        assert!(empty.get("RecordArray").is_none());
+        assert_eq!(empty.bool("NoMoreRecords"), Some(true));
+        assert_eq!(empty.int("ReturnValue"), Some(0));
+        let pos = position_to_first_record(&d, &none, &none).unwrap();
+        assert_eq!(pos.int("IterationIdentifier"), Some(1));
+        let read = |id: i64| {
+            get_records(
+                &d,
+                &none,
+                &Instance::new("GetRecords_INPUT")
+                    .with("IterationIdentifier", id)
+                    .with("MaxReadRecords", 3),
+            )
+            .unwrap()
+        };
+        let first = read(1);
+        assert_eq!(first.get("RecordArray").unwrap().items().len(), 3);
+        assert_eq!(first.bool("NoMoreRecords"), Some(false));
+        let newest = BASE64
+            .decode(
+                first.get("RecordArray").unwrap().items()[0]
+                    .as_text()
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(newest[0], 5);
+        let second = read(first.int("IterationIdentifier").unwrap());
+        assert_eq!(second.get("RecordArray").unwrap().items().len(), 2);
+        assert_eq!(second.bool("NoMoreRecords"), Some(true));
+        assert_eq!(read(99).int("ReturnValue"), Some(35));
+    }
+}
