@@ -59,7 +59,7 @@ impl Policy {
     /// The device's policy as it stands now.
     pub fn for_device(device: &Device) -> Policy {
         device.with_state(|s| {
-            let p = &s.provisioning;
+            let p = &s.nvram.provisioning;
             let domain = if p.pki_dns_suffix.is_empty() {
                 p.dhcp_domain.clone()
             } else {
@@ -664,11 +664,11 @@ mod tests {
     fn the_pki_dns_suffix_wins_over_the_dhcp_domain() {
         let device = crate::testing::device("11.8");
         device.with_state(|s| {
-            s.provisioning.dhcp_domain = "dhcp.contoso.com".into();
-            s.provisioning.pki_dns_suffix = "pki.contoso.com".into();
+            s.nvram.provisioning.dhcp_domain = "dhcp.contoso.com".into();
+            s.nvram.provisioning.pki_dns_suffix = "pki.contoso.com".into();
         });
         assert_eq!(Policy::for_device(&device).domain, "pki.contoso.com");
-        device.with_state(|s| s.provisioning.pki_dns_suffix.clear());
+        device.with_state(|s| s.nvram.provisioning.pki_dns_suffix.clear());
         assert_eq!(Policy::for_device(&device).domain, "dhcp.contoso.com");
     }
 

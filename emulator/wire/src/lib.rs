@@ -12,4 +12,5 @@ pub mod digest;
 pub mod hello;
 pub mod hex;
 pub mod redirection;
+pub mod status;
 pub mod wsman;

@@ -460,7 +460,7 @@ fn pull(state: &WsmanState, args: &PullArgs, header: Header) -> Result<String, F
 fn identify(device: &Device) -> String {
     const PROFILES: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile";
     let (http, https, mutual) = device.with_state(|s| {
-        let remote = &s.tls.remote;
+        let remote = &s.nvram.tls.remote;
         (
             device.firmware.opens(amtemu_model::device::Port::Http) && !remote.tls_only(),
             remote.enabled,

@@ -742,12 +742,14 @@ mod tests {
         let config = DeviceConfig::new("nv", Firmware::by_name("11.8").unwrap());
         let before = Device::new(config.clone());
         before.with_state(|s| {
-            s.audit_log
+            s.nvram
+                .audit_log
                 .set_policy(EventId::POWER_UP, Some(PolicyType::Critical))
                 .unwrap();
-            s.audit_log.storage_policy = StoragePolicy::NoRollover;
-            s.power_policy = MePowerPolicy::S0AndSleep;
+            s.nvram.audit_log.storage_policy = StoragePolicy::NoRollover;
+            s.nvram.power_policy = MePowerPolicy::S0AndSleep;
             let session = s
+                .nvram
                 .storage
                 .register(AppIdentity {
                     uuid: vec![1; 16],
@@ -756,8 +758,8 @@ mod tests {
                     enterprise: String::new(),
                 })
                 .unwrap();
-            let block = s.storage.allocate(session, 8, false, "b").unwrap();
-            s.storage.write(session, block, 0, b"kept").unwrap();
+            let block = s.nvram.storage.allocate(session, 8, false, "b").unwrap();
+            s.nvram.storage.write(session, block, 0, b"kept").unwrap();
         });
         before.audit(EventId::POWER_UP);
         let saved = serde_json::to_string(&before.nvram()).unwrap();
@@ -765,12 +767,12 @@ mod tests {
         after.restore(serde_json::from_str(&saved).unwrap());
         after.with_state(|s| {
             before.with_state(|b| {
-                assert_eq!(s.audit_log, b.audit_log);
-                assert_eq!(s.power_policy, b.power_policy);
-                assert_eq!(s.ieee8021x, b.ieee8021x);
+                assert_eq!(s.nvram.audit_log, b.nvram.audit_log);
+                assert_eq!(s.nvram.power_policy, b.nvram.power_policy);
+                assert_eq!(s.nvram.ieee8021x, b.nvram.ieee8021x);
             });
-            assert_eq!(s.audit_log.len(), 1);
-            assert_eq!(s.storage.used(), 8);
+            assert_eq!(s.nvram.audit_log.len(), 1);
+            assert_eq!(s.nvram.storage.used(), 8);
         });
         // State files from before these features load with the defaults.
         let mut old: serde_json::Value = serde_json::from_str(&saved).unwrap();
@@ -789,7 +791,8 @@ mod tests {
         for fw in ["3.2.1", "4.0"] {
             let d = device(fw);
             d.with_state(|s| {
-                s.audit_log
+                s.nvram
+                    .audit_log
                     .set_policy(EventId::RESET, Some(PolicyType::Alert))
             })
             .unwrap();
@@ -802,7 +805,7 @@ mod tests {
             };
             acting(user, || d.audit(EventId::RESET));
             d.audit(EventId::RESET);
-            let records = d.with_state(|s| s.audit_log.records().clone());
+            let records = d.with_state(|s| s.nvram.audit_log.records().clone());
             if fw == "3.2.1" {
                 assert!(records.is_empty(), "no audit log before 4.0");
                 continue;

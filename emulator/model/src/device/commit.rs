@@ -42,22 +42,22 @@ impl Device {
     /// as before.
     pub fn commit_changes(&self) -> Result<(), CommitRefusal> {
         let committed = self.with_state(|s| {
-            let completing = s.setup.state == ProvisioningState::In;
+            let completing = s.nvram.setup.state == ProvisioningState::In;
             if completing {
-                let policy = s.pending_tls.as_ref().unwrap_or(&s.tls);
-                if policy.remote.enabled && s.certs.tls_credential().is_none() {
+                let policy = s.nvram.pending_tls.as_ref().unwrap_or(&s.nvram.tls);
+                if policy.remote.enabled && s.nvram.certs.tls_credential().is_none() {
                     return Err(CommitRefusal::TlsWithoutCredential);
                 }
             }
-            let tls_changed = match s.pending_tls.take() {
+            let tls_changed = match s.nvram.pending_tls.take() {
                 Some(tls) => {
-                    s.tls = tls;
+                    s.nvram.tls = tls;
                     true
                 }
                 None => false,
             };
             if completing {
-                s.setup.state = ProvisioningState::Post;
+                s.nvram.setup.state = ProvisioningState::Post;
             }
             Ok((completing, tls_changed))
         });
@@ -84,15 +84,15 @@ impl Device {
     /// audited as provisioning completed.
     pub fn activate(&self, mode: ControlMode, admin_ha1: [u8; 16]) {
         self.with_state(|s| {
-            s.setup = SetupState {
+            s.nvram.setup = SetupState {
                 state: ProvisioningState::Post,
                 mode,
             };
-            s.users.admin_ha1 = admin_ha1;
-            s.users.admin_is_default = false;
+            s.nvram.users.admin_ha1 = admin_ha1;
+            s.nvram.users.admin_is_default = false;
             if mode == ControlMode::Client {
                 // CCM cannot do without the user's consent.
-                s.redirection.opt_in_required = 0xFFFF_FFFF;
+                s.nvram.redirection.opt_in_required = 0xFFFF_FFFF;
             }
         });
         tracing::info!(device = %self.name, ?mode, "activated by host-based setup");
@@ -130,33 +130,33 @@ pub fn factory_tls() -> TlsSettings {
 }
 
 fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
-    s.setup = SetupState {
+    s.nvram.setup = SetupState {
         state: ProvisioningState::Pre,
         mode: ControlMode::Admin,
     };
-    s.certs = CertStore::default();
-    s.tls = factory_tls();
-    s.pending_tls = None;
+    s.nvram.certs = CertStore::default();
+    s.nvram.tls = factory_tls();
+    s.nvram.pending_tls = None;
     // The default certificate names the host; a new one is made when next
     // needed.
-    s.tls_identity = None;
-    s.general.host_name.clear();
-    s.general.domain_name.clear();
-    s.redirection = Default::default();
+    s.nvram.tls_identity = None;
+    s.nvram.general.host_name.clear();
+    s.nvram.general.domain_name.clear();
+    s.nvram.redirection = Default::default();
     // Profiles go with the certificates they name; the audit log, data
     // storage and the ME power package stay.
-    s.ieee8021x = Default::default();
-    s.provisioning.otp = None;
+    s.nvram.ieee8021x = Default::default();
+    s.nvram.provisioning.otp = None;
     match how {
         Unprovisioning::Full => {
-            s.users = Users::new("admin", DEFAULT_PASSWORD, realm);
-            s.provisioning.trusted_hashes.retain(|h| h.default);
-            s.provisioning.pki_dns_suffix.clear();
+            s.nvram.users = Users::new("admin", DEFAULT_PASSWORD, realm);
+            s.nvram.provisioning.trusted_hashes.retain(|h| h.default);
+            s.nvram.provisioning.pki_dns_suffix.clear();
         }
         Unprovisioning::Partial => {
-            let admin = (s.users.admin_name.clone(), s.users.admin_ha1);
-            s.users = Users::new("admin", DEFAULT_PASSWORD, realm);
-            (s.users.admin_name, s.users.admin_ha1) = admin;
+            let admin = (s.nvram.users.admin_name.clone(), s.nvram.users.admin_ha1);
+            s.nvram.users = Users::new("admin", DEFAULT_PASSWORD, realm);
+            (s.nvram.users.admin_name, s.nvram.users.admin_ha1) = admin;
         }
     }
 }

@@ -139,32 +139,20 @@ pub enum DeviceEvent {
     SettingsChanged(&'static str),
 }
 
-/// Everything about a device that changes.
+/// Everything about a device that changes: what is saved ([`Nvram`]) and
+/// what a restart forgets.
 #[derive(Debug)]
 pub struct DeviceState {
+    /// The non-volatile part. Its `power` field is filled in only when a
+    /// copy is taken for saving ([`Device::nvram`]); the live power state is
+    /// `power` below.
+    pub nvram: Nvram,
     pub power: PowerMachine,
-    pub general: GeneralSettings,
-    pub boot: BootSettings,
     /// What the host booted into last.
     pub last_boot: BootTarget,
-    pub redirection: RedirectionSettings,
-    pub network: NetworkSettings,
-    pub setup: SetupState,
-    pub users: Users,
-    pub certs: CertStore,
-    /// The TLS policy in force.
-    pub tls: TlsSettings,
-    /// TLS settings written with Put, applied by CommitChanges.
-    pub pending_tls: Option<TlsSettings>,
-    /// The TLS server's own certificate and key, made when first needed.
-    pub tls_identity: Option<TlsIdentity>,
     /// The device's own certificate is to be issued with dates that have
     /// passed (a scenario's `cert-expire`).
     pub tls_identity_expired: bool,
-    pub message_log: MessageLog,
-    /// Seconds added to the host clock to give the ME's clock (set by
-    /// SetHighAccuracyTimeSynch).
-    pub clock_offset: i64,
     /// IPS_PowerManagementService.OSPowerSavingState: 2 full power, 3 saving.
     pub os_power_saving: u8,
     /// The simulated host, made when it first boots or a console looks at
@@ -174,13 +162,6 @@ pub struct DeviceState {
     pub provisioning_refusals: u64,
     /// Host-based setup under way (not saved).
     pub host_setup: HostSetupProgress,
-    pub provisioning: ProvisioningSettings,
-    pub audit_log: audit::AuditLog,
-    /// Third-party data storage.
-    pub storage: storage::Storage,
-    pub power_policy: MePowerPolicy,
-    /// 802.1X wired profile and wireless profiles.
-    pub ieee8021x: ieee8021x::Ieee8021xState,
 }
 
 /// One virtual AMT device.
@@ -204,43 +185,46 @@ impl Device {
     pub fn new(config: DeviceConfig) -> Arc<Device> {
         let identity = Identity::from_seed(&config.name);
         let state = DeviceState {
+            nvram: Nvram {
+                general: GeneralSettings {
+                    host_name: config.host_name,
+                    domain_name: config.domain_name,
+                    ..GeneralSettings::default()
+                },
+                boot: BootSettings::default(),
+                redirection: RedirectionSettings::default(),
+                network: NetworkSettings::with_address(&config.ip_address),
+                setup: config.setup,
+                users: Users::new(
+                    &config.admin_name,
+                    &config.admin_password,
+                    &identity.digest_realm,
+                ),
+                certs: CertStore::default(),
+                // A device nobody has configured has remote TLS off.
+                tls: if config.setup.state == ProvisioningState::Post {
+                    TlsSettings::default()
+                } else {
+                    commit::factory_tls()
+                },
+                pending_tls: None,
+                tls_identity: None,
+                message_log: MessageLog::default(),
+                clock_offset: 0,
+                power: config.power,
+                provisioning: config.provisioning,
+                audit_log: audit::AuditLog::default(),
+                storage: storage::Storage::default(),
+                power_policy: config.power_policy,
+                ieee8021x: ieee8021x::Ieee8021xState::default(),
+            },
             power: PowerMachine::new(config.power, config.timings),
-            general: GeneralSettings {
-                host_name: config.host_name,
-                domain_name: config.domain_name,
-                ..GeneralSettings::default()
-            },
-            boot: BootSettings::default(),
             last_boot: BootTarget::Disk,
-            redirection: RedirectionSettings::default(),
-            network: NetworkSettings::with_address(&config.ip_address),
-            setup: config.setup,
-            users: Users::new(
-                &config.admin_name,
-                &config.admin_password,
-                &identity.digest_realm,
-            ),
-            certs: CertStore::default(),
-            // A device nobody has configured has remote TLS off.
-            tls: if config.setup.state == ProvisioningState::Post {
-                TlsSettings::default()
-            } else {
-                commit::factory_tls()
-            },
-            pending_tls: None,
-            tls_identity: None,
             tls_identity_expired: false,
-            message_log: MessageLog::default(),
-            clock_offset: 0,
             os_power_saving: 2,
             host: None,
             provisioning_refusals: 0,
             host_setup: HostSetupProgress::default(),
-            provisioning: config.provisioning,
-            audit_log: audit::AuditLog::default(),
-            storage: storage::Storage::default(),
-            power_policy: config.power_policy,
-            ieee8021x: ieee8021x::Ieee8021xState::default(),
         };
         let (events, _) = broadcast::channel(16);
         Arc::new_cyclic(|this| Device {
@@ -303,7 +287,7 @@ impl Device {
         let mut events = Vec::new();
         let mut current = state.power.state();
         for step in state.power.advance(now) {
-            let at = unix_now(state.clock_offset);
+            let at = unix_now(state.nvram.clock_offset);
             if current != step.state {
                 events.push(DeviceEvent::PowerChanged {
                     from: current,
@@ -311,7 +295,7 @@ impl Device {
                 });
                 current = step.state;
                 if step.state == HostPower::S5 {
-                    state.message_log.push(at, LogEvent::PowerDown);
+                    state.nvram.message_log.push(at, LogEvent::PowerDown);
                 }
                 Self::host_power_changed(state, step.state, step.at);
             }
@@ -326,13 +310,13 @@ impl Device {
     /// Firmware hands over to the boot loader: the one-time boot options
     /// are consumed and the host starts on the target they chose.
     fn boot(&self, state: &mut DeviceState, at: Instant, events: &mut Vec<DeviceEvent>) {
-        let logged = unix_now(state.clock_offset);
-        let target = state.boot.target();
+        let logged = unix_now(state.nvram.clock_offset);
+        let target = state.nvram.boot.target();
         state.last_boot = target;
-        state.boot = BootSettings::cleared();
+        state.nvram.boot = BootSettings::cleared();
         state.os_power_saving = 2;
         for e in [LogEvent::MemoryInit, LogEvent::VideoInit, LogEvent::OsBoot] {
-            state.message_log.push(logged, e);
+            state.nvram.message_log.push(logged, e);
         }
         events.push(DeviceEvent::Booted(target));
         self.host_mut(state, at).boot(at, target);
@@ -367,7 +351,7 @@ impl Device {
     fn run_host(&self, state: &mut DeviceState, now: Instant, events: &mut Vec<DeviceEvent>) {
         while let Some(host) = state.host.as_mut() {
             let env = host::Env {
-                host_name: &state.general.host_name,
+                host_name: &state.nvram.general.host_name,
                 revision: self.firmware.name,
                 identity: &self.identity,
             };
@@ -381,8 +365,8 @@ impl Device {
                             from,
                             to: HostPower::S5,
                         });
-                        let logged = unix_now(state.clock_offset);
-                        state.message_log.push(logged, LogEvent::PowerDown);
+                        let logged = unix_now(state.nvram.clock_offset);
+                        state.nvram.message_log.push(logged, LogEvent::PowerDown);
                     }
                 }
                 Some(Effect::Reboot(at)) => self.boot(state, at, events),
@@ -416,7 +400,7 @@ impl Device {
             self.host_mut(s, now);
             if let Some(host) = s.host.as_mut() {
                 let env = host::Env {
-                    host_name: &s.general.host_name,
+                    host_name: &s.nvram.general.host_name,
                     revision: self.firmware.name,
                     identity: &self.identity,
                 };
@@ -515,7 +499,7 @@ impl Device {
             let changed = !s.tls_identity_expired;
             if changed {
                 s.tls_identity_expired = true;
-                s.tls_identity = None;
+                s.nvram.tls_identity = None;
             }
             changed
         });
@@ -573,48 +557,16 @@ impl Device {
     /// A copy of the state that survives a restart.
     pub fn nvram(&self) -> Nvram {
         self.with_state(|s| Nvram {
-            general: s.general.clone(),
-            boot: s.boot.clone(),
-            redirection: s.redirection.clone(),
-            network: s.network.clone(),
-            setup: s.setup,
-            users: s.users.clone(),
-            certs: s.certs.clone(),
-            tls: s.tls.clone(),
-            pending_tls: s.pending_tls.clone(),
-            tls_identity: s.tls_identity.clone(),
-            message_log: s.message_log.clone(),
-            clock_offset: s.clock_offset,
             power: s.power.destination(),
-            provisioning: s.provisioning.clone(),
-            audit_log: s.audit_log.clone(),
-            storage: s.storage.clone(),
-            power_policy: s.power_policy,
-            ieee8021x: s.ieee8021x.clone(),
+            ..s.nvram.clone()
         })
     }
 
     /// Puts saved state back (at start, before anyone connects).
     pub fn restore(&self, nvram: Nvram) {
         self.with_state(|s| {
-            s.general = nvram.general;
-            s.boot = nvram.boot;
-            s.redirection = nvram.redirection;
-            s.network = nvram.network;
-            s.setup = nvram.setup;
-            s.users = nvram.users;
-            s.certs = nvram.certs;
-            s.tls = nvram.tls;
-            s.pending_tls = nvram.pending_tls;
-            s.tls_identity = nvram.tls_identity;
-            s.message_log = nvram.message_log;
-            s.clock_offset = nvram.clock_offset;
             s.power.force(nvram.power);
-            s.provisioning = nvram.provisioning;
-            s.audit_log = nvram.audit_log;
-            s.storage = nvram.storage;
-            s.power_policy = nvram.power_policy;
-            s.ieee8021x = nvram.ieee8021x;
+            s.nvram = nvram;
         });
     }
 
@@ -631,11 +583,13 @@ impl Device {
         let actor = audit::current_actor();
         let stored = self.with_state(|s| {
             let initiator = match actor.as_ref().map(|a| &a.caller) {
-                Some(users::Caller::Admin) => audit::Initiator::Digest(s.users.admin_name.clone()),
+                Some(users::Caller::Admin) => {
+                    audit::Initiator::Digest(s.nvram.users.admin_name.clone())
+                }
                 Some(users::Caller::User { name, .. }) => audit::Initiator::Digest(name.clone()),
                 Some(users::Caller::Anonymous) | None => audit::Initiator::Local,
             };
-            let now = unix_now(s.clock_offset);
+            let now = unix_now(s.nvram.clock_offset);
             let record = audit::AuditRecord {
                 app: event.id.app,
                 event: event.id.event,
@@ -644,7 +598,7 @@ impl Device {
                 address: actor.as_ref().and_then(|a| a.address.clone()),
                 extended: event.extended,
             };
-            s.audit_log.record(record, now)
+            s.nvram.audit_log.record(record, now)
         });
         if let Ok(true) = stored {
             self.changed("AMT_AuditLog");
@@ -655,14 +609,14 @@ impl Device {
     /// a log that cannot take it): the operation must then not happen.
     pub fn audit_blocks(&self, id: audit::EventId) -> bool {
         self.firmware.has(Feature::AuditLog)
-            && self.with_state(|s| s.audit_log.blocks(id, unix_now(s.clock_offset)))
+            && self.with_state(|s| s.nvram.audit_log.blocks(id, unix_now(s.nvram.clock_offset)))
     }
 
     /// Whether the management engine is powered, per its power policy, in
     /// the host's current power state. When it is not, the device does not
     /// answer on any port.
     pub fn me_reachable(&self) -> bool {
-        self.with_state(|s| s.power_policy.keeps_on(s.power.state()))
+        self.with_state(|s| s.nvram.power_policy.keeps_on(s.power.state()))
     }
 
     /// A local agent (PTHI START_CONFIGURATION) or MEBx starts remote
@@ -671,11 +625,11 @@ impl Device {
     /// changes, for a provisioned device. Whoever sends hellos opens the
     /// window.
     pub fn enter_setup_mode(&self) -> bool {
-        let entered = self.with_state(|s| match s.setup.state {
+        let entered = self.with_state(|s| match s.nvram.setup.state {
             ProvisioningState::Post => false,
             ProvisioningState::Pre | ProvisioningState::In => {
-                s.setup.state = ProvisioningState::In;
-                s.provisioning.hello.given_up = false;
+                s.nvram.setup.state = ProvisioningState::In;
+                s.nvram.provisioning.hello.given_up = false;
                 true
             }
         });
@@ -700,7 +654,7 @@ impl Device {
 
     /// The ME clock, seconds since 1970.
     pub fn clock(&self) -> u32 {
-        self.with_state(|s| unix_now(s.clock_offset))
+        self.with_state(|s| unix_now(s.nvram.clock_offset))
     }
 }
 
@@ -744,8 +698,8 @@ mod tests {
         let device = Device::new(config());
         let mut events = device.subscribe();
         device.with_state(|s| {
-            s.boot.boot_order = Some(BootSource::Pxe);
-            s.boot.is_next = true;
+            s.nvram.boot.boot_order = Some(BootSource::Pxe);
+            s.nvram.boot.is_next = true;
         });
         device.request_power(PowerRequest::PowerCycle).unwrap();
         assert_eq!(
@@ -767,9 +721,9 @@ mod tests {
             DeviceEvent::Booted(BootTarget::Pxe)
         );
         device.with_state(|s| {
-            assert_eq!(s.boot, BootSettings::cleared());
+            assert_eq!(s.nvram.boot, BootSettings::cleared());
             assert_eq!(s.last_boot, BootTarget::Pxe);
-            assert!(s.message_log.records().len() >= 4);
+            assert!(s.nvram.message_log.records().len() >= 4);
         });
     }
 }

@@ -81,7 +81,7 @@ async fn log_in(device: &Device, screen: &mut Screen) {
 #[tokio::test(start_paused = true)]
 async fn an_idle_device_has_no_host() {
     let device = device();
-    device.with_state(|s| s.general.host_name = "x".into());
+    device.with_state(|s| s.nvram.general.host_name = "x".into());
     assert_eq!(device.console_next_due(), None);
     assert_eq!(device.ider_next_request(), None);
     device.with_state(|s| assert!(s.host.is_none()));
@@ -172,8 +172,8 @@ async fn reboot_boots_again_and_consumes_boot_options() {
     log_in(&device, &mut screen).await;
     let mut events = device.subscribe();
     device.with_state(|s| {
-        s.boot.boot_order = Some(BootSource::Pxe);
-        s.boot.is_next = true;
+        s.nvram.boot.boot_order = Some(BootSource::Pxe);
+        s.nvram.boot.is_next = true;
     });
     device.console_input(b"reboot\r");
     screen
@@ -193,8 +193,8 @@ async fn reboot_boots_again_and_consumes_boot_options() {
 async fn pxe_times_out_and_falls_back_to_the_disk() {
     let device = device();
     device.with_state(|s| {
-        s.boot.boot_order = Some(BootSource::Pxe);
-        s.boot.is_next = true;
+        s.nvram.boot.boot_order = Some(BootSource::Pxe);
+        s.nvram.boot.is_next = true;
     });
     power_on(&device).await;
     let mut screen = Screen::attach(&device);
@@ -217,7 +217,7 @@ async fn pxe_times_out_and_falls_back_to_the_disk() {
 #[tokio::test(start_paused = true)]
 async fn bios_setup_waits_for_a_key() {
     let device = device();
-    device.with_state(|s| s.boot.bios_setup = true);
+    device.with_state(|s| s.nvram.boot.bios_setup = true);
     power_on(&device).await;
     let mut screen = Screen::attach(&device);
     screen
@@ -295,7 +295,7 @@ async fn serve_ider_as(device: &Device, drive: IderDrive, image: &[u8], block: u
 async fn ider_reads_the_volume_label_of_the_consoles_iso() {
     let device = device();
     device.ider_session(true);
-    device.with_state(|s| s.boot.use_ider = true);
+    device.with_state(|s| s.nvram.boot.use_ider = true);
     let mut screen = Screen::attach(&device);
     device.request_power(PowerRequest::On).unwrap();
     let opcodes = serve_ider(&device, &iso_image("AMTEMU_RESCUE")).await;
@@ -327,7 +327,7 @@ async fn ider_reads_the_volume_label_of_the_consoles_iso() {
 #[tokio::test(start_paused = true)]
 async fn ider_without_a_session_falls_back_to_the_disk() {
     let device = device();
-    device.with_state(|s| s.boot.use_ider = true);
+    device.with_state(|s| s.nvram.boot.use_ider = true);
     power_on(&device).await;
     let mut screen = Screen::attach(&device);
     screen
@@ -343,7 +343,7 @@ async fn ider_without_a_session_falls_back_to_the_disk() {
 async fn ider_with_a_silent_console_times_out_and_ignores_late_answers() {
     let device = device();
     device.ider_session(true);
-    device.with_state(|s| s.boot.use_ider = true);
+    device.with_state(|s| s.nvram.boot.use_ider = true);
     power_on(&device).await;
     let mut screen = Screen::attach(&device);
     let mut request = None;
@@ -374,7 +374,7 @@ async fn ider_with_a_silent_console_times_out_and_ignores_late_answers() {
 async fn a_session_ending_mid_probe_falls_back() {
     let device = device();
     device.ider_session(true);
-    device.with_state(|s| s.boot.use_ider = true);
+    device.with_state(|s| s.nvram.boot.use_ider = true);
     power_on(&device).await;
     let mut screen = Screen::attach(&device);
     sleep(Duration::from_secs(2)).await;
@@ -515,7 +515,7 @@ async fn poweroff_lands_on_time_without_a_reader() {
 async fn ider_boots_a_floppy_when_the_cd_drive_is_empty() {
     let device = device();
     device.ider_session(true);
-    device.with_state(|s| s.boot.use_ider = true);
+    device.with_state(|s| s.nvram.boot.use_ider = true);
     let mut screen = Screen::attach(&device);
     device.request_power(PowerRequest::On).unwrap();
     let mut image = crate::host::media::tests::floppy_sector("FREEDOS");
@@ -541,7 +541,7 @@ async fn absurd_delays_in_a_script_are_cut_to_an_hour() {
     script.ider_timeout_ms = u64::MAX;
     let device = device_with(Some(script));
     device.ider_session(true);
-    device.with_state(|s| s.boot.use_ider = true);
+    device.with_state(|s| s.nvram.boot.use_ider = true);
     power_on(&device).await;
     let due = device.console_next_due().expect("the late line");
     assert!(due <= Instant::now() + script::MAX_DELAY);
@@ -619,7 +619,7 @@ async fn a_host_name_with_control_characters_reaches_the_terminal_harmless() {
     log_in(&device, &mut screen).await;
     // An admin may set any host name over WS-Man; an escape sequence in it
     // must not reach the console's terminal from `hostname` either.
-    device.with_state(|s| s.general.host_name = "pc\x1b[2J-42".into());
+    device.with_state(|s| s.nvram.general.host_name = "pc\x1b[2J-42".into());
     let before = screen.text.len();
     device.console_input(b"hostname\r");
     screen

@@ -247,8 +247,13 @@ fn faults_json(plan: &FaultPlan) -> Value {
 
 fn summary(endpoint: &Endpoint) -> Value {
     let device = &endpoint.device;
-    let (address, power, provisioning) =
-        device.with_state(|s| (s.network.ip_address.clone(), s.power.state(), s.setup.state));
+    let (address, power, provisioning) = device.with_state(|s| {
+        (
+            s.nvram.network.ip_address.clone(),
+            s.power.state(),
+            s.nvram.setup.state,
+        )
+    });
     let mut v = json!({
         "name": device.name,
         "address": address,
@@ -271,7 +276,7 @@ fn details(endpoint: &Endpoint) -> Value {
     device.with_state(|s| {
         let mut v = json!({
             "name": device.name,
-            "address": s.network.ip_address,
+            "address": s.nvram.network.ip_address,
             "identity": {
                 "uuid": id.uuid_string(),
                 "realm": id.digest_realm,
@@ -285,8 +290,8 @@ fn details(endpoint: &Endpoint) -> Value {
             },
             "power": power_name(s.power.state()),
             "provisioning": {
-                "state": s.setup.state,
-                "mode": s.setup.mode,
+                "state": s.nvram.setup.state,
+                "mode": s.nvram.setup.mode,
             },
             // What PTHI GET_LOCAL_SYSTEM_ACCOUNT gives a local agent: the
             // account of the local interface (see `crate::local`).
@@ -296,11 +301,11 @@ fn details(endpoint: &Endpoint) -> Value {
                 "user": crate::local::LOCAL_ACCOUNT,
                 "password": crate::local::local_account_password(id),
             },
-            "host_name": s.general.host_name,
-            "domain_name": s.general.domain_name,
-            "tls_enabled": s.tls.remote.enabled,
+            "host_name": s.nvram.general.host_name,
+            "domain_name": s.nvram.general.domain_name,
+            "tls_enabled": s.nvram.tls.remote.enabled,
             // The administrator and the ACL entries.
-            "users": 1 + s.users.accounts.len(),
+            "users": 1 + s.nvram.users.accounts.len(),
             "stopped": faults.offline,
             "faults": faults_json(&faults),
         });
@@ -471,9 +476,9 @@ fn check_plan(plan: &FaultPlan) -> Result<(), ApiError> {
 /// The device's setup state and hello window.
 fn hello_json(device: &Device) -> Value {
     device.with_state(|s| {
-        let hello = &s.provisioning.hello;
+        let hello = &s.nvram.provisioning.hello;
         json!({
-            "provisioning_state": format!("{:?}", s.setup.state).to_lowercase(),
+            "provisioning_state": format!("{:?}", s.nvram.setup.state).to_lowercase(),
             "window_start": hello.window_start,
             "retries_sent": hello.retries_sent,
             "delivered": hello.delivered,

@@ -179,7 +179,7 @@ impl Fleet {
                 device.restore(nvram);
             }
             if let Some(identity) = spec.tls_identity {
-                device.with_state(|s| s.tls_identity = Some(identity));
+                device.with_state(|s| s.nvram.tls_identity = Some(identity));
             }
             let endpoint = Arc::new(Endpoint {
                 device,
@@ -489,8 +489,8 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                 // or the local interface).
                 let (provisioned, tls_only) = endpoint.device.with_state(|s| {
                     (
-                        s.setup.state == amtemu_model::device::ProvisioningState::Post,
-                        s.tls.remote.tls_only(),
+                        s.nvram.setup.state == amtemu_model::device::ProvisioningState::Post,
+                        s.nvram.tls.remote.tls_only(),
                     )
                 });
                 if !provisioned || tls_only {
@@ -513,7 +513,9 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             }
             Port::Redirection => {
                 // Like plain HTTP, refused when TLS is required.
-                let refused = endpoint.device.with_state(|s| s.tls.remote.tls_only());
+                let refused = endpoint
+                    .device
+                    .with_state(|s| s.nvram.tls.remote.tls_only());
                 if refused {
                     tracing::info!(device = %endpoint.device.name, %peer, "plain redirection refused: TLS required");
                     continue;

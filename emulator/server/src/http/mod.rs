@@ -273,7 +273,7 @@ fn check_credentials(
     // not documented (Intel's tools send `admin`, MeshCentral an empty
     // one): `admin` is accepted with any password.
     let in_setup =
-        device.with_state(|s| s.setup.state == amtemu_model::device::ProvisioningState::In);
+        device.with_state(|s| s.nvram.setup.state == amtemu_model::device::ProvisioningState::In);
     if in_setup
         && interface == Interface::Network
         && creds.username == "admin"
@@ -294,7 +294,7 @@ fn check_credentials(
             .is_some_and(|expected| !expected.eq_ignore_ascii_case(&creds.response))
     };
     let fail = |why: &str| {
-        device.with_state(|s| s.users.login_failed(account.key, now));
+        device.with_state(|s| s.nvram.users.login_failed(account.key, now));
         tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: {why}");
     };
     if account.locked {
@@ -322,7 +322,7 @@ fn check_credentials(
         // An injected fault: the right password meets an expired nonce.
         Verdict::Accepted if endpoint.faults.get().stale_nonces => Err(Verdict::Stale),
         Verdict::Accepted => {
-            device.with_state(|s| s.users.login_succeeded(account.key));
+            device.with_state(|s| s.nvram.users.login_succeeded(account.key));
             Ok(account.caller)
         }
         Verdict::Stale => Err(Verdict::Stale),
@@ -341,7 +341,7 @@ fn check_credentials(
 fn user_login(endpoint: &Endpoint, creds: &Credentials, now: Instant) -> Option<NetworkLogin> {
     endpoint
         .device
-        .with_state(|s| s.users.network_login(&creds.username, now))
+        .with_state(|s| s.nvram.users.network_login(&creds.username, now))
 }
 
 fn server(endpoint: &Endpoint) -> HeaderValue {

@@ -35,9 +35,9 @@ pub fn index(device: &Device) -> String {
     let (power, host, domain, ip) = device.with_state(|s| {
         (
             s.power.state(),
-            s.general.host_name.clone(),
-            s.general.domain_name.clone(),
-            s.network.ip_address.clone(),
+            s.nvram.general.host_name.clone(),
+            s.nvram.general.domain_name.clone(),
+            s.nvram.network.ip_address.clone(),
         )
     });
     let power_text = if power.is_on() { "On" } else { "Off" };

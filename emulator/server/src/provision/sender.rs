@@ -139,7 +139,7 @@ impl Scheduler {
         for index in 0..self.targets.len() {
             let device = &self.targets[index].device;
             let ready = device.with_state(|s| {
-                s.setup.state == ProvisioningState::In && !s.provisioning.hello.given_up
+                s.nvram.setup.state == ProvisioningState::In && !s.nvram.provisioning.hello.given_up
             });
             if ready {
                 self.open(index);
@@ -193,7 +193,7 @@ impl Scheduler {
     fn open_with(&mut self, index: usize, generation: u64) {
         let device = &self.targets[index].device;
         let window = if device.firmware.has(Feature::PskSetup)
-            && device.with_state(|s| s.provisioning.psk_pid().is_some())
+            && device.with_state(|s| s.nvram.provisioning.psk_pid().is_some())
         {
             PSK_WINDOW
         } else if device.firmware.has(Feature::RemoteConfiguration) {
@@ -212,7 +212,7 @@ impl Scheduler {
         });
         let clock = u64::from(device.clock());
         device.with_state(|s| {
-            let hello = &mut s.provisioning.hello;
+            let hello = &mut s.nvram.provisioning.hello;
             hello.window_start = Some(clock);
             hello.retries_sent = 0;
             hello.delivered = 0;
@@ -233,7 +233,8 @@ impl Scheduler {
         };
         let target = self.targets[index].clone();
         let device = &target.device;
-        let (state, settings) = device.with_state(|s| (s.setup.state, s.provisioning.clone()));
+        let (state, settings) =
+            device.with_state(|s| (s.nvram.setup.state, s.nvram.provisioning.clone()));
         if state != ProvisioningState::In {
             tracing::info!(device = %device.name, ?state, "hellos stop: the device left setup mode");
             self.tracks[index] = None;
@@ -252,7 +253,7 @@ impl Scheduler {
         }
         if track.schedule.due(track.attempt).is_none() {
             self.tracks[index] = None;
-            device.with_state(|s| s.provisioning.hello.given_up = true);
+            device.with_state(|s| s.nvram.provisioning.hello.given_up = true);
             METRICS.hello("given_up");
             tracing::warn!(device = %device.name, hellos = track.attempt, "hello window expired without configuration: hello.given_up");
             device.changed("hello.given_up");
@@ -282,7 +283,7 @@ impl Scheduler {
         let Ok(permit) = self.permits.clone().acquire_owned().await else {
             return;
         };
-        device.with_state(|s| s.provisioning.hello.retries_sent = track.attempt);
+        device.with_state(|s| s.nvram.provisioning.hello.retries_sent = track.attempt);
         let locator = self.locator.clone();
         let timeout = self.config.timeout;
         tokio::spawn(async move {
@@ -299,7 +300,7 @@ impl Scheduler {
                     METRICS.hello("delivered");
                     tracing::debug!(device = %device.name, %server, retry = hello.retry_count, "hello sent");
                     device.with_state(|s| {
-                        let status = &mut s.provisioning.hello;
+                        let status = &mut s.nvram.provisioning.hello;
                         status.delivered += 1;
                         status.last_server = Some(server);
                         status.last_error = None;
@@ -308,7 +309,9 @@ impl Scheduler {
                 Err(e) => {
                     METRICS.hello("failed");
                     tracing::info!(device = %device.name, error = %e, "hello not delivered");
-                    device.with_state(|s| s.provisioning.hello.last_error = Some(e.to_string()));
+                    device.with_state(|s| {
+                        s.nvram.provisioning.hello.last_error = Some(e.to_string())
+                    });
                 }
             }
         });
@@ -448,7 +451,7 @@ mod tests {
         // The window (24 h scaled: 86.4 s) closes 3.6 s after the last hello.
         tokio::time::sleep(Duration::from_secs(10)).await;
         assert!(hellos.try_recv().is_err(), "no hello after the window");
-        let status = device.with_state(|s| s.provisioning.hello.clone());
+        let status = device.with_state(|s| s.nvram.provisioning.hello.clone());
         assert!(status.given_up);
         assert_eq!(status.retries_sent, 39);
         assert_eq!(status.delivered, 39);
@@ -461,10 +464,10 @@ mod tests {
         let device = device_in_setup("stop", server);
         let _h = start_hellos(&device);
         assert_eq!(hellos.recv().await.unwrap().retry_count, 0);
-        device.with_state(|s| s.setup.state = ProvisioningState::Post);
+        device.with_state(|s| s.nvram.setup.state = ProvisioningState::Post);
         tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
         assert!(hellos.try_recv().is_err());
-        assert!(!device.with_state(|s| s.provisioning.hello.given_up));
+        assert!(!device.with_state(|s| s.nvram.provisioning.hello.given_up));
     }
 
     #[tokio::test(start_paused = true)]
@@ -478,7 +481,7 @@ mod tests {
         // Two days with the ME off: no hello, and the window does not run out.
         tokio::time::sleep(Duration::from_secs(48 * 3600)).await;
         assert!(hellos.try_recv().is_err());
-        assert!(!device.with_state(|s| s.provisioning.hello.given_up));
+        assert!(!device.with_state(|s| s.nvram.provisioning.hello.given_up));
         device.force_power(amtemu_model::device::HostPower::S0);
         assert_eq!(hellos.recv().await.unwrap().retry_count, 0);
         assert_eq!(hellos.recv().await.unwrap().retry_count, 1);
@@ -522,7 +525,7 @@ mod tests {
             count += 1;
         }
         assert_eq!(count, 21);
-        assert!(device.with_state(|s| s.provisioning.hello.given_up));
+        assert!(device.with_state(|s| s.nvram.provisioning.hello.given_up));
     }
 
     #[tokio::test(start_paused = true)]

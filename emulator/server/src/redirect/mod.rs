@@ -103,9 +103,9 @@ fn consent_given(device: &Device) -> bool {
         return true;
     }
     device.with_state(|s| {
-        let required =
-            s.setup.mode == ControlMode::Client || s.redirection.opt_in_required == CONSENT_ALL;
-        !required || matches!(s.redirection.opt_in_state, 3 | 4)
+        let required = s.nvram.setup.mode == ControlMode::Client
+            || s.nvram.redirection.opt_in_required == CONSENT_ALL;
+        !required || matches!(s.nvram.redirection.opt_in_state, 3 | 4)
     })
 }
 
@@ -119,8 +119,8 @@ impl Gate for DeviceGate {
     fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal> {
         let device = &self.endpoint.device;
         let enabled = device.with_state(|s| match kind {
-            SessionKind::Sol => s.redirection.sol_enabled,
-            SessionKind::Ider => s.redirection.ider_enabled,
+            SessionKind::Sol => s.nvram.redirection.sol_enabled,
+            SessionKind::Ider => s.nvram.redirection.ider_enabled,
             _ => false,
         });
         if !enabled {
@@ -155,19 +155,19 @@ impl Gate for DeviceGate {
         let device = &self.endpoint.device;
         let now = Instant::now();
         let account = device
-            .with_state(|s| s.users.network_login(user, now))
+            .with_state(|s| s.nvram.users.network_login(user, now))
             .ok_or(LoginError::NoSuchUser)?;
         let right = proves(&amtemu_model::device::identity::hex_lower(&account.ha1));
         if !right {
             // Wrong guesses count even while locked, as on the HTTP side.
-            device.with_state(|s| s.users.login_failed(account.key, now));
+            device.with_state(|s| s.nvram.users.login_failed(account.key, now));
             crate::control::metrics::METRICS.auth_failure();
             return Err(LoginError::WrongPassword);
         }
         if account.locked {
             return Err(LoginError::Locked);
         }
-        device.with_state(|s| s.users.login_succeeded(account.key));
+        device.with_state(|s| s.nvram.users.login_succeeded(account.key));
         if !account.caller.has_realm(realm::REDIRECTION) {
             return Err(LoginError::NoRedirectionRealm);
         }
@@ -185,8 +185,8 @@ where
     // The listener cannot stop accepting for one device of many.
     let (listening, provisioned) = device.with_state(|s| {
         (
-            s.redirection.listener_enabled,
-            s.setup.state == ProvisioningState::Post,
+            s.nvram.redirection.listener_enabled,
+            s.nvram.setup.state == ProvisioningState::Post,
         )
     });
     if !listening {
@@ -294,9 +294,9 @@ mod tests {
         let e = endpoint("11.8");
         let set = |mode, required, state| {
             e.device.with_state(|s| {
-                s.setup.mode = mode;
-                s.redirection.opt_in_required = required;
-                s.redirection.opt_in_state = state;
+                s.nvram.setup.mode = mode;
+                s.nvram.redirection.opt_in_required = required;
+                s.nvram.redirection.opt_in_state = state;
             })
         };
         set(ControlMode::Admin, CONSENT_ALL, 0);
@@ -314,7 +314,7 @@ mod tests {
         // Before user consent existed (6.2) nothing is asked.
         let old = endpoint("5.2");
         old.device
-            .with_state(|s| s.redirection.opt_in_required = CONSENT_ALL);
+            .with_state(|s| s.nvram.redirection.opt_in_required = CONSENT_ALL);
         assert_eq!(gate(&old).claim(SessionKind::Sol), Ok(()));
     }
 
@@ -333,7 +333,8 @@ mod tests {
         assert!(!e.redirect.busy(SessionKind::Ider), "that gate dropped");
         drop(first);
         assert!(!e.redirect.busy(SessionKind::Sol));
-        e.device.with_state(|s| s.redirection.sol_enabled = false);
+        e.device
+            .with_state(|s| s.nvram.redirection.sol_enabled = false);
         assert_eq!(gate(&e).claim(SessionKind::Sol), Err(Refusal::Disabled));
     }
 
@@ -358,7 +359,7 @@ mod tests {
             };
             let firmware = e.device.firmware;
             e.device
-                .with_state(|s| s.users.add(&req, firmware))
+                .with_state(|s| s.nvram.users.add(&req, firmware))
                 .unwrap();
         }
         assert_eq!(

@@ -261,12 +261,12 @@ impl Scenario {
             let ok = match x.check {
                 Check::Power(want) => want.matches(device.with_state(|s| s.power.state())),
                 Check::Provisioned(want) => {
-                    (device.with_state(|s| s.setup.state) == ProvisioningState::Post) == want
+                    (device.with_state(|s| s.nvram.setup.state) == ProvisioningState::Post) == want
                 }
                 Check::Responds(want) => responds(endpoint) == want,
                 Check::SawPowerOn(want) => seen[d].load(Ordering::Relaxed) == want,
                 Check::HellosDelivered(least) => {
-                    device.with_state(|s| s.provisioning.hello.delivered) >= least
+                    device.with_state(|s| s.nvram.provisioning.hello.delivered) >= least
                 }
             };
             if ok {

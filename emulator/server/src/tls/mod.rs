@@ -82,7 +82,8 @@ impl TlsState {
         if let Some(config) = cached.as_ref() {
             return Ok(config.clone());
         }
-        let fqdn = device.with_state(|s| fqdn(&s.general.host_name, &s.general.domain_name));
+        let fqdn =
+            device.with_state(|s| fqdn(&s.nvram.general.host_name, &s.nvram.general.domain_name));
         let identity = tokio::task::spawn_blocking(move || setup::self_signed_identity(&fqdn))
             .await
             .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
@@ -104,8 +105,8 @@ impl TlsState {
             // Key generation takes tens of milliseconds: off the runtime.
             let (fqdn, address, validity) = device.with_state(|s| {
                 (
-                    fqdn(&s.general.host_name, &s.general.domain_name),
-                    s.network.ip_address.clone(),
+                    fqdn(&s.nvram.general.host_name, &s.nvram.general.domain_name),
+                    s.nvram.network.ip_address.clone(),
                     if s.tls_identity_expired {
                         pki::Validity::Expired
                     } else {
@@ -120,7 +121,7 @@ impl TlsState {
                     .await
                     .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
             device.with_state(|s| {
-                s.tls_identity.get_or_insert(identity);
+                s.nvram.tls_identity.get_or_insert(identity);
             });
             device.changed("TLS identity");
             candidates = config_inputs(device);
@@ -164,10 +165,16 @@ fn config_inputs(device: &Device) -> Vec<ConfigInputs> {
         let policy = |(chain, key): (Vec<Vec<u8>>, Vec<u8>)| ConfigInputs {
             chain,
             key,
-            mutual: s.tls.remote.mutual_authentication,
-            roots: s.certs.trusted_roots().map(|c| c.der.clone()).collect(),
+            mutual: s.nvram.tls.remote.mutual_authentication,
+            roots: s
+                .nvram
+                .certs
+                .trusted_roots()
+                .map(|c| c.der.clone())
+                .collect(),
         };
         let own = s
+            .nvram
             .tls_identity
             .as_ref()
             .map(|id| (id.chain.clone(), id.key_pkcs8.clone()));
@@ -182,9 +189,9 @@ fn config_inputs(device: &Device) -> Vec<ConfigInputs> {
 /// The credential AMT_TLSCredentialContext names, with the key the device
 /// holds for it.
 fn configured_credential(s: &amtemu_model::device::DeviceState) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
-    let cert = s.certs.tls_credential()?;
+    let cert = s.nvram.certs.tls_credential()?;
     let public = pki::parse_certificate(&cert.der).ok()?.public_key;
-    let key = s.certs.key_for_public(&public)?;
+    let key = s.nvram.certs.key_for_public(&public)?;
     Some((vec![cert.der.clone()], key.pkcs8.clone()))
 }
 
@@ -254,9 +261,9 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let (setup, enabled, mutual, trusted_cn) = device.with_state(|s| {
-        let r = &s.tls.remote;
+        let r = &s.nvram.tls.remote;
         (
-            s.setup.state,
+            s.nvram.setup.state,
             r.enabled,
             r.mutual_authentication,
             r.trusted_cn.clone(),

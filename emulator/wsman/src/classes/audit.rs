@@ -63,7 +63,7 @@ fn now(device: &Device) -> u32 {
 fn audit_log(device: &Device) -> Vec<Instance> {
     let now = now(device);
     let (bits, count, free, policy, days, enabled, last) = device.with_state(|s| {
-        let log = &s.audit_log;
+        let log = &s.nvram.audit_log;
         (
             log.state_bits(now),
             log.len(),
@@ -124,7 +124,7 @@ fn read_records(device: &Device, _: &Instance, input: &Instance) -> Result<Insta
     let Some(start) = input.int("StartIndex") else {
         return Ok(output(METHOD, status::INVALID_PARAMETER));
     };
-    match device.with_state(|s| s.audit_log.read(start)) {
+    match device.with_state(|s| s.nvram.audit_log.read(start)) {
         Err(rv) => Ok(output(METHOD, rv)),
         Ok((total, page)) => {
             let mut out = output(METHOD, 0)
@@ -140,7 +140,7 @@ fn read_records(device: &Device, _: &Instance, input: &Instance) -> Result<Insta
 
 fn clear_log(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
     let now = now(device);
-    let rv = match device.with_state(|s| s.audit_log.clear(now)) {
+    let rv = match device.with_state(|s| s.nvram.audit_log.clear(now)) {
         Ok(()) => {
             device.changed("AMT_AuditLog");
             device.audit(EventId::LOG_CLEARED);
@@ -163,13 +163,13 @@ fn request_state_change(
         Some(3) => false,
         _ => return Ok(output(METHOD, 5)),
     };
-    let was = device.with_state(|s| s.audit_log.enabled);
+    let was = device.with_state(|s| s.nvram.audit_log.enabled);
     if was != enable {
         // Disabling is recorded while the log still takes records.
         if !enable {
             device.audit(EventId::LOG_DISABLED);
         }
-        device.with_state(|s| s.audit_log.enabled = enable);
+        device.with_state(|s| s.nvram.audit_log.enabled = enable);
         if enable {
             device.audit(EventId::LOG_ENABLED);
         }
@@ -186,12 +186,12 @@ fn set_audit_lock(device: &Device, _: &Instance, input: &Instance) -> Result<Ins
     let result = match input.int("Flag") {
         // AuditLog::lock checks the timeout's range.
         Some(0) => match input.int("LockTimeoutInSeconds").map(u32::try_from) {
-            Some(Ok(t)) => device.with_state(|s| s.audit_log.lock(t, now)),
+            Some(Ok(t)) => device.with_state(|s| s.nvram.audit_log.lock(t, now)),
             _ => Err(status::INVALID_PARAMETER),
         },
         Some(1) => match input.int("Handle").and_then(|h| u32::try_from(h).ok()) {
             Some(handle) => device
-                .with_state(|s| s.audit_log.unlock(handle, now))
+                .with_state(|s| s.nvram.audit_log.unlock(handle, now))
                 .map(|()| handle),
             None => Err(status::INVALID_PARAMETER),
         },
@@ -222,9 +222,9 @@ fn set_storage_policy(device: &Device, _: &Instance, input: &Instance) -> Result
         return Ok(output(METHOD, status::INVALID_PARAMETER));
     }
     device.with_state(|s| {
-        s.audit_log.storage_policy = policy;
+        s.nvram.audit_log.storage_policy = policy;
         if let Some(d) = days {
-            s.audit_log.min_days_to_keep = d;
+            s.nvram.audit_log.min_days_to_keep = d;
         }
     });
     device.changed("AMT_AuditLog");
@@ -233,7 +233,7 @@ fn set_storage_policy(device: &Device, _: &Instance, input: &Instance) -> Result
 }
 
 fn policy_rule(device: &Device) -> Vec<Instance> {
-    let rules = device.with_state(|s| s.audit_log.policy_rules());
+    let rules = device.with_state(|s| s.nvram.audit_log.policy_rules());
     let mut rule = super::service("AMT_AuditPolicyRule", RULE_NAME);
     // A policy rule's key is PolicyRuleName, not Name.
     rule.props.remove("Name");
@@ -285,11 +285,11 @@ fn policy_change(
 /// Applies every change or none.
 fn apply_policy(device: &Device, changes: Vec<(EventId, Option<PolicyType>)>) -> u32 {
     let applied = device.with_state(|s| {
-        let mut log: AuditLog = s.audit_log.clone();
+        let mut log: AuditLog = s.nvram.audit_log.clone();
         for (id, audit) in &changes {
             log.set_policy(*id, *audit)?;
         }
-        s.audit_log = log;
+        s.nvram.audit_log = log;
         Ok::<(), u32>(())
     });
     match applied {
@@ -407,7 +407,7 @@ mod tests {
             .with_array("AuditedAppID", [16u16])
             .with_array("EventID", [2u16, 4]);
         assert_eq!(rv(&call(&d, set_audit_policy_bulk, short)), 36);
-        let rules = || d.with_state(|s| s.audit_log.policy_rules());
+        let rules = || d.with_state(|s| s.nvram.audit_log.policy_rules());
         assert_eq!(rules().len(), 1, "nothing of the refused bulk applied");
         let good = Instance::new("SetAuditPolicyBulk_INPUT")
             .with_array("Enable", [true, true])

@@ -219,7 +219,7 @@ fn changed(device: &Device) {
 fn add_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "AddUserAclEntryEx";
     let result = entry_request(input)
-        .and_then(|req| device.with_state(|s| s.users.add(&req, device.firmware)));
+        .and_then(|req| device.with_state(|s| s.nvram.users.add(&req, device.firmware)));
     Ok(match result {
         Ok(handle) => {
             changed(device);
@@ -239,20 +239,22 @@ fn enumerate_users(device: &Device, _: &Instance, input: &Instance) -> Result<In
         .int("StartIndex")
         .and_then(|i| usize::try_from(i).ok())
         .unwrap_or(0);
-    Ok(match device.with_state(|s| s.users.enumerate(start)) {
-        Ok((total, handles)) => output(M, status::SUCCESS)
-            .with("TotalCount", total)
-            .with("HandlesCount", handles.len())
-            .with_array("Handles", handles),
-        Err(rv) => output(M, rv),
-    })
+    Ok(
+        match device.with_state(|s| s.nvram.users.enumerate(start)) {
+            Ok((total, handles)) => output(M, status::SUCCESS)
+                .with("TotalCount", total)
+                .with("HandlesCount", handles.len())
+                .with_array("Handles", handles),
+            Err(rv) => output(M, rv),
+        },
+    )
 }
 
 fn get_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "GetUserAclEntryEx";
     let account = handle_of(input).and_then(|h| {
         device
-            .with_state(|s| s.users.account(h).cloned())
+            .with_state(|s| s.nvram.users.account(h).cloned())
             .ok_or(status::INVALID_HANDLE)
     });
     Ok(match account {
@@ -270,7 +272,7 @@ fn update_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
     const M: &str = "UpdateUserAclEntryEx";
     let result = handle_of(input).and_then(|h| {
         let req = entry_request(input)?;
-        device.with_state(|s| s.users.update(h, &req, device.firmware))
+        device.with_state(|s| s.nvram.users.update(h, &req, device.firmware))
     });
     if let (Ok(()), Ok(h)) = (&result, handle_of(input)) {
         device.audit(AuditEvent::acl_modified(&entry_name(device, h)));
@@ -280,7 +282,7 @@ fn update_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 
 fn remove_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let name = handle_of(input).map(|h| entry_name(device, h));
-    let result = handle_of(input).and_then(|h| device.with_state(|s| s.users.remove(h)));
+    let result = handle_of(input).and_then(|h| device.with_state(|s| s.nvram.users.remove(h)));
     if let (Ok(()), Ok(name)) = (&result, &name) {
         device.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_REMOVED, name));
     }
@@ -290,7 +292,8 @@ fn remove_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 /// An entry's digest name for its audit records (empty for Kerberos users).
 fn entry_name(device: &Device, handle: u32) -> String {
     device.with_state(|s| {
-        s.users
+        s.nvram
+            .users
             .account(handle)
             .map(|a| a.name.clone())
             .unwrap_or_default()
@@ -309,18 +312,18 @@ fn status_of(device: &Device, result: Result<(), u32>) -> u32 {
 }
 
 fn get_admin(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let name = device.with_state(|s| s.users.admin_name.clone());
+    let name = device.with_state(|s| s.nvram.users.admin_name.clone());
     Ok(output("GetAdminAclEntry", status::SUCCESS).with("Username", name))
 }
 
 fn get_admin_status(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let default = device.with_state(|s| s.users.admin_is_default);
+    let default = device.with_state(|s| s.nvram.users.admin_is_default);
     Ok(output("GetAdminAclEntryStatus", status::SUCCESS).with("IsDefault", default))
 }
 
 /// The network admin password is the one admin password here.
 fn get_admin_net_status(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let default = device.with_state(|s| s.users.admin_is_default);
+    let default = device.with_state(|s| s.nvram.users.admin_is_default);
     Ok(output("GetAdminNetAclEntryStatus", status::SUCCESS).with("IsDefault", default))
 }
 
@@ -329,7 +332,7 @@ fn get_admin_net_status(device: &Device, _: &Instance, _: &Instance) -> Result<I
 /// what the device verifies against.
 fn set_admin(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = admin_entry(input)
-        .and_then(|(name, ha1)| device.with_state(|s| s.users.set_admin(&name, ha1)));
+        .and_then(|(name, ha1)| device.with_state(|s| s.nvram.users.set_admin(&name, ha1)));
     Ok(output("SetAdminAclEntryEx", status_of(device, result)))
 }
 
@@ -348,7 +351,7 @@ fn get_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
     const M: &str = "GetAclEnabledState";
     let enabled = handle_of(input).and_then(|h| {
         device
-            .with_state(|s| s.users.account(h).map(|a| a.enabled))
+            .with_state(|s| s.nvram.users.account(h).map(|a| a.enabled))
             .ok_or(status::INVALID_HANDLE)
     });
     Ok(match enabled {
@@ -360,7 +363,7 @@ fn get_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 fn set_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = handle_of(input).and_then(|h| {
         let enabled = input.bool("Enabled").ok_or(status::INVALID_PARAMETER)?;
-        device.with_state(|s| s.users.set_enabled(h, enabled))?;
+        device.with_state(|s| s.nvram.users.set_enabled(h, enabled))?;
         device.audit(AuditEvent::acl_state(enabled, &entry_name(device, h)));
         Ok(())
     });
@@ -368,7 +371,7 @@ fn set_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 }
 
 fn kerberos_settings(device: &Device) -> Vec<Instance> {
-    let k = device.with_state(|s| s.users.kerberos.clone());
+    let k = device.with_state(|s| s.nvram.users.kerberos.clone());
     let configured = k.configured_algorithms();
     // MasterKey, Passphrase and Salt are write-only.
     vec![
@@ -409,7 +412,7 @@ fn master_key(value: &Value) -> Option<Vec<u8>> {
 fn put_kerberos_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     let invalid = Fault::InternalError(status::INVALID_PARAMETER);
     device.with_state(|s| {
-        let mut k = s.users.kerberos.clone();
+        let mut k = s.nvram.users.kerberos.clone();
         put_text(input, "RealmName", &mut k.realm_name)?;
         put_uint(input, "KeyVersion", &mut k.key_version)?;
         put_uint(
@@ -457,13 +460,13 @@ fn put_kerberos_settings(device: &Device, _: &Instance, input: &Instance) -> Res
         {
             return Err(invalid);
         }
-        s.users.kerberos = k;
+        s.nvram.users.kerberos = k;
         Ok(())
     })
 }
 
 fn get_credential_cache(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let enabled = device.with_state(|s| s.users.kerberos.credential_cache);
+    let enabled = device.with_state(|s| s.nvram.users.kerberos.credential_cache);
     Ok(output("GetCredentialCacheState", status::SUCCESS).with("Enabled", enabled))
 }
 
@@ -476,7 +479,7 @@ fn set_credential_cache(
     let Some(enabled) = input.bool("Enabled").or_else(|| input.bool("Enable")) else {
         return Ok(output(M, status::INVALID_PARAMETER));
     };
-    device.with_state(|s| s.users.kerberos.credential_cache = enabled);
+    device.with_state(|s| s.nvram.users.kerberos.credential_cache = enabled);
     device.changed("AMT_KerberosSettingData");
     Ok(output(M, status::SUCCESS))
 }
@@ -553,7 +556,7 @@ mod tests {
         );
         let h2 = call(add_user, &d, nested).int("Handle").unwrap();
         assert_eq!(
-            d.with_state(|s| s.users.account(h2 as u32).unwrap().realms.clone()),
+            d.with_state(|s| s.nvram.users.account(h2 as u32).unwrap().realms.clone()),
             [13, 19]
         );
 
@@ -562,7 +565,7 @@ mod tests {
             .with("AccessPermission", 1);
         assert_eq!(rv(&call(update_user, &d, update)), 0);
         assert_eq!(
-            d.with_state(|s| s.users.network_ha1("ops")),
+            d.with_state(|s| s.nvram.users.network_ha1("ops")),
             Some(ha1("ops", &d.identity.digest_realm, "N3w-pass"))
         );
 
@@ -672,7 +675,7 @@ mod tests {
             0
         );
         assert_eq!(
-            d.with_state(|s| s.users.network_ha1("admin")),
+            d.with_state(|s| s.nvram.users.network_ha1("admin")),
             Some(ha1("admin", &realm, "N3w-p@ss"))
         );
         assert_eq!(

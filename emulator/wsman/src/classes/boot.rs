@@ -78,7 +78,7 @@ pub static CLASSES: &[Class] = &[
 
 fn boot_setting_data(device: &Device) -> Vec<Instance> {
     let ocr = device.firmware.has(Feature::OneClickRecovery);
-    let b = device.with_state(|s| s.boot.clone());
+    let b = device.with_state(|s| s.nvram.boot.clone());
     let mut i = Instance::new("AMT_BootSettingData")
         .with_array("BIOSLastStatus", [2u16, 0])
         .with("BIOSPause", b.bios_pause)
@@ -126,7 +126,7 @@ fn boot_setting_data(device: &Device) -> Vec<Instance> {
 /// well-formed.
 fn put_boot_setting_data(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     device.with_state(|s| {
-        let mut b = s.boot.clone();
+        let mut b = s.nvram.boot.clone();
         put_bool(input, "BIOSPause", &mut b.bios_pause)?;
         put_bool(input, "BIOSSetup", &mut b.bios_setup)?;
         put_uint(input, "BootMediaIndex", &mut b.boot_media_index)?;
@@ -152,10 +152,10 @@ fn put_boot_setting_data(device: &Device, _: &Instance, input: &Instance) -> Res
         if b.firmware_verbosity > 3 || b.ider_boot_device > 1 {
             return Err(Fault::InternalError(36));
         }
-        if b != s.boot {
+        if b != s.nvram.boot {
             b.options_cleared = false;
         }
-        s.boot = b;
+        s.nvram.boot = b;
         Ok(())
     })
 }
@@ -246,8 +246,8 @@ fn change_boot_order(device: &Device, _: &Instance, input: &Instance) -> Result<
         }
     };
     device.with_state(|s| {
-        s.boot.boot_order = source;
-        s.boot.options_cleared = false;
+        s.nvram.boot.boot_order = source;
+        s.nvram.boot.options_cleared = false;
     });
     device.changed("CIM_BootConfigSetting");
     Ok(output(METHOD, OK))
@@ -288,7 +288,7 @@ fn set_boot_config_role(
     }
     match input.int("Role") {
         Some(1 | 2) => {
-            device.with_state(|s| s.boot.is_next = true);
+            device.with_state(|s| s.nvram.boot.is_next = true);
             device.changed("CIM_BootService");
             Ok(output(METHOD, OK))
         }
@@ -368,11 +368,11 @@ mod tests {
                 .int("ReturnValue"),
             Some(0)
         );
-        assert_eq!(d.with_state(|s| s.boot.target()), BootTarget::Pxe);
+        assert_eq!(d.with_state(|s| s.nvram.boot.target()), BootTarget::Pxe);
         // An empty call clears the order.
         let clear = Instance::new("ChangeBootOrder_INPUT");
         change_boot_order(&d, &none, &clear).unwrap();
-        assert_eq!(d.with_state(|s| s.boot.target()), BootTarget::Disk);
+        assert_eq!(d.with_state(|s| s.nvram.boot.target()), BootTarget::Disk);
         let bad = Instance::new("ChangeBootOrder_INPUT").with("Source", source("nope"));
         assert_eq!(
             change_boot_order(&d, &none, &bad)

@@ -83,7 +83,7 @@ fn general_settings(device: &Device) -> Vec<Instance> {
     let realm = device.identity.digest_realm.clone();
     let has_ipv6 = device.firmware.has(amtemu_model::device::Feature::Ipv6);
     device.with_state(|s| {
-        let g = &s.general;
+        let g = &s.nvram.general;
         let mut i = Instance::new("AMT_GeneralSettings")
             .with("AMTNetworkEnabled", 1)
             .with(
@@ -132,7 +132,7 @@ fn put_general_settings(
     input: &Instance,
 ) -> Result<(), Fault> {
     device.with_state(|s| {
-        let mut g = s.general.clone();
+        let mut g = s.nvram.general.clone();
         put_text(input, "HostName", &mut g.host_name)?;
         put_text(input, "DomainName", &mut g.domain_name)?;
         put_text(input, "HostOSFQDN", &mut g.host_os_fqdn)?;
@@ -187,7 +187,7 @@ fn put_general_settings(
             // PT_STATUS_INVALID_PARAMETER.
             return Err(Fault::InternalError(36));
         }
-        s.general = g;
+        s.nvram.general = g;
         Ok(())
     })
 }

@@ -133,7 +133,7 @@ fn with_credentials(mut instance: Instance, c: &Ieee8021xCredentials) -> Instanc
 }
 
 fn wired_profile(device: &Device) -> Vec<Instance> {
-    let wired = device.with_state(|s| s.ieee8021x.wired.clone());
+    let wired = device.with_state(|s| s.nvram.ieee8021x.wired.clone());
     let mut instance = Instance::new("AMT_8021XProfile")
         .with("ActiveInS0", wired.active_in_s0)
         .with("ElementName", "Intel(r) AMT 802.1x Profile")
@@ -195,7 +195,7 @@ fn certificate_ref(value: Option<&Value>) -> Result<Option<u32>, ProfileError> {
 }
 
 fn put_wired_profile(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
-    let mut wired = device.with_state(|s| s.ieee8021x.wired.clone());
+    let mut wired = device.with_state(|s| s.nvram.ieee8021x.wired.clone());
     put_bool(input, "Enabled", &mut wired.enabled)?;
     put_bool(input, "ActiveInS0", &mut wired.active_in_s0)?;
     put_uint(input, "PxeTimeout", &mut wired.pxe_timeout)?;
@@ -214,15 +214,15 @@ fn put_wired_profile(device: &Device, _: &Instance, input: &Instance) -> Result<
     }
     device
         .with_state(|s| {
-            wired.validate(&s.certs)?;
-            s.ieee8021x.wired = wired;
+            wired.validate(&s.nvram.certs)?;
+            s.nvram.ieee8021x.wired = wired;
             Ok(())
         })
         .map_err(refused)
 }
 
 fn wifi_port(device: &Device) -> Vec<Instance> {
-    let state = device.with_state(|s| s.ieee8021x.wifi_port);
+    let state = device.with_state(|s| s.nvram.ieee8021x.wifi_port);
     vec![
         Instance::new("CIM_WiFiPort")
             .with("CreationClassName", "CIM_WiFiPort")
@@ -251,7 +251,7 @@ fn wifi_port_state_change(
     else {
         return Ok(output(METHOD, 5));
     };
-    device.with_state(|s| s.ieee8021x.wifi_port = state);
+    device.with_state(|s| s.nvram.ieee8021x.wifi_port = state);
     device.changed("CIM_WiFiPort");
     Ok(output(METHOD, 0))
 }
@@ -278,8 +278,12 @@ fn ieee8021x_id(name: &str) -> String {
 }
 
 fn credential_contexts(device: &Device) -> Vec<Instance> {
-    let (wired, wifi) =
-        device.with_state(|s| (s.ieee8021x.wired.clone(), s.ieee8021x.wifi.clone()));
+    let (wired, wifi) = device.with_state(|s| {
+        (
+            s.nvram.ieee8021x.wired.clone(),
+            s.nvram.ieee8021x.wifi.clone(),
+        )
+    });
     let context = |cert: u32, profile: Epr| {
         Instance::new("AMT_8021xCredentialContext")
             .with("ElementInContext", certificate_epr(cert))
@@ -311,7 +315,8 @@ fn wifi_service(_: &Device) -> Vec<Instance> {
 
 fn wifi_settings(device: &Device) -> Vec<Instance> {
     device.with_state(|s| {
-        s.ieee8021x
+        s.nvram
+            .ieee8021x
             .wifi
             .iter()
             .map(|p| {
@@ -330,7 +335,8 @@ fn wifi_settings(device: &Device) -> Vec<Instance> {
 
 fn ieee8021x_settings(device: &Device) -> Vec<Instance> {
     device.with_state(|s| {
-        s.ieee8021x
+        s.nvram
+            .ieee8021x
             .wifi
             .iter()
             .filter_map(|p| {
@@ -395,7 +401,7 @@ fn add_wifi_settings(device: &Device, _: &Instance, input: &Instance) -> Result<
     }
     let added = wifi_profile(input).and_then(|profile| {
         let name = profile.name.clone();
-        device.with_state(|s| s.ieee8021x.add_wifi(profile, &s.certs))?;
+        device.with_state(|s| s.nvram.ieee8021x.add_wifi(profile, &s.nvram.certs))?;
         Ok(name)
     });
     match added {
@@ -414,7 +420,7 @@ fn add_wifi_settings(device: &Device, _: &Instance, input: &Instance) -> Result<
 }
 
 fn delete_all_profiles(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let removed = device.with_state(|s| std::mem::take(&mut s.ieee8021x.wifi).len());
+    let removed = device.with_state(|s| std::mem::take(&mut s.nvram.ieee8021x.wifi).len());
     for _ in 0..removed {
         device.audit(EventId::WIRELESS_PROFILE_REMOVED);
     }
@@ -427,7 +433,7 @@ fn delete_wifi_settings(device: &Device, target: &Instance) -> Result<(), Fault>
         .text("ElementName")
         .ok_or(Fault::InvalidSelectors)?
         .to_string();
-    if !device.with_state(|s| s.ieee8021x.remove_wifi(&name)) {
+    if !device.with_state(|s| s.nvram.ieee8021x.remove_wifi(&name)) {
         return Err(Fault::InvalidSelectors);
     }
     device.audit(EventId::WIRELESS_PROFILE_REMOVED);
@@ -554,7 +560,7 @@ mod tests {
             rv(&d, add_input(eap_settings(), Some(tls.clone()), Some(7))),
             2068
         );
-        let cert = d.with_state(|s| s.certs.add_certificate(vec![1, 2, 3], false));
+        let cert = d.with_state(|s| s.nvram.certs.add_certificate(vec![1, 2, 3], false));
         assert_eq!(rv(&d, add_input(eap_settings(), Some(tls), Some(cert))), 0);
         assert_eq!(wifi_settings(&d).len(), 2);
         assert_eq!(ieee8021x_settings(&d).len(), 1);
@@ -590,7 +596,7 @@ mod tests {
         };
         let d = device("11.8");
         d.with_state(|s| {
-            let log = &mut s.audit_log;
+            let log = &mut s.nvram.audit_log;
             log.storage_policy = StoragePolicy::NoRollover;
             log.set_policy(EventId::WIRELESS_PROFILE_ADDED, Some(PolicyType::Critical))
                 .unwrap();
@@ -611,7 +617,7 @@ mod tests {
             2075
         );
         assert!(wifi_settings(&d).is_empty(), "nothing added");
-        d.with_state(|s| s.audit_log.storage_policy = StoragePolicy::Rollover);
+        d.with_state(|s| s.nvram.audit_log.storage_policy = StoragePolicy::Rollover);
         assert_eq!(
             rv(&d, add_input(psk("home", 1, "password1"), None, None)),
             0
@@ -669,7 +675,7 @@ mod tests {
             put_wired_profile(&d, &now, &tls),
             Err(Fault::InvalidRepresentation)
         );
-        let cert = d.with_state(|s| s.certs.add_certificate(vec![9], false));
+        let cert = d.with_state(|s| s.nvram.certs.add_certificate(vec![9], false));
         let tls = tls.with("ClientCertificate", certificate_epr(cert));
         put_wired_profile(&d, &now, &tls).unwrap();
         assert_eq!(credential_contexts(&d).len(), 1);

@@ -53,8 +53,12 @@ pub static CLASSES: &[Class] = &[Class {
 }];
 
 fn message_log(device: &Device) -> Vec<Instance> {
-    let (count, frozen) =
-        device.with_state(|s| (s.message_log.records().len(), s.message_log.frozen));
+    let (count, frozen) = device.with_state(|s| {
+        (
+            s.nvram.message_log.records().len(),
+            s.nvram.message_log.frozen,
+        )
+    });
     vec![
         Instance::new("AMT_MessageLog")
             .with_array("Capabilities", [5u16, 6, 8, 7])
@@ -100,8 +104,15 @@ fn get_records(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
     let max = max
         .unwrap_or(MAX_RECORDS as i64)
         .clamp(1, MAX_RECORDS as i64) as usize;
-    let records: Vec<[u8; RECORD_SIZE]> =
-        device.with_state(|s| s.message_log.records().iter().rev().copied().collect());
+    let records: Vec<[u8; RECORD_SIZE]> = device.with_state(|s| {
+        s.nvram
+            .message_log
+            .records()
+            .iter()
+            .rev()
+            .copied()
+            .collect()
+    });
     if start < 1 || start as usize > records.len() + 1 {
         // PT_STATUS_INVALID_INDEX
         return Ok(output(METHOD, 35));
@@ -119,7 +130,7 @@ fn get_records(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 }
 
 fn clear_log(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    device.with_state(|s| s.message_log.clear());
+    device.with_state(|s| s.nvram.message_log.clear());
     device.changed("AMT_MessageLog");
     Ok(output("ClearLog", 0))
 }
@@ -127,7 +138,7 @@ fn clear_log(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fa
 fn freeze_log(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     match input.bool("Freeze") {
         Some(freeze) => {
-            device.with_state(|s| s.message_log.frozen = freeze);
+            device.with_state(|s| s.nvram.message_log.frozen = freeze);
             Ok(output("FreezeLog", 0))
         }
         None => Ok(output("FreezeLog", 36)),
@@ -145,7 +156,7 @@ mod tests {
         let d = device("11.8");
         d.with_state(|s| {
             for t in 1..=5 {
-                s.message_log.push(t, LogEvent::OsBoot);
+                s.nvram.message_log.push(t, LogEvent::OsBoot);
             }
         });
         let none = Instance::default();

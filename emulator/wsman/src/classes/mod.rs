@@ -274,7 +274,10 @@ pub(crate) const fn method(name: &'static str, call: MethodFn) -> Method {
     }
 }
 
-/// A method's output with its ReturnValue.
+/// A method's output with its ReturnValue: a [`PtStatus`] (`.into()`) for
+/// AMT's own methods, the class's documented codes for CIM and IPS methods.
+///
+/// [`PtStatus`]: amtemu_wire::status::PtStatus
 pub(crate) fn output(method: &str, return_value: u32) -> Instance {
     Instance::new(format!("{method}_OUTPUT")).with("ReturnValue", return_value)
 }

@@ -51,7 +51,7 @@ const LINK_POLICIES: [u16; 4] = [1, 14, 16, 224];
 
 fn ethernet_ports(device: &Device) -> Vec<Instance> {
     let mac = device.identity.mac.as_str();
-    device.with_state(|s| vec![wired_port(&s.network, mac)])
+    device.with_state(|s| vec![wired_port(&s.nvram.network, mac)])
 }
 
 /// The wired port as the firmware reports it. Addresses it does not have
@@ -88,7 +88,7 @@ fn wired_port(n: &NetworkSettings, mac: &str) -> Instance {
 /// unless the result is a usable configuration.
 fn put_ethernet_port(device: &Device, _current: &Instance, input: &Instance) -> Result<(), Fault> {
     device.with_state(|s| {
-        let mut n = s.network.clone();
+        let mut n = s.nvram.network.clone();
         put_bool(input, "DHCPEnabled", &mut n.dhcp_enabled)?;
         put_bool(input, "IpSyncEnabled", &mut n.ip_sync_enabled)?;
         put_bool(input, "SharedStaticIp", &mut n.shared_static_ip)?;
@@ -101,7 +101,7 @@ fn put_ethernet_port(device: &Device, _current: &Instance, input: &Instance) -> 
             put_text(input, "SecondaryDNS", &mut n.secondary_dns)?;
             check_static(&n).map_err(Fault::InternalError)?;
         }
-        s.network = n;
+        s.nvram.network = n;
         Ok(())
     })
 }
@@ -162,7 +162,7 @@ fn set_link_preference(device: &Device, _: &Instance, input: &Instance) -> Resul
     let (Some(preference @ (1 | 2)), true) = (preference, timeout_ok) else {
         return Ok(output(METHOD, INVALID_PARAMETER));
     };
-    device.with_state(|s| s.network.link_preference = preference as u8);
+    device.with_state(|s| s.nvram.network.link_preference = preference as u8);
     device.changed("AMT_EthernetPortSettings");
     Ok(output(METHOD, 0))
 }
@@ -347,14 +347,14 @@ mod tests {
             call(input().with("LinkPreference", "1").with("Timeout", "60")),
             Some(0)
         );
-        assert_eq!(d.with_state(|s| s.network.link_preference), 1);
+        assert_eq!(d.with_state(|s| s.nvram.network.link_preference), 1);
         assert_eq!(call(input().with("LinkPreference", "3")), Some(36));
         assert_eq!(call(input().with("Timeout", "60")), Some(36));
         assert_eq!(
             call(input().with("LinkPreference", "2").with("Timeout", "70000")),
             Some(36)
         );
-        assert_eq!(d.with_state(|s| s.network.link_preference), 1);
+        assert_eq!(d.with_state(|s| s.nvram.network.link_preference), 1);
     }
 
     #[test]

@@ -209,13 +209,13 @@ fn certificate_blob(input: &Instance) -> Result<(Vec<u8>, pki::CertInfo), u32> {
 /// Adds a certificate; shared by both Add methods.
 fn store_certificate(device: &Device, der: Vec<u8>, trusted_root: bool) -> Result<u32, u32> {
     let handle = device.with_state(|s| {
-        if s.certs.certificate_by_der(&der).is_some() {
+        if s.nvram.certs.certificate_by_der(&der).is_some() {
             return Err(PT_DUPLICATE);
         }
-        if s.certs.certificates.len() >= MAX_CERTIFICATES {
+        if s.nvram.certs.certificates.len() >= MAX_CERTIFICATES {
             return Err(PT_MAX_LIMIT_REACHED);
         }
-        Ok(s.certs.add_certificate(der, trusted_root))
+        Ok(s.nvram.certs.add_certificate(der, trusted_root))
     })?;
     device.changed("AMT_PublicKeyCertificate");
     Ok(handle)
@@ -274,13 +274,13 @@ fn add_certificate(device: &Device, _: &Instance, input: &Instance) -> Result<In
 /// Stores a key pair; the same public key twice is a duplicate.
 fn store_key(device: &Device, key: pki::GeneratedKey) -> Result<u32, u32> {
     let handle = device.with_state(|s| {
-        if s.certs.key_for_public(&key.public_der).is_some() {
+        if s.nvram.certs.key_for_public(&key.public_der).is_some() {
             return Err(PT_DUPLICATE);
         }
-        if s.certs.keys.len() >= MAX_KEYS {
+        if s.nvram.certs.keys.len() >= MAX_KEYS {
             return Err(PT_MAX_LIMIT_REACHED);
         }
-        Ok(s.certs.add_key(key.pkcs8, key.public_der))
+        Ok(s.nvram.certs.add_key(key.pkcs8, key.public_der))
     })?;
     device.changed("AMT_PublicPrivateKeyPair");
     Ok(handle)
@@ -313,7 +313,7 @@ fn generate_key_pair(device: &Device, _: &Instance, input: &Instance) -> Result<
     const METHOD: &str = "GenerateKeyPair";
     let checked = match (input.int("KeyAlgorithm"), input.int("KeyLength")) {
         (Some(0), Some(2048)) => {
-            if device.with_state(|s| s.certs.keys.len() >= MAX_KEYS) {
+            if device.with_state(|s| s.nvram.certs.keys.len() >= MAX_KEYS) {
                 Err(PT_MAX_LIMIT_REACHED)
             } else {
                 pki::generate_rsa_key(2048)
@@ -352,7 +352,7 @@ fn generate_pkcs10_request_ex(
             _ => return Err(PT_INVALID_PARAMETER),
         };
         let pkcs8 = device
-            .with_state(|s| s.certs.key(handle).map(|k| k.pkcs8.clone()))
+            .with_state(|s| s.nvram.certs.key(handle).map(|k| k.pkcs8.clone()))
             .ok_or(PT_NOT_FOUND)?;
         pki::certificate_request(&pkcs8, None, Some(&template)).map_err(|e| match e {
             pki::PkiError::BadRequest(_) => PT_INVALID_PARAMETER,
@@ -368,7 +368,7 @@ fn generate_pkcs10_request_ex(
 // ---- the store ---------------------------------------------------------------
 
 fn certificates(device: &Device) -> Vec<Instance> {
-    let certs = device.with_state(|s| s.certs.certificates.clone());
+    let certs = device.with_state(|s| s.nvram.certs.certificates.clone());
     certs
         .iter()
         .map(|c| {
@@ -387,7 +387,7 @@ fn certificates(device: &Device) -> Vec<Instance> {
 }
 
 fn key_pairs(device: &Device) -> Vec<Instance> {
-    let keys = device.with_state(|s| s.certs.keys.clone());
+    let keys = device.with_state(|s| s.nvram.certs.keys.clone());
     keys.iter()
         .map(|k| {
             Instance::new(KEY_PAIR)
@@ -411,7 +411,7 @@ fn key_for_certificate(store: &CertStore, handle: u32) -> Option<u32> {
 /// DMT console reads them: it looks a certificate handle up among the
 /// Antecedents and takes the Dependent as its key).
 fn concrete_dependencies(device: &Device) -> Vec<Instance> {
-    let store = device.with_state(|s| s.certs.clone());
+    let store = device.with_state(|s| s.nvram.certs.clone());
     store
         .certificates
         .iter()
@@ -436,14 +436,18 @@ fn delete_certificate(device: &Device, target: &Instance) -> Result<(), Fault> {
         .and_then(|id| handle_of(id, CERTIFICATE_ID))
         .ok_or(Fault::InvalidSelectors)?;
     device.with_state(|s| {
-        let cert = s.certs.certificate(handle).ok_or(Fault::InvalidSelectors)?;
+        let cert = s
+            .nvram
+            .certs
+            .certificate(handle)
+            .ok_or(Fault::InvalidSelectors)?;
         if cert.read_only {
             return Err(Fault::InternalError(PT_NOT_PERMITTED));
         }
-        if s.certs.tls_certificate == Some(handle) {
+        if s.nvram.certs.tls_certificate == Some(handle) {
             return Err(Fault::InternalError(PT_BLOCKING_COMPONENT));
         }
-        s.certs.remove_certificate(handle);
+        s.nvram.certs.remove_certificate(handle);
         Ok(())
     })
 }
@@ -457,16 +461,17 @@ fn delete_key_pair(device: &Device, target: &Instance) -> Result<(), Fault> {
         .and_then(|id| handle_of(id, KEY_ID))
         .ok_or(Fault::InvalidSelectors)?;
     device.with_state(|s| {
-        s.certs.key(handle).ok_or(Fault::InvalidSelectors)?;
+        s.nvram.certs.key(handle).ok_or(Fault::InvalidSelectors)?;
         let in_use = s
+            .nvram
             .certs
             .tls_certificate
-            .and_then(|c| key_for_certificate(&s.certs, c))
+            .and_then(|c| key_for_certificate(&s.nvram.certs, c))
             == Some(handle);
         if in_use {
             return Err(Fault::InternalError(PT_BLOCKING_COMPONENT));
         }
-        s.certs.remove_key(handle);
+        s.nvram.certs.remove_key(handle);
         Ok(())
     })
 }
@@ -479,7 +484,7 @@ fn endpoint_collection(_: &Device) -> Vec<Instance> {
 
 fn credential_contexts(device: &Device) -> Vec<Instance> {
     device
-        .with_state(|s| s.certs.tls_credential().map(|c| c.handle))
+        .with_state(|s| s.nvram.certs.tls_credential().map(|c| c.handle))
         .map(|handle| {
             Instance::new(CREDENTIAL)
                 .with("ElementInContext", certificate_epr(handle))
@@ -520,6 +525,7 @@ fn credential_certificate(device: &Device, input: &Instance) -> Result<u32, Faul
         .ok_or(Fault::InvalidParameter)?;
     device.with_state(|s| {
         let stored = s
+            .nvram
             .certs
             .certificate(handle)
             .ok_or(Fault::InternalError(PT_NOT_FOUND))?;
@@ -528,7 +534,7 @@ fn credential_certificate(device: &Device, input: &Instance) -> Result<u32, Faul
         if stored.trusted_root || info.is_ca {
             return Err(Fault::InternalError(PT_INVALID_CERT));
         }
-        if s.certs.key_for_public(&info.public_key).is_none() {
+        if s.nvram.certs.key_for_public(&info.public_key).is_none() {
             return Err(Fault::InternalError(PT_CERT_KEY_NOT_MATCH));
         }
         Ok(handle)
@@ -541,10 +547,10 @@ fn credential_certificate(device: &Device, input: &Instance) -> Result<u32, Faul
 fn create_credential_context(device: &Device, input: &Instance) -> Result<Epr, Fault> {
     let handle = credential_certificate(device, input)?;
     device.with_state(|s| {
-        if s.certs.tls_credential().is_some() {
+        if s.nvram.certs.tls_credential().is_some() {
             return Err(Fault::AlreadyExists);
         }
-        s.certs.tls_certificate = Some(handle);
+        s.nvram.certs.tls_certificate = Some(handle);
         Ok(())
     })?;
     Ok(Epr::new(names::class_uri(CREDENTIAL))
@@ -556,12 +562,12 @@ fn create_credential_context(device: &Device, input: &Instance) -> Result<Epr, F
 /// ElementInContext reference of the instance they read).
 fn put_credential_context(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     let handle = credential_certificate(device, input)?;
-    device.with_state(|s| s.certs.tls_certificate = Some(handle));
+    device.with_state(|s| s.nvram.certs.tls_certificate = Some(handle));
     Ok(())
 }
 
 fn delete_credential_context(device: &Device, _: &Instance) -> Result<(), Fault> {
-    device.with_state(|s| s.certs.tls_certificate = None);
+    device.with_state(|s| s.nvram.certs.tls_certificate = None);
     Ok(())
 }
 
@@ -598,7 +604,12 @@ fn tls_setting(device: &Device, id: &str, data: &TlsSettingData, remote: bool) -
 /// it: a Put's response echoes the written values, and clients that re-read
 /// between Put and commit (RPS) expect to see them.
 fn tls_settings(device: &Device) -> Vec<Instance> {
-    let t = device.with_state(|s| s.pending_tls.clone().unwrap_or_else(|| s.tls.clone()));
+    let t = device.with_state(|s| {
+        s.nvram
+            .pending_tls
+            .clone()
+            .unwrap_or_else(|| s.nvram.tls.clone())
+    });
     vec![
         tls_setting(device, TLS_REMOTE, &t.remote, true),
         tls_setting(device, TLS_LOCAL, &t.local, false),
@@ -634,7 +645,11 @@ fn put_tls_settings(device: &Device, current: &Instance, input: &Instance) -> Re
             .ok_or(Fault::InvalidRepresentation)?,
     };
     device.with_state(|s| {
-        let mut pending: TlsSettings = s.pending_tls.clone().unwrap_or_else(|| s.tls.clone());
+        let mut pending: TlsSettings = s
+            .nvram
+            .pending_tls
+            .clone()
+            .unwrap_or_else(|| s.nvram.tls.clone());
         let slot = if remote {
             &mut pending.remote
         } else {
@@ -663,7 +678,7 @@ fn put_tls_settings(device: &Device, current: &Instance, input: &Instance) -> Re
         }
         data.trusted_cn = trusted_cn;
         *slot = data;
-        s.pending_tls = Some(pending);
+        s.nvram.pending_tls = Some(pending);
         Ok(())
     })
 }
@@ -856,7 +871,7 @@ mod tests {
         );
 
         // Put AMT_TLSSettingData: staged, visible, not yet in force.
-        let before = d.with_state(|s| s.tls.clone());
+        let before = d.with_state(|s| s.nvram.tls.clone());
         let remote = tls_settings(&d).remove(0);
         let mut put = remote.clone();
         put.set("Enabled", "true");
@@ -870,17 +885,17 @@ mod tests {
         let shown = tls_settings(&d);
         assert_eq!(shown[0].bool("AcceptNonSecureConnections"), Some(false));
         assert_eq!(shown[1].bool("Enabled"), Some(true));
-        assert_eq!(d.with_state(|s| s.tls.clone()), before);
+        assert_eq!(d.with_state(|s| s.nvram.tls.clone()), before);
 
         // CommitChanges puts it in force.
         let mut events = d.subscribe();
         assert_eq!(commit(&d), 0);
         assert!(events.try_recv().is_ok());
         d.with_state(|s| {
-            assert!(s.pending_tls.is_none());
-            assert!(s.tls.remote.enabled && !s.tls.remote.accept_non_secure);
-            assert!(s.tls.local.enabled);
-            assert_eq!(s.certs.tls_certificate, Some(leaf));
+            assert!(s.nvram.pending_tls.is_none());
+            assert!(s.nvram.tls.remote.enabled && !s.nvram.tls.remote.accept_non_secure);
+            assert!(s.nvram.tls.local.enabled);
+            assert_eq!(s.nvram.certs.tls_certificate, Some(leaf));
         });
 
         // What TLS uses cannot be deleted; the root can.
@@ -1027,7 +1042,7 @@ mod tests {
         let mut put = current.clone();
         put.set("ElementInContext", certificate_epr(other));
         put_credential_context(&d, &current, &put).unwrap();
-        assert_eq!(d.with_state(|s| s.certs.tls_certificate), Some(other));
+        assert_eq!(d.with_state(|s| s.nvram.certs.tls_certificate), Some(other));
         // The store reports one dependency per certificate on that key.
         assert_eq!(concrete_dependencies(&d).len(), 2);
     }
@@ -1054,7 +1069,7 @@ mod tests {
             put_tls_settings(&d, &remote, &plain),
             Err(Fault::InternalError(PT_NOT_PERMITTED))
         );
-        assert!(d.with_state(|s| s.pending_tls.is_none()));
+        assert!(d.with_state(|s| s.nvram.pending_tls.is_none()));
         // Mutual authentication with trusted names is fine.
         let mut mutual = remote.clone();
         mutual.set("MutualAuthentication", "true");
@@ -1065,8 +1080,11 @@ mod tests {
         put_tls_settings(&d, &remote, &mutual).unwrap();
         assert_eq!(commit(&d), 0);
         d.with_state(|s| {
-            assert!(s.tls.remote.mutual_authentication);
-            assert_eq!(s.tls.remote.trusted_cn, ["console.vpro.test", "backup"]);
+            assert!(s.nvram.tls.remote.mutual_authentication);
+            assert_eq!(
+                s.nvram.tls.remote.trusted_cn,
+                ["console.vpro.test", "backup"]
+            );
         });
         // Older firmware has no NonSecureConnectionsSupported and may turn
         // network TLS off; a selector-less Put naming LMS in its body
@@ -1154,8 +1172,12 @@ mod wire {
         ));
         assert!(reply.fault.is_none(), "{}", reply.xml);
         assert!(reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"));
-        let (key, pkcs8) =
-            d.with_state(|s| (s.certs.keys[0].handle, s.certs.keys[0].pkcs8.clone()));
+        let (key, pkcs8) = d.with_state(|s| {
+            (
+                s.nvram.certs.keys[0].handle,
+                s.nvram.certs.keys[0].pkcs8.clone(),
+            )
+        });
         assert!(reply.xml.contains(&format!("{KEY_ID}{key}<")));
 
         // A KeyPair reference argument, as go-wsman-messages writes it.
@@ -1185,7 +1207,7 @@ mod wire {
             ),
         ));
         assert!(reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"));
-        let cert = d.with_state(|s| s.certs.certificates[0].handle);
+        let cert = d.with_state(|s| s.nvram.certs.certificates[0].handle);
 
         let reply = send(create(cert));
         assert!(reply.fault.is_none(), "{}", reply.xml);
@@ -1211,7 +1233,12 @@ mod wire {
                 .xml
                 .contains("<g:TrustedCN>a</g:TrustedCN><g:TrustedCN>b</g:TrustedCN>")
         );
-        assert!(d.with_state(|s| s.pending_tls.as_ref().is_some_and(|t| t.local.enabled)));
+        assert!(d.with_state(|s| {
+            s.nvram
+                .pending_tls
+                .as_ref()
+                .is_some_and(|t| t.local.enabled)
+        }));
 
         // Delete of the credential context by its reference selector.
         let reply = send(request(
@@ -1223,6 +1250,6 @@ mod wire {
             "",
         ));
         assert!(reply.fault.is_none(), "{}", reply.xml);
-        assert_eq!(d.with_state(|s| s.certs.tls_certificate), None);
+        assert_eq!(d.with_state(|s| s.nvram.certs.tls_certificate), None);
     }
 }

@@ -29,7 +29,7 @@ pub static CLASSES: &[Class] = &[Class {
 /// The CIM_ElementSettingData instance that marks the active package as
 /// the ME's current setting (consoles read the policy in force from it).
 pub(crate) fn active_scheme_setting(device: &Device, managed_element: Epr) -> Instance {
-    let scheme = device.with_state(|s| s.power_policy).scheme();
+    let scheme = device.with_state(|s| s.nvram.power_policy).scheme();
     Instance::new("CIM_ElementSettingData")
         .with("IsCurrent", 1)
         .with("ManagedElement", managed_element)
@@ -73,7 +73,7 @@ fn set_power_scheme(device: &Device, target: &Instance, _: &Instance) -> Result<
         ));
     }
     let host = device.with_state(|s| {
-        s.power_policy = policy;
+        s.nvram.power_policy = policy;
         s.power.state()
     });
     tracing::info!(
@@ -98,14 +98,20 @@ mod tests {
         let d = device("3.2.1");
         let schemes = power_schemes(&d);
         assert_eq!(schemes.len(), SCHEMES.len());
-        assert_eq!(d.with_state(|s| s.power_policy), MePowerPolicy::AlwaysOn);
+        assert_eq!(
+            d.with_state(|s| s.nvram.power_policy),
+            MePowerPolicy::AlwaysOn
+        );
         let s0 = schemes
             .iter()
             .find(|s| s.text("InstanceID") == Some(MePowerPolicy::S0Only.scheme().instance_id))
             .unwrap();
         let out = set_power_scheme(&d, s0, &Instance::default()).unwrap();
         assert_eq!(out.int("ReturnValue"), Some(0));
-        assert_eq!(d.with_state(|s| s.power_policy), MePowerPolicy::S0Only);
+        assert_eq!(
+            d.with_state(|s| s.nvram.power_policy),
+            MePowerPolicy::S0Only
+        );
         let current = active_scheme_setting(&d, Epr::default());
         let setting = current.get("SettingData").and_then(|v| v.as_ref()).unwrap();
         assert_eq!(
@@ -118,6 +124,9 @@ mod tests {
         let bogus = Instance::new("AMT_SystemPowerScheme").with("InstanceID", "nope");
         let out = set_power_scheme(&d, &bogus, &Instance::default()).unwrap();
         assert_eq!(out.int("ReturnValue"), Some(36));
-        assert_eq!(d.with_state(|s| s.power_policy), MePowerPolicy::S0Only);
+        assert_eq!(
+            d.with_state(|s| s.nvram.power_policy),
+            MePowerPolicy::S0Only
+        );
     }
 }

@@ -90,7 +90,7 @@ pub static CLASSES: &[Class] = &[
 ];
 
 fn redirection_service(device: &Device) -> Vec<Instance> {
-    let r = device.with_state(|s| s.redirection.clone());
+    let r = device.with_state(|s| s.nvram.redirection.clone());
     vec![
         service("AMT_RedirectionService", REDIRECTION)
             .with("ElementName", REDIRECTION)
@@ -101,7 +101,7 @@ fn redirection_service(device: &Device) -> Vec<Instance> {
 
 fn put_redirection_service(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     device.with_state(|s| {
-        let mut r = s.redirection.clone();
+        let mut r = s.nvram.redirection.clone();
         put_bool(input, "ListenerEnabled", &mut r.listener_enabled)?;
         // MeshCentral also sends EnabledState in the Put.
         if let Some(v) = input.get("EnabledState") {
@@ -110,7 +110,7 @@ fn put_redirection_service(device: &Device, _: &Instance, input: &Instance) -> R
                 return Err(Fault::InternalError(36));
             }
         }
-        s.redirection = r;
+        s.nvram.redirection = r;
         Ok(())
     })
 }
@@ -122,7 +122,7 @@ fn redirection_state_change(
 ) -> Result<Instance, Fault> {
     let ok = input
         .int("RequestedState")
-        .is_some_and(|v| device.with_state(|s| s.redirection.set_enabled_state(v)));
+        .is_some_and(|v| device.with_state(|s| s.nvram.redirection.set_enabled_state(v)));
     if ok {
         device.changed("AMT_RedirectionService");
     }
@@ -131,7 +131,7 @@ fn redirection_state_change(
 }
 
 fn kvm_sap(device: &Device) -> Vec<Instance> {
-    let enabled = device.with_state(|s| s.redirection.kvm_enabled);
+    let enabled = device.with_state(|s| s.nvram.redirection.kvm_enabled);
     let mut i = service("CIM_KVMRedirectionSAP", KVM_SAP)
         .with("ElementName", KVM_SAP)
         // 6: enabled but no session; 3: disabled.
@@ -145,7 +145,7 @@ fn kvm_sap(device: &Device) -> Vec<Instance> {
 fn kvm_state_change(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let rv = match input.int("RequestedState") {
         Some(state @ (2 | 3)) => {
-            device.with_state(|s| s.redirection.kvm_enabled = state == 2);
+            device.with_state(|s| s.nvram.redirection.kvm_enabled = state == 2);
             device.changed("CIM_KVMRedirectionSAP");
             0
         }
@@ -155,7 +155,7 @@ fn kvm_state_change(device: &Device, _: &Instance, input: &Instance) -> Result<I
 }
 
 fn kvm_settings(device: &Device) -> Vec<Instance> {
-    let r = device.with_state(|s| s.redirection.clone());
+    let r = device.with_state(|s| s.nvram.redirection.clone());
     vec![
         Instance::new("IPS_KVMRedirectionSettingData")
             .with("BackToBackFbMode", false)
@@ -184,7 +184,7 @@ fn strong_rfb_password(p: &str) -> bool {
 
 fn put_kvm_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     device.with_state(|s| {
-        let mut r = s.redirection.clone();
+        let mut r = s.nvram.redirection.clone();
         put_bool(input, "Is5900PortEnabled", &mut r.kvm_port_5900_enabled)?;
         put_bool(input, "OptInPolicy", &mut r.kvm_opt_in_policy)?;
         put_uint(
@@ -200,13 +200,13 @@ fn put_kvm_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(
             }
             r.kvm_rfb_password_set = true;
         }
-        s.redirection = r;
+        s.nvram.redirection = r;
         Ok(())
     })
 }
 
 fn opt_in_service(device: &Device) -> Vec<Instance> {
-    let (r, mode) = device.with_state(|s| (s.redirection.clone(), s.setup.mode));
+    let (r, mode) = device.with_state(|s| (s.nvram.redirection.clone(), s.nvram.setup.mode));
     let ccm = mode == ControlMode::Client;
     vec![
         service("IPS_OptInService", OPT_IN)
@@ -225,18 +225,19 @@ fn opt_in_service(device: &Device) -> Vec<Instance> {
 
 fn put_opt_in_service(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     device.with_state(|s| {
-        let mut r = s.redirection.clone();
+        let mut r = s.nvram.redirection.clone();
         put_uint(input, "OptInRequired", &mut r.opt_in_required)?;
         put_uint(input, "OptInDisplayTimeout", &mut r.opt_in_display_timeout)?;
         if !matches!(r.opt_in_required, 0 | 1 | CONSENT_ALL) {
             return Err(Fault::InternalError(36));
         }
         // In client control mode the policy is fixed.
-        if s.setup.mode == ControlMode::Client && r.opt_in_required != s.redirection.opt_in_required
+        if s.nvram.setup.mode == ControlMode::Client
+            && r.opt_in_required != s.nvram.redirection.opt_in_required
         {
             return Err(Fault::InternalError(16));
         }
-        s.redirection = r;
+        s.nvram.redirection = r;
         Ok(())
     })
 }
@@ -244,9 +245,9 @@ fn put_opt_in_service(device: &Device, _: &Instance, input: &Instance) -> Result
 /// Opt-in states: 0 not started, 1 requested, 2 displayed, 3 received.
 fn start_opt_in(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
     let rv = device.with_state(|s| {
-        if s.redirection.opt_in_state == 0 {
+        if s.nvram.redirection.opt_in_state == 0 {
             // The code is shown on the host's screen at once.
-            s.redirection.opt_in_state = 2;
+            s.nvram.redirection.opt_in_state = 2;
             0
         } else {
             2
@@ -256,7 +257,7 @@ fn start_opt_in(device: &Device, _: &Instance, _: &Instance) -> Result<Instance,
 }
 
 fn cancel_opt_in(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    device.with_state(|s| s.redirection.opt_in_state = 0);
+    device.with_state(|s| s.nvram.redirection.opt_in_state = 0);
     Ok(output("CancelOptIn", 0))
 }
 
@@ -271,15 +272,15 @@ fn send_opt_in_code(device: &Device, _: &Instance, input: &Instance) -> Result<I
     let expected = opt_in_code(device);
     let given = input.int("OptInCode");
     let rv = device.with_state(|s| {
-        if s.redirection.opt_in_state != 2 {
+        if s.nvram.redirection.opt_in_state != 2 {
             return 2; // invalid state
         }
         if given == Some(i64::from(expected)) {
-            s.redirection.opt_in_state = 3;
+            s.nvram.redirection.opt_in_state = 3;
             0
         } else {
             // A wrong code ends the attempt.
-            s.redirection.opt_in_state = 0;
+            s.nvram.redirection.opt_in_state = 0;
             4
         }
     });
@@ -344,12 +345,12 @@ mod tests {
                 .int("ReturnValue"),
             Some(0)
         );
-        d.with_state(|s| s.setup.mode = ControlMode::Client);
+        d.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
         let svc = opt_in_service(&d).remove(0);
         assert_eq!(svc.int("OptInRequired"), Some(i64::from(CONSENT_ALL)));
         let mut put = svc.clone();
         put.set("OptInRequired", 0);
-        d.with_state(|s| s.redirection.opt_in_required = CONSENT_ALL);
+        d.with_state(|s| s.nvram.redirection.opt_in_required = CONSENT_ALL);
         assert_eq!(
             put_opt_in_service(&d, &svc, &put),
             Err(Fault::InternalError(16))

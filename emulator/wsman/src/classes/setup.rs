@@ -145,10 +145,10 @@ fn provisioning_mode(device: &Device, setup: SetupState) -> u8 {
 fn setup_service(device: &Device) -> Vec<Instance> {
     let (setup, otp, dhcp, trusted) = device.with_state(|s| {
         (
-            s.setup,
-            s.provisioning.otp.clone(),
-            s.provisioning.dhcp_domain.clone(),
-            s.provisioning.pki_dns_suffix.clone(),
+            s.nvram.setup,
+            s.nvram.provisioning.otp.clone(),
+            s.nvram.provisioning.dhcp_domain.clone(),
+            s.nvram.provisioning.pki_dns_suffix.clone(),
         )
     });
     // The OTP is readable only while a configuration server is at work.
@@ -175,7 +175,7 @@ fn setup_service(device: &Device) -> Vec<Instance> {
 
 fn host_based_setup_service(device: &Device) -> Vec<Instance> {
     let (setup, nonce, chain_status) =
-        device.with_state(|s| (s.setup, s.host_setup.nonce, s.host_setup.status()));
+        device.with_state(|s| (s.nvram.setup, s.host_setup.nonce, s.host_setup.status()));
     let current = match (setup.state, setup.mode) {
         (ProvisioningState::Post, ControlMode::Admin) => 2,
         (ProvisioningState::Post, ControlMode::Client) => 1,
@@ -228,7 +228,7 @@ fn partial_unprovision(device: &Device, _: &Instance, _: &Instance) -> Result<In
 }
 
 fn undo(device: &Device, how: Unprovisioning) -> u32 {
-    if device.with_state(|s| s.setup.state) == ProvisioningState::Pre {
+    if device.with_state(|s| s.nvram.setup.state) == ProvisioningState::Pre {
         return status::NOT_PERMITTED;
     }
     device.audit(amtemu_model::device::audit::AuditEvent::unprovisioning());
@@ -241,7 +241,7 @@ fn undo(device: &Device, how: Unprovisioning) -> u32 {
 /// is not modelled, so it is checked and not kept.
 fn set_mebx_password(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "SetMEBxPassword";
-    if device.with_state(|s| s.setup.mode) == ControlMode::Client {
+    if device.with_state(|s| s.nvram.setup.mode) == ControlMode::Client {
         return Ok(output(M, status::NOT_PERMITTED));
     }
     let strong = input.text("Password").is_some_and(strong_password);
@@ -274,7 +274,7 @@ fn extend_provisioning_period(
     input: &Instance,
 ) -> Result<Instance, Fault> {
     const M: &str = "ExtendProvisioningPeriod";
-    if device.with_state(|s| s.setup.state) != ProvisioningState::In {
+    if device.with_state(|s| s.nvram.setup.state) != ProvisioningState::In {
         return Ok(output(M, status::NOT_PERMITTED));
     }
     match input.int("Duration") {
@@ -300,7 +300,7 @@ fn admin_password(input: &Instance) -> Option<[u8; 16]> {
 /// Setup: Pre-provisioning → client control mode.
 fn setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "Setup";
-    if device.with_state(|s| s.setup.state) != ProvisioningState::Pre {
+    if device.with_state(|s| s.nvram.setup.state) != ProvisioningState::Pre {
         return Ok(output(M, setup_status::INVALID_STATE));
     }
     let Some(ha1) = admin_password(input) else {
@@ -319,8 +319,9 @@ fn add_next_cert_in_chain(
 ) -> Result<Instance, Fault> {
     const M: &str = "AddNextCertInChain";
     let may_add = device.with_state(|s| {
-        s.setup.state == ProvisioningState::Pre
-            || (s.setup.state == ProvisioningState::Post && s.setup.mode == ControlMode::Client)
+        s.nvram.setup.state == ProvisioningState::Pre
+            || (s.nvram.setup.state == ProvisioningState::Post
+                && s.nvram.setup.mode == ControlMode::Client)
     });
     if !may_add {
         return Ok(output(M, chain_status::INVALID_STATE));
@@ -411,7 +412,7 @@ fn signed_by_provisioning_key(device: &Device, input: &Instance) -> Result<(), u
 /// provisioning certificate's key.
 fn admin_setup(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "AdminSetup";
-    if device.with_state(|s| s.setup.state) != ProvisioningState::Pre {
+    if device.with_state(|s| s.nvram.setup.state) != ProvisioningState::Pre {
         return Ok(output(M, setup_status::INVALID_STATE));
     }
     let Some(ha1) = admin_password(input) else {
@@ -432,7 +433,7 @@ fn upgrade_client_to_admin(
 ) -> Result<Instance, Fault> {
     const M: &str = "UpgradeClientToAdmin";
     let ccm = device.with_state(|s| {
-        s.setup
+        s.nvram.setup
             == SetupState {
                 state: ProvisioningState::Post,
                 mode: ControlMode::Client,
@@ -444,7 +445,7 @@ fn upgrade_client_to_admin(
     if let Err(rv) = signed_by_provisioning_key(device, input) {
         return Ok(output(M, rv));
     }
-    device.with_state(|s| s.setup.mode = ControlMode::Admin);
+    device.with_state(|s| s.nvram.setup.mode = ControlMode::Admin);
     device.changed("IPS_HostBasedSetupService");
     Ok(output(M, setup_status::SUCCESS))
 }
@@ -462,14 +463,14 @@ mod tests {
             host_based_setup_service(&d)[0].int("CurrentControlMode"),
             Some(2)
         );
-        d.with_state(|s| s.setup.mode = ControlMode::Client);
+        d.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
         assert_eq!(setup_service(&d)[0].int("ProvisioningMode"), Some(4));
         assert_eq!(
             host_based_setup_service(&d)[0].int("CurrentControlMode"),
             Some(1)
         );
         let legacy = device("3.2.1");
-        legacy.with_state(|s| s.setup.mode = ControlMode::Client);
+        legacy.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
         assert_eq!(setup_service(&legacy)[0].int("ProvisioningMode"), Some(2));
     }
 
@@ -532,11 +533,11 @@ mod tests {
         ];
         assert_eq!(call(setup, &d, &ok), 0);
         d.with_state(|s| {
-            assert_eq!(s.setup.state, ProvisioningState::Post);
-            assert_eq!(s.setup.mode, ControlMode::Client);
-            assert_eq!(s.redirection.opt_in_required, 0xFFFF_FFFF);
+            assert_eq!(s.nvram.setup.state, ProvisioningState::Post);
+            assert_eq!(s.nvram.setup.mode, ControlMode::Client);
+            assert_eq!(s.nvram.redirection.opt_in_required, 0xFFFF_FFFF);
             assert_eq!(
-                amtemu_model::device::identity::hex_lower(&s.users.admin_ha1),
+                amtemu_model::device::identity::hex_lower(&s.nvram.users.admin_ha1),
                 HEX_HA1
             );
         });
@@ -627,7 +628,10 @@ mod tests {
             "a fresh nonce per attempt"
         );
         assert_eq!(d.with_state(|s| s.host_setup.status()), 0);
-        assert_eq!(d.with_state(|s| s.setup.state), ProvisioningState::Pre);
+        assert_eq!(
+            d.with_state(|s| s.nvram.setup.state),
+            ProvisioningState::Pre
+        );
         assert_eq!(call(upgrade_client_to_admin, &d, &args), 2, "not in CCM");
     }
 
@@ -657,31 +661,34 @@ mod tests {
         assert_eq!(attempt("not base64!", "AAAA"), 3, "McNonce not base64");
         assert_eq!(attempt(&twenty, "not base64!"), 3, "signature not base64");
         assert_eq!(attempt(&twenty, "AAAA"), 5, "a leaf that is not X.509");
-        assert_eq!(d.with_state(|s| s.setup.state), ProvisioningState::Pre);
+        assert_eq!(
+            d.with_state(|s| s.nvram.setup.state),
+            ProvisioningState::Pre
+        );
     }
 
     #[test]
     fn unprovision_returns_to_pre_and_clears_what_firmware_clears() {
         let d = device("11.8");
         d.with_state(|s| {
-            s.provisioning.add_trusted_hash(
+            s.nvram.provisioning.add_trusted_hash(
                 "user",
                 amtemu_model::device::HashAlgorithm::Sha256,
                 vec![1; 32],
             );
-            s.certs.add_certificate(vec![1, 2, 3], true);
-            s.users.admin_is_default = false;
+            s.nvram.certs.add_certificate(vec![1, 2, 3], true);
+            s.nvram.users.admin_is_default = false;
         });
-        let defaults = d.with_state(|s| s.provisioning.trusted_hashes.len()) - 1;
+        let defaults = d.with_state(|s| s.nvram.provisioning.trusted_hashes.len()) - 1;
         assert_eq!(call(unprovision, &d, &[("ProvisioningMode", "3")]), 36);
         assert_eq!(call(unprovision, &d, &[("ProvisioningMode", "1")]), 0);
         d.with_state(|s| {
-            assert_eq!(s.setup.state, ProvisioningState::Pre);
-            assert_eq!(s.provisioning.trusted_hashes.len(), defaults);
-            assert!(s.certs.certificates.is_empty());
-            assert!(s.users.admin_is_default);
-            assert!(s.general.host_name.is_empty());
-            assert!(!s.tls.remote.enabled);
+            assert_eq!(s.nvram.setup.state, ProvisioningState::Pre);
+            assert_eq!(s.nvram.provisioning.trusted_hashes.len(), defaults);
+            assert!(s.nvram.certs.certificates.is_empty());
+            assert!(s.nvram.users.admin_is_default);
+            assert!(s.nvram.general.host_name.is_empty());
+            assert!(!s.nvram.tls.remote.enabled);
         });
         assert_eq!(
             call(unprovision, &d, &[("ProvisioningMode", "1")]),
@@ -690,7 +697,7 @@ mod tests {
         );
         assert_eq!(call(commit_changes, &d, &[]), 0);
         assert_eq!(
-            d.with_state(|s| s.setup.state),
+            d.with_state(|s| s.nvram.setup.state),
             ProvisioningState::Pre,
             "commit does not provision"
         );
@@ -699,21 +706,21 @@ mod tests {
     #[test]
     fn a_commit_from_setup_applies_everything_or_nothing() {
         let d = device("11.8");
-        d.with_state(|s| s.setup.state = ProvisioningState::In);
+        d.with_state(|s| s.nvram.setup.state = ProvisioningState::In);
         let mut tls = amtemu_model::device::commit::factory_tls();
         tls.remote.enabled = true;
-        d.with_state(|s| s.pending_tls = Some(tls.clone()));
+        d.with_state(|s| s.nvram.pending_tls = Some(tls.clone()));
         assert_eq!(call(commit_changes, &d, &[]), 36);
         d.with_state(|s| {
-            assert_eq!(s.setup.state, ProvisioningState::In);
-            assert_eq!(s.pending_tls.as_ref(), Some(&tls), "still staged");
+            assert_eq!(s.nvram.setup.state, ProvisioningState::In);
+            assert_eq!(s.nvram.pending_tls.as_ref(), Some(&tls), "still staged");
         });
         tls.remote.enabled = false;
-        d.with_state(|s| s.pending_tls = Some(tls.clone()));
+        d.with_state(|s| s.nvram.pending_tls = Some(tls.clone()));
         assert_eq!(call(commit_changes, &d, &[]), 0);
         d.with_state(|s| {
-            assert_eq!(s.setup.state, ProvisioningState::Post);
-            assert_eq!(s.tls, tls);
+            assert_eq!(s.nvram.setup.state, ProvisioningState::Post);
+            assert_eq!(s.nvram.tls, tls);
         });
     }
 
@@ -722,7 +729,8 @@ mod tests {
         use amtemu_model::device::audit::{EventId, PolicyType};
         let completed = |d: &Device| {
             d.with_state(|s| {
-                s.audit_log
+                s.nvram
+                    .audit_log
                     .records()
                     .iter()
                     .filter(|r| {
@@ -734,7 +742,8 @@ mod tests {
         };
         let audited = |d: &Device| {
             d.with_state(|s| {
-                s.audit_log
+                s.nvram
+                    .audit_log
                     .set_policy(EventId::PROVISIONING_COMPLETED, Some(PolicyType::Alert))
             })
             .unwrap();
@@ -743,14 +752,14 @@ mod tests {
         audited(&d);
         assert_eq!(call(commit_changes, &d, &[]), 0);
         assert_eq!(completed(&d), 0, "a commit on a provisioned device");
-        d.with_state(|s| s.setup.state = ProvisioningState::In);
+        d.with_state(|s| s.nvram.setup.state = ProvisioningState::In);
         let mut tls = amtemu_model::device::commit::factory_tls();
         tls.remote.enabled = true;
-        d.with_state(|s| s.pending_tls = Some(tls));
+        d.with_state(|s| s.nvram.pending_tls = Some(tls));
         assert_eq!(call(commit_changes, &d, &[]), 36);
         assert_eq!(completed(&d), 0, "a refused commit");
         let off = amtemu_model::device::commit::factory_tls();
-        d.with_state(|s| s.pending_tls = Some(off));
+        d.with_state(|s| s.nvram.pending_tls = Some(off));
         assert_eq!(call(commit_changes, &d, &[]), 0);
         assert_eq!(completed(&d), 1, "the commit that ends setup");
 
@@ -773,7 +782,7 @@ mod tests {
             call(extend_provisioning_period, &d, &[("Duration", "6")]),
             16
         );
-        d.with_state(|s| s.setup.state = ProvisioningState::In);
+        d.with_state(|s| s.nvram.setup.state = ProvisioningState::In);
         assert_eq!(
             call(extend_provisioning_period, &d, &[("Duration", "0")]),
             36
@@ -788,9 +797,9 @@ mod tests {
             0
         );
         // The OTP shows only while In.
-        d.with_state(|s| s.provisioning.otp = Some("one-time-pass".into()));
+        d.with_state(|s| s.nvram.provisioning.otp = Some("one-time-pass".into()));
         assert!(setup_service(&d)[0].get("ProvisioningServerOTP").is_some());
-        d.with_state(|s| s.setup.state = ProvisioningState::Post);
+        d.with_state(|s| s.nvram.setup.state = ProvisioningState::Post);
         assert!(setup_service(&d)[0].get("ProvisioningServerOTP").is_none());
         // PartialUnprovision exists on legacy firmware only, and keeps the
         // administrator.
@@ -800,11 +809,11 @@ mod tests {
                 .is_none()
         );
         let legacy = device("5.2");
-        let admin = legacy.with_state(|s| s.users.admin_ha1);
+        let admin = legacy.with_state(|s| s.nvram.users.admin_ha1);
         assert_eq!(call(partial_unprovision, &legacy, &[]), 0);
         legacy.with_state(|s| {
-            assert_eq!(s.setup.state, ProvisioningState::Pre);
-            assert_eq!(s.users.admin_ha1, admin);
+            assert_eq!(s.nvram.setup.state, ProvisioningState::Pre);
+            assert_eq!(s.nvram.users.admin_ha1, admin);
         });
     }
 }

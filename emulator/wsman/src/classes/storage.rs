@@ -132,7 +132,7 @@ fn register_application(
             name: text(input, "ApplicationName")?.to_string(),
             enterprise: text(input, "EnterpriseName")?.to_string(),
         };
-        let session = device.with_state(|s| s.storage.register(identity))?;
+        let session = device.with_state(|s| s.nvram.storage.register(identity))?;
         Ok(values().with("SessionHandle", session))
     })();
     answer("RegisterApplication", result)
@@ -144,7 +144,7 @@ fn unregister_application(
     input: &Instance,
 ) -> Result<Instance, Fault> {
     let result = handle(input, "SessionHandle")
-        .and_then(|s| device.with_state(|st| st.storage.unregister(s)))
+        .and_then(|s| device.with_state(|st| st.nvram.storage.unregister(s)))
         .map(|()| values());
     answer("UnregisterApplication", result)
 }
@@ -163,7 +163,7 @@ fn current_applications(
     input: &Instance,
 ) -> Result<Instance, Fault> {
     let result = handle(input, "SessionHandle")
-        .and_then(|s| device.with_state(|st| st.storage.current_applications(s)))
+        .and_then(|s| device.with_state(|st| st.nvram.storage.current_applications(s)))
         .map(|list| handles("ApplicationHandles", list));
     answer("GetCurrentApplicationHandles", result)
 }
@@ -174,7 +174,7 @@ fn registered_applications(
     input: &Instance,
 ) -> Result<Instance, Fault> {
     let result = handle(input, "SessionHandle")
-        .and_then(|s| device.with_state(|st| st.storage.registered_applications(s)))
+        .and_then(|s| device.with_state(|st| st.nvram.storage.registered_applications(s)))
         .map(|list| handles("ApplicationHandles", list));
     answer("GetRegisteredApplications", result)
 }
@@ -188,7 +188,7 @@ fn application_attributes(
         let session = handle(input, "SessionHandle")?;
         let app = handle(input, "Handle")?;
         device.with_state(|s| {
-            let a = s.storage.application(session, app)?;
+            let a = s.nvram.storage.application(session, app)?;
             Ok(values()
                 .with("UUID", BASE64.encode(&a.identity.uuid))
                 .with("VendorName", a.identity.vendor.as_str())
@@ -210,7 +210,7 @@ fn allocate_block(device: &Device, _: &Instance, input: &Instance) -> Result<Ins
             Some(v) => v.as_bool().ok_or(status::INVALID_PARAMETER)?,
         };
         let name = text(input, "BlockName")?;
-        let block = device.with_state(|s| s.storage.allocate(session, size, hidden, name))?;
+        let block = device.with_state(|s| s.nvram.storage.allocate(session, size, hidden, name))?;
         Ok(values().with("BlockHandle", block))
     })();
     if result.is_ok() {
@@ -223,7 +223,7 @@ fn deallocate_block(device: &Device, _: &Instance, input: &Instance) -> Result<I
     let result = (|| {
         let session = handle(input, "SessionHandle")?;
         let block = handle(input, "BlockHandle")?;
-        device.with_state(|s| s.storage.deallocate(session, block))?;
+        device.with_state(|s| s.nvram.storage.deallocate(session, block))?;
         device.changed("AMT_ThirdPartyDataStorage");
         Ok(values())
     })();
@@ -237,7 +237,7 @@ fn allocated_blocks(device: &Device, _: &Instance, input: &Instance) -> Result<I
             None => None,
             Some(_) => Some(handle(input, "BlockOwnerApplication")?),
         };
-        let list = device.with_state(|s| s.storage.blocks_of(session, owner))?;
+        let list = device.with_state(|s| s.nvram.storage.blocks_of(session, owner))?;
         Ok(handles("BlockHandles", list))
     })();
     answer("GetAllocatedBlocks", result)
@@ -248,7 +248,7 @@ fn block_attributes(device: &Device, _: &Instance, input: &Instance) -> Result<I
         let session = handle(input, "SessionHandle")?;
         let block = handle(input, "BlockHandle")?;
         device.with_state(|s| {
-            let b = s.storage.block(session, block)?;
+            let b = s.nvram.storage.block(session, block)?;
             Ok(values()
                 .with("BlockSize", b.data.len())
                 .with("BlockHidden", b.hidden)
@@ -265,7 +265,7 @@ fn read_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instanc
         let block = handle(input, "BlockHandle")?;
         let offset = input.int("ByteOffset").ok_or(status::INVALID_BYTE_OFFSET)?;
         let count = input.int("ByteCount").ok_or(status::INVALID_BYTE_COUNT)?;
-        let data = device.with_state(|s| s.storage.read(session, block, offset, count))?;
+        let data = device.with_state(|s| s.nvram.storage.read(session, block, offset, count))?;
         Ok(values().with("Data", BASE64.encode(data)))
     })();
     answer("ReadBlock", result)
@@ -282,7 +282,7 @@ fn write_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
         if data.len() > LIMITS.mtu as usize {
             return Err(status::INVALID_BYTE_COUNT);
         }
-        device.with_state(|s| s.storage.write(session, block, offset, &data))?;
+        device.with_state(|s| s.nvram.storage.write(session, block, offset, &data))?;
         device.changed("AMT_ThirdPartyDataStorage");
         Ok(values())
     })();
@@ -292,7 +292,7 @@ fn write_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
 fn lock_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = handle(input, "SessionHandle")
         .and_then(|s| Ok((s, handle(input, "BlockHandle")?)))
-        .and_then(|(s, b)| device.with_state(|st| st.storage.lock(s, b)))
+        .and_then(|(s, b)| device.with_state(|st| st.nvram.storage.lock(s, b)))
         .map(|()| values());
     answer("LockBlock", result)
 }
@@ -300,7 +300,7 @@ fn lock_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instanc
 fn unlock_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = handle(input, "SessionHandle")
         .and_then(|s| Ok((s, handle(input, "BlockHandle")?)))
-        .and_then(|(s, b)| device.with_state(|st| st.storage.unlock(s, b)))
+        .and_then(|(s, b)| device.with_state(|st| st.nvram.storage.unlock(s, b)))
         .map(|()| values());
     answer("UnlockBlock", result)
 }
@@ -308,7 +308,7 @@ fn unlock_block(device: &Device, _: &Instance, input: &Instance) -> Result<Insta
 // ---- administration ---------------------------------------------------
 
 fn storage_attributes(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let used = device.with_state(|s| s.storage.used());
+    let used = device.with_state(|s| s.nvram.storage.used());
     Ok(output("GetStorageAttributes", 0)
         .with("TotalStorage", LIMITS.total)
         .with("TotalAllocatedStorage", used)
@@ -337,7 +337,11 @@ fn add_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance
         if device.audit_blocks(EventId::STORAGE_FPACL_MODIFIED) {
             return Err(amtemu_model::device::audit::status::AUDIT_FAIL);
         }
-        let h = device.with_state(|s| s.storage.add_entry(application, vendor, partner, size))?;
+        let h = device.with_state(|s| {
+            s.nvram
+                .storage
+                .add_entry(application, vendor, partner, size)
+        })?;
         device.changed("AMT_ThirdPartyDataStorage");
         device.audit(EventId::STORAGE_FPACL_MODIFIED);
         Ok(values().with("Handle", h))
@@ -348,7 +352,7 @@ fn add_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance
 fn get_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = handle(input, "Handle").and_then(|h| {
         device.with_state(|s| {
-            let e = s.storage.entry(h)?;
+            let e = s.nvram.storage.entry(h)?;
             Ok(values()
                 .with("AttrType", 1)
                 .with("ApplicationName", e.application.as_str())
@@ -361,8 +365,8 @@ fn get_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance
 }
 
 fn remove_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let result =
-        handle(input, "Handle").and_then(|h| device.with_state(|s| s.storage.remove_entry(h)));
+    let result = handle(input, "Handle")
+        .and_then(|h| device.with_state(|s| s.nvram.storage.remove_entry(h)));
     if result.is_ok() {
         device.changed("AMT_ThirdPartyDataStorage");
         device.audit(EventId::STORAGE_FPACL_MODIFIED);
@@ -374,7 +378,7 @@ fn remove_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Insta
 fn enumerate_entries(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const PAGE: usize = 10;
     let all: Vec<u32> =
-        device.with_state(|s| s.storage.entries().iter().map(|e| e.handle).collect());
+        device.with_state(|s| s.nvram.storage.entries().iter().map(|e| e.handle).collect());
     let result = match input.int("StartIndex") {
         Some(start) if start >= 1 && start as u64 <= all.len() as u64 + 1 => {
             let page: Vec<u32> = all

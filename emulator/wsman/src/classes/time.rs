@@ -56,7 +56,7 @@ fn set_high_accuracy(device: &Device, _: &Instance, input: &Instance) -> Result<
     }
     let console_now = tm2;
     let me_now = i64::from(device.clock());
-    device.with_state(|s| s.clock_offset += console_now - me_now);
+    device.with_state(|s| s.nvram.clock_offset += console_now - me_now);
     device.changed("AMT_TimeSynchronizationService");
     device.audit(amtemu_model::device::audit::AuditEvent::time_set(
         console_now as u32,
