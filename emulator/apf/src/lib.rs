@@ -18,6 +18,7 @@
 //! name the DISCONNECT reason to send.
 
 pub mod codec;
+mod encode;
 pub mod message;
 
 pub use codec::{DecodeError, SuccessShape, check, decode, encode};
