@@ -17,9 +17,13 @@
 //! input: malformed bytes and out-of-order messages are error values that
 //! name the DISCONNECT reason to send.
 
+mod channel;
 pub mod codec;
 mod encode;
 pub mod message;
+pub mod tunnel;
 
+pub use channel::ChannelId;
 pub use codec::{DecodeError, SuccessShape, check, decode, encode};
 pub use message::{Message, Uuid};
+pub use tunnel::{Config, Event, Phase, ProtocolError, Tunnel, UsageError};
