@@ -16,6 +16,15 @@
 //! data that does not yet fit a channel's window. Nothing here panics on
 //! input: malformed bytes and out-of-order messages are error values that
 //! name the DISCONNECT reason to send.
+//!
+//! Where the spec (`shared/spec/cira.md`) is silent, the choices are:
+//! limits of 2048 bytes per string and 1 MiB + 9 per message
+//! ([`codec::MAX_STRING`], [`codec::MAX_PACKET`]); a device window of 32768
+//! and 4 KiB data chunks ([`tunnel::DEFAULT_WINDOW`],
+//! [`tunnel::DEFAULT_MAX_CHUNK`]); keep-alives every 25 s until the MPS sets
+//! an interval; forwards requested one at a time; a refused USERAUTH ends
+//! the tunnel with "no more auth methods available". Each is documented
+//! where it is made.
 
 mod channel;
 pub mod codec;

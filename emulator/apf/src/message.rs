@@ -155,7 +155,7 @@ impl FromStr for Uuid {
         }
         let mut wire = [0u8; 16];
         for (w, &from) in wire.iter_mut().zip(UUID_SWAP.iter()) {
-            *w = printed[from];
+            *w = printed.get(from).copied().unwrap_or_default();
         }
         Ok(Uuid(wire))
     }
@@ -167,7 +167,7 @@ impl fmt::Display for Uuid {
             if matches!(i, 4 | 6 | 8 | 10) {
                 f.write_str("-")?;
             }
-            write!(f, "{:02x}", self.0[from])?;
+            write!(f, "{:02x}", self.0.get(from).copied().unwrap_or_default())?;
         }
         Ok(())
     }

@@ -46,7 +46,7 @@ pub enum Event {
         originator: String,
         originator_port: u32,
     },
-    /// Data for the consumer, who reports it with [`Tunnel::consumed`].
+    /// Data for the consumer, who reports it with [`Tunnel::consumed`](crate::Tunnel::consumed).
     Data {
         channel: ChannelId,
         bytes: Vec<u8>,
