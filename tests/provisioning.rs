@@ -634,9 +634,9 @@ fn local(emu: &Emulator) -> SocketAddr {
 }
 
 fn local_password() -> String {
-    amtemu_server::local::local_account_password(&amtemu_model::device::Identity::from_seed(
-        DEVICE_NAME,
-    ))
+    amtemu_model::device::local_account::local_account_password(
+        &amtemu_model::device::Identity::from_seed(DEVICE_NAME),
+    )
 }
 
 fn dmt_activate(emu: &Emulator, args: &[&str]) -> serde_json::Value {
@@ -645,7 +645,7 @@ fn dmt_activate(emu: &Emulator, args: &[&str]) -> serde_json::Value {
         .arg(script)
         .arg(emu.addr.ip().to_string())
         .arg("26992")
-        .arg(amtemu_server::local::LOCAL_ACCOUNT)
+        .arg(amtemu_model::device::local_account::LOCAL_ACCOUNT)
         .arg(local_password())
         .args(args)
         .env("AMT_CLIENTS_PREFIX", clients_prefix())
@@ -670,7 +670,11 @@ fn dmt_activate(emu: &Emulator, args: &[&str]) -> serde_json::Value {
 fn the_local_interface_takes_only_the_local_system_account() {
     let emu = pre_provisioned(&[]);
     assert!(closed_at_accept(emu.addr), "16992 before provisioning");
-    let mut wrong = Client::new(local(&emu), amtemu_server::local::LOCAL_ACCOUNT, "nope");
+    let mut wrong = Client::new(
+        local(&emu),
+        amtemu_model::device::local_account::LOCAL_ACCOUNT,
+        "nope",
+    );
     wrong.challenge();
     let auth = wrong.authorization("POST", "/wsman");
     let body = envelope_get("IPS_HostBasedSetupService", "1");
@@ -678,7 +682,7 @@ fn the_local_interface_takes_only_the_local_system_account() {
     assert_eq!(r.status, 401, "a wrong local password");
     let mut local = Client::new(
         local(&emu),
-        amtemu_server::local::LOCAL_ACCOUNT,
+        amtemu_model::device::local_account::LOCAL_ACCOUNT,
         &local_password(),
     );
     let r = local.get("IPS_HostBasedSetupService");
@@ -732,7 +736,7 @@ fn host_based_setup_to_client_control_mode_with_dmt() {
     // A CCM device is deactivated locally.
     let mut local = Client::new(
         local(&emu),
-        amtemu_server::local::LOCAL_ACCOUNT,
+        amtemu_model::device::local_account::LOCAL_ACCOUNT,
         &local_password(),
     );
     let r = local.invoke(

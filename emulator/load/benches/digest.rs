@@ -9,7 +9,8 @@ use tokio::time::Instant;
 use amtemu_load::digest::DigestSession;
 use amtemu_model::device::identity::hex_lower;
 use amtemu_model::device::users::ha1;
-use amtemu_server::http::digest::{self, Nonces, Verdict};
+use amtemu_server::endpoint::nonces::{Nonces, Verdict};
+use amtemu_wire::digest;
 
 const REALM: &str = "Digest:A4070000000000000000000000000000";
 

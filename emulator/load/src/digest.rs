@@ -84,7 +84,7 @@ impl DigestSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use amtemu_server::http::digest::{Nonces, Verdict};
+    use amtemu_server::endpoint::nonces::{Nonces, Verdict};
     use tokio::time::Instant;
 
     #[test]

@@ -2,11 +2,14 @@
 //! address map, TLS, the HTTP (WS-Man) and redirection servers, setup
 //! hellos, the local interface, persistence, the control API and scenarios.
 
+pub mod address;
 pub mod control;
+pub mod emulator;
+pub mod endpoint;
 pub mod faults;
 pub mod fleet;
 pub mod http;
-pub mod local;
+pub mod metrics;
 pub mod provision;
 pub mod redirect;
 pub mod scenario;

@@ -64,6 +64,9 @@ pub enum Port {
     Redirection,
     /// 16995, redirection over TLS.
     RedirectionTls,
+    /// The local interface, amtemu's stand-in for LMS on the host (26992 by
+    /// default: the HTTP port + 10000); see [`super::local_account`].
+    Local,
 }
 
 impl Port {
@@ -73,6 +76,7 @@ impl Port {
             Port::Https => 16993,
             Port::Redirection => 16994,
             Port::RedirectionTls => 16995,
+            Port::Local => 26992,
         }
     }
 }
@@ -114,7 +118,11 @@ impl Firmware {
     }
 
     pub fn opens(&self, port: Port) -> bool {
-        self.ports.contains(&port)
+        match port {
+            // Host-based setup is what software on the host reaches LMS for.
+            Port::Local => self.has(Feature::HostBasedSetup),
+            _ => self.ports.contains(&port),
+        }
     }
 
     /// The HTTP Server banner.

@@ -62,27 +62,6 @@ impl MePowerPolicy {
         }
     }
 
-    /// The name scenario files and the command line use.
-    pub fn name(self) -> &'static str {
-        match self {
-            MePowerPolicy::S0Only => "s0-only",
-            MePowerPolicy::S0AndSleep => "s0-s3",
-            MePowerPolicy::AlwaysOn => "always-on",
-        }
-    }
-
-    pub const NAMES: &'static [&'static str] = &["s0-only", "s0-s3", "always-on"];
-
-    pub fn parse(text: &str) -> Option<MePowerPolicy> {
-        [
-            MePowerPolicy::S0Only,
-            MePowerPolicy::S0AndSleep,
-            MePowerPolicy::AlwaysOn,
-        ]
-        .into_iter()
-        .find(|p| p.name() == text)
-    }
-
     pub fn scheme(self) -> &'static Scheme {
         SCHEMES
             .iter()
@@ -101,6 +80,7 @@ impl MePowerPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::Named;
 
     #[test]
     fn each_policy_keeps_the_me_on_in_its_states() {
@@ -118,15 +98,15 @@ mod tests {
 
     #[test]
     fn names_and_schemes_round_trip() {
-        for name in MePowerPolicy::NAMES {
-            let p = MePowerPolicy::parse(name).unwrap();
-            assert_eq!(p.name(), *name);
+        for name in MePowerPolicy::names() {
+            let p = MePowerPolicy::from_name(name).unwrap();
+            assert_eq!(p.name(), name);
             assert_eq!(
                 MePowerPolicy::by_instance_id(p.scheme().instance_id),
                 Some(p)
             );
         }
-        assert_eq!(MePowerPolicy::parse("sometimes"), None);
+        assert_eq!(MePowerPolicy::from_name("sometimes"), None);
         assert_eq!(MePowerPolicy::by_instance_id("nope"), None);
         assert_eq!(MePowerPolicy::default(), MePowerPolicy::AlwaysOn);
     }

@@ -40,7 +40,6 @@
 //! event stream, which serializes events only while someone is connected.
 
 pub mod client;
-pub mod metrics;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -61,11 +60,12 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::{Stream, StreamExt};
 
+use crate::endpoint::Endpoint;
 use crate::faults::FaultPlan;
-use crate::fleet::{Endpoint, Fleet};
+use crate::fleet::Fleet;
+use crate::metrics::METRICS;
+use amtemu_model::device::Named;
 use amtemu_model::device::{BootTarget, Device, DeviceEvent, PowerRefusal, PowerRequest};
-pub use metrics::METRICS;
-use metrics::power_name;
 
 /// How many devices a page holds unless the client asks otherwise, and at
 /// most.
@@ -131,8 +131,8 @@ fn event_json(event: &DeviceEvent) -> Value {
     match event {
         DeviceEvent::PowerChanged { from, to } => json!({
             "type": "power_changed",
-            "from": power_name(*from),
-            "to": power_name(*to),
+            "from": from.name(),
+            "to": to.name(),
         }),
         DeviceEvent::Booted(target) => json!({
             "type": "booted",
@@ -258,7 +258,7 @@ fn summary(endpoint: &Endpoint) -> Value {
         "name": device.name,
         "address": address,
         "firmware": device.firmware.name,
-        "power": power_name(power),
+        "power": power.name(),
         "provisioning": provisioning,
     });
     let faults = endpoint.faults.get();
@@ -288,18 +288,18 @@ fn details(endpoint: &Endpoint) -> Value {
                 "version": fw.version,
                 "build": fw.build,
             },
-            "power": power_name(s.power.state()),
+            "power": s.power.state().name(),
             "provisioning": {
                 "state": s.nvram.setup.state,
                 "mode": s.nvram.setup.mode,
             },
             // What PTHI GET_LOCAL_SYSTEM_ACCOUNT gives a local agent: the
-            // account of the local interface (see `crate::local`).
+            // account of the local interface (see `amtemu_model::device::local_account`).
             // Provisioning chains refused at the handshake since start.
             "provisioning_refusals": s.provisioning_refusals,
             "local_system_account": {
-                "user": crate::local::LOCAL_ACCOUNT,
-                "password": crate::local::local_account_password(id),
+                "user": amtemu_model::device::local_account::LOCAL_ACCOUNT,
+                "password": amtemu_model::device::local_account::local_account_password(id),
             },
             "host_name": s.nvram.general.host_name,
             "domain_name": s.nvram.general.domain_name,
@@ -310,7 +310,7 @@ fn details(endpoint: &Endpoint) -> Value {
             "faults": faults_json(&faults),
         });
         if s.power.is_transitioning() {
-            v["power_destination"] = power_name(s.power.destination()).into();
+            v["power_destination"] = s.power.destination().name().into();
         }
         v
     })
@@ -399,7 +399,7 @@ async fn power(
                 PowerRefusal::NotAvailableNow => {
                     format!(
                         "{action} is not possible while the host is in {}",
-                        power_name(state)
+                        state.name()
                     )
                 }
                 PowerRefusal::Busy => "a power change is still in progress".to_string(),
@@ -416,8 +416,8 @@ fn power_answer(device: &Device, action: &str) -> ApiResult {
         json!({
             "device": device.name,
             "action": action,
-            "power": power_name(now),
-            "destination": power_name(destination),
+            "power": now.name(),
+            "destination": destination.name(),
         }),
     )
 }

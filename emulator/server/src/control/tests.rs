@@ -164,7 +164,7 @@ async fn lists_pages_and_details() {
     assert_eq!(d["local_system_account"]["user"], "$$OsAdmin");
     assert_eq!(
         d["local_system_account"]["password"],
-        crate::local::local_account_password(&device.identity)
+        amtemu_model::device::local_account::local_account_password(&device.identity)
     );
 
     let (status, e) = json_call(r.addr, "GET", "/api/v1/devices/nope", None).await;

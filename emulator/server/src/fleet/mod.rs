@@ -13,22 +13,11 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::http::{self, HttpState};
+use crate::endpoint::Endpoint;
+use crate::http;
 use crate::store::{Store, StoreError};
-use crate::tls::{self, TlsContext, TlsState};
+use crate::tls::{self, TlsContext};
 use amtemu_model::device::{Device, DeviceConfig, Port, TlsIdentity};
-use amtemu_wsman::WsmanState;
-
-/// A device with the per-device protocol state that serves it.
-#[derive(Debug)]
-pub struct Endpoint {
-    pub device: Arc<Device>,
-    pub wsman: WsmanState,
-    pub http: HttpState,
-    pub tls: TlsState,
-    pub faults: crate::faults::Faults,
-    pub redirect: crate::redirect::RedirectState,
-}
 
 /// The port numbers devices answer on (the standard ones unless a user
 /// moves them, e.g. to run without privileges or beside a real AMT).
@@ -38,6 +27,24 @@ pub struct Ports {
     pub https: u16,
     pub redirection: u16,
     pub redirection_tls: u16,
+    /// The local interface (LMS stand-in) on devices with host-based setup;
+    /// None turns it off.
+    pub local: Option<u16>,
+}
+
+impl Ports {
+    /// Each port number with the kind of port it is.
+    pub fn each(&self) -> impl Iterator<Item = (u16, Port)> {
+        [
+            (Some(self.http), Port::Http),
+            (Some(self.https), Port::Https),
+            (Some(self.redirection), Port::Redirection),
+            (Some(self.redirection_tls), Port::RedirectionTls),
+            (self.local, Port::Local),
+        ]
+        .into_iter()
+        .filter_map(|(number, port)| Some((number?, port)))
+    }
 }
 
 impl Default for Ports {
@@ -47,6 +54,7 @@ impl Default for Ports {
             https: Port::Https.standard_number(),
             redirection: Port::Redirection.standard_number(),
             redirection_tls: Port::RedirectionTls.standard_number(),
+            local: Some(Port::Local.standard_number()),
         }
     }
 }
@@ -61,12 +69,6 @@ pub fn slot(
     index: usize,
 ) -> Result<(IpAddr, Ports), String> {
     use std::net::Ipv4Addr;
-    let Ports {
-        http,
-        https,
-        redirection,
-        redirection_tls,
-    } = base;
     if let Some(step) = port_step {
         let raise = |port: u16| -> Result<u16, String> {
             u64::from(port)
@@ -77,10 +79,11 @@ pub fn slot(
         return Ok((
             IpAddr::V4(first),
             Ports {
-                http: raise(http)?,
-                https: raise(https)?,
-                redirection: raise(redirection)?,
-                redirection_tls: raise(redirection_tls)?,
+                http: raise(base.http)?,
+                https: raise(base.https)?,
+                redirection: raise(base.redirection)?,
+                redirection_tls: raise(base.redirection_tls)?,
+                local: base.local.map(raise).transpose()?,
             },
         ));
     }
@@ -97,15 +100,7 @@ pub fn slot(
             index + 1
         ));
     }
-    Ok((
-        IpAddr::V4(address),
-        Ports {
-            http,
-            https,
-            redirection,
-            redirection_tls,
-        },
-    ))
+    Ok((IpAddr::V4(address), base))
 }
 
 /// What a fleet is built from: each device's configuration and address.
@@ -181,20 +176,8 @@ impl Fleet {
             if let Some(identity) = spec.tls_identity {
                 device.with_state(|s| s.nvram.tls_identity = Some(identity));
             }
-            let endpoint = Arc::new(Endpoint {
-                device,
-                wsman: WsmanState::default(),
-                http: HttpState::default(),
-                tls: TlsState::default(),
-                faults: crate::faults::Faults::default(),
-                redirect: crate::redirect::RedirectState::default(),
-            });
-            for (port, kind) in [
-                (spec.ports.http, Port::Http),
-                (spec.ports.https, Port::Https),
-                (spec.ports.redirection, Port::Redirection),
-                (spec.ports.redirection_tls, Port::RedirectionTls),
-            ] {
+            let endpoint = Endpoint::new(device);
+            for (port, kind) in spec.ports.each() {
                 let addr = SocketAddr::new(spec.address, port);
                 if fleet
                     .by_address
@@ -215,15 +198,6 @@ impl Fleet {
 
     pub fn devices(&self) -> &[Arc<Endpoint>] {
         &self.devices
-    }
-
-    /// Each device's HTTP address (whether or not its firmware opens it),
-    /// which other interfaces of the device are placed beside.
-    pub fn http_addresses(&self) -> impl Iterator<Item = (SocketAddr, &Arc<Endpoint>)> {
-        self.by_address
-            .iter()
-            .filter(|(_, (_, port))| *port == Port::Http)
-            .map(|(addr, (e, _))| (*addr, e))
     }
 
     /// The device a connection to `local` is for, and the port kind.
@@ -411,9 +385,9 @@ impl Fleet {
 }
 
 /// A wildcard socket on `port` bound to the loopback interface: the shared
-/// listener of one port number, network or local (see `Fleet::bind_shared`).
+/// listener of one port number (see `Fleet::bind_shared`).
 #[cfg(target_os = "linux")]
-pub(crate) fn bind_shared_port(port: u16) -> Result<TcpListener, FleetError> {
+fn bind_shared_port(port: u16) -> Result<TcpListener, FleetError> {
     let addr = SocketAddr::from(([0, 0, 0, 0], port));
     let bind = || -> std::io::Result<TcpListener> {
         let socket = tokio::net::TcpSocket::new_v4()?;
@@ -426,18 +400,14 @@ pub(crate) fn bind_shared_port(port: u16) -> Result<TcpListener, FleetError> {
 }
 
 /// The next connection on `listener`, its peer and the local address it
-/// reached (which names the device); the network and the local ports accept
-/// alike. `what` names the listener in the log.
-pub(crate) async fn accept(
-    listener: &TcpListener,
-    what: &str,
-) -> (TcpStream, SocketAddr, SocketAddr) {
+/// reached (which names the device).
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr, SocketAddr) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
                 // Out of descriptors and the like: wait instead of spinning.
-                tracing::warn!(error = %e, "{what} failed");
+                tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
@@ -450,12 +420,19 @@ pub(crate) async fn accept(
 
 async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
     loop {
-        let (stream, peer, local) = accept(&listener, "accept").await;
+        let (stream, peer, local) = accept(&listener).await;
         let Some((endpoint, port)) = fleet.lookup(local) else {
             tracing::debug!(%local, "connection for no device");
             continue;
         };
         if port != kind || !endpoint.device.firmware.opens(port) {
+            continue;
+        }
+        if port == Port::Local {
+            // Software on the host reaches the ME whatever the network
+            // sees: no power-policy gate and no injected network faults.
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(http::serve_local_connection(stream, endpoint.clone(), peer));
             continue;
         }
         if !endpoint.device.me_reachable() {
@@ -526,6 +503,8 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             Port::RedirectionTls => {
                 spawn_over_tls(&fleet, stream, endpoint, peer, crate::redirect::serve);
             }
+            // Served before the network gates above.
+            Port::Local => {}
         }
     }
 }

@@ -3,12 +3,11 @@
 //! `Connection: close`, and the small web UI.
 
 pub mod body;
-pub mod digest;
 pub mod webui;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,32 +21,21 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::control::METRICS;
-use crate::fleet::Endpoint;
+use crate::endpoint::Endpoint;
+use crate::endpoint::nonces::Verdict;
+use crate::metrics::METRICS;
 use amtemu_model::device::identity::hex_lower;
 use amtemu_model::device::users::{Caller, NetworkLogin};
+use amtemu_wire::digest::{self, Credentials};
 use amtemu_wire::wsman::{fault::Fault, request};
 use amtemu_wsman as wsman;
 use body::AmtBody;
-use digest::{Credentials, Nonces, Verdict};
 
 /// The largest request body accepted; real clients send a few kilobytes.
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// Per-device HTTP state.
-#[derive(Debug, Default)]
-pub struct HttpState {
-    nonces: Mutex<Nonces>,
-}
-
-impl HttpState {
-    fn nonces(&self) -> std::sync::MutexGuard<'_, Nonces> {
-        self.nonces.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// Where a connection came in: the network ports, or the local interface
-/// that stands in for LMS (see `crate::local`), where the firmware's local
+/// that stands in for LMS (see `amtemu_model::device::local_account`), where the firmware's local
 /// system account logs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Interface {
@@ -253,8 +241,12 @@ fn check_credentials(
     let device = &endpoint.device;
     let now = Instant::now();
     let realm = &device.identity.digest_realm;
-    if interface == Interface::Local && creds.username == crate::local::LOCAL_ACCOUNT {
-        let ha1 = hex_lower(&crate::local::local_account_ha1(device));
+    if interface == Interface::Local
+        && creds.username == amtemu_model::device::local_account::LOCAL_ACCOUNT
+    {
+        let ha1 = hex_lower(&amtemu_model::device::local_account::local_account_ha1(
+            device,
+        ));
         return match endpoint
             .http
             .nonces()

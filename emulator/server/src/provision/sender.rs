@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::locate::Locator;
 use super::schedule::{self, PKI_WINDOW, PSK_WINDOW, Schedule};
-use crate::control::metrics::METRICS;
+use crate::metrics::METRICS;
 use amtemu_model::device::{Device, Feature, ProvisioningState};
 use amtemu_wire::hello::{Hello, HelloBody};
 

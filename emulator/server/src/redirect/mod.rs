@@ -24,13 +24,13 @@ pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::fleet::Endpoint;
+use crate::endpoint::Endpoint;
 use amtemu_model::device::settings::{ControlMode, ProvisioningState};
 use amtemu_model::device::users::realm;
 use amtemu_model::device::{Device, Feature};
@@ -43,45 +43,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// OptInRequired value: consent for every redirection and boot change.
 const CONSENT_ALL: u32 = 0xFFFF_FFFF;
-
-/// Per-device redirection state beside the device (see `fleet::Endpoint`).
-#[derive(Debug)]
-pub struct RedirectState {
-    sol: AtomicBool,
-    ider: AtomicBool,
-    /// Offer plain user/password authentication (type 1). On by default:
-    /// Debian's amtterm 1.4 knows nothing else.
-    plain_auth: AtomicBool,
-}
-
-impl Default for RedirectState {
-    fn default() -> Self {
-        RedirectState {
-            sol: AtomicBool::new(false),
-            ider: AtomicBool::new(false),
-            plain_auth: AtomicBool::new(true),
-        }
-    }
-}
-
-impl RedirectState {
-    pub fn set_plain_auth(&self, on: bool) {
-        self.plain_auth.store(on, Ordering::Relaxed);
-    }
-
-    fn flag(&self, kind: SessionKind) -> Option<&AtomicBool> {
-        match kind {
-            SessionKind::Sol => Some(&self.sol),
-            SessionKind::Ider => Some(&self.ider),
-            _ => None,
-        }
-    }
-
-    /// Whether a session of this kind is open (for tests and metrics).
-    pub fn busy(&self, kind: SessionKind) -> bool {
-        self.flag(kind).is_some_and(|f| f.load(Ordering::Acquire))
-    }
-}
 
 /// A claimed session slot; dropping it frees the slot.
 struct Slot {
@@ -148,7 +109,7 @@ impl Gate for DeviceGate {
     }
 
     fn plain_auth(&self) -> bool {
-        self.endpoint.redirect.plain_auth.load(Ordering::Relaxed)
+        self.endpoint.redirect.plain_auth()
     }
 
     fn login(&mut self, user: &str, proves: &dyn Fn(&str) -> bool) -> Result<(), LoginError> {
@@ -161,7 +122,7 @@ impl Gate for DeviceGate {
         if !right {
             // Wrong guesses count even while locked, as on the HTTP side.
             device.with_state(|s| s.nvram.users.login_failed(account.key, now));
-            crate::control::metrics::METRICS.auth_failure();
+            crate::metrics::METRICS.auth_failure();
             return Err(LoginError::WrongPassword);
         }
         if account.locked {
@@ -272,14 +233,7 @@ mod tests {
             "gate",
             Firmware::by_name(firmware).unwrap(),
         ));
-        Arc::new(Endpoint {
-            device,
-            wsman: Default::default(),
-            http: Default::default(),
-            tls: Default::default(),
-            faults: Default::default(),
-            redirect: RedirectState::default(),
-        })
+        Endpoint::new(device)
     }
 
     fn gate(e: &Arc<Endpoint>) -> DeviceGate {

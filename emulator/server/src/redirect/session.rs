@@ -3,7 +3,7 @@
 //! sees messages, not sockets; what it needs from the device (gating, the
 //! realm, accounts) comes through [`Gate`].
 
-use crate::http::digest::{Credentials, expected_response};
+use amtemu_wire::digest::{Credentials, expected_response};
 use amtemu_wire::redirection::{
     ClientMessage, DeviceMessage, IderSettings, SessionKind, SolSettings,
 };

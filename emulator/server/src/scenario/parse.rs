@@ -19,8 +19,8 @@ use super::{Action, Check, Event, Expectation, Group, PowerWant, Scenario, Scena
 use crate::faults::FaultPlan;
 use crate::fleet::{DeviceSpec, Ports};
 use amtemu_model::device::{
-    ControlMode, DEFAULT_PASSWORD, DeviceConfig, Firmware, HostPower, PowerTimings,
-    ProvisioningState, SetupState,
+    ByName, ControlMode, DEFAULT_PASSWORD, DeviceConfig, Firmware, HostPower, MePowerPolicy,
+    PowerTimings, ProvisioningState, SetupState,
 };
 
 // ---------------------------------------------------------------------------
@@ -64,9 +64,9 @@ struct RawGroup {
     name: String,
     count: u32,
     firmware: Option<toml::Value>,
-    power: Option<RawPower>,
+    power: Option<ByName<HostPower>>,
     provisioning: Option<ProvisioningState>,
-    mode: Option<RawMode>,
+    mode: Option<ByName<ControlMode>>,
     user: Option<String>,
     password: Option<String>,
     domain: Option<String>,
@@ -74,7 +74,7 @@ struct RawGroup {
     boot_ms: Option<u64>,
     shutdown_ms: Option<u64>,
     reset_ms: Option<u64>,
-    power_policy: Option<RawPowerPolicy>,
+    power_policy: Option<ByName<MePowerPolicy>>,
     faults: Option<GroupFaults>,
     console: Option<toml::Value>,
     /// MEBx provisioning settings.
@@ -87,32 +87,6 @@ struct RawGroup {
     pps: Option<String>,
     /// Extra active trusted root hashes (hex SHA-1/256/384).
     trusted_hashes: Option<Vec<String>>,
-}
-
-/// The management engine's power policy (`MePowerPolicy` names).
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-enum RawPowerPolicy {
-    S0Only,
-    S0S3,
-    AlwaysOn,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum RawPower {
-    S0,
-    S3,
-    S4,
-    S5,
-    Off,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum RawMode {
-    Acm,
-    Ccm,
 }
 
 #[derive(Debug, Deserialize)]
@@ -753,7 +727,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
     let dns = fleet
         .dns
         .as_deref()
-        .map(|text| socket_address(text, 53))
+        .map(|text| crate::address::socket_address(text, 53))
         .transpose()
         .map_err(|m| problem(&fleet_path.k("dns"), m))?;
     let duration = match &fleet.duration {
@@ -865,24 +839,11 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
                 .map_or(defaults.shutdown, Duration::from_millis),
             reset: g.reset_ms.map_or(defaults.reset, Duration::from_millis),
         };
-        let power = match g.power.unwrap_or(RawPower::S0) {
-            RawPower::S0 => HostPower::S0,
-            RawPower::S3 => HostPower::S3,
-            RawPower::S4 => HostPower::S4,
-            RawPower::S5 => HostPower::S5,
-            RawPower::Off => HostPower::Off,
-        };
-        let power_policy = match g.power_policy.unwrap_or(RawPowerPolicy::AlwaysOn) {
-            RawPowerPolicy::S0Only => amtemu_model::device::MePowerPolicy::S0Only,
-            RawPowerPolicy::S0S3 => amtemu_model::device::MePowerPolicy::S0AndSleep,
-            RawPowerPolicy::AlwaysOn => amtemu_model::device::MePowerPolicy::AlwaysOn,
-        };
+        let power = g.power.map_or(HostPower::S0, |p| p.0);
+        let power_policy = g.power_policy.map_or(MePowerPolicy::default(), |p| p.0);
         let setup = SetupState {
             state: g.provisioning.unwrap_or(ProvisioningState::Post),
-            mode: match g.mode.unwrap_or(RawMode::Acm) {
-                RawMode::Acm => ControlMode::Admin,
-                RawMode::Ccm => ControlMode::Client,
-            },
+            mode: g.mode.map_or(ControlMode::Admin, |m| m.0),
         };
         let width = g.count.to_string().len().max(5);
         let start = specs.len();
@@ -1221,8 +1182,11 @@ fn group_provisioning(
     }
     if let Some(text) = &g.provisioning_server {
         settings.server = Some(
-            socket_address(text, amtemu_model::device::provisioning::DEFAULT_HELLO_PORT)
-                .map_err(|m| problem(&path.k("provisioning_server"), m))?,
+            crate::address::socket_address(
+                text,
+                amtemu_model::device::provisioning::DEFAULT_HELLO_PORT,
+            )
+            .map_err(|m| problem(&path.k("provisioning_server"), m))?,
         );
     }
     if g.pid.is_some() != g.pps.is_some() {
@@ -1257,16 +1221,6 @@ fn group_provisioning(
         );
     }
     Ok(settings)
-}
-
-/// IP or IP:PORT.
-fn socket_address(text: &str, default_port: u16) -> Result<std::net::SocketAddr, String> {
-    text.parse::<std::net::SocketAddr>()
-        .or_else(|_| {
-            text.parse::<std::net::IpAddr>()
-                .map(|ip| std::net::SocketAddr::new(ip, default_port))
-        })
-        .map_err(|_| format!("{text:?} is not an IP address or IP:PORT"))
 }
 
 type FindGroup<'a> = dyn Fn(&KeyPath, &str) -> Checked<usize> + 'a;

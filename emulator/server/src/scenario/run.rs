@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use super::report::{EventReport, ExpectationReport, Report};
 use super::{Action, Check, Event, Expectation, Scenario, format_duration};
-use crate::fleet::{Endpoint, Fleet};
+use crate::endpoint::Endpoint;
+use crate::fleet::Fleet;
 use amtemu_model::device::{DeviceEvent, HostPower, Port, PowerRequest, ProvisioningState};
 
 /// Whether a device answers WS-Man: its faults leave connections alone,

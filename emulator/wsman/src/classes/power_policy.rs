@@ -3,9 +3,9 @@
 //! which decides in which host states the device answers at all.
 
 use super::{Access, CLASS, Class, Method, output};
-use amtemu_model::device::Device;
 use amtemu_model::device::audit::EventId;
 use amtemu_model::device::power_policy::{MePowerPolicy, SCHEMES};
+use amtemu_model::device::{Device, Named};
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance};

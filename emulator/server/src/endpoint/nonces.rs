@@ -1,5 +1,6 @@
 //! Which digest nonces a device has issued, and checking a request's
-//! credentials against them (counts, expiry, replays).
+//! credentials against them (counts, expiry, replays). Header parsing and
+//! the response arithmetic are `amtemu_wire::digest`.
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -25,7 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use amtemu_model::device::HostPower;
+use amtemu_model::device::{HostPower, Named};
 
 /// The process's metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -152,7 +152,7 @@ impl Metrics {
     /// A device's host entered `to`.
     pub fn power_transition(&self, to: HostPower) {
         self.power_transitions
-            .get_or_create(&PowerLabels { to: power_name(to) })
+            .get_or_create(&PowerLabels { to: to.name() })
             .inc();
     }
 
@@ -172,17 +172,6 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
-    }
-}
-
-/// A power state's name as the API and metrics write it.
-pub fn power_name(state: HostPower) -> &'static str {
-    match state {
-        HostPower::S0 => "s0",
-        HostPower::S3 => "s3",
-        HostPower::S4 => "s4",
-        HostPower::S5 => "s5",
-        HostPower::Off => "off",
     }
 }
 

@@ -1,0 +1,257 @@
+//! One running emulator: a fleet of devices and every service that serves
+//! it (the device ports, the control API, hellos, persistence), with one
+//! start-up and one stop. The command line fills an [`EmulatorBuilder`]
+//! from flags; tests fill one in code and run an emulator in-process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use amtemu_model::device::Port;
+
+use crate::fleet::{DeviceSpec, Fleet, FleetError};
+use crate::provision::HelloConfig;
+use crate::store::{Store, StoreError};
+use crate::tls::TlsContext;
+use crate::tls::ca::{Ca, CaError};
+
+/// Why an emulator did not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EmulatorError {
+    #[error("the CA in {dir}: {source}")]
+    Ca { dir: PathBuf, source: CaError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("the control API listens on loopback only, not {0}")]
+    ControlNotLoopback(SocketAddr),
+    #[error("the control API on {addr}: {source}")]
+    ControlBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--shared-listener needs Linux (SO_BINDTODEVICE)")]
+    SharedListenerUnsupported,
+    #[error("{0}")]
+    Hellos(String),
+}
+
+/// Where the emulator's CA comes from.
+#[derive(Debug)]
+enum CaSource {
+    Dir(PathBuf),
+    Ready(Ca),
+}
+
+/// What an emulator is made of; [`EmulatorBuilder::start`] brings it up.
+#[derive(Debug)]
+pub struct EmulatorBuilder {
+    specs: Vec<DeviceSpec>,
+    ca: CaSource,
+    key_pool: usize,
+    state_dir: Option<PathBuf>,
+    control: Option<SocketAddr>,
+    hellos: HelloConfig,
+    shared_listener: bool,
+    plain_redirection_auth: bool,
+}
+
+impl EmulatorBuilder {
+    /// An emulator of these devices with the defaults: the CA in its
+    /// default directory, no state directory, no control API, one
+    /// listener per device port, plain redirection logins offered.
+    pub fn new(specs: Vec<DeviceSpec>) -> EmulatorBuilder {
+        EmulatorBuilder {
+            specs,
+            ca: CaSource::Dir(crate::tls::ca::default_dir()),
+            key_pool: crate::tls::ca::DEFAULT_KEY_POOL,
+            state_dir: None,
+            control: None,
+            hellos: HelloConfig::default(),
+            shared_listener: false,
+            plain_redirection_auth: true,
+        }
+    }
+
+    /// Keep (or make) the CA in this directory.
+    pub fn ca_dir(mut self, dir: PathBuf) -> Self {
+        self.ca = CaSource::Dir(dir);
+        self
+    }
+
+    /// Use this CA (tests make one in memory).
+    pub fn ca(mut self, ca: Ca) -> Self {
+        self.ca = CaSource::Ready(ca);
+        self
+    }
+
+    /// RSA keys the devices' own certificates share (0: one per device).
+    pub fn tls_key_pool(mut self, keys: usize) -> Self {
+        self.key_pool = keys;
+        self
+    }
+
+    /// Keep each device's non-volatile state here across restarts.
+    pub fn state_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.state_dir = dir;
+        self
+    }
+
+    /// Serve the control API on this loopback address.
+    pub fn control(mut self, addr: Option<SocketAddr>) -> Self {
+        self.control = addr;
+        self
+    }
+
+    /// How devices in setup mode send hellos.
+    pub fn hellos(mut self, config: HelloConfig) -> Self {
+        self.hellos = config;
+        self
+    }
+
+    /// One wildcard listener per port number for the whole fleet.
+    pub fn shared_listener(mut self, on: bool) -> Self {
+        self.shared_listener = on;
+        self
+    }
+
+    /// Offer plain user/password redirection logins (Debian's amtterm 1.4
+    /// needs them).
+    pub fn plain_redirection_auth(mut self, on: bool) -> Self {
+        self.plain_redirection_auth = on;
+        self
+    }
+
+    /// How many devices the emulator will have.
+    pub fn device_count(&self) -> usize {
+        self.specs.len()
+    }
+
+    /// Builds the devices (restoring saved state), binds every port, and
+    /// starts serving, on the current tokio runtime. `progress` hears how
+    /// many devices are built, now and then, for large fleets.
+    pub async fn start_with_progress(
+        self,
+        progress: impl FnMut(usize),
+    ) -> Result<Emulator, EmulatorError> {
+        if let Some(addr) = self.control
+            && !addr.ip().is_loopback()
+        {
+            return Err(EmulatorError::ControlNotLoopback(addr));
+        }
+        let ca = match self.ca {
+            CaSource::Ready(ca) => ca,
+            CaSource::Dir(dir) => {
+                Ca::load_or_create(&dir).map_err(|source| EmulatorError::Ca { dir, source })?
+            }
+        }
+        .with_key_pool(self.key_pool);
+        let store = self.state_dir.as_deref().map(Store::open).transpose()?;
+        let many = self.specs.len() > 1;
+        let tls = Arc::new(TlsContext { ca });
+        if many {
+            // Low-priority work the first handshakes would otherwise wait for.
+            let tls = tls.clone();
+            std::thread::spawn(move || tls.ca.fill_key_pool());
+        }
+        let fleet = Arc::new(Fleet::new_with_progress(self.specs, tls, store, progress)?);
+        for endpoint in fleet.devices() {
+            endpoint
+                .redirect
+                .set_plain_auth(self.plain_redirection_auth);
+        }
+        let listeners = if self.shared_listener {
+            bind_shared(&fleet).await?
+        } else {
+            fleet.bind().await?
+        };
+        let listening = listeners
+            .iter()
+            .filter_map(|(l, port)| Some((l.local_addr().ok()?, *port)))
+            .collect();
+        let mut tasks = JoinSet::new();
+        let control = match self.control {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| EmulatorError::ControlBind { addr, source })?;
+                let bound = listener.local_addr().unwrap_or(addr);
+                tasks.spawn(crate::control::serve(fleet.clone(), listener));
+                Some(bound)
+            }
+            None => None,
+        };
+        if !many {
+            fleet.log_events();
+        }
+        fleet.persist();
+        fleet
+            .start_hellos(self.hellos)
+            .map_err(EmulatorError::Hellos)?;
+        tasks.spawn(fleet.clone().serve(listeners));
+        Ok(Emulator {
+            fleet,
+            listening,
+            control,
+            tasks,
+        })
+    }
+
+    /// [`EmulatorBuilder::start_with_progress`] without progress reports.
+    pub async fn start(self) -> Result<Emulator, EmulatorError> {
+        self.start_with_progress(|_| {}).await
+    }
+}
+
+#[cfg(target_os = "linux")]
+async fn bind_shared(fleet: &Fleet) -> Result<Vec<(TcpListener, Port)>, EmulatorError> {
+    Ok(fleet.bind_shared().await?)
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn bind_shared(_: &Fleet) -> Result<Vec<(TcpListener, Port)>, EmulatorError> {
+    Err(EmulatorError::SharedListenerUnsupported)
+}
+
+/// A running emulator. Dropping it stops serving without saving; call
+/// [`Emulator::stop`] to save every device's state first.
+#[derive(Debug)]
+pub struct Emulator {
+    fleet: Arc<Fleet>,
+    listening: Vec<(SocketAddr, Port)>,
+    control: Option<SocketAddr>,
+    tasks: JoinSet<()>,
+}
+
+impl Emulator {
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    /// Every bound device address with the kind of port it is.
+    pub fn listening(&self) -> &[(SocketAddr, Port)] {
+        &self.listening
+    }
+
+    /// Where the control API answers, when it was asked for.
+    pub fn control_addr(&self) -> Option<SocketAddr> {
+        self.control
+    }
+
+    /// Serves until every listener has stopped (in practice: until the
+    /// caller stops waiting).
+    pub async fn serve(&mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+
+    /// Stops serving and saves every device's state.
+    pub async fn stop(mut self) -> Result<(), StoreError> {
+        self.tasks.shutdown().await;
+        self.fleet.save_all()
+    }
+}

@@ -1,0 +1,98 @@
+//! What serves a device beside the device itself: the per-device protocol
+//! state each protocol keeps between connections (digest nonces, WS-Man
+//! enumerations, the TLS configuration, redirection slots) and its
+//! injected faults. The protocol modules above use it; it uses none of
+//! them, so per-connection code never reaches up into the fleet.
+
+pub mod nonces;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use amtemu_model::device::Device;
+use amtemu_wire::redirection::SessionKind;
+use amtemu_wsman::WsmanState;
+
+use crate::tls::TlsState;
+use nonces::Nonces;
+
+/// A device with the per-device protocol state that serves it.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub device: Arc<Device>,
+    pub wsman: WsmanState,
+    pub http: HttpState,
+    pub tls: TlsState,
+    pub faults: crate::faults::Faults,
+    pub redirect: RedirectState,
+}
+
+impl Endpoint {
+    /// A device with fresh protocol state and no faults.
+    pub fn new(device: Arc<Device>) -> Arc<Endpoint> {
+        Arc::new(Endpoint {
+            device,
+            wsman: WsmanState::default(),
+            http: HttpState::default(),
+            tls: TlsState::default(),
+            faults: crate::faults::Faults::default(),
+            redirect: RedirectState::default(),
+        })
+    }
+}
+
+/// Per-device HTTP state.
+#[derive(Debug, Default)]
+pub struct HttpState {
+    nonces: Mutex<Nonces>,
+}
+
+impl HttpState {
+    pub(crate) fn nonces(&self) -> std::sync::MutexGuard<'_, Nonces> {
+        self.nonces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Per-device redirection state beside the device .
+#[derive(Debug)]
+pub struct RedirectState {
+    sol: AtomicBool,
+    ider: AtomicBool,
+    /// Offer plain user/password authentication (type 1). On by default:
+    /// Debian's amtterm 1.4 knows nothing else.
+    plain_auth: AtomicBool,
+}
+
+impl Default for RedirectState {
+    fn default() -> Self {
+        RedirectState {
+            sol: AtomicBool::new(false),
+            ider: AtomicBool::new(false),
+            plain_auth: AtomicBool::new(true),
+        }
+    }
+}
+
+impl RedirectState {
+    pub fn set_plain_auth(&self, on: bool) {
+        self.plain_auth.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether plain user/password logins are offered.
+    pub fn plain_auth(&self) -> bool {
+        self.plain_auth.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn flag(&self, kind: SessionKind) -> Option<&AtomicBool> {
+        match kind {
+            SessionKind::Sol => Some(&self.sol),
+            SessionKind::Ider => Some(&self.ider),
+            _ => None,
+        }
+    }
+
+    /// Whether a session of this kind is open (for tests and metrics).
+    pub fn busy(&self, kind: SessionKind) -> bool {
+        self.flag(kind).is_some_and(|f| f.load(Ordering::Acquire))
+    }
+}
