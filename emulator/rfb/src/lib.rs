@@ -2,3 +2,4 @@
 pub mod codec;
 pub mod messages;
 pub mod pixel;
+pub mod auth;
