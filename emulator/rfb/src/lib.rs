@@ -3,3 +3,5 @@ pub mod codec;
 pub mod messages;
 pub mod pixel;
 pub mod auth;
+pub mod font;
+pub mod framebuffer;
