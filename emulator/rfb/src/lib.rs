@@ -5,3 +5,5 @@ pub mod pixel;
 pub mod auth;
 pub mod font;
 pub mod framebuffer;
+pub mod ansi;
+pub mod text;
