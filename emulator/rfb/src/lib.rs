@@ -7,3 +7,4 @@ pub mod font;
 pub mod framebuffer;
 pub mod ansi;
 pub mod text;
+pub mod screen;
