@@ -8,3 +8,4 @@ pub mod framebuffer;
 pub mod ansi;
 pub mod text;
 pub mod screen;
+pub mod encode;
