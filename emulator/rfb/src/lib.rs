@@ -9,3 +9,4 @@ pub mod ansi;
 pub mod text;
 pub mod screen;
 pub mod encode;
+pub mod keys;
