@@ -309,4 +309,4 @@ pub fn tile_payload(fb: &Framebuffer, r: Rect, pf: &PixelFormat, out: &mut Vec<u
 
 #[cfg(test)]
 #[path = "encode_tests.rs"]
-mod tests;
+pub(crate) mod tests;

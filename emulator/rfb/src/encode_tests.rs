@@ -7,13 +7,13 @@ use crate::screen::Screen;
 /// A decoder written after MeshCommander's `amt-desktop-0.0.2.js`: one raw
 /// inflater for the session, the stored-block fast path, 1- or 2-byte
 /// pixels, and its reading of each subencoding (no row padding).
-struct MeshCommanderDecoder {
+pub(crate) struct MeshCommanderDecoder {
     inflate: Decompress,
     bpp: usize,
 }
 
 impl MeshCommanderDecoder {
-    fn new(bpp: usize) -> Self {
+    pub(crate) fn new(bpp: usize) -> Self {
         MeshCommanderDecoder {
             inflate: Decompress::new(false),
             bpp,
@@ -22,7 +22,7 @@ impl MeshCommanderDecoder {
 
     /// Decodes one rectangle (header included); returns its pixel values
     /// and the bytes it took.
-    fn rect(&mut self, b: &[u8]) -> (Rect, Vec<u32>, usize) {
+    pub(crate) fn rect(&mut self, b: &[u8]) -> (Rect, Vec<u32>, usize) {
         let be16 = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
         let r = Rect::new(be16(0), be16(2), be16(4), be16(6));
         assert!((1..=64).contains(&r.w) && (1..=64).contains(&r.h), "Invalid tile size");
@@ -108,7 +108,7 @@ impl MeshCommanderDecoder {
     }
 }
 
-fn login_screen() -> Screen {
+pub(crate) fn login_screen() -> Screen {
     let mut s = Screen::new();
     s.feed(b"\x1b[2J\x1b[HDebian GNU/Linux 13 host tty1\r\n\r\nhost login: root\r\nPassword: \r\n");
     s.feed(b"\x1b[1;32mLast login:\x1b[0m Sat Dec  5 on ttyS0\r\n\x1b[44;33m colours \x1b[0m root@host:~# ");

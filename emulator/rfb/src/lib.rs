@@ -10,3 +10,4 @@ pub mod text;
 pub mod screen;
 pub mod encode;
 pub mod keys;
+pub mod session;
