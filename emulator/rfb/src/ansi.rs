@@ -22,9 +22,15 @@ pub enum Action {
     Tab,
     Bell,
     /// 0-based row and column.
-    CursorTo { row: u16, col: u16 },
+    CursorTo {
+        row: u16,
+        col: u16,
+    },
     /// Relative moves (rows down, columns right; negative up/left).
-    CursorMove { rows: i32, cols: i32 },
+    CursorMove {
+        rows: i32,
+        cols: i32,
+    },
     CursorColumn(u16),
     CursorRow(u16),
     /// 0: to the end, 1: from the start, 2 (or 3): everything.
@@ -75,8 +81,8 @@ impl Default for Parser {
 /// redirection draws its boxes with these.
 const DEC_GRAPHICS: [u8; 31] = [
     0x04, 0xB1, b'\t', b'\x0c', b'\r', b'\n', 0xF8, 0xF1, b'\n', b'\x0b', 0xD9, 0xBF, 0xDA, 0xC0,
-    0xC5, 0xC4, 0xC4, 0xC4, 0xC4, 0xC4, 0xC3, 0xB4, 0xC1, 0xC2, 0xB3, 0xF3, 0xF2, 0xE3, 0xD8,
-    0x9C, 0xFA,
+    0xC5, 0xC4, 0xC4, 0xC4, 0xC4, 0xC4, 0xC3, 0xB4, 0xC1, 0xC2, 0xB3, 0xF3, 0xF2, 0xE3, 0xD8, 0x9C,
+    0xFA,
 ];
 
 impl Parser {
@@ -145,9 +151,12 @@ impl Parser {
                 return;
             }
             0x00..=0x1F | 0x7F => return,
-            0x60..=0x7E if self.line_drawing => {
-                Action::Print(DEC_GRAPHICS.get(usize::from(b - 0x60)).copied().unwrap_or(b))
-            }
+            0x60..=0x7E if self.line_drawing => Action::Print(
+                DEC_GRAPHICS
+                    .get(usize::from(b - 0x60))
+                    .copied()
+                    .unwrap_or(b),
+            ),
             _ => Action::Print(b),
         };
         emit(action);
@@ -195,20 +204,30 @@ impl Parser {
         self.state = State::Ground;
         let n = |d| i32::from(self.param(0, d));
         match (self.private, b) {
-            (true, b'h') | (true, b'l') => {
-                if (0..self.count).any(|i| self.params.get(i) == Some(&25)) {
-                    emit(Action::ShowCursor(b == b'h'));
-                }
+            (true, b'h' | b'l') if (0..self.count).any(|i| self.params.get(i) == Some(&25)) => {
+                emit(Action::ShowCursor(b == b'h'))
             }
             (true, _) => {}
             (false, b'H') | (false, b'f') => emit(Action::CursorTo {
                 row: self.param(0, 1) - 1,
                 col: self.param(1, 1) - 1,
             }),
-            (false, b'A') => emit(Action::CursorMove { rows: -n(1), cols: 0 }),
-            (false, b'B') => emit(Action::CursorMove { rows: n(1), cols: 0 }),
-            (false, b'C') => emit(Action::CursorMove { rows: 0, cols: n(1) }),
-            (false, b'D') => emit(Action::CursorMove { rows: 0, cols: -n(1) }),
+            (false, b'A') => emit(Action::CursorMove {
+                rows: -n(1),
+                cols: 0,
+            }),
+            (false, b'B') => emit(Action::CursorMove {
+                rows: n(1),
+                cols: 0,
+            }),
+            (false, b'C') => emit(Action::CursorMove {
+                rows: 0,
+                cols: n(1),
+            }),
+            (false, b'D') => emit(Action::CursorMove {
+                rows: 0,
+                cols: -n(1),
+            }),
             (false, b'G') => emit(Action::CursorColumn(self.param(0, 1) - 1)),
             (false, b'd') => emit(Action::CursorRow(self.param(0, 1) - 1)),
             (false, b'J') => emit(Action::EraseDisplay(self.param(0, 0))),
@@ -253,9 +272,17 @@ mod tests {
         );
         assert_eq!(
             run(b"\x1b[1;37;44m\x1b[m"),
-            [Action::Sgr(1), Action::Sgr(37), Action::Sgr(44), Action::Sgr(0)]
+            [
+                Action::Sgr(1),
+                Action::Sgr(37),
+                Action::Sgr(44),
+                Action::Sgr(0)
+            ]
         );
-        assert_eq!(run(b"\x1b[2J\x1b[K"), [Action::EraseDisplay(2), Action::EraseLine(0)]);
+        assert_eq!(
+            run(b"\x1b[2J\x1b[K"),
+            [Action::EraseDisplay(2), Action::EraseLine(0)]
+        );
         assert_eq!(
             run(b"\x1b[?25l\x1b[?25h"),
             [Action::ShowCursor(false), Action::ShowCursor(true)]
@@ -267,22 +294,28 @@ mod tests {
                 Action::CursorMove { rows: 0, cols: 1 }
             ]
         );
-        assert_eq!(run(b"\x1b(0lqk\x1b(Bq"), [
-            Action::Print(0xDA),
-            Action::Print(0xC4),
-            Action::Print(0xBF),
-            Action::Print(b'q')
-        ]);
+        assert_eq!(
+            run(b"\x1b(0lqk\x1b(Bq"),
+            [
+                Action::Print(0xDA),
+                Action::Print(0xC4),
+                Action::Print(0xBF),
+                Action::Print(b'q')
+            ]
+        );
     }
 
     #[test]
     fn unknown_and_hostile_sequences_are_swallowed() {
-        assert_eq!(run(b"\x1b[?1049h\x1b[38;5;200mX"), [
-            Action::Sgr(38),
-            Action::Sgr(5),
-            Action::Sgr(200),
-            Action::Print(b'X')
-        ]);
+        assert_eq!(
+            run(b"\x1b[?1049h\x1b[38;5;200mX"),
+            [
+                Action::Sgr(38),
+                Action::Sgr(5),
+                Action::Sgr(200),
+                Action::Print(b'X')
+            ]
+        );
         assert_eq!(run(b"\x1b]0;title\x07Y"), [Action::Print(b'Y')]);
         assert_eq!(run(b"\x1b]0;t\x1b\\Z"), [Action::Print(b'Z')]);
         let mut long = b"\x1b[".to_vec();

@@ -37,7 +37,11 @@ impl core::fmt::Display for DecodeError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::UnsupportedVersion(v) => {
-                write!(f, "unsupported protocol version {:?}", v.escape_ascii().to_string())
+                write!(
+                    f,
+                    "unsupported protocol version {:?}",
+                    v.escape_ascii().to_string()
+                )
             }
             Self::UnknownMessageType(t) => write!(f, "unknown client message type {t}"),
             Self::TooManyEncodings(n) => {
@@ -178,7 +182,10 @@ mod tests {
         assert_eq!(check(&bytes[..19]), Ok(None));
         assert_eq!(
             decode(&bytes),
-            Ok(Some((ClientMessage::SetPixelFormat(PixelFormat::RGB332), 20)))
+            Ok(Some((
+                ClientMessage::SetPixelFormat(PixelFormat::RGB332),
+                20
+            )))
         );
     }
 
@@ -257,7 +264,9 @@ mod tests {
         bad.extend_from_slice(&[24, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0]);
         assert_eq!(
             decode(&bad),
-            Err(DecodeError::InvalidPixelFormat(PixelFormatError::BitsPerPixel(24)))
+            Err(DecodeError::InvalidPixelFormat(
+                PixelFormatError::BitsPerPixel(24)
+            ))
         );
         assert_eq!(check(&[]), Ok(None));
         assert_eq!(check(&[6, 0, 0, 0, 0, 0]), Ok(None));

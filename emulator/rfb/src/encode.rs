@@ -95,7 +95,9 @@ pub struct RleEncoder {
 
 impl core::fmt::Debug for RleEncoder {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RleEncoder").field("stream", &self.stream).finish()
+        f.debug_struct("RleEncoder")
+            .field("stream", &self.stream)
+            .finish()
     }
 }
 
@@ -240,7 +242,10 @@ pub fn tile_payload(fb: &Framebuffer, r: Rect, pf: &PixelFormat, out: &mut Vec<u
     let plain_rle: usize = runs.iter().map(|&(_, l)| cp.0 + run_bytes(l)).sum();
     let pal_rle = (palette.len() <= 127).then(|| {
         palette.len() * cp.0
-            + runs.iter().map(|&(_, l)| if l == 1 { 1 } else { 1 + run_bytes(l) }).sum::<usize>()
+            + runs
+                .iter()
+                .map(|&(_, l)| if l == 1 { 1 } else { 1 + run_bytes(l) })
+                .sum::<usize>()
     });
     let bits = match palette.len() {
         2 => 1,

@@ -25,21 +25,31 @@ impl MeshCommanderDecoder {
     pub(crate) fn rect(&mut self, b: &[u8]) -> (Rect, Vec<u32>, usize) {
         let be16 = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
         let r = Rect::new(be16(0), be16(2), be16(4), be16(6));
-        assert!((1..=64).contains(&r.w) && (1..=64).contains(&r.h), "Invalid tile size");
+        assert!(
+            (1..=64).contains(&r.w) && (1..=64).contains(&r.h),
+            "Invalid tile size"
+        );
         let enc = i32::from_be_bytes(b[8..12].try_into().unwrap());
         let s = usize::from(r.w) * usize::from(r.h);
         if enc == 0 {
-            let px = (0..s).map(|i| self.pixel(&b[12 + i * self.bpp..])).collect();
+            let px = (0..s)
+                .map(|i| self.pixel(&b[12 + i * self.bpp..]))
+                .collect();
             return (r, px, 12 + s * self.bpp);
         }
         assert_eq!(enc, 16);
         let datalen = u32::from_be_bytes(b[12..16].try_into().unwrap()) as usize;
         let data = &b[16..16 + datalen];
-        let tile = if datalen > 5 && data[0] == 0 && usize::from(u16::from_le_bytes([data[1], data[2]])) == datalen - 5 {
+        let tile = if datalen > 5
+            && data[0] == 0
+            && usize::from(u16::from_le_bytes([data[1], data[2]])) == datalen - 5
+        {
             data[5..].to_vec()
         } else {
             let mut out = Vec::with_capacity(70_000);
-            self.inflate.decompress_vec(data, &mut out, FlushDecompress::Sync).unwrap();
+            self.inflate
+                .decompress_vec(data, &mut out, FlushDecompress::Sync)
+                .unwrap();
             assert!(!out.is_empty(), "Invalid deflate data");
             out
         };
@@ -47,7 +57,11 @@ impl MeshCommanderDecoder {
     }
 
     fn pixel(&self, b: &[u8]) -> u32 {
-        if self.bpp == 2 { u32::from(b[0]) | u32::from(b[1]) << 8 } else { u32::from(b[0]) }
+        if self.bpp == 2 {
+            u32::from(b[0]) | u32::from(b[1]) << 8
+        } else {
+            u32::from(b[0])
+        }
     }
 
     fn lre(&self, d: &[u8], s: usize) -> Vec<u32> {
@@ -74,14 +88,20 @@ impl MeshCommanderDecoder {
             1 => px = vec![read(&mut p); s],
             sub @ 2..=16 => {
                 let pal: Vec<u32> = (0..sub).map(|_| read(&mut p)).collect();
-                let (br, bm) = if sub == 2 { (1, 1) } else if sub <= 4 { (2, 3) } else { (4, 15) };
+                let (br, bm) = if sub == 2 {
+                    (1, 1)
+                } else if sub <= 4 {
+                    (2, 3)
+                } else {
+                    (4, 15)
+                };
                 while px.len() < s && p < d.len() {
                     let v = d[p];
                     p += 1;
-                    let mut i = 8 - br as i32;
+                    let mut i = 8 - br;
                     while i >= 0 {
                         px.push(pal[usize::from((v >> i) & bm)]);
-                        i -= br as i32;
+                        i -= br;
                     }
                 }
                 px.truncate(s);
@@ -186,7 +206,9 @@ fn every_subencoding_round_trips() {
     let mut fb = Framebuffer::new(192, 64);
     fb.fill(Rect::new(128, 0, 64, 64), Rgb::new(9, 9, 200));
     let pal = crate::pixel::VGA_PALETTE;
-    fb.paint(Rect::new(0, 0, 64, 64), |x, y| pal[usize::from((x / 8 + y) % 3)]);
+    fb.paint(Rect::new(0, 0, 64, 64), |x, y| {
+        pal[usize::from((x / 8 + y) % 3)]
+    });
     fb.paint(Rect::new(64, 0, 64, 32), |x, y| {
         let h = u32::from(x).wrapping_mul(2_654_435_761) ^ u32::from(y).wrapping_mul(40_503);
         let h = h.wrapping_mul(2_246_822_519);
@@ -195,13 +217,24 @@ fn every_subencoding_round_trips() {
     fb.paint(Rect::new(64, 32, 64, 32), |x, _| pal[usize::from(x / 20)]);
     let mut seen = std::collections::BTreeSet::new();
     for pf in [PixelFormat::RGB565, PixelFormat::RGB332] {
-        for r in [fb.bounds(), Rect::new(3, 3, 10, 10), Rect::new(60, 0, 10, 64)] {
+        for r in [
+            fb.bounds(),
+            Rect::new(3, 3, 10, 10),
+            Rect::new(60, 0, 10, 64),
+        ] {
             for t in tiles(r) {
                 let mut tile = vec![];
                 tile_payload(&fb, t, &pf, &mut tile);
-                seen.insert(match tile[0] { 2..=16 => 2, 130.. => 130, s => s });
+                seen.insert(match tile[0] {
+                    2..=16 => 2,
+                    130.. => 130,
+                    s => s,
+                });
                 let dec = MeshCommanderDecoder::new(pf.bytes_per_pixel());
-                assert_eq!(dec.lre(&tile, usize::from(t.w) * usize::from(t.h)), expected(&fb, t, &pf));
+                assert_eq!(
+                    dec.lre(&tile, usize::from(t.w) * usize::from(t.h)),
+                    expected(&fb, t, &pf)
+                );
             }
         }
     }
@@ -219,9 +252,14 @@ fn zlib_stream_for_generic_viewers() {
         let mut out = vec![];
         enc.encode(fb, t, &pf, &mut out).unwrap();
         let mut tile = Vec::with_capacity(70_000);
-        inflate.decompress_vec(&out[16..], &mut tile, FlushDecompress::Sync).unwrap();
+        inflate
+            .decompress_vec(&out[16..], &mut tile, FlushDecompress::Sync)
+            .unwrap();
         // 32-bpp true colour with depth 24: 3-byte CPIXELs, low bytes first.
-        let want: Vec<u8> = expected(fb, t, &pf).iter().flat_map(|v| v.to_le_bytes()[..3].to_vec()).collect();
+        let want: Vec<u8> = expected(fb, t, &pf)
+            .iter()
+            .flat_map(|v| v.to_le_bytes()[..3].to_vec())
+            .collect();
         match tile[0] {
             0 => assert_eq!(&tile[1..], &want[..]),
             1 => assert_eq!(&tile[1..4], &want[..3]),
@@ -235,7 +273,10 @@ fn larger_than_a_tile_is_refused() {
     let fb = Framebuffer::new(128, 128);
     let mut enc = RleEncoder::new(RleStream::Stored);
     let r = Rect::new(0, 0, 65, 1);
-    assert_eq!(enc.encode(&fb, r, &PixelFormat::RGB565, &mut vec![]), Err(EncodeError::TooLarge(r)));
+    assert_eq!(
+        enc.encode(&fb, r, &PixelFormat::RGB565, &mut vec![]),
+        Err(EncodeError::TooLarge(r))
+    );
 }
 
 /// Cost of a full 720x400 screen in RGB565 (run with --nocapture to see it).
@@ -244,7 +285,10 @@ fn full_screen_cost() {
     let mut s = login_screen();
     s.feed(b"\x1b[7;1H");
     for i in 0..17 {
-        s.feed(format!("drwxr-xr-x  2 root root 4096 Dec  5 08:{i:02} directory-number-{i}\r\n").as_bytes());
+        s.feed(
+            format!("drwxr-xr-x  2 root root 4096 Dec  5 08:{i:02} directory-number-{i}\r\n")
+                .as_bytes(),
+        );
     }
     let fb = s.framebuffer();
     let pf = PixelFormat::RGB565;
@@ -273,7 +317,10 @@ fn full_screen_cost() {
         tiles(fb.bounds()).for_each(|t| stored.encode(fb, t, &pf, &mut out).unwrap());
         out.len()
     });
-    println!("full 720x400 RGB565: raw {} B in {:?}; RLE+deflate {} B in {:?}; RLE stored {} B in {:?}", raw.0, raw.1, rle.0, rle.1, st.0, st.1);
+    println!(
+        "full 720x400 RGB565: raw {} B in {:?}; RLE+deflate {} B in {:?}; RLE stored {} B in {:?}",
+        raw.0, raw.1, rle.0, rle.1, st.0, st.1
+    );
     assert_eq!(raw.0, 720 * 400 * 2 + 84 * 12);
     assert!(rle.0 < raw.0 / 10);
 }

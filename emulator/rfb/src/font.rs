@@ -85,7 +85,14 @@ pub fn draw_cell(fb: &mut Framebuffer, x: u16, y: u16, ch: u8, fg: Rgb, bg: Rgb,
 
 /// Draws `text` with each glyph pixel scaled `sx` by `sy` (8·sx by 8·sy per
 /// character, no gap), for the consent code and the no-signal box.
-pub fn draw_text_scaled(fb: &mut Framebuffer, x: u16, y: u16, text: &[u8], fg: Rgb, bg: Rgb, sx: u16, sy: u16) {
+pub fn draw_text_scaled(
+    fb: &mut Framebuffer,
+    x: u16,
+    y: u16,
+    text: &[u8],
+    (fg, bg): (Rgb, Rgb),
+    (sx, sy): (u16, u16),
+) {
     let (sx, sy) = (sx.max(1), sy.max(1));
     for (i, &ch) in text.iter().enumerate() {
         let Ok(i) = u16::try_from(i) else { break };
@@ -93,7 +100,9 @@ pub fn draw_text_scaled(fb: &mut Framebuffer, x: u16, y: u16, text: &[u8], fg: R
         let g = glyph(ch);
         fb.paint(Rect::new(cx, y, 8 * sx, 8 * sy), |px, py| {
             let (gx, gy) = ((px - cx) / sx, (py - y) / sy);
-            let lit = g.get(usize::from(gy)).is_some_and(|row| row & (1 << gx) != 0);
+            let lit = g
+                .get(usize::from(gy))
+                .is_some_and(|row| row & (1 << gx) != 0);
             if lit { fg } else { bg }
         });
     }
@@ -107,7 +116,11 @@ mod tests {
     fn a_has_the_expected_pixels() {
         // font8x8's 'A': rows 0C 1E 33 33 3F 33 33 00, leftmost pixel bit 0.
         let lit = |px, py| cell_pixel(b'A', px, py);
-        let row = |py| (0..9).map(|px| if lit(px, py) { '#' } else { '.' }).collect::<String>();
+        let row = |py| {
+            (0..9)
+                .map(|px| if lit(px, py) { '#' } else { '.' })
+                .collect::<String>()
+        };
         assert_eq!(row(0), "..##.....");
         assert_eq!(row(1), "..##....."); // doubled vertically
         assert_eq!(row(2), ".####....");
@@ -119,7 +132,9 @@ mod tests {
     #[test]
     fn box_drawing_joins_in_the_ninth_column() {
         // 0xC4 is '─' in CP437: a full-width line, ninth column included.
-        let lit: Vec<bool> = (0..9).map(|px| (0..16).any(|py| cell_pixel(0xC4, px, py))).collect();
+        let lit: Vec<bool> = (0..9)
+            .map(|px| (0..16).any(|py| cell_pixel(0xC4, px, py)))
+            .collect();
         assert!(lit.iter().all(|&b| b));
         // 0xB3 '│' and 0xDB '█' are drawn, not the missing-glyph box.
         assert_eq!(glyph(0xDB), [0xFF; 8]);

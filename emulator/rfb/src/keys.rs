@@ -51,16 +51,16 @@ impl KeyTranslator {
             return None;
         }
         let mut out = self.base(keysym)?;
-        if self.ctrl_l || self.ctrl_r {
-            if let [b] = out.as_mut_slice() {
-                *b = match *b {
-                    b'a'..=b'z' => *b - b'a' + 1,
-                    b'@'..=b'_' => *b - b'@',
-                    b' ' => 0,
-                    b'?' => 0x7F,
-                    other => other,
-                };
-            }
+        if (self.ctrl_l || self.ctrl_r)
+            && let [b] = out.as_mut_slice()
+        {
+            *b = match *b {
+                b'a'..=b'z' => *b - b'a' + 1,
+                b'@'..=b'_' => *b - b'@',
+                b' ' => 0,
+                b'?' => 0x7F,
+                other => other,
+            };
         }
         if self.alt {
             out.insert(0, ESC);
@@ -102,8 +102,9 @@ impl KeyTranslator {
             0xFFAF => vec![b'/'],
             0xFFBE..=0xFFC1 => vec![ESC, b'O', b'P' + (keysym - 0xFFBE) as u8],
             0xFFC2..=0xFFC9 => {
-                const CODES: [&[u8]; 8] =
-                    [b"15~", b"17~", b"18~", b"19~", b"20~", b"21~", b"23~", b"24~"];
+                const CODES: [&[u8]; 8] = [
+                    b"15~", b"17~", b"18~", b"19~", b"20~", b"21~", b"23~", b"24~",
+                ];
                 csi(CODES[(keysym - 0xFFC2) as usize])
             }
             _ => return None,

@@ -112,9 +112,19 @@ impl Rect {
 pub enum ClientMessage {
     SetPixelFormat(PixelFormat),
     SetEncodings(Vec<Encoding>),
-    FramebufferUpdateRequest { incremental: bool, rect: Rect },
-    KeyEvent { down: bool, keysym: u32 },
-    PointerEvent { buttons: u8, x: u16, y: u16 },
+    FramebufferUpdateRequest {
+        incremental: bool,
+        rect: Rect,
+    },
+    KeyEvent {
+        down: bool,
+        keysym: u32,
+    },
+    PointerEvent {
+        buttons: u8,
+        x: u16,
+        y: u16,
+    },
     /// Latin-1 text, or Intel's `\0KvmDataChannel\0` / `\0KvmExtCmd\0` payloads.
     ClientCutText(Vec<u8>),
 }

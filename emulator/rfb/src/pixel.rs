@@ -39,7 +39,10 @@ impl core::fmt::Display for PixelFormatError {
             } => write!(f, "depth {depth} with {bits_per_pixel} bits per pixel"),
             Self::ChannelMax(m) => write!(f, "channel maximum {m} is not 2^n-1"),
             Self::ChannelOverflow { max, shift } => {
-                write!(f, "channel maximum {max} at shift {shift} overflows the pixel")
+                write!(
+                    f,
+                    "channel maximum {max} at shift {shift} overflows the pixel"
+                )
             }
         }
     }
@@ -287,7 +290,10 @@ mod tests {
     fn packing_matches_meshcommanders_unpacking() {
         let v = PixelFormat::RGB565.pack(Rgb::new(0xFF, 0x55, 0xAA));
         // MeshCommander: r = (v >> 8) & 248, g = (v >> 3) & 252, b = (v & 31) << 3
-        assert_eq!(((v >> 8) & 248, (v >> 3) & 252, (v & 31) << 3), (248, 84, 168));
+        assert_eq!(
+            ((v >> 8) & 248, (v >> 3) & 252, (v & 31) << 3),
+            (248, 84, 168)
+        );
         let v = PixelFormat::RGB332.pack(Rgb::new(0xFF, 0xFF, 0xFF));
         assert_eq!(v, 0xFF);
         let mut out = vec![];

@@ -95,7 +95,9 @@ impl Screen {
 
     /// The consent code shown, as text.
     pub fn consent_code(&self) -> Option<&str> {
-        self.consent.as_ref().and_then(|d| std::str::from_utf8(d).ok())
+        self.consent
+            .as_ref()
+            .and_then(|d| std::str::from_utf8(d).ok())
     }
 
     fn centred(&self, (w, h): (u16, u16)) -> Rect {
@@ -142,7 +144,12 @@ impl Screen {
 
     fn draw_box(&mut self, r: Rect, border: Rgb, fill: Rgb) {
         self.fb.fill(r, border);
-        let inner = Rect::new(r.x + 3, r.y + 3, r.w.saturating_sub(6), r.h.saturating_sub(6));
+        let inner = Rect::new(
+            r.x + 3,
+            r.y + 3,
+            r.w.saturating_sub(6),
+            r.h.saturating_sub(6),
+        );
         self.fb.fill(inner, fill);
     }
 
@@ -152,10 +159,10 @@ impl Screen {
         self.draw_box(r, grey, black);
         let title = b"No Signal";
         let tx = r.x + (r.w - title.len() as u16 * 16) / 2;
-        draw_text_scaled(&mut self.fb, tx, r.y + 20, title, white, black, 2, 3);
+        draw_text_scaled(&mut self.fb, tx, r.y + 20, title, (white, black), (2, 3));
         let sub = b"Host is powered off";
         let sx = r.x + (r.w - sub.len() as u16 * 8) / 2;
-        draw_text_scaled(&mut self.fb, sx, r.y + 60, sub, grey, black, 1, 2);
+        draw_text_scaled(&mut self.fb, sx, r.y + 60, sub, (grey, black), (1, 2));
     }
 
     fn draw_consent(&mut self) {
@@ -165,13 +172,13 @@ impl Screen {
         self.draw_box(r, white, blue);
         let title = b"User Consent Code";
         let tx = r.x + (r.w - title.len() as u16 * 8) / 2;
-        draw_text_scaled(&mut self.fb, tx, r.y + 14, title, white, blue, 1, 2);
+        draw_text_scaled(&mut self.fb, tx, r.y + 14, title, (white, blue), (1, 2));
         // Six digits of 40x48 pixels with 4-pixel gaps: readable at a glance.
         let (dw, gap) = (40u16, 4u16);
         let total = 6 * dw + 5 * gap;
         let mut x = r.x + (r.w - total) / 2;
         for d in digits {
-            draw_text_scaled(&mut self.fb, x, r.y + 50, &[d], yellow, blue, 5, 6);
+            draw_text_scaled(&mut self.fb, x, r.y + 50, &[d], (yellow, blue), (5, 6));
             x += dw + gap;
         }
     }
@@ -191,7 +198,10 @@ mod tests {
     #[test]
     fn text_mode_is_720x400() {
         let s = Screen::new();
-        assert_eq!((s.framebuffer().width(), s.framebuffer().height()), (720, 400));
+        assert_eq!(
+            (s.framebuffer().width(), s.framebuffer().height()),
+            (720, 400)
+        );
     }
 
     #[test]
@@ -226,7 +236,9 @@ mod tests {
         assert_eq!(fb.pixel(0, 0), VGA_PALETTE[0]);
         let r = Rect::new(200, 152, 320, 96);
         assert_eq!(fb.pixel(r.x, r.y), VGA_PALETTE[7]); // box border
-        assert!((r.y..r.y + r.h).any(|y| (r.x..r.x + r.w).any(|x| fb.pixel(x, y) == VGA_PALETTE[15])));
+        assert!(
+            (r.y..r.y + r.h).any(|y| (r.x..r.x + r.w).any(|x| fb.pixel(x, y) == VGA_PALETTE[15]))
+        );
 
         s.set_powered(true);
         s.set_consent_code(Some(42));

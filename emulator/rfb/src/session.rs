@@ -68,12 +68,24 @@ impl SessionConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The handshake finished; ServerInit has been queued.
-    Initialised { shared: bool },
-    Key { down: bool, keysym: u32 },
-    Pointer { buttons: u8, x: u16, y: u16 },
+    Initialised {
+        shared: bool,
+    },
+    Key {
+        down: bool,
+        keysym: u32,
+    },
+    Pointer {
+        buttons: u8,
+        x: u16,
+        y: u16,
+    },
     /// Clipboard text, or Intel's KVM data-channel payloads.
     CutText(Vec<u8>),
-    UpdateRequested { incremental: bool, rect: Rect },
+    UpdateRequested {
+        incremental: bool,
+        rect: Rect,
+    },
     /// The server decides whether to keep a client with this format
     /// (firmware drops 32 bpp; see [`PixelFormat::firmware_accepts`]).
     PixelFormatSet(PixelFormat),
@@ -250,10 +262,17 @@ impl Session {
                 Ok(Some(12))
             }
             State::SecurityChoice(v) => {
-                let Some(&t) = buf.first() else { return Ok(None) };
+                let Some(&t) = buf.first() else {
+                    return Ok(None);
+                };
                 let offered = self.security_type();
                 if t != offered as u8 {
-                    messages::security_result(false, "security type not offered", v, &mut self.output);
+                    messages::security_result(
+                        false,
+                        "security type not offered",
+                        v,
+                        &mut self.output,
+                    );
                     return Err(SessionError::SecurityTypeRefused(t));
                 }
                 self.after_security_choice(v);
@@ -264,7 +283,10 @@ impl Session {
                     return Ok(None);
                 };
                 let ok = match &self.config.transport {
-                    Transport::Port5900 { password, challenge } => vnc_auth_verify(password, challenge, resp),
+                    Transport::Port5900 {
+                        password,
+                        challenge,
+                    } => vnc_auth_verify(password, challenge, resp),
                     Transport::Redirection => false,
                 };
                 messages::security_result(ok, "authentication failed", v, &mut self.output);
@@ -275,11 +297,15 @@ impl Session {
                 Ok(Some(CHALLENGE_LEN))
             }
             State::ClientInit => {
-                let Some(&shared) = buf.first() else { return Ok(None) };
+                let Some(&shared) = buf.first() else {
+                    return Ok(None);
+                };
                 let (w, h) = self.size;
                 messages::server_init(w, h, &self.pf, &self.config.name, &mut self.output);
                 self.state = State::Normal;
-                events.push(Event::Initialised { shared: shared != 0 });
+                events.push(Event::Initialised {
+                    shared: shared != 0,
+                });
                 Ok(Some(1))
             }
             State::Normal => {
@@ -351,7 +377,9 @@ impl Session {
                 events.push(Event::UpdateRequested { incremental, rect });
             }
             ClientMessage::KeyEvent { down, keysym } => events.push(Event::Key { down, keysym }),
-            ClientMessage::PointerEvent { buttons, x, y } => events.push(Event::Pointer { buttons, x, y }),
+            ClientMessage::PointerEvent { buttons, x, y } => {
+                events.push(Event::Pointer { buttons, x, y })
+            }
             ClientMessage::ClientCutText(t) => events.push(Event::CutText(t)),
         }
     }
@@ -387,7 +415,9 @@ impl Session {
             return Ok(false);
         }
         let tiles_total = fb.tiles_x() * fb.tiles_y();
-        let resized = self.size_generation.is_some_and(|g| g < fb.size_generation())
+        let resized = self
+            .size_generation
+            .is_some_and(|g| g < fb.size_generation())
             && (fb.width(), fb.height()) != self.size;
         if self.size_generation.is_none() || resized || self.client_tiles.len() != tiles_total {
             self.client_tiles = vec![0; tiles_total];
@@ -412,7 +442,8 @@ impl Session {
                 let t = ty * fb.tiles_x() + tx;
                 let tile = fb.tile_rect(tx, ty);
                 let part = tile.intersect(&area);
-                let stale = fb.tile_generation(tx, ty) > self.client_tiles.get(t).copied().unwrap_or(0);
+                let stale =
+                    fb.tile_generation(tx, ty) > self.client_tiles.get(t).copied().unwrap_or(0);
                 if !part.is_empty() && (full || stale) {
                     rects.push((part, t, part == tile));
                 }
@@ -423,7 +454,11 @@ impl Session {
         }
         // The count is a u16; what does not fit waits for the next request.
         rects.truncate(usize::from(u16::MAX));
-        let rle = self.encodings.iter().find(|e| **e == Encoding::RAW || **e == Encoding::INTEL_RLE) == Some(&Encoding::INTEL_RLE);
+        let rle = self
+            .encodings
+            .iter()
+            .find(|e| **e == Encoding::RAW || **e == Encoding::INTEL_RLE)
+            == Some(&Encoding::INTEL_RLE);
         let mut out = std::mem::take(&mut self.output);
         messages::framebuffer_update_header(rects.len() as u16, &mut out);
         for &(r, t, whole) in &rects {
@@ -436,10 +471,8 @@ impl Session {
             } else {
                 encode_raw(fb, r, &self.pf, &mut out);
             }
-            if whole {
-                if let Some(g) = self.client_tiles.get_mut(t) {
-                    *g = fb.tile_generation(t % fb.tiles_x(), t / fb.tiles_x());
-                }
+            if whole && let Some(g) = self.client_tiles.get_mut(t) {
+                *g = fb.tile_generation(t % fb.tiles_x(), t / fb.tiles_x());
             }
         }
         self.output = out;

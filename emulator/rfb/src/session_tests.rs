@@ -39,7 +39,11 @@ fn meshcommander_session(rle: bool) -> Session {
     if rle {
         encs.push(Encoding::INTEL_RLE);
     }
-    encs.extend([Encoding::RAW, Encoding::KVM_DATA_CHANNEL, Encoding::DESKTOP_SIZE]);
+    encs.extend([
+        Encoding::RAW,
+        Encoding::KVM_DATA_CHANNEL,
+        Encoding::DESKTOP_SIZE,
+    ]);
     feed(&mut s, &msg(ClientMessage::SetEncodings(encs)));
     s
 }
@@ -52,7 +56,12 @@ fn read_update(dec: &mut MeshCommanderDecoder, b: &[u8]) -> (Vec<(Rect, Vec<u32>
     let mut rects = vec![];
     for _ in 0..n {
         if i32::from_be_bytes(b[at + 8..at + 12].try_into().unwrap()) == -223 {
-            let r = Rect::new(0, 0, u16::from_be_bytes([b[at + 4], b[at + 5]]), u16::from_be_bytes([b[at + 6], b[at + 7]]));
+            let r = Rect::new(
+                0,
+                0,
+                u16::from_be_bytes([b[at + 4], b[at + 5]]),
+                u16::from_be_bytes([b[at + 6], b[at + 7]]),
+            );
             rects.push((r, vec![]));
             at += 12;
             continue;
@@ -98,7 +107,10 @@ fn first_incremental_request_gets_the_whole_screen_then_only_changes() {
         assert_eq!(s.poll_update(screen.framebuffer()), Ok(true));
         let out = s.take_output();
         let (rects, _) = read_update(&mut dec, &out);
-        assert_eq!(rects.iter().map(|r| r.0).collect::<Vec<_>>(), [Rect::new(192, 64, 64, 64)]);
+        assert_eq!(
+            rects.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [Rect::new(192, 64, 64, 64)]
+        );
         check_pixels(screen.framebuffer(), &rects);
         // A non-incremental request gets everything again.
         feed(&mut s, &request(false));
@@ -141,9 +153,17 @@ fn desktop_size_on_resize() {
     assert_eq!(s.poll_update(&fb), Ok(true));
     assert_eq!(
         s.take_output(),
-        [0, 0, 0, 1, 0, 0, 0, 0, 0x02, 0x80, 0x01, 0xE0, 0xFF, 0xFF, 0xFF, 0x21]
+        [
+            0, 0, 0, 1, 0, 0, 0, 0, 0x02, 0x80, 0x01, 0xE0, 0xFF, 0xFF, 0xFF, 0x21
+        ]
     );
-    feed(&mut s, &msg(ClientMessage::FramebufferUpdateRequest { incremental: false, rect: Rect::new(0, 0, 640, 480) }));
+    feed(
+        &mut s,
+        &msg(ClientMessage::FramebufferUpdateRequest {
+            incremental: false,
+            rect: Rect::new(0, 0, 640, 480),
+        }),
+    );
     assert_eq!(s.poll_update(&fb), Ok(true));
     let out = s.take_output();
     assert_eq!(u16::from_be_bytes([out[2], out[3]]), 80);
@@ -152,16 +172,32 @@ fn desktop_size_on_resize() {
 #[test]
 fn input_events() {
     let mut s = meshcommander_session(true);
-    let mut bytes = msg(ClientMessage::KeyEvent { down: true, keysym: 0x61 });
-    bytes.extend(msg(ClientMessage::PointerEvent { buttons: 1, x: 5, y: 6 }));
-    bytes.extend(msg(ClientMessage::ClientCutText(b"\0KvmDataChannel\0".to_vec())));
+    let mut bytes = msg(ClientMessage::KeyEvent {
+        down: true,
+        keysym: 0x61,
+    });
+    bytes.extend(msg(ClientMessage::PointerEvent {
+        buttons: 1,
+        x: 5,
+        y: 6,
+    }));
+    bytes.extend(msg(ClientMessage::ClientCutText(
+        b"\0KvmDataChannel\0".to_vec(),
+    )));
     let (a, b) = bytes.split_at(7);
     assert_eq!(feed(&mut s, a), []);
     assert_eq!(
         feed(&mut s, b),
         [
-            Event::Key { down: true, keysym: 0x61 },
-            Event::Pointer { buttons: 1, x: 5, y: 6 },
+            Event::Key {
+                down: true,
+                keysym: 0x61
+            },
+            Event::Pointer {
+                buttons: 1,
+                x: 5,
+                y: 6
+            },
             Event::CutText(b"\0KvmDataChannel\0".to_vec())
         ]
     );
@@ -174,16 +210,25 @@ fn input_events() {
 fn rgb332_and_colour_map_clients() {
     let screen = login_screen();
     let mut s = meshcommander_session(false);
-    feed(&mut s, &msg(ClientMessage::SetPixelFormat(PixelFormat::RGB332)));
+    feed(
+        &mut s,
+        &msg(ClientMessage::SetPixelFormat(PixelFormat::RGB332)),
+    );
     feed(&mut s, &request(true));
     s.poll_update(screen.framebuffer()).unwrap();
     let out = s.take_output();
     let mut dec = MeshCommanderDecoder::new(1);
     let (rects, used) = read_update(&mut dec, &out);
     assert_eq!(used, out.len());
-    assert_eq!(rects[0].1[0], PixelFormat::RGB332.pack(screen.framebuffer().pixel(0, 0)));
+    assert_eq!(
+        rects[0].1[0],
+        PixelFormat::RGB332.pack(screen.framebuffer().pixel(0, 0))
+    );
 
-    let cmap = PixelFormat { true_colour: false, ..PixelFormat::RGB332 };
+    let cmap = PixelFormat {
+        true_colour: false,
+        ..PixelFormat::RGB332
+    };
     let ev = feed(&mut s, &msg(ClientMessage::SetPixelFormat(cmap)));
     assert_eq!(ev, [Event::PixelFormatSet(cmap)]);
     let out = s.take_output();
@@ -220,9 +265,15 @@ fn port_5900_vnc_authentication() {
     let mut ev = vec![];
     let wrong = vnc_auth_response(b"password", &challenge);
     assert_eq!(s.receive(&[2], &mut ev), Ok(()));
-    assert_eq!(s.receive(&wrong, &mut ev), Err(SessionError::AuthenticationFailed));
+    assert_eq!(
+        s.receive(&wrong, &mut ev),
+        Err(SessionError::AuthenticationFailed)
+    );
     let out = s.take_output();
-    assert_eq!(&out[out.len() - 29..out.len() - 21], &[0, 0, 0, 1, 0, 0, 0, 21]);
+    assert_eq!(
+        &out[out.len() - 29..out.len() - 21],
+        &[0, 0, 0, 1, 0, 0, 0, 21]
+    );
     assert!(s.is_closed());
     assert_eq!(s.receive(&[0], &mut ev), Err(SessionError::Closed));
 }
@@ -231,12 +282,18 @@ fn port_5900_vnc_authentication() {
 fn refusals_close_the_session() {
     let mut s = Session::new(SessionConfig::redirection(), 720, 400);
     let mut ev = vec![];
-    assert!(matches!(s.receive(b"RFB 005.000\n", &mut ev), Err(SessionError::Decode(_))));
+    assert!(matches!(
+        s.receive(b"RFB 005.000\n", &mut ev),
+        Err(SessionError::Decode(_))
+    ));
     let mut s = Session::new(SessionConfig::redirection(), 720, 400);
     s.take_output();
     s.receive(b"RFB 003.008\n", &mut ev).unwrap();
     s.take_output();
-    assert_eq!(s.receive(&[2], &mut ev), Err(SessionError::SecurityTypeRefused(2)));
+    assert_eq!(
+        s.receive(&[2], &mut ev),
+        Err(SessionError::SecurityTypeRefused(2))
+    );
     assert_eq!(&s.take_output()[..4], &[0, 0, 0, 1]);
     let mut s = meshcommander_session(true);
     assert_eq!(

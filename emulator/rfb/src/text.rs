@@ -101,7 +101,9 @@ impl TextScreen {
 
     /// The characters of a row as text (for tests and logs).
     pub fn row_text(&self, row: u16) -> String {
-        (0..COLS).map(|c| char::from(self.cell(row, c).ch)).collect()
+        (0..COLS)
+            .map(|c| char::from(self.cell(row, c).ch))
+            .collect()
     }
 
     /// BEL characters seen since the last call.
@@ -123,7 +125,10 @@ impl TextScreen {
         let mut out = Vec::new();
         for (i, d) in self.dirty.iter_mut().enumerate() {
             if std::mem::take(d) {
-                out.push(((i / usize::from(COLS)) as u16, (i % usize::from(COLS)) as u16));
+                out.push((
+                    (i / usize::from(COLS)) as u16,
+                    (i % usize::from(COLS)) as u16,
+                ));
             }
         }
         out
@@ -178,7 +183,11 @@ impl TextScreen {
     fn erase(&mut self, from: usize, to: usize) {
         let blank = self.blank();
         for i in from..to.min(self.cells.len()) {
-            self.set((i / usize::from(COLS)) as u16, (i % usize::from(COLS)) as u16, blank);
+            self.set(
+                (i / usize::from(COLS)) as u16,
+                (i % usize::from(COLS)) as u16,
+                blank,
+            );
         }
     }
 
@@ -326,11 +335,26 @@ mod tests {
         assert!(!t.cursor_visible());
         assert_eq!(t.cell(0, 0).attr, 0x71); // reverse: blue on grey
         assert_eq!(&t.row_text(0)[3..20], "BIOS SETUP UTILIT");
-        assert_eq!(t.cell(10, 10), Cell { ch: b' ', attr: 0x17 });
+        assert_eq!(
+            t.cell(10, 10),
+            Cell {
+                ch: b' ',
+                attr: 0x17
+            }
+        );
         assert_eq!(t.cell(2, 4).ch, 0xDA);
-        assert_eq!(t.cell(3, 5), Cell { ch: b'O', attr: 0x1E });
+        assert_eq!(
+            t.cell(3, 5),
+            Cell {
+                ch: b'O',
+                attr: 0x1E
+            }
+        );
         assert_eq!(t.cell(3, 7).ch, 0xB3);
-        assert_eq!([t.cell(4, 4).ch, t.cell(4, 5).ch, t.cell(4, 7).ch], [0xC0, 0xC4, 0xD9]);
+        assert_eq!(
+            [t.cell(4, 4).ch, t.cell(4, 5).ch, t.cell(4, 7).ch],
+            [0xC0, 0xC4, 0xD9]
+        );
         assert_eq!(t.row_text(24).trim_end(), "F10=Save");
         assert_eq!(t.cell(24, 79).attr, 0x70); // erased with black on grey
     }
