@@ -1,0 +1,317 @@
+//! Encoding framebuffer regions into FramebufferUpdate rectangles.
+//!
+//! Every rectangle is at most 64x64 ([`tiles`]) since MeshCommander drops
+//! larger ones. Two encodings:
+//! - Raw (0): pixels in the client's format.
+//! - Intel "RLE" (16): RFC 6143's ZRLE number and tile coding (subencodings
+//!   raw, solid, packed palette, plain RLE, palette RLE) with one tile per
+//!   rectangle, each rectangle a u32 big-endian length and deflate data.
+//!   MeshCommander (`amt-desktop-0.0.2.js`) creates one raw-deflate inflater
+//!   (`inflateInit(-15)`) per desktop object and feeds it every rectangle, so
+//!   the deflate stream continues across rectangles for the whole session and
+//!   each rectangle ends on a sync flush. It also takes a rectangle that is a
+//!   single stored block (first byte 0, u16 LE length = total − 5) on a fast
+//!   path that bypasses the inflater. Generic viewers on 5900 follow RFC 6143:
+//!   one zlib stream (with header) per connection. [`RleStream`] picks.
+
+use flate2::{Compress, Compression, FlushCompress};
+
+use crate::framebuffer::{Framebuffer, TILE};
+use crate::messages::{Encoding, Rect, rect_header};
+use crate::pixel::PixelFormat;
+
+/// Splits `r` along the 64-pixel tile grid into rectangles of at most 64x64.
+pub fn tiles(r: Rect) -> impl Iterator<Item = Rect> {
+    let step = |from: u16, len: u16| {
+        // Clipped to the 16-bit coordinate space, so every span fits a u16.
+        let end = (u32::from(from) + u32::from(len)).min(1 << 16);
+        let mut at = u32::from(from);
+        std::iter::from_fn(move || {
+            if at >= end {
+                return None;
+            }
+            let next = ((at / u32::from(TILE)) + 1) * u32::from(TILE);
+            let stop = next.min(end);
+            let span = (at as u16, (stop - at) as u16);
+            at = stop;
+            Some(span)
+        })
+    };
+    step(r.y, r.h).flat_map(move |(y, h)| step(r.x, r.w).map(move |(x, w)| Rect::new(x, y, w, h)))
+}
+
+/// Raw encoding: header, then the pixels of `r` row by row.
+pub fn encode_raw(fb: &Framebuffer, r: Rect, pf: &PixelFormat, out: &mut Vec<u8>) {
+    rect_header(&r, Encoding::RAW, out);
+    out.reserve(usize::from(r.w) * usize::from(r.h) * pf.bytes_per_pixel());
+    for y in r.y..r.y.saturating_add(r.h) {
+        for x in r.x..r.x.saturating_add(r.w) {
+            pf.put(pf.pack(fb.pixel(x, y)), out);
+        }
+    }
+}
+
+/// How the Intel-RLE bytes of each rectangle are wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RleStream {
+    /// One raw deflate stream (no zlib header) for the session, a sync
+    /// flush per rectangle: what AMT sends MeshCommander.
+    RawDeflate,
+    /// One zlib stream for the connection: RFC 6143 ZRLE for generic
+    /// viewers on port 5900.
+    Zlib,
+    /// Each rectangle a single stored deflate block (MeshCommander's fast
+    /// path): no compression, no state shared between rectangles.
+    Stored,
+}
+
+/// Why a rectangle could not be encoded.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The deflate engine refused; the session's stream is unusable.
+    Deflate(String),
+    /// A rectangle larger than a tile was given to the RLE encoder.
+    TooLarge(Rect),
+}
+
+impl core::fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Deflate(e) => write!(f, "deflate failed: {e}"),
+            Self::TooLarge(r) => write!(f, "rectangle {r:?} is larger than 64x64"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// The Intel-RLE encoder of one session; it owns the deflate stream.
+pub struct RleEncoder {
+    stream: RleStream,
+    deflate: Option<Compress>,
+    tile: Vec<u8>,
+}
+
+impl core::fmt::Debug for RleEncoder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RleEncoder")
+            .field("stream", &self.stream)
+            .finish()
+    }
+}
+
+impl RleEncoder {
+    pub fn new(stream: RleStream) -> Self {
+        // Level 1: text screens compress well at any level, and firmware
+        // is not known for spending time on it.
+        let deflate = match stream {
+            RleStream::RawDeflate => Some(Compress::new(Compression::fast(), false)),
+            RleStream::Zlib => Some(Compress::new(Compression::fast(), true)),
+            RleStream::Stored => None,
+        };
+        RleEncoder {
+            stream,
+            deflate,
+            tile: Vec::new(),
+        }
+    }
+
+    pub fn stream(&self) -> RleStream {
+        self.stream
+    }
+
+    /// Writes one rectangle (at most 64x64): header, u32 length, data.
+    pub fn encode(
+        &mut self,
+        fb: &Framebuffer,
+        r: Rect,
+        pf: &PixelFormat,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        if r.w > TILE || r.h > TILE {
+            return Err(EncodeError::TooLarge(r));
+        }
+        self.tile.clear();
+        tile_payload(fb, r, pf, &mut self.tile);
+        rect_header(&r, Encoding::INTEL_RLE, out);
+        let len_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        match &mut self.deflate {
+            None => {
+                // Stored block: BFINAL 0, BTYPE 00, LEN, NLEN. A tile is at
+                // most 1 + 64·64·4 bytes, well under a block's 65535.
+                let n = self.tile.len() as u16;
+                out.push(0);
+                out.extend_from_slice(&n.to_le_bytes());
+                out.extend_from_slice(&(!n).to_le_bytes());
+                out.extend_from_slice(&self.tile);
+            }
+            Some(c) => deflate_sync(c, &self.tile, out)?,
+        }
+        let len = (out.len() - len_at - 4) as u32;
+        out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+        Ok(())
+    }
+}
+
+/// Compresses `input` onto `out` and sync-flushes, so the client can
+/// decode this rectangle before the next one arrives.
+fn deflate_sync(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let mut consumed = 0usize;
+    loop {
+        out.reserve(input.len() - consumed + 64);
+        let before = c.total_in();
+        c.compress_vec(&input[consumed..], out, FlushCompress::Sync)
+            .map_err(|e| EncodeError::Deflate(e.to_string()))?;
+        consumed += (c.total_in() - before) as usize;
+        // Room left in `out` means the flush completed.
+        if consumed >= input.len() && out.len() < out.capacity() {
+            return Ok(());
+        }
+    }
+}
+
+/// Bytes per CPIXEL (RFC 6143 §7.7.6): 3 for 32-bpp true colour whose
+/// channels fit in three bytes, else the pixel size.
+fn cpixel_len(pf: &PixelFormat) -> (usize, usize) {
+    if pf.true_colour && pf.bits_per_pixel == 32 && pf.depth <= 24 {
+        let mask = (u32::from(pf.red_max) << pf.red_shift)
+            | (u32::from(pf.green_max) << pf.green_shift)
+            | (u32::from(pf.blue_max) << pf.blue_shift);
+        // (length, offset of the kept bytes in the written pixel)
+        let low = mask & 0xFF00_0000 == 0;
+        let high = mask & 0x0000_00FF == 0;
+        if low {
+            return (3, if pf.big_endian { 1 } else { 0 });
+        }
+        if high {
+            return (3, if pf.big_endian { 0 } else { 1 });
+        }
+    }
+    (pf.bytes_per_pixel(), 0)
+}
+
+fn put_cpixel(pf: &PixelFormat, (len, off): (usize, usize), v: u32, out: &mut Vec<u8>) {
+    let mut buf = Vec::with_capacity(4);
+    pf.put(v, &mut buf);
+    out.extend_from_slice(&buf[off..off + len]);
+}
+
+fn put_run(len: usize, out: &mut Vec<u8>) {
+    let mut rest = len - 1;
+    while rest >= 255 {
+        out.push(255);
+        rest -= 255;
+    }
+    out.push(rest as u8);
+}
+
+/// One ZRLE tile (subencoding byte + data), uncompressed. Picks the
+/// smallest of the subencodings MeshCommander and RFC 6143 agree on.
+pub fn tile_payload(fb: &Framebuffer, r: Rect, pf: &PixelFormat, out: &mut Vec<u8>) {
+    let cp = cpixel_len(pf);
+    let mut px = Vec::with_capacity(usize::from(r.w) * usize::from(r.h));
+    for y in r.y..r.y.saturating_add(r.h) {
+        px.extend(fb.row(r.x, y, r.w).iter().map(|&c| pf.pack(c)));
+    }
+    let n = px.len();
+    let mut palette: Vec<u32> = Vec::new();
+    for &v in &px {
+        if !palette.contains(&v) {
+            palette.push(v);
+            if palette.len() > 127 {
+                break;
+            }
+        }
+    }
+    let mut runs: Vec<(u32, usize)> = Vec::new();
+    for &v in &px {
+        match runs.last_mut() {
+            Some((c, len)) if *c == v => *len += 1,
+            _ => runs.push((v, 1)),
+        }
+    }
+    if palette.len() == 1 {
+        out.push(1);
+        put_cpixel(pf, cp, palette[0], out);
+        return;
+    }
+    let run_bytes = |len: usize| (len - 1) / 255 + 1;
+    let raw = n * cp.0;
+    let plain_rle: usize = runs.iter().map(|&(_, l)| cp.0 + run_bytes(l)).sum();
+    let pal_rle = (palette.len() <= 127).then(|| {
+        palette.len() * cp.0
+            + runs
+                .iter()
+                .map(|&(_, l)| if l == 1 { 1 } else { 1 + run_bytes(l) })
+                .sum::<usize>()
+    });
+    let bits = match palette.len() {
+        2 => 1,
+        3..=4 => 2,
+        5..=16 => 4,
+        _ => 0,
+    };
+    // MeshCommander does not pad packed rows to a byte as RFC 6143 does:
+    // use packed palettes only where the two agree (whole-byte rows).
+    let packed = (bits > 0 && (usize::from(r.w) * bits) % 8 == 0)
+        .then(|| palette.len() * cp.0 + n * bits / 8);
+    let best = [Some(raw), Some(plain_rle), pal_rle, packed]
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.map(|s| (s, i)))
+        .min()
+        .map_or(0, |(_, i)| i);
+    let index = |v: u32| palette.iter().position(|&p| p == v).unwrap_or(0) as u8;
+    match best {
+        1 => {
+            out.push(128);
+            for &(v, l) in &runs {
+                put_cpixel(pf, cp, v, out);
+                put_run(l, out);
+            }
+        }
+        2 => {
+            out.push(128 + palette.len() as u8);
+            for &v in &palette {
+                put_cpixel(pf, cp, v, out);
+            }
+            for &(v, l) in &runs {
+                if l == 1 {
+                    out.push(index(v));
+                } else {
+                    out.push(128 | index(v));
+                    put_run(l, out);
+                }
+            }
+        }
+        3 => {
+            out.push(palette.len() as u8);
+            for &v in &palette {
+                put_cpixel(pf, cp, v, out);
+            }
+            let mut acc = 0u8;
+            let mut filled = 0;
+            for &v in &px {
+                acc = (acc << bits) | index(v);
+                filled += bits;
+                if filled == 8 {
+                    out.push(acc);
+                    acc = 0;
+                    filled = 0;
+                }
+            }
+        }
+        _ => {
+            out.push(0);
+            for &v in &px {
+                put_cpixel(pf, cp, v, out);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "encode_tests.rs"]
+pub(crate) mod tests;
