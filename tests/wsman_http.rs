@@ -396,6 +396,52 @@ fn garbage_on_the_port_closes_that_connection_only() {
     assert_eq!(emu.client().get("AMT_GeneralSettings").status, 200);
 }
 
+/// Bodies that never finish arriving: a declared length larger than what
+/// is sent, a chunked body without its last chunk, a chunk size beyond the
+/// data, and `Expect: 100-continue` with no body. Without credentials, each
+/// connection is closed with no answer once the body deadline passes
+/// (10 s), while the device keeps answering everyone else.
+#[test]
+fn stalled_request_bodies_are_cut_off() {
+    let emu = Emulator::start(&[]);
+    let head = "POST /wsman HTTP/1.1\r\nHost: amt\r\nContent-Type: application/soap+xml\r\n";
+    let stalls = [
+        format!("{head}Content-Length: 100\r\n\r\n<Envelope>"),
+        format!("{head}Transfer-Encoding: chunked\r\n\r\n5\r\n<Env>\r\n"),
+        format!("{head}Transfer-Encoding: chunked\r\n\r\n100\r\n<Env"),
+        format!("{head}Expect: 100-continue\r\nContent-Length: 50\r\n\r\n"),
+    ];
+    let addr = emu.addr;
+    let stalled: Vec<_> = stalls
+        .into_iter()
+        .map(|request| {
+            std::thread::spawn(move || {
+                let mut s = Client::connect(addr);
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                s.write_all(request.as_bytes()).unwrap();
+                let mut answer = Vec::new();
+                let ended = s.read_to_end(&mut answer);
+                (
+                    request,
+                    ended.is_ok(),
+                    String::from_utf8_lossy(&answer).to_string(),
+                )
+            })
+        })
+        .collect();
+    // Meanwhile the device serves others.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(emu.client().get("AMT_GeneralSettings").status, 200);
+    for thread in stalled {
+        let (request, closed, answer) = thread.join().unwrap();
+        assert!(closed, "{request:?}: the connection was not closed");
+        // Only the interim 100 Continue may have been written.
+        let final_answer = answer.replace("HTTP/1.1 100 Continue\r\n\r\n", "");
+        assert!(final_answer.is_empty(), "{request:?} got {answer:?}");
+    }
+    assert_eq!(emu.client().get("AMT_GeneralSettings").status, 200);
+}
+
 #[test]
 fn identify_answers_without_credentials() {
     let emu = Emulator::start(&["--firmware", "15.0"]);

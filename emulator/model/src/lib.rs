@@ -6,5 +6,6 @@
 pub mod chain;
 pub mod device;
 pub mod host;
+pub mod identity;
 pub mod pki;
 pub mod testing;

@@ -6,7 +6,7 @@ pub mod audit;
 pub mod certs;
 pub mod commit;
 pub mod firmware;
-pub mod identity;
+pub use crate::identity;
 pub mod ieee8021x;
 pub mod local_account;
 pub mod message_log;

@@ -123,17 +123,7 @@ pub struct BootSettings {
     pub is_next: bool,
 }
 
-/// What the host boots into, decided when a boot lands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BootTarget {
-    /// The normal boot from the local disk.
-    Disk,
-    Pxe,
-    CdDvd,
-    Diagnostic,
-    BiosSetup,
-    IdeRedirection,
-}
+pub use crate::host::BootTarget;
 
 impl BootSettings {
     /// The target the current one-time settings select.

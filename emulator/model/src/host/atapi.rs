@@ -3,7 +3,7 @@
 //! command are answered by the firmware from its own identity and the last
 //! sense it saw, so they are built here and never sent to a console.
 
-use crate::device::Identity;
+use crate::identity::Identity;
 
 use super::IderDrive;
 

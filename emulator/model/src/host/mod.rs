@@ -24,12 +24,23 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::device::BootTarget;
 use buffer::OutputBuffer;
 use ider::{Command, Next, Probe};
 use line::{Edit, LineEditor};
 pub use script::ConsoleScript;
 use script::Line;
+
+/// What the host boots into, decided when a boot lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootTarget {
+    /// The normal boot from the local disk.
+    Disk,
+    Pxe,
+    CdDvd,
+    Diagnostic,
+    BiosSetup,
+    IdeRedirection,
+}
 
 /// The two drives on the redirected IDE cable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,7 +120,7 @@ pub struct Env<'a> {
     /// Firmware revision, reported in the drives' INQUIRY data.
     pub revision: &'a str,
     /// For the MAC address and UUID a boot agent shows.
-    pub identity: &'a crate::device::Identity,
+    pub identity: &'a crate::identity::Identity,
 }
 
 /// Between the OS's last line and the power going off (or the reset).

@@ -5,7 +5,6 @@
 pub mod body;
 pub mod webui;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +32,29 @@ use body::AmtBody;
 
 /// The largest request body accepted; real clients send a few kilobytes.
 pub const MAX_BODY: usize = 256 * 1024;
+
+/// How long a request's body may take to arrive once its head has: with
+/// [`MAX_BODY`] that is a floor of 25 KiB/s. A client that declares more
+/// than it sends, leaves a chunked body unfinished or asks for
+/// `100-continue` and sends nothing is cut off then, credentials or not,
+/// so it holds no task or buffer past it.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// A request whose body did not arrive in time: the connection is closed
+/// without an answer, as firmware drops a stalled socket.
+#[derive(Debug)]
+struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body did not arrive within {BODY_DEADLINE:?}"
+        )
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
 
 /// Where a connection came in: the network ports, or the local interface
 /// that stands in for LMS (see `amtemu_model::device::local_account`), where the firmware's local
@@ -66,7 +88,7 @@ where
     let service = service_fn(move |mut req: Request<Incoming>| {
         let endpoint = endpoint.clone();
         req.extensions_mut().insert(Peer(peer));
-        async move { Ok::<_, Infallible>(route(&endpoint, req, interface).await) }
+        async move { route(&endpoint, req, interface).await }
     });
     let result = http1::Builder::new()
         // AMT writes headers title-cased and sets its own Date (and none on
@@ -90,7 +112,7 @@ async fn route(
     endpoint: &Endpoint,
     req: Request<Incoming>,
     interface: Interface,
-) -> Response<AmtBody> {
+) -> Result<Response<AmtBody>, BodyTimedOut> {
     let faults = endpoint.faults.get();
     if !faults.is_clear() {
         if let Some(delay) = faults.latency() {
@@ -103,7 +125,7 @@ async fn route(
             r.headers_mut().insert(header::SERVER, server(endpoint));
             r.headers_mut()
                 .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-            return r;
+            return Ok(r);
         }
         if faults.expire_enumerations {
             endpoint.wsman.forget_enumerations();
@@ -111,8 +133,8 @@ async fn route(
     }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    match (method, path.as_str()) {
-        (Method::POST, "/wsman") => wsman_post(endpoint, req, interface).await,
+    Ok(match (method, path.as_str()) {
+        (Method::POST, "/wsman") => return wsman_post(endpoint, req, interface).await,
         (Method::GET, "/") => {
             let mut r = Response::new(AmtBody::empty());
             *r.status_mut() = StatusCode::SEE_OTHER;
@@ -131,7 +153,7 @@ async fn route(
             }
         }
         _ => html(endpoint, StatusCode::NOT_FOUND, webui::not_found()),
-    }
+    })
 }
 
 /// The client's address, carried to the handlers in the request.
@@ -142,25 +164,37 @@ async fn wsman_post(
     endpoint: &Endpoint,
     req: Request<Incoming>,
     interface: Interface,
-) -> Response<AmtBody> {
+) -> Result<Response<AmtBody>, BodyTimedOut> {
     let (parts, incoming) = req.into_parts();
-    let body = match Limited::new(incoming, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
+    let collected = tokio::time::timeout(BODY_DEADLINE, Limited::new(incoming, MAX_BODY).collect());
+    let body = match collected.await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) => {
             tracing::info!(device = %endpoint.device.name, error = %e, "request body refused");
-            return soap_fault(endpoint, Fault::EncodingLimit);
+            return Ok(soap_fault(endpoint, Fault::EncodingLimit));
+        }
+        Err(_) => {
+            tracing::info!(device = %endpoint.device.name, "request body too slow: connection closed");
+            return Err(BodyTimedOut);
         }
     };
+    Ok(wsman_answer(endpoint, &parts, &body, interface))
+}
+
+/// The answer to a WS-Man request whose body has arrived.
+fn wsman_answer(
+    endpoint: &Endpoint,
+    parts: &hyper::http::request::Parts,
+    body: &Bytes,
+    interface: Interface,
+) -> Response<AmtBody> {
     let has_credentials = parts.headers.contains_key(header::AUTHORIZATION);
     // Identify may go without credentials (DSP0226); AMT's version is public
     // in the Server header anyway.
-    if !has_credentials && is_identify(&body) {
-        return soap(
-            endpoint,
-            handle_counted(endpoint, &Caller::Anonymous, &body),
-        );
+    if !has_credentials && is_identify(body) {
+        return soap(endpoint, handle_counted(endpoint, &Caller::Anonymous, body));
     }
-    match authenticate(endpoint, &parts, "POST", &body, interface) {
+    match authenticate(endpoint, parts, "POST", body, interface) {
         Ok(caller) => {
             // Audit records made while handling name this caller and, over
             // the network, where it called from.
@@ -173,7 +207,7 @@ async fn wsman_post(
                 address,
             };
             let reply = amtemu_model::device::audit::acting(actor, || {
-                handle_counted(endpoint, &caller, &body)
+                handle_counted(endpoint, &caller, body)
             });
             soap(endpoint, reply)
         }
