@@ -187,9 +187,9 @@ impl EmulatorBuilder {
             None => None,
         };
         if !many {
-            fleet.log_events();
+            fleet.log_events(&mut tasks);
         }
-        fleet.persist();
+        fleet.persist(&mut tasks);
         fleet
             .start_hellos(self.hellos)
             .map_err(EmulatorError::Hellos)?;
@@ -249,7 +249,8 @@ impl Emulator {
         while self.tasks.join_next().await.is_some() {}
     }
 
-    /// Stops serving and saves every device's state.
+    /// Stops serving and saves every device's state; the state directory
+    /// is closed once the fleet is gone.
     pub async fn stop(mut self) -> Result<(), StoreError> {
         self.tasks.shutdown().await;
         self.fleet.save_all()

@@ -49,6 +49,25 @@ pub enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Saved device state in a state directory (not while an emulator
+    /// uses it): list it, or move one device's state out or in as JSON.
+    State {
+        /// The state directory (as given to --state-dir).
+        #[arg(long)]
+        state_dir: PathBuf,
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// The devices with saved state, one per line.
+    List,
+    /// Print one device's saved state as JSON.
+    Export { device: String },
+    /// Replace one device's saved state with JSON from a file ("-": stdin).
+    Import { device: String, file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", scenario.describe());
             Ok(())
         }
+        Command::State { state_dir, command } => state(&state_dir, command),
         Command::Ca {
             command: CaCommand::Export { ca_dir },
         } => {
@@ -141,4 +161,31 @@ fn firmware_named(name: &str) -> anyhow::Result<&'static Firmware> {
             known.join(", ")
         )
     })
+}
+
+fn state(dir: &std::path::Path, command: StateCommand) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let store = amtemu_server::store::Store::open(dir)?;
+    match command {
+        StateCommand::List => {
+            for name in store.devices()? {
+                println!("{name}");
+            }
+        }
+        StateCommand::Export { device } => match store.export(&device)? {
+            Some(json) => println!("{json}"),
+            None => anyhow::bail!("no saved state for {device:?}"),
+        },
+        StateCommand::Import { device, file } => {
+            let json = if file.as_os_str() == "-" {
+                let mut text = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut text)?;
+                text
+            } else {
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?
+            };
+            store.import(&device, &json)?;
+        }
+    }
+    Ok(())
 }

@@ -56,6 +56,21 @@ pub struct Reply {
     pub operation: &'static str,
 }
 
+impl Reply {
+    /// Whether the request could have changed the device: a Put, Create,
+    /// Delete or method call that was not refused before it reached the
+    /// class (reads, enumerations and faults change nothing).
+    pub fn may_have_changed_state(&self) -> bool {
+        !matches!(
+            self.operation,
+            "Get" | "Enumerate" | "Pull" | "Release" | "Identify" | "unknown"
+        ) && !matches!(
+            self.fault,
+            Some(Fault::AccessDenied | Fault::DestinationUnreachable | Fault::ActionNotSupported)
+        )
+    }
+}
+
 /// Handles one request body for one device, on behalf of a caller whose
 /// realms decide what it may do (AccessDenied otherwise).
 pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8]) -> Reply {

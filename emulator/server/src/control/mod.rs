@@ -231,6 +231,17 @@ impl From<QueryRejection> for ApiError {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// A 2xx that acknowledges a change goes out once the change is durable.
+async fn durable(endpoint: &Endpoint) -> Result<(), ApiError> {
+    endpoint.make_durable().await.map_err(|e| {
+        tracing::error!(device = %endpoint.device.name, error = %e, "a change was not saved");
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the change was made but not saved: {e}"),
+        )
+    })
+}
+
 fn ok(status: StatusCode, value: Value) -> ApiResult {
     Ok((status, axum::Json(value)).into_response())
 }
@@ -388,7 +399,10 @@ async fn power(
         }
     };
     match outcome {
-        Ok(()) => power_answer(device, &action),
+        Ok(()) => {
+            durable(endpoint).await?;
+            power_answer(device, &action)
+        }
         Err(refusal) => {
             let state = device.with_state(|s| s.power.state());
             let why = match refusal {
@@ -498,13 +512,15 @@ async fn hello_status(State(c): Shared, name: Result<Path<String>, PathRejection
 /// devices enter setup mode and start sending hellos.
 async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
     let Path(name) = name?;
-    let device = &c.endpoint(&name)?.device;
+    let endpoint = c.endpoint(&name)?;
+    let device = &endpoint.device;
     if !device.enter_setup_mode() {
         return ok(
             StatusCode::CONFLICT,
             json!({"error": "the device is provisioned; unprovision it first"}),
         );
     }
+    durable(endpoint).await?;
     ok(StatusCode::OK, hello_json(device))
 }
 

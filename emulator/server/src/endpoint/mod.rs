@@ -13,6 +13,7 @@ use amtemu_model::device::Device;
 use amtemu_wire::redirection::SessionKind;
 use amtemu_wsman::WsmanState;
 
+use crate::store::{Store, StoreError};
 use crate::tls::TlsState;
 use nonces::Nonces;
 
@@ -25,11 +26,14 @@ pub struct Endpoint {
     pub tls: TlsState,
     pub faults: crate::faults::Faults,
     pub redirect: RedirectState,
+    /// Where the device's state is kept, when it is kept: replies that
+    /// acknowledge a change wait for [`Store::save`].
+    pub store: Option<Store>,
 }
 
 impl Endpoint {
     /// A device with fresh protocol state and no faults.
-    pub fn new(device: Arc<Device>) -> Arc<Endpoint> {
+    pub fn new(device: Arc<Device>, store: Option<Store>) -> Arc<Endpoint> {
         Arc::new(Endpoint {
             device,
             wsman: WsmanState::default(),
@@ -37,7 +41,19 @@ impl Endpoint {
             tls: TlsState::default(),
             faults: crate::faults::Faults::default(),
             redirect: RedirectState::default(),
+            store,
         })
+    }
+}
+
+impl Endpoint {
+    /// Makes the device's state as it is now durable, when it is kept at
+    /// all; a reply that acknowledges a change goes out after this.
+    pub async fn make_durable(&self) -> Result<(), StoreError> {
+        match &self.store {
+            Some(store) => store.save(&self.device).await,
+            None => Ok(()),
+        }
     }
 }
 

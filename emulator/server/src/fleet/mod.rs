@@ -176,7 +176,7 @@ impl Fleet {
             if let Some(identity) = spec.tls_identity {
                 device.with_state(|s| s.nvram.tls_identity = Some(identity));
             }
-            let endpoint = Endpoint::new(device);
+            let endpoint = Endpoint::new(device, fleet.store.clone());
             for (port, kind) in spec.ports.each() {
                 let addr = SocketAddr::new(spec.address, port);
                 if fleet
@@ -302,12 +302,13 @@ impl Fleet {
         self.hellos.get()
     }
 
-    /// Logs every device's events (power changes, boots, settings changes).
-    pub fn log_events(&self) {
+    /// Logs every device's events (power changes, boots, settings changes),
+    /// on tasks in `tasks`.
+    pub fn log_events(&self, tasks: &mut tokio::task::JoinSet<()>) {
         for endpoint in &self.devices {
             let mut events = endpoint.device.subscribe();
             let name = endpoint.device.name.clone();
-            tokio::spawn(async move {
+            tasks.spawn(async move {
                 loop {
                     match events.recv().await {
                         Ok(event) => tracing::info!(device = %name, ?event, "device event"),
@@ -321,57 +322,41 @@ impl Fleet {
         }
     }
 
-    /// Saves each device's state whenever it changes (with a store).
-    pub fn persist(&self) {
+    /// Saves each device's state whenever it changes (with a store). Replies
+    /// that acknowledge a change wait for their own save; this catches what
+    /// nobody waits for (a power transition ending, the host powering off,
+    /// a TLS identity made at a handshake), sharing the store's commits.
+    /// The tasks run in `tasks`, so whoever stops the fleet stops them.
+    pub fn persist(&self, tasks: &mut tokio::task::JoinSet<()>) {
         let Some(store) = &self.store else { return };
         for endpoint in &self.devices {
             let mut events = endpoint.device.subscribe();
             let device = endpoint.device.clone();
             let store = store.clone();
-            tokio::spawn(async move {
-                let mut last = Store::encode(&device.nvram());
+            tasks.spawn(async move {
                 loop {
                     match events.recv().await {
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     }
-                    // Let a burst of changes settle into one write.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
                     while events.try_recv().is_ok() {}
-                    let bytes = Store::encode(&device.nvram());
-                    if bytes == last {
-                        continue;
-                    }
-                    let (store, name, to_write) =
-                        (store.clone(), device.name.clone(), bytes.clone());
-                    match tokio::task::spawn_blocking(move || store.save_bytes(&name, &to_write))
-                        .await
-                    {
-                        Ok(Ok(())) => last = bytes,
-                        Ok(Err(e)) => {
-                            tracing::error!(device = %device.name, error = %e, "saving state failed")
-                        }
-                        Err(e) => {
-                            tracing::error!(device = %device.name, error = %e, "saving state failed")
-                        }
+                    if let Err(e) = store.save(&device).await {
+                        tracing::error!(device = %device.name, error = %e, "saving state failed");
                     }
                 }
             });
         }
     }
 
-    /// Saves every device now (at shutdown).
+    /// Saves every device now, in one transaction, and closes the state
+    /// directory (at shutdown).
     pub fn save_all(&self) -> Result<(), StoreError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        for endpoint in &self.devices {
-            store.save_bytes(
-                &endpoint.device.name,
-                &Store::encode(&endpoint.device.nvram()),
-            )?;
-        }
-        Ok(())
+        let saved = store.save_all(self.devices.iter().map(|e| &*e.device));
+        store.close();
+        saved
     }
 
     /// Accepts on the listeners until the task is dropped.

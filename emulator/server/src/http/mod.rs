@@ -178,21 +178,33 @@ async fn wsman_post(
             return Err(BodyTimedOut);
         }
     };
-    Ok(wsman_answer(endpoint, &parts, &body, interface))
+    let (response, changed) = wsman_answer(endpoint, &parts, &body, interface);
+    if changed && let Err(e) = endpoint.make_durable().await {
+        // The change stands in memory but could not be kept: say so rather
+        // than acknowledge it.
+        tracing::error!(device = %endpoint.device.name, error = %e, "a change was not saved");
+        return Ok(soap_fault(endpoint, Fault::InternalError(0)));
+    }
+    Ok(response)
 }
 
-/// The answer to a WS-Man request whose body has arrived.
+/// The answer to a WS-Man request whose body has arrived, and whether the
+/// request may have changed the device (the reply then waits for the
+/// change to be durable).
 fn wsman_answer(
     endpoint: &Endpoint,
     parts: &hyper::http::request::Parts,
     body: &Bytes,
     interface: Interface,
-) -> Response<AmtBody> {
+) -> (Response<AmtBody>, bool) {
     let has_credentials = parts.headers.contains_key(header::AUTHORIZATION);
     // Identify may go without credentials (DSP0226); AMT's version is public
     // in the Server header anyway.
     if !has_credentials && is_identify(body) {
-        return soap(endpoint, handle_counted(endpoint, &Caller::Anonymous, body));
+        return (
+            soap(endpoint, handle_counted(endpoint, &Caller::Anonymous, body)),
+            false,
+        );
     }
     match authenticate(endpoint, parts, "POST", body, interface) {
         Ok(caller) => {
@@ -209,9 +221,10 @@ fn wsman_answer(
             let reply = amtemu_model::device::audit::acting(actor, || {
                 handle_counted(endpoint, &caller, body)
             });
-            soap(endpoint, reply)
+            let changed = reply.may_have_changed_state();
+            (soap(endpoint, reply), changed)
         }
-        Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
+        Err(verdict) => (unauthorized(endpoint, verdict == Verdict::Stale), false),
     }
 }
 

@@ -233,7 +233,7 @@ mod tests {
             "gate",
             Firmware::by_name(firmware).unwrap(),
         ));
-        Endpoint::new(device)
+        Endpoint::new(device, None)
     }
 
     fn gate(e: &Arc<Endpoint>) -> DeviceGate {
