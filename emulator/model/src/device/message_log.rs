@@ -1,5 +1,8 @@
 //! AMT_MessageLog: the platform event log, in the 21-byte PET record form
-//! clients decode.
+//! clients decode. [`Device`]'s event-log methods below are what the
+//! class calls; a read past the end is refused with a [`MessageLogRefusal`].
+
+use super::Device;
 
 /// Sensor types, entities and offsets used for the events the emulator logs.
 const SENSOR_FIRMWARE_PROGRESS: u8 = 0x0F;
@@ -54,6 +57,85 @@ impl MessageLog {
     }
 }
 
+/// Why the event log refuses a read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MessageLogRefusal {
+    /// The iterator points past one after the oldest record.
+    #[error("no record at this index")]
+    InvalidIndex,
+}
+
+/// A batch of records, newest first, and where the next one starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordBatch {
+    pub records: Vec<[u8; RECORD_SIZE]>,
+    /// The 1-based index of the next record to read.
+    pub next: usize,
+    /// Whether the batch reached the oldest record.
+    pub no_more: bool,
+}
+
+impl MessageLog {
+    /// Up to `max` records from the 1-based `start`, newest first, as AMT
+    /// returns them. Reading at one past the end returns none; further on
+    /// is refused.
+    pub fn read_newest_first(
+        &self,
+        start: i64,
+        max: usize,
+    ) -> Result<RecordBatch, MessageLogRefusal> {
+        let total = self.records.len();
+        if start < 1 || start as u64 > total as u64 + 1 {
+            return Err(MessageLogRefusal::InvalidIndex);
+        }
+        let from = start as usize - 1;
+        let to = (from + max).min(total);
+        Ok(RecordBatch {
+            records: self
+                .records
+                .iter()
+                .rev()
+                .skip(from)
+                .take(to - from)
+                .copied()
+                .collect(),
+            next: to + 1,
+            no_more: to == total,
+        })
+    }
+}
+
+/// The event log's operations.
+impl Device {
+    /// How many records the log holds, and whether it is frozen.
+    pub fn message_log_status(&self) -> (usize, bool) {
+        self.with_state(|s| {
+            let log = &s.nvram.message_log;
+            (log.records().len(), log.frozen)
+        })
+    }
+
+    /// GetRecords ([`MessageLog::read_newest_first`]).
+    pub fn read_message_log(
+        &self,
+        start: i64,
+        max: usize,
+    ) -> Result<RecordBatch, MessageLogRefusal> {
+        self.with_state(|s| s.nvram.message_log.read_newest_first(start, max))
+    }
+
+    /// ClearLog.
+    pub fn clear_message_log(&self) {
+        self.with_state(|s| s.nvram.message_log.clear());
+        self.changed("AMT_MessageLog");
+    }
+
+    /// FreezeLog: a frozen log takes no new records.
+    pub fn freeze_message_log(&self, freeze: bool) {
+        self.with_state(|s| s.nvram.message_log.frozen = freeze);
+    }
+}
+
 fn record(at_unix: u32, event: LogEvent) -> [u8; 21] {
     let (sensor, offset, entity, data0, data1) = match event {
         LogEvent::MemoryInit => (SENSOR_FIRMWARE_PROGRESS, 2, ENTITY_BIOS, 0x40, 0x01),
@@ -103,5 +185,30 @@ mod tests {
         log.frozen = true;
         log.push(1, LogEvent::OsBoot);
         assert_eq!(log.records().len(), MAX_RECORDS);
+    }
+
+    #[test]
+    fn reads_go_newest_first_and_refuse_past_the_end() {
+        let mut log = MessageLog::default();
+        for t in 1..=5 {
+            log.push(t, LogEvent::OsBoot);
+        }
+        let first = log.read_newest_first(1, 3).unwrap();
+        assert_eq!(first.records.len(), 3);
+        assert_eq!(first.records[0][0], 5);
+        assert_eq!((first.next, first.no_more), (4, false));
+        let rest = log.read_newest_first(4, 3).unwrap();
+        assert_eq!(rest.records.len(), 2);
+        assert_eq!(rest.records[1][0], 1);
+        assert_eq!((rest.next, rest.no_more), (6, true));
+        let end = log.read_newest_first(6, 3).unwrap();
+        assert!(end.records.is_empty() && end.no_more);
+        for bad in [0, -1, 7, i64::MAX] {
+            assert_eq!(
+                log.read_newest_first(bad, 3),
+                Err(MessageLogRefusal::InvalidIndex),
+                "{bad}"
+            );
+        }
     }
 }

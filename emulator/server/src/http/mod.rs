@@ -333,7 +333,7 @@ fn check_credentials(
             .is_some_and(|expected| !expected.eq_ignore_ascii_case(&creds.response))
     };
     let fail = |why: &str| {
-        device.with_state(|s| s.nvram.users.login_failed(account.key, now));
+        device.login_failed(account.key, now);
         tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: {why}");
     };
     if account.locked {
@@ -361,7 +361,7 @@ fn check_credentials(
         // An injected fault: the right password meets an expired nonce.
         Verdict::Accepted if endpoint.faults.get().stale_nonces => Err(Verdict::Stale),
         Verdict::Accepted => {
-            device.with_state(|s| s.nvram.users.login_succeeded(account.key));
+            device.login_succeeded(account.key);
             Ok(account.caller)
         }
         Verdict::Stale => Err(Verdict::Stale),
@@ -378,9 +378,7 @@ fn check_credentials(
 
 /// The account a digest user name logs in as from the network, if any.
 fn user_login(endpoint: &Endpoint, creds: &Credentials, now: Instant) -> Option<NetworkLogin> {
-    endpoint
-        .device
-        .with_state(|s| s.nvram.users.network_login(&creds.username, now))
+    endpoint.device.network_login(&creds.username, now)
 }
 
 fn server(endpoint: &Endpoint) -> HeaderValue {

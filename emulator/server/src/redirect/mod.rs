@@ -116,19 +116,19 @@ impl Gate for DeviceGate {
         let device = &self.endpoint.device;
         let now = Instant::now();
         let account = device
-            .with_state(|s| s.nvram.users.network_login(user, now))
+            .network_login(user, now)
             .ok_or(LoginError::NoSuchUser)?;
         let right = proves(&amtemu_model::device::identity::hex_lower(&account.ha1));
         if !right {
             // Wrong guesses count even while locked, as on the HTTP side.
-            device.with_state(|s| s.nvram.users.login_failed(account.key, now));
+            device.login_failed(account.key, now);
             crate::metrics::METRICS.auth_failure();
             return Err(LoginError::WrongPassword);
         }
         if account.locked {
             return Err(LoginError::Locked);
         }
-        device.with_state(|s| s.nvram.users.login_succeeded(account.key));
+        device.login_succeeded(account.key);
         if !account.caller.has_realm(realm::REDIRECTION) {
             return Err(LoginError::NoRedirectionRealm);
         }
@@ -311,10 +311,7 @@ mod tests {
                 realms: Some(realms),
                 ..AclEntryRequest::default()
             };
-            let firmware = e.device.firmware;
-            e.device
-                .with_state(|s| s.nvram.users.add(&req, firmware))
-                .unwrap();
+            e.device.add_user(&req).unwrap();
         }
         assert_eq!(
             check("hw", "Passw0rd!"),

@@ -6,9 +6,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::{Access, CLASS, Class, method, output};
-use amtemu_model::device::audit::{AuditLog, EventId, PolicyType, StoragePolicy, status};
+use amtemu_model::device::audit::{AuditRefusal, CAPACITY, EventId, PolicyType, StoragePolicy};
 use amtemu_model::device::users::realm;
 use amtemu_model::device::{Device, Feature};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::{Instance, Value};
 
@@ -56,42 +57,60 @@ pub static CLASSES: &[Class] = &[
     },
 ];
 
-fn now(device: &Device) -> u32 {
-    device.clock()
+/// The PT_STATUS a refusal answers with.
+fn status(refusal: AuditRefusal) -> PtStatus {
+    match refusal {
+        AuditRefusal::NotPermitted => PtStatus::NotPermitted,
+        AuditRefusal::InvalidIndex => PtStatus::InvalidIndex,
+        AuditRefusal::InvalidParameter => PtStatus::InvalidParameter,
+        AuditRefusal::InvalidHandle => PtStatus::InvalidHandle,
+        AuditRefusal::CannotRecord => PtStatus::AuditFail,
+    }
+}
+
+/// A method's output for a change that answers only its ReturnValue.
+fn answer(method: &str, result: Result<(), AuditRefusal>) -> Instance {
+    output(
+        method,
+        result.map_or_else(status, |()| PtStatus::Success).into(),
+    )
+}
+
+/// RequestStateChange answers with CIM_EnabledLogicalElement's codes, not
+/// PT_STATUS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StateChange {
+    Completed,
+    InvalidParameter,
+}
+
+impl From<StateChange> for u32 {
+    fn from(rv: StateChange) -> u32 {
+        match rv {
+            StateChange::Completed => 0,
+            StateChange::InvalidParameter => 5,
+        }
+    }
 }
 
 fn audit_log(device: &Device) -> Vec<Instance> {
-    let now = now(device);
-    let (bits, count, free, policy, days, enabled, last) = device.with_state(|s| {
-        let log = &s.nvram.audit_log;
-        (
-            log.state_bits(now),
-            log.len(),
-            log.percentage_free(),
-            log.storage_policy,
-            log.min_days_to_keep,
-            log.enabled,
-            log.records().back().map(|r| r.time),
-        )
-    });
+    let log = device.audit_log_status();
+    let state = if log.enabled { 2 } else { 3 };
     let mut instance = Instance::new("AMT_AuditLog")
-        .with("AuditState", bits)
+        .with("AuditState", log.state_bits)
         .with("CreationClassName", "AMT_AuditLog")
-        .with("CurrentNumberOfRecords", count)
+        .with("CurrentNumberOfRecords", log.records)
         .with("ElementName", "Intel(r) AMT Audit Log")
-        .with("EnabledState", if enabled { 2 } else { 3 })
+        .with("EnabledState", state)
         .with("MaxAllowedAuditors", 1)
-        .with(
-            "MaxNumberOfRecords",
-            amtemu_model::device::audit::CAPACITY as u32,
-        )
-        .with("MinDaysToKeep", days)
+        .with("MaxNumberOfRecords", CAPACITY as u32)
+        .with("MinDaysToKeep", log.min_days_to_keep)
         .with("Name", LOG_NAME)
-        .with("OverwritePolicy", policy.overwrite_policy())
-        .with("PercentageFree", free)
-        .with("RequestedState", if enabled { 2 } else { 3 })
-        .with("StoragePolicy", policy.number());
-    if let Some(t) = last {
+        .with("OverwritePolicy", log.storage_policy.overwrite_policy())
+        .with("PercentageFree", log.percentage_free)
+        .with("RequestedState", state)
+        .with("StoragePolicy", log.storage_policy.number());
+    if let Some(t) = log.last_record {
         instance.set("TimeOfLastRecord", Value::Datetime(cim_datetime(t)));
     }
     vec![instance]
@@ -121,34 +140,26 @@ fn cim_datetime(unix: u32) -> String {
 
 fn read_records(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const METHOD: &str = "ReadRecords";
-    let Some(start) = input.int("StartIndex") else {
-        return Ok(output(METHOD, status::INVALID_PARAMETER));
-    };
-    match device.with_state(|s| s.nvram.audit_log.read(start)) {
-        Err(rv) => Ok(output(METHOD, rv)),
+    let result = input
+        .int("StartIndex")
+        .ok_or(AuditRefusal::InvalidParameter)
+        .and_then(|start| device.read_audit_log(start));
+    Ok(match result {
+        Err(r) => output(METHOD, status(r).into()),
         Ok((total, page)) => {
-            let mut out = output(METHOD, 0)
+            let mut out = output(METHOD, PtStatus::Success.into())
                 .with("TotalRecordCount", total)
                 .with("RecordsReturned", page.len());
             if !page.is_empty() {
                 out = out.with_array("EventRecords", page.iter().map(|r| BASE64.encode(r)));
             }
-            Ok(out)
+            out
         }
-    }
+    })
 }
 
 fn clear_log(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let now = now(device);
-    let rv = match device.with_state(|s| s.nvram.audit_log.clear(now)) {
-        Ok(()) => {
-            device.changed("AMT_AuditLog");
-            device.audit(EventId::LOG_CLEARED);
-            0
-        }
-        Err(rv) => rv,
-    };
-    Ok(output("ClearLog", rv))
+    Ok(answer("ClearLog", device.clear_audit_log()))
 }
 
 /// 2 enables the log, 3 disables it.
@@ -161,79 +172,57 @@ fn request_state_change(
     let enable = match input.int("RequestedState") {
         Some(2) => true,
         Some(3) => false,
-        _ => return Ok(output(METHOD, 5)),
+        _ => return Ok(output(METHOD, StateChange::InvalidParameter.into())),
     };
-    let was = device.with_state(|s| s.nvram.audit_log.enabled);
-    if was != enable {
-        // Disabling is recorded while the log still takes records.
-        if !enable {
-            device.audit(EventId::LOG_DISABLED);
-        }
-        device.with_state(|s| s.nvram.audit_log.enabled = enable);
-        if enable {
-            device.audit(EventId::LOG_ENABLED);
-        }
-        device.changed("AMT_AuditLog");
-    }
-    Ok(output(METHOD, 0))
+    device.set_audit_log_enabled(enable);
+    Ok(output(METHOD, StateChange::Completed.into()))
 }
 
 /// Flag 0 locks for LockTimeoutInSeconds and returns the handle; 1 unlocks
 /// with the handle. Unprovisioning locks (2) are not modelled.
 fn set_audit_lock(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const METHOD: &str = "SetAuditLock";
-    let now = now(device);
+    let invalid = AuditRefusal::InvalidParameter;
     let result = match input.int("Flag") {
-        // AuditLog::lock checks the timeout's range.
+        // The device checks the timeout's range.
         Some(0) => match input.int("LockTimeoutInSeconds").map(u32::try_from) {
-            Some(Ok(t)) => device.with_state(|s| s.nvram.audit_log.lock(t, now)),
-            _ => Err(status::INVALID_PARAMETER),
+            Some(Ok(t)) => device.lock_audit_log(t),
+            _ => Err(invalid),
         },
         Some(1) => match input.int("Handle").and_then(|h| u32::try_from(h).ok()) {
-            Some(handle) => device
-                .with_state(|s| s.nvram.audit_log.unlock(handle, now))
-                .map(|()| handle),
-            None => Err(status::INVALID_PARAMETER),
+            Some(handle) => device.unlock_audit_log(handle).map(|()| handle),
+            None => Err(invalid),
         },
-        _ => Err(status::INVALID_PARAMETER),
+        _ => Err(invalid),
     };
     Ok(match result {
-        Ok(handle) => output(METHOD, 0).with("Handle", handle),
-        Err(rv) => output(METHOD, rv),
+        Ok(handle) => output(METHOD, PtStatus::Success.into()).with("Handle", handle),
+        Err(r) => output(METHOD, status(r).into()),
     })
 }
 
 fn set_storage_policy(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    const METHOD: &str = "SetStoragePolicy";
-    let Some(policy) = input
+    let result = storage_policy(input)
+        .and_then(|(policy, days)| device.set_audit_storage_policy(policy, days));
+    Ok(answer("SetStoragePolicy", result))
+}
+
+/// SetStoragePolicy's arguments: the policy and, if given, the days to keep.
+fn storage_policy(input: &Instance) -> Result<(StoragePolicy, Option<u16>), AuditRefusal> {
+    let invalid = AuditRefusal::InvalidParameter;
+    let policy = input
         .int("StoragePolicy")
         .and_then(StoragePolicy::from_number)
-    else {
-        return Ok(output(METHOD, status::INVALID_PARAMETER));
-    };
-    let days = match input.int("DaysToKeep") {
-        None => None,
-        Some(d) => match u16::try_from(d) {
-            Ok(d) => Some(d),
-            Err(_) => return Ok(output(METHOD, status::INVALID_PARAMETER)),
-        },
-    };
-    if policy == StoragePolicy::RestrictedRollover && days.is_none() {
-        return Ok(output(METHOD, status::INVALID_PARAMETER));
-    }
-    device.with_state(|s| {
-        s.nvram.audit_log.storage_policy = policy;
-        if let Some(d) = days {
-            s.nvram.audit_log.min_days_to_keep = d;
-        }
-    });
-    device.changed("AMT_AuditLog");
-    device.audit(EventId::POLICY_MODIFIED);
-    Ok(output(METHOD, 0))
+        .ok_or(invalid)?;
+    let days = input
+        .int("DaysToKeep")
+        .map(|d| u16::try_from(d).map_err(|_| invalid))
+        .transpose()?;
+    Ok((policy, days))
 }
 
 fn policy_rule(device: &Device) -> Vec<Instance> {
-    let rules = device.with_state(|s| s.nvram.audit_log.policy_rules());
+    let rules = device.audit_policy_rules();
     let mut rule = super::service("AMT_AuditPolicyRule", RULE_NAME);
     // A policy rule's key is PolicyRuleName, not Name.
     rule.props.remove("Name");
@@ -252,76 +241,47 @@ fn policy_rule(device: &Device) -> Vec<Instance> {
     vec![rule]
 }
 
-/// One policy change as the methods carry it.
+/// One policy change as the methods carry it (the device checks that the
+/// event is one the policy can name).
 fn policy_change(
     enable: &Value,
     app: &Value,
     event: &Value,
     kind: Option<&Value>,
-) -> Result<(EventId, Option<PolicyType>), u32> {
-    let enable = enable.as_bool().ok_or(status::INVALID_PARAMETER)?;
+) -> Result<(EventId, Option<PolicyType>), AuditRefusal> {
+    let invalid = AuditRefusal::InvalidParameter;
+    let enable = enable.as_bool().ok_or(invalid)?;
     let number = |v: &Value| {
         v.as_int()
             .and_then(|i| u16::try_from(i).ok())
-            .ok_or(status::INVALID_PARAMETER)
+            .ok_or(invalid)
     };
     let id = EventId {
         app: number(app)?,
         event: number(event)?,
     };
-    if !id.is_known() || id.app == EventId::AUDIT_LOG_APP {
-        return Err(status::INVALID_PARAMETER);
-    }
     let kind = match kind {
         None => PolicyType::Alert,
         Some(v) => v
             .as_int()
             .and_then(PolicyType::from_number)
-            .ok_or(status::INVALID_PARAMETER)?,
+            .ok_or(invalid)?,
     };
     Ok((id, enable.then_some(kind)))
 }
 
-/// Applies every change or none.
-fn apply_policy(device: &Device, changes: Vec<(EventId, Option<PolicyType>)>) -> u32 {
-    let applied = device.with_state(|s| {
-        let mut log: AuditLog = s.nvram.audit_log.clone();
-        for (id, audit) in &changes {
-            log.set_policy(*id, *audit)?;
-        }
-        s.nvram.audit_log = log;
-        Ok::<(), u32>(())
-    });
-    match applied {
-        Ok(()) => {
-            device.changed("AMT_AuditPolicyRule");
-            device.audit(EventId::POLICY_MODIFIED);
-            0
-        }
-        Err(rv) => rv,
-    }
-}
-
 /// The inputs both forms of SetAuditPolicy require (single values or
 /// parallel arrays).
-fn policy_inputs(input: &Instance) -> Option<(&Value, &Value, &Value)> {
-    Some((
-        input.get("Enable")?,
-        input.get("AuditedAppID")?,
-        input.get("EventID")?,
-    ))
+fn policy_inputs(input: &Instance) -> Result<(&Value, &Value, &Value), AuditRefusal> {
+    let get = |name| input.get(name).ok_or(AuditRefusal::InvalidParameter);
+    Ok((get("Enable")?, get("AuditedAppID")?, get("EventID")?))
 }
 
 fn set_audit_policy(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    const METHOD: &str = "SetAuditPolicy";
-    let Some((enable, app, event)) = policy_inputs(input) else {
-        return Ok(output(METHOD, status::INVALID_PARAMETER));
-    };
-    let rv = match policy_change(enable, app, event, input.get("PolicyType")) {
-        Ok(change) => apply_policy(device, vec![change]),
-        Err(rv) => rv,
-    };
-    Ok(output(METHOD, rv))
+    let result = policy_inputs(input)
+        .and_then(|(enable, app, event)| policy_change(enable, app, event, input.get("PolicyType")))
+        .and_then(|change| device.set_audit_policy(&[change]));
+    Ok(answer("SetAuditPolicy", result))
 }
 
 /// Parallel arrays, one change per index; their lengths must agree.
@@ -330,24 +290,21 @@ fn set_audit_policy_bulk(
     _: &Instance,
     input: &Instance,
 ) -> Result<Instance, Fault> {
-    const METHOD: &str = "SetAuditPolicyBulk";
-    let Some((enable, app, event)) = policy_inputs(input) else {
-        return Ok(output(METHOD, status::INVALID_PARAMETER));
-    };
+    let result = bulk_changes(input).and_then(|changes| device.set_audit_policy(&changes));
+    Ok(answer("SetAuditPolicyBulk", result))
+}
+
+fn bulk_changes(input: &Instance) -> Result<Vec<(EventId, Option<PolicyType>)>, AuditRefusal> {
+    let (enable, app, event) = policy_inputs(input)?;
     let (enable, app, event) = (enable.items(), app.items(), event.items());
     let kinds = input.get("PolicyType").map(Value::items);
     let n = enable.len();
     if n == 0 || app.len() != n || event.len() != n || kinds.is_some_and(|k| k.len() != n) {
-        return Ok(output(METHOD, status::INVALID_PARAMETER));
+        return Err(AuditRefusal::InvalidParameter);
     }
-    let changes: Result<Vec<_>, u32> = (0..n)
+    (0..n)
         .map(|i| policy_change(&enable[i], &app[i], &event[i], kinds.map(|k| &k[i])))
-        .collect();
-    let rv = match changes {
-        Ok(changes) => apply_policy(device, changes),
-        Err(rv) => rv,
-    };
-    Ok(output(METHOD, rv))
+        .collect()
 }
 
 #[cfg(test)]
@@ -407,7 +364,7 @@ mod tests {
             .with_array("AuditedAppID", [16u16])
             .with_array("EventID", [2u16, 4]);
         assert_eq!(rv(&call(&d, set_audit_policy_bulk, short)), 36);
-        let rules = || d.with_state(|s| s.nvram.audit_log.policy_rules());
+        let rules = || d.audit_policy_rules();
         assert_eq!(rules().len(), 1, "nothing of the refused bulk applied");
         let good = Instance::new("SetAuditPolicyBulk_INPUT")
             .with_array("Enable", [true, true])

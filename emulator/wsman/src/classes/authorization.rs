@@ -1,13 +1,9 @@
 //! Users and realms: AMT_AuthorizationService (the ACL and the admin
 //! account) and AMT_KerberosSettingData. The rules (names, realms, limits,
-//! duplicates) live in `device::users`; this module reads and writes the
-//! method arguments.
-//!
-//! Return values follow the class's PT_STATUS ValueMap (0 success, 12
-//! invalid name, 16 not permitted, 23 max limit reached, 2053 invalid
-//! handle, 2054 invalid password, 2055 invalid realm, 2058 duplicate), with
-//! 36 (invalid parameter) for a missing or malformed argument that none of
-//! those names.
+//! duplicates) live in `device::users`; this module reads the method
+//! arguments, calls the device and maps its [`UserRefusal`]s to the class's
+//! PT_STATUS ValueMap ([`status`]), with invalid parameter for a missing or
+//! malformed argument that no other value names.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -16,8 +12,10 @@ use super::{
     Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service,
 };
 use amtemu_model::device::Device;
-use amtemu_model::device::audit::{AuditEvent, EventId};
-use amtemu_model::device::users::{AclEntryRequest, KerberosSettings, realm, status};
+use amtemu_model::device::users::{
+    AclEntryRequest, KerberosSettings, KerberosUpdate, UserRefusal, realm,
+};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::{Instance, Value};
 
@@ -139,9 +137,40 @@ fn authorization_service(_: &Device) -> Vec<Instance> {
     ]
 }
 
+/// The PT_STATUS a refusal answers with.
+fn status(refusal: UserRefusal) -> PtStatus {
+    match refusal {
+        UserRefusal::InvalidName => PtStatus::InvalidName,
+        UserRefusal::NotPermitted => PtStatus::NotPermitted,
+        UserRefusal::MaxLimitReached => PtStatus::MaxLimitReached,
+        UserRefusal::InvalidParameter => PtStatus::InvalidParameter,
+        UserRefusal::InvalidHandle => PtStatus::InvalidHandle,
+        UserRefusal::InvalidPassword => PtStatus::InvalidPassword,
+        UserRefusal::InvalidRealm => PtStatus::InvalidRealm,
+        UserRefusal::Duplicate => PtStatus::Duplicate,
+    }
+}
+
+/// A method's output for a refusal.
+fn refused(method: &str, refusal: UserRefusal) -> Instance {
+    output(method, status(refusal).into())
+}
+
+fn success(method: &str) -> Instance {
+    output(method, PtStatus::Success.into())
+}
+
+/// The output of a change that answers nothing but its ReturnValue.
+fn answer(method: &str, result: Result<(), UserRefusal>) -> Instance {
+    match result {
+        Ok(()) => success(method),
+        Err(r) => refused(method, r),
+    }
+}
+
 /// A 16-byte MD5 sent base64-encoded (DigestPassword).
-fn digest_password(value: &Value) -> Result<Option<[u8; 16]>, u32> {
-    let text = value.as_text().ok_or(status::INVALID_PASSWORD)?.trim();
+fn digest_password(value: &Value) -> Result<Option<[u8; 16]>, UserRefusal> {
+    let text = value.as_text().ok_or(UserRefusal::InvalidPassword)?.trim();
     if text.is_empty() {
         return Ok(None);
     }
@@ -157,7 +186,7 @@ fn digest_password(value: &Value) -> Result<Option<[u8; 16]>, u32> {
     amtemu_model::device::provisioning::decode_hex(text)
         .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok())
         .map(Some)
-        .ok_or(status::INVALID_PASSWORD)
+        .ok_or(UserRefusal::InvalidPassword)
 }
 
 /// Realms as repeated elements (`<Realms>4</Realms><Realms>5</Realms>`), or
@@ -180,14 +209,18 @@ fn realms(value: &Value) -> Vec<i64> {
 }
 
 /// The arguments of AddUserAclEntryEx / UpdateUserAclEntryEx.
-fn entry_request(input: &Instance) -> Result<AclEntryRequest, u32> {
+fn entry_request(input: &Instance) -> Result<AclEntryRequest, UserRefusal> {
     let kerberos_sid = match input.text("KerberosUserSid").map(str::trim) {
-        Some(t) if !t.is_empty() => Some(BASE64.decode(t).map_err(|_| status::INVALID_PARAMETER)?),
+        Some(t) if !t.is_empty() => Some(
+            BASE64
+                .decode(t)
+                .map_err(|_| UserRefusal::InvalidParameter)?,
+        ),
         _ => None,
     };
     let name = match input.get("DigestUsername") {
         Some(v) => {
-            let name = v.as_text().ok_or(status::INVALID_NAME)?;
+            let name = v.as_text().ok_or(UserRefusal::InvalidName)?;
             // Clients that always write the element leave it empty for a
             // Kerberos entry.
             (!(name.is_empty() && kerberos_sid.is_some())).then(|| name.to_string())
@@ -207,30 +240,19 @@ fn entry_request(input: &Instance) -> Result<AclEntryRequest, u32> {
     })
 }
 
-fn handle_of(input: &Instance) -> Result<u32, u32> {
-    let h = input.int("Handle").ok_or(status::INVALID_PARAMETER)?;
-    u32::try_from(h).map_err(|_| status::INVALID_HANDLE)
-}
-
-fn changed(device: &Device) {
-    device.changed("AMT_AuthorizationService");
+fn handle_of(input: &Instance) -> Result<u32, UserRefusal> {
+    let h = input.int("Handle").ok_or(UserRefusal::InvalidParameter)?;
+    u32::try_from(h).map_err(|_| UserRefusal::InvalidHandle)
 }
 
 fn add_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "AddUserAclEntryEx";
-    let result = entry_request(input)
-        .and_then(|req| device.with_state(|s| s.nvram.users.add(&req, device.firmware)));
-    Ok(match result {
-        Ok(handle) => {
-            changed(device);
-            device.audit(AuditEvent::acl_entry(
-                EventId::ACL_ENTRY_ADDED,
-                &entry_name(device, handle),
-            ));
-            output(M, status::SUCCESS).with("Handle", handle)
-        }
-        Err(rv) => output(M, rv),
-    })
+    Ok(
+        match entry_request(input).and_then(|req| device.add_user(&req)) {
+            Ok(handle) => success(M).with("Handle", handle),
+            Err(r) => refused(M, r),
+        },
+    )
 }
 
 fn enumerate_users(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
@@ -239,139 +261,91 @@ fn enumerate_users(device: &Device, _: &Instance, input: &Instance) -> Result<In
         .int("StartIndex")
         .and_then(|i| usize::try_from(i).ok())
         .unwrap_or(0);
-    Ok(
-        match device.with_state(|s| s.nvram.users.enumerate(start)) {
-            Ok((total, handles)) => output(M, status::SUCCESS)
-                .with("TotalCount", total)
-                .with("HandlesCount", handles.len())
-                .with_array("Handles", handles),
-            Err(rv) => output(M, rv),
-        },
-    )
+    Ok(match device.user_handles(start) {
+        Ok((total, handles)) => success(M)
+            .with("TotalCount", total)
+            .with("HandlesCount", handles.len())
+            .with_array("Handles", handles),
+        Err(r) => refused(M, r),
+    })
 }
 
 fn get_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "GetUserAclEntryEx";
-    let account = handle_of(input).and_then(|h| {
-        device
-            .with_state(|s| s.nvram.users.account(h).cloned())
-            .ok_or(status::INVALID_HANDLE)
-    });
-    Ok(match account {
+    Ok(match handle_of(input).and_then(|h| device.user(h)) {
         // The password hash is never read back.
-        Ok(a) => output(M, status::SUCCESS)
+        Ok(a) => success(M)
             .with_opt("DigestUsername", (!a.is_kerberos()).then_some(a.name))
             .with_opt("KerberosUserSid", a.kerberos_sid.map(|s| BASE64.encode(s)))
             .with("AccessPermission", a.access.number())
             .with_array("Realms", a.realms),
-        Err(rv) => output(M, rv),
+        Err(r) => refused(M, r),
     })
 }
 
 fn update_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    const M: &str = "UpdateUserAclEntryEx";
-    let result = handle_of(input).and_then(|h| {
-        let req = entry_request(input)?;
-        device.with_state(|s| s.nvram.users.update(h, &req, device.firmware))
-    });
-    if let (Ok(()), Ok(h)) = (&result, handle_of(input)) {
-        device.audit(AuditEvent::acl_modified(&entry_name(device, h)));
-    }
-    Ok(output(M, status_of(device, result)))
+    let result = handle_of(input).and_then(|h| device.update_user(h, &entry_request(input)?));
+    Ok(answer("UpdateUserAclEntryEx", result))
 }
 
 fn remove_user(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let name = handle_of(input).map(|h| entry_name(device, h));
-    let result = handle_of(input).and_then(|h| device.with_state(|s| s.nvram.users.remove(h)));
-    if let (Ok(()), Ok(name)) = (&result, &name) {
-        device.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_REMOVED, name));
-    }
-    Ok(output("RemoveUserAclEntry", status_of(device, result)))
-}
-
-/// An entry's digest name for its audit records (empty for Kerberos users).
-fn entry_name(device: &Device, handle: u32) -> String {
-    device.with_state(|s| {
-        s.nvram
-            .users
-            .account(handle)
-            .map(|a| a.name.clone())
-            .unwrap_or_default()
-    })
-}
-
-/// The ReturnValue of a change, announcing it when it succeeded.
-fn status_of(device: &Device, result: Result<(), u32>) -> u32 {
-    match result {
-        Ok(()) => {
-            changed(device);
-            status::SUCCESS
-        }
-        Err(rv) => rv,
-    }
+    let result = handle_of(input).and_then(|h| device.remove_user(h));
+    Ok(answer("RemoveUserAclEntry", result))
 }
 
 fn get_admin(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let name = device.with_state(|s| s.nvram.users.admin_name.clone());
-    Ok(output("GetAdminAclEntry", status::SUCCESS).with("Username", name))
+    let (name, _) = device.admin_entry();
+    Ok(success("GetAdminAclEntry").with("Username", name))
 }
 
 fn get_admin_status(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let default = device.with_state(|s| s.nvram.users.admin_is_default);
-    Ok(output("GetAdminAclEntryStatus", status::SUCCESS).with("IsDefault", default))
+    let (_, default) = device.admin_entry();
+    Ok(success("GetAdminAclEntryStatus").with("IsDefault", default))
 }
 
 /// The network admin password is the one admin password here.
 fn get_admin_net_status(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let default = device.with_state(|s| s.nvram.users.admin_is_default);
-    Ok(output("GetAdminNetAclEntryStatus", status::SUCCESS).with("IsDefault", default))
+    let (_, default) = device.admin_entry();
+    Ok(success("GetAdminNetAclEntryStatus").with("IsDefault", default))
 }
 
 /// A new admin name and password hash. The client hashes the password for
 /// the device's digest realm (AMT_GeneralSettings.DigestRealm), which is
 /// what the device verifies against.
 fn set_admin(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let result = admin_entry(input)
-        .and_then(|(name, ha1)| device.with_state(|s| s.nvram.users.set_admin(&name, ha1)));
-    Ok(output("SetAdminAclEntryEx", status_of(device, result)))
+    let result = admin_entry(input).and_then(|(name, ha1)| device.set_admin(&name, ha1));
+    Ok(answer("SetAdminAclEntryEx", result))
 }
 
-fn admin_entry(input: &Instance) -> Result<(String, [u8; 16]), u32> {
-    let name = input.text("Username").ok_or(status::INVALID_NAME)?;
+fn admin_entry(input: &Instance) -> Result<(String, [u8; 16]), UserRefusal> {
+    let name = input.text("Username").ok_or(UserRefusal::InvalidName)?;
     let ha1 = input
         .get("DigestPassword")
         .map(digest_password)
         .transpose()?
         .flatten()
-        .ok_or(status::INVALID_PASSWORD)?;
+        .ok_or(UserRefusal::InvalidPassword)?;
     Ok((name.to_string(), ha1))
 }
 
 fn get_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "GetAclEnabledState";
-    let enabled = handle_of(input).and_then(|h| {
-        device
-            .with_state(|s| s.nvram.users.account(h).map(|a| a.enabled))
-            .ok_or(status::INVALID_HANDLE)
-    });
-    Ok(match enabled {
-        Ok(e) => output(M, status::SUCCESS).with("Enabled", e),
-        Err(rv) => output(M, rv),
+    Ok(match handle_of(input).and_then(|h| device.user(h)) {
+        Ok(a) => success(M).with("Enabled", a.enabled),
+        Err(r) => refused(M, r),
     })
 }
 
 fn set_enabled(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = handle_of(input).and_then(|h| {
-        let enabled = input.bool("Enabled").ok_or(status::INVALID_PARAMETER)?;
-        device.with_state(|s| s.nvram.users.set_enabled(h, enabled))?;
-        device.audit(AuditEvent::acl_state(enabled, &entry_name(device, h)));
-        Ok(())
+        let enabled = input.bool("Enabled").ok_or(UserRefusal::InvalidParameter)?;
+        device.set_user_enabled(h, enabled)
     });
-    Ok(output("SetAclEnabledState", status_of(device, result)))
+    Ok(answer("SetAclEnabledState", result))
 }
 
 fn kerberos_settings(device: &Device) -> Vec<Instance> {
-    let k = device.with_state(|s| s.nvram.users.kerberos.clone());
+    let k = device.kerberos_settings();
     let configured = k.configured_algorithms();
     // MasterKey, Passphrase and Salt are write-only.
     vec![
@@ -397,77 +371,88 @@ fn kerberos_settings(device: &Device) -> Vec<Instance> {
     ]
 }
 
-/// The master key: base64 of 16 bytes, or 16 repeated byte elements.
+/// The master key: base64, or repeated byte elements (the device checks
+/// its length).
 fn master_key(value: &Value) -> Option<Vec<u8>> {
-    let bytes = match value {
+    match value {
         Value::Array(items) => items
             .iter()
             .map(|i| i.as_int().and_then(|b| u8::try_from(b).ok()))
-            .collect::<Option<Vec<u8>>>()?,
-        v => BASE64.decode(v.as_text()?.trim()).ok()?,
-    };
-    (bytes.len() == 16).then_some(bytes)
+            .collect::<Option<Vec<u8>>>(),
+        v => BASE64.decode(v.as_text()?.trim()).ok(),
+    }
+}
+
+/// A property of a Put read with one of the `put_*` readers, if present.
+fn present<T: Default>(
+    input: &Instance,
+    name: &str,
+    read: fn(&Instance, &str, &mut T) -> Result<(), Fault>,
+) -> Result<Option<T>, Fault> {
+    if input.get(name).is_none() {
+        return Ok(None);
+    }
+    let mut value = T::default();
+    read(input, name, &mut value)?;
+    Ok(Some(value))
+}
+
+/// A Put refused by the device: AMT answers with a fault that carries the
+/// PT_STATUS.
+fn put_refused(refusal: UserRefusal) -> Fault {
+    Fault::InternalError(status(refusal).into())
 }
 
 fn put_kerberos_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
-    let invalid = Fault::InternalError(status::INVALID_PARAMETER);
-    device.with_state(|s| {
-        let mut k = s.nvram.users.kerberos.clone();
-        put_text(input, "RealmName", &mut k.realm_name)?;
-        put_uint(input, "KeyVersion", &mut k.key_version)?;
-        put_uint(
-            input,
-            "MaximumClockTolerance",
-            &mut k.maximum_clock_tolerance,
-        )?;
-        put_uint(input, "IterationCount", &mut k.iteration_count)?;
-        put_uint(input, "EncryptionAlgorithm", &mut k.encryption_algorithm)?;
-        put_bool(input, "KrbEnabled", &mut k.enabled)?;
-        if let Some(v) = input.get("ServicePrincipalName") {
-            k.service_principal_names = v
-                .items()
+    let mut update = KerberosUpdate {
+        realm_name: present(input, "RealmName", put_text)?,
+        key_version: present(input, "KeyVersion", put_uint)?,
+        maximum_clock_tolerance: present(input, "MaximumClockTolerance", put_uint)?,
+        iteration_count: present(input, "IterationCount", put_uint)?,
+        encryption_algorithm: present(input, "EncryptionAlgorithm", put_uint)?,
+        enabled: present(input, "KrbEnabled", put_bool)?,
+        ..KerberosUpdate::default()
+    };
+    if let Some(v) = input.get("ServicePrincipalName") {
+        update.service_principal_names = Some(
+            v.items()
                 .iter()
                 .map(|n| n.as_text().map(str::to_string))
                 .collect::<Option<_>>()
-                .ok_or(Fault::InvalidRepresentation)?;
-        }
-        if let Some(v) = input.get("ServicePrincipalProtocol") {
-            k.service_principal_protocols = v
-                .items()
+                .ok_or(Fault::InvalidRepresentation)?,
+        );
+    }
+    if let Some(v) = input.get("ServicePrincipalProtocol") {
+        update.service_principal_protocols = Some(
+            v.items()
                 .iter()
                 .map(|p| p.as_int().and_then(|p| u16::try_from(p).ok()))
                 .collect::<Option<_>>()
-                .ok_or(Fault::InvalidRepresentation)?;
+                .ok_or(Fault::InvalidRepresentation)?,
+        );
+    }
+    match input.get("MasterKey") {
+        Some(Value::Text(t)) if t.trim().is_empty() => {}
+        Some(v) => {
+            let key = master_key(v).ok_or(put_refused(UserRefusal::InvalidParameter))?;
+            update.master_key = Some(key);
         }
-        match input.get("MasterKey") {
-            Some(Value::Text(t)) if t.trim().is_empty() => {}
-            Some(v) => k.master_key = Some(master_key(v).ok_or(invalid.clone())?),
-            None => {}
-        }
-        for (name, slot) in [("Passphrase", &mut k.passphrase), ("Salt", &mut k.salt)] {
-            if let Some(t) = input.text(name).filter(|t| !t.is_empty()) {
-                *slot = Some(t.to_string());
-            }
-        }
-        let spn_ok = k.service_principal_protocols.iter().all(|p| *p <= 3)
-            && (k.service_principal_protocols.is_empty()
-                || k.service_principal_protocols.len() == k.service_principal_names.len());
-        let keyed = k.master_key.is_some() || (k.passphrase.is_some() && k.salt.is_some());
-        if k.encryption_algorithm != 0
-            || !spn_ok
-            || k.maximum_clock_tolerance == 0
-            || (k.enabled && (k.realm_name.is_empty() || !keyed))
-        {
-            return Err(invalid);
-        }
-        s.nvram.users.kerberos = k;
-        Ok(())
-    })
+        None => {}
+    }
+    let non_empty = |name| {
+        input
+            .text(name)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    };
+    update.passphrase = non_empty("Passphrase");
+    update.salt = non_empty("Salt");
+    device.update_kerberos(update).map_err(put_refused)
 }
 
 fn get_credential_cache(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let enabled = device.with_state(|s| s.nvram.users.kerberos.credential_cache);
-    Ok(output("GetCredentialCacheState", status::SUCCESS).with("Enabled", enabled))
+    let enabled = device.kerberos_settings().credential_cache;
+    Ok(success("GetCredentialCacheState").with("Enabled", enabled))
 }
 
 fn set_credential_cache(
@@ -477,279 +462,11 @@ fn set_credential_cache(
 ) -> Result<Instance, Fault> {
     const M: &str = "SetCredentialCacheState";
     let Some(enabled) = input.bool("Enabled").or_else(|| input.bool("Enable")) else {
-        return Ok(output(M, status::INVALID_PARAMETER));
+        return Ok(refused(M, UserRefusal::InvalidParameter));
     };
-    device.with_state(|s| s.nvram.users.kerberos.credential_cache = enabled);
-    device.changed("AMT_KerberosSettingData");
-    Ok(output(M, status::SUCCESS))
+    device.set_kerberos_credential_cache(enabled);
+    Ok(success(M))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use amtemu_model::device::users::ha1;
-    use amtemu_model::testing::device;
-
-    fn call(
-        f: fn(&Device, &Instance, &Instance) -> Result<Instance, Fault>,
-        d: &Device,
-        input: Instance,
-    ) -> Instance {
-        f(d, &Instance::default(), &input).unwrap()
-    }
-
-    fn rv(out: &Instance) -> i64 {
-        out.int("ReturnValue").unwrap()
-    }
-
-    fn add_input(d: &Device, name: &str, password: &str, realms: &[u8]) -> Instance {
-        let blob = BASE64.encode(ha1(name, &d.identity.digest_realm, password));
-        Instance::new("AddUserAclEntryEx_INPUT")
-            .with("DigestUsername", name)
-            .with("DigestPassword", blob)
-            .with("AccessPermission", 2)
-            .with_array("Realms", realms.iter().map(|r| r.to_string()))
-    }
-
-    #[test]
-    fn users_round_trip_through_the_methods() {
-        let d = device("11.8");
-        let added = call(add_user, &d, add_input(&d, "ops", "Passw0rd!", &[4, 5]));
-        assert_eq!(rv(&added), 0);
-        let handle = added.int("Handle").unwrap();
-        assert_eq!(handle, 1);
-
-        let got = call(
-            get_user,
-            &d,
-            Instance::new("GetUserAclEntryEx_INPUT").with("Handle", handle),
-        );
-        assert_eq!(got.text("DigestUsername"), Some("ops"));
-        assert_eq!(got.int("AccessPermission"), Some(2));
-        assert!(got.get("DigestPassword").is_none());
-        let realms: Vec<i64> = got
-            .get("Realms")
-            .unwrap()
-            .items()
-            .iter()
-            .map(|v| v.as_int().unwrap())
-            .collect();
-        assert_eq!(realms, [4, 5]);
-
-        // Duplicate name; bad password blobs.
-        assert_eq!(
-            rv(&call(add_user, &d, add_input(&d, "ops", "x", &[4]))),
-            2058
-        );
-        for blob in ["not base64!", "AAAA", ""] {
-            let bad = add_input(&d, "ops2", "x", &[4]).with("DigestPassword", blob);
-            assert_eq!(rv(&call(add_user, &d, bad)), 2054, "{blob:?}");
-        }
-        let bad_realm = add_input(&d, "ops2", "x", &[1]);
-        assert_eq!(rv(&call(add_user, &d, bad_realm)), 2055);
-
-        // go-wsman-messages nests the realm values.
-        let mut nested = add_input(&d, "ops2", "x", &[]);
-        nested.set(
-            "Realms",
-            Value::Object(Instance::default().with_array("RealmValue", ["13", "19"])),
-        );
-        let h2 = call(add_user, &d, nested).int("Handle").unwrap();
-        assert_eq!(
-            d.with_state(|s| s.nvram.users.account(h2 as u32).unwrap().realms.clone()),
-            [13, 19]
-        );
-
-        let update = add_input(&d, "ops", "N3w-pass", &[13])
-            .with("Handle", handle)
-            .with("AccessPermission", 1);
-        assert_eq!(rv(&call(update_user, &d, update)), 0);
-        assert_eq!(
-            d.with_state(|s| s.nvram.users.network_ha1("ops")),
-            Some(ha1("ops", &d.identity.digest_realm, "N3w-pass"))
-        );
-
-        let state = |h: i64| {
-            call(
-                get_enabled,
-                &d,
-                Instance::new("GetAclEnabledState_INPUT").with("Handle", h),
-            )
-        };
-        assert_eq!(state(handle).bool("Enabled"), Some(true));
-        let disable = Instance::new("SetAclEnabledState_INPUT")
-            .with("Handle", handle)
-            .with("Enabled", false);
-        assert_eq!(rv(&call(set_enabled, &d, disable)), 0);
-        assert_eq!(state(handle).bool("Enabled"), Some(false));
-        assert_eq!(rv(&state(77)), 2053);
-
-        let remove = |h: i64| {
-            call(
-                remove_user,
-                &d,
-                Instance::new("RemoveUserAclEntry_INPUT").with("Handle", h),
-            )
-        };
-        assert_eq!(rv(&remove(handle)), 0);
-        assert_eq!(rv(&remove(handle)), 2053);
-        assert_eq!(rv(&remove(-1)), 2053);
-    }
-
-    #[test]
-    fn enumeration_pages_from_the_start_index() {
-        let d = device("11.8");
-        let list = |start: i64| {
-            call(
-                enumerate_users,
-                &d,
-                Instance::new("EnumerateUserAclEntries_INPUT").with("StartIndex", start),
-            )
-        };
-        let empty = list(1);
-        assert_eq!(
-            (
-                rv(&empty),
-                empty.int("TotalCount"),
-                empty.int("HandlesCount")
-            ),
-            (0, Some(0), Some(0))
-        );
-        for i in 0..5 {
-            call(
-                add_user,
-                &d,
-                add_input(&d, &format!("user{i}"), "Passw0rd!", &[4]),
-            );
-        }
-        let handles = |out: &Instance| -> Vec<i64> {
-            out.get("Handles")
-                .map(|v| v.items().iter().map(|h| h.as_int().unwrap()).collect())
-                .unwrap_or_default()
-        };
-        let all = list(1);
-        assert_eq!(all.int("TotalCount"), Some(5));
-        assert_eq!(handles(&all), [1, 2, 3, 4, 5]);
-        let rest = list(4);
-        assert_eq!(
-            (rest.int("TotalCount"), rest.int("HandlesCount")),
-            (Some(5), Some(2))
-        );
-        assert_eq!(handles(&rest), [4, 5]);
-        assert_eq!(list(6).int("HandlesCount"), Some(0));
-        assert_eq!(rv(&list(0)), 36);
-    }
-
-    #[test]
-    fn the_admin_entry() {
-        let d = device("11.8");
-        let none = Instance::default();
-        assert_eq!(
-            call(get_admin, &d, none.clone()).text("Username"),
-            Some("admin")
-        );
-        assert_eq!(
-            call(get_admin_status, &d, none.clone()).bool("IsDefault"),
-            Some(true)
-        );
-        let realm = d.identity.digest_realm.clone();
-        let set = |name: &str, blob: String| {
-            call(
-                set_admin,
-                &d,
-                Instance::new("SetAdminAclEntryEx_INPUT")
-                    .with("Username", name)
-                    .with("DigestPassword", blob),
-            )
-        };
-        assert_eq!(rv(&set("admin", "short".into())), 2054);
-        assert_eq!(
-            rv(&set("$$me", BASE64.encode(ha1("$$me", &realm, "x")))),
-            12
-        );
-        assert_eq!(
-            rv(&set(
-                "admin",
-                BASE64.encode(ha1("admin", &realm, "N3w-p@ss"))
-            )),
-            0
-        );
-        assert_eq!(
-            d.with_state(|s| s.nvram.users.network_ha1("admin")),
-            Some(ha1("admin", &realm, "N3w-p@ss"))
-        );
-        assert_eq!(
-            call(get_admin_net_status, &d, none).bool("IsDefault"),
-            Some(false)
-        );
-    }
-
-    #[test]
-    fn kerberos_settings_and_kerberos_users() {
-        let d = device("11.8");
-        let current = kerberos_settings(&d).remove(0);
-        assert_eq!(current.text("InstanceID"), Some(KERBEROS));
-        assert_eq!(current.bool("KrbEnabled"), Some(false));
-        let sid = BASE64.encode([7u8; 28]);
-        let kerberos_user = Instance::new("AddUserAclEntryEx_INPUT")
-            .with("DigestUsername", "")
-            .with("KerberosUserSid", sid.clone())
-            .with("AccessPermission", 2)
-            .with("Realms", "5");
-        // Not before Kerberos is enabled.
-        assert_eq!(rv(&call(add_user, &d, kerberos_user.clone())), 16);
-
-        // Enabling needs a realm name and a key.
-        let enable = current.clone().with("KrbEnabled", true);
-        assert_eq!(
-            put_kerberos_settings(&d, &current, &enable),
-            Err(Fault::InternalError(36))
-        );
-        let enable = enable
-            .with("RealmName", "VPRO.TEST")
-            .with("MasterKey", BASE64.encode([1u8; 16]))
-            .with_array("ServicePrincipalName", ["HTTP/amt-0001.vpro.test:16992"])
-            .with_array("ServicePrincipalProtocol", ["0"]);
-        put_kerberos_settings(&d, &current, &enable).unwrap();
-        let now = kerberos_settings(&d).remove(0);
-        assert_eq!(now.bool("KrbEnabled"), Some(true));
-        assert_eq!(now.text("RealmName"), Some("VPRO.TEST"));
-        assert!(now.get("MasterKey").is_none());
-        assert_eq!(
-            now.get("ConfiguredEncryptionAlgorithms").unwrap().items(),
-            [Value::Int(0)]
-        );
-        let short_key = enable.clone().with("MasterKey", BASE64.encode([1u8; 15]));
-        assert_eq!(
-            put_kerberos_settings(&d, &now, &short_key),
-            Err(Fault::InternalError(36))
-        );
-
-        let added = call(add_user, &d, kerberos_user.clone());
-        assert_eq!(rv(&added), 0);
-        let got = call(
-            get_user,
-            &d,
-            Instance::new("GetUserAclEntryEx_INPUT").with("Handle", added.int("Handle").unwrap()),
-        );
-        assert_eq!(got.text("KerberosUserSid"), Some(sid.as_str()));
-        assert!(got.get("DigestUsername").is_none());
-        assert_eq!(rv(&call(add_user, &d, kerberos_user)), 2058);
-        let listed = call(
-            enumerate_users,
-            &d,
-            Instance::new("EnumerateUserAclEntries_INPUT").with("StartIndex", 1),
-        );
-        assert_eq!(listed.int("TotalCount"), Some(1));
-
-        let cache = |d: &Device| {
-            call(get_credential_cache, d, Instance::default())
-                .bool("Enabled")
-                .unwrap()
-        };
-        assert!(!cache(&d));
-        let set = Instance::new("SetCredentialCacheState_INPUT").with("Enabled", true);
-        assert_eq!(rv(&call(set_credential_cache, &d, set)), 0);
-        assert!(cache(&d));
-    }
-}
+mod tests;

@@ -8,7 +8,6 @@
 use super::pki::{certificate_epr, certificate_handle};
 use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service};
 use amtemu_model::device::audit::EventId;
-use amtemu_model::device::audit::status::AUDIT_FAIL;
 use amtemu_model::device::ieee8021x::{
     EapMethod, Ieee8021xCredentials, ProfileError, WifiAuthentication, WifiEncryption, WifiProfile,
 };
@@ -397,7 +396,10 @@ fn add_wifi_settings(device: &Device, _: &Instance, input: &Instance) -> Result<
         }
     }
     if device.audit_blocks(EventId::WIRELESS_PROFILE_ADDED) {
-        return Ok(output(METHOD, AUDIT_FAIL));
+        return Ok(output(
+            METHOD,
+            amtemu_wire::status::PtStatus::AuditFail.into(),
+        ));
     }
     let added = wifi_profile(input).and_then(|profile| {
         let name = profile.name.clone();

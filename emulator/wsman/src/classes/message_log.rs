@@ -6,8 +6,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::{Access, CLASS, Class, Method, output};
 use amtemu_model::device::Device;
-use amtemu_model::device::message_log::{MAX_RECORDS, RECORD_SIZE};
+use amtemu_model::device::message_log::{MAX_RECORDS, MessageLogRefusal, RECORD_SIZE};
 use amtemu_model::device::users::realm;
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::Instance;
 
@@ -52,13 +53,19 @@ pub static CLASSES: &[Class] = &[Class {
     ..CLASS
 }];
 
+/// The PT_STATUS a refusal answers with.
+fn status(refusal: MessageLogRefusal) -> PtStatus {
+    match refusal {
+        MessageLogRefusal::InvalidIndex => PtStatus::InvalidIndex,
+    }
+}
+
+fn success(method: &str) -> Instance {
+    output(method, PtStatus::Success.into())
+}
+
 fn message_log(device: &Device) -> Vec<Instance> {
-    let (count, frozen) = device.with_state(|s| {
-        (
-            s.nvram.message_log.records().len(),
-            s.nvram.message_log.frozen,
-        )
-    });
+    let (count, frozen) = device.message_log_status();
     vec![
         Instance::new("AMT_MessageLog")
             .with_array("Capabilities", [5u16, 6, 8, 7])
@@ -89,7 +96,7 @@ fn message_log(device: &Device) -> Vec<Instance> {
 /// The iterator is the 1-based index of the next record to read; reading
 /// at one past the end returns no records and NoMoreRecords.
 fn position_to_first_record(_: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    Ok(output("PositionToFirstRecord", 0).with("IterationIdentifier", 1))
+    Ok(success("PositionToFirstRecord").with("IterationIdentifier", 1))
 }
 
 /// Newest records first, as AMT returns them.
@@ -99,50 +106,41 @@ fn get_records(device: &Device, _: &Instance, input: &Instance) -> Result<Instan
         input.int("IterationIdentifier"),
         input.int("MaxReadRecords"),
     ) else {
-        return Ok(output(METHOD, 36));
+        return Ok(output(METHOD, PtStatus::InvalidParameter.into()));
     };
     let max = max
         .unwrap_or(MAX_RECORDS as i64)
         .clamp(1, MAX_RECORDS as i64) as usize;
-    let records: Vec<[u8; RECORD_SIZE]> = device.with_state(|s| {
-        s.nvram
-            .message_log
-            .records()
-            .iter()
-            .rev()
-            .copied()
-            .collect()
-    });
-    if start < 1 || start as usize > records.len() + 1 {
-        // PT_STATUS_INVALID_INDEX
-        return Ok(output(METHOD, 35));
-    }
-    let from = start as usize - 1;
-    let to = (from + max).min(records.len());
-    let batch: Vec<String> = records[from..to].iter().map(|r| BASE64.encode(r)).collect();
-    let mut out = output(METHOD, 0)
-        .with("IterationIdentifier", to + 1)
-        .with("NoMoreRecords", to == records.len());
-    if !batch.is_empty() {
-        out = out.with_array("RecordArray", batch);
-    }
-    Ok(out)
+    Ok(match device.read_message_log(start, max) {
+        Err(r) => output(METHOD, status(r).into()),
+        Ok(batch) => {
+            let mut out = success(METHOD)
+                .with("IterationIdentifier", batch.next)
+                .with("NoMoreRecords", batch.no_more);
+            if !batch.records.is_empty() {
+                out = out.with_array(
+                    "RecordArray",
+                    batch.records.iter().map(|r| BASE64.encode(r)),
+                );
+            }
+            out
+        }
+    })
 }
 
 fn clear_log(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    device.with_state(|s| s.nvram.message_log.clear());
-    device.changed("AMT_MessageLog");
-    Ok(output("ClearLog", 0))
+    device.clear_message_log();
+    Ok(success("ClearLog"))
 }
 
 fn freeze_log(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    match input.bool("Freeze") {
+    Ok(match input.bool("Freeze") {
         Some(freeze) => {
-            device.with_state(|s| s.nvram.message_log.frozen = freeze);
-            Ok(output("FreezeLog", 0))
+            device.freeze_message_log(freeze);
+            success("FreezeLog")
         }
-        None => Ok(output("FreezeLog", 36)),
-    }
+        None => output("FreezeLog", PtStatus::InvalidParameter.into()),
+    })
 }
 
 #[cfg(test)]
@@ -154,11 +152,11 @@ mod tests {
     #[test]
     fn records_page_newest_first_until_no_more() {
         let d = device("11.8");
-        d.with_state(|s| {
-            for t in 1..=5 {
-                s.nvram.message_log.push(t, LogEvent::OsBoot);
-            }
-        });
+        let mut nvram = d.nvram();
+        for t in 1..=5 {
+            nvram.message_log.push(t, LogEvent::OsBoot);
+        }
+        d.restore(nvram);
         let none = Instance::default();
         let fresh = device("11.8");
         let empty = get_records(

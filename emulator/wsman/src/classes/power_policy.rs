@@ -69,7 +69,7 @@ fn set_power_scheme(device: &Device, target: &Instance, _: &Instance) -> Result<
     if device.audit_blocks(EventId::POWER_PACKAGE_MODIFIED) {
         return Ok(output(
             METHOD,
-            amtemu_model::device::audit::status::AUDIT_FAIL,
+            amtemu_wire::status::PtStatus::AuditFail.into(),
         ));
     }
     let host = device.with_state(|s| {

@@ -335,7 +335,7 @@ fn add_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance
         let application = text(input, "ApplicationName")?;
         let vendor = text(input, "VendorName")?;
         if device.audit_blocks(EventId::STORAGE_FPACL_MODIFIED) {
-            return Err(amtemu_model::device::audit::status::AUDIT_FAIL);
+            return Err(amtemu_wire::status::PtStatus::AuditFail.into());
         }
         let h = device.with_state(|s| {
             s.nvram

@@ -1,0 +1,389 @@
+use super::*;
+use std::time::Duration;
+
+const REALM: &str = "Digest:A4070000000000000000000000000000";
+
+fn fw() -> &'static Firmware {
+    Firmware::by_name("11.8").unwrap()
+}
+
+fn users() -> Users {
+    Users::new("admin", "P@ssw0rd", REALM)
+}
+
+fn digest(name: &str, realms: &[i64]) -> AclEntryRequest {
+    AclEntryRequest {
+        name: Some(name.into()),
+        ha1: Some(ha1(name, REALM, "Passw0rd!")),
+        kerberos_sid: None,
+        access: Some(2),
+        realms: Some(realms.to_vec()),
+    }
+}
+
+#[test]
+fn add_get_update_remove() {
+    let mut u = users();
+    let h = u.add(&digest("ops", &[4, 5]), fw()).unwrap();
+    assert_eq!(h, 1);
+    let a = u.account(h).unwrap();
+    assert_eq!(
+        (a.name.as_str(), a.realms.as_slice()),
+        ("ops", &[4u8, 5][..])
+    );
+    let login = u.network_login("ops", Instant::now()).unwrap();
+    assert_eq!(
+        login.caller,
+        Caller::User {
+            name: "ops".into(),
+            realms: vec![4, 5]
+        }
+    );
+    assert!(!login.caller.has_realm(realm::GENERAL_INFO));
+
+    let mut req = digest("ops2", &[13]);
+    req.access = Some(1);
+    u.update(h, &req, fw()).unwrap();
+    assert!(u.network_login("ops", Instant::now()).is_none());
+    let a = u.account(h).unwrap();
+    assert_eq!(
+        (a.name.as_str(), a.access, a.realms.as_slice()),
+        ("ops2", AccessPermission::NetworkOnly, &[13u8][..])
+    );
+    // A new name without the password hashed for it is refused.
+    let mut rename = digest("ops3", &[13]);
+    rename.ha1 = None;
+    assert_eq!(
+        u.update(h, &rename, fw()),
+        Err(UserRefusal::InvalidPassword)
+    );
+    assert_eq!(u.update(99, &req, fw()), Err(UserRefusal::InvalidHandle));
+
+    assert_eq!(u.set_enabled(h, false), Ok(()));
+    assert!(u.network_login("ops2", Instant::now()).is_none());
+    assert_eq!(u.remove(h), Ok(()));
+    assert_eq!(u.remove(h), Err(UserRefusal::InvalidHandle));
+    assert!(u.accounts.is_empty());
+}
+
+#[test]
+fn names_duplicates_realms_and_limits() {
+    let mut u = users();
+    for bad in [
+        "",
+        "$$uns",
+        "a:b",
+        "a,b",
+        "a<b",
+        "a b",
+        "x".repeat(17).as_str(),
+    ] {
+        assert_eq!(
+            u.add(&digest(bad, &[4]), fw()),
+            Err(UserRefusal::InvalidName),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        u.add(&digest("Admin", &[4]), fw()),
+        Err(UserRefusal::InvalidName)
+    );
+    assert!(u.add(&digest(&"x".repeat(16), &[4]), fw()).is_ok());
+    assert_eq!(
+        u.add(&digest("ops", &[0]), fw()),
+        Err(UserRefusal::InvalidRealm)
+    );
+    assert_eq!(
+        u.add(&digest("ops", &[]), fw()),
+        Err(UserRefusal::InvalidRealm)
+    );
+    assert_eq!(
+        u.add(&digest("ops", &[16]), fw()),
+        Err(UserRefusal::InvalidRealm)
+    );
+    assert_eq!(
+        u.add(&digest("ops", &[25]), fw()),
+        Err(UserRefusal::InvalidRealm)
+    );
+    let mut network_only_local = digest("ops", &[24]);
+    network_only_local.access = Some(1);
+    assert_eq!(
+        u.add(&network_only_local, fw()),
+        Err(UserRefusal::InvalidRealm)
+    );
+    let old = Firmware::by_name("3.2.1").unwrap();
+    assert_eq!(
+        u.add(&digest("ops", &[20]), old),
+        Err(UserRefusal::InvalidRealm)
+    );
+    let mut bad_access = digest("ops", &[4]);
+    bad_access.access = Some(3);
+    assert_eq!(u.add(&bad_access, fw()), Err(UserRefusal::InvalidParameter));
+
+    u.add(&digest("ops", &[4, 4, 2]), fw()).unwrap();
+    assert_eq!(u.account(2).unwrap().realms, [2, 4]);
+    assert_eq!(
+        u.add(&digest("ops", &[4]), fw()),
+        Err(UserRefusal::Duplicate)
+    );
+    // The administrator's name is taken too.
+    u.set_admin("root", ha1("root", REALM, "x")).unwrap();
+    assert_eq!(
+        u.add(&digest("root", &[4]), fw()),
+        Err(UserRefusal::Duplicate)
+    );
+    assert_eq!(u.set_admin("ops", [0; 16]), Err(UserRefusal::Duplicate));
+    assert!(!u.admin_is_default);
+
+    for i in 0..5 {
+        u.add(&digest(&format!("u{i}"), &[4]), fw()).unwrap();
+    }
+    assert_eq!(u.accounts.len(), MAX_DIGEST_USERS);
+    assert_eq!(
+        u.add(&digest("one-more", &[4]), fw()),
+        Err(UserRefusal::MaxLimitReached)
+    );
+    // Handles are reused lowest first.
+    u.remove(3).unwrap();
+    assert_eq!(u.add(&digest("again", &[4]), fw()), Ok(3));
+}
+
+#[test]
+fn kerberos_entries_and_paging() {
+    let mut u = users();
+    let sid = AclEntryRequest {
+        kerberos_sid: Some(vec![1; 28]),
+        access: Some(2),
+        realms: Some(vec![5]),
+        ..AclEntryRequest::default()
+    };
+    // Kerberos must be enabled first.
+    assert_eq!(u.add(&sid, fw()), Err(UserRefusal::NotPermitted));
+    u.kerberos.enabled = true;
+    let h = u.add(&sid, fw()).unwrap();
+    assert!(u.account(h).unwrap().name.is_empty());
+    assert_eq!(u.add(&sid, fw()), Err(UserRefusal::Duplicate));
+    let odd = AclEntryRequest {
+        kerberos_sid: Some(vec![1; 5]),
+        ..sid.clone()
+    };
+    assert_eq!(u.add(&odd, fw()), Err(UserRefusal::InvalidParameter));
+    let both = AclEntryRequest {
+        name: Some("ops".into()),
+        ..sid.clone()
+    };
+    assert_eq!(u.add(&both, fw()), Err(UserRefusal::InvalidParameter));
+    // A Kerberos entry cannot become a digest one.
+    assert_eq!(
+        u.update(h, &digest("ops", &[5]), fw()),
+        Err(UserRefusal::NotPermitted)
+    );
+    for i in 0..4u8 {
+        u.add(
+            &AclEntryRequest {
+                kerberos_sid: Some(vec![i; 8]),
+                ..sid.clone()
+            },
+            fw(),
+        )
+        .unwrap();
+    }
+    u.add(&digest("ops", &[4]), fw()).unwrap();
+    assert_eq!(u.enumerate(1), Ok((6, vec![1, 2, 3, 4, 5, 6])));
+    assert_eq!(u.enumerate(5), Ok((6, vec![5, 6])));
+    assert_eq!(u.enumerate(7), Ok((6, vec![])));
+    assert_eq!(u.enumerate(0), Err(UserRefusal::InvalidParameter));
+    // Kerberos entries never log in with digest.
+    assert!(u.network_login("", Instant::now()).is_none());
+}
+
+#[test]
+fn saved_state_keeps_entries_but_not_lockouts() {
+    let mut u = users();
+    u.add(&digest("ops", &[4]), fw()).unwrap();
+    u.login_failed(AccountKey::Admin, Instant::now());
+    let mut json = serde_json::to_value(&u).unwrap();
+    assert!(json.get("lockouts").is_none());
+    // State saved before Kerberos settings existed still loads.
+    json.as_object_mut().unwrap().remove("kerberos");
+    let back: Users = serde_json::from_value(json).unwrap();
+    assert_eq!(back.accounts, u.accounts);
+    assert_eq!(back.kerberos, KerberosSettings::default());
+    assert!(back.lockouts.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lockout_backs_off_and_resets() {
+    let mut u = users();
+    let key = AccountKey::Admin;
+    let locked = |u: &Users| u.network_login("admin", Instant::now()).unwrap().locked;
+    for _ in 0..LOCKOUT_THRESHOLD - 1 {
+        u.login_failed(key, Instant::now());
+    }
+    assert!(!locked(&u));
+    u.login_failed(key, Instant::now());
+    assert!(locked(&u));
+    // Failures while locked do not lengthen the lock.
+    tokio::time::advance(Duration::from_secs(4)).await;
+    u.login_failed(key, Instant::now());
+    assert!(locked(&u));
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(!locked(&u));
+    // After a lock every failure locks again, twice as long, up to 80 s.
+    for expected in [10, 20, 40, 80, 80] {
+        u.login_failed(key, Instant::now());
+        tokio::time::advance(Duration::from_secs(expected - 1)).await;
+        assert!(locked(&u), "{expected}");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(!locked(&u), "{expected}");
+    }
+    // An hour without failures forgets the back-off.
+    tokio::time::advance(QUIET_RESET).await;
+    u.login_failed(key, Instant::now());
+    assert!(!locked(&u));
+    // So does a successful login: the count starts again.
+    u.login_succeeded(key);
+    for _ in 0..LOCKOUT_THRESHOLD - 1 {
+        u.login_failed(key, Instant::now());
+    }
+    u.login_succeeded(key);
+    for _ in 0..LOCKOUT_THRESHOLD - 1 {
+        u.login_failed(key, Instant::now());
+    }
+    assert!(!locked(&u));
+    u.login_failed(key, Instant::now());
+    assert!(locked(&u));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lockout_is_per_account_and_bounded() {
+    let mut u = users();
+    let h = u.add(&digest("ops", &[4]), fw()).unwrap();
+    for _ in 0..LOCKOUT_THRESHOLD {
+        u.login_failed(AccountKey::User(h), Instant::now());
+    }
+    assert!(u.network_login("ops", Instant::now()).unwrap().locked);
+    assert!(!u.network_login("admin", Instant::now()).unwrap().locked);
+    // A new password unlocks; removing the entry drops its state.
+    let mut req = digest("ops", &[4]);
+    req.ha1 = Some(ha1("ops", REALM, "N3w-pass"));
+    u.update(h, &req, fw()).unwrap();
+    assert!(!u.network_login("ops", Instant::now()).unwrap().locked);
+    u.login_failed(AccountKey::User(h), Instant::now());
+    assert_eq!(u.lockouts.len(), 1);
+    u.remove(h).unwrap();
+    assert!(u.lockouts.is_empty());
+    // Keys of accounts that do not exist leave no state.
+    u.login_failed(AccountKey::User(42), Instant::now());
+    assert!(u.lockouts.is_empty());
+}
+
+fn device() -> std::sync::Arc<Device> {
+    Device::new(crate::device::DeviceConfig::new("users", fw()))
+}
+
+#[test]
+fn the_device_refuses_with_the_acl_rules_and_audits_what_it_changes() {
+    use crate::device::audit::{EventId, Initiator, PolicyType};
+    let d = device();
+    d.set_audit_policy(&[
+        (EventId::ACL_ENTRY_ADDED, Some(PolicyType::Alert)),
+        (EventId::ACL_ENTRY_MODIFIED, Some(PolicyType::Alert)),
+        (EventId::ACL_ENTRY_REMOVED, Some(PolicyType::Alert)),
+        (EventId::ACL_ENTRY_STATE, Some(PolicyType::Alert)),
+    ])
+    .unwrap();
+    let realm = d.identity.digest_realm.clone();
+    let mut req = digest("ops", &[4]);
+    req.ha1 = Some(ha1("ops", &realm, "Passw0rd!"));
+    let h = d.add_user(&req).unwrap();
+    assert_eq!(d.add_user(&req), Err(UserRefusal::Duplicate));
+    assert_eq!(d.user(h).unwrap().name, "ops");
+    assert_eq!(d.user(h + 1), Err(UserRefusal::InvalidHandle));
+    assert_eq!(d.user_handles(0), Err(UserRefusal::InvalidParameter));
+    assert_eq!(d.user_handles(1), Ok((1, vec![h])));
+    assert!(d.network_login("ops", Instant::now()).is_some());
+    assert_eq!(d.update_user(h + 1, &req), Err(UserRefusal::InvalidHandle));
+    d.update_user(h, &req).unwrap();
+    assert_eq!(
+        d.set_user_enabled(h + 1, false),
+        Err(UserRefusal::InvalidHandle)
+    );
+    d.set_user_enabled(h, false).unwrap();
+    assert!(!d.user(h).unwrap().enabled);
+    d.remove_user(h).unwrap();
+    assert_eq!(d.remove_user(h), Err(UserRefusal::InvalidHandle));
+    assert_eq!(d.set_admin("ops:1", [0; 16]), Err(UserRefusal::InvalidName));
+    assert_eq!(d.admin_entry(), ("admin".to_string(), true));
+
+    let records = d.with_state(|s| s.nvram.audit_log.records().clone());
+    let ids: Vec<(u16, u16)> = records.iter().map(|r| (r.app, r.event)).collect();
+    assert_eq!(
+        ids,
+        [(20, 1), (16, 2), (16, 3), (16, 6), (16, 4)],
+        "policy set, added, modified, disabled, removed; nothing refused"
+    );
+    for r in records.iter().skip(1) {
+        assert_eq!(r.initiator, Initiator::Local);
+        assert!(r.extended.ends_with(b"\x03ops"), "{:?}", r.extended);
+    }
+}
+
+#[test]
+fn kerberos_updates_apply_whole_or_not_at_all() {
+    let d = device();
+    let keyed = KerberosUpdate {
+        realm_name: Some("VPRO.TEST".into()),
+        master_key: Some(vec![1; 16]),
+        enabled: Some(true),
+        ..KerberosUpdate::default()
+    };
+    for bad in [
+        KerberosUpdate {
+            enabled: Some(true),
+            ..KerberosUpdate::default()
+        },
+        KerberosUpdate {
+            master_key: Some(vec![1; 15]),
+            ..keyed.clone()
+        },
+        KerberosUpdate {
+            encryption_algorithm: Some(1),
+            ..keyed.clone()
+        },
+        KerberosUpdate {
+            maximum_clock_tolerance: Some(0),
+            ..keyed.clone()
+        },
+        KerberosUpdate {
+            service_principal_names: Some(vec!["a".into(), "b".into()]),
+            service_principal_protocols: Some(vec![0]),
+            ..keyed.clone()
+        },
+        KerberosUpdate {
+            service_principal_names: Some(vec!["a".into()]),
+            service_principal_protocols: Some(vec![4]),
+            ..keyed.clone()
+        },
+    ] {
+        assert_eq!(
+            d.update_kerberos(bad.clone()),
+            Err(UserRefusal::InvalidParameter),
+            "{bad:?}"
+        );
+        assert_eq!(d.kerberos_settings(), KerberosSettings::default());
+    }
+    d.update_kerberos(keyed).unwrap();
+    // A passphrase with a salt keys it too; absent fields keep their values.
+    d.update_kerberos(KerberosUpdate {
+        passphrase: Some("pass".into()),
+        salt: Some("salt".into()),
+        ..KerberosUpdate::default()
+    })
+    .unwrap();
+    let k = d.kerberos_settings();
+    assert!(k.enabled && k.master_key.is_some());
+    assert_eq!(k.configured_algorithms(), [0, 1, 2]);
+    d.set_kerberos_credential_cache(true);
+    assert!(d.kerberos_settings().credential_cache);
+}
