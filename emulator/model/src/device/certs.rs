@@ -532,3 +532,6 @@ impl Default for TlsSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

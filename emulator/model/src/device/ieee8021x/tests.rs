@@ -116,3 +116,78 @@ fn a_disabled_wired_profile_needs_nothing() {
     w.enabled = true;
     assert_eq!(w.validate(&certs), Err(Ieee8021xRefusal::Invalid));
 }
+
+#[test]
+fn a_refused_wired_edit_changes_nothing() {
+    let d = crate::testing::device("11.8");
+    let before = d.wired_profile();
+    assert_eq!(
+        d.edit_wired_profile(|w| {
+            w.enabled = true;
+            Ok(())
+        }),
+        Err(Ieee8021xRefusal::Invalid),
+        "enabled without credentials"
+    );
+    assert_eq!(
+        d.edit_wired_profile(|w| {
+            w.pxe_timeout = 5;
+            Err(Ieee8021xRefusal::NoSuchCertificate)
+        }),
+        Err(Ieee8021xRefusal::NoSuchCertificate),
+        "the edit's own refusal"
+    );
+    assert_eq!(d.wired_profile(), before);
+    d.edit_wired_profile(|w| {
+        w.pxe_timeout = 60;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(d.wired_profile().pxe_timeout, 60);
+}
+
+#[test]
+fn wireless_profiles_through_the_device() {
+    use super::super::audit::{AuditRecord, CAPACITY, Initiator, PolicyType, StoragePolicy};
+    let d = crate::testing::device("11.8");
+    assert_eq!(
+        d.remove_wifi_profile("home"),
+        Err(Ieee8021xRefusal::NoSuchProfile)
+    );
+    assert_eq!(
+        d.add_wifi_profile(|| Ok(psk("home", 1, "short"))),
+        Err(Ieee8021xRefusal::Invalid)
+    );
+    assert_eq!(
+        d.add_wifi_profile(|| Ok(psk("home", 1, "password1"))),
+        Ok("home".to_string())
+    );
+    // A full log whose policy calls the event critical refuses before the
+    // profile is read.
+    d.with_state(|s| {
+        let log = &mut s.nvram.audit_log;
+        log.storage_policy = StoragePolicy::NoRollover;
+        log.set_policy(EventId::WIRELESS_PROFILE_ADDED, Some(PolicyType::Critical))
+            .unwrap();
+        for t in 0..CAPACITY as u32 {
+            let record = AuditRecord {
+                app: 27,
+                event: 0,
+                initiator: Initiator::Local,
+                time: t,
+                address: None,
+                extended: vec![],
+            };
+            let _ = log.record(record, t);
+        }
+    });
+    assert_eq!(
+        d.add_wifi_profile(|| panic!("the profile is not read")),
+        Err(Ieee8021xRefusal::AuditBlocked)
+    );
+    assert_eq!(d.wifi_profiles().len(), 1);
+    d.remove_wifi_profile("home").unwrap();
+    assert_eq!(d.remove_all_wifi_profiles(), 0);
+    d.set_wifi_port_state(WifiPortState::S0);
+    assert_eq!(d.wifi_port_state(), WifiPortState::S0);
+}
