@@ -1,8 +1,64 @@
 //! The device's certificate store: certificates (trusted roots and others),
-//! key pairs it holds, and which certificate its TLS server presents. Plain
-//! data; the cryptography lives in `tls::pki`.
+//! key pairs it holds, which certificate its TLS server presents, and the
+//! TLS policy; with the rules the firmware checks before changing them
+//! ([`Device`]'s certificate methods, refused with a [`CertRefusal`]). The
+//! cryptography lives in [`crate::pki`].
 
 use serde::{Deserialize, Serialize};
+
+use super::{Device, Port};
+use crate::pki;
+
+/// Why the device refused a change to its certificates, keys or TLS
+/// settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertRefusal {
+    #[error("not an X.509 certificate")]
+    NotACertificate,
+    /// A trusted root that is neither a CA nor self-issued.
+    #[error("not a CA certificate")]
+    NotACa,
+    /// A trusted root whose RSA key is longer than the firmware takes.
+    #[error("the CA key is longer than the firmware takes")]
+    KeyTooLong,
+    #[error("already in the store")]
+    Duplicate,
+    #[error("the store is full")]
+    StoreFull,
+    #[error("not a usable RSA private key")]
+    NotAKey,
+    /// Key generation other than RSA-2048.
+    #[error("only RSA-2048 key pairs are generated")]
+    UnsupportedKey,
+    #[error("key generation failed")]
+    KeyGenerationFailed,
+    #[error("no such key pair")]
+    NoSuchKey,
+    #[error("no such certificate")]
+    NoSuchCertificate,
+    /// The console's certification request could not be read.
+    #[error("not a PKCS#10 certification request")]
+    BadRequest,
+    #[error("the certification request could not be made")]
+    RequestFailed,
+    /// A firmware-provisioned certificate, which cannot be deleted.
+    #[error("the certificate is read-only")]
+    ReadOnly,
+    /// The TLS credential uses it.
+    #[error("in use by the TLS credential")]
+    InUse,
+    /// The TLS credential must be a leaf certificate.
+    #[error("not a leaf certificate")]
+    NotALeaf,
+    /// The TLS credential's private key is not on the device.
+    #[error("the device holds no key for the certificate")]
+    NoMatchingKey,
+    #[error("a TLS credential is already configured")]
+    CredentialExists,
+    /// Firmware without plain HTTP keeps network TLS on and non-TLS off.
+    #[error("network TLS cannot be turned off on this firmware")]
+    TlsRequired,
+}
 
 /// An X.509 certificate in the store (AMT_PublicKeyCertificate).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,8 +92,8 @@ pub struct CertStore {
     next_handle: u32,
 }
 
-/// Firmware keeps a small store; more is refused with PT_STATUS
-/// MAX_LIMIT_REACHED (23).
+/// Firmware keeps a small store; more is refused
+/// ([`CertRefusal::StoreFull`]).
 pub const MAX_CERTIFICATES: usize = 32;
 pub const MAX_KEYS: usize = 16;
 
@@ -125,6 +181,308 @@ impl CertStore {
     pub fn tls_credential(&self) -> Option<&StoredCertificate> {
         self.tls_certificate.and_then(|h| self.certificate(h))
     }
+
+    /// The key pair held for a stored certificate, if any.
+    pub fn key_for_certificate(&self, handle: u32) -> Option<u32> {
+        let info = pki::parse_certificate(&self.certificate(handle)?.der).ok()?;
+        self.key_for_public(&info.public_key).map(|k| k.handle)
+    }
+
+    /// Stores a certificate unless it is there already or the store is full.
+    fn store_certificate(&mut self, der: &[u8], trusted_root: bool) -> Result<u32, CertRefusal> {
+        if self.certificate_by_der(der).is_some() {
+            return Err(CertRefusal::Duplicate);
+        }
+        if self.certificates.len() >= MAX_CERTIFICATES {
+            return Err(CertRefusal::StoreFull);
+        }
+        Ok(self.add_certificate(der.to_vec(), trusted_root))
+    }
+
+    /// Stores a key pair unless its public key is held already or the store
+    /// is full.
+    fn store_key(&mut self, key: pki::GeneratedKey) -> Result<u32, CertRefusal> {
+        if self.key_for_public(&key.public_der).is_some() {
+            return Err(CertRefusal::Duplicate);
+        }
+        if self.keys.len() >= MAX_KEYS {
+            return Err(CertRefusal::StoreFull);
+        }
+        Ok(self.add_key(key.pkcs8, key.public_der))
+    }
+
+    /// The certificate the TLS server is to present, checked: it exists, is
+    /// a leaf (neither a trusted root nor a CA) and its key is held.
+    fn check_tls_credential(&self, handle: u32) -> Result<(), CertRefusal> {
+        let stored = self
+            .certificate(handle)
+            .ok_or(CertRefusal::NoSuchCertificate)?;
+        let info = pki::parse_certificate(&stored.der).map_err(|_| CertRefusal::NotACertificate)?;
+        if stored.trusted_root || info.is_ca {
+            return Err(CertRefusal::NotALeaf);
+        }
+        if self.key_for_public(&info.public_key).is_none() {
+            return Err(CertRefusal::NoMatchingKey);
+        }
+        Ok(())
+    }
+}
+
+/// The public half of a key pair the device holds: what may be shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKeyPair {
+    pub handle: u32,
+    /// PKCS#1 `RSAPublicKey` DER (AMT's DERKey).
+    pub public_der: Vec<u8>,
+}
+
+/// The two interfaces a TLS policy applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsInterface {
+    /// The network (802.3) interface.
+    Remote,
+    /// The local (LMS) interface.
+    Local,
+}
+
+/// What a Put of AMT_TLSSettingData asks to change; `None` keeps what is
+/// there.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsSettingsChange {
+    pub enabled: Option<bool>,
+    pub mutual_authentication: Option<bool>,
+    /// Read-only on the local interface: ignored there.
+    pub accept_non_secure: Option<bool>,
+    /// Replaces the names there were (empty clears them).
+    pub trusted_cn: Vec<String>,
+}
+
+/// The operations behind WS-Man methods announce their change
+/// ([`Device::changed`]); the WS-Man layer announces Put, Create and Delete
+/// itself.
+impl Device {
+    /// The certificates in the store.
+    pub fn certificates(&self) -> Vec<StoredCertificate> {
+        self.with_state(|s| s.nvram.certs.certificates.clone())
+    }
+
+    /// The public halves of the key pairs the device holds.
+    pub fn key_pairs(&self) -> Vec<PublicKeyPair> {
+        self.with_state(|s| {
+            s.nvram
+                .certs
+                .keys
+                .iter()
+                .map(|k| PublicKeyPair {
+                    handle: k.handle,
+                    public_der: k.public_der.clone(),
+                })
+                .collect()
+        })
+    }
+
+    /// Each stored certificate whose key pair the device holds, with that
+    /// key pair: (certificate, key).
+    pub fn certificate_keys(&self) -> Vec<(u32, u32)> {
+        let store = self.with_state(|s| s.nvram.certs.clone());
+        store
+            .certificates
+            .iter()
+            .filter_map(|c| Some((c.handle, store.key_for_certificate(c.handle)?)))
+            .collect()
+    }
+
+    /// The certificate the TLS credential context names, if one is set.
+    pub fn tls_credential(&self) -> Option<u32> {
+        self.with_state(|s| s.nvram.certs.tls_credential().map(|c| c.handle))
+    }
+
+    /// Adds a trust anchor (AddTrustedRootCertificate): a CA certificate
+    /// (basicConstraints CA, or self-issued) whose RSA key is no longer than
+    /// the firmware's `max_ca_key_bits`, not already stored, while the store
+    /// has room.
+    pub fn add_trusted_root(&self, der: &[u8]) -> Result<u32, CertRefusal> {
+        let info = pki::parse_certificate(der).map_err(|_| CertRefusal::NotACertificate)?;
+        if !(info.is_ca || info.self_issued) {
+            return Err(CertRefusal::NotACa);
+        }
+        if info.is_rsa && info.key_bits > self.firmware.max_ca_key_bits {
+            return Err(CertRefusal::KeyTooLong);
+        }
+        let handle = self.with_state(|s| s.nvram.certs.store_certificate(der, true))?;
+        self.changed("AMT_PublicKeyCertificate");
+        Ok(handle)
+    }
+
+    /// Adds a leaf or intermediate certificate (AddCertificate). The device
+    /// need not hold its key: that is required of the TLS credential.
+    pub fn add_certificate(&self, der: &[u8]) -> Result<u32, CertRefusal> {
+        pki::parse_certificate(der).map_err(|_| CertRefusal::NotACertificate)?;
+        let handle = self.with_state(|s| s.nvram.certs.store_certificate(der, false))?;
+        self.changed("AMT_PublicKeyCertificate");
+        Ok(handle)
+    }
+
+    /// Stores an RSA private key a client uploads (AddKey), PKCS#1 or
+    /// PKCS#8 DER.
+    pub fn add_key(&self, der: &[u8]) -> Result<u32, CertRefusal> {
+        let key = pki::import_rsa_key(der).map_err(|_| CertRefusal::NotAKey)?;
+        let handle = self.with_state(|s| s.nvram.certs.store_key(key))?;
+        self.changed("AMT_PublicPrivateKeyPair");
+        Ok(handle)
+    }
+
+    /// Makes a key pair (GenerateKeyPair): RSA (`algorithm` 0) with 2048
+    /// bits is what every generation before 22 makes; anything else is
+    /// unsupported. The key is made at once.
+    pub fn generate_key_pair(&self, algorithm: i64, bits: i64) -> Result<u32, CertRefusal> {
+        if (algorithm, bits) != (0, 2048) {
+            return Err(CertRefusal::UnsupportedKey);
+        }
+        // Generation is slow, so a full store refuses before it; storing
+        // checks again.
+        if self.with_state(|s| s.nvram.certs.keys.len() >= MAX_KEYS) {
+            return Err(CertRefusal::StoreFull);
+        }
+        let key = pki::generate_rsa_key(2048).map_err(|_| CertRefusal::KeyGenerationFailed)?;
+        let handle = self.with_state(|s| s.nvram.certs.store_key(key))?;
+        self.changed("AMT_PublicPrivateKeyPair");
+        Ok(handle)
+    }
+
+    /// A PKCS#10 request signed by the key pair `key`, keeping the subject
+    /// and names of the console's null-signed `template`
+    /// (GeneratePKCS10RequestEx).
+    pub fn certificate_request(&self, key: u32, template: &[u8]) -> Result<Vec<u8>, CertRefusal> {
+        let pkcs8 = self
+            .with_state(|s| s.nvram.certs.key(key).map(|k| k.pkcs8.clone()))
+            .ok_or(CertRefusal::NoSuchKey)?;
+        pki::certificate_request(&pkcs8, None, Some(template)).map_err(|e| match e {
+            pki::PkiError::BadRequest(_) => CertRefusal::BadRequest,
+            _ => CertRefusal::RequestFailed,
+        })
+    }
+
+    /// Deletes a certificate, unless it is read-only (provisioned by
+    /// firmware) or the TLS credential names it.
+    pub fn delete_certificate(&self, handle: u32) -> Result<(), CertRefusal> {
+        self.with_state(|s| {
+            let certs = &mut s.nvram.certs;
+            let cert = certs
+                .certificate(handle)
+                .ok_or(CertRefusal::NoSuchCertificate)?;
+            if cert.read_only {
+                return Err(CertRefusal::ReadOnly);
+            }
+            if certs.tls_certificate == Some(handle) {
+                return Err(CertRefusal::InUse);
+            }
+            certs.remove_certificate(handle);
+            Ok(())
+        })
+    }
+
+    /// Deletes a key pair, unless it is the key of the TLS credential.
+    pub fn delete_key_pair(&self, handle: u32) -> Result<(), CertRefusal> {
+        self.with_state(|s| {
+            let certs = &mut s.nvram.certs;
+            certs.key(handle).ok_or(CertRefusal::NoSuchKey)?;
+            let in_use = certs
+                .tls_certificate
+                .and_then(|c| certs.key_for_certificate(c))
+                == Some(handle);
+            if in_use {
+                return Err(CertRefusal::InUse);
+            }
+            certs.remove_key(handle);
+            Ok(())
+        })
+    }
+
+    /// Names the certificate the TLS server presents, where none is named
+    /// yet: a leaf whose key the device holds.
+    pub fn create_tls_credential(&self, certificate: u32) -> Result<(), CertRefusal> {
+        self.with_state(|s| {
+            let certs = &mut s.nvram.certs;
+            certs.check_tls_credential(certificate)?;
+            if certs.tls_credential().is_some() {
+                return Err(CertRefusal::CredentialExists);
+            }
+            certs.tls_certificate = Some(certificate);
+            Ok(())
+        })
+    }
+
+    /// Names another certificate for the TLS server, checked as
+    /// [`Device::create_tls_credential`] checks it.
+    pub fn replace_tls_credential(&self, certificate: u32) -> Result<(), CertRefusal> {
+        self.with_state(|s| {
+            let certs = &mut s.nvram.certs;
+            certs.check_tls_credential(certificate)?;
+            certs.tls_certificate = Some(certificate);
+            Ok(())
+        })
+    }
+
+    /// The TLS server goes back to the device's own certificate.
+    pub fn remove_tls_credential(&self) {
+        self.with_state(|s| s.nvram.certs.tls_certificate = None);
+    }
+
+    /// The TLS policy as a reader sees it: what was staged for CommitChanges
+    /// if anything was, else what is in force.
+    pub fn staged_tls_settings(&self) -> TlsSettings {
+        self.with_state(|s| {
+            s.nvram
+                .pending_tls
+                .clone()
+                .unwrap_or_else(|| s.nvram.tls.clone())
+        })
+    }
+
+    /// Stages a change to one interface's TLS policy for CommitChanges.
+    ///
+    /// On firmware without plain HTTP (16.1+) the network interface cannot
+    /// turn TLS off or accept non-TLS connections; non-TLS connections stay
+    /// refused whatever else changes.
+    pub fn stage_tls_settings(
+        &self,
+        interface: TlsInterface,
+        change: TlsSettingsChange,
+    ) -> Result<(), CertRefusal> {
+        let tls_only = !self.firmware.opens(Port::Http);
+        self.with_state(|s| {
+            let mut pending = s
+                .nvram
+                .pending_tls
+                .clone()
+                .unwrap_or_else(|| s.nvram.tls.clone());
+            let data = match interface {
+                TlsInterface::Remote => &mut pending.remote,
+                TlsInterface::Local => &mut pending.local,
+            };
+            if let Some(enabled) = change.enabled {
+                data.enabled = enabled;
+            }
+            if let Some(mutual) = change.mutual_authentication {
+                data.mutual_authentication = mutual;
+            }
+            if interface == TlsInterface::Remote {
+                if let Some(accept) = change.accept_non_secure {
+                    data.accept_non_secure = accept;
+                }
+                if tls_only {
+                    if !data.enabled || change.accept_non_secure == Some(true) {
+                        return Err(CertRefusal::TlsRequired);
+                    }
+                    data.accept_non_secure = false;
+                }
+            }
+            data.trusted_cn = change.trusted_cn;
+            s.nvram.pending_tls = Some(pending);
+            Ok(())
+        })
+    }
 }
 
 /// One AMT_TLSSettingData instance.
@@ -174,3 +532,6 @@ impl Default for TlsSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::audit::EventId;
 use super::certs::CertStore;
+use super::{Device, Feature, unix_now};
 
 /// AuthenticationProtocol of an 802.1X profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,29 +68,28 @@ impl EapMethod {
     }
 }
 
-/// Why a profile was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProfileError {
+/// Why a profile (or a change to one) was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Ieee8021xRefusal {
     /// A required field is missing or a value is out of range.
+    #[error("a field is missing or out of range")]
     Invalid,
     /// A certificate reference names nothing in the store.
+    #[error("no such certificate")]
     NoSuchCertificate,
-    /// A profile with this name already exists.
+    /// A profile with this name or priority already exists.
+    #[error("a profile with this name or priority exists")]
     Duplicate,
     /// The store of profiles is full.
+    #[error("the profile store is full")]
     Full,
-}
-
-impl ProfileError {
-    /// The PT_STATUS a method answers with.
-    pub fn status(self) -> u32 {
-        match self {
-            ProfileError::Invalid => 36,
-            ProfileError::NoSuchCertificate => 2068,
-            ProfileError::Duplicate => 2058,
-            ProfileError::Full => 23,
-        }
-    }
+    /// No profile has this name.
+    #[error("no such profile")]
+    NoSuchProfile,
+    /// The audit log cannot take the event and its policy calls it
+    /// critical: the change must not happen.
+    #[error("the audit log refuses the event")]
+    AuditBlocked,
 }
 
 /// The 802.1X credentials of a wired or wireless profile.
@@ -113,29 +114,29 @@ impl Ieee8021xCredentials {
     /// The firmware's checks: a method; a client certificate for the
     /// certificate methods and a user name and password for the password
     /// methods; references that exist (the issuer a trusted root).
-    pub fn validate(&self, certs: &CertStore) -> Result<(), ProfileError> {
-        let method = self.method.ok_or(ProfileError::Invalid)?;
+    pub fn validate(&self, certs: &CertStore) -> Result<(), Ieee8021xRefusal> {
+        let method = self.method.ok_or(Ieee8021xRefusal::Invalid)?;
         if method.needs_client_certificate() && self.client_certificate.is_none() {
-            return Err(ProfileError::Invalid);
+            return Err(Ieee8021xRefusal::Invalid);
         }
         if method.needs_password() && (self.username.is_empty() || self.password.is_empty()) {
-            return Err(ProfileError::Invalid);
+            return Err(Ieee8021xRefusal::Invalid);
         }
         if self.username.len() > 128 || self.password.len() > 32 || self.domain.len() > 64 {
-            return Err(ProfileError::Invalid);
+            return Err(Ieee8021xRefusal::Invalid);
         }
         if !matches!(self.server_certificate_name_comparison, 0..=2) {
-            return Err(ProfileError::Invalid);
+            return Err(Ieee8021xRefusal::Invalid);
         }
         if let Some(h) = self.client_certificate
             && certs.certificate(h).is_none_or(|c| c.trusted_root)
         {
-            return Err(ProfileError::NoSuchCertificate);
+            return Err(Ieee8021xRefusal::NoSuchCertificate);
         }
         if let Some(h) = self.server_certificate_issuer
             && certs.certificate(h).is_none_or(|c| !c.trusted_root)
         {
-            return Err(ProfileError::NoSuchCertificate);
+            return Err(Ieee8021xRefusal::NoSuchCertificate);
         }
         Ok(())
     }
@@ -152,9 +153,9 @@ pub struct WiredProfile {
 
 impl WiredProfile {
     /// A disabled profile needs nothing; an enabled one valid credentials.
-    pub fn validate(&self, certs: &CertStore) -> Result<(), ProfileError> {
+    pub fn validate(&self, certs: &CertStore) -> Result<(), Ieee8021xRefusal> {
         if self.pxe_timeout > 86_400 {
-            return Err(ProfileError::Invalid);
+            return Err(Ieee8021xRefusal::Invalid);
         }
         if self.enabled {
             self.credentials.validate(certs)?;
@@ -245,7 +246,7 @@ pub struct WifiProfile {
 }
 
 impl WifiProfile {
-    pub fn validate(&self, certs: &CertStore) -> Result<(), ProfileError> {
+    pub fn validate(&self, certs: &CertStore) -> Result<(), Ieee8021xRefusal> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 32
             && self
@@ -253,19 +254,19 @@ impl WifiProfile {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !name_ok || self.ssid.is_empty() || self.ssid.len() > 32 {
-            return Err(ProfileError::Invalid);
+            return Err(Ieee8021xRefusal::Invalid);
         }
         if self.authentication.uses_psk() {
             // WPA passphrase: 8 to 63 printable ASCII characters.
             let len = self.passphrase.len();
             let printable = self.passphrase.chars().all(|c| (' '..='~').contains(&c));
             if !(8..=63).contains(&len) || !printable || self.ieee8021x.is_some() {
-                return Err(ProfileError::Invalid);
+                return Err(Ieee8021xRefusal::Invalid);
             }
         } else {
-            let creds = self.ieee8021x.as_ref().ok_or(ProfileError::Invalid)?;
+            let creds = self.ieee8021x.as_ref().ok_or(Ieee8021xRefusal::Invalid)?;
             if !self.passphrase.is_empty() {
-                return Err(ProfileError::Invalid);
+                return Err(Ieee8021xRefusal::Invalid);
             }
             creds.validate(certs)?;
         }
@@ -318,17 +319,17 @@ impl Ieee8021xState {
         &mut self,
         profile: WifiProfile,
         certs: &CertStore,
-    ) -> Result<(), ProfileError> {
+    ) -> Result<(), Ieee8021xRefusal> {
         profile.validate(certs)?;
         if self.wifi.iter().any(|p| p.name == profile.name) {
-            return Err(ProfileError::Duplicate);
+            return Err(Ieee8021xRefusal::Duplicate);
         }
         if self.wifi.iter().any(|p| p.priority == profile.priority) {
             // Priorities order the profiles; two alike are refused.
-            return Err(ProfileError::Duplicate);
+            return Err(Ieee8021xRefusal::Duplicate);
         }
         if self.wifi.len() >= MAX_WIFI_PROFILES {
-            return Err(ProfileError::Full);
+            return Err(Ieee8021xRefusal::Full);
         }
         self.wifi.push(profile);
         Ok(())
@@ -355,121 +356,92 @@ impl Ieee8021xState {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn store() -> (CertStore, u32, u32) {
-        let mut certs = CertStore::default();
-        let client = certs.add_certificate(vec![1, 2, 3], false);
-        let root = certs.add_certificate(vec![4, 5, 6], true);
-        (certs, client, root)
+impl Device {
+    /// The wired port's 802.1X profile.
+    pub fn wired_profile(&self) -> WiredProfile {
+        self.with_state(|s| s.nvram.ieee8021x.wired.clone())
     }
 
-    fn psk(name: &str, priority: u32, passphrase: &str) -> WifiProfile {
-        WifiProfile {
-            name: name.into(),
-            ssid: "corp".into(),
-            priority,
-            authentication: WifiAuthentication::Wpa2Psk,
-            encryption: WifiEncryption::Ccmp,
-            passphrase: passphrase.into(),
-            ieee8021x: None,
+    /// The wireless profiles, in the order they were added.
+    pub fn wifi_profiles(&self) -> Vec<WifiProfile> {
+        self.with_state(|s| s.nvram.ieee8021x.wifi.clone())
+    }
+
+    /// In which states the ME uses the wireless port.
+    pub fn wifi_port_state(&self) -> WifiPortState {
+        self.with_state(|s| s.nvram.ieee8021x.wifi_port)
+    }
+
+    /// Sets when the ME uses the wireless port (CIM_WiFiPort
+    /// RequestStateChange).
+    pub fn set_wifi_port_state(&self, state: WifiPortState) {
+        self.with_state(|s| s.nvram.ieee8021x.wifi_port = state);
+        self.changed("CIM_WiFiPort");
+    }
+
+    /// Changes the wired profile: `edit` changes a copy, which is kept only
+    /// if it passes the firmware's checks. Nothing changes on error.
+    pub fn edit_wired_profile(
+        &self,
+        edit: impl FnOnce(&mut WiredProfile) -> Result<(), Ieee8021xRefusal>,
+    ) -> Result<(), Ieee8021xRefusal> {
+        self.with_state(|s| {
+            let mut wired = s.nvram.ieee8021x.wired.clone();
+            edit(&mut wired)?;
+            wired.validate(&s.nvram.certs)?;
+            s.nvram.ieee8021x.wired = wired;
+            Ok(())
+        })
+    }
+
+    /// Adds a wireless profile (AddWiFiSettings) and audits it; returns its
+    /// name. An audit log that must refuse the event refuses before the
+    /// profile is built from the request; then the profile is checked.
+    /// Nothing changes on error.
+    pub fn add_wifi_profile(
+        &self,
+        profile: impl FnOnce() -> Result<WifiProfile, Ieee8021xRefusal>,
+    ) -> Result<String, Ieee8021xRefusal> {
+        let audited = self.firmware.has(Feature::AuditLog);
+        let name = self.with_state(|s| {
+            let now = unix_now(s.nvram.clock_offset);
+            if audited
+                && s.nvram
+                    .audit_log
+                    .blocks(EventId::WIRELESS_PROFILE_ADDED, now)
+            {
+                return Err(Ieee8021xRefusal::AuditBlocked);
+            }
+            let profile = profile()?;
+            let name = profile.name.clone();
+            s.nvram.ieee8021x.add_wifi(profile, &s.nvram.certs)?;
+            Ok(name)
+        })?;
+        self.changed("CIM_WiFiEndpointSettings");
+        self.audit(EventId::WIRELESS_PROFILE_ADDED);
+        Ok(name)
+    }
+
+    /// Removes the wireless profile named `name` and audits it.
+    pub fn remove_wifi_profile(&self, name: &str) -> Result<(), Ieee8021xRefusal> {
+        if !self.with_state(|s| s.nvram.ieee8021x.remove_wifi(name)) {
+            return Err(Ieee8021xRefusal::NoSuchProfile);
         }
+        self.audit(EventId::WIRELESS_PROFILE_REMOVED);
+        Ok(())
     }
 
-    #[test]
-    fn eap_methods_need_their_credentials() {
-        let (certs, client, root) = store();
-        let mut c = Ieee8021xCredentials::default();
-        assert_eq!(c.validate(&certs), Err(ProfileError::Invalid));
-        c.method = Some(EapMethod::Tls);
-        assert_eq!(
-            c.validate(&certs),
-            Err(ProfileError::Invalid),
-            "no client cert"
-        );
-        c.client_certificate = Some(99);
-        assert_eq!(c.validate(&certs), Err(ProfileError::NoSuchCertificate));
-        c.client_certificate = Some(root);
-        assert_eq!(c.validate(&certs), Err(ProfileError::NoSuchCertificate));
-        c.client_certificate = Some(client);
-        assert_eq!(c.validate(&certs), Ok(()));
-        c.server_certificate_issuer = Some(client);
-        assert_eq!(c.validate(&certs), Err(ProfileError::NoSuchCertificate));
-        c.server_certificate_issuer = Some(root);
-        assert_eq!(c.validate(&certs), Ok(()));
-        let mut p = Ieee8021xCredentials {
-            method: EapMethod::from_number(2),
-            username: "u".into(),
-            ..Default::default()
-        };
-        assert_eq!(
-            p.validate(&certs),
-            Err(ProfileError::Invalid),
-            "no password"
-        );
-        p.password = "secret".into();
-        assert_eq!(p.validate(&certs), Ok(()));
-        assert_eq!(EapMethod::from_number(11), None);
-        assert_eq!(EapMethod::from_number(-1), None);
-        assert_eq!(EapMethod::PeapMschapv2.number(), 2);
-    }
-
-    #[test]
-    fn wireless_profiles_are_checked_then_stored() {
-        let (certs, client, _) = store();
-        let mut s = Ieee8021xState::default();
-        for bad in ["short", &"x".repeat(64), "tab\there!"] {
-            assert_eq!(
-                s.add_wifi(psk("p", 1, bad), &certs),
-                Err(ProfileError::Invalid)
-            );
+    /// Removes every wireless profile (DeleteAllITProfiles), auditing each;
+    /// returns how many there were.
+    pub fn remove_all_wifi_profiles(&self) -> usize {
+        let removed = self.with_state(|s| std::mem::take(&mut s.nvram.ieee8021x.wifi).len());
+        for _ in 0..removed {
+            self.audit(EventId::WIRELESS_PROFILE_REMOVED);
         }
-        assert_eq!(
-            s.add_wifi(psk("bad name", 1, "password1"), &certs),
-            Err(ProfileError::Invalid)
-        );
-        s.add_wifi(psk("home", 1, "password1"), &certs).unwrap();
-        assert_eq!(
-            s.add_wifi(psk("home", 2, "password1"), &certs),
-            Err(ProfileError::Duplicate)
-        );
-        assert_eq!(
-            s.add_wifi(psk("work", 1, "password1"), &certs),
-            Err(ProfileError::Duplicate)
-        );
-        let mut eap = WifiProfile {
-            authentication: WifiAuthentication::Wpa28021x,
-            passphrase: String::new(),
-            ..psk("eap", 2, "")
-        };
-        assert_eq!(s.add_wifi(eap.clone(), &certs), Err(ProfileError::Invalid));
-        eap.ieee8021x = Some(Ieee8021xCredentials {
-            method: Some(EapMethod::Tls),
-            client_certificate: Some(client),
-            ..Default::default()
-        });
-        s.add_wifi(eap, &certs).unwrap();
-        assert!(s.uses_certificate(client));
-        for i in 3..=MAX_WIFI_PROFILES as u32 {
-            s.add_wifi(psk(&format!("p{i}"), i, "password1"), &certs)
-                .unwrap();
-        }
-        assert_eq!(
-            s.add_wifi(psk("last", 99, "password1"), &certs),
-            Err(ProfileError::Full)
-        );
-        assert!(s.remove_wifi("home"));
-        assert!(!s.remove_wifi("home"));
-    }
-
-    #[test]
-    fn a_disabled_wired_profile_needs_nothing() {
-        let (certs, ..) = store();
-        let mut w = WiredProfile::default();
-        assert_eq!(w.validate(&certs), Ok(()));
-        w.enabled = true;
-        assert_eq!(w.validate(&certs), Err(ProfileError::Invalid));
+        self.changed("CIM_WiFiEndpointSettings");
+        removed
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,11 +7,12 @@
 
 use super::pki::{certificate_epr, certificate_handle};
 use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service};
-use amtemu_model::device::audit::EventId;
 use amtemu_model::device::ieee8021x::{
-    EapMethod, Ieee8021xCredentials, ProfileError, WifiAuthentication, WifiEncryption, WifiProfile,
+    EapMethod, Ieee8021xCredentials, Ieee8021xRefusal, WifiAuthentication, WifiEncryption,
+    WifiPortState, WifiProfile,
 };
 use amtemu_model::device::{Device, Feature};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance, Value};
@@ -20,6 +21,33 @@ const WIRED_ID: &str = "Intel(r) AMT 802.1x Profile 0";
 const WIFI_SETTINGS_PREFIX: &str = "Intel(r) AMT:WiFi Endpoint Settings ";
 const IEEE8021X_PREFIX: &str = "Intel(r) AMT:IEEE 802.1x Settings ";
 const WIFI_SERVICE: &str = "Intel(r) AMT WiFi Port Configuration Service";
+
+/// The PT_STATUS AddWiFiSettings answers a refusal with.
+fn status(refusal: Ieee8021xRefusal) -> PtStatus {
+    match refusal {
+        Ieee8021xRefusal::Invalid => PtStatus::InvalidParameter,
+        Ieee8021xRefusal::NoSuchCertificate | Ieee8021xRefusal::NoSuchProfile => PtStatus::NotFound,
+        Ieee8021xRefusal::Duplicate => PtStatus::Duplicate,
+        Ieee8021xRefusal::Full => PtStatus::MaxLimitReached,
+        Ieee8021xRefusal::AuditBlocked => PtStatus::AuditFail,
+    }
+}
+
+/// CIM_WiFiPort.RequestStateChange's ReturnValue (CIM codes, not PT_STATUS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StateChange {
+    Completed,
+    InvalidParameter,
+}
+
+impl From<StateChange> for u32 {
+    fn from(result: StateChange) -> u32 {
+        match result {
+            StateChange::Completed => 0,
+            StateChange::InvalidParameter => 5,
+        }
+    }
+}
 
 pub static CLASSES: &[Class] = &[
     Class {
@@ -132,7 +160,7 @@ fn with_credentials(mut instance: Instance, c: &Ieee8021xCredentials) -> Instanc
 }
 
 fn wired_profile(device: &Device) -> Vec<Instance> {
-    let wired = device.with_state(|s| s.nvram.ieee8021x.wired.clone());
+    let wired = device.wired_profile();
     let mut instance = Instance::new("AMT_8021XProfile")
         .with("ActiveInS0", wired.active_in_s0)
         .with("ElementName", "Intel(r) AMT 802.1x Profile")
@@ -153,13 +181,13 @@ fn wired_profile(device: &Device) -> Vec<Instance> {
 fn read_credentials(
     input: &Instance,
     creds: &mut Ieee8021xCredentials,
-) -> Result<(), ProfileError> {
-    let invalid = |_: Fault| ProfileError::Invalid;
+) -> Result<(), Ieee8021xRefusal> {
+    let invalid = |_: Fault| Ieee8021xRefusal::Invalid;
     if let Some(v) = input.get("AuthenticationProtocol") {
         creds.method = Some(
             v.as_int()
                 .and_then(EapMethod::from_number)
-                .ok_or(ProfileError::Invalid)?,
+                .ok_or(Ieee8021xRefusal::Invalid)?,
         );
     }
     put_text(input, "RoamingIdentity", &mut creds.roaming_identity).map_err(invalid)?;
@@ -183,45 +211,46 @@ fn read_credentials(
 
 /// A certificate reference argument: absent, or naming a certificate by
 /// handle (whether it exists is checked with the profile).
-fn certificate_ref(value: Option<&Value>) -> Result<Option<u32>, ProfileError> {
+fn certificate_ref(value: Option<&Value>) -> Result<Option<u32>, Ieee8021xRefusal> {
     match value {
         None => Ok(None),
         Some(Value::Text(t)) if t.trim().is_empty() => Ok(None),
         v => certificate_handle(v)
             .map(Some)
-            .ok_or(ProfileError::NoSuchCertificate),
+            .ok_or(Ieee8021xRefusal::NoSuchCertificate),
     }
 }
 
+/// Put of the wired profile: the properties the body carries change the
+/// profile as it stands, which the device keeps only when it passes its
+/// checks. A malformed property, or a profile the device refuses, is an
+/// invalid representation.
 fn put_wired_profile(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
-    let mut wired = device.with_state(|s| s.nvram.ieee8021x.wired.clone());
-    put_bool(input, "Enabled", &mut wired.enabled)?;
-    put_bool(input, "ActiveInS0", &mut wired.active_in_s0)?;
-    put_uint(input, "PxeTimeout", &mut wired.pxe_timeout)?;
-    let refused = |e: ProfileError| {
-        tracing::info!(device = %device.name, error = ?e, "802.1X profile refused");
-        Fault::InvalidRepresentation
-    };
-    read_credentials(input, &mut wired.credentials).map_err(refused)?;
-    if input.get("ClientCertificate").is_some() {
-        wired.credentials.client_certificate =
-            certificate_ref(input.get("ClientCertificate")).map_err(refused)?;
-    }
-    if input.get("ServerCertificateIssuer").is_some() {
-        wired.credentials.server_certificate_issuer =
-            certificate_ref(input.get("ServerCertificateIssuer")).map_err(refused)?;
-    }
+    let malformed = |_: Fault| Ieee8021xRefusal::Invalid;
     device
-        .with_state(|s| {
-            wired.validate(&s.nvram.certs)?;
-            s.nvram.ieee8021x.wired = wired;
+        .edit_wired_profile(|wired| {
+            put_bool(input, "Enabled", &mut wired.enabled).map_err(malformed)?;
+            put_bool(input, "ActiveInS0", &mut wired.active_in_s0).map_err(malformed)?;
+            put_uint(input, "PxeTimeout", &mut wired.pxe_timeout).map_err(malformed)?;
+            read_credentials(input, &mut wired.credentials)?;
+            if input.get("ClientCertificate").is_some() {
+                wired.credentials.client_certificate =
+                    certificate_ref(input.get("ClientCertificate"))?;
+            }
+            if input.get("ServerCertificateIssuer").is_some() {
+                wired.credentials.server_certificate_issuer =
+                    certificate_ref(input.get("ServerCertificateIssuer"))?;
+            }
             Ok(())
         })
-        .map_err(refused)
+        .map_err(|e| {
+            tracing::info!(device = %device.name, error = ?e, "802.1X profile refused");
+            Fault::InvalidRepresentation
+        })
 }
 
 fn wifi_port(device: &Device) -> Vec<Instance> {
-    let state = device.with_state(|s| s.nvram.ieee8021x.wifi_port);
+    let state = device.wifi_port_state();
     vec![
         Instance::new("CIM_WiFiPort")
             .with("CreationClassName", "CIM_WiFiPort")
@@ -246,13 +275,12 @@ fn wifi_port_state_change(
     const METHOD: &str = "RequestStateChange";
     let Some(state) = input
         .int("RequestedState")
-        .and_then(amtemu_model::device::ieee8021x::WifiPortState::from_number)
+        .and_then(WifiPortState::from_number)
     else {
-        return Ok(output(METHOD, 5));
+        return Ok(output(METHOD, StateChange::InvalidParameter.into()));
     };
-    device.with_state(|s| s.nvram.ieee8021x.wifi_port = state);
-    device.changed("CIM_WiFiPort");
-    Ok(output(METHOD, 0))
+    device.set_wifi_port_state(state);
+    Ok(output(METHOD, StateChange::Completed.into()))
 }
 
 fn wifi_endpoint(_: &Device) -> Vec<Instance> {
@@ -277,12 +305,7 @@ fn ieee8021x_id(name: &str) -> String {
 }
 
 fn credential_contexts(device: &Device) -> Vec<Instance> {
-    let (wired, wifi) = device.with_state(|s| {
-        (
-            s.nvram.ieee8021x.wired.clone(),
-            s.nvram.ieee8021x.wifi.clone(),
-        )
-    });
+    let (wired, wifi) = (device.wired_profile(), device.wifi_profiles());
     let context = |cert: u32, profile: Epr| {
         Instance::new("AMT_8021xCredentialContext")
             .with("ElementInContext", certificate_epr(cert))
@@ -313,54 +336,48 @@ fn wifi_service(_: &Device) -> Vec<Instance> {
 }
 
 fn wifi_settings(device: &Device) -> Vec<Instance> {
-    device.with_state(|s| {
-        s.nvram
-            .ieee8021x
-            .wifi
-            .iter()
-            .map(|p| {
-                Instance::new("CIM_WiFiEndpointSettings")
-                    .with("AuthenticationMethod", p.authentication.number())
-                    .with("BSSType", 3)
-                    .with("ElementName", p.name.as_str())
-                    .with("EncryptionMethod", p.encryption.number())
-                    .with("InstanceID", settings_id(&p.name))
-                    .with("Priority", p.priority)
-                    .with("SSID", p.ssid.as_str())
-            })
-            .collect()
-    })
+    device
+        .wifi_profiles()
+        .iter()
+        .map(|p| {
+            Instance::new("CIM_WiFiEndpointSettings")
+                .with("AuthenticationMethod", p.authentication.number())
+                .with("BSSType", 3)
+                .with("ElementName", p.name.as_str())
+                .with("EncryptionMethod", p.encryption.number())
+                .with("InstanceID", settings_id(&p.name))
+                .with("Priority", p.priority)
+                .with("SSID", p.ssid.as_str())
+        })
+        .collect()
 }
 
 fn ieee8021x_settings(device: &Device) -> Vec<Instance> {
-    device.with_state(|s| {
-        s.nvram
-            .ieee8021x
-            .wifi
-            .iter()
-            .filter_map(|p| {
-                let creds = p.ieee8021x.as_ref()?;
-                let instance = Instance::new("CIM_IEEE8021xSettings")
-                    .with("ElementName", p.name.as_str())
-                    .with("InstanceID", ieee8021x_id(&p.name));
-                Some(with_credentials(instance, creds))
-            })
-            .collect()
-    })
+    device
+        .wifi_profiles()
+        .iter()
+        .filter_map(|p| {
+            let creds = p.ieee8021x.as_ref()?;
+            let instance = Instance::new("CIM_IEEE8021xSettings")
+                .with("ElementName", p.name.as_str())
+                .with("InstanceID", ieee8021x_id(&p.name));
+            Some(with_credentials(instance, creds))
+        })
+        .collect()
 }
 
 /// The profile an AddWiFiSettings call describes.
-fn wifi_profile(input: &Instance) -> Result<WifiProfile, ProfileError> {
+fn wifi_profile(input: &Instance) -> Result<WifiProfile, Ieee8021xRefusal> {
     let Some(Value::Object(settings)) = input.get("WiFiEndpointSettingsInput") else {
-        return Err(ProfileError::Invalid);
+        return Err(Ieee8021xRefusal::Invalid);
     };
     let text = |name: &str| settings.text(name).unwrap_or_default().to_string();
-    let number = |name: &str| settings.int(name).ok_or(ProfileError::Invalid);
+    let number = |name: &str| settings.int(name).ok_or(Ieee8021xRefusal::Invalid);
     let authentication = WifiAuthentication::from_number(number("AuthenticationMethod")?)
-        .ok_or(ProfileError::Invalid)?;
-    let encryption =
-        WifiEncryption::from_number(number("EncryptionMethod")?).ok_or(ProfileError::Invalid)?;
-    let priority = u32::try_from(number("Priority")?).map_err(|_| ProfileError::Invalid)?;
+        .ok_or(Ieee8021xRefusal::Invalid)?;
+    let encryption = WifiEncryption::from_number(number("EncryptionMethod")?)
+        .ok_or(Ieee8021xRefusal::Invalid)?;
+    let priority = u32::try_from(number("Priority")?).map_err(|_| Ieee8021xRefusal::Invalid)?;
     let ieee8021x = match input.get("IEEE8021xSettingsInput") {
         None => None,
         Some(Value::Object(given)) => {
@@ -370,7 +387,7 @@ fn wifi_profile(input: &Instance) -> Result<WifiProfile, ProfileError> {
             creds.server_certificate_issuer = certificate_ref(input.get("CACredential"))?;
             Some(creds)
         }
-        Some(_) => return Err(ProfileError::Invalid),
+        Some(_) => return Err(Ieee8021xRefusal::Invalid),
     };
     Ok(WifiProfile {
         name: text("ElementName"),
@@ -383,6 +400,10 @@ fn wifi_profile(input: &Instance) -> Result<WifiProfile, ProfileError> {
     })
 }
 
+/// AddWiFiSettings: another endpoint than the one wireless endpoint, or
+/// arguments that describe no valid profile, are invalid parameters (36);
+/// an audit log that must refuse the event answers 2075 before the profile
+/// is read.
 fn add_wifi_settings(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const METHOD: &str = "AddWiFiSettings";
     // The endpoint, when named, is the one wireless endpoint.
@@ -392,302 +413,33 @@ fn add_wifi_settings(device: &Device, _: &Instance, input: &Instance) -> Result<
             .and_then(|e| e.selector_text("Name"))
             .is_some_and(|n| n == "WiFi Endpoint 0");
         if !ok {
-            return Ok(output(METHOD, 36));
+            return Ok(output(METHOD, PtStatus::InvalidParameter.into()));
         }
     }
-    if device.audit_blocks(EventId::WIRELESS_PROFILE_ADDED) {
-        return Ok(output(
-            METHOD,
-            amtemu_wire::status::PtStatus::AuditFail.into(),
-        ));
-    }
-    let added = wifi_profile(input).and_then(|profile| {
-        let name = profile.name.clone();
-        device.with_state(|s| s.nvram.ieee8021x.add_wifi(profile, &s.nvram.certs))?;
-        Ok(name)
-    });
-    match added {
+    match device.add_wifi_profile(|| wifi_profile(input)) {
         Ok(name) => {
-            device.changed("CIM_WiFiEndpointSettings");
-            device.audit(EventId::WIRELESS_PROFILE_ADDED);
             let created = Epr::new(names::class_uri("CIM_WiFiEndpointSettings"))
                 .with("InstanceID", settings_id(&name));
-            Ok(output(METHOD, 0).with("WiFiEndpointSettings", created))
+            Ok(output(METHOD, PtStatus::Success.into()).with("WiFiEndpointSettings", created))
         }
         Err(e) => {
             tracing::info!(device = %device.name, error = ?e, "wireless profile refused");
-            Ok(output(METHOD, e.status()))
+            Ok(output(METHOD, status(e).into()))
         }
     }
 }
 
 fn delete_all_profiles(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let removed = device.with_state(|s| std::mem::take(&mut s.nvram.ieee8021x.wifi).len());
-    for _ in 0..removed {
-        device.audit(EventId::WIRELESS_PROFILE_REMOVED);
-    }
-    device.changed("CIM_WiFiEndpointSettings");
-    Ok(output("DeleteAllITProfiles", 0))
+    device.remove_all_wifi_profiles();
+    Ok(output("DeleteAllITProfiles", PtStatus::Success.into()))
 }
 
 fn delete_wifi_settings(device: &Device, target: &Instance) -> Result<(), Fault> {
-    let name = target
-        .text("ElementName")
-        .ok_or(Fault::InvalidSelectors)?
-        .to_string();
-    if !device.with_state(|s| s.nvram.ieee8021x.remove_wifi(&name)) {
-        return Err(Fault::InvalidSelectors);
-    }
-    device.audit(EventId::WIRELESS_PROFILE_REMOVED);
-    Ok(())
+    let name = target.text("ElementName").ok_or(Fault::InvalidSelectors)?;
+    device
+        .remove_wifi_profile(name)
+        .map_err(|_| Fault::InvalidSelectors)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use amtemu_model::testing::device;
-
-    fn add_input(settings: Instance, eap: Option<Instance>, client: Option<u32>) -> Instance {
-        let mut input = Instance::new("AddWiFiSettings_INPUT")
-            .with(
-                "WiFiEndpoint",
-                Epr::new(names::class_uri("CIM_WiFiEndpoint")).with("Name", "WiFi Endpoint 0"),
-            )
-            .with("WiFiEndpointSettingsInput", Value::Object(settings));
-        if let Some(eap) = eap {
-            input.set("IEEE8021xSettingsInput", Value::Object(eap));
-        }
-        if let Some(h) = client {
-            input.set("ClientCredential", certificate_epr(h));
-        }
-        input
-    }
-
-    fn psk(name: &str, priority: u32, passphrase: &str) -> Instance {
-        Instance::new("CIM_WiFiEndpointSettings")
-            .with("ElementName", name)
-            .with("SSID", "corp")
-            .with("Priority", priority)
-            .with("AuthenticationMethod", 6)
-            .with("EncryptionMethod", 4)
-            .with("PSKPassPhrase", passphrase)
-    }
-
-    fn rv(d: &Device, input: Instance) -> i64 {
-        add_wifi_settings(d, &Instance::default(), &input)
-            .unwrap()
-            .int("ReturnValue")
-            .unwrap()
-    }
-
-    #[test]
-    fn malformed_wifi_arguments_are_invalid_parameters() {
-        let d = device("4.0");
-        let good = || psk("home", 1, "password1");
-        let other_endpoint = add_input(good(), None, None).with(
-            "WiFiEndpoint",
-            Epr::new(names::class_uri("CIM_WiFiEndpoint")).with("Name", "WiFi Endpoint 1"),
-        );
-        assert_eq!(rv(&d, other_endpoint), 36, "another endpoint");
-        let not_a_reference = add_input(good(), None, None).with("WiFiEndpoint", "endpoint");
-        assert_eq!(rv(&d, not_a_reference), 36, "an endpoint that is text");
-        let mut missing = add_input(good(), None, None);
-        missing.props.remove("WiFiEndpointSettingsInput");
-        assert_eq!(rv(&d, missing), 36, "no settings");
-        let text_settings =
-            add_input(good(), None, None).with("WiFiEndpointSettingsInput", "settings");
-        assert_eq!(rv(&d, text_settings), 36, "settings that are text");
-        let negative = add_input(good().with("Priority", -1), None, None);
-        assert_eq!(rv(&d, negative), 36, "a negative priority");
-        let huge = add_input(good().with("Priority", 1i64 << 32), None, None);
-        assert_eq!(rv(&d, huge), 36, "a priority past u32");
-        let no_method = add_input(
-            Instance::new("CIM_WiFiEndpointSettings").with("ElementName", "x"),
-            None,
-            None,
-        );
-        assert_eq!(rv(&d, no_method), 36, "no authentication method");
-        let eap = || {
-            good()
-                .with("AuthenticationMethod", 7)
-                .with("PSKPassPhrase", "")
-        };
-        let text_eap = add_input(eap(), None, None).with("IEEE8021xSettingsInput", "eap");
-        assert_eq!(rv(&d, text_eap), 36, "802.1X settings that are text");
-        let unknown_protocol =
-            Instance::new("CIM_IEEE8021xSettings").with("AuthenticationProtocol", 11);
-        assert_eq!(
-            rv(&d, add_input(eap(), Some(unknown_protocol), None)),
-            36,
-            "an EAP method past the table"
-        );
-        assert!(wifi_settings(&d).is_empty(), "nothing was added");
-    }
-
-    #[test]
-    fn wireless_profiles_are_validated_listed_and_deleted() {
-        let d = device("4.0");
-        assert_eq!(rv(&d, add_input(psk("home", 1, "short"), None, None)), 36);
-        assert_eq!(
-            rv(
-                &d,
-                add_input(
-                    psk("home", 1, "password1").with("EncryptionMethod", 2),
-                    None,
-                    None
-                )
-            ),
-            36
-        );
-        assert_eq!(
-            rv(&d, add_input(psk("home", 1, "password1"), None, None)),
-            0
-        );
-        assert_eq!(
-            rv(&d, add_input(psk("home", 2, "password1"), None, None)),
-            2058
-        );
-        let eap_settings = || {
-            psk("eap", 2, "")
-                .with("AuthenticationMethod", 7)
-                .with("PSKPassPhrase", "")
-        };
-        let tls = Instance::new("CIM_IEEE8021xSettings").with("AuthenticationProtocol", 0);
-        assert_eq!(
-            rv(&d, add_input(eap_settings(), Some(tls.clone()), None)),
-            36,
-            "EAP-TLS needs a client certificate"
-        );
-        assert_eq!(
-            rv(&d, add_input(eap_settings(), Some(tls.clone()), Some(7))),
-            2068
-        );
-        let cert = d.with_state(|s| s.nvram.certs.add_certificate(vec![1, 2, 3], false));
-        assert_eq!(rv(&d, add_input(eap_settings(), Some(tls), Some(cert))), 0);
-        assert_eq!(wifi_settings(&d).len(), 2);
-        assert_eq!(ieee8021x_settings(&d).len(), 1);
-        let contexts = credential_contexts(&d);
-        assert_eq!(contexts.len(), 1);
-        let home = wifi_settings(&d)
-            .into_iter()
-            .find(|i| i.text("ElementName") == Some("home"))
-            .unwrap();
-        assert!(home.get("PSKPassPhrase").is_none(), "write-only");
-        delete_wifi_settings(&d, &home).unwrap();
-        assert_eq!(
-            delete_wifi_settings(&d, &home),
-            Err(Fault::InvalidSelectors)
-        );
-        delete_all_profiles(&d, &Instance::default(), &Instance::default()).unwrap();
-        assert!(wifi_settings(&d).is_empty());
-        assert_eq!(
-            rv(&d, add_input(psk("again", 1, "password1"), None, None)),
-            0
-        );
-        d.unprovision(amtemu_model::device::Unprovisioning::Full);
-        assert!(
-            wifi_settings(&d).is_empty(),
-            "unprovisioning removes profiles"
-        );
-    }
-
-    #[test]
-    fn a_full_log_refuses_a_profile_its_policy_calls_critical() {
-        use amtemu_model::device::audit::{
-            AuditRecord, CAPACITY, Initiator, PolicyType, StoragePolicy,
-        };
-        let d = device("11.8");
-        d.with_state(|s| {
-            let log = &mut s.nvram.audit_log;
-            log.storage_policy = StoragePolicy::NoRollover;
-            log.set_policy(EventId::WIRELESS_PROFILE_ADDED, Some(PolicyType::Critical))
-                .unwrap();
-            for t in 0..CAPACITY as u32 {
-                let record = AuditRecord {
-                    app: 27,
-                    event: 0,
-                    initiator: Initiator::Local,
-                    time: t,
-                    address: None,
-                    extended: vec![],
-                };
-                log.record(record, t).unwrap();
-            }
-        });
-        assert_eq!(
-            rv(&d, add_input(psk("home", 1, "password1"), None, None)),
-            2075
-        );
-        assert!(wifi_settings(&d).is_empty(), "nothing added");
-        d.with_state(|s| s.nvram.audit_log.storage_policy = StoragePolicy::Rollover);
-        assert_eq!(
-            rv(&d, add_input(psk("home", 1, "password1"), None, None)),
-            0
-        );
-    }
-
-    #[test]
-    fn the_wireless_port_is_enabled_for_the_me_in_the_states_asked() {
-        let d = device("5.2");
-        let change = |n: i64| {
-            wifi_port_state_change(
-                &d,
-                &Instance::default(),
-                &Instance::new("RequestStateChange_INPUT").with("RequestedState", n),
-            )
-            .unwrap()
-            .int("ReturnValue")
-            .unwrap()
-        };
-        assert_eq!(wifi_port(&d)[0].int("EnabledState"), Some(3));
-        assert_eq!(change(32769), 0);
-        assert_eq!(wifi_port(&d)[0].int("EnabledState"), Some(32769));
-        assert_eq!(change(2), 5);
-        assert_eq!(wifi_port(&d)[0].int("EnabledState"), Some(32769));
-    }
-
-    #[test]
-    fn the_wired_profile_is_put_only_when_complete() {
-        let d = device("11.8");
-        let current = wired_profile(&d).remove(0);
-        let peap = Instance::new("AMT_8021XProfile")
-            .with("Enabled", true)
-            .with("AuthenticationProtocol", 2)
-            .with("Username", "alice");
-        assert_eq!(
-            put_wired_profile(&d, &current, &peap),
-            Err(Fault::InvalidRepresentation),
-            "no password"
-        );
-        assert_eq!(
-            wired_profile(&d)[0].bool("Enabled"),
-            Some(false),
-            "nothing applied"
-        );
-        let peap = peap.with("Password", "s3cret").with("Domain", "CORP");
-        put_wired_profile(&d, &current, &peap).unwrap();
-        let now = wired_profile(&d).remove(0);
-        assert_eq!(now.bool("Enabled"), Some(true));
-        assert_eq!(now.text("Username"), Some("alice"));
-        assert!(now.get("Password").is_none());
-        let tls = Instance::new("AMT_8021XProfile")
-            .with("AuthenticationProtocol", 0)
-            .with("ClientCertificate", certificate_epr(3));
-        assert_eq!(
-            put_wired_profile(&d, &now, &tls),
-            Err(Fault::InvalidRepresentation)
-        );
-        let cert = d.with_state(|s| s.nvram.certs.add_certificate(vec![9], false));
-        let tls = tls.with("ClientCertificate", certificate_epr(cert));
-        put_wired_profile(&d, &now, &tls).unwrap();
-        assert_eq!(credential_contexts(&d).len(), 1);
-        assert_eq!(
-            put_wired_profile(
-                &d,
-                &now,
-                &Instance::new("AMT_8021XProfile").with("AuthenticationProtocol", 42)
-            ),
-            Err(Fault::InvalidRepresentation)
-        );
-    }
-}
+mod tests;
