@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod boot;
 mod redirection;
+pub use boot::*;
 pub use redirection::*;
 
 /// AMT_GeneralSettings' writable part.
