@@ -563,15 +563,12 @@ mod tests {
         let off = format!(
             r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>{uri}/RequestPowerStateChange</a:Action><w:ResourceURI>{uri}</w:ResourceURI><a:MessageID>9</a:MessageID></Header><Body><h:RequestPowerStateChange_INPUT xmlns:h="{uri}"><h:PowerState>8</h:PowerState></h:RequestPowerStateChange_INPUT></Body></Envelope>"#
         );
-        let before = d.with_state(|s| (s.power.state(), s.power.next_due()));
+        let before = d.power_status();
         assert_eq!(
             handle(&d, &state, &hardware, off.as_bytes()).fault,
             Some(Fault::AccessDenied)
         );
-        assert_eq!(
-            d.with_state(|s| (s.power.state(), s.power.next_due())),
-            before
-        );
+        assert_eq!(d.power_status(), before);
         // An unknown method is still ActionNotSupported.
         let unknown = off.replace("RequestPowerStateChange</a:Action>", "Nope</a:Action>");
         assert_eq!(

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::{Device, Feature};
+
 /// Host power states as CIM reports them (DSP1027 PowerState).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,16 +135,98 @@ impl PowerRequest {
     }
 }
 
-/// Why a request was refused; each maps to a RequestPowerStateChange
+/// Why a power request was refused; each maps to a RequestPowerStateChange
 /// ReturnValue.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PowerRefusal {
     /// Not a state AMT can be asked for on this firmware (1, Not Supported).
+    #[error("the firmware does not offer that power state")]
     NotSupported,
     /// Not possible from the current state, e.g. on while on (2).
+    #[error("not possible from the host's current power state")]
     NotAvailableNow,
     /// A previous change is still in progress (6, In Use).
+    #[error("a power change is still in progress")]
     Busy,
+}
+
+/// The host's power as the classes report it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PowerStatus {
+    pub state: HostPower,
+    /// Where a transition under way is going (`state` when none is).
+    pub destination: HostPower,
+    /// When the next step of a transition lands.
+    pub next_due: Option<Instant>,
+    /// The requests the host accepts now, as CIM values, as far as the
+    /// firmware offers them.
+    pub available: Vec<u16>,
+}
+
+/// The host OS's power saving (IPS_PowerManagementService
+/// OSPowerSavingState), known only while the host runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OsPowerSaving {
+    /// 2: full power.
+    Full,
+    /// 3: power saving.
+    Saving,
+}
+
+impl OsPowerSaving {
+    pub fn from_cim(value: i64) -> Option<OsPowerSaving> {
+        match value {
+            2 => Some(OsPowerSaving::Full),
+            3 => Some(OsPowerSaving::Saving),
+            _ => None,
+        }
+    }
+
+    pub fn cim(self) -> u8 {
+        match self {
+            OsPowerSaving::Full => 2,
+            OsPowerSaving::Saving => 3,
+        }
+    }
+}
+
+/// The power area's reads and the OS power-saving state on [`Device`]
+/// (requests to change the host's power are `Device::request_power`).
+impl Device {
+    pub fn power_status(&self) -> PowerStatus {
+        let extended = self.firmware.has(Feature::ExtendedPowerStates);
+        self.with_state(|s| PowerStatus {
+            state: s.power.state(),
+            destination: s.power.destination(),
+            next_due: s.power.next_due(),
+            available: s.power.available(extended),
+        })
+    }
+
+    /// The OS's power saving; None while the host is not running an OS.
+    pub fn os_power_saving(&self) -> Option<OsPowerSaving> {
+        self.with_state(|s| {
+            s.power.state().is_on().then(|| {
+                if s.os_power_saving == OsPowerSaving::Saving.cim() {
+                    OsPowerSaving::Saving
+                } else {
+                    OsPowerSaving::Full
+                }
+            })
+        })
+    }
+
+    /// Asks the host OS to enter or leave power saving; only a running
+    /// host can (NotAvailableNow otherwise).
+    pub fn set_os_power_saving(&self, to: OsPowerSaving) -> Result<(), PowerRefusal> {
+        self.with_state(|s| {
+            if !s.power.state().is_on() {
+                return Err(PowerRefusal::NotAvailableNow);
+            }
+            s.os_power_saving = to.cim();
+            Ok(())
+        })
+    }
 }
 
 /// One scheduled step: at `at`, the host enters `state`; `boots` marks the
@@ -338,6 +422,24 @@ mod tests {
             Err(PowerRefusal::NotAvailableNow)
         );
         assert_eq!(off.available(true), vec![2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn os_power_saving_needs_a_running_host() {
+        let d = crate::testing::device("11.8");
+        assert_eq!(d.os_power_saving(), Some(OsPowerSaving::Full));
+        d.set_os_power_saving(OsPowerSaving::Saving).unwrap();
+        assert_eq!(d.os_power_saving(), Some(OsPowerSaving::Saving));
+        d.force_power(HostPower::S5);
+        assert_eq!(d.os_power_saving(), None);
+        assert_eq!(
+            d.set_os_power_saving(OsPowerSaving::Full),
+            Err(PowerRefusal::NotAvailableNow)
+        );
+        let status = d.power_status();
+        assert_eq!(status.state, HostPower::S5);
+        assert_eq!(status.available, vec![2]);
+        assert_eq!(OsPowerSaving::from_cim(4), None);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Device;
+use super::audit::EventId;
 use super::power::HostPower;
+use super::storage::audit_blocks_in;
 
 /// The policies a desktop platform on AC power offers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +80,34 @@ impl MePowerPolicy {
     }
 }
 
+/// Why the power policy was not changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PowerPolicyRefusal {
+    #[error("the audit log cannot record the change")]
+    AuditFail,
+}
+
+impl Device {
+    /// The policy in force.
+    pub fn power_policy(&self) -> MePowerPolicy {
+        self.with_state(|s| s.nvram.power_policy)
+    }
+
+    /// Makes `policy` the one in force, at once; true when the ME stays
+    /// reachable in the host's current state. The change is audited: it is
+    /// refused when the audit log could not take the record (checked under
+    /// the same lock as the change; the caller records the event).
+    pub fn set_power_policy(&self, policy: MePowerPolicy) -> Result<bool, PowerPolicyRefusal> {
+        self.with_state(|s| {
+            if audit_blocks_in(self, s, EventId::POWER_PACKAGE_MODIFIED) {
+                return Err(PowerPolicyRefusal::AuditFail);
+            }
+            s.nvram.power_policy = policy;
+            Ok(policy.keeps_on(s.power.state()))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +125,29 @@ mod tests {
         assert_eq!(on(MePowerPolicy::S0Only), vec![S0]);
         assert_eq!(on(MePowerPolicy::S0AndSleep), vec![S0, S3]);
         assert_eq!(on(MePowerPolicy::AlwaysOn), vec![S0, S3, S4, S5, Off]);
+    }
+
+    #[test]
+    fn setting_a_policy_is_refused_when_the_audit_log_cannot_take_it() {
+        use crate::device::audit::{CAPACITY, PolicyType, StoragePolicy};
+        let d = crate::testing::device("11.8");
+        assert_eq!(d.set_power_policy(MePowerPolicy::S0AndSleep), Ok(true));
+        d.force_power(HostPower::S5);
+        assert_eq!(d.set_power_policy(MePowerPolicy::S0AndSleep), Ok(false));
+        d.with_state(|s| {
+            let log = &mut s.nvram.audit_log;
+            log.storage_policy = StoragePolicy::NoRollover;
+            log.set_policy(EventId::POWER_PACKAGE_MODIFIED, Some(PolicyType::Critical))
+                .unwrap();
+        });
+        for _ in 0..CAPACITY {
+            d.audit(EventId::POWER_PACKAGE_MODIFIED);
+        }
+        assert_eq!(
+            d.set_power_policy(MePowerPolicy::S0Only),
+            Err(PowerPolicyRefusal::AuditFail)
+        );
+        assert_eq!(d.power_policy(), MePowerPolicy::S0AndSleep);
     }
 
     #[test]

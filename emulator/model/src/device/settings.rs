@@ -3,6 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+mod boot;
+mod redirection;
+pub use boot::*;
+pub use redirection::*;
+
 /// AMT_GeneralSettings' writable part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneralSettings {
@@ -148,65 +153,6 @@ impl BootSettings {
             options_cleared: true,
             ..BootSettings::default()
         }
-    }
-}
-
-/// Redirection enablement (AMT_RedirectionService, KVM, user consent).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RedirectionSettings {
-    pub listener_enabled: bool,
-    pub sol_enabled: bool,
-    pub ider_enabled: bool,
-    pub kvm_enabled: bool,
-    pub kvm_port_5900_enabled: bool,
-    pub kvm_opt_in_policy: bool,
-    pub kvm_opt_in_policy_timeout: u32,
-    pub kvm_session_timeout: u32,
-    pub kvm_default_screen: u8,
-    pub kvm_rfb_password_set: bool,
-    /// IPS_OptInService.OptInRequired: 0 none, 1 KVM, 0xFFFFFFFF all.
-    pub opt_in_required: u32,
-    pub opt_in_state: u8,
-    pub opt_in_code_timeout: u32,
-    pub opt_in_display_timeout: u32,
-}
-
-impl Default for RedirectionSettings {
-    fn default() -> Self {
-        RedirectionSettings {
-            listener_enabled: true,
-            sol_enabled: true,
-            ider_enabled: true,
-            kvm_enabled: true,
-            kvm_port_5900_enabled: false,
-            kvm_opt_in_policy: true,
-            kvm_opt_in_policy_timeout: 0,
-            kvm_session_timeout: 0,
-            kvm_default_screen: 0,
-            kvm_rfb_password_set: false,
-            // MEBx ships with "User Opt-in: KVM"; client control mode
-            // raises it to all (see device/commit.rs).
-            opt_in_required: 1,
-            opt_in_state: 0,
-            opt_in_code_timeout: 120,
-            opt_in_display_timeout: 300,
-        }
-    }
-}
-
-impl RedirectionSettings {
-    /// AMT_RedirectionService.EnabledState: 32768 + IDER bit 0 + SOL bit 1.
-    pub fn enabled_state(&self) -> u16 {
-        32768 + u16::from(self.ider_enabled) + 2 * u16::from(self.sol_enabled)
-    }
-
-    pub fn set_enabled_state(&mut self, value: i64) -> bool {
-        if !(32768..=32771).contains(&value) {
-            return false;
-        }
-        self.ider_enabled = value & 1 != 0;
-        self.sol_enabled = value & 2 != 0;
-        true
     }
 }
 

@@ -45,24 +45,43 @@ pub const LIMITS: StorageLimits = StorageLimits {
     max_name: 32,
 };
 
-/// PT_STATUS values of the storage methods.
-pub mod status {
-    pub const APPLICATION_NOT_REGISTERED: u32 = 8;
-    pub const INVALID_REGISTRATION_DATA: u32 = 9;
-    pub const APPLICATION_DOES_NOT_EXIST: u32 = 10;
-    pub const NOT_ENOUGH_STORAGE: u32 = 11;
-    pub const INVALID_NAME: u32 = 12;
-    pub const BLOCK_DOES_NOT_EXIST: u32 = 13;
-    pub const INVALID_BYTE_OFFSET: u32 = 14;
-    pub const INVALID_BYTE_COUNT: u32 = 15;
-    pub const NOT_OWNER: u32 = 17;
-    pub const BLOCK_LOCKED_BY_OTHER: u32 = 18;
-    pub const BLOCK_NOT_LOCKED: u32 = 19;
-    pub const MAX_LIMIT_REACHED: u32 = 23;
-    pub const INVALID_INDEX: u32 = 35;
-    pub const INVALID_PARAMETER: u32 = 36;
-    pub const INVALID_HANDLE: u32 = 2053;
-    pub const DUPLICATE: u32 = 2058;
+/// Why a storage operation was refused. A refused operation changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StorageRefusal {
+    #[error("no session has that handle")]
+    NotRegistered,
+    #[error("the application's UUID is not 16 bytes")]
+    InvalidRegistrationData,
+    #[error("no application has that handle")]
+    NoSuchApplication,
+    #[error("the quota or the store is full")]
+    NotEnoughStorage,
+    #[error("a name is empty, too long or has control characters")]
+    InvalidName,
+    #[error("no block has that handle (or it is hidden from the caller)")]
+    NoSuchBlock,
+    #[error("the offset is outside the block")]
+    InvalidByteOffset,
+    #[error("the byte count is negative, over the MTU or past the block's end")]
+    InvalidByteCount,
+    #[error("the block belongs to another application")]
+    NotOwner,
+    #[error("another session holds the block's lock")]
+    LockedByOther,
+    #[error("the block is not locked")]
+    NotLocked,
+    #[error("too many sessions, applications, blocks or entries")]
+    LimitReached,
+    #[error("the start index is outside the list")]
+    InvalidIndex,
+    #[error("the allocation is negative or over what the entry may grant")]
+    InvalidAllocation,
+    #[error("no allocation entry has that handle")]
+    NoSuchEntry,
+    #[error("the name is taken")]
+    Duplicate,
+    #[error("the audit log cannot record the change")]
+    AuditFail,
 }
 
 /// Who an application says it is when it registers.
@@ -103,6 +122,24 @@ pub struct AllocEntry {
     pub total_allocation: u32,
 }
 
+/// What GetBlockAttributes reports: a block without its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockInfo {
+    pub size: usize,
+    pub hidden: bool,
+    pub name: String,
+    /// The owning application's handle.
+    pub owner: u32,
+}
+
+/// One page of the allocation entries' handles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntriesPage {
+    /// Entries in all.
+    pub total: usize,
+    pub handles: Vec<u32>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Session {
     handle: u32,
@@ -119,12 +156,12 @@ pub struct Storage {
     last_handle: u32,
 }
 
-fn check_name(name: &str, allow_empty: bool) -> Result<(), u32> {
+fn check_name(name: &str, allow_empty: bool) -> Result<(), StorageRefusal> {
     if (!allow_empty && name.is_empty())
         || name.len() > LIMITS.max_name
         || name.chars().any(char::is_control)
     {
-        return Err(status::INVALID_NAME);
+        return Err(StorageRefusal::InvalidName);
     }
     Ok(())
 }
@@ -135,26 +172,26 @@ impl Storage {
         self.last_handle
     }
 
-    fn session(&self, session: u32) -> Result<Session, u32> {
+    fn session(&self, session: u32) -> Result<Session, StorageRefusal> {
         self.sessions
             .iter()
             .find(|s| s.handle == session)
             .copied()
-            .ok_or(status::APPLICATION_NOT_REGISTERED)
+            .ok_or(StorageRefusal::NotRegistered)
     }
 
     /// Opens a session for an application, remembering the application
     /// the first time it registers.
-    pub fn register(&mut self, identity: AppIdentity) -> Result<u32, u32> {
+    pub fn register(&mut self, identity: AppIdentity) -> Result<u32, StorageRefusal> {
         if identity.uuid.len() != 16 {
-            return Err(status::INVALID_REGISTRATION_DATA);
+            return Err(StorageRefusal::InvalidRegistrationData);
         }
         for name in [&identity.vendor, &identity.name] {
             check_name(name, false)?;
         }
         check_name(&identity.enterprise, true)?;
         if self.sessions.len() >= LIMITS.max_sessions {
-            return Err(status::MAX_LIMIT_REACHED);
+            return Err(StorageRefusal::LimitReached);
         }
         let known = self
             .applications
@@ -165,7 +202,7 @@ impl Storage {
             Some(handle) => handle,
             None => {
                 if self.applications.len() >= LIMITS.max_applications {
-                    return Err(status::MAX_LIMIT_REACHED);
+                    return Err(StorageRefusal::LimitReached);
                 }
                 let handle = self.new_handle();
                 self.applications.push(Application { handle, identity });
@@ -178,7 +215,7 @@ impl Storage {
     }
 
     /// Ends a session and releases the locks it held.
-    pub fn unregister(&mut self, session: u32) -> Result<(), u32> {
+    pub fn unregister(&mut self, session: u32) -> Result<(), StorageRefusal> {
         self.session(session)?;
         self.sessions.retain(|s| s.handle != session);
         for b in &mut self.blocks {
@@ -190,7 +227,7 @@ impl Storage {
     }
 
     /// Applications with an open session.
-    pub fn current_applications(&self, session: u32) -> Result<Vec<u32>, u32> {
+    pub fn current_applications(&self, session: u32) -> Result<Vec<u32>, StorageRefusal> {
         self.session(session)?;
         let mut apps: Vec<u32> = self.sessions.iter().map(|s| s.app).collect();
         apps.sort_unstable();
@@ -199,17 +236,17 @@ impl Storage {
     }
 
     /// Every application the store knows.
-    pub fn registered_applications(&self, session: u32) -> Result<Vec<u32>, u32> {
+    pub fn registered_applications(&self, session: u32) -> Result<Vec<u32>, StorageRefusal> {
         self.session(session)?;
         Ok(self.applications.iter().map(|a| a.handle).collect())
     }
 
-    pub fn application(&self, session: u32, handle: u32) -> Result<&Application, u32> {
+    pub fn application(&self, session: u32, handle: u32) -> Result<&Application, StorageRefusal> {
         self.session(session)?;
         self.applications
             .iter()
             .find(|a| a.handle == handle)
-            .ok_or(status::APPLICATION_DOES_NOT_EXIST)
+            .ok_or(StorageRefusal::NoSuchApplication)
     }
 
     /// What an application may allocate in all: its partner entry's grant,
@@ -242,11 +279,11 @@ impl Storage {
         size: i64,
         hidden: bool,
         name: &str,
-    ) -> Result<u32, u32> {
+    ) -> Result<u32, StorageRefusal> {
         let s = self.session(session)?;
         check_name(name, false)?;
         if size < 1 || size > i64::from(LIMITS.max_block) {
-            return Err(status::INVALID_BYTE_COUNT);
+            return Err(StorageRefusal::InvalidByteCount);
         }
         let size = size as u32;
         if self
@@ -254,13 +291,13 @@ impl Storage {
             .iter()
             .any(|b| b.owner == s.app && b.name == name)
         {
-            return Err(status::DUPLICATE);
+            return Err(StorageRefusal::Duplicate);
         }
         if self.blocks.len() >= LIMITS.max_blocks {
-            return Err(status::MAX_LIMIT_REACHED);
+            return Err(StorageRefusal::LimitReached);
         }
         if self.used_by(s.app) + size > self.quota(s.app) || self.used() + size > LIMITS.total {
-            return Err(status::NOT_ENOUGH_STORAGE);
+            return Err(StorageRefusal::NotEnoughStorage);
         }
         let handle = self.new_handle();
         self.blocks.push(Block {
@@ -275,27 +312,27 @@ impl Storage {
     }
 
     /// The block a session may use: its application's own.
-    fn block_index(&self, session: u32, block: u32) -> Result<(Session, usize), u32> {
+    fn block_index(&self, session: u32, block: u32) -> Result<(Session, usize), StorageRefusal> {
         let s = self.session(session)?;
         let index = self
             .blocks
             .iter()
             .position(|b| b.handle == block)
-            .ok_or(status::BLOCK_DOES_NOT_EXIST)?;
+            .ok_or(StorageRefusal::NoSuchBlock)?;
         if self.blocks[index].owner != s.app {
-            return Err(status::NOT_OWNER);
+            return Err(StorageRefusal::NotOwner);
         }
         Ok((s, index))
     }
 
-    fn check_unlocked_for(&self, s: Session, index: usize) -> Result<(), u32> {
+    fn check_unlocked_for(&self, s: Session, index: usize) -> Result<(), StorageRefusal> {
         match self.blocks[index].locked_by {
-            Some(holder) if holder != s.handle => Err(status::BLOCK_LOCKED_BY_OTHER),
+            Some(holder) if holder != s.handle => Err(StorageRefusal::LockedByOther),
             _ => Ok(()),
         }
     }
 
-    pub fn deallocate(&mut self, session: u32, block: u32) -> Result<(), u32> {
+    pub fn deallocate(&mut self, session: u32, block: u32) -> Result<(), StorageRefusal> {
         let (s, index) = self.block_index(session, block)?;
         self.check_unlocked_for(s, index)?;
         self.blocks.remove(index);
@@ -304,11 +341,11 @@ impl Storage {
 
     /// The blocks an application owns (the caller's own by default);
     /// another application's hidden blocks are not listed.
-    pub fn blocks_of(&self, session: u32, owner: Option<u32>) -> Result<Vec<u32>, u32> {
+    pub fn blocks_of(&self, session: u32, owner: Option<u32>) -> Result<Vec<u32>, StorageRefusal> {
         let s = self.session(session)?;
         let owner = owner.unwrap_or(s.app);
         if !self.applications.iter().any(|a| a.handle == owner) {
-            return Err(status::APPLICATION_DOES_NOT_EXIST);
+            return Err(StorageRefusal::NoSuchApplication);
         }
         Ok(self
             .blocks
@@ -318,45 +355,56 @@ impl Storage {
             .collect())
     }
 
-    pub fn block(&self, session: u32, block: u32) -> Result<&Block, u32> {
+    pub fn block(&self, session: u32, block: u32) -> Result<&Block, StorageRefusal> {
         let s = self.session(session)?;
         let b = self
             .blocks
             .iter()
             .find(|b| b.handle == block)
-            .ok_or(status::BLOCK_DOES_NOT_EXIST)?;
+            .ok_or(StorageRefusal::NoSuchBlock)?;
         if b.hidden && b.owner != s.app {
             // A hidden block does not exist for others.
-            return Err(status::BLOCK_DOES_NOT_EXIST);
+            return Err(StorageRefusal::NoSuchBlock);
         }
         Ok(b)
     }
 
-    fn check_range(len: usize, offset: i64, count: i64) -> Result<(usize, usize), u32> {
+    fn check_range(len: usize, offset: i64, count: i64) -> Result<(usize, usize), StorageRefusal> {
         if offset < 0 || offset as u64 > len as u64 {
-            return Err(status::INVALID_BYTE_OFFSET);
+            return Err(StorageRefusal::InvalidByteOffset);
         }
         if count < 0 || count > i64::from(LIMITS.mtu) || offset + count > len as i64 {
-            return Err(status::INVALID_BYTE_COUNT);
+            return Err(StorageRefusal::InvalidByteCount);
         }
         Ok((offset as usize, count as usize))
     }
 
-    pub fn read(&self, session: u32, block: u32, offset: i64, count: i64) -> Result<Vec<u8>, u32> {
+    pub fn read(
+        &self,
+        session: u32,
+        block: u32,
+        offset: i64,
+        count: i64,
+    ) -> Result<Vec<u8>, StorageRefusal> {
         let (_, index) = self.block_index(session, block)?;
         let data = &self.blocks[index].data;
         let (from, count) = Self::check_range(data.len(), offset, count)?;
         Ok(data[from..from + count].to_vec())
     }
 
-    /// Writes all of `bytes` at `offset` or nothing.
+    /// Writes all of `bytes` at `offset` or nothing. A write longer than
+    /// the MTU is refused whatever else is wrong with it.
     pub fn write(
         &mut self,
         session: u32,
         block: u32,
         offset: i64,
         bytes: &[u8],
-    ) -> Result<(), u32> {
+    ) -> Result<(), StorageRefusal> {
+        if bytes.len() > LIMITS.mtu as usize {
+            // More than one call may move: refused before anything else.
+            return Err(StorageRefusal::InvalidByteCount);
+        }
         let (s, index) = self.block_index(session, block)?;
         self.check_unlocked_for(s, index)?;
         let len = self.blocks[index].data.len();
@@ -365,18 +413,18 @@ impl Storage {
         Ok(())
     }
 
-    pub fn lock(&mut self, session: u32, block: u32) -> Result<(), u32> {
+    pub fn lock(&mut self, session: u32, block: u32) -> Result<(), StorageRefusal> {
         let (s, index) = self.block_index(session, block)?;
         self.check_unlocked_for(s, index)?;
         self.blocks[index].locked_by = Some(s.handle);
         Ok(())
     }
 
-    pub fn unlock(&mut self, session: u32, block: u32) -> Result<(), u32> {
+    pub fn unlock(&mut self, session: u32, block: u32) -> Result<(), StorageRefusal> {
         let (s, index) = self.block_index(session, block)?;
         match self.blocks[index].locked_by {
-            None => Err(status::BLOCK_NOT_LOCKED),
-            Some(holder) if holder != s.handle => Err(status::BLOCK_LOCKED_BY_OTHER),
+            None => Err(StorageRefusal::NotLocked),
+            Some(holder) if holder != s.handle => Err(StorageRefusal::LockedByOther),
             Some(_) => {
                 self.blocks[index].locked_by = None;
                 Ok(())
@@ -390,11 +438,11 @@ impl Storage {
         &self.entries
     }
 
-    pub fn entry(&self, handle: u32) -> Result<&AllocEntry, u32> {
+    pub fn entry(&self, handle: u32) -> Result<&AllocEntry, StorageRefusal> {
         self.entries
             .iter()
             .find(|e| e.handle == handle)
-            .ok_or(status::INVALID_HANDLE)
+            .ok_or(StorageRefusal::NoSuchEntry)
     }
 
     pub fn add_entry(
@@ -403,7 +451,7 @@ impl Storage {
         vendor: &str,
         is_partner: bool,
         total_allocation: i64,
-    ) -> Result<u32, u32> {
+    ) -> Result<u32, StorageRefusal> {
         check_name(application, false)?;
         check_name(vendor, false)?;
         let limit = if is_partner {
@@ -412,17 +460,17 @@ impl Storage {
             LIMITS.non_partner_quota
         };
         if total_allocation < 0 || total_allocation > i64::from(limit) {
-            return Err(status::INVALID_PARAMETER);
+            return Err(StorageRefusal::InvalidAllocation);
         }
         if self
             .entries
             .iter()
             .any(|e| e.application == application && e.vendor == vendor)
         {
-            return Err(status::DUPLICATE);
+            return Err(StorageRefusal::Duplicate);
         }
         if self.entries.len() >= LIMITS.max_alloc_entries {
-            return Err(status::MAX_LIMIT_REACHED);
+            return Err(StorageRefusal::LimitReached);
         }
         let handle = self.new_handle();
         self.entries.push(AllocEntry {
@@ -435,175 +483,32 @@ impl Storage {
         Ok(handle)
     }
 
-    pub fn remove_entry(&mut self, handle: u32) -> Result<(), u32> {
+    pub fn remove_entry(&mut self, handle: u32) -> Result<(), StorageRefusal> {
         self.entry(handle)?;
         self.entries.retain(|e| e.handle != handle);
         Ok(())
     }
+
+    /// Up to `page` entry handles from the 1-based index `start`; one past
+    /// the last entry is an empty page, further is an invalid index.
+    pub fn entries_page(&self, start: i64, page: usize) -> Result<EntriesPage, StorageRefusal> {
+        let total = self.entries.len();
+        if start < 1 || start as u64 > total as u64 + 1 {
+            return Err(StorageRefusal::InvalidIndex);
+        }
+        let handles = self
+            .entries
+            .iter()
+            .skip(start as usize - 1)
+            .take(page)
+            .map(|e| e.handle)
+            .collect();
+        Ok(EntriesPage { total, handles })
+    }
 }
+
+mod api;
+pub(super) use api::audit_blocks_in;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn app(name: &str) -> AppIdentity {
-        AppIdentity {
-            uuid: vec![7; 16],
-            vendor: "Contoso".into(),
-            name: name.into(),
-            enterprise: String::new(),
-        }
-    }
-
-    #[test]
-    fn registration_sessions_and_applications() {
-        let mut s = Storage::default();
-        let bad = AppIdentity {
-            uuid: vec![1; 3],
-            ..app("a")
-        };
-        assert_eq!(s.register(bad), Err(status::INVALID_REGISTRATION_DATA));
-        assert_eq!(s.register(app("")), Err(status::INVALID_NAME));
-        assert_eq!(
-            s.register(app(&"x".repeat(LIMITS.max_name + 1))),
-            Err(status::INVALID_NAME)
-        );
-        let one = s.register(app("a")).unwrap();
-        let two = s.register(app("a")).unwrap();
-        assert_ne!(one, two);
-        assert_eq!(s.current_applications(one).unwrap().len(), 1);
-        assert_eq!(s.registered_applications(one).unwrap().len(), 1);
-        for i in 2..LIMITS.max_sessions {
-            s.register(app(&format!("app{i}"))).unwrap();
-        }
-        assert_eq!(s.register(app("late")), Err(status::MAX_LIMIT_REACHED));
-        s.unregister(two).unwrap();
-        assert_eq!(s.unregister(two), Err(status::APPLICATION_NOT_REGISTERED));
-        assert_eq!(
-            s.current_applications(two),
-            Err(status::APPLICATION_NOT_REGISTERED)
-        );
-    }
-
-    #[test]
-    fn blocks_are_bounded_and_writes_are_all_or_nothing() {
-        let mut s = Storage::default();
-        let me = s.register(app("a")).unwrap();
-        assert_eq!(
-            s.allocate(me, 0, false, "b"),
-            Err(status::INVALID_BYTE_COUNT)
-        );
-        assert_eq!(
-            s.allocate(me, i64::from(LIMITS.max_block) + 1, false, "b"),
-            Err(status::INVALID_BYTE_COUNT)
-        );
-        assert_eq!(
-            s.allocate(me, i64::from(LIMITS.non_partner_quota) + 1, false, "b"),
-            Err(status::NOT_ENOUGH_STORAGE)
-        );
-        let b = s.allocate(me, 100, false, "b").unwrap();
-        assert_eq!(s.allocate(me, 10, false, "b"), Err(status::DUPLICATE));
-        s.write(me, b, 10, b"hello").unwrap();
-        assert_eq!(s.read(me, b, 10, 5).unwrap(), b"hello");
-        assert_eq!(s.write(me, b, 101, b"x"), Err(status::INVALID_BYTE_OFFSET));
-        assert_eq!(s.write(me, b, -1, b"x"), Err(status::INVALID_BYTE_OFFSET));
-        assert_eq!(s.write(me, b, 98, b"xyz"), Err(status::INVALID_BYTE_COUNT));
-        assert_eq!(s.read(me, b, 98, 3), Err(status::INVALID_BYTE_COUNT));
-        // The extremes a request can carry: no overflow, the exact refusal.
-        assert_eq!(s.read(me, b, i64::MAX, 1), Err(status::INVALID_BYTE_OFFSET));
-        assert_eq!(s.read(me, b, i64::MIN, 1), Err(status::INVALID_BYTE_OFFSET));
-        assert_eq!(s.read(me, b, 0, i64::MAX), Err(status::INVALID_BYTE_COUNT));
-        assert_eq!(s.read(me, b, 0, i64::MIN), Err(status::INVALID_BYTE_COUNT));
-        assert_eq!(s.read(me, b, 100, 1), Err(status::INVALID_BYTE_COUNT));
-        assert_eq!(s.read(me, b, 100, 0).unwrap(), b"");
-        assert_eq!(
-            s.allocate(me, i64::MAX, false, "c"),
-            Err(status::INVALID_BYTE_COUNT)
-        );
-        assert_eq!(
-            s.allocate(me, i64::MIN, false, "c"),
-            Err(status::INVALID_BYTE_COUNT)
-        );
-        assert_eq!(s.read(me, b, 0, 0).unwrap(), b"");
-        assert_eq!(s.read(me, b, 0, 100).unwrap()[10..15], *b"hello");
-        assert_eq!(
-            s.read(me, b, 0, 100).unwrap()[98..],
-            [0, 0],
-            "no partial write"
-        );
-        assert_eq!(s.read(me, 999, 0, 1), Err(status::BLOCK_DOES_NOT_EXIST));
-        let other = s.register(app("b")).unwrap();
-        assert_eq!(s.read(other, b, 0, 1), Err(status::NOT_OWNER));
-        s.deallocate(me, b).unwrap();
-        assert_eq!(s.used(), 0);
-    }
-
-    #[test]
-    fn locks_belong_to_sessions() {
-        let mut s = Storage::default();
-        let one = s.register(app("a")).unwrap();
-        let two = s.register(app("a")).unwrap();
-        let b = s.allocate(one, 16, true, "b").unwrap();
-        assert_eq!(s.unlock(one, b), Err(status::BLOCK_NOT_LOCKED));
-        s.lock(one, b).unwrap();
-        assert_eq!(s.write(two, b, 0, b"x"), Err(status::BLOCK_LOCKED_BY_OTHER));
-        assert_eq!(s.lock(two, b), Err(status::BLOCK_LOCKED_BY_OTHER));
-        assert_eq!(s.unlock(two, b), Err(status::BLOCK_LOCKED_BY_OTHER));
-        s.write(one, b, 0, b"x").unwrap();
-        s.unregister(one).unwrap();
-        s.write(two, b, 0, b"y").unwrap();
-        let stranger = s.register(app("z")).unwrap();
-        assert_eq!(
-            s.block(stranger, b),
-            Err(status::BLOCK_DOES_NOT_EXIST),
-            "hidden"
-        );
-        assert_eq!(s.blocks_of(stranger, Some(1)).unwrap(), Vec::<u32>::new());
-    }
-
-    #[test]
-    fn partners_get_their_grant_and_the_store_has_a_total() {
-        let mut s = Storage::default();
-        assert_eq!(
-            s.add_entry(
-                "big",
-                "Contoso",
-                false,
-                i64::from(LIMITS.non_partner_quota) + 1
-            ),
-            Err(status::INVALID_PARAMETER)
-        );
-        let e = s
-            .add_entry("big", "Contoso", true, i64::from(LIMITS.max_partner_quota))
-            .unwrap();
-        assert_eq!(
-            s.add_entry("big", "Contoso", true, 1),
-            Err(status::DUPLICATE)
-        );
-        let me = s.register(app("big")).unwrap();
-        let block = i64::from(LIMITS.max_block);
-        s.allocate(me, block, false, "1").unwrap();
-        s.allocate(me, block, false, "2").unwrap();
-        assert_eq!(
-            s.allocate(me, 1, false, "3"),
-            Err(status::NOT_ENOUGH_STORAGE)
-        );
-        // Another partner fills the rest of the store, then it is full.
-        s.add_entry(
-            "other",
-            "Contoso",
-            true,
-            i64::from(LIMITS.max_partner_quota),
-        )
-        .unwrap();
-        let other = s.register(app("other")).unwrap();
-        s.allocate(other, block, false, "1").unwrap();
-        assert_eq!(s.used(), LIMITS.total);
-        assert_eq!(
-            s.allocate(other, 1, false, "2"),
-            Err(status::NOT_ENOUGH_STORAGE)
-        );
-        s.remove_entry(e).unwrap();
-        assert_eq!(s.remove_entry(e), Err(status::INVALID_HANDLE));
-    }
-}
+mod tests;

@@ -2,7 +2,8 @@
 //! that makes them apply at the next boot.
 
 use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_uint, service};
-use amtemu_model::device::{BootSource, Device, Feature};
+use amtemu_model::device::{BootRefusal, BootSource, Device, Feature};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance};
@@ -78,7 +79,7 @@ pub static CLASSES: &[Class] = &[
 
 fn boot_setting_data(device: &Device) -> Vec<Instance> {
     let ocr = device.firmware.has(Feature::OneClickRecovery);
-    let b = device.with_state(|s| s.nvram.boot.clone());
+    let b = device.boot_settings();
     let mut i = Instance::new("AMT_BootSettingData")
         .with_array("BIOSLastStatus", [2u16, 0])
         .with("BIOSPause", b.bios_pause)
@@ -125,39 +126,39 @@ fn boot_setting_data(device: &Device) -> Vec<Instance> {
 /// properties in the Put are ignored. Nothing changes unless all values are
 /// well-formed.
 fn put_boot_setting_data(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
-    device.with_state(|s| {
-        let mut b = s.nvram.boot.clone();
-        put_bool(input, "BIOSPause", &mut b.bios_pause)?;
-        put_bool(input, "BIOSSetup", &mut b.bios_setup)?;
-        put_uint(input, "BootMediaIndex", &mut b.boot_media_index)?;
-        put_bool(
-            input,
-            "ConfigurationDataReset",
-            &mut b.configuration_data_reset,
-        )?;
-        put_uint(input, "FirmwareVerbosity", &mut b.firmware_verbosity)?;
-        put_bool(input, "ForcedProgressEvents", &mut b.forced_progress_events)?;
-        put_uint(input, "IDERBootDevice", &mut b.ider_boot_device)?;
-        put_bool(input, "LockKeyboard", &mut b.lock_keyboard)?;
-        put_bool(input, "LockPowerButton", &mut b.lock_power_button)?;
-        put_bool(input, "LockResetButton", &mut b.lock_reset_button)?;
-        put_bool(input, "LockSleepButton", &mut b.lock_sleep_button)?;
-        put_bool(input, "ReflashBIOS", &mut b.reflash_bios)?;
-        put_bool(input, "SecureErase", &mut b.secure_erase)?;
-        put_bool(input, "UseIDER", &mut b.use_ider)?;
-        put_bool(input, "UseSOL", &mut b.use_sol)?;
-        put_bool(input, "UseSafeMode", &mut b.use_safe_mode)?;
-        put_bool(input, "UserPasswordBypass", &mut b.user_password_bypass)?;
-        put_bool(input, "EnforceSecureBoot", &mut b.enforce_secure_boot)?;
-        if b.firmware_verbosity > 3 || b.ider_boot_device > 1 {
-            return Err(Fault::InternalError(36));
-        }
-        if b != s.nvram.boot {
-            b.options_cleared = false;
-        }
-        s.nvram.boot = b;
-        Ok(())
-    })
+    device
+        .edit_boot_settings(|b| {
+            put_bool(input, "BIOSPause", &mut b.bios_pause)?;
+            put_bool(input, "BIOSSetup", &mut b.bios_setup)?;
+            put_uint(input, "BootMediaIndex", &mut b.boot_media_index)?;
+            put_bool(
+                input,
+                "ConfigurationDataReset",
+                &mut b.configuration_data_reset,
+            )?;
+            put_uint(input, "FirmwareVerbosity", &mut b.firmware_verbosity)?;
+            put_bool(input, "ForcedProgressEvents", &mut b.forced_progress_events)?;
+            put_uint(input, "IDERBootDevice", &mut b.ider_boot_device)?;
+            put_bool(input, "LockKeyboard", &mut b.lock_keyboard)?;
+            put_bool(input, "LockPowerButton", &mut b.lock_power_button)?;
+            put_bool(input, "LockResetButton", &mut b.lock_reset_button)?;
+            put_bool(input, "LockSleepButton", &mut b.lock_sleep_button)?;
+            put_bool(input, "ReflashBIOS", &mut b.reflash_bios)?;
+            put_bool(input, "SecureErase", &mut b.secure_erase)?;
+            put_bool(input, "UseIDER", &mut b.use_ider)?;
+            put_bool(input, "UseSOL", &mut b.use_sol)?;
+            put_bool(input, "UseSafeMode", &mut b.use_safe_mode)?;
+            put_bool(input, "UserPasswordBypass", &mut b.user_password_bypass)?;
+            put_bool(input, "EnforceSecureBoot", &mut b.enforce_secure_boot)
+        })?
+        .map_err(|r| Fault::InternalError(status(r).into()))
+}
+
+/// The PT_STATUS a refused Put is answered with (as an InternalError fault).
+fn status(r: BootRefusal) -> PtStatus {
+    match r {
+        BootRefusal::OutOfRange => PtStatus::InvalidParameter,
+    }
 }
 
 fn boot_capabilities(device: &Device) -> Vec<Instance> {
@@ -221,9 +222,20 @@ fn boot_sources(_: &Device) -> Vec<Instance> {
         .collect()
 }
 
-/// ChangeBootOrder ReturnValues (CIM_BootConfigSetting ValueMap).
-const OK: u32 = 0;
-const INVALID_REFERENCE: u32 = 4;
+/// CIM ReturnValues of the boot methods (ChangeBootOrder,
+/// SetBootConfigRole, RequestStateChange).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BootMethod {
+    Completed = 0,
+    InvalidReference = 4,
+    InvalidParameter = 5,
+}
+
+impl From<BootMethod> for u32 {
+    fn from(rv: BootMethod) -> u32 {
+        rv as u32
+    }
+}
 
 /// With a Source, forces that device; without one, clears the order.
 fn change_boot_order(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
@@ -233,7 +245,7 @@ fn change_boot_order(device: &Device, _: &Instance, input: &Instance) -> Result<
         Some(value) => {
             // Only one forced device can be named.
             let [single] = value.items() else {
-                return Ok(output(METHOD, INVALID_REFERENCE));
+                return Ok(output(METHOD, BootMethod::InvalidReference.into()));
             };
             let found = single
                 .as_ref()
@@ -241,16 +253,13 @@ fn change_boot_order(device: &Device, _: &Instance, input: &Instance) -> Result<
                 .and_then(BootSource::by_instance_id);
             match found {
                 Some(s) => Some(s),
-                None => return Ok(output(METHOD, INVALID_REFERENCE)),
+                None => return Ok(output(METHOD, BootMethod::InvalidReference.into())),
             }
         }
     };
-    device.with_state(|s| {
-        s.nvram.boot.boot_order = source;
-        s.nvram.boot.options_cleared = false;
-    });
+    device.set_boot_order(source);
     device.changed("CIM_BootConfigSetting");
-    Ok(output(METHOD, OK))
+    Ok(output(METHOD, BootMethod::Completed.into()))
 }
 
 fn boot_service(device: &Device) -> Vec<Instance> {
@@ -284,15 +293,15 @@ fn set_boot_config_role(
         .and_then(|epr| epr.selector_text("InstanceID"))
         .is_some_and(|id| id == BOOT_CONFIG);
     if !names_config {
-        return Ok(output(METHOD, INVALID_REFERENCE));
+        return Ok(output(METHOD, BootMethod::InvalidReference.into()));
     }
     match input.int("Role") {
         Some(1 | 2) => {
-            device.with_state(|s| s.nvram.boot.is_next = true);
+            device.use_boot_config_next();
             device.changed("CIM_BootService");
-            Ok(output(METHOD, OK))
+            Ok(output(METHOD, BootMethod::Completed.into()))
         }
-        _ => Ok(output(METHOD, 5)),
+        _ => Ok(output(METHOD, BootMethod::InvalidParameter.into())),
     }
 }
 
@@ -302,10 +311,10 @@ fn boot_service_state_change(
     input: &Instance,
 ) -> Result<Instance, Fault> {
     let rv = match input.int("RequestedState") {
-        Some(32768..=32771) => 0,
-        _ => 5,
+        Some(32768..=32771) => BootMethod::Completed,
+        _ => BootMethod::InvalidParameter,
     };
-    Ok(output("RequestStateChange", rv))
+    Ok(output("RequestStateChange", rv.into()))
 }
 
 /// Which settings belong to which element: the boot and power settings of
@@ -368,11 +377,11 @@ mod tests {
                 .int("ReturnValue"),
             Some(0)
         );
-        assert_eq!(d.with_state(|s| s.nvram.boot.target()), BootTarget::Pxe);
+        assert_eq!(d.boot_settings().target(), BootTarget::Pxe);
         // An empty call clears the order.
         let clear = Instance::new("ChangeBootOrder_INPUT");
         change_boot_order(&d, &none, &clear).unwrap();
-        assert_eq!(d.with_state(|s| s.nvram.boot.target()), BootTarget::Disk);
+        assert_eq!(d.boot_settings().target(), BootTarget::Disk);
         let bad = Instance::new("ChangeBootOrder_INPUT").with("Source", source("nope"));
         assert_eq!(
             change_boot_order(&d, &none, &bad)

@@ -6,6 +6,7 @@ use super::{
     Access, CLASS, Class, Method, SERVICE_KEYS, managed_system_epr, output, service, service_epr,
 };
 use amtemu_model::device::audit::EventId;
+use amtemu_model::device::power::OsPowerSaving;
 use amtemu_model::device::{Device, Feature, PowerRefusal, PowerRequest};
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::Instance;
@@ -67,12 +68,11 @@ pub static CLASSES: &[Class] = &[
 ];
 
 fn associated_power(device: &Device) -> Vec<Instance> {
-    let extended = device.firmware.has(Feature::ExtendedPowerStates);
-    let (state, available) = device.with_state(|s| (s.power.state(), s.power.available(extended)));
+    let power = device.power_status();
     vec![
         Instance::new("CIM_AssociatedPowerManagementService")
-            .with_array("AvailableRequestedPowerStates", available)
-            .with("PowerState", state.cim())
+            .with_array("AvailableRequestedPowerStates", power.available)
+            .with("PowerState", power.state.cim())
             .with(
                 "ServiceProvided",
                 service_epr("CIM_PowerManagementService", SERVICE_NAME),
@@ -90,12 +90,31 @@ fn power_service(_: &Device) -> Vec<Instance> {
     ]
 }
 
-/// CIM ReturnValues of RequestPowerStateChange.
-const COMPLETED: u32 = 0;
-const NOT_SUPPORTED: u32 = 1;
-const UNKNOWN_ERROR: u32 = 2;
-const INVALID_PARAMETER: u32 = 5;
-const IN_USE: u32 = 6;
+/// CIM ReturnValues of RequestPowerStateChange (and of IPS
+/// RequestOSPowerSavingStateChange, which uses the same values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PowerChange {
+    Completed = 0,
+    NotSupported = 1,
+    UnknownError = 2,
+    InvalidParameter = 5,
+    InUse = 6,
+}
+
+impl From<PowerChange> for u32 {
+    fn from(rv: PowerChange) -> u32 {
+        rv as u32
+    }
+}
+
+/// The ReturnValue a power refusal is answered with.
+fn refused(r: PowerRefusal) -> PowerChange {
+    match r {
+        PowerRefusal::NotSupported => PowerChange::NotSupported,
+        PowerRefusal::NotAvailableNow => PowerChange::UnknownError,
+        PowerRefusal::Busy => PowerChange::InUse,
+    }
+}
 
 fn request_power_state_change(
     device: &Device,
@@ -104,7 +123,7 @@ fn request_power_state_change(
 ) -> Result<Instance, Fault> {
     const METHOD: &str = "RequestPowerStateChange";
     let Some(requested) = input.int("PowerState") else {
-        return Ok(output(METHOD, INVALID_PARAMETER));
+        return Ok(output(METHOD, PowerChange::InvalidParameter.into()));
     };
     // The managed element, when given, must be the host.
     if let Some(element) = input.get("ManagedElement") {
@@ -113,37 +132,35 @@ fn request_power_state_change(
             .and_then(|epr| epr.selector_text("Name"))
             .is_some_and(|name| name == "ManagedSystem");
         if !is_host {
-            return Ok(output(METHOD, INVALID_PARAMETER));
+            return Ok(output(METHOD, PowerChange::InvalidParameter.into()));
         }
     }
     let return_value = match PowerRequest::from_cim(requested) {
         // A DSP1027 state AMT does not implement as a request.
-        None if (1..=17).contains(&requested) => NOT_SUPPORTED,
-        None => INVALID_PARAMETER,
+        None if (1..=17).contains(&requested) => PowerChange::NotSupported,
+        None => PowerChange::InvalidParameter,
         Some(request) => match device.request_power(request) {
             Ok(()) => {
                 tracing::info!(device = %device.name, requested, "power state change accepted");
                 if let Some(id) = EventId::for_power_request(request) {
                     device.audit(id);
                 }
-                COMPLETED
+                PowerChange::Completed
             }
-            Err(PowerRefusal::NotSupported) => NOT_SUPPORTED,
-            Err(PowerRefusal::NotAvailableNow) => UNKNOWN_ERROR,
-            Err(PowerRefusal::Busy) => IN_USE,
+            Err(r) => refused(r),
         },
     };
-    Ok(output(METHOD, return_value))
+    Ok(output(METHOD, return_value.into()))
 }
 
 fn ips_power_service(device: &Device) -> Vec<Instance> {
-    let (on, saving) = device.with_state(|s| (s.power.state().is_on(), s.os_power_saving));
+    let saving = device.os_power_saving();
     vec![
         service("IPS_PowerManagementService", SERVICE_NAME)
             .with("ElementName", SERVICE_NAME)
             .with("EnabledState", 5)
             // 0 unknown while the host is not running an OS.
-            .with("OSPowerSavingState", if on { saving } else { 0 })
+            .with("OSPowerSavingState", saving.map_or(0, OsPowerSaving::cim))
             .with("RequestedState", 12),
     ]
 }
@@ -154,18 +171,17 @@ fn request_os_power_saving_state_change(
     input: &Instance,
 ) -> Result<Instance, Fault> {
     const METHOD: &str = "RequestOSPowerSavingStateChange";
-    let rv = match input.int("OSPowerSavingState") {
-        Some(state @ (2 | 3)) => device.with_state(|s| {
-            if s.power.state().is_on() {
-                s.os_power_saving = state as u8;
-                COMPLETED
-            } else {
-                UNKNOWN_ERROR
-            }
-        }),
-        _ => INVALID_PARAMETER,
+    let rv = match input
+        .int("OSPowerSavingState")
+        .and_then(OsPowerSaving::from_cim)
+    {
+        Some(to) => match device.set_os_power_saving(to) {
+            Ok(()) => PowerChange::Completed,
+            Err(r) => refused(r),
+        },
+        None => PowerChange::InvalidParameter,
     };
-    Ok(output(METHOD, rv))
+    Ok(output(METHOD, rv.into()))
 }
 
 fn power_capabilities(device: &Device) -> Vec<Instance> {

@@ -4,8 +4,9 @@
 
 use super::{Access, CLASS, Class, Method, output};
 use amtemu_model::device::audit::EventId;
-use amtemu_model::device::power_policy::{MePowerPolicy, SCHEMES};
 use amtemu_model::device::{Device, Named};
+use amtemu_model::device::power_policy::{MePowerPolicy, PowerPolicyRefusal, SCHEMES};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance};
@@ -29,7 +30,7 @@ pub static CLASSES: &[Class] = &[Class {
 /// The CIM_ElementSettingData instance that marks the active package as
 /// the ME's current setting (consoles read the policy in force from it).
 pub(crate) fn active_scheme_setting(device: &Device, managed_element: Epr) -> Instance {
-    let scheme = device.with_state(|s| s.nvram.power_policy).scheme();
+    let scheme = device.power_policy().scheme();
     Instance::new("CIM_ElementSettingData")
         .with("IsCurrent", 1)
         .with("ManagedElement", managed_element)
@@ -64,27 +65,28 @@ fn set_power_scheme(device: &Device, target: &Instance, _: &Instance) -> Result<
         .text("InstanceID")
         .and_then(MePowerPolicy::by_instance_id)
     else {
-        return Ok(output(METHOD, 36));
+        return Ok(output(METHOD, PtStatus::InvalidParameter.into()));
     };
-    if device.audit_blocks(EventId::POWER_PACKAGE_MODIFIED) {
-        return Ok(output(
-            METHOD,
-            amtemu_wire::status::PtStatus::AuditFail.into(),
-        ));
-    }
-    let host = device.with_state(|s| {
-        s.nvram.power_policy = policy;
-        s.power.state()
-    });
+    let reachable = match device.set_power_policy(policy) {
+        Ok(reachable) => reachable,
+        Err(r) => return Ok(output(METHOD, status(r).into())),
+    };
     tracing::info!(
         device = %device.name,
         policy = policy.name(),
-        reachable = policy.keeps_on(host),
+        reachable,
         "ME power package set"
     );
     device.changed("AMT_SystemPowerScheme");
     device.audit(EventId::POWER_PACKAGE_MODIFIED);
-    Ok(output(METHOD, 0))
+    Ok(output(METHOD, PtStatus::Success.into()))
+}
+
+/// The PT_STATUS a refused policy change is answered with.
+fn status(r: PowerPolicyRefusal) -> PtStatus {
+    match r {
+        PowerPolicyRefusal::AuditFail => PtStatus::AuditFail,
+    }
 }
 
 #[cfg(test)]
@@ -98,20 +100,14 @@ mod tests {
         let d = device("3.2.1");
         let schemes = power_schemes(&d);
         assert_eq!(schemes.len(), SCHEMES.len());
-        assert_eq!(
-            d.with_state(|s| s.nvram.power_policy),
-            MePowerPolicy::AlwaysOn
-        );
+        assert_eq!(d.power_policy(), MePowerPolicy::AlwaysOn);
         let s0 = schemes
             .iter()
             .find(|s| s.text("InstanceID") == Some(MePowerPolicy::S0Only.scheme().instance_id))
             .unwrap();
         let out = set_power_scheme(&d, s0, &Instance::default()).unwrap();
         assert_eq!(out.int("ReturnValue"), Some(0));
-        assert_eq!(
-            d.with_state(|s| s.nvram.power_policy),
-            MePowerPolicy::S0Only
-        );
+        assert_eq!(d.power_policy(), MePowerPolicy::S0Only);
         let current = active_scheme_setting(&d, Epr::default());
         let setting = current.get("SettingData").and_then(|v| v.as_ref()).unwrap();
         assert_eq!(
@@ -124,9 +120,6 @@ mod tests {
         let bogus = Instance::new("AMT_SystemPowerScheme").with("InstanceID", "nope");
         let out = set_power_scheme(&d, &bogus, &Instance::default()).unwrap();
         assert_eq!(out.int("ReturnValue"), Some(36));
-        assert_eq!(
-            d.with_state(|s| s.nvram.power_policy),
-            MePowerPolicy::S0Only
-        );
+        assert_eq!(d.power_policy(), MePowerPolicy::S0Only);
     }
 }

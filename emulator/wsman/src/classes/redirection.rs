@@ -3,7 +3,8 @@
 
 use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_uint, service};
 use amtemu_model::device::users::realm;
-use amtemu_model::device::{ControlMode, Device, Feature};
+use amtemu_model::device::{Device, Feature, KvmSettingsChange, RedirectionRefusal};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::Instance;
 
@@ -11,9 +12,6 @@ const REDIRECTION: &str = "Intel(r) AMT Redirection Service";
 const KVM_SAP: &str = "KVM Redirection Service Access Point";
 const KVM_SETTINGS: &str = "Intel(r) KVM Redirection Settings";
 const OPT_IN: &str = "Intel(r) AMT OptIn Service";
-
-/// OptInRequired meaning "consent for every redirection and boot option".
-const CONSENT_ALL: u32 = 0xFFFF_FFFF;
 
 /// User consent serves redirection and remote control sessions alike.
 const CONSENT: Access = Access(&[realm::REDIRECTION, realm::REMOTE_CONTROL]);
@@ -89,8 +87,78 @@ pub static CLASSES: &[Class] = &[
     },
 ];
 
+/// The PT_STATUS a refused Put is answered with (as an InternalError fault).
+fn status(r: RedirectionRefusal) -> PtStatus {
+    match r {
+        RedirectionRefusal::InvalidEnabledState | RedirectionRefusal::InvalidOptInPolicy => {
+            PtStatus::InvalidParameter
+        }
+        RedirectionRefusal::OptInPolicyFixed => PtStatus::NotPermitted,
+        RedirectionRefusal::WeakRfbPassword => PtStatus::InvalidPassword,
+        // The opt-in methods answer these with their own values (`opt_in`);
+        // no Put meets them.
+        RedirectionRefusal::InvalidOptInState | RedirectionRefusal::WrongOptInCode => {
+            PtStatus::InvalidParameter
+        }
+    }
+}
+
+fn fault(r: RedirectionRefusal) -> Fault {
+    Fault::InternalError(status(r).into())
+}
+
+/// CIM ReturnValues of RequestStateChange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StateChange {
+    Completed = 0,
+    InvalidParameter = 5,
+}
+
+impl From<StateChange> for u32 {
+    fn from(rv: StateChange) -> u32 {
+        rv as u32
+    }
+}
+
+/// IPS_OptInService method ReturnValues (not PT_STATUS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OptIn {
+    Success = 0,
+    InvalidState = 2,
+    Failed = 4,
+}
+
+impl From<OptIn> for u32 {
+    fn from(rv: OptIn) -> u32 {
+        rv as u32
+    }
+}
+
+/// The ReturnValue of an opt-in method.
+fn opt_in(result: Result<(), RedirectionRefusal>) -> OptIn {
+    match result {
+        Ok(()) => OptIn::Success,
+        Err(RedirectionRefusal::WrongOptInCode) => OptIn::Failed,
+        Err(_) => OptIn::InvalidState,
+    }
+}
+
+/// An optional boolean of a Put: absent, or well-formed.
+fn given_bool(input: &Instance, name: &str) -> Result<Option<bool>, Fault> {
+    let mut value = false;
+    put_bool(input, name, &mut value)?;
+    Ok(input.get(name).map(|_| value))
+}
+
+/// An optional unsigned property of a Put: absent, or well-formed.
+fn given_uint<T: TryFrom<i64> + Default>(input: &Instance, name: &str) -> Result<Option<T>, Fault> {
+    let mut value = T::default();
+    put_uint(input, name, &mut value)?;
+    Ok(input.get(name).map(|_| value))
+}
+
 fn redirection_service(device: &Device) -> Vec<Instance> {
-    let r = device.with_state(|s| s.nvram.redirection.clone());
+    let r = device.redirection_settings();
     vec![
         service("AMT_RedirectionService", REDIRECTION)
             .with("ElementName", REDIRECTION)
@@ -100,19 +168,15 @@ fn redirection_service(device: &Device) -> Vec<Instance> {
 }
 
 fn put_redirection_service(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
-    device.with_state(|s| {
-        let mut r = s.nvram.redirection.clone();
-        put_bool(input, "ListenerEnabled", &mut r.listener_enabled)?;
-        // MeshCentral also sends EnabledState in the Put.
-        if let Some(v) = input.get("EnabledState") {
-            let state = v.as_int().ok_or(Fault::InvalidRepresentation)?;
-            if !r.set_enabled_state(state) {
-                return Err(Fault::InternalError(36));
-            }
-        }
-        s.nvram.redirection = r;
-        Ok(())
-    })
+    let listener = given_bool(input, "ListenerEnabled")?;
+    // MeshCentral also sends EnabledState in the Put.
+    let state = match input.get("EnabledState") {
+        None => None,
+        Some(v) => Some(v.as_int().ok_or(Fault::InvalidRepresentation)?),
+    };
+    device
+        .set_redirection_service(listener, state)
+        .map_err(fault)
 }
 
 fn redirection_state_change(
@@ -122,16 +186,20 @@ fn redirection_state_change(
 ) -> Result<Instance, Fault> {
     let ok = input
         .int("RequestedState")
-        .is_some_and(|v| device.with_state(|s| s.nvram.redirection.set_enabled_state(v)));
+        .is_some_and(|v| device.set_redirection_state(v).is_ok());
     if ok {
         device.changed("AMT_RedirectionService");
     }
-    // 0 success, 5 invalid parameter.
-    Ok(output("RequestStateChange", if ok { 0 } else { 5 }))
+    let rv = if ok {
+        StateChange::Completed
+    } else {
+        StateChange::InvalidParameter
+    };
+    Ok(output("RequestStateChange", rv.into()))
 }
 
 fn kvm_sap(device: &Device) -> Vec<Instance> {
-    let enabled = device.with_state(|s| s.nvram.redirection.kvm_enabled);
+    let enabled = device.redirection_settings().kvm_enabled;
     let mut i = service("CIM_KVMRedirectionSAP", KVM_SAP)
         .with("ElementName", KVM_SAP)
         // 6: enabled but no session; 3: disabled.
@@ -145,17 +213,17 @@ fn kvm_sap(device: &Device) -> Vec<Instance> {
 fn kvm_state_change(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let rv = match input.int("RequestedState") {
         Some(state @ (2 | 3)) => {
-            device.with_state(|s| s.nvram.redirection.kvm_enabled = state == 2);
+            device.set_kvm_enabled(state == 2);
             device.changed("CIM_KVMRedirectionSAP");
-            0
+            StateChange::Completed
         }
-        _ => 5,
+        _ => StateChange::InvalidParameter,
     };
-    Ok(output("RequestStateChange", rv))
+    Ok(output("RequestStateChange", rv.into()))
 }
 
 fn kvm_settings(device: &Device) -> Vec<Instance> {
-    let r = device.with_state(|s| s.nvram.redirection.clone());
+    let r = device.redirection_settings();
     vec![
         Instance::new("IPS_KVMRedirectionSettingData")
             .with("BackToBackFbMode", false)
@@ -172,124 +240,62 @@ fn kvm_settings(device: &Device) -> Vec<Instance> {
     ]
 }
 
-/// An RFB password must be exactly 8 characters with upper and lower case,
-/// a digit and a special character (VNC passwords are 8 bytes).
-fn strong_rfb_password(p: &str) -> bool {
-    p.chars().count() == 8
-        && p.chars().any(|c| c.is_ascii_uppercase())
-        && p.chars().any(|c| c.is_ascii_lowercase())
-        && p.chars().any(|c| c.is_ascii_digit())
-        && p.chars().any(|c| !c.is_ascii_alphanumeric())
-}
-
 fn put_kvm_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
-    device.with_state(|s| {
-        let mut r = s.nvram.redirection.clone();
-        put_bool(input, "Is5900PortEnabled", &mut r.kvm_port_5900_enabled)?;
-        put_bool(input, "OptInPolicy", &mut r.kvm_opt_in_policy)?;
-        put_uint(
-            input,
-            "OptInPolicyTimeout",
-            &mut r.kvm_opt_in_policy_timeout,
-        )?;
-        put_uint(input, "SessionTimeout", &mut r.kvm_session_timeout)?;
-        put_uint(input, "DefaultScreen", &mut r.kvm_default_screen)?;
-        if let Some(p) = input.text("RFBPassword").filter(|p| !p.is_empty()) {
-            if !strong_rfb_password(p) {
-                return Err(Fault::InternalError(2054));
-            }
-            r.kvm_rfb_password_set = true;
-        }
-        s.nvram.redirection = r;
-        Ok(())
-    })
+    let change = KvmSettingsChange {
+        port_5900_enabled: given_bool(input, "Is5900PortEnabled")?,
+        opt_in_policy: given_bool(input, "OptInPolicy")?,
+        opt_in_policy_timeout: given_uint(input, "OptInPolicyTimeout")?,
+        session_timeout: given_uint(input, "SessionTimeout")?,
+        default_screen: given_uint(input, "DefaultScreen")?,
+        rfb_password: input
+            .text("RFBPassword")
+            .filter(|p| !p.is_empty())
+            .map(str::to_string),
+    };
+    device.update_kvm_settings(change).map_err(fault)
 }
 
 fn opt_in_service(device: &Device) -> Vec<Instance> {
-    let (r, mode) = device.with_state(|s| (s.nvram.redirection.clone(), s.nvram.setup.mode));
-    let ccm = mode == ControlMode::Client;
+    let c = device.consent();
     vec![
         service("IPS_OptInService", OPT_IN)
-            .with("CanModifyOptInPolicy", u8::from(!ccm))
+            .with("CanModifyOptInPolicy", u8::from(c.policy_changeable))
             .with("ElementName", OPT_IN)
-            .with("OptInCodeTimeout", r.opt_in_code_timeout)
-            .with("OptInDisplayTimeout", r.opt_in_display_timeout)
+            .with("OptInCodeTimeout", c.code_timeout)
+            .with("OptInDisplayTimeout", c.display_timeout)
             // Client control mode forces consent for everything.
-            .with(
-                "OptInRequired",
-                if ccm { CONSENT_ALL } else { r.opt_in_required },
-            )
-            .with("OptInState", r.opt_in_state),
+            .with("OptInRequired", c.required)
+            .with("OptInState", c.state),
     ]
 }
 
 fn put_opt_in_service(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
-    device.with_state(|s| {
-        let mut r = s.nvram.redirection.clone();
-        put_uint(input, "OptInRequired", &mut r.opt_in_required)?;
-        put_uint(input, "OptInDisplayTimeout", &mut r.opt_in_display_timeout)?;
-        if !matches!(r.opt_in_required, 0 | 1 | CONSENT_ALL) {
-            return Err(Fault::InternalError(36));
-        }
-        // In client control mode the policy is fixed.
-        if s.nvram.setup.mode == ControlMode::Client
-            && r.opt_in_required != s.nvram.redirection.opt_in_required
-        {
-            return Err(Fault::InternalError(16));
-        }
-        s.nvram.redirection = r;
-        Ok(())
-    })
+    let required = given_uint(input, "OptInRequired")?;
+    let display_timeout = given_uint(input, "OptInDisplayTimeout")?;
+    device
+        .set_opt_in_policy(required, display_timeout)
+        .map_err(fault)
 }
 
 /// Opt-in states: 0 not started, 1 requested, 2 displayed, 3 received.
 fn start_opt_in(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let rv = device.with_state(|s| {
-        if s.nvram.redirection.opt_in_state == 0 {
-            // The code is shown on the host's screen at once.
-            s.nvram.redirection.opt_in_state = 2;
-            0
-        } else {
-            2
-        }
-    });
-    Ok(output("StartOptIn", rv))
+    Ok(output("StartOptIn", opt_in(device.start_opt_in()).into()))
 }
 
 fn cancel_opt_in(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    device.with_state(|s| s.nvram.redirection.opt_in_state = 0);
-    Ok(output("CancelOptIn", 0))
-}
-
-/// The code shown on the emulated screen is the first six digits of the
-/// device's UUID as a number, so a test can compute it.
-pub fn opt_in_code(device: &Device) -> u32 {
-    let u = device.identity.uuid;
-    u32::from_le_bytes([u[0], u[1], u[2], u[3]]) % 1_000_000
+    device.cancel_opt_in();
+    Ok(output("CancelOptIn", OptIn::Success.into()))
 }
 
 fn send_opt_in_code(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let expected = opt_in_code(device);
-    let given = input.int("OptInCode");
-    let rv = device.with_state(|s| {
-        if s.nvram.redirection.opt_in_state != 2 {
-            return 2; // invalid state
-        }
-        if given == Some(i64::from(expected)) {
-            s.nvram.redirection.opt_in_state = 3;
-            0
-        } else {
-            // A wrong code ends the attempt.
-            s.nvram.redirection.opt_in_state = 0;
-            4
-        }
-    });
-    Ok(output("SendOptInCode", rv))
+    let result = device.send_opt_in_code(input.int("OptInCode"));
+    Ok(output("SendOptInCode", opt_in(result).into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use amtemu_model::device::{CONSENT_ALL, ControlMode};
     use amtemu_model::testing::device;
 
     #[test]
@@ -333,34 +339,27 @@ mod tests {
         );
         start_opt_in(&d, &none, &none).unwrap();
         assert_eq!(
-            send_opt_in_code(&d, &none, &code(opt_in_code(&d) + 1))
+            send_opt_in_code(&d, &none, &code(d.opt_in_code() + 1))
                 .unwrap()
                 .int("ReturnValue"),
             Some(4)
         );
         start_opt_in(&d, &none, &none).unwrap();
         assert_eq!(
-            send_opt_in_code(&d, &none, &code(opt_in_code(&d)))
+            send_opt_in_code(&d, &none, &code(d.opt_in_code()))
                 .unwrap()
                 .int("ReturnValue"),
             Some(0)
         );
+        d.set_opt_in_policy(Some(CONSENT_ALL), None).unwrap();
         d.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
         let svc = opt_in_service(&d).remove(0);
         assert_eq!(svc.int("OptInRequired"), Some(i64::from(CONSENT_ALL)));
         let mut put = svc.clone();
         put.set("OptInRequired", 0);
-        d.with_state(|s| s.nvram.redirection.opt_in_required = CONSENT_ALL);
         assert_eq!(
             put_opt_in_service(&d, &svc, &put),
             Err(Fault::InternalError(16))
         );
-    }
-
-    #[test]
-    fn weak_rfb_passwords_are_refused() {
-        assert!(strong_rfb_password("P@ssw0rd"));
-        assert!(!strong_rfb_password("password"));
-        assert!(!strong_rfb_password("P@ssw0rd1"));
     }
 }

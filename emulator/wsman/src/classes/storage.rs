@@ -9,8 +9,9 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use super::{Access, CLASS, Class, SERVICE_KEYS, method, output, service};
 use amtemu_model::device::Device;
 use amtemu_model::device::audit::EventId;
-use amtemu_model::device::storage::{AppIdentity, LIMITS, status};
+use amtemu_model::device::storage::{AppIdentity, LIMITS, StorageRefusal};
 use amtemu_model::device::users::realm;
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::Instance;
 
@@ -81,31 +82,73 @@ fn admin_service(_: &Device) -> Vec<Instance> {
     ]
 }
 
+/// The PT_STATUS a storage refusal is answered with.
+fn status(r: StorageRefusal) -> PtStatus {
+    match r {
+        StorageRefusal::NotRegistered => PtStatus::ApplicationNotRegistered,
+        StorageRefusal::InvalidRegistrationData => PtStatus::InvalidRegistrationData,
+        StorageRefusal::NoSuchApplication => PtStatus::ApplicationDoesNotExist,
+        StorageRefusal::NotEnoughStorage => PtStatus::NotEnoughStorage,
+        StorageRefusal::InvalidName => PtStatus::InvalidName,
+        StorageRefusal::NoSuchBlock => PtStatus::BlockDoesNotExist,
+        StorageRefusal::InvalidByteOffset => PtStatus::InvalidByteOffset,
+        StorageRefusal::InvalidByteCount => PtStatus::InvalidByteCount,
+        StorageRefusal::NotOwner => PtStatus::NotOwner,
+        StorageRefusal::LockedByOther => PtStatus::BlockLockedByOther,
+        StorageRefusal::NotLocked => PtStatus::BlockNotLocked,
+        StorageRefusal::LimitReached => PtStatus::MaxLimitReached,
+        StorageRefusal::InvalidIndex => PtStatus::InvalidIndex,
+        StorageRefusal::InvalidAllocation => PtStatus::InvalidParameter,
+        StorageRefusal::NoSuchEntry => PtStatus::InvalidHandle,
+        StorageRefusal::Duplicate => PtStatus::Duplicate,
+        StorageRefusal::AuditFail => PtStatus::AuditFail,
+    }
+}
+
+/// A method's result before it is written: the output values, or the
+/// PT_STATUS of a malformed argument or a refusal.
+type Outcome = Result<Instance, PtStatus>;
+
 /// A handle argument: present and a u32, or INVALID_PARAMETER.
-fn handle(input: &Instance, name: &str) -> Result<u32, u32> {
+fn handle(input: &Instance, name: &str) -> Result<u32, PtStatus> {
     input
         .int(name)
         .and_then(|h| u32::try_from(h).ok())
-        .ok_or(status::INVALID_PARAMETER)
+        .ok_or(PtStatus::InvalidParameter)
 }
 
-fn text<'a>(input: &'a Instance, name: &str) -> Result<&'a str, u32> {
+fn text<'a>(input: &'a Instance, name: &str) -> Result<&'a str, PtStatus> {
     match input.get(name) {
         None => Ok(""),
-        Some(v) => v.as_text().ok_or(status::INVALID_PARAMETER),
+        Some(v) => v.as_text().ok_or(PtStatus::InvalidParameter),
     }
+}
+
+fn flag(input: &Instance, name: &str) -> Result<bool, PtStatus> {
+    match input.get(name) {
+        None => Ok(false),
+        Some(v) => v.as_bool().ok_or(PtStatus::InvalidParameter),
+    }
+}
+
+/// The session and block handles most block methods take.
+fn session_and_block(input: &Instance) -> Result<(u32, u32), PtStatus> {
+    Ok((
+        handle(input, "SessionHandle")?,
+        handle(input, "BlockHandle")?,
+    ))
 }
 
 /// Turns a method's result into its output: the values on success, the
 /// status alone on failure.
-fn answer(method: &str, result: Result<Instance, u32>) -> Result<Instance, Fault> {
+fn answer(method: &str, result: Outcome) -> Result<Instance, Fault> {
     Ok(match result {
         Ok(values) => {
-            let mut out = output(method, 0);
+            let mut out = output(method, PtStatus::Success.into());
             out.props.extend(values.props);
             out
         }
-        Err(rv) => output(method, rv),
+        Err(rv) => output(method, rv.into()),
     })
 }
 
@@ -113,8 +156,12 @@ fn values() -> Instance {
     Instance::default()
 }
 
+fn changed(device: &Device) {
+    device.changed("AMT_ThirdPartyDataStorage");
+}
+
 fn get_mtu(_: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    Ok(output("GetMTU", 0).with("Mtu", LIMITS.mtu))
+    Ok(output("GetMTU", PtStatus::Success.into()).with("Mtu", LIMITS.mtu))
 }
 
 fn register_application(
@@ -125,14 +172,14 @@ fn register_application(
     let result = (|| {
         let uuid = BASE64
             .decode(text(input, "CallerUUID")?)
-            .map_err(|_| status::INVALID_REGISTRATION_DATA)?;
+            .map_err(|_| PtStatus::InvalidRegistrationData)?;
         let identity = AppIdentity {
             uuid,
             vendor: text(input, "VendorName")?.to_string(),
             name: text(input, "ApplicationName")?.to_string(),
             enterprise: text(input, "EnterpriseName")?.to_string(),
         };
-        let session = device.with_state(|s| s.nvram.storage.register(identity))?;
+        let session = device.storage_register(identity).map_err(status)?;
         Ok(values().with("SessionHandle", session))
     })();
     answer("RegisterApplication", result)
@@ -143,9 +190,11 @@ fn unregister_application(
     _: &Instance,
     input: &Instance,
 ) -> Result<Instance, Fault> {
-    let result = handle(input, "SessionHandle")
-        .and_then(|s| device.with_state(|st| st.nvram.storage.unregister(s)))
-        .map(|()| values());
+    let result = (|| {
+        let session = handle(input, "SessionHandle")?;
+        device.storage_unregister(session).map_err(status)?;
+        Ok(values())
+    })();
     answer("UnregisterApplication", result)
 }
 
@@ -162,9 +211,13 @@ fn current_applications(
     _: &Instance,
     input: &Instance,
 ) -> Result<Instance, Fault> {
-    let result = handle(input, "SessionHandle")
-        .and_then(|s| device.with_state(|st| st.nvram.storage.current_applications(s)))
-        .map(|list| handles("ApplicationHandles", list));
+    let result = (|| {
+        let session = handle(input, "SessionHandle")?;
+        let list = device
+            .storage_current_applications(session)
+            .map_err(status)?;
+        Ok(handles("ApplicationHandles", list))
+    })();
     answer("GetCurrentApplicationHandles", result)
 }
 
@@ -173,9 +226,13 @@ fn registered_applications(
     _: &Instance,
     input: &Instance,
 ) -> Result<Instance, Fault> {
-    let result = handle(input, "SessionHandle")
-        .and_then(|s| device.with_state(|st| st.nvram.storage.registered_applications(s)))
-        .map(|list| handles("ApplicationHandles", list));
+    let result = (|| {
+        let session = handle(input, "SessionHandle")?;
+        let list = device
+            .storage_registered_applications(session)
+            .map_err(status)?;
+        Ok(handles("ApplicationHandles", list))
+    })();
     answer("GetRegisteredApplications", result)
 }
 
@@ -187,14 +244,12 @@ fn application_attributes(
     let result = (|| {
         let session = handle(input, "SessionHandle")?;
         let app = handle(input, "Handle")?;
-        device.with_state(|s| {
-            let a = s.nvram.storage.application(session, app)?;
-            Ok(values()
-                .with("UUID", BASE64.encode(&a.identity.uuid))
-                .with("VendorName", a.identity.vendor.as_str())
-                .with("ApplicationName", a.identity.name.as_str())
-                .with("EnterpriseName", a.identity.enterprise.as_str()))
-        })
+        let a = device.storage_application(session, app).map_err(status)?;
+        Ok(values()
+            .with("UUID", BASE64.encode(&a.uuid))
+            .with("VendorName", a.vendor)
+            .with("ApplicationName", a.name)
+            .with("EnterpriseName", a.enterprise))
     })();
     answer("GetApplicationAttributes", result)
 }
@@ -204,27 +259,23 @@ fn allocate_block(device: &Device, _: &Instance, input: &Instance) -> Result<Ins
         let session = handle(input, "SessionHandle")?;
         let size = input
             .int("BytesRequested")
-            .ok_or(status::INVALID_PARAMETER)?;
-        let hidden = match input.get("BlockHidden") {
-            None => false,
-            Some(v) => v.as_bool().ok_or(status::INVALID_PARAMETER)?,
-        };
+            .ok_or(PtStatus::InvalidParameter)?;
+        let hidden = flag(input, "BlockHidden")?;
         let name = text(input, "BlockName")?;
-        let block = device.with_state(|s| s.nvram.storage.allocate(session, size, hidden, name))?;
+        let block = device
+            .storage_allocate(session, size, hidden, name)
+            .map_err(status)?;
+        changed(device);
         Ok(values().with("BlockHandle", block))
     })();
-    if result.is_ok() {
-        device.changed("AMT_ThirdPartyDataStorage");
-    }
     answer("AllocateBlock", result)
 }
 
 fn deallocate_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = (|| {
-        let session = handle(input, "SessionHandle")?;
-        let block = handle(input, "BlockHandle")?;
-        device.with_state(|s| s.nvram.storage.deallocate(session, block))?;
-        device.changed("AMT_ThirdPartyDataStorage");
+        let (session, block) = session_and_block(input)?;
+        device.storage_deallocate(session, block).map_err(status)?;
+        changed(device);
         Ok(values())
     })();
     answer("DeallocateBlock", result)
@@ -237,7 +288,7 @@ fn allocated_blocks(device: &Device, _: &Instance, input: &Instance) -> Result<I
             None => None,
             Some(_) => Some(handle(input, "BlockOwnerApplication")?),
         };
-        let list = device.with_state(|s| s.nvram.storage.blocks_of(session, owner))?;
+        let list = device.storage_blocks(session, owner).map_err(status)?;
         Ok(handles("BlockHandles", list))
     })();
     answer("GetAllocatedBlocks", result)
@@ -245,27 +296,25 @@ fn allocated_blocks(device: &Device, _: &Instance, input: &Instance) -> Result<I
 
 fn block_attributes(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = (|| {
-        let session = handle(input, "SessionHandle")?;
-        let block = handle(input, "BlockHandle")?;
-        device.with_state(|s| {
-            let b = s.nvram.storage.block(session, block)?;
-            Ok(values()
-                .with("BlockSize", b.data.len())
-                .with("BlockHidden", b.hidden)
-                .with("BlockName", b.name.as_str())
-                .with("BlockOwnerApplication", b.owner))
-        })
+        let (session, block) = session_and_block(input)?;
+        let b = device.storage_block(session, block).map_err(status)?;
+        Ok(values()
+            .with("BlockSize", b.size)
+            .with("BlockHidden", b.hidden)
+            .with("BlockName", b.name)
+            .with("BlockOwnerApplication", b.owner))
     })();
     answer("GetBlockAttributes", result)
 }
 
 fn read_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = (|| {
-        let session = handle(input, "SessionHandle")?;
-        let block = handle(input, "BlockHandle")?;
-        let offset = input.int("ByteOffset").ok_or(status::INVALID_BYTE_OFFSET)?;
-        let count = input.int("ByteCount").ok_or(status::INVALID_BYTE_COUNT)?;
-        let data = device.with_state(|s| s.nvram.storage.read(session, block, offset, count))?;
+        let (session, block) = session_and_block(input)?;
+        let offset = input.int("ByteOffset").ok_or(PtStatus::InvalidByteOffset)?;
+        let count = input.int("ByteCount").ok_or(PtStatus::InvalidByteCount)?;
+        let data = device
+            .storage_read(session, block, offset, count)
+            .map_err(status)?;
         Ok(values().with("Data", BASE64.encode(data)))
     })();
     answer("ReadBlock", result)
@@ -273,45 +322,44 @@ fn read_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instanc
 
 fn write_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     let result = (|| {
-        let session = handle(input, "SessionHandle")?;
-        let block = handle(input, "BlockHandle")?;
-        let offset = input.int("ByteOffset").ok_or(status::INVALID_BYTE_OFFSET)?;
+        let (session, block) = session_and_block(input)?;
+        let offset = input.int("ByteOffset").ok_or(PtStatus::InvalidByteOffset)?;
         let data = BASE64
             .decode(text(input, "Data")?)
-            .map_err(|_| status::INVALID_PARAMETER)?;
-        if data.len() > LIMITS.mtu as usize {
-            return Err(status::INVALID_BYTE_COUNT);
-        }
-        device.with_state(|s| s.nvram.storage.write(session, block, offset, &data))?;
-        device.changed("AMT_ThirdPartyDataStorage");
+            .map_err(|_| PtStatus::InvalidParameter)?;
+        device
+            .storage_write(session, block, offset, &data)
+            .map_err(status)?;
+        changed(device);
         Ok(values())
     })();
     answer("WriteBlock", result)
 }
 
 fn lock_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let result = handle(input, "SessionHandle")
-        .and_then(|s| Ok((s, handle(input, "BlockHandle")?)))
-        .and_then(|(s, b)| device.with_state(|st| st.nvram.storage.lock(s, b)))
-        .map(|()| values());
+    let result = (|| {
+        let (session, block) = session_and_block(input)?;
+        device.storage_lock(session, block).map_err(status)?;
+        Ok(values())
+    })();
     answer("LockBlock", result)
 }
 
 fn unlock_block(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let result = handle(input, "SessionHandle")
-        .and_then(|s| Ok((s, handle(input, "BlockHandle")?)))
-        .and_then(|(s, b)| device.with_state(|st| st.nvram.storage.unlock(s, b)))
-        .map(|()| values());
+    let result = (|| {
+        let (session, block) = session_and_block(input)?;
+        device.storage_unlock(session, block).map_err(status)?;
+        Ok(values())
+    })();
     answer("UnlockBlock", result)
 }
 
 // ---- administration ---------------------------------------------------
 
 fn storage_attributes(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    let used = device.with_state(|s| s.nvram.storage.used());
-    Ok(output("GetStorageAttributes", 0)
+    Ok(output("GetStorageAttributes", PtStatus::Success.into())
         .with("TotalStorage", LIMITS.total)
-        .with("TotalAllocatedStorage", used)
+        .with("TotalAllocatedStorage", device.storage_used())
         .with("MaxPartnerStorage", LIMITS.max_partner_quota)
         .with("MaxNonPartnerTotalAllocationSize", LIMITS.non_partner_quota)
         .with("MaxBlockSize", LIMITS.max_block)
@@ -323,26 +371,18 @@ fn add_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance
     let result = (|| {
         // AttrType 1 is the only kind of allocation entry (FPACL).
         if input.int("AttrType").is_some_and(|t| t != 1) {
-            return Err(status::INVALID_PARAMETER);
+            return Err(PtStatus::InvalidParameter);
         }
-        let partner = match input.get("IsPartner") {
-            None => false,
-            Some(v) => v.as_bool().ok_or(status::INVALID_PARAMETER)?,
-        };
+        let partner = flag(input, "IsPartner")?;
         let size = input
             .int("TotalAllocationSize")
-            .ok_or(status::INVALID_PARAMETER)?;
+            .ok_or(PtStatus::InvalidParameter)?;
         let application = text(input, "ApplicationName")?;
         let vendor = text(input, "VendorName")?;
-        if device.audit_blocks(EventId::STORAGE_FPACL_MODIFIED) {
-            return Err(amtemu_wire::status::PtStatus::AuditFail.into());
-        }
-        let h = device.with_state(|s| {
-            s.nvram
-                .storage
-                .add_entry(application, vendor, partner, size)
-        })?;
-        device.changed("AMT_ThirdPartyDataStorage");
+        let h = device
+            .storage_add_entry(application, vendor, partner, size)
+            .map_err(status)?;
+        changed(device);
         device.audit(EventId::STORAGE_FPACL_MODIFIED);
         Ok(values().with("Handle", h))
     })();
@@ -350,226 +390,45 @@ fn add_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance
 }
 
 fn get_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let result = handle(input, "Handle").and_then(|h| {
-        device.with_state(|s| {
-            let e = s.nvram.storage.entry(h)?;
-            Ok(values()
-                .with("AttrType", 1)
-                .with("ApplicationName", e.application.as_str())
-                .with("VendorName", e.vendor.as_str())
-                .with("IsPartner", e.is_partner)
-                .with("TotalAllocationSize", e.total_allocation))
-        })
-    });
+    let result = (|| {
+        let e = device
+            .storage_entry(handle(input, "Handle")?)
+            .map_err(status)?;
+        Ok(values()
+            .with("AttrType", 1)
+            .with("ApplicationName", e.application)
+            .with("VendorName", e.vendor)
+            .with("IsPartner", e.is_partner)
+            .with("TotalAllocationSize", e.total_allocation))
+    })();
     answer("GetStorageAllocEntry", result)
 }
 
 fn remove_entry(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let result = handle(input, "Handle")
-        .and_then(|h| device.with_state(|s| s.nvram.storage.remove_entry(h)));
-    if result.is_ok() {
-        device.changed("AMT_ThirdPartyDataStorage");
+    let result = (|| {
+        device
+            .storage_remove_entry(handle(input, "Handle")?)
+            .map_err(status)?;
+        changed(device);
         device.audit(EventId::STORAGE_FPACL_MODIFIED);
-    }
-    answer("RemoveStorageFpaclEntry", result.map(|()| values()))
+        Ok(values())
+    })();
+    answer("RemoveStorageFpaclEntry", result)
 }
 
 /// Pages of handles from a 1-based index.
 fn enumerate_entries(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const PAGE: usize = 10;
-    let all: Vec<u32> =
-        device.with_state(|s| s.nvram.storage.entries().iter().map(|e| e.handle).collect());
-    let result = match input.int("StartIndex") {
-        Some(start) if start >= 1 && start as u64 <= all.len() as u64 + 1 => {
-            let page: Vec<u32> = all
-                .iter()
-                .copied()
-                .skip(start as usize - 1)
-                .take(PAGE)
-                .collect();
-            Ok(handles("Handles", page.clone())
-                .with("TotalCount", all.len())
-                .with("HandlesCount", page.len()))
-        }
-        Some(_) => Err(status::INVALID_INDEX),
-        None => Err(status::INVALID_PARAMETER),
-    };
+    let result = (|| {
+        let start = input.int("StartIndex").ok_or(PtStatus::InvalidParameter)?;
+        let page = device.storage_entries_page(start, PAGE).map_err(status)?;
+        let count = page.handles.len();
+        Ok(handles("Handles", page.handles)
+            .with("TotalCount", page.total)
+            .with("HandlesCount", count))
+    })();
     answer("EnumerateStorageAllocEntries", result)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use amtemu_model::testing::device;
-
-    fn call(d: &Device, f: super::super::MethodFn, input: Instance) -> Instance {
-        f(d, &Instance::default(), &input).unwrap()
-    }
-
-    fn rv(out: &Instance) -> i64 {
-        out.int("ReturnValue").unwrap()
-    }
-
-    fn register(d: &Device, name: &str) -> i64 {
-        let out = call(
-            d,
-            register_application,
-            Instance::new("RegisterApplication_INPUT")
-                .with("CallerUUID", BASE64.encode([9u8; 16]))
-                .with("VendorName", "Contoso")
-                .with("ApplicationName", name)
-                .with("EnterpriseName", "Corp"),
-        );
-        assert_eq!(rv(&out), 0);
-        out.int("SessionHandle").unwrap()
-    }
-
-    #[test]
-    fn an_application_stores_and_reads_back_a_block() {
-        let d = device("11.8");
-        assert_eq!(
-            call(&d, get_mtu, Instance::default()).int("Mtu"),
-            Some(4096)
-        );
-        let bad_uuid = call(
-            &d,
-            register_application,
-            Instance::new("RegisterApplication_INPUT")
-                .with("CallerUUID", "%%%")
-                .with("VendorName", "v")
-                .with("ApplicationName", "a"),
-        );
-        assert_eq!(rv(&bad_uuid), 9);
-        let s = register(&d, "inventory");
-        let alloc = call(
-            &d,
-            allocate_block,
-            Instance::new("AllocateBlock_INPUT")
-                .with("SessionHandle", s)
-                .with("BytesRequested", 64)
-                .with("BlockHidden", false)
-                .with("BlockName", "asset"),
-        );
-        assert_eq!(rv(&alloc), 0);
-        let b = alloc.int("BlockHandle").unwrap();
-        let write = |offset: i64, data: &[u8]| {
-            rv(&call(
-                &d,
-                write_block,
-                Instance::new("WriteBlock_INPUT")
-                    .with("SessionHandle", s)
-                    .with("BlockHandle", b)
-                    .with("ByteOffset", offset)
-                    .with("Data", BASE64.encode(data)),
-            ))
-        };
-        assert_eq!(write(4, b"tag-1234"), 0);
-        assert_eq!(write(65, b"x"), 14);
-        assert_eq!(write(60, b"too long"), 15);
-        assert_eq!(write(0, &vec![1u8; LIMITS.mtu as usize + 1]), 15);
-        let read = call(
-            &d,
-            read_block,
-            Instance::new("ReadBlock_INPUT")
-                .with("SessionHandle", s)
-                .with("BlockHandle", b)
-                .with("ByteOffset", 0)
-                .with("ByteCount", 64),
-        );
-        let data = BASE64.decode(read.text("Data").unwrap()).unwrap();
-        assert_eq!(&data[4..12], b"tag-1234");
-        assert!(
-            data[56..].iter().all(|x| *x == 0),
-            "refused writes left nothing"
-        );
-        let unknown = call(
-            &d,
-            read_block,
-            Instance::new("ReadBlock_INPUT")
-                .with("SessionHandle", 4242)
-                .with("BlockHandle", b)
-                .with("ByteOffset", 0)
-                .with("ByteCount", 1),
-        );
-        assert_eq!(rv(&unknown), 8);
-        let attrs = call(
-            &d,
-            block_attributes,
-            Instance::new("GetBlockAttributes_INPUT")
-                .with("SessionHandle", s)
-                .with("BlockHandle", b),
-        );
-        assert_eq!(attrs.int("BlockSize"), Some(64));
-        assert_eq!(attrs.text("BlockName"), Some("asset"));
-        let blocks = call(
-            &d,
-            allocated_blocks,
-            Instance::new("GetAllocatedBlocks_INPUT").with("SessionHandle", s),
-        );
-        assert_eq!(blocks.get("BlockHandles").unwrap().items().len(), 1);
-    }
-
-    #[test]
-    fn partner_entries_are_administered() {
-        let d = device("4.0");
-        let add = |size: i64| {
-            call(
-                &d,
-                add_entry,
-                Instance::new("AddStorageFpaclEntry_INPUT")
-                    .with("AttrType", 1)
-                    .with("ApplicationName", "inventory")
-                    .with("VendorName", "Contoso")
-                    .with("IsPartner", true)
-                    .with("TotalAllocationSize", size),
-            )
-        };
-        assert_eq!(rv(&add(i64::from(LIMITS.max_partner_quota) + 1)), 36);
-        let ok = add(100_000);
-        assert_eq!(rv(&ok), 0);
-        assert_eq!(rv(&add(10)), 2058);
-        let h = ok.int("Handle").unwrap();
-        let got = call(
-            &d,
-            get_entry,
-            Instance::new("GetStorageAllocEntry_INPUT").with("Handle", h),
-        );
-        assert_eq!(got.int("TotalAllocationSize"), Some(100_000));
-        let list = call(
-            &d,
-            enumerate_entries,
-            Instance::new("EnumerateStorageAllocEntries_INPUT").with("StartIndex", 1),
-        );
-        assert_eq!(list.int("TotalCount"), Some(1));
-        let page_from = |start: Option<i64>| {
-            let input = Instance::new("EnumerateStorageAllocEntries_INPUT");
-            call(
-                &d,
-                enumerate_entries,
-                match start {
-                    Some(start) => input.with("StartIndex", start),
-                    None => input,
-                },
-            )
-        };
-        let past_the_end = page_from(Some(2));
-        assert_eq!(rv(&past_the_end), 0, "one past the last entry");
-        assert_eq!(past_the_end.int("HandlesCount"), Some(0));
-        assert_eq!(rv(&page_from(Some(0))), 35);
-        assert_eq!(rv(&page_from(Some(3))), 35);
-        assert_eq!(rv(&page_from(Some(i64::MAX))), 35);
-        assert_eq!(rv(&page_from(Some(i64::MIN))), 35);
-        assert_eq!(rv(&page_from(None)), 36);
-        let attrs = call(&d, storage_attributes, Instance::default());
-        assert_eq!(attrs.int("TotalStorage"), Some(i64::from(LIMITS.total)));
-        let gone = |h: i64| {
-            rv(&call(
-                &d,
-                remove_entry,
-                Instance::new("RemoveStorageFpaclEntry_INPUT").with("Handle", h),
-            ))
-        };
-        assert_eq!(gone(h), 0);
-        assert_eq!(gone(h), 2053);
-    }
-}
+mod tests;
