@@ -25,18 +25,14 @@
 //! failed, so the TLS verifier, the host-based setup methods and the tests
 //! share one implementation.
 
-use std::sync::Arc;
-
-use rustls::DistinguishedName;
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::device::{Device, Feature, HashAlgorithm, TrustedRootHash};
+use crate::device::{
+    Device, Feature, Firmware, HashAlgorithm, ProvisioningSettings, TrustedRootHash,
+};
 
 /// Intel's "AMT setup" extended key usage.
 pub const INTEL_SETUP_EKU: &str = "2.16.840.1.113741.1.2.3";
@@ -58,20 +54,23 @@ pub struct Policy {
 impl Policy {
     /// The device's policy as it stands now.
     pub fn for_device(device: &Device) -> Policy {
-        device.with_state(|s| {
-            let p = &s.nvram.provisioning;
-            let domain = if p.pki_dns_suffix.is_empty() {
-                p.dhcp_domain.clone()
-            } else {
-                p.pki_dns_suffix.clone()
-            };
-            Policy {
-                trusted: p.active_hashes().cloned().collect(),
-                domain,
-                max_ca_key_bits: device.firmware.max_ca_key_bits,
-                two_label_relaxation: device.firmware.has(Feature::ProvisioningSuffixRelaxation),
-            }
-        })
+        device.with_state(|s| Policy::of(&s.nvram.provisioning, device.firmware))
+    }
+
+    /// The policy of a device's provisioning settings on its firmware: the
+    /// PKI DNS suffix is the domain when set, else the DHCP domain.
+    pub fn of(p: &ProvisioningSettings, firmware: &Firmware) -> Policy {
+        let domain = if p.pki_dns_suffix.is_empty() {
+            p.dhcp_domain.clone()
+        } else {
+            p.pki_dns_suffix.clone()
+        };
+        Policy {
+            trusted: p.active_hashes().cloned().collect(),
+            domain,
+            max_ca_key_bits: firmware.max_ca_key_bits,
+            two_label_relaxation: firmware.has(Feature::ProvisioningSuffixRelaxation),
+        }
     }
 }
 
@@ -98,26 +97,6 @@ pub enum ChainError {
     Expired,
     #[error("the chain does not verify: {0}")]
     BadSignature(String),
-}
-
-impl ChainError {
-    /// The rustls error whose alert firmware's refusal most resembles.
-    pub fn to_rustls(&self) -> rustls::Error {
-        let e = match self {
-            ChainError::Empty | ChainError::Malformed(_) => CertificateError::BadEncoding,
-            ChainError::UntrustedRoot => CertificateError::UnknownIssuer,
-            ChainError::NotServerAuth | ChainError::NotSetupCertificate => {
-                CertificateError::InvalidPurpose
-            }
-            ChainError::NoDomain | ChainError::DomainMismatch { .. } => {
-                CertificateError::NotValidForName
-            }
-            ChainError::CaKeyTooLarge { .. } => CertificateError::BadEncoding,
-            ChainError::Expired => CertificateError::Expired,
-            ChainError::BadSignature(_) => CertificateError::BadSignature,
-        };
-        rustls::Error::InvalidCertificate(e)
-    }
 }
 
 /// A chain that passed: what the caller may need from it.
@@ -315,85 +294,6 @@ pub fn verify_rsa_sha256(public_key: &[u8], message: &[u8], signature: &[u8]) ->
         .is_ok()
 }
 
-/// The client-certificate verifier of 16993 during PKI setup: a client
-/// must present a provisioning chain that passes [`check`] against the
-/// device's policy at the moment of the handshake. A refusal is recorded on
-/// the device and answered with the alert rustls sends for the error.
-#[derive(Debug)]
-pub struct ProvisioningVerifier {
-    device: Arc<Device>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ProvisioningVerifier {
-    pub fn new(device: Arc<Device>, provider: Arc<CryptoProvider>) -> ProvisioningVerifier {
-        ProvisioningVerifier { device, provider }
-    }
-}
-
-impl ClientCertVerifier for ProvisioningVerifier {
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        // Firmware names no CAs; the client picks its provisioning chain.
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        let chain: Vec<&[u8]> = std::iter::once(end_entity.as_ref())
-            .chain(intermediates.iter().map(|c| c.as_ref()))
-            .collect();
-        let policy = Policy::for_device(&self.device);
-        match check(&chain, &policy, now) {
-            Ok(accepted) => {
-                tracing::info!(device = %self.device.name, cn = %accepted.common_name, root = %accepted.root, "provisioning certificate accepted");
-                Ok(ClientCertVerified::assertion())
-            }
-            Err(e) => {
-                self.device.provisioning_refused(&e.to_string());
-                Err(e.to_rustls())
-            }
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// Intel's setup EKU as rcgen takes an OID.
 const INTEL_SETUP_EKU_ARCS: &[u64] = &[2, 16, 840, 1, 113741, 1, 2, 3];
 
@@ -453,285 +353,4 @@ impl LeafSpec {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PKCS_RSA_SHA256,
-        RsaKeySize,
-    };
-
-    fn rsa(bits: RsaKeySize) -> KeyPair {
-        KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, bits).unwrap()
-    }
-
-    struct Ca {
-        der: Vec<u8>,
-        issuer: Issuer<'static, KeyPair>,
-    }
-
-    fn root(bits: RsaKeySize) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Test Provisioning Root");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let key = rsa(bits);
-        let der = params.self_signed(&key).unwrap().der().to_vec();
-        Ca {
-            der,
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    const GOOD: LeafSpec = LeafSpec::good("prov.corp.contoso.com");
-
-    fn leaf(ca: &Ca, spec: LeafSpec) -> Vec<u8> {
-        let params = spec.params();
-        let key = rsa(RsaKeySize::_2048);
-        params.signed_by(&key, &ca.issuer).unwrap().der().to_vec()
-    }
-
-    fn policy(root: &[u8]) -> Policy {
-        Policy {
-            trusted: vec![TrustedRootHash {
-                name: "test root".into(),
-                algorithm: HashAlgorithm::Sha256,
-                hash: hash(HashAlgorithm::Sha256, root),
-                active: true,
-                default: false,
-            }],
-            domain: "corp.contoso.com".into(),
-            max_ca_key_bits: 2048,
-            two_label_relaxation: true,
-        }
-    }
-
-    fn run(chain: &[&Vec<u8>], policy: &Policy) -> Result<Accepted, ChainError> {
-        let chain: Vec<&[u8]> = chain.iter().map(|c| c.as_slice()).collect();
-        check(&chain, policy, UnixTime::now())
-    }
-
-    #[test]
-    fn a_good_chain_is_accepted_by_any_hash_algorithm_of_its_root() {
-        let ca = root(RsaKeySize::_2048);
-        let leaf = leaf(&ca, GOOD);
-        let accepted = run(&[&leaf, &ca.der], &policy(&ca.der)).unwrap();
-        assert_eq!(accepted.common_name, "prov.corp.contoso.com");
-        assert_eq!(accepted.root, "test root");
-        for algorithm in [HashAlgorithm::Sha1, HashAlgorithm::Sha384] {
-            let mut p = policy(&ca.der);
-            p.trusted[0].algorithm = algorithm;
-            p.trusted[0].hash = hash(algorithm, &ca.der);
-            assert!(run(&[&leaf, &ca.der], &p).is_ok(), "{algorithm:?}");
-        }
-    }
-
-    #[test]
-    fn a_root_not_among_the_active_hashes_is_refused() {
-        let ca = root(RsaKeySize::_2048);
-        let other = root(RsaKeySize::_2048);
-        let leaf = leaf(&ca, GOOD);
-        assert_eq!(
-            run(&[&leaf, &ca.der], &policy(&other.der)),
-            Err(ChainError::UntrustedRoot)
-        );
-        let mut inactive = policy(&ca.der);
-        inactive.trusted[0].active = false;
-        assert_eq!(
-            run(&[&leaf, &ca.der], &inactive),
-            Err(ChainError::UntrustedRoot)
-        );
-        assert_eq!(
-            run(&[&leaf], &policy(&ca.der)),
-            Err(ChainError::UntrustedRoot),
-            "the root must be part of the chain"
-        );
-        assert_eq!(run(&[], &policy(&ca.der)), Err(ChainError::Empty));
-    }
-
-    #[test]
-    fn a_certificate_that_is_not_x509_is_refused_by_its_place() {
-        let ca = root(RsaKeySize::_2048);
-        let leaf = leaf(&ca, GOOD);
-        let garbage = vec![0x30, 0x03, 0x02, 0x01];
-        let p = policy(&ca.der);
-        assert_eq!(run(&[&garbage], &p), Err(ChainError::Malformed(0)));
-        assert_eq!(run(&[&garbage, &ca.der], &p), Err(ChainError::Malformed(0)));
-        assert_eq!(
-            run(&[&leaf, &garbage, &ca.der], &p),
-            Err(ChainError::Malformed(1))
-        );
-        assert_eq!(run(&[&leaf, &vec![]], &p), Err(ChainError::Malformed(1)));
-    }
-
-    #[test]
-    fn the_leaf_needs_server_auth_and_the_intel_eku_or_the_exact_ou() {
-        let ca = root(RsaKeySize::_2048);
-        let p = policy(&ca.der);
-        let no_server_auth = leaf(
-            &ca,
-            LeafSpec {
-                server_auth: false,
-                ..GOOD
-            },
-        );
-        assert_eq!(
-            run(&[&no_server_auth, &ca.der], &p),
-            Err(ChainError::NotServerAuth)
-        );
-        let neither = leaf(
-            &ca,
-            LeafSpec {
-                intel_eku: false,
-                ..GOOD
-            },
-        );
-        assert_eq!(
-            run(&[&neither, &ca.der], &p),
-            Err(ChainError::NotSetupCertificate)
-        );
-        let ou = leaf(
-            &ca,
-            LeafSpec {
-                intel_eku: false,
-                ou: Some(SETUP_OU),
-                ..GOOD
-            },
-        );
-        assert!(run(&[&ou, &ca.der], &p).is_ok());
-        for spelling in [
-            "Intel(r) Client Setup Certificate",
-            "Intel(R) Client Setup Certificate ",
-            "Intel Client Setup Certificate",
-        ] {
-            let wrong = leaf(
-                &ca,
-                LeafSpec {
-                    intel_eku: false,
-                    ou: Some(spelling),
-                    ..GOOD
-                },
-            );
-            assert_eq!(
-                run(&[&wrong, &ca.der], &p),
-                Err(ChainError::NotSetupCertificate),
-                "{spelling}"
-            );
-        }
-    }
-
-    fn domain_check(cn: &str, device: &str, relaxation: bool) -> Result<(), ChainError> {
-        let p = Policy {
-            trusted: Vec::new(),
-            domain: device.into(),
-            max_ca_key_bits: 2048,
-            two_label_relaxation: relaxation,
-        };
-        check_domain(cn, &p)
-    }
-
-    #[test]
-    fn the_leaf_domain_must_match_the_device_domain() {
-        assert!(domain_check("prov.corp.contoso.com", "corp.contoso.com", false).is_ok());
-        assert!(domain_check("PROV.Corp.Contoso.com", "corp.contoso.com.", false).is_ok());
-        // Other forest.
-        assert!(domain_check("prov.corp.fabrikam.com", "corp.contoso.com", true).is_err());
-        // Disjoint namespace: the device's suffix is not the server's.
-        assert!(domain_check("prov.contoso.com", "northwindtraders.com", true).is_err());
-        // Non-contiguous: the device's DNS suffix is a parent of the
-        // certificate's domain (computer1.corp.fabrikam.com in the AD domain
-        // na.corp.fabrikam.com).
-        assert!(domain_check("prov.na.corp.fabrikam.com", "corp.fabrikam.com", true).is_err());
-        // A sibling domain.
-        assert!(domain_check("prov.eu.fabrikam.com", "na.fabrikam.com", true).is_err());
-        // A workgroup device has nothing to match.
-        assert_eq!(
-            domain_check("prov.corp.contoso.com", "", true),
-            Err(ChainError::NoDomain)
-        );
-        assert!(domain_check("localhost", "corp.contoso.com", true).is_err());
-    }
-
-    #[test]
-    fn com_and_net_parents_match_only_with_the_relaxation() {
-        assert!(domain_check("prov.contoso.com", "sales.contoso.com", true).is_ok());
-        assert!(domain_check("prov.contoso.net", "a.b.contoso.net", true).is_ok());
-        assert!(domain_check("prov.contoso.com", "sales.contoso.com", false).is_err());
-        assert!(domain_check("prov.contoso.org", "sales.contoso.org", true).is_err());
-    }
-
-    #[test]
-    fn the_pki_dns_suffix_wins_over_the_dhcp_domain() {
-        let device = crate::testing::device("11.8");
-        device.with_state(|s| {
-            s.nvram.provisioning.dhcp_domain = "dhcp.contoso.com".into();
-            s.nvram.provisioning.pki_dns_suffix = "pki.contoso.com".into();
-        });
-        assert_eq!(Policy::for_device(&device).domain, "pki.contoso.com");
-        device.with_state(|s| s.nvram.provisioning.pki_dns_suffix.clear());
-        assert_eq!(Policy::for_device(&device).domain, "dhcp.contoso.com");
-    }
-
-    #[test]
-    fn a_ca_key_over_the_firmware_limit_is_refused() {
-        let ca = root(RsaKeySize::_4096);
-        let leaf = leaf(&ca, GOOD);
-        assert_eq!(
-            run(&[&leaf, &ca.der], &policy(&ca.der)),
-            Err(ChainError::CaKeyTooLarge {
-                bits: 4096,
-                max: 2048
-            })
-        );
-        let mut later = policy(&ca.der);
-        later.max_ca_key_bits = 4096;
-        assert!(run(&[&leaf, &ca.der], &later).is_ok());
-    }
-
-    #[test]
-    fn an_expired_leaf_is_refused() {
-        let ca = root(RsaKeySize::_2048);
-        let leaf = leaf(
-            &ca,
-            LeafSpec {
-                expired: true,
-                ..GOOD
-            },
-        );
-        assert_eq!(
-            run(&[&leaf, &ca.der], &policy(&ca.der)),
-            Err(ChainError::Expired)
-        );
-    }
-
-    #[test]
-    fn a_leaf_signed_by_another_key_than_the_roots_is_refused() {
-        let ca = root(RsaKeySize::_2048);
-        let impostor = root(RsaKeySize::_2048);
-        let leaf = leaf(&impostor, GOOD);
-        // The trusted root is presented, but it did not sign the leaf.
-        assert!(matches!(
-            run(&[&leaf, &ca.der], &policy(&ca.der)),
-            Err(ChainError::BadSignature(_))
-        ));
-    }
-
-    #[test]
-    fn signatures_verify_with_the_leaf_key() {
-        use aws_lc_rs::rand::SystemRandom;
-        use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
-        let key = rsa(RsaKeySize::_2048);
-        let pair = RsaKeyPair::from_pkcs8(&key.serialize_der()).unwrap();
-        let mut signature = vec![0; pair.public_modulus_len()];
-        pair.sign(
-            &RSA_PKCS1_SHA256,
-            &SystemRandom::new(),
-            b"nonces",
-            &mut signature,
-        )
-        .unwrap();
-        let public = crate::pki::public_key_of(&key.serialize_der()).unwrap();
-        assert!(verify_rsa_sha256(&public, b"nonces", &signature));
-        assert!(!verify_rsa_sha256(&public, b"other", &signature));
-    }
-}
+mod tests;

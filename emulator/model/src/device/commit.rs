@@ -9,17 +9,40 @@
 //! (`pending_tls`) and applied by the commit, atomically with the state
 //! change, or not at all.
 
-use super::audit::EventId;
+mod host_based;
+
+pub use host_based::{HostSetupProgress, HostSetupRefusal, HostSetupReport, MAX_CHAIN, SetupProof};
+
+use super::audit::{AuditEvent, EventId};
 use super::{
     CertStore, ControlMode, DEFAULT_PASSWORD, Device, DeviceState, ProvisioningState, SetupState,
     TlsSettingData, TlsSettings, Users,
 };
 
-/// Why CommitChanges refused; nothing was applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CommitRefusal {
-    /// Remote TLS would be on without a TLS credential context.
+/// Why a method of AMT_SetupAndConfigurationService refused; nothing was
+/// applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SetupRefusal {
+    /// CommitChanges: remote TLS would be on without a TLS credential
+    /// context.
+    #[error("remote TLS would be on without a TLS credential")]
     TlsWithoutCredential,
+    /// Unprovision on a device that is not provisioned.
+    #[error("the device is not provisioned")]
+    NotProvisioned,
+    /// SetMEBxPassword in client control mode, which keeps the MEBx
+    /// password.
+    #[error("client control mode cannot change the MEBx password")]
+    ClientControlMode,
+    /// The password breaks AMT's strength rules ([`strong_password`]).
+    #[error("the password is not strong enough")]
+    WeakPassword,
+    /// ExtendProvisioningPeriod while no configuration is under way.
+    #[error("no remote configuration is under way")]
+    NotInSetup,
+    /// An argument is missing or out of range.
+    #[error("an argument is missing or out of range")]
+    InvalidArgument,
 }
 
 /// What Unprovision clears.
@@ -40,13 +63,13 @@ impl Device {
     /// Post-provisioning apply together, refused as a whole when they do not
     /// fit together. On a provisioned device it applies staged TLS settings
     /// as before.
-    pub fn commit_changes(&self) -> Result<(), CommitRefusal> {
+    pub fn commit_changes(&self) -> Result<(), SetupRefusal> {
         let committed = self.with_state(|s| {
             let completing = s.nvram.setup.state == ProvisioningState::In;
             if completing {
                 let policy = s.nvram.pending_tls.as_ref().unwrap_or(&s.nvram.tls);
                 if policy.remote.enabled && s.nvram.certs.tls_credential().is_none() {
-                    return Err(CommitRefusal::TlsWithoutCredential);
+                    return Err(SetupRefusal::TlsWithoutCredential);
                 }
             }
             let tls_changed = match s.nvram.pending_tls.take() {
@@ -79,28 +102,34 @@ impl Device {
         }
     }
 
-    /// Host-based activation (Setup, AdminSetup): straight from
-    /// Pre-provisioning to Post in the given mode, with a new admin HA1;
-    /// audited as provisioning completed.
-    pub fn activate(&self, mode: ControlMode, admin_ha1: [u8; 16]) {
+    /// Unprovision / PartialUnprovision as a console asks for it: refused
+    /// on a device that is not provisioned, audited, and then
+    /// [`Device::unprovision`].
+    ///
+    /// The audit record goes first, as it names the administrator the
+    /// reset replaces; [`Device::audit`] writes it under its own lock, so
+    /// the state is checked again, with the reset, under the next one.
+    pub fn unprovision_remotely(&self, how: Unprovisioning) -> Result<(), SetupRefusal> {
+        let provisioned = |s: &DeviceState| s.nvram.setup.state != ProvisioningState::Pre;
+        if !self.with_state(|s| provisioned(s)) {
+            return Err(SetupRefusal::NotProvisioned);
+        }
+        self.audit(AuditEvent::unprovisioning());
+        let realm = self.identity.digest_realm.clone();
         self.with_state(|s| {
-            s.nvram.setup = SetupState {
-                state: ProvisioningState::Post,
-                mode,
-            };
-            s.nvram.users.admin_ha1 = admin_ha1;
-            s.nvram.users.admin_is_default = false;
-            if mode == ControlMode::Client {
-                // CCM cannot do without the user's consent.
-                s.nvram.redirection.opt_in_required = 0xFFFF_FFFF;
+            if !provisioned(s) {
+                return Err(SetupRefusal::NotProvisioned);
             }
-        });
-        tracing::info!(device = %self.name, ?mode, "activated by host-based setup");
-        self.changed("IPS_HostBasedSetupService");
-        self.audit(EventId::PROVISIONING_COMPLETED);
+            factory_reset(s, how, &realm);
+            Ok(())
+        })?;
+        tracing::info!(device = %self.name, ?how, "unprovisioned");
+        self.changed("AMT_SetupAndConfigurationService");
+        Ok(())
     }
 
-    /// Unprovision / PartialUnprovision: back to Pre-provisioning.
+    /// Back to Pre-provisioning whatever the state, as MEBx does; not
+    /// audited.
     pub fn unprovision(&self, how: Unprovisioning) {
         let realm = self.identity.digest_realm.clone();
         self.with_state(|s| factory_reset(s, how, &realm));
@@ -108,11 +137,43 @@ impl Device {
         self.changed("AMT_SetupAndConfigurationService");
     }
 
-    /// A configuration server's certificate chain was refused.
-    pub fn provisioning_refused(&self, why: &str) {
-        tracing::warn!(device = %self.name, reason = why, "remote configuration refused at the TLS handshake");
-        self.with_state(|s| s.provisioning_refusals += 1);
+    /// SetMEBxPassword (None: no password given): admin control mode only,
+    /// and the password must meet AMT's strength rules. The MEBx itself is
+    /// not modelled, so the password is checked and not kept.
+    pub fn set_mebx_password(&self, password: Option<&str>) -> Result<(), SetupRefusal> {
+        if self.with_state(|s| s.nvram.setup.mode) == ControlMode::Client {
+            return Err(SetupRefusal::ClientControlMode);
+        }
+        if password.is_some_and(strong_password) {
+            Ok(())
+        } else {
+            Err(SetupRefusal::WeakPassword)
+        }
     }
+
+    /// ExtendProvisioningPeriod by `hours` (None: missing or not a number):
+    /// only while a configuration is under way. The hello schedule is the
+    /// hello sender's; the extension is acknowledged and logged.
+    pub fn extend_provisioning_period(&self, hours: Option<i64>) -> Result<(), SetupRefusal> {
+        if self.with_state(|s| s.nvram.setup.state) != ProvisioningState::In {
+            return Err(SetupRefusal::NotInSetup);
+        }
+        let hours = hours
+            .filter(|h| *h > 0)
+            .ok_or(SetupRefusal::InvalidArgument)?;
+        tracing::info!(device = %self.name, hours, "provisioning period extended");
+        Ok(())
+    }
+}
+
+/// AMT's password rules: 8 to 32 characters with a lower and an upper case
+/// letter, a digit and a symbol.
+pub fn strong_password(password: &str) -> bool {
+    (8..=32).contains(&password.chars().count())
+        && password.chars().any(|c| c.is_ascii_lowercase())
+        && password.chars().any(|c| c.is_ascii_uppercase())
+        && password.chars().any(|c| c.is_ascii_digit())
+        && password.chars().any(|c| !c.is_ascii_alphanumeric())
 }
 
 /// The TLS policy of a device nobody configured: remote TLS off.
@@ -161,41 +222,62 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     }
 }
 
-/// Host-based setup in progress (IPS_HostBasedSetupService); not saved,
-/// as firmware starts over after a reset.
-#[derive(Clone, Debug)]
-pub struct HostSetupProgress {
-    /// ConfigurationNonce: fresh for every AdminSetup attempt.
-    pub nonce: [u8; 20],
-    /// The provisioning chain received so far, leaf first.
-    pub chain: Vec<Vec<u8>>,
-    /// The root arrived and the chain passed the provisioning rules.
-    pub complete: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::device;
 
-impl Default for HostSetupProgress {
-    fn default() -> Self {
-        HostSetupProgress {
-            nonce: rand::random(),
-            chain: Vec::new(),
-            complete: false,
-        }
-    }
-}
-
-impl HostSetupProgress {
-    /// CertChainStatus: 0 not started, 1 in progress, 2 complete.
-    pub fn status(&self) -> u8 {
-        match (self.chain.is_empty(), self.complete) {
-            (true, _) => 0,
-            (false, false) => 1,
-            (false, true) => 2,
-        }
+    #[test]
+    fn unprovisioning_a_device_that_is_not_provisioned_is_refused() {
+        let d = device("11.8");
+        d.unprovision_remotely(Unprovisioning::Full).unwrap();
+        assert_eq!(d.setup_state().state, ProvisioningState::Pre);
+        assert_eq!(
+            d.unprovision_remotely(Unprovisioning::Partial),
+            Err(SetupRefusal::NotProvisioned)
+        );
     }
 
-    /// An attempt was made (whatever its outcome): the next one needs a new
-    /// nonce and a new chain.
-    pub fn restart(&mut self) {
-        *self = HostSetupProgress::default();
+    #[test]
+    fn the_mebx_password_is_checked_in_admin_control_mode_only() {
+        let d = device("11.8");
+        assert_eq!(d.set_mebx_password(Some("Str0ng!Pass")), Ok(()));
+        assert_eq!(
+            d.set_mebx_password(Some("weak")),
+            Err(SetupRefusal::WeakPassword)
+        );
+        assert_eq!(d.set_mebx_password(None), Err(SetupRefusal::WeakPassword));
+        d.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
+        assert_eq!(
+            d.set_mebx_password(Some("Str0ng!Pass")),
+            Err(SetupRefusal::ClientControlMode)
+        );
+    }
+
+    #[test]
+    fn the_provisioning_period_extends_only_during_setup() {
+        let d = device("11.8");
+        assert_eq!(
+            d.extend_provisioning_period(None),
+            Err(SetupRefusal::NotInSetup),
+            "the state is checked before the argument"
+        );
+        d.with_state(|s| s.nvram.setup.state = ProvisioningState::In);
+        assert_eq!(
+            d.extend_provisioning_period(Some(0)),
+            Err(SetupRefusal::InvalidArgument)
+        );
+        assert_eq!(d.extend_provisioning_period(Some(6)), Ok(()));
+    }
+
+    #[test]
+    fn a_commit_ending_setup_needs_a_credential_for_remote_tls() {
+        let d = device("11.8");
+        d.with_state(|s| {
+            s.nvram.setup.state = ProvisioningState::In;
+            s.nvram.tls.remote.enabled = true;
+        });
+        assert_eq!(d.commit_changes(), Err(SetupRefusal::TlsWithoutCredential));
+        assert_eq!(d.setup_state().state, ProvisioningState::In);
     }
 }

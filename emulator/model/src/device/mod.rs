@@ -25,7 +25,9 @@ use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;
 
 pub use certs::{CertStore, TlsSettingData, TlsSettings};
-pub use commit::{CommitRefusal, HostSetupProgress, Unprovisioning};
+pub use commit::{
+    HostSetupProgress, HostSetupRefusal, HostSetupReport, SetupProof, SetupRefusal, Unprovisioning,
+};
 pub use firmware::{Feature, Firmware, Port};
 pub use identity::Identity;
 use message_log::{LogEvent, MessageLog};

@@ -1,12 +1,17 @@
 //! What a device knows about being set up remotely: where its provisioning
 //! server is, which domains it belongs to, which certificate roots it trusts
-//! for provisioning, its PSK secrets, and how far its hello window has got.
-//! Plain data shared by the hello sender and the setup classes.
+//! for provisioning, its PSK secrets, and how far its hello window has got:
+//! data shared by the hello sender and the setup classes, and what the
+//! device reports of its setup.
 
 use std::net::SocketAddr;
 
 use amtemu_wire::hello::HelloBody;
+use rustls::pki_types::UnixTime;
 use serde::{Deserialize, Serialize};
+
+use super::{Device, ProvisioningState, SetupState};
+use crate::chain::{self, Accepted, ChainError};
 
 /// The port hellos go to unless MEBx says otherwise.
 pub const DEFAULT_HELLO_PORT: u16 = 9971;
@@ -76,6 +81,61 @@ impl ProvisioningSettings {
         let pid = self.pid.as_deref()?;
         let compact: Vec<u8> = pid.bytes().filter(|b| *b != b'-').collect();
         compact.try_into().ok()
+    }
+}
+
+/// What AMT_SetupAndConfigurationService reports of a device's setup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupReport {
+    pub setup: SetupState,
+    /// ProvisioningServerOTP: readable only while a configuration server is
+    /// at work (In-provisioning).
+    pub otp: Option<String>,
+    /// DHCP option 15 domain ("" = none).
+    pub dhcp_domain: String,
+    /// TrustedDNSSuffix ("" = none).
+    pub pki_dns_suffix: String,
+}
+
+impl Device {
+    /// The provisioning state and control mode.
+    pub fn setup_state(&self) -> SetupState {
+        self.with_state(|s| s.nvram.setup)
+    }
+
+    /// The setup service as it stands.
+    pub fn setup_report(&self) -> SetupReport {
+        self.with_state(|s| {
+            let p = &s.nvram.provisioning;
+            SetupReport {
+                setup: s.nvram.setup,
+                otp: p
+                    .otp
+                    .clone()
+                    .filter(|_| s.nvram.setup.state == ProvisioningState::In),
+                dhcp_domain: p.dhcp_domain.clone(),
+                pki_dns_suffix: p.pki_dns_suffix.clone(),
+            }
+        })
+    }
+
+    /// Checks a configuration server's chain (leaf first) against the
+    /// device's provisioning policy as it stands; a refusal is logged and
+    /// counted.
+    pub fn check_provisioning_chain(
+        &self,
+        chain: &[&[u8]],
+        now: UnixTime,
+    ) -> Result<Accepted, ChainError> {
+        self.with_state(|s| {
+            let policy = chain::Policy::of(&s.nvram.provisioning, self.firmware);
+            let checked = chain::check(chain, &policy, now);
+            if let Err(e) = &checked {
+                tracing::warn!(device = %self.name, reason = %e, "remote configuration refused at the TLS handshake");
+                s.provisioning_refusals += 1;
+            }
+            checked
+        })
     }
 }
 

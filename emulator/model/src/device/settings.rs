@@ -1,60 +1,20 @@
 //! The device's configurable settings, grouped as the firmware groups them.
-//! Plain data; the classes map them to and from WS-Man instances.
+//! Boot, redirection and setup state are plain data here; the general and
+//! network settings and the ME clock have their own modules, with the
+//! rules a change to them must keep and the device's methods for them.
 
 use serde::{Deserialize, Serialize};
 
 mod boot;
+mod clock;
+mod general;
+mod network;
 mod redirection;
 pub use boot::*;
 pub use redirection::*;
 
-/// AMT_GeneralSettings' writable part.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GeneralSettings {
-    pub host_name: String,
-    pub domain_name: String,
-    pub host_os_fqdn: String,
-    pub shared_fqdn: bool,
-    pub network_interface_enabled: bool,
-    pub ping_response_enabled: bool,
-    pub rmcp_ping_response_enabled: bool,
-    pub ddns_update_enabled: bool,
-    pub ddns_update_by_dhcp_server_enabled: bool,
-    pub ddns_ttl: u32,
-    pub ddns_periodic_update_interval: u32,
-    pub dhcpv6_configuration_timeout: u32,
-    pub idle_wake_timeout: u32,
-    pub preferred_address_family: u8,
-    pub privacy_level: u8,
-    pub presence_notification_interval: u32,
-    pub wsman_only_mode: bool,
-    pub thunderbolt_dock_enabled: u8,
-}
-
-impl Default for GeneralSettings {
-    fn default() -> Self {
-        GeneralSettings {
-            host_name: String::new(),
-            domain_name: String::new(),
-            host_os_fqdn: String::new(),
-            shared_fqdn: true,
-            network_interface_enabled: true,
-            ping_response_enabled: true,
-            rmcp_ping_response_enabled: true,
-            ddns_update_enabled: false,
-            ddns_update_by_dhcp_server_enabled: true,
-            ddns_ttl: 900,
-            ddns_periodic_update_interval: 1440,
-            dhcpv6_configuration_timeout: 0,
-            idle_wake_timeout: 65535,
-            preferred_address_family: 0,
-            privacy_level: 0,
-            presence_notification_interval: 0,
-            wsman_only_mode: false,
-            thunderbolt_dock_enabled: 0,
-        }
-    }
-}
+pub use general::{GeneralSettings, GeneralSettingsRefusal};
+pub use network::{LINK_POLICIES, LinkPreference, NetworkRefusal, NetworkSettings};
 
 /// A boot device a boot order can name (CIM_BootSourceSetting instances).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,40 +112,6 @@ impl BootSettings {
         BootSettings {
             options_cleared: true,
             ..BootSettings::default()
-        }
-    }
-}
-
-/// The wired port's IPv4 configuration (AMT_EthernetPortSettings 0).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NetworkSettings {
-    pub dhcp_enabled: bool,
-    pub ip_sync_enabled: bool,
-    pub shared_static_ip: bool,
-    pub ip_address: String,
-    pub subnet_mask: String,
-    pub default_gateway: String,
-    pub primary_dns: String,
-    pub secondary_dns: String,
-    pub link_policy: Vec<u16>,
-    pub link_preference: u8,
-    pub link_control: u8,
-}
-
-impl NetworkSettings {
-    pub fn with_address(ip: &str) -> NetworkSettings {
-        NetworkSettings {
-            dhcp_enabled: true,
-            ip_sync_enabled: true,
-            shared_static_ip: false,
-            ip_address: ip.to_string(),
-            subnet_mask: "255.0.0.0".to_string(),
-            default_gateway: String::new(),
-            primary_dns: String::new(),
-            secondary_dns: String::new(),
-            link_policy: vec![1, 14, 16],
-            link_preference: 2,
-            link_control: 2,
         }
     }
 }

@@ -2,8 +2,9 @@
 //! computer systems and the package that ties the host to its chassis.
 
 use super::{Access, CLASS, Class, managed_system_epr, put_bool, put_text, put_uint};
-use amtemu_model::device::Device;
 use amtemu_model::device::users::realm;
+use amtemu_model::device::{Device, GeneralSettingsRefusal};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance};
@@ -82,45 +83,43 @@ fn software_identities(device: &Device) -> Vec<Instance> {
 fn general_settings(device: &Device) -> Vec<Instance> {
     let realm = device.identity.digest_realm.clone();
     let has_ipv6 = device.firmware.has(amtemu_model::device::Feature::Ipv6);
-    device.with_state(|s| {
-        let g = &s.nvram.general;
-        let mut i = Instance::new("AMT_GeneralSettings")
-            .with("AMTNetworkEnabled", 1)
-            .with(
-                "DDNSPeriodicUpdateInterval",
-                g.ddns_periodic_update_interval,
-            )
-            .with("DDNSTTL", g.ddns_ttl)
-            .with(
-                "DDNSUpdateByDHCPServerEnabled",
-                g.ddns_update_by_dhcp_server_enabled,
-            )
-            .with("DDNSUpdateEnabled", g.ddns_update_enabled)
-            .with("DigestRealm", realm)
-            .with("DomainName", g.domain_name.as_str())
-            .with("ElementName", "Intel(r) AMT: General Settings")
-            .with("HostName", g.host_name.as_str())
-            .with("HostOSFQDN", g.host_os_fqdn.as_str())
-            .with("IdleWakeTimeout", g.idle_wake_timeout)
-            .with("InstanceID", "Intel(r) AMT: General Settings")
-            .with("NetworkInterfaceEnabled", g.network_interface_enabled)
-            .with("PingResponseEnabled", g.ping_response_enabled)
-            .with("PowerSource", 0)
-            .with(
-                "PresenceNotificationInterval",
-                g.presence_notification_interval,
-            )
-            .with("PrivacyLevel", g.privacy_level)
-            .with("RmcpPingResponseEnabled", g.rmcp_ping_response_enabled)
-            .with("SharedFQDN", g.shared_fqdn)
-            .with("WsmanOnlyMode", g.wsman_only_mode);
-        if has_ipv6 {
-            i.set("DHCPv6ConfigurationTimeout", g.dhcpv6_configuration_timeout);
-            i.set("PreferredAddressFamily", g.preferred_address_family);
-            i.set("ThunderboltDockEnabled", g.thunderbolt_dock_enabled);
-        }
-        vec![i]
-    })
+    let g = device.general_settings();
+    let mut i = Instance::new("AMT_GeneralSettings")
+        .with("AMTNetworkEnabled", 1)
+        .with(
+            "DDNSPeriodicUpdateInterval",
+            g.ddns_periodic_update_interval,
+        )
+        .with("DDNSTTL", g.ddns_ttl)
+        .with(
+            "DDNSUpdateByDHCPServerEnabled",
+            g.ddns_update_by_dhcp_server_enabled,
+        )
+        .with("DDNSUpdateEnabled", g.ddns_update_enabled)
+        .with("DigestRealm", realm)
+        .with("DomainName", g.domain_name.as_str())
+        .with("ElementName", "Intel(r) AMT: General Settings")
+        .with("HostName", g.host_name.as_str())
+        .with("HostOSFQDN", g.host_os_fqdn.as_str())
+        .with("IdleWakeTimeout", g.idle_wake_timeout)
+        .with("InstanceID", "Intel(r) AMT: General Settings")
+        .with("NetworkInterfaceEnabled", g.network_interface_enabled)
+        .with("PingResponseEnabled", g.ping_response_enabled)
+        .with("PowerSource", 0)
+        .with(
+            "PresenceNotificationInterval",
+            g.presence_notification_interval,
+        )
+        .with("PrivacyLevel", g.privacy_level)
+        .with("RmcpPingResponseEnabled", g.rmcp_ping_response_enabled)
+        .with("SharedFQDN", g.shared_fqdn)
+        .with("WsmanOnlyMode", g.wsman_only_mode);
+    if has_ipv6 {
+        i.set("DHCPv6ConfigurationTimeout", g.dhcpv6_configuration_timeout);
+        i.set("PreferredAddressFamily", g.preferred_address_family);
+        i.set("ThunderboltDockEnabled", g.thunderbolt_dock_enabled);
+    }
+    vec![i]
 }
 
 /// Clients send back the whole instance from their Get, read-only properties
@@ -131,65 +130,70 @@ fn put_general_settings(
     _current: &Instance,
     input: &Instance,
 ) -> Result<(), Fault> {
-    device.with_state(|s| {
-        let mut g = s.nvram.general.clone();
-        put_text(input, "HostName", &mut g.host_name)?;
-        put_text(input, "DomainName", &mut g.domain_name)?;
-        put_text(input, "HostOSFQDN", &mut g.host_os_fqdn)?;
-        put_bool(input, "SharedFQDN", &mut g.shared_fqdn)?;
-        put_bool(
-            input,
-            "NetworkInterfaceEnabled",
-            &mut g.network_interface_enabled,
-        )?;
-        put_bool(input, "PingResponseEnabled", &mut g.ping_response_enabled)?;
-        put_bool(
-            input,
-            "RmcpPingResponseEnabled",
-            &mut g.rmcp_ping_response_enabled,
-        )?;
-        put_bool(input, "DDNSUpdateEnabled", &mut g.ddns_update_enabled)?;
-        put_bool(
-            input,
-            "DDNSUpdateByDHCPServerEnabled",
-            &mut g.ddns_update_by_dhcp_server_enabled,
-        )?;
-        put_uint(input, "DDNSTTL", &mut g.ddns_ttl)?;
-        put_uint(
-            input,
-            "DDNSPeriodicUpdateInterval",
-            &mut g.ddns_periodic_update_interval,
-        )?;
-        put_uint(input, "IdleWakeTimeout", &mut g.idle_wake_timeout)?;
-        put_uint(
-            input,
-            "PreferredAddressFamily",
-            &mut g.preferred_address_family,
-        )?;
-        put_uint(input, "PrivacyLevel", &mut g.privacy_level)?;
-        put_uint(
-            input,
-            "PresenceNotificationInterval",
-            &mut g.presence_notification_interval,
-        )?;
-        put_uint(
-            input,
-            "DHCPv6ConfigurationTimeout",
-            &mut g.dhcpv6_configuration_timeout,
-        )?;
-        put_bool(input, "WsmanOnlyMode", &mut g.wsman_only_mode)?;
-        put_uint(
-            input,
-            "ThunderboltDockEnabled",
-            &mut g.thunderbolt_dock_enabled,
-        )?;
-        if g.host_name.len() > 63 || g.domain_name.len() > 191 || g.privacy_level > 2 {
-            // PT_STATUS_INVALID_PARAMETER.
-            return Err(Fault::InternalError(36));
-        }
-        s.nvram.general = g;
-        Ok(())
-    })
+    device
+        .configure_general(|g| {
+            put_text(input, "HostName", &mut g.host_name)?;
+            put_text(input, "DomainName", &mut g.domain_name)?;
+            put_text(input, "HostOSFQDN", &mut g.host_os_fqdn)?;
+            put_bool(input, "SharedFQDN", &mut g.shared_fqdn)?;
+            put_bool(
+                input,
+                "NetworkInterfaceEnabled",
+                &mut g.network_interface_enabled,
+            )?;
+            put_bool(input, "PingResponseEnabled", &mut g.ping_response_enabled)?;
+            put_bool(
+                input,
+                "RmcpPingResponseEnabled",
+                &mut g.rmcp_ping_response_enabled,
+            )?;
+            put_bool(input, "DDNSUpdateEnabled", &mut g.ddns_update_enabled)?;
+            put_bool(
+                input,
+                "DDNSUpdateByDHCPServerEnabled",
+                &mut g.ddns_update_by_dhcp_server_enabled,
+            )?;
+            put_uint(input, "DDNSTTL", &mut g.ddns_ttl)?;
+            put_uint(
+                input,
+                "DDNSPeriodicUpdateInterval",
+                &mut g.ddns_periodic_update_interval,
+            )?;
+            put_uint(input, "IdleWakeTimeout", &mut g.idle_wake_timeout)?;
+            put_uint(
+                input,
+                "PreferredAddressFamily",
+                &mut g.preferred_address_family,
+            )?;
+            put_uint(input, "PrivacyLevel", &mut g.privacy_level)?;
+            put_uint(
+                input,
+                "PresenceNotificationInterval",
+                &mut g.presence_notification_interval,
+            )?;
+            put_uint(
+                input,
+                "DHCPv6ConfigurationTimeout",
+                &mut g.dhcpv6_configuration_timeout,
+            )?;
+            put_bool(input, "WsmanOnlyMode", &mut g.wsman_only_mode)?;
+            put_uint(
+                input,
+                "ThunderboltDockEnabled",
+                &mut g.thunderbolt_dock_enabled,
+            )?;
+            Ok(())
+        })?
+        .map_err(|r| Fault::InternalError(status(r).into()))
+}
+
+/// The PT_STATUS a refused change of the general settings answers with.
+fn status(refusal: GeneralSettingsRefusal) -> PtStatus {
+    match refusal {
+        GeneralSettingsRefusal::HostNameTooLong
+        | GeneralSettingsRefusal::DomainNameTooLong
+        | GeneralSettingsRefusal::UnknownPrivacyLevel => PtStatus::InvalidParameter,
+    }
 }
 
 fn computer_systems(_: &Device) -> Vec<Instance> {

@@ -2,10 +2,13 @@
 //! link policy) and IPS_IPv6PortSettings. The emulated desktop has a wired
 //! port only, so each class has the one instance numbered 0.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 
 use super::{Access, CLASS, Class, Method, output, put_bool, put_text, put_uint};
-use amtemu_model::device::{Device, Feature, NetworkSettings};
+use amtemu_model::device::{
+    Device, Feature, LINK_POLICIES, LinkPreference, NetworkRefusal, NetworkSettings,
+};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::Instance;
 
@@ -40,18 +43,20 @@ pub static CLASSES: &[Class] = &[
 const WIRED_PORT: &str = "Intel(r) AMT Ethernet Port Settings 0";
 const IPV6_PORT: &str = "Intel(r) IPS IPv6 Settings 0";
 
-/// PT_STATUS_INVALID_PARAMETER: how the firmware refuses a bad value in an
-/// intrinsic operation (as an InternalError fault) or a method (ReturnValue).
-const INVALID_PARAMETER: u32 = 36;
-/// PT_STATUS_INVALID_NETMASK.
-const INVALID_NETMASK: u32 = 37;
+/// How the firmware refuses a bad value in an intrinsic operation (as an
+/// InternalError fault) or a method (ReturnValue).
+const INVALID: PtStatus = PtStatus::InvalidParameter;
 
-/// LinkPolicy values: S0/AC, Sx/AC, S0/DC, Sx/DC.
-const LINK_POLICIES: [u16; 4] = [1, 14, 16, 224];
+/// The PT_STATUS a network refusal answers with.
+fn status(refusal: NetworkRefusal) -> PtStatus {
+    match refusal {
+        NetworkRefusal::InvalidAddress => PtStatus::InvalidParameter,
+        NetworkRefusal::InvalidNetmask => PtStatus::InvalidNetmask,
+    }
+}
 
 fn ethernet_ports(device: &Device) -> Vec<Instance> {
-    let mac = device.identity.mac.as_str();
-    device.with_state(|s| vec![wired_port(&s.nvram.network, mac)])
+    vec![wired_port(&device.network(), &device.identity.mac)]
 }
 
 /// The wired port as the firmware reports it. Addresses it does not have
@@ -81,29 +86,28 @@ fn wired_port(n: &NetworkSettings, mac: &str) -> Instance {
         .with_opt("SubnetMask", present(&n.subnet_mask))
 }
 
-/// Clients send back the whole instance from their Get. The mode flags and
-/// the link policy always apply; the addresses only in manual static mode
-/// (DHCP off, no IP sync with the host): under DHCP they are the lease's,
-/// under IP sync the host's, and read-only either way. Nothing changes
-/// unless the result is a usable configuration.
+/// Clients send back the whole instance from their Get. The mode flags
+/// and the link policy always apply; the addresses only where the device
+/// takes them ([`NetworkSettings::addresses_writable`]), so values sent
+/// back for read-only addresses are not even read. Nothing changes unless
+/// the result is a usable configuration.
 fn put_ethernet_port(device: &Device, _current: &Instance, input: &Instance) -> Result<(), Fault> {
-    device.with_state(|s| {
-        let mut n = s.nvram.network.clone();
-        put_bool(input, "DHCPEnabled", &mut n.dhcp_enabled)?;
-        put_bool(input, "IpSyncEnabled", &mut n.ip_sync_enabled)?;
-        put_bool(input, "SharedStaticIp", &mut n.shared_static_ip)?;
-        put_link_policy(input, &mut n.link_policy)?;
-        if !n.dhcp_enabled && !n.ip_sync_enabled {
-            put_text(input, "IPAddress", &mut n.ip_address)?;
-            put_text(input, "SubnetMask", &mut n.subnet_mask)?;
-            put_text(input, "DefaultGateway", &mut n.default_gateway)?;
-            put_text(input, "PrimaryDNS", &mut n.primary_dns)?;
-            put_text(input, "SecondaryDNS", &mut n.secondary_dns)?;
-            check_static(&n).map_err(Fault::InternalError)?;
-        }
-        s.nvram.network = n;
-        Ok(())
-    })
+    device
+        .configure_network(|n| {
+            put_bool(input, "DHCPEnabled", &mut n.dhcp_enabled)?;
+            put_bool(input, "IpSyncEnabled", &mut n.ip_sync_enabled)?;
+            put_bool(input, "SharedStaticIp", &mut n.shared_static_ip)?;
+            put_link_policy(input, &mut n.link_policy)?;
+            if n.addresses_writable() {
+                put_text(input, "IPAddress", &mut n.ip_address)?;
+                put_text(input, "SubnetMask", &mut n.subnet_mask)?;
+                put_text(input, "DefaultGateway", &mut n.default_gateway)?;
+                put_text(input, "PrimaryDNS", &mut n.primary_dns)?;
+                put_text(input, "SecondaryDNS", &mut n.secondary_dns)?;
+            }
+            Ok(())
+        })?
+        .map_err(|r| Fault::InternalError(status(r).into()))
 }
 
 /// LinkPolicy is repeated elements (a plain value when there is one); each
@@ -118,7 +122,7 @@ fn put_link_policy(input: &Instance, slot: &mut Vec<u16>) -> Result<(), Fault> {
         let v = u16::try_from(v)
             .ok()
             .filter(|v| LINK_POLICIES.contains(v))
-            .ok_or(Fault::InternalError(INVALID_PARAMETER))?;
+            .ok_or(Fault::InternalError(INVALID.into()))?;
         if !policy.contains(&v) {
             policy.push(v);
         }
@@ -127,44 +131,21 @@ fn put_link_policy(input: &Instance, slot: &mut Vec<u16>) -> Result<(), Fault> {
     Ok(())
 }
 
-/// A manual static configuration needs a host address and a contiguous
-/// netmask; the gateway and DNS servers may be absent but not malformed.
-fn check_static(n: &NetworkSettings) -> Result<(), u32> {
-    let address = ipv4(&n.ip_address).ok_or(INVALID_PARAMETER)?;
-    if address.is_unspecified() || address.is_broadcast() || address.is_multicast() {
-        return Err(INVALID_PARAMETER);
-    }
-    let mask = u32::from(ipv4(&n.subnet_mask).ok_or(INVALID_PARAMETER)?);
-    if mask == 0 || mask.leading_ones() + mask.trailing_zeros() != 32 {
-        return Err(INVALID_NETMASK);
-    }
-    for optional in [&n.default_gateway, &n.primary_dns, &n.secondary_dns] {
-        if !optional.is_empty() && ipv4(optional).is_none() {
-            return Err(INVALID_PARAMETER);
-        }
-    }
-    Ok(())
-}
-
-/// A dotted-quad IPv4 address (no leading zeros, no other forms).
-fn ipv4(text: &str) -> Option<Ipv4Addr> {
-    text.parse().ok()
-}
-
 /// LinkPreference 1 gives the link to the ME, 2 to the host; Timeout (up to
 /// 65535 seconds) bounds an ME preference. Only the preference is kept.
 fn set_link_preference(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const METHOD: &str = "SetLinkPreference";
-    let preference = input.int("LinkPreference");
+    let preference = input
+        .int("LinkPreference")
+        .and_then(LinkPreference::from_cim);
     let timeout_ok = input
         .get("Timeout")
         .is_none_or(|t| t.as_int().is_some_and(|t| (0..=65535).contains(&t)));
-    let (Some(preference @ (1 | 2)), true) = (preference, timeout_ok) else {
-        return Ok(output(METHOD, INVALID_PARAMETER));
+    let (Some(preference), true) = (preference, timeout_ok) else {
+        return Ok(output(METHOD, INVALID.into()));
     };
-    device.with_state(|s| s.nvram.network.link_preference = preference as u8);
-    device.changed("AMT_EthernetPortSettings");
-    Ok(output(METHOD, 0))
+    device.set_link_preference(preference);
+    Ok(output(METHOD, PtStatus::Success.into()))
 }
 
 /// IPv6 is unconfigured on the emulated port, as the fixture shows a fresh
@@ -192,7 +173,7 @@ fn ipv6_ports(_: &Device) -> Vec<Instance> {
 /// but changes nothing: a well-formed request succeeds, as it would on
 /// firmware where the host's IPv6 stack then overrides it.
 fn put_ipv6_port(_: &Device, _current: &Instance, input: &Instance) -> Result<(), Fault> {
-    let invalid = Fault::InternalError(INVALID_PARAMETER);
+    let invalid = Fault::InternalError(INVALID.into());
     for name in ["IPv6Address", "DefaultRouter", "PrimaryDNS", "SecondaryDNS"] {
         let Some(value) = input.get(name) else {
             continue;
@@ -347,14 +328,14 @@ mod tests {
             call(input().with("LinkPreference", "1").with("Timeout", "60")),
             Some(0)
         );
-        assert_eq!(d.with_state(|s| s.nvram.network.link_preference), 1);
+        assert_eq!(d.network().link_preference, 1);
         assert_eq!(call(input().with("LinkPreference", "3")), Some(36));
         assert_eq!(call(input().with("Timeout", "60")), Some(36));
         assert_eq!(
             call(input().with("LinkPreference", "2").with("Timeout", "70000")),
             Some(36)
         );
-        assert_eq!(d.with_state(|s| s.nvram.network.link_preference), 1);
+        assert_eq!(d.network().link_preference, 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::{Access, CLASS, Class, Method, SERVICE_KEYS, output, service};
 use amtemu_model::device::Device;
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::Instance;
 
@@ -40,28 +41,22 @@ fn time_service(_: &Device) -> Vec<Instance> {
 }
 
 fn get_low_accuracy(device: &Device, _: &Instance, _: &Instance) -> Result<Instance, Fault> {
-    Ok(output("GetLowAccuracyTimeSynch", 0).with("Ta0", device.clock()))
+    Ok(output("GetLowAccuracyTimeSynch", PtStatus::Success.into()).with("Ta0", device.clock()))
 }
 
 /// Ta0 is the ME time the console read, Tm1 and Tm2 the console's time when
 /// it sent and when it received; the ME sets its clock to the console's.
 fn set_high_accuracy(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
-    let (Some(_ta0), Some(tm1), Some(tm2)) = (input.int("Ta0"), input.int("Tm1"), input.int("Tm2"))
-    else {
-        // PT_STATUS_INVALID_PARAMETER
-        return Ok(output("SetHighAccuracyTimeSynch", 36));
+    const M: &str = "SetHighAccuracyTimeSynch";
+    let time = |name: &str| input.int(name).and_then(|t| u32::try_from(t).ok());
+    let (Some(_ta0), Some(tm1), Some(tm2)) = (input.int("Ta0"), time("Tm1"), time("Tm2")) else {
+        return Ok(output(M, PtStatus::InvalidParameter.into()));
     };
-    if !(0..=u32::MAX as i64).contains(&tm1) || !(0..=u32::MAX as i64).contains(&tm2) || tm2 < tm1 {
-        return Ok(output("SetHighAccuracyTimeSynch", 36));
+    if tm2 < tm1 {
+        return Ok(output(M, PtStatus::InvalidParameter.into()));
     }
-    let console_now = tm2;
-    let me_now = i64::from(device.clock());
-    device.with_state(|s| s.nvram.clock_offset += console_now - me_now);
-    device.changed("AMT_TimeSynchronizationService");
-    device.audit(amtemu_model::device::audit::AuditEvent::time_set(
-        console_now as u32,
-    ));
-    Ok(output("SetHighAccuracyTimeSynch", 0))
+    device.set_clock(tm2);
+    Ok(output(M, PtStatus::Success.into()))
 }
 
 #[cfg(test)]
