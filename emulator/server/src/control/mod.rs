@@ -40,9 +40,10 @@
 //! event stream, which serializes events only while someone is connected.
 
 pub mod client;
+mod events;
+mod faults;
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Router;
@@ -50,22 +51,20 @@ use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::{Stream, StreamExt};
 
 use crate::endpoint::Endpoint;
 use crate::faults::FaultPlan;
 use crate::fleet::Fleet;
 use crate::metrics::METRICS;
 use amtemu_model::device::Named;
-use amtemu_model::device::{BootTarget, Device, DeviceEvent, PowerRefusal, PowerRequest};
+use amtemu_model::device::{Device, PowerRefusal, PowerRequest};
+use events::{HubEvent, events, watch};
+use faults::{bulk_faults, clear_all_faults, clear_faults, get_faults, set_faults, start, stop};
 
 /// How many devices a page holds unless the client asks otherwise, and at
 /// most.
@@ -90,63 +89,6 @@ pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener) {
         tracing::error!(error = %e, "the control API stopped");
     }
     drop(watchers);
-}
-
-/// A device event for the event stream: the device's name (for filtering)
-/// and the JSON line.
-#[derive(Clone, Debug)]
-struct HubEvent {
-    device: Arc<str>,
-    json: Arc<str>,
-}
-
-/// Counts a device's power transitions and forwards its events to the hub.
-async fn watch(device: Arc<Device>, hub: broadcast::Sender<HubEvent>) {
-    let mut events = device.subscribe();
-    let name: Arc<str> = device.name.as_str().into();
-    drop(device);
-    loop {
-        let event = match events.recv().await {
-            Ok(event) => event,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                tracing::debug!(device = %name, missed = n, "control plane missed device events");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        if let DeviceEvent::PowerChanged { to, .. } = event {
-            METRICS.power_transition(to);
-        }
-        if hub.receiver_count() > 0 {
-            let line = json!({"device": &*name, "event": event_json(&event)}).to_string();
-            let _ = hub.send(HubEvent {
-                device: name.clone(),
-                json: line.into(),
-            });
-        }
-    }
-}
-
-fn event_json(event: &DeviceEvent) -> Value {
-    match event {
-        DeviceEvent::PowerChanged { from, to } => json!({
-            "type": "power_changed",
-            "from": from.name(),
-            "to": to.name(),
-        }),
-        DeviceEvent::Booted(target) => json!({
-            "type": "booted",
-            "target": match target {
-                BootTarget::Disk => "disk",
-                BootTarget::Pxe => "pxe",
-                BootTarget::CdDvd => "cd-dvd",
-                BootTarget::Diagnostic => "diagnostic",
-                BootTarget::BiosSetup => "bios-setup",
-                BootTarget::IdeRedirection => "ide-redirection",
-            },
-        }),
-        DeviceEvent::SettingsChanged(what) => json!({"type": "settings_changed", "what": what}),
-    }
 }
 
 struct Control {
@@ -436,57 +378,6 @@ fn power_answer(device: &Device, action: &str) -> ApiResult {
     )
 }
 
-fn faults_answer(endpoint: &Endpoint) -> ApiResult {
-    let plan = endpoint.faults.get();
-    ok(
-        StatusCode::OK,
-        json!({"device": endpoint.device.name, "faults": faults_json(&plan), "stopped": plan.offline}),
-    )
-}
-
-async fn get_faults(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
-    let Path(name) = name?;
-    faults_answer(c.endpoint(&name)?)
-}
-
-async fn set_faults(
-    State(c): Shared,
-    name: Result<Path<String>, PathRejection>,
-    body: Bytes,
-) -> ApiResult {
-    let Path(name) = name?;
-    let endpoint = c.endpoint(&name)?;
-    let plan: FaultPlan = parse_body(&body)?;
-    check_plan(&plan)?;
-    endpoint.faults.set(plan);
-    tracing::info!(device = %name, faults = ?endpoint.faults.get(), "faults set by the control API");
-    faults_answer(endpoint)
-}
-
-async fn clear_faults(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
-    let Path(name) = name?;
-    let endpoint = c.endpoint(&name)?;
-    endpoint.faults.clear();
-    faults_answer(endpoint)
-}
-
-/// Values serde accepts but that make no sense.
-fn check_plan(plan: &FaultPlan) -> Result<(), ApiError> {
-    if !(0.0..=1.0).contains(&plan.reset_probability) {
-        return Err(ApiError::bad_request(
-            "reset_probability must be between 0 and 1".into(),
-        ));
-    }
-    if let Some(code) = plan.http_error
-        && !(100..=999).contains(&code)
-    {
-        return Err(ApiError::bad_request(format!(
-            "http_error {code} is not an HTTP status"
-        )));
-    }
-    Ok(())
-}
-
 /// The device's setup state and hello window.
 fn hello_json(device: &Device) -> Value {
     device.with_state(|s| {
@@ -522,127 +413,6 @@ async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>)
     }
     durable(endpoint).await?;
     ok(StatusCode::OK, hello_json(device))
-}
-
-async fn stop(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
-    set_offline(&c, name, true)
-}
-
-async fn start(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
-    set_offline(&c, name, false)
-}
-
-fn set_offline(c: &Control, name: Result<Path<String>, PathRejection>, offline: bool) -> ApiResult {
-    let Path(name) = name?;
-    let endpoint = c.endpoint(&name)?;
-    let mut plan = endpoint.faults.get();
-    plan.offline = offline;
-    endpoint.faults.set(plan);
-    faults_answer(endpoint)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BulkFaults {
-    plan: FaultPlan,
-    devices: Option<Vec<String>>,
-    share: Option<f64>,
-    #[serde(default)]
-    seed: u64,
-}
-
-async fn bulk_faults(State(c): Shared, body: Bytes) -> ApiResult {
-    let bulk: BulkFaults = parse_body(&body)?;
-    check_plan(&bulk.plan)?;
-    let targets: Vec<&Arc<Endpoint>> = match (&bulk.devices, bulk.share) {
-        (Some(names), None) => names
-            .iter()
-            .map(|n| c.endpoint(n))
-            .collect::<Result<_, _>>()?,
-        (None, Some(share)) => {
-            if !(0.0..=1.0).contains(&share) {
-                return Err(ApiError::bad_request(
-                    "share must be between 0 and 1".into(),
-                ));
-            }
-            seeded_share(c.fleet.devices(), share, bulk.seed)
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "give either \"devices\" or \"share\" (with an optional \"seed\")".into(),
-            ));
-        }
-    };
-    for endpoint in &targets {
-        endpoint.faults.set(bulk.plan.clone());
-    }
-    let names: Vec<&str> = targets.iter().map(|e| e.device.name.as_str()).collect();
-    tracing::info!(count = names.len(), "faults set by the control API");
-    ok(
-        StatusCode::OK,
-        json!({"count": names.len(), "devices": names, "faults": faults_json(&bulk.plan)}),
-    )
-}
-
-async fn clear_all_faults(State(c): Shared) -> ApiResult {
-    let mut count = 0;
-    for endpoint in c.fleet.devices() {
-        if !endpoint.faults.get().is_clear() {
-            endpoint.faults.clear();
-            count += 1;
-        }
-    }
-    ok(StatusCode::OK, json!({"cleared": count}))
-}
-
-/// `round(share × n)` devices, chosen by a hash of the seed and each name:
-/// the same seed picks the same devices, and a larger share picks a
-/// superset of a smaller one.
-fn seeded_share(devices: &[Arc<Endpoint>], share: f64, seed: u64) -> Vec<&Arc<Endpoint>> {
-    use md5::{Digest, Md5};
-    let count = ((devices.len() as f64) * share).round() as usize;
-    let mut ranked: Vec<([u8; 16], &Arc<Endpoint>)> = devices
-        .iter()
-        .map(|e| {
-            let mut h = Md5::new();
-            h.update(seed.to_le_bytes());
-            h.update(e.device.name.as_bytes());
-            (h.finalize().into(), e)
-        })
-        .collect();
-    ranked.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| a.1.device.name.cmp(&b.1.device.name))
-    });
-    ranked.into_iter().take(count).map(|(_, e)| e).collect()
-}
-
-#[derive(Debug, Deserialize)]
-struct EventFilter {
-    device: Option<String>,
-}
-
-async fn events(
-    State(c): Shared,
-    filter: Result<Query<EventFilter>, QueryRejection>,
-) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let Query(filter) = filter?;
-    if let Some(name) = &filter.device {
-        c.endpoint(name)?;
-    }
-    let wanted: Option<Arc<str>> = filter.device.map(Into::into);
-    let stream = BroadcastStream::new(c.hub.subscribe()).filter_map(move |item| match item {
-        Ok(event) => {
-            if wanted.as_ref().is_some_and(|w| *w != event.device) {
-                return None;
-            }
-            Some(Ok(Event::default().data(&*event.json)))
-        }
-        Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
-            .event("lagged")
-            .data(json!({"missed": n}).to_string()))),
-    });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 async fn metrics_text() -> Response {
