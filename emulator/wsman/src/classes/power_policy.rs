@@ -4,8 +4,8 @@
 
 use super::{Access, CLASS, Class, Method, output};
 use amtemu_model::device::audit::EventId;
-use amtemu_model::device::{Device, Named};
 use amtemu_model::device::power_policy::{MePowerPolicy, PowerPolicyRefusal, SCHEMES};
+use amtemu_model::device::{Device, Named};
 use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
