@@ -19,7 +19,7 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 
 static ENDPOINT: LazyLock<Arc<Endpoint>> = LazyLock::new(|| {
     let fw = Firmware::by_name("11.8").expect("the default profile");
-    Endpoint::new(Device::new(DeviceConfig::new("fuzz", fw)))
+    Endpoint::new(Device::new(DeviceConfig::new("fuzz", fw)), None)
 });
 
 fuzz_target!(|data: &[u8]| {
