@@ -19,7 +19,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use super::{Client, Response, challenge_param, class_uri, envelope, envelope_get, read_response};
 
-pub use amtemu_model::chain::SETUP_OU;
+pub use amtemu_model::device::chain::SETUP_OU;
 
 /// A certificate chain and its leaf's key.
 #[derive(Clone)]
@@ -32,7 +32,7 @@ pub struct Credential {
 
 /// How a provisioning leaf is made; [`Leaf::good`] passes every rule. The
 /// library's own chain tests issue with the same spec.
-pub use amtemu_model::chain::LeafSpec as Leaf;
+pub use amtemu_model::device::chain::LeafSpec as Leaf;
 
 /// An enterprise root CA.
 pub struct Pki {

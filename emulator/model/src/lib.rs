@@ -3,7 +3,6 @@
 //! no XML and no HTTP: protocol layers call [`device::Device`]'s methods,
 //! and its changes go out as [`device::DeviceEvent`]s.
 
-pub mod chain;
 pub mod device;
 pub mod host;
 pub mod identity;

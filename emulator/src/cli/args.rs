@@ -333,6 +333,6 @@ fn provisioning_root_hash(path: &str) -> Result<(String, Vec<u8>), String> {
     amtemu_model::pki::parse_certificate(&der).map_err(|e| format!("{path}: {e}"))?;
     Ok((
         path.to_string(),
-        amtemu_model::chain::hash(amtemu_model::device::HashAlgorithm::Sha256, &der),
+        amtemu_model::device::chain::hash(amtemu_model::device::HashAlgorithm::Sha256, &der),
     ))
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod certs;
+pub mod chain;
 pub mod commit;
 pub mod firmware;
 pub use crate::identity;

@@ -11,7 +11,7 @@ use rustls::pki_types::UnixTime;
 use serde::{Deserialize, Serialize};
 
 use super::{Device, ProvisioningState, SetupState};
-use crate::chain::{self, Accepted, ChainError};
+use crate::device::chain::{self, Accepted, ChainError};
 
 /// The port hellos go to unless MEBx says otherwise.
 pub const DEFAULT_HELLO_PORT: u16 = 9971;

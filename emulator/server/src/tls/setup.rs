@@ -2,7 +2,7 @@
 //! device presents a self-signed certificate, as firmware does before it
 //! has been given one, and requires the configuration server's client
 //! certificate, checked by the provisioning rules in
-//! [`amtemu_model::chain`]. A chain that breaks a rule aborts the
+//! [`amtemu_model::device::chain`]. A chain that breaks a rule aborts the
 //! handshake with the alert rustls sends for the error.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use rustls::{
 };
 
 use super::{TlsError, provider};
-use amtemu_model::chain::ChainError;
+use amtemu_model::device::chain::ChainError;
 use amtemu_model::device::{Device, TlsIdentity};
 
 /// A self-signed RSA 2048 server certificate for the device's FQDN.

@@ -12,7 +12,7 @@ use rustls::pki_types::UnixTime;
 
 use super::super::audit::EventId;
 use super::super::{ControlMode, Device, DeviceState, ProvisioningState, SetupState};
-use crate::chain;
+use crate::device::chain;
 
 /// The longest provisioning chain AddNextCertInChain takes (leaf,
 /// intermediates, root); firmware's limit is not documented.

@@ -30,9 +30,7 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 
-use crate::device::{
-    Device, Feature, Firmware, HashAlgorithm, ProvisioningSettings, TrustedRootHash,
-};
+use super::{Device, Feature, Firmware, HashAlgorithm, ProvisioningSettings, TrustedRootHash};
 
 /// Intel's "AMT setup" extended key usage.
 pub const INTEL_SETUP_EKU: &str = "2.16.840.1.113741.1.2.3";
