@@ -1,0 +1,58 @@
+use super::*;
+
+fn config() -> DeviceConfig {
+    DeviceConfig::new("test", Firmware::by_name("11.8").unwrap())
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_power_button_toggles_and_the_os_shuts_down_only_when_running() {
+    let device = Device::new(config());
+    assert!(device.os_shutdown());
+    assert_eq!(device.with_state(|s| s.power.state()), HostPower::S5);
+    assert!(!device.os_shutdown());
+    device.press_power_button().unwrap();
+    assert_eq!(
+        device.press_power_button(),
+        Err(PowerRefusal::Busy),
+        "a press while the host is still coming up"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(device.with_state(|s| s.power.state()), HostPower::S0);
+    device.press_power_button().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(device.with_state(|s| s.power.state()), HostPower::S5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_power_cycle_lands_on_time_and_consumes_boot_options() {
+    let device = Device::new(config());
+    let mut events = device.subscribe();
+    device.with_state(|s| {
+        s.nvram.boot.boot_order = Some(BootSource::Pxe);
+        s.nvram.boot.is_next = true;
+    });
+    device.request_power(PowerRequest::PowerCycle).unwrap();
+    assert_eq!(
+        events.recv().await.unwrap(),
+        DeviceEvent::PowerChanged {
+            from: HostPower::S0,
+            to: HostPower::S5
+        }
+    );
+    assert_eq!(
+        events.recv().await.unwrap(),
+        DeviceEvent::PowerChanged {
+            from: HostPower::S5,
+            to: HostPower::S0
+        }
+    );
+    assert_eq!(
+        events.recv().await.unwrap(),
+        DeviceEvent::Booted(BootTarget::Pxe)
+    );
+    device.with_state(|s| {
+        assert_eq!(s.nvram.boot, BootSettings::cleared());
+        assert_eq!(s.last_boot, BootTarget::Pxe);
+        assert!(s.nvram.message_log.records().len() >= 4);
+    });
+}
