@@ -65,6 +65,7 @@ pub enum PtStatus {
     InvalidCredentials = 0x815,
     InvalidPassphrase = 0x816,
     AuditFail = 0x81B,
+    BlockingComponent = 0x81C,
 }
 
 impl From<PtStatus> for u32 {
@@ -133,6 +134,7 @@ impl PtStatus {
             PtStatus::InvalidCredentials => "PT_STATUS_INVALID_CREDENTIALS",
             PtStatus::InvalidPassphrase => "PT_STATUS_INVALID_PASSPHRASE",
             PtStatus::AuditFail => "PT_STATUS_AUDIT_FAIL",
+            PtStatus::BlockingComponent => "PT_STATUS_BLOCKING_COMPONENT",
         }
     }
 }
@@ -149,6 +151,7 @@ mod tests {
         assert_eq!(u32::from(PtStatus::InvalidHandle), 2053);
         assert_eq!(u32::from(PtStatus::Duplicate), 2058);
         assert_eq!(u32::from(PtStatus::AuditFail), 2075);
+        assert_eq!(u32::from(PtStatus::BlockingComponent), 2076);
         assert_eq!(PtStatus::NotPermitted.name(), "PT_STATUS_NOT_PERMITTED");
     }
 }

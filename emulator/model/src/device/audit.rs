@@ -479,7 +479,7 @@ impl Device {
     /// Records `event` for the acting caller in a state the caller already
     /// holds the lock on; whether it was stored. (Inside one lock this is
     /// what [`Device::audit`] does.)
-    fn record_audit(&self, s: &mut DeviceState, event: AuditEvent) -> bool {
+    pub(super) fn record_audit(&self, s: &mut DeviceState, event: AuditEvent) -> bool {
         if !self.firmware.has(Feature::AuditLog) {
             return false;
         }

@@ -110,19 +110,19 @@ impl Device {
     /// reset replaces; [`Device::audit`] writes it under its own lock, so
     /// the state is checked again, with the reset, under the next one.
     pub fn unprovision_remotely(&self, how: Unprovisioning) -> Result<(), SetupRefusal> {
-        let provisioned = |s: &DeviceState| s.nvram.setup.state != ProvisioningState::Pre;
-        if !self.with_state(|s| provisioned(s)) {
-            return Err(SetupRefusal::NotProvisioned);
-        }
-        self.audit(AuditEvent::unprovisioning());
         let realm = self.identity.digest_realm.clone();
-        self.with_state(|s| {
-            if !provisioned(s) {
+        let audited = self.with_state(|s| {
+            if s.nvram.setup.state == ProvisioningState::Pre {
                 return Err(SetupRefusal::NotProvisioned);
             }
+            // Recorded before the reset, as the actor who started it.
+            let audited = self.record_audit(s, AuditEvent::unprovisioning());
             factory_reset(s, how, &realm);
-            Ok(())
+            Ok(audited)
         })?;
+        if audited {
+            self.changed("AMT_AuditLog");
+        }
         tracing::info!(device = %self.name, ?how, "unprovisioned");
         self.changed("AMT_SetupAndConfigurationService");
         Ok(())

@@ -316,24 +316,35 @@ impl Device {
 
     /// Asks the host to change power state (RequestPowerStateChange).
     pub fn request_power(&self, request: PowerRequest) -> Result<(), PowerRefusal> {
-        let extended = self.firmware.has(Feature::ExtendedPowerStates);
-        let due = self.with_state(|s| {
-            s.power.request(request, extended, Instant::now())?;
-            Ok(s.power.next_due())
-        })?;
-        self.schedule(due);
-        Ok(())
+        self.request_power_from(|_| request)
     }
 
     /// The user presses the power button: a running host shuts down
     /// normally, one that is off or asleep powers on.
     pub fn press_power_button(&self) -> Result<(), PowerRefusal> {
-        let on = self.with_state(|s| s.power.state().is_on());
-        self.request_power(if on {
-            PowerRequest::OffSoft
-        } else {
-            PowerRequest::On
+        self.request_power_from(|power| {
+            if power.state().is_on() {
+                PowerRequest::OffSoft
+            } else {
+                PowerRequest::On
+            }
         })
+    }
+
+    /// A power request chosen from the current power state, and checked
+    /// against it, under one lock.
+    fn request_power_from(
+        &self,
+        choose: impl FnOnce(&power::PowerMachine) -> PowerRequest,
+    ) -> Result<(), PowerRefusal> {
+        let extended = self.firmware.has(Feature::ExtendedPowerStates);
+        let due = self.with_state(|s| {
+            let request = choose(&s.power);
+            s.power.request(request, extended, Instant::now())?;
+            Ok(s.power.next_due())
+        })?;
+        self.schedule(due);
+        Ok(())
     }
 
     /// The device's own TLS certificate expires: it is issued again, with
@@ -357,17 +368,22 @@ impl Device {
     /// The host OS shuts itself down: the host goes to S5 at once. False,
     /// and nothing changes, when the host is not running.
     pub fn os_shutdown(&self) -> bool {
-        let running = self.with_state(|s| s.power.state().is_on());
-        if running {
-            self.force_power(HostPower::S5);
-        }
-        running
+        self.set_power(HostPower::S5, |from| from.is_on())
     }
 
     /// Sets the power state at once, as the host OS does when it shuts down.
     pub fn force_power(&self, to: HostPower) {
+        self.set_power(to, |_| true);
+    }
+
+    /// Sets the power state at once if `allowed` says so of the current
+    /// one, deciding and acting under one lock; whether it was allowed.
+    fn set_power(&self, to: HostPower, allowed: impl FnOnce(HostPower) -> bool) -> bool {
         let from = self.locked(|s, now, _| {
             let from = s.power.state();
+            if !allowed(from) {
+                return None;
+            }
             s.power.force(to);
             if from != to {
                 Self::host_power_changed(s, to, now);
@@ -375,10 +391,15 @@ impl Device {
                     host.boot(now, BootTarget::Disk);
                 }
             }
-            from
+            Some(from)
         });
-        if from != to {
-            let _ = self.events.send(DeviceEvent::PowerChanged { from, to });
+        match from {
+            Some(from) if from != to => {
+                let _ = self.events.send(DeviceEvent::PowerChanged { from, to });
+                true
+            }
+            Some(_) => true,
+            None => false,
         }
     }
 
@@ -421,31 +442,8 @@ impl Device {
     /// critical operation the log cannot take ask [`Device::audit_blocks`]
     /// first.
     pub fn audit(&self, event: impl Into<audit::AuditEvent>) {
-        if !self.firmware.has(Feature::AuditLog) {
-            return;
-        }
         let event = event.into();
-        let actor = audit::current_actor();
-        let stored = self.with_state(|s| {
-            let initiator = match actor.as_ref().map(|a| &a.caller) {
-                Some(users::Caller::Admin) => {
-                    audit::Initiator::Digest(s.nvram.users.admin_name.clone())
-                }
-                Some(users::Caller::User { name, .. }) => audit::Initiator::Digest(name.clone()),
-                Some(users::Caller::Anonymous) | None => audit::Initiator::Local,
-            };
-            let now = unix_now(s.nvram.clock_offset);
-            let record = audit::AuditRecord {
-                app: event.id.app,
-                event: event.id.event,
-                initiator,
-                time: now,
-                address: actor.as_ref().and_then(|a| a.address.clone()),
-                extended: event.extended,
-            };
-            s.nvram.audit_log.record(record, now)
-        });
-        if let Ok(true) = stored {
+        if self.with_state(|s| self.record_audit(s, event)) {
             self.changed("AMT_AuditLog");
         }
     }

@@ -48,10 +48,6 @@ const TLS_SETTINGS: &str = "AMT_TLSSettingData";
 const TLS_REMOTE: &str = "Intel(r) AMT 802.3 TLS Settings";
 const TLS_LOCAL: &str = "Intel(r) AMT LMS TLS Settings";
 
-/// PT_STATUS_BLOCKING_COMPONENT (0x81C): the one code this area answers
-/// that [`PtStatus`] does not list yet.
-const BLOCKING_COMPONENT: u32 = 0x81C;
-
 /// The PT_STATUS a refusal is answered with.
 ///
 /// - Anything wrong with a certificate (unreadable, a trusted root that is
@@ -87,7 +83,7 @@ fn status(refusal: CertRefusal) -> u32 {
         R::BadRequest => PtStatus::InvalidParameter,
         R::ReadOnly | R::TlsRequired => PtStatus::NotPermitted,
         R::NoMatchingKey => PtStatus::CertKeyNotMatch,
-        R::InUse => return BLOCKING_COMPONENT,
+        R::InUse => PtStatus::BlockingComponent,
     };
     status.into()
 }

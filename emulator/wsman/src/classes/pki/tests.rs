@@ -218,12 +218,12 @@ fn the_dmt_tls_sequence_configures_tls() {
     let leaf_instance = certificates(&d).remove(1);
     assert_eq!(
         delete_certificate(&d, &leaf_instance),
-        Err(Fault::InternalError(BLOCKING_COMPONENT))
+        Err(Fault::InternalError(PtStatus::BlockingComponent.into()))
     );
     let key_instance = key_pairs(&d).remove(0);
     assert_eq!(
         delete_key_pair(&d, &key_instance),
-        Err(Fault::InternalError(BLOCKING_COMPONENT))
+        Err(Fault::InternalError(PtStatus::BlockingComponent.into()))
     );
     delete_certificate(&d, &certificates(&d).remove(0)).unwrap();
     // Once the context is gone, so can the rest be.
