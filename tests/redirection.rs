@@ -347,6 +347,55 @@ fn a_second_sol_session_is_busy_until_the_first_console_vanishes() {
 }
 
 #[test]
+fn a_start_without_a_login_keeps_no_console_out() {
+    let emu = device(&[]);
+    let addr = redirection_addr(&emu);
+    // Someone without credentials asks for SOL and then says nothing.
+    let mut squatter = Console::connect(addr);
+    assert_eq!(squatter.start(b"SOL "), 0);
+    // A console with credentials still gets the session...
+    let _console = sol_session(addr);
+    // ...and the squatter, were it to log in now, finds it taken.
+    assert_eq!(squatter.digest(4, USER, PASSWORD)[..2], [0x14, 1]);
+    assert!(squatter.closed());
+}
+
+#[test]
+fn a_connection_that_never_logs_in_is_closed_at_the_login_deadline() {
+    let emu = device(&[]);
+    let mut c = Console::connect(redirection_addr(&emu));
+    assert_eq!(c.start(b"SOL "), 0);
+    // closed() waits up to its 15 s read timeout: the device must close
+    // first (its login deadline is 10 s; the whole handshake has 60).
+    assert!(c.closed(), "still open after 15 s without a login");
+}
+
+#[test]
+fn only_a_few_connections_per_device_may_wait_to_log_in() {
+    let emu = device(&[]);
+    let addr = redirection_addr(&emu);
+    let mut waiting: Vec<Console> = (0..4)
+        .map(|_| {
+            let mut c = Console::connect(addr);
+            assert_eq!(c.start(b"IDER"), 0);
+            c
+        })
+        .collect();
+    // The fifth is closed before it hears anything.
+    let mut fifth = Console::connect(addr);
+    fifth.send(&[0x10, 0, 0, 0, b'S', b'O', b'L', b' ']);
+    assert_eq!(fifth.try_read(), None, "the fifth was answered");
+    // One logs in, which frees its place for the next.
+    assert_eq!(&waiting[0].digest(4, USER, PASSWORD)[..2], &[0x14, 0]);
+    let mut next = Console::connect(addr);
+    assert_eq!(next.start(b"SOL "), 0);
+    // And another device is not affected by this one's queue.
+    let other = device(&[]);
+    let _ = sol_session(redirection_addr(&other));
+    waiting.clear();
+}
+
+#[test]
 fn disabled_sol_and_kvm_are_unsupported_and_consent_for_all_is_enforced() {
     let emu = Emulator::start(&[]);
     let addr = redirection_addr(&emu);

@@ -396,6 +396,34 @@ fn garbage_on_the_port_closes_that_connection_only() {
     assert_eq!(emu.client().get("AMT_GeneralSettings").status, 200);
 }
 
+/// A device serves only so many sockets at once; more are closed at the
+/// door, and a place frees up when a connection ends. Neighbours are not
+/// affected.
+#[test]
+fn a_device_serves_only_so_many_connections_at_once() {
+    let emu = Emulator::start(&["--max-connections-per-device", "2"]);
+    let held: Vec<_> = (0..2).map(|_| Client::connect(emu.addr)).collect();
+    // Let the device accept both before the third knocks.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = Client::connect(emu.addr);
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let ended = third.read_to_end(&mut answer);
+    assert!(
+        ended.is_ok() && answer.is_empty(),
+        "the third connection was served: {ended:?} {answer:?}"
+    );
+    let other = Emulator::start(&[]);
+    assert_eq!(other.client().get("AMT_GeneralSettings").status, 200);
+    drop(held);
+    let unauthenticated = b"POST /wsman HTTP/1.1\r\nHost: amt\r\nContent-Length: 0\r\n\r\n";
+    assert!(eventually(Duration::from_secs(10), || {
+        Client::raw(emu.addr, unauthenticated).is_ok_and(|r| r.status == 401)
+    }));
+}
+
 /// Bodies that never finish arriving: a declared length larger than what
 /// is sent, a chunked body without its last chunk, a chunk size beyond the
 /// data, and `Expect: 100-continue` with no body. Without credentials, each

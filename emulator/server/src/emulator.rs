@@ -59,6 +59,7 @@ pub struct EmulatorBuilder {
     hellos: HelloConfig,
     shared_listener: bool,
     plain_redirection_auth: bool,
+    max_connections: usize,
 }
 
 impl EmulatorBuilder {
@@ -75,6 +76,7 @@ impl EmulatorBuilder {
             hellos: HelloConfig::default(),
             shared_listener: false,
             plain_redirection_auth: true,
+            max_connections: crate::endpoint::limits::DEFAULT_MAX_CONNECTIONS,
         }
     }
 
@@ -127,6 +129,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// How many sockets each device serves at once over its network ports
+    /// (firmware has a small fixed pool; see `endpoint::limits`).
+    pub fn max_connections_per_device(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
     /// How many devices the emulator will have.
     pub fn device_count(&self) -> usize {
         self.specs.len()
@@ -159,7 +168,10 @@ impl EmulatorBuilder {
             let tls = tls.clone();
             std::thread::spawn(move || tls.ca.fill_key_pool());
         }
-        let fleet = Arc::new(Fleet::new_with_progress(self.specs, tls, store, progress)?);
+        let fleet = Arc::new(
+            Fleet::new_with_progress(self.specs, tls, store, progress)?
+                .with_max_connections(self.max_connections),
+        );
         for endpoint in fleet.devices() {
             endpoint
                 .redirect

@@ -70,6 +70,10 @@ pub struct DeviceArgs {
     /// (offered by default because Debian's amtterm 1.4 needs it).
     #[arg(long)]
     pub no_redirection_plain_auth: bool,
+    /// Sockets each device serves at once over its network ports; more are
+    /// closed at once, as a management engine's small socket pool would.
+    #[arg(long, default_value_t = amtemu_server::endpoint::limits::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections_per_device: usize,
     /// Port of the local interface, the stand-in for LMS where host-based
     /// setup and the local system account work (devices with firmware 6.2+;
     /// above --http-port, moved with it by --port-step; 0 turns it off).

@@ -188,7 +188,8 @@ fn run_emulator(
         .control(args.control)
         .hellos(hellos)
         .shared_listener(shared_listener)
-        .plain_redirection_auth(!args.no_redirection_plain_auth);
+        .plain_redirection_auth(!args.no_redirection_plain_auth)
+        .max_connections_per_device(args.max_connections_per_device);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

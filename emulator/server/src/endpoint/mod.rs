@@ -4,6 +4,7 @@
 //! injected faults. The protocol modules above use it; it uses none of
 //! them, so per-connection code never reaches up into the fleet.
 
+pub mod limits;
 pub mod nonces;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,7 @@ use amtemu_wsman::WsmanState;
 
 use crate::store::{Store, StoreError};
 use crate::tls::TlsState;
+use limits::Gauge;
 use nonces::Nonces;
 
 /// A device with the per-device protocol state that serves it.
@@ -26,6 +28,8 @@ pub struct Endpoint {
     pub tls: TlsState,
     pub faults: crate::faults::Faults,
     pub redirect: RedirectState,
+    /// The device's sockets in use, over all its network ports.
+    pub connections: Arc<Gauge>,
     /// Where the device's state is kept, when it is kept: replies that
     /// acknowledge a change wait for [`Store::save`].
     pub store: Option<Store>,
@@ -41,6 +45,7 @@ impl Endpoint {
             tls: TlsState::default(),
             faults: crate::faults::Faults::default(),
             redirect: RedirectState::default(),
+            connections: Arc::default(),
             store,
         })
     }
@@ -69,7 +74,7 @@ impl HttpState {
     }
 }
 
-/// Per-device redirection state beside the device .
+/// Per-device redirection state beside the device.
 #[derive(Debug)]
 pub struct RedirectState {
     sol: AtomicBool,
@@ -77,6 +82,8 @@ pub struct RedirectState {
     /// Offer plain user/password authentication (type 1). On by default:
     /// Debian's amtterm 1.4 knows nothing else.
     plain_auth: AtomicBool,
+    /// Connections that have not logged in yet.
+    pending_logins: Arc<Gauge>,
 }
 
 impl Default for RedirectState {
@@ -85,6 +92,7 @@ impl Default for RedirectState {
             sol: AtomicBool::new(false),
             ider: AtomicBool::new(false),
             plain_auth: AtomicBool::new(true),
+            pending_logins: Arc::default(),
         }
     }
 }
@@ -97,6 +105,11 @@ impl RedirectState {
     /// Whether plain user/password logins are offered.
     pub fn plain_auth(&self) -> bool {
         self.plain_auth.load(Ordering::Relaxed)
+    }
+
+    /// Connections that have not logged in yet.
+    pub(crate) fn pending_logins(&self) -> &Arc<Gauge> {
+        &self.pending_logins
     }
 
     pub(crate) fn flag(&self, kind: SessionKind) -> Option<&AtomicBool> {

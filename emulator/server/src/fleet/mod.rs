@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::endpoint::Endpoint;
+use crate::endpoint::limits::{DEFAULT_MAX_CONNECTIONS, Permit};
 use crate::http;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, TlsContext};
@@ -135,6 +136,8 @@ pub struct Fleet {
     store: Option<Store>,
     /// The hello scheduler, once started (devices in setup mode).
     hellos: std::sync::OnceLock<crate::provision::Hellos>,
+    /// Sockets each device serves at once over its network ports.
+    max_connections: usize,
 }
 
 impl Fleet {
@@ -161,6 +164,7 @@ impl Fleet {
             tls,
             store,
             hellos: std::sync::OnceLock::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         };
         for spec in specs {
             let device = Device::new(spec.config);
@@ -194,6 +198,13 @@ impl Fleet {
         }
         progress(fleet.devices.len());
         Ok(fleet)
+    }
+
+    /// How many sockets each device serves at once over its network
+    /// ports ([`DEFAULT_MAX_CONNECTIONS`] unless set).
+    pub fn with_max_connections(mut self, max: usize) -> Fleet {
+        self.max_connections = max;
+        self
     }
 
     pub fn devices(&self) -> &[Arc<Endpoint>] {
@@ -441,6 +452,10 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             });
             continue;
         }
+        let Some(permit) = endpoint.connections.try_acquire(fleet.max_connections) else {
+            tracing::info!(device = %endpoint.device.name, %peer, max = fleet.max_connections, "connection refused: the device's sockets are all in use");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let endpoint = endpoint.clone();
         match kind {
@@ -459,11 +474,15 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                     tracing::info!(device = %endpoint.device.name, %peer, provisioned, "plain HTTP refused");
                     continue;
                 }
-                tokio::spawn(http::serve_connection(stream, endpoint, peer));
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    http::serve_connection(stream, endpoint, peer).await
+                });
             }
             Port::Https if faults.tls_failure => {
                 // Abort the handshake: read the ClientHello, then close.
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let mut stream = stream;
                     let mut hello = [0u8; 512];
                     use tokio::io::AsyncReadExt;
@@ -471,7 +490,13 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                 });
             }
             Port::Https => {
-                spawn_over_tls(&fleet, stream, endpoint, peer, http::serve_connection);
+                spawn_over_tls(
+                    &fleet,
+                    (stream, permit),
+                    endpoint,
+                    peer,
+                    http::serve_connection,
+                );
             }
             Port::Redirection => {
                 // Like plain HTTP, refused when TLS is required.
@@ -482,11 +507,20 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                     tracing::info!(device = %endpoint.device.name, %peer, "plain redirection refused: TLS required");
                     continue;
                 }
-                tokio::spawn(crate::redirect::serve(stream, endpoint, peer));
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    crate::redirect::serve(stream, endpoint, peer).await
+                });
             }
             Port::RedirectionTls if faults.tls_failure => {}
             Port::RedirectionTls => {
-                spawn_over_tls(&fleet, stream, endpoint, peer, crate::redirect::serve);
+                spawn_over_tls(
+                    &fleet,
+                    (stream, permit),
+                    endpoint,
+                    peer,
+                    crate::redirect::serve,
+                );
             }
             // Served before the network gates above.
             Port::Local => {}
@@ -499,7 +533,7 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
 /// on 16995).
 fn spawn_over_tls<F, Served>(
     fleet: &Fleet,
-    stream: tokio::net::TcpStream,
+    (stream, permit): (tokio::net::TcpStream, Permit),
     endpoint: Arc<Endpoint>,
     peer: SocketAddr,
     serve: F,
@@ -515,6 +549,7 @@ fn spawn_over_tls<F, Served>(
 {
     let ctx = fleet.tls.clone();
     tokio::spawn(async move {
+        let _permit = permit;
         match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
             Ok(tls_stream) => serve(tls_stream, endpoint, peer).await,
             Err(e) => {

@@ -12,7 +12,13 @@
 //!   devices, so it cannot stop accepting for one of them).
 //! - Missing user consent answers 0x11 status 3 ("unsupported").
 //! - One SOL and one IDE-R session per device; a second gets status 2.
-//!   The slot is taken at 0x10 and freed when the connection ends.
+//!   The slot is taken when the console has logged in (so a connection
+//!   that never logs in keeps nobody out) and freed when the connection
+//!   ends. A StartRedirectionSession while the slot is held gets status 2
+//!   at once; a console that logs in after another took the slot gets an
+//!   authentication failure.
+//! - Until it logs in, a connection has `LOGIN_DEADLINE` and is one of at
+//!   most `MAX_PENDING_LOGINS` per device; beyond that it is closed at once.
 //! - A wrong password answers 0x14 status 1 with no data and closes.
 //! - KVMR is refused with 0x11 status 3 (no KVM yet).
 
@@ -31,12 +37,18 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
+use crate::endpoint::limits::MAX_PENDING_LOGINS;
 use amtemu_model::device::settings::{ControlMode, ProvisioningState};
 use amtemu_model::device::users::realm;
 use amtemu_model::device::{Device, Feature};
 use amtemu_wire::redirection::SessionKind;
-use session::{Channel, Gate, LoginError, Refusal, Session, Step};
+use session::{Channel, Gate, LoginError, Refusal, Session, State, Step};
 use wire::{Inbox, WireError};
+
+/// How long a console may take from connecting to logging in. Consoles
+/// log in within a round trip or two of connecting; a connection that
+/// has not is either lost or hostile, and firmware closes it.
+const LOGIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How long a console may take from connecting to opening its channel.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -77,7 +89,7 @@ struct DeviceGate {
 }
 
 impl Gate for DeviceGate {
-    fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal> {
+    fn admit(&self, kind: SessionKind) -> Result<(), Refusal> {
         let device = &self.endpoint.device;
         let enabled = device.with_state(|s| match kind {
             SessionKind::Sol => s.nvram.redirection.sol_enabled,
@@ -90,6 +102,15 @@ impl Gate for DeviceGate {
         if !consent_given(device) {
             return Err(Refusal::NoConsent);
         }
+        if self.endpoint.redirect.busy(kind) {
+            return Err(Refusal::Busy);
+        }
+        Ok(())
+    }
+
+    fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal> {
+        // Settings may have changed while the console logged in.
+        self.admit(kind)?;
         let flag = self.endpoint.redirect.flag(kind).ok_or(Refusal::Disabled)?;
         if flag
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -159,6 +180,18 @@ where
         tracing::info!(device = %name, %peer, "redirection refused: not provisioned");
         return;
     }
+    // Until it logs in, a connection counts against the device's few
+    // pending places and has LOGIN_DEADLINE to do it.
+    let Some(pending) = endpoint
+        .redirect
+        .pending_logins()
+        .try_acquire(MAX_PENDING_LOGINS)
+    else {
+        tracing::info!(device = %name, %peer, "redirection refused: too many connections waiting to log in");
+        return;
+    };
+    let mut pending = Some(pending);
+    let opened = Instant::now();
     let (mut reader, mut writer) = tokio::io::split(io);
     let mut inbox = Inbox::default();
     let mut session = Session::new(DeviceGate {
@@ -167,8 +200,20 @@ where
     });
     let handshake = async {
         loop {
-            let msg = inbox.next(&mut reader).await?;
-            match session.handle(msg) {
+            let deadline = match pending {
+                Some(_) => opened + LOGIN_DEADLINE,
+                None => opened + HANDSHAKE_TIMEOUT,
+            };
+            let msg = match tokio::time::timeout_at(deadline, inbox.next(&mut reader)).await {
+                Ok(msg) => msg?,
+                Err(_) if pending.is_some() => return Ok(Err("no login within the deadline")),
+                Err(_) => return Ok(Err("no channel opened within the deadline")),
+            };
+            let step = session.handle(msg);
+            if matches!(session.state, State::Authenticated { .. }) {
+                pending = None;
+            }
+            match step {
                 Step::Reply(replies) => {
                     for reply in &replies {
                         wire::send_alone(&mut writer, reply).await?;
@@ -184,18 +229,14 @@ where
             }
         }
     };
-    let channel = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Ok(Ok(Ok(channel))) => channel,
-        Ok(Ok(Err(why))) => {
+    let channel = match handshake.await {
+        Ok(Ok(channel)) => channel,
+        Ok(Err(why)) => {
             tracing::info!(device = %name, %peer, "redirection session refused: {why}");
             return;
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::info!(device = %name, %peer, error = %e, "redirection handshake ended");
-            return;
-        }
-        Err(_) => {
-            tracing::info!(device = %name, %peer, "redirection handshake timed out");
             return;
         }
     };

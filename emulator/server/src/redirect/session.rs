@@ -76,8 +76,13 @@ pub enum LoginError {
 
 /// What the session asks of the device it belongs to.
 pub trait Gate {
+    /// Whether a session of this kind may start now (enabled, consented
+    /// to, not already open); asked at StartRedirectionSession, before
+    /// anyone has logged in, so it holds nothing.
+    fn admit(&self, kind: SessionKind) -> Result<(), Refusal>;
     /// Claims the device's slot for a session kind (released when the
-    /// gate is dropped), after checking enablement and consent.
+    /// gate is dropped), once the console has logged in: an unauthenticated
+    /// connection never keeps a logged-in console out.
     fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal>;
     /// The device's digest realm.
     fn realm(&self) -> String;
@@ -216,7 +221,7 @@ impl<G: Gate> Session<G> {
         match (std::mem::replace(&mut self.state, State::Ended), msg) {
             (State::AwaitStart, ClientMessage::StartSession { kind, .. }) => {
                 let refusal = match kind {
-                    SessionKind::Sol | SessionKind::Ider => self.gate.claim(kind).err(),
+                    SessionKind::Sol | SessionKind::Ider => self.gate.admit(kind).err(),
                     SessionKind::Kvm => Some(Refusal::Disabled),
                     SessionKind::Other(_) => Some(Refusal::UnknownType),
                 };
@@ -372,12 +377,22 @@ impl<G: Gate> Session<G> {
         auth_type: u8,
         result: Result<(), LoginError>,
     ) -> Step {
-        match result {
+        match result
+            .map_err(Err)
+            .and_then(|()| self.gate.claim(kind).map_err(Ok))
+        {
             Ok(()) => {
                 self.state = State::Authenticated { kind };
                 Step::Reply(vec![auth_reply(auth_status::OK, auth_type, Vec::new())])
             }
-            Err(e) => self.end(
+            // Another console logged in first, or the session kind was
+            // switched off meanwhile: the login itself was right, but there
+            // is nothing to open.
+            Err(Ok(refusal)) => self.end(
+                Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
+                refusal_reason(refusal),
+            ),
+            Err(Err(e)) => self.end(
                 Some(auth_reply(auth_status::FAILURE, auth_type, Vec::new())),
                 match e {
                     LoginError::NoSuchUser => "authentication failed: no such network user",

@@ -15,18 +15,21 @@ struct FakeGate {
     refuse: Option<Refusal>,
     plain: bool,
     failures: u32,
+    /// Another console logged in first: claiming finds the slot taken.
+    taken: bool,
     claimed: Option<SessionKind>,
 }
 
 impl Gate for FakeGate {
+    fn admit(&self, _: SessionKind) -> Result<(), Refusal> {
+        self.refuse.map_or(Ok(()), Err)
+    }
     fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal> {
-        match self.refuse {
-            Some(r) => Err(r),
-            None => {
-                self.claimed = Some(kind);
-                Ok(())
-            }
+        if self.taken {
+            return Err(Refusal::Busy);
         }
+        self.claimed = Some(kind);
+        Ok(())
     }
     fn realm(&self) -> String {
         REALM.into()
@@ -73,7 +76,11 @@ fn started(gate: FakeGate) -> Session<FakeGate> {
 }
 
 fn digest_login(auth_type: u8, password: &str) -> (Session<FakeGate>, Step) {
-    let mut s = started(FakeGate::default());
+    digest_login_at(FakeGate::default(), auth_type, password)
+}
+
+fn digest_login_at(gate: FakeGate, auth_type: u8, password: &str) -> (Session<FakeGate>, Step) {
+    let mut s = started(gate);
     let qop = if auth_type == auth::DIGEST {
         "auth"
     } else {
@@ -347,4 +354,39 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_slot_is_claimed_at_login_not_at_start() {
+    let s = started(FakeGate::default());
+    assert_eq!(
+        s.gate().claimed,
+        None,
+        "StartRedirectionSession holds nothing"
+    );
+    let (s, step) = digest_login(auth::DIGEST, "P@ssw0rd");
+    assert_eq!(
+        step,
+        Step::Reply(vec![auth_reply(0, auth::DIGEST, Vec::new())])
+    );
+    assert_eq!(s.gate().claimed, Some(SessionKind::Sol));
+    let (s, _) = digest_login(auth::DIGEST, "wrong");
+    assert_eq!(s.gate().claimed, None, "a failed login claims nothing");
+}
+
+#[test]
+fn a_right_login_after_another_console_took_the_slot_is_turned_away() {
+    let gate = FakeGate {
+        taken: true,
+        ..FakeGate::default()
+    };
+    let (s, step) = digest_login_at(gate, auth::DIGEST, "P@ssw0rd");
+    assert_eq!(
+        step,
+        Step::Close(
+            Some(auth_reply(1, auth::DIGEST, Vec::new())),
+            "a session of this type is already open"
+        )
+    );
+    assert_eq!(s.state, State::Ended);
 }
