@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::digest::DigestSession;
-use amtemu_wire::wsman::client::get_general_settings;
+use amtemu_wire::wsman::client::{get_general_settings, put_general_settings_host_name};
 
 /// How long any one step (connect, handshake, response) may take before the
 /// request counts as failed.
@@ -185,6 +185,19 @@ pub struct WsmanClient {
     message_id: u64,
     /// Open a new connection for every request (to measure handshakes).
     pub fresh_connections: bool,
+    /// What each request does.
+    pub operation: Operation,
+}
+
+/// The request a [`WsmanClient`] repeats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Operation {
+    /// Get `AMT_GeneralSettings`: a read.
+    #[default]
+    Get,
+    /// Put a new `AMT_GeneralSettings.HostName` each time: a write the
+    /// device must make durable before it answers.
+    PutHostName,
 }
 
 impl WsmanClient {
@@ -195,10 +208,12 @@ impl WsmanClient {
             conn: None,
             message_id: 0,
             fresh_connections: false,
+            operation: Operation::Get,
         }
     }
 
-    /// One authenticated Get; returns the response body's length.
+    /// One authenticated request (a Get unless [`Operation`] says
+    /// otherwise); returns the response body's length.
     pub async fn get(&mut self) -> Result<usize, ClientError> {
         // A stale or first nonce costs one extra round trip; two in a row
         // means the password is wrong.
@@ -208,7 +223,13 @@ impl WsmanClient {
                 None => self.target.connect().await?,
             };
             self.message_id += 1;
-            let body = get_general_settings(self.message_id);
+            let body = match self.operation {
+                Operation::Get => get_general_settings(self.message_id),
+                Operation::PutHostName => put_general_settings_host_name(
+                    self.message_id,
+                    &format!("load-{}", self.message_id),
+                ),
+            };
             let mut request = format!(
                 "POST /wsman HTTP/1.1\r\nHost: {}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n",
                 self.target.addr,

@@ -21,7 +21,7 @@ pub mod sol;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use client::{Target, WsmanClient};
+use client::{Operation, Target, WsmanClient};
 use digest::DigestSession;
 use report::Stats;
 use scheduler::{Load, Worker};
@@ -64,6 +64,8 @@ pub struct GetRun {
     pub tls: bool,
     /// A new connection (and, over TLS, a full handshake) for every request.
     pub fresh_connections: bool,
+    /// Gets, or Puts that each wait for durability.
+    pub operation: Operation,
     pub load: Load,
     pub duration: Duration,
     pub user: String,
@@ -79,6 +81,13 @@ impl GetRun {
     }
 
     fn kind(&self) -> &'static str {
+        if self.operation == Operation::PutHostName {
+            return if self.tls {
+                "put tls keep-alive"
+            } else {
+                "put http keep-alive"
+            };
+        }
         match (self.tls, self.fresh_connections) {
             (false, false) => "get http keep-alive",
             (false, true) => "get http new connections",
@@ -104,6 +113,7 @@ impl GetRun {
                 DigestSession::new(&self.user, &self.password),
             );
             c.fresh_connections = self.fresh_connections;
+            c.operation = self.operation;
             workers.push(c);
         }
         let label = format!("amtemu {}", self.kind());

@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use amtemu_load::baseline::{self, Kind};
+use amtemu_load::client::Operation;
 use amtemu_load::report::{self, Stats};
 use amtemu_load::scheduler::Load;
 use amtemu_load::{Devices, GetRun};
@@ -30,6 +31,9 @@ enum Cmd {
     /// Authenticated WS-Man Gets over keep-alive connections (HTTP, or TLS
     /// with --tls); with --baseline, the same against a bare hyper server.
     Get(GetArgs),
+    /// Authenticated WS-Man Puts of AMT_GeneralSettings.HostName over
+    /// keep-alive connections, each answered once the change is durable.
+    Put(GetArgs),
     /// A new TLS connection (full handshake, no resumption) per Get; with
     /// --baseline, the same against a bare rustls server with an RSA 2048 key.
     Handshakes(GetArgs),
@@ -158,8 +162,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         match cli.command {
-            Cmd::Get(args) => get(args, false).await,
-            Cmd::Handshakes(args) => get(args, true).await,
+            Cmd::Get(args) => get(args, false, Operation::Get).await,
+            Cmd::Put(args) => get(args, false, Operation::PutHostName).await,
+            Cmd::Handshakes(args) => get(args, true, Operation::Get).await,
             Cmd::FirstTls {
                 devices,
                 port,
@@ -276,7 +281,7 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn get(args: GetArgs, handshakes: bool) -> anyhow::Result<()> {
+async fn get(args: GetArgs, handshakes: bool, operation: Operation) -> anyhow::Result<()> {
     let tls = args.tls || handshakes;
     let run = GetRun {
         devices: Devices {
@@ -286,6 +291,7 @@ async fn get(args: GetArgs, handshakes: bool) -> anyhow::Result<()> {
         },
         tls,
         fresh_connections: handshakes,
+        operation,
         load: match args.rate {
             Some(per_second) => Load::Rate {
                 per_second,
