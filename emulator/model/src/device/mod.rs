@@ -40,6 +40,7 @@ pub use provisioning::{HashAlgorithm, HelloStatus, ProvisioningSettings, Trusted
 pub use settings::*;
 pub use users::{AccessPermission, UserAccount, Users};
 
+use crate::values::{DomainName, HostName};
 use crate::host::{self, ConsoleScript, Effect, Host, IderReply, IderRequest};
 
 /// What a device is built from.
@@ -194,8 +195,11 @@ impl Device {
         let state = DeviceState {
             nvram: Nvram {
                 general: GeneralSettings {
-                    host_name: config.host_name,
-                    domain_name: config.domain_name,
+                    host_name: HostName::or_empty(config.host_name, "device configuration"),
+                    domain_name: DomainName::or_empty(
+                        config.domain_name,
+                        "device configuration",
+                    ),
                     ..GeneralSettings::default()
                 },
                 boot: BootSettings::default(),
