@@ -117,3 +117,314 @@ fn a_host_name_with_control_characters_is_refused_and_reads_stay_well_formed() {
     assert_eq!(put(&d, &s, "AMT_GeneralSettings", "HostName", "pc-42"), None);
     assert!(get(&d, &s, "AMT_GeneralSettings").contains(">pc-42<"));
 }
+
+#[test]
+fn the_well_formedness_check_can_fail() {
+    assert!(well_formed("<a>\u{1}</a>").is_err());
+    assert!(well_formed("<a>&#27;</a>").is_err());
+    assert!(well_formed("<a><b></a>").is_err());
+    assert_eq!(
+        property("<x:a><x:b>p&amp;q&#65;</x:b></x:a>", "b"),
+        Ok(Some("p&qA".into()))
+    );
+}
+
+/// How a property written reads back.
+#[derive(Clone, Copy, Debug)]
+enum Echo {
+    /// As the very text sent.
+    Text,
+    /// As the same number.
+    Int,
+    /// As the same boolean.
+    Bool,
+    /// Not at all (write-only, or not kept by the device).
+    Hidden,
+}
+
+/// A writable property of a class whose instance a Put without selectors
+/// reaches, and the other properties the Put must carry for the device to
+/// take it (a static address needs DHCP off and a netmask).
+struct Writable {
+    class: &'static str,
+    name: &'static str,
+    echo: Echo,
+    with: &'static [(&'static str, &'static str)],
+}
+
+const fn w(class: &'static str, name: &'static str, echo: Echo) -> Writable {
+    Writable {
+        class,
+        name,
+        echo,
+        with: &[],
+    }
+}
+
+const STATIC: &[(&str, &str)] = &[
+    ("DHCPEnabled", "false"),
+    ("IpSyncEnabled", "false"),
+    ("IPAddress", "192.168.10.20"),
+    ("SubnetMask", "255.255.255.0"),
+];
+
+const fn static_ip(name: &'static str) -> Writable {
+    Writable {
+        class: "AMT_EthernetPortSettings",
+        name,
+        echo: Echo::Text,
+        with: STATIC,
+    }
+}
+
+const GENERAL: &str = "AMT_GeneralSettings";
+const BOOT: &str = "AMT_BootSettingData";
+const KVM: &str = "IPS_KVMRedirectionSettingData";
+const KERBEROS: &str = "AMT_KerberosSettingData";
+const WIRED_8021X: &str = "AMT_8021XProfile";
+const IPV6: &str = "IPS_IPv6PortSettings";
+
+/// Every writable property of the classes a Put reaches without selectors.
+static WRITABLE: &[Writable] = &[
+    w(GENERAL, "HostName", Echo::Text),
+    w(GENERAL, "DomainName", Echo::Text),
+    w(GENERAL, "HostOSFQDN", Echo::Text),
+    w(GENERAL, "SharedFQDN", Echo::Bool),
+    w(GENERAL, "NetworkInterfaceEnabled", Echo::Bool),
+    w(GENERAL, "PingResponseEnabled", Echo::Bool),
+    w(GENERAL, "RmcpPingResponseEnabled", Echo::Bool),
+    w(GENERAL, "DDNSUpdateEnabled", Echo::Bool),
+    w(GENERAL, "DDNSUpdateByDHCPServerEnabled", Echo::Bool),
+    w(GENERAL, "WsmanOnlyMode", Echo::Bool),
+    w(GENERAL, "DDNSTTL", Echo::Int),
+    w(GENERAL, "DDNSPeriodicUpdateInterval", Echo::Int),
+    w(GENERAL, "IdleWakeTimeout", Echo::Int),
+    w(GENERAL, "PreferredAddressFamily", Echo::Int),
+    w(GENERAL, "PrivacyLevel", Echo::Int),
+    w(GENERAL, "PresenceNotificationInterval", Echo::Int),
+    w(GENERAL, "DHCPv6ConfigurationTimeout", Echo::Int),
+    w(GENERAL, "ThunderboltDockEnabled", Echo::Int),
+    static_ip("IPAddress"),
+    static_ip("SubnetMask"),
+    static_ip("DefaultGateway"),
+    static_ip("PrimaryDNS"),
+    static_ip("SecondaryDNS"),
+    w("AMT_EthernetPortSettings", "DHCPEnabled", Echo::Bool),
+    w("AMT_EthernetPortSettings", "IpSyncEnabled", Echo::Bool),
+    w("AMT_EthernetPortSettings", "SharedStaticIp", Echo::Bool),
+    w("AMT_EthernetPortSettings", "LinkPolicy", Echo::Int),
+    w(IPV6, "IPv6Address", Echo::Hidden),
+    w(IPV6, "DefaultRouter", Echo::Hidden),
+    w(IPV6, "PrimaryDNS", Echo::Hidden),
+    w(IPV6, "SecondaryDNS", Echo::Hidden),
+    w(IPV6, "InterfaceIDType", Echo::Hidden),
+    w(IPV6, "ManualInterfaceID", Echo::Hidden),
+    w(BOOT, "BIOSPause", Echo::Bool),
+    w(BOOT, "BIOSSetup", Echo::Bool),
+    w(BOOT, "BootMediaIndex", Echo::Int),
+    w(BOOT, "ConfigurationDataReset", Echo::Bool),
+    w(BOOT, "FirmwareVerbosity", Echo::Int),
+    w(BOOT, "ForcedProgressEvents", Echo::Bool),
+    w(BOOT, "IDERBootDevice", Echo::Int),
+    w(BOOT, "LockKeyboard", Echo::Bool),
+    w(BOOT, "UseSOL", Echo::Bool),
+    w(BOOT, "EnforceSecureBoot", Echo::Bool),
+    w(KVM, "Is5900PortEnabled", Echo::Bool),
+    w(KVM, "OptInPolicy", Echo::Bool),
+    w(KVM, "OptInPolicyTimeout", Echo::Int),
+    w(KVM, "SessionTimeout", Echo::Int),
+    w(KVM, "DefaultScreen", Echo::Int),
+    w(KVM, "RFBPassword", Echo::Hidden),
+    w("IPS_OptInService", "OptInRequired", Echo::Int),
+    w("IPS_OptInService", "OptInDisplayTimeout", Echo::Int),
+    w("AMT_RedirectionService", "ListenerEnabled", Echo::Bool),
+    w(KERBEROS, "RealmName", Echo::Text),
+    w(KERBEROS, "ServicePrincipalName", Echo::Text),
+    w(KERBEROS, "KeyVersion", Echo::Int),
+    w(KERBEROS, "MaximumClockTolerance", Echo::Int),
+    w(KERBEROS, "IterationCount", Echo::Int),
+    w(KERBEROS, "Passphrase", Echo::Hidden),
+    w(KERBEROS, "Salt", Echo::Hidden),
+    w(WIRED_8021X, "ActiveInS0", Echo::Bool),
+    w(WIRED_8021X, "PxeTimeout", Echo::Int),
+    w(WIRED_8021X, "RoamingIdentity", Echo::Text),
+    w(WIRED_8021X, "ServerCertificateName", Echo::Text),
+    w(WIRED_8021X, "Username", Echo::Text),
+    w(WIRED_8021X, "Domain", Echo::Text),
+    w(WIRED_8021X, "Password", Echo::Hidden),
+];
+
+/// Text as a client would write it into the body: markup escaped, and
+/// every character XML does not allow literally as a character reference
+/// (which is how `&#1;` reaches the device).
+fn xml_text(value: &str) -> String {
+    let mut out = String::new();
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if (c as u32) < 0x20 || c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {
+                out.push_str(&format!("&#x{:X};", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn put_with(d: &Device, s: &WsmanState, p: &Writable, value: &str) -> amtemu_wsman::Reply {
+    let uri = names::class_uri(p.class);
+    let mut props = String::new();
+    for (name, v) in p.with.iter().filter(|(n, _)| *n != p.name) {
+        props.push_str(&format!("<h:{name}>{v}</h:{name}>"));
+    }
+    props.push_str(&format!("<h:{0}>{1}</h:{0}>", p.name, xml_text(value)));
+    let body = format!(r#"<h:{0} xmlns:h="{uri}">{props}</h:{0}>"#, p.class);
+    handle(
+        d,
+        s,
+        &Caller::Admin,
+        envelope(&format!("{TRANSFER}/Put"), &uri, &body).as_bytes(),
+    )
+}
+
+/// A reply without its MessageID, which every reply changes.
+fn without_message_id(xml: &str) -> String {
+    match (xml.find("<b:MessageID>"), xml.find("</b:MessageID>")) {
+        (Some(a), Some(b)) => format!("{}{}", &xml[..a], &xml[b..]),
+        _ => xml.to_string(),
+    }
+}
+
+/// The property's promise for one value: refused with a fault and nothing
+/// changed, or accepted and read back, well-formed, as what was written.
+fn check_write(p: &Writable, value: &str) -> Result<(), String> {
+    let d = device("11.8");
+    let s = WsmanState::default();
+    let before = without_message_id(&get(&d, &s, p.class));
+    let stored = format!("{:?}", d.nvram());
+    let reply = put_with(&d, &s, p, value);
+    well_formed(&reply.xml).map_err(|e| format!("the Put's reply: {e}"))?;
+    let after = get(&d, &s, p.class);
+    well_formed(&after).map_err(|e| format!("the next Get: {e}\n{after}"))?;
+    if reply.fault.is_some() {
+        if without_message_id(&after) != before || format!("{:?}", d.nvram()) != stored {
+            return Err(format!("refused ({:?}) but changed", reply.fault));
+        }
+        return Ok(());
+    }
+    let read = property(&after, p.name)?;
+    let same = match p.echo {
+        Echo::Hidden => true,
+        Echo::Text => read.as_deref().unwrap_or("") == value,
+        Echo::Int => read.and_then(|r| text_int(&r)) == text_int(value),
+        Echo::Bool => read.and_then(|r| text_bool(&r)) == text_bool(value),
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(format!("accepted but read back otherwise:\n{after}"))
+    }
+}
+
+fn text_int(s: &str) -> Option<i64> {
+    amtemu_wire::wsman::value::Value::text(s).as_int()
+}
+
+fn text_bool(s: &str) -> Option<bool> {
+    amtemu_wire::wsman::value::Value::text(s).as_bool()
+}
+
+/// Values every property is tried with: what broke the device before,
+/// and the edges of each kind of rule.
+const NASTY: &[&str] = &[
+    "",
+    "pc-42",
+    "vpro.test",
+    "pc\u{1}42",
+    "pc\u{1b}[2J",
+    "a\tb",
+    "a\r\nb",
+    "\u{7f}",
+    "\u{85}",
+    "\u{fffe}",
+    "<&>\"'",
+    "é",
+    "0",
+    "1",
+    "-1",
+    "15",
+    "19",
+    "65536",
+    "2147483648",
+    "99999999999999999999",
+    "true",
+    "maybe",
+    "10.0.0.1",
+    "255.255.255.0",
+    "2001:db8::1",
+];
+
+#[test]
+fn every_writable_property_refuses_or_reads_back_each_nasty_value() {
+    let mut failures = Vec::new();
+    for p in WRITABLE {
+        for value in NASTY {
+            if let Err(e) = check_write(p, value) {
+                failures.push(format!("{}.{} = {value:?}: {e}", p.class, p.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text with the characters that matter here far more often than
+    /// random code points would bring them: controls, XML's forbidden
+    /// non-characters, markup, dots, hyphens, non-ASCII.
+    fn mixed_text() -> impl Strategy<Value = String> {
+        let c = prop_oneof![
+            (0u32..0x20).prop_map(|c| char::from_u32(c).unwrap()),
+            (0x7Fu32..0xA0).prop_map(|c| char::from_u32(c).unwrap()),
+            Just('\u{FFFE}'),
+            Just('\u{FFFF}'),
+            prop::sample::select(vec!['<', '>', '&', '"', '\'', '.', '-', ' ', 'é', '😀']),
+            proptest::char::range('a', 'z'),
+            proptest::char::range('0', '9'),
+            any::<char>(),
+        ];
+        prop::collection::vec(c, 0..90).prop_map(|cs| cs.into_iter().collect())
+    }
+
+    fn values() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => mixed_text(),
+            1 => any::<String>(),
+            1 => "[ -~]{0,80}",
+            1 => "[a-zA-Z0-9.-]{0,70}",
+            1 => "[a-z0-9-]{1,70}(\\.[a-z0-9-]{1,70}){0,4}",
+            1 => any::<i64>().prop_map(|i| i.to_string()),
+            1 => (0i64..70_000).prop_map(|i| i.to_string()),
+            1 => "(true|false|1|0)",
+            1 => "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn any_write_is_refused_unchanged_or_reads_back_well_formed(
+            which in 0..WRITABLE.len(),
+            value in values(),
+        ) {
+            let p = &WRITABLE[which];
+            if let Err(e) = check_write(p, &value) {
+                return Err(TestCaseError::fail(format!("{}.{} = {value:?}: {e}", p.class, p.name)));
+            }
+        }
+    }
+}
