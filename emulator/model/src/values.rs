@@ -119,6 +119,12 @@ impl<R> PartialEq<&str> for Checked<R> {
     }
 }
 
+impl<R> PartialEq<String> for Checked<R> {
+    fn eq(&self, other: &String) -> bool {
+        &self.value == other
+    }
+}
+
 impl<R> fmt::Debug for Checked<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.value, f)
