@@ -252,6 +252,9 @@ static WRITABLE: &[Writable] = &[
     w(WIRED_8021X, "Username", Echo::Text),
     w(WIRED_8021X, "Domain", Echo::Text),
     w(WIRED_8021X, "Password", Echo::Hidden),
+    // Staged for CommitChanges, so not read back at once.
+    w("AMT_TLSSettingData", "TrustedCN", Echo::Hidden),
+    w("AMT_TLSSettingData", "MutualAuthentication", Echo::Hidden),
 ];
 
 /// Text as a client would write it into the body: markup escaped, and
@@ -427,4 +430,24 @@ mod properties {
             }
         }
     }
+}
+
+/// A write-only or staged property cannot show what it kept, so each text
+/// property is also asked outright: a control character is refused.
+#[test]
+fn every_text_property_refuses_control_characters() {
+    let mut accepted = Vec::new();
+    for p in WRITABLE
+        .iter()
+        .filter(|p| matches!(p.echo, Echo::Text | Echo::Hidden))
+    {
+        for value in ["Pa$$w0rd\u{1}x", "a\u{1b}[2J", "a\u{fffe}"] {
+            let d = device("11.8");
+            let s = WsmanState::default();
+            if put_with(&d, &s, p, value).fault.is_none() {
+                accepted.push(format!("{}.{} = {value:?}", p.class, p.name));
+            }
+        }
+    }
+    assert!(accepted.is_empty(), "accepted:\n{}", accepted.join("\n"));
 }
