@@ -300,7 +300,12 @@ mod tests {
 
     #[test]
     fn domain_names_are_dotted_labels_within_their_length() {
-        for ok in ["", "vpro.test", "a.b-c.d0", &format!("{}.x", "d".repeat(63))] {
+        for ok in [
+            "",
+            "vpro.test",
+            "a.b-c.d0",
+            &format!("{}.x", "d".repeat(63)),
+        ] {
             assert!(ok.parse::<DomainName>().is_ok(), "{ok}");
         }
         for bad in ["a..b", ".a", "a.", "a.-b", "a\u{0}b", &"d.".repeat(96)] {

@@ -33,7 +33,8 @@ fn get(d: &Device, s: &WsmanState, class: &str) -> String {
 /// character references).
 fn put(d: &Device, s: &WsmanState, class: &str, name: &str, xml_value: &str) -> Option<Fault> {
     let uri = names::class_uri(class);
-    let body = format!(r#"<h:{class} xmlns:h="{uri}"><h:{name}>{xml_value}</h:{name}></h:{class}>"#);
+    let body =
+        format!(r#"<h:{class} xmlns:h="{uri}"><h:{name}>{xml_value}</h:{name}></h:{class}>"#);
     handle(
         d,
         s,
@@ -114,7 +115,10 @@ fn a_host_name_with_control_characters_is_refused_and_reads_stay_well_formed() {
         let xml = get(&d, &s, "AMT_GeneralSettings");
         well_formed(&xml).unwrap_or_else(|e| panic!("{value}: {e}\n{xml}"));
     }
-    assert_eq!(put(&d, &s, "AMT_GeneralSettings", "HostName", "pc-42"), None);
+    assert_eq!(
+        put(&d, &s, "AMT_GeneralSettings", "HostName", "pc-42"),
+        None
+    );
     assert!(get(&d, &s, "AMT_GeneralSettings").contains(">pc-42<"));
 }
 

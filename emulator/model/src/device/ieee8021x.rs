@@ -5,9 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::audit::EventId;
-use crate::values::{BoundedString, check_text};
 use super::certs::CertStore;
 use super::{Device, Feature, unix_now};
+use crate::values::{BoundedString, check_text};
 
 /// AuthenticationProtocol of an 802.1X profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,8 +40,8 @@ pub use provisioning::{HashAlgorithm, HelloStatus, ProvisioningSettings, Trusted
 pub use settings::*;
 pub use users::{AccessPermission, UserAccount, Users};
 
-use crate::values::{DomainName, HostName};
 use crate::host::{self, ConsoleScript, Effect, Host, IderReply, IderRequest};
+use crate::values::{DomainName, HostName};
 
 /// What a device is built from.
 #[derive(Clone, Debug)]
@@ -196,10 +196,7 @@ impl Device {
             nvram: Nvram {
                 general: GeneralSettings {
                     host_name: HostName::or_empty(config.host_name, "device configuration"),
-                    domain_name: DomainName::or_empty(
-                        config.domain_name,
-                        "device configuration",
-                    ),
+                    domain_name: DomainName::or_empty(config.domain_name, "device configuration"),
                     ..GeneralSettings::default()
                 },
                 boot: BootSettings::default(),

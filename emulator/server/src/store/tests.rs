@@ -156,7 +156,11 @@ fn a_stored_name_firmware_refuses_is_dropped_on_load_and_the_rest_kept() {
             get.as_bytes(),
         );
         assert_eq!(reply.fault, None);
-        assert!(reply.xml.contains("<g:HostName></g:HostName>"), "{}", reply.xml);
+        assert!(
+            reply.xml.contains("<g:HostName></g:HostName>"),
+            "{}",
+            reply.xml
+        );
         assert!(!reply.xml.chars().any(|c| c.is_control()), "{}", reply.xml);
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -6,9 +6,7 @@
 //! the ME and CIM_WiFiEndpoint is the endpoint profiles are added to.
 
 use super::pki::{certificate_epr, certificate_handle};
-use super::{
-    CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_checked, put_uint, service,
-};
+use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_checked, put_uint, service};
 use amtemu_model::device::ieee8021x::{
     EapMethod, Ieee8021xCredentials, Ieee8021xRefusal, WifiAuthentication, WifiEncryption,
     WifiPortState, WifiProfile,
