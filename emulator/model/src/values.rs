@@ -188,15 +188,30 @@ pub struct DomainNameRule;
 pub struct FqdnRule;
 pub struct Printable<const MAX: usize>;
 
+/// What every firmware's host name is: at most 63 bytes of text, and one
+/// name, so no dot and no white space. Before CSME 18 it must also be a
+/// DNS label ([`HostName::is_dns_label`]); from 18 "the hostname can
+/// contain Unicode characters" (class reference), which is the form the
+/// stored value must allow.
 impl Rule for HostNameRule {
     const WHAT: &'static str = "host name";
     fn check(s: &str) -> Result<(), ValueRefusal> {
         within(s, 63)?;
-        if s.is_empty() || label(s) {
-            Ok(())
+        if !s.chars().all(printable) {
+            Err(ValueRefusal::NotPrintable)
+        } else if s.contains(|c: char| c == '.' || c.is_whitespace()) {
+            Err(ValueRefusal::NotDnsName)
         } else {
-            Err(refusal_of(s))
+            Ok(())
         }
+    }
+}
+
+impl Checked<HostNameRule> {
+    /// Whether the name is empty or an RFC 1123 label (letters, digits
+    /// and inner hyphens), all firmware before CSME 18 takes.
+    pub fn is_dns_label(&self) -> bool {
+        self.is_empty() || label(self)
     }
 }
 
@@ -279,20 +294,31 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn host_names_are_one_label() {
-        for ok in ["", "pc-42", "A", "0abc", &"h".repeat(63)] {
-            assert!(ok.parse::<HostName>().is_ok(), "{ok}");
+    fn host_names_are_one_name_and_before_csme_18_one_label() {
+        for (ok, label) in [
+            ("", true),
+            ("pc-42", true),
+            ("A", true),
+            ("0abc", true),
+            (&"h".repeat(63), true),
+            ("-pc", false),
+            ("pc-", false),
+            ("pc_42", false),
+            ("pé", false),
+            ("<pc>", false),
+        ] {
+            let name: HostName = ok.parse().unwrap_or_else(|e| panic!("{ok}: {e}"));
+            assert_eq!(name.is_dns_label(), label, "{ok}");
         }
         for (bad, why) in [
             ("pc\u{1}42", ValueRefusal::NotPrintable),
             ("pc\u{1b}[2J", ValueRefusal::NotPrintable),
+            ("pc\u{fffe}", ValueRefusal::NotPrintable),
             ("pc.example", ValueRefusal::NotDnsName),
-            ("-pc", ValueRefusal::NotDnsName),
-            ("pc-", ValueRefusal::NotDnsName),
-            ("pc_42", ValueRefusal::NotDnsName),
             ("pc 42", ValueRefusal::NotDnsName),
-            ("pé", ValueRefusal::NotDnsName),
+            ("pc\u{a0}42", ValueRefusal::NotDnsName),
             (&"h".repeat(64), ValueRefusal::TooLong { max: 63 }),
+            (&"é".repeat(32), ValueRefusal::TooLong { max: 63 }),
         ] {
             assert_eq!(bad.parse::<HostName>(), Err(why), "{bad:?}");
         }

@@ -306,8 +306,8 @@ fn without_message_id(xml: &str) -> String {
 
 /// The property's promise for one value: refused with a fault and nothing
 /// changed, or accepted and read back, well-formed, as what was written.
-fn check_write(p: &Writable, value: &str) -> Result<(), String> {
-    let d = device("11.8");
+fn check_write(firmware: &str, p: &Writable, value: &str) -> Result<(), String> {
+    let d = device(firmware);
     let s = WsmanState::default();
     let before = without_message_id(&get(&d, &s, p.class));
     let stored = format!("{:?}", d.nvram());
@@ -343,6 +343,9 @@ fn text_bool(s: &str) -> Option<bool> {
     amtemu_wire::wsman::value::Value::text(s).as_bool()
 }
 
+/// A firmware before CSME 18 and one after: host names differ.
+const FIRMWARE: [&str; 2] = ["11.8", "18.0"];
+
 /// Values every property is tried with: what broke the device before,
 /// and the edges of each kind of rule.
 const NASTY: &[&str] = &[
@@ -376,10 +379,15 @@ const NASTY: &[&str] = &[
 #[test]
 fn every_writable_property_refuses_or_reads_back_each_nasty_value() {
     let mut failures = Vec::new();
-    for p in WRITABLE {
-        for value in NASTY {
-            if let Err(e) = check_write(p, value) {
-                failures.push(format!("{}.{} = {value:?}: {e}", p.class, p.name));
+    for firmware in FIRMWARE {
+        for p in WRITABLE {
+            for value in NASTY {
+                if let Err(e) = check_write(firmware, p, value) {
+                    failures.push(format!(
+                        "{firmware} {}.{} = {value:?}: {e}",
+                        p.class, p.name
+                    ));
+                }
             }
         }
     }
@@ -427,10 +435,11 @@ mod properties {
         fn any_write_is_refused_unchanged_or_reads_back_well_formed(
             which in 0..WRITABLE.len(),
             value in values(),
+            firmware in prop::sample::select(FIRMWARE.to_vec()),
         ) {
             let p = &WRITABLE[which];
-            if let Err(e) = check_write(p, &value) {
-                return Err(TestCaseError::fail(format!("{}.{} = {value:?}: {e}", p.class, p.name)));
+            if let Err(e) = check_write(firmware, p, &value) {
+                return Err(TestCaseError::fail(format!("{firmware} {}.{} = {value:?}: {e}", p.class, p.name)));
             }
         }
     }
@@ -454,4 +463,24 @@ fn every_text_property_refuses_control_characters() {
         }
     }
     assert!(accepted.is_empty(), "accepted:\n{}", accepted.join("\n"));
+}
+
+/// CSME 18 takes Unicode host names, sent as character references; older
+/// firmware only DNS labels.
+#[test]
+fn unicode_host_names_are_taken_from_csme_18_only() {
+    for (firmware, taken) in [("16.1", false), ("18.0", true)] {
+        let d = device(firmware);
+        let s = WsmanState::default();
+        let fault = put(&d, &s, GENERAL, "HostName", "p&#xe9;-&#x3c;42&#x3e;");
+        let xml = get(&d, &s, GENERAL);
+        let read = property(&xml, "HostName").unwrap();
+        if taken {
+            assert_eq!(fault, None);
+            assert_eq!(read.as_deref(), Some("pé-<42>"));
+        } else {
+            assert_eq!(fault, Some(Fault::InternalError(36)));
+            assert_ne!(read.as_deref(), Some("pé-<42>"));
+        }
+    }
 }

@@ -190,9 +190,9 @@ fn put_general_settings(
 /// The PT_STATUS a refused change of the general settings answers with.
 fn status(refusal: GeneralSettingsRefusal) -> PtStatus {
     match refusal {
-        GeneralSettingsRefusal::UnknownPrivacyLevel | GeneralSettingsRefusal::OutOfRange(_) => {
-            PtStatus::InvalidParameter
-        }
+        GeneralSettingsRefusal::HostNameNotALabel
+        | GeneralSettingsRefusal::UnknownPrivacyLevel
+        | GeneralSettingsRefusal::OutOfRange(_) => PtStatus::InvalidParameter,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::Device;
+use crate::device::{Device, Feature};
 use crate::values::{DomainName, Fqdn, HostName};
 
 /// AMT_GeneralSettings' writable part.
@@ -97,6 +97,9 @@ impl GeneralSettings {
 /// Why a change of the general settings was refused; nothing changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GeneralSettingsRefusal {
+    /// A new host name that is not a DNS label, on firmware before CSME 18.
+    #[error("the host name is not a DNS label")]
+    HostNameNotALabel,
     #[error("PrivacyLevel is not 0, 1 or 2")]
     UnknownPrivacyLevel,
     #[error("{0} is outside the range the class reference allows")]
@@ -111,8 +114,8 @@ impl Device {
 
     /// Changes the general settings: `edit` applies a client's values to a
     /// copy (its error is returned as the outer one), and the result is
-    /// kept if it is within the limits ([`GeneralSettings::check`]), all
-    /// under one lock.
+    /// kept if it is within the limits ([`GeneralSettings::check`]) and a
+    /// new host name is one this firmware takes, all under one lock.
     pub fn configure_general<E>(
         &self,
         edit: impl FnOnce(&mut GeneralSettings) -> Result<(), E>,
@@ -120,6 +123,13 @@ impl Device {
         self.with_state(|s| {
             let mut g = s.nvram.general.clone();
             edit(&mut g)?;
+            let renamed = g.host_name != s.nvram.general.host_name;
+            if renamed
+                && !g.host_name.is_dns_label()
+                && !self.firmware.has(Feature::UnicodeHostName)
+            {
+                return Ok(Err(GeneralSettingsRefusal::HostNameNotALabel));
+            }
             Ok(g.check().map(|()| s.nvram.general = g))
         })
     }
@@ -185,6 +195,25 @@ mod tests {
         });
         assert_eq!(renamed, Ok(Ok(())));
         assert_eq!(d.general_settings().host_name.len(), 63);
+    }
+
+    #[test]
+    fn host_names_beyond_dns_labels_need_csme_18() {
+        let rename = |d: &Device, name: &str| {
+            d.configure_general(|g| {
+                g.host_name = name.parse().unwrap();
+                Ok::<_, ()>(())
+            })
+        };
+        let old = device("16.1");
+        assert_eq!(
+            rename(&old, "pé-42"),
+            Ok(Err(GeneralSettingsRefusal::HostNameNotALabel))
+        );
+        assert_eq!(rename(&old, "pc-42"), Ok(Ok(())));
+        let new = device("18.0");
+        assert_eq!(rename(&new, "pé-<42>"), Ok(Ok(())));
+        assert_eq!(new.general_settings().host_name, "pé-<42>");
     }
 
     #[test]
