@@ -484,3 +484,35 @@ fn unicode_host_names_are_taken_from_csme_18_only() {
         }
     }
 }
+
+/// Text the device did not get through a checked value can still carry
+/// control characters: here a trusted root whose subject has them. The
+/// writer's fallback keeps every reply well-formed.
+#[test]
+fn a_certificate_subject_with_control_characters_still_reads_as_xml() {
+    use base64::Engine;
+    let d = device("11.8");
+    let s = WsmanState::default();
+    let (der, _key) = amtemu_model::pki::self_signed_ca("Evil\u{1}\u{1b}[2J CA").unwrap();
+    let service = "AMT_PublicKeyManagementService";
+    let uri = names::class_uri(service);
+    let blob = base64::engine::general_purpose::STANDARD.encode(der);
+    let body = format!(
+        r#"<h:AddTrustedRootCertificate_INPUT xmlns:h="{uri}"><h:CertificateBlob>{blob}</h:CertificateBlob></h:AddTrustedRootCertificate_INPUT>"#
+    );
+    let reply = handle(
+        &d,
+        &s,
+        &Caller::Admin,
+        envelope(&format!("{uri}/AddTrustedRootCertificate"), &uri, &body).as_bytes(),
+    );
+    assert_eq!(reply.fault, None, "{}", reply.xml);
+    assert_eq!(property(&reply.xml, "ReturnValue"), Ok(Some("0".into())));
+    let xml = get(&d, &s, "AMT_PublicKeyCertificate");
+    well_formed(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let subject = property(&xml, "Subject").unwrap().unwrap();
+    assert!(
+        subject.contains("CN=Evil\u{fffd}\u{fffd}[2J CA"),
+        "{subject}"
+    );
+}
