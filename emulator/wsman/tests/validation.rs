@@ -442,6 +442,17 @@ mod properties {
                 return Err(TestCaseError::fail(format!("{firmware} {}.{} = {value:?}: {e}", p.class, p.name)));
             }
         }
+
+        #[test]
+        fn any_method_argument_is_refused_unchanged_or_taken(
+            which in 0..ARGUMENTS.len(),
+            value in values(),
+        ) {
+            let a = &ARGUMENTS[which];
+            if let Err(e) = check_call("11.8", a, &value) {
+                return Err(TestCaseError::fail(format!("{}.{}({}={value:?}): {e}", a.class, a.method, a.name)));
+            }
+        }
     }
 }
 
@@ -515,4 +526,162 @@ fn a_certificate_subject_with_control_characters_still_reads_as_xml() {
         subject.contains("CN=Evil\u{fffd}\u{fffd}[2J CA"),
         "{subject}"
     );
+}
+
+/// A method argument written with any value, the others fixed at values
+/// the device takes.
+struct Argument {
+    class: &'static str,
+    method: &'static str,
+    name: &'static str,
+    others: &'static [(&'static str, &'static str)],
+}
+
+/// Sixteen zero bytes in base64: a digest, a UUID.
+const SIXTEEN: &str = "AAAAAAAAAAAAAAAAAAAAAA==";
+
+static ARGUMENTS: &[Argument] = &[
+    Argument {
+        class: "AMT_AuthorizationService",
+        method: "AddUserAclEntryEx",
+        name: "DigestUsername",
+        others: &[
+            ("DigestPassword", SIXTEEN),
+            ("AccessPermission", "2"),
+            ("Realms", "3"),
+        ],
+    },
+    Argument {
+        class: "AMT_AuthorizationService",
+        method: "SetAdminAclEntryEx",
+        name: "Username",
+        others: &[("DigestPassword", SIXTEEN)],
+    },
+    Argument {
+        class: "AMT_ThirdPartyDataStorageService",
+        method: "RegisterApplication",
+        name: "VendorName",
+        others: &[
+            ("CallerUUID", SIXTEEN),
+            ("ApplicationName", "app"),
+            ("EnterpriseName", "ent"),
+        ],
+    },
+    Argument {
+        class: "AMT_ThirdPartyDataStorageService",
+        method: "RegisterApplication",
+        name: "EnterpriseName",
+        others: &[
+            ("CallerUUID", SIXTEEN),
+            ("ApplicationName", "app"),
+            ("VendorName", "vendor"),
+        ],
+    },
+    Argument {
+        class: "AMT_ThirdPartyDataStorageAdministrationService",
+        method: "AddStorageFpaclEntry",
+        name: "ApplicationName",
+        others: &[
+            ("AttrType", "1"),
+            ("VendorName", "vendor"),
+            ("IsPartner", "true"),
+            ("TotalAllocationSize", "1024"),
+        ],
+    },
+    Argument {
+        class: "AMT_SetupAndConfigurationService",
+        method: "SetMEBxPassword",
+        name: "Password",
+        others: &[],
+    },
+    Argument {
+        class: "AMT_EthernetPortSettings",
+        method: "SetLinkPreference",
+        name: "LinkPreference",
+        others: &[("Timeout", "60")],
+    },
+    Argument {
+        class: "AMT_PublicKeyManagementService",
+        method: "AddTrustedRootCertificate",
+        name: "CertificateBlob",
+        others: &[],
+    },
+];
+
+/// A method's promise for one argument value: the reply is well-formed,
+/// and a refusal (a fault or a ReturnValue other than 0) changes nothing
+/// the device keeps.
+fn check_call(firmware: &str, a: &Argument, value: &str) -> Result<(), String> {
+    let d = device(firmware);
+    let s = WsmanState::default();
+    let stored = format!("{:?}", d.nvram());
+    let uri = names::class_uri(a.class);
+    let mut args = String::new();
+    for (name, v) in a.others {
+        args.push_str(&format!("<h:{name}>{v}</h:{name}>"));
+    }
+    args.push_str(&format!("<h:{0}>{1}</h:{0}>", a.name, xml_text(value)));
+    let body = format!(
+        r#"<h:{0}_INPUT xmlns:h="{uri}">{args}</h:{0}_INPUT>"#,
+        a.method
+    );
+    let reply = handle(
+        &d,
+        &s,
+        &Caller::Admin,
+        envelope(&format!("{uri}/{}", a.method), &uri, &body).as_bytes(),
+    );
+    well_formed(&reply.xml).map_err(|e| format!("the reply: {e}\n{}", reply.xml))?;
+    let refused =
+        reply.fault.is_some() || property(&reply.xml, "ReturnValue")?.as_deref() != Some("0");
+    if refused && format!("{:?}", d.nvram()) != stored {
+        return Err(format!("refused but changed:\n{}", reply.xml));
+    }
+    Ok(())
+}
+
+#[test]
+fn method_arguments_are_refused_unchanged_or_taken_with_a_well_formed_reply() {
+    let mut failures = Vec::new();
+    for a in ARGUMENTS {
+        for value in NASTY {
+            if let Err(e) = check_call("11.8", a, value) {
+                failures.push(format!(
+                    "{}.{}({}={value:?}): {e}",
+                    a.class, a.method, a.name
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn method_text_arguments_refuse_control_characters() {
+    let mut accepted = Vec::new();
+    for a in ARGUMENTS {
+        let d = device("11.8");
+        let s = WsmanState::default();
+        let uri = names::class_uri(a.class);
+        let mut args = String::new();
+        for (name, v) in a.others {
+            args.push_str(&format!("<h:{name}>{v}</h:{name}>"));
+        }
+        args.push_str(&format!("<h:{0}>Ab1$&#x1;x</h:{0}>", a.name));
+        let body = format!(
+            r#"<h:{0}_INPUT xmlns:h="{uri}">{args}</h:{0}_INPUT>"#,
+            a.method
+        );
+        let reply = handle(
+            &d,
+            &s,
+            &Caller::Admin,
+            envelope(&format!("{uri}/{}", a.method), &uri, &body).as_bytes(),
+        );
+        let rv = property(&reply.xml, "ReturnValue").unwrap();
+        if reply.fault.is_none() && rv.as_deref() == Some("0") {
+            accepted.push(format!("{}.{}({})", a.class, a.method, a.name));
+        }
+    }
+    assert!(accepted.is_empty(), "accepted: {accepted:?}");
 }
