@@ -657,6 +657,37 @@ fn put_changes_what_every_later_read_returns() {
     );
 }
 
+/// Issue 12: a host name with control characters was stored, and every
+/// later Get of the class was XML no parser accepts, across restarts too.
+/// Now it is refused as firmware refuses a bad parameter (InternalError,
+/// AMT-STATUS 36) and nothing is stored, so a restarted device still
+/// answers with its name.
+#[test]
+fn a_host_name_with_control_characters_is_refused_and_survives_no_restart() {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_TARGET_TMPDIR"), "/hostname-state"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ip = unique_address().to_string();
+    let state = ["--state-dir", dir.to_str().unwrap()];
+    let emu = Emulator::start_at(&ip, &state);
+    let mut c = emu.client();
+    for bad in ["pc&#1;42", "pc&#27;[2J"] {
+        let r = c.put_edited(
+            "AMT_GeneralSettings",
+            "<r:HostName>amt-0001</r:HostName>",
+            &format!("<r:HostName>{bad}</r:HostName>"),
+        );
+        assert_fault(&r, "e:InternalError");
+        assert!(r.text().contains("AMT-STATUS 36"), "{}", r.text());
+    }
+    emu.kill_hard();
+    let emu = Emulator::start_at(&ip, &state);
+    let xml = emu.client().get("AMT_GeneralSettings").text();
+    assert!(!xml.chars().any(|c| c.is_control()), "{xml}");
+    assert_eq!(element_text(&xml, "HostName").as_deref(), Some("amt-0001"));
+    emu.kill_hard();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn request_power(c: &mut Client, state: u32) -> String {
     let r = c.request_power(state);
     assert_eq!(r.status, 200, "{}", r.text());

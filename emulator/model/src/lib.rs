@@ -8,3 +8,4 @@ pub mod host;
 pub mod identity;
 pub mod pki;
 pub mod testing;
+pub mod values;

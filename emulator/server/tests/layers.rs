@@ -24,7 +24,7 @@ const SERVER: &[&str] = &[
 ];
 
 /// The model crate's modules, lowest first.
-const MODEL: &[&str] = &["identity", "pki", "host", "device", "testing"];
+const MODEL: &[&str] = &["values", "identity", "pki", "host", "device", "testing"];
 
 /// Every `crate::<module>` a module's non-test source names.
 fn uses(src: &Path, module: &str) -> Vec<(String, String)> {

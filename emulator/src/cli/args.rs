@@ -43,7 +43,7 @@ pub struct DeviceArgs {
     #[arg(long, value_name = "FILE", value_parser = console_script)]
     pub console: Option<std::sync::Arc<amtemu_model::host::ConsoleScript>>,
     /// The devices' domain (AMT_GeneralSettings.DomainName).
-    #[arg(long, default_value = "vpro.test")]
+    #[arg(long, default_value = "vpro.test", value_parser = checked::<amtemu_model::values::DomainNameRule>)]
     pub domain: String,
     /// Milliseconds from a power-on request until the host is on (S0).
     #[arg(long, default_value_t = 2000)]
@@ -234,7 +234,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = DEFAULT_FIRMWARE)]
     pub firmware: String,
     /// The device's host name (AMT_GeneralSettings.HostName).
-    #[arg(long, default_value = "amt-0001")]
+    #[arg(long, default_value = "amt-0001", value_parser = host_name)]
     pub hostname: String,
     /// A name that seeds the device's identity (UUID, realm, MAC).
     #[arg(long, default_value = "amtemu-default")]
@@ -284,7 +284,7 @@ pub struct FleetArgs {
     pub port_step: Option<u16>,
     /// Host names are this prefix and the device's number (amt-00001, …);
     /// the number also seeds each device's identity.
-    #[arg(long, default_value = "amt")]
+    #[arg(long, default_value = "amt", value_parser = host_prefix)]
     pub prefix: String,
     /// Seeds the identities, so two fleets with other seeds differ.
     #[arg(long, default_value = "amtemu")]
@@ -320,6 +320,33 @@ fn hello_scale(text: &str) -> Result<f64, String> {
     amtemu_server::provision::schedule::valid_scale(scale)
 }
 
+/// A name the device would refuse over WS-Man is refused here too, rather
+/// than dropped when the device is built.
+fn checked<R: amtemu_model::values::Rule>(s: &str) -> Result<String, String> {
+    amtemu_model::values::Checked::<R>::new(s)
+        .map(|v| v.to_string())
+        .map_err(|e| format!("{s:?} {e}"))
+}
+
+/// `--hostname`: a DNS label, the host name every firmware takes (CSME 18
+/// takes more, over WS-Man).
+fn host_name(s: &str) -> Result<String, String> {
+    let name = amtemu_model::values::HostName::new(s).map_err(|e| format!("{s:?} {e}"))?;
+    if name.is_dns_label() {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a DNS label (letters, digits and inner hyphens)"
+        ))
+    }
+}
+
+/// `--prefix`: host names are the prefix, a hyphen and five or more
+/// digits, so the prefix must leave room for them in a host name.
+fn host_prefix(s: &str) -> Result<String, String> {
+    host_name(&format!("{s}-0000000000")).map(|_| s.to_string())
+}
+
 fn console_script(path: &str) -> Result<std::sync::Arc<amtemu_model::host::ConsoleScript>, String> {
     amtemu_model::host::ConsoleScript::load(std::path::Path::new(path)).map(std::sync::Arc::new)
 }
@@ -339,4 +366,23 @@ fn provisioning_root_hash(path: &str) -> Result<(String, Vec<u8>), String> {
         path.to_string(),
         amtemu_model::device::chain::hash(amtemu_model::device::HashAlgorithm::Sha256, &der),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use amtemu_model::values::DomainNameRule;
+
+    #[test]
+    fn names_a_device_would_refuse_are_refused_on_the_command_line() {
+        assert_eq!(host_name("amt-0001"), Ok("amt-0001".into()));
+        assert!(host_name("pc\u{1}42").is_err());
+        assert!(host_name("pc.example").is_err());
+        assert!(host_name("pé").is_err());
+        assert!(checked::<DomainNameRule>("vpro.test").is_ok());
+        assert!(checked::<DomainNameRule>("vpro..test").is_err());
+        assert_eq!(host_prefix("laptops"), Ok("laptops".into()));
+        assert!(host_prefix("lap_tops").is_err());
+        assert!(host_prefix(&"a".repeat(60)).is_err());
+    }
 }

@@ -4,6 +4,7 @@
 //! ([`Device`]'s certificate methods, refused with a [`CertRefusal`]). The
 //! cryptography lives in [`crate::pki`].
 
+use crate::values::check_text;
 use serde::{Deserialize, Serialize};
 
 use super::{Device, Port};
@@ -58,6 +59,10 @@ pub enum CertRefusal {
     /// Firmware without plain HTTP keeps network TLS on and non-TLS off.
     #[error("network TLS cannot be turned off on this firmware")]
     TlsRequired,
+    /// A TrustedCN entry that no certificate's common name can be: longer
+    /// than X.509's 64 (ub-common-name) or not text.
+    #[error("a trusted common name is not one")]
+    BadTrustedCn,
 }
 
 /// An X.509 certificate in the store (AMT_PublicKeyCertificate).
@@ -451,6 +456,13 @@ impl Device {
         change: TlsSettingsChange,
     ) -> Result<(), CertRefusal> {
         let tls_only = !self.firmware.opens(Port::Http);
+        if change
+            .trusted_cn
+            .iter()
+            .any(|cn| check_text(cn, 64).is_err())
+        {
+            return Err(CertRefusal::BadTrustedCn);
+        }
         self.with_state(|s| {
             let mut pending = s
                 .nvram

@@ -201,8 +201,8 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     // The default certificate names the host; a new one is made when next
     // needed.
     s.nvram.tls_identity = None;
-    s.nvram.general.host_name.clear();
-    s.nvram.general.domain_name.clear();
+    s.nvram.general.host_name = Default::default();
+    s.nvram.general.domain_name = Default::default();
     s.nvram.redirection = Default::default();
     // Profiles go with the certificates they name; the audit log, data
     // storage and the ME power package stay.

@@ -51,6 +51,10 @@ pub enum Feature {
     /// A provisioning certificate from a parent `.com`/`.net` domain of the
     /// device's is accepted when the last two labels match, 2.6+.
     ProvisioningSuffixRelaxation,
+    /// AMT_GeneralSettings.HostName may hold Unicode characters (sent as
+    /// character references), not only a DNS label: CSME 18.0+ (class
+    /// reference).
+    UnicodeHostName,
 }
 
 /// The TCP ports a firmware opens to the network.
@@ -187,6 +191,7 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::HttpProxy, (12, 0), None),
     (Feature::AmtAuthenticate, (15, 0), None),
     (Feature::OneClickRecovery, (16, 0), None),
+    (Feature::UnicodeHostName, (18, 0), None),
 ];
 
 const ALL_PORTS: &[Port] = &[

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::audit::EventId;
 use super::certs::CertStore;
 use super::{Device, Feature, unix_now};
+use crate::values::{BoundedString, check_text};
 
 /// AuthenticationProtocol of an 802.1X profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,14 +97,15 @@ pub enum Ieee8021xRefusal {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ieee8021xCredentials {
     pub method: Option<EapMethod>,
-    pub roaming_identity: String,
-    pub server_certificate_name: String,
+    // Lengths are the class reference's MaxLen (CIM_IEEE8021xSettings).
+    pub roaming_identity: BoundedString<80>,
+    pub server_certificate_name: BoundedString<80>,
     /// 1 full name, 2 domain suffix.
     pub server_certificate_name_comparison: u8,
-    pub username: String,
+    pub username: BoundedString<128>,
     /// Write-only: never read back over WS-Man.
-    pub password: String,
-    pub domain: String,
+    pub password: BoundedString<32>,
+    pub domain: BoundedString<64>,
     /// The client certificate's handle in the certificate store.
     pub client_certificate: Option<u32>,
     /// The trusted root that must have issued the server's certificate.
@@ -120,9 +122,6 @@ impl Ieee8021xCredentials {
             return Err(Ieee8021xRefusal::Invalid);
         }
         if method.needs_password() && (self.username.is_empty() || self.password.is_empty()) {
-            return Err(Ieee8021xRefusal::Invalid);
-        }
-        if self.username.len() > 128 || self.password.len() > 32 || self.domain.len() > 64 {
             return Err(Ieee8021xRefusal::Invalid);
         }
         if !matches!(self.server_certificate_name_comparison, 0..=2) {
@@ -253,7 +252,8 @@ impl WifiProfile {
                 .name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !name_ok || self.ssid.is_empty() || self.ssid.len() > 32 {
+        // The SSID is shown in CIM_WiFiEndpointSettings: 1 to 32 bytes of text.
+        if !name_ok || self.ssid.is_empty() || check_text(&self.ssid, 32).is_err() {
             return Err(Ieee8021xRefusal::Invalid);
         }
         if self.authentication.uses_psk() {

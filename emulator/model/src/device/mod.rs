@@ -41,6 +41,7 @@ pub use settings::*;
 pub use users::{AccessPermission, UserAccount, Users};
 
 use crate::host::{self, ConsoleScript, Effect, Host, IderReply, IderRequest};
+use crate::values::{DomainName, HostName};
 
 /// What a device is built from.
 #[derive(Clone, Debug)]
@@ -194,8 +195,8 @@ impl Device {
         let state = DeviceState {
             nvram: Nvram {
                 general: GeneralSettings {
-                    host_name: config.host_name,
-                    domain_name: config.domain_name,
+                    host_name: HostName::or_empty(config.host_name, "device configuration"),
+                    domain_name: DomainName::or_empty(config.domain_name, "device configuration"),
                     ..GeneralSettings::default()
                 },
                 boot: BootSettings::default(),

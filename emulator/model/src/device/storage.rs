@@ -6,6 +6,7 @@
 //! Every operation checks everything before it changes anything, so a
 //! refused call leaves no trace.
 
+use crate::values::check_text;
 use serde::{Deserialize, Serialize};
 
 /// The firmware's storage limits. Intel documents only that the store is at
@@ -157,10 +158,7 @@ pub struct Storage {
 }
 
 fn check_name(name: &str, allow_empty: bool) -> Result<(), StorageRefusal> {
-    if (!allow_empty && name.is_empty())
-        || name.len() > LIMITS.max_name
-        || name.chars().any(char::is_control)
-    {
+    if (!allow_empty && name.is_empty()) || check_text(name, LIMITS.max_name).is_err() {
         return Err(StorageRefusal::InvalidName);
     }
     Ok(())

@@ -35,8 +35,8 @@ pub fn index(device: &Device) -> String {
     let (power, host, domain, ip) = device.with_state(|s| {
         (
             s.power.state(),
-            s.nvram.general.host_name.clone(),
-            s.nvram.general.domain_name.clone(),
+            s.nvram.general.host_name.to_string(),
+            s.nvram.general.domain_name.to_string(),
             s.nvram.network.ip_address.clone(),
         )
     });

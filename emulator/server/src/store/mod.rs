@@ -131,6 +131,10 @@ impl Store {
         let Some(bytes) = self.read(device)? else {
             return Ok(None);
         };
+        // A value an earlier version stored without checking it is dropped
+        // with a warning as it is read (amtemu_model::values); the span
+        // names the device in that warning.
+        let _device = tracing::warn_span!("stored state", device).entered();
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|source| StoreError::Format {
@@ -218,6 +222,7 @@ impl Store {
                 path: path.clone(),
                 source,
             })?;
+            let _file = tracing::warn_span!("state file", device = name).entered();
             let nvram: Nvram =
                 serde_json::from_slice(&bytes).map_err(|source| StoreError::Format {
                     path: path.clone(),

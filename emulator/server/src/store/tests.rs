@@ -10,7 +10,7 @@ fn temp_dir(what: &str) -> PathBuf {
 async fn saves_are_durable_when_they_resolve_and_come_back_after_reopening() {
     let dir = temp_dir("reopen");
     let device = amtemu_model::testing::device("11.8");
-    device.with_state(|s| s.nvram.general.host_name = "kept".into());
+    device.with_state(|s| s.nvram.general.host_name = "kept".parse().unwrap());
     {
         let store = Store::open(&dir).unwrap();
         assert!(store.load(&device.name).unwrap().is_none());
@@ -33,7 +33,7 @@ async fn many_devices_saved_at_once_share_commits_and_all_land() {
                 &format!("fleet/amt-{i:05}"),
                 amtemu_model::device::Firmware::by_name("11.8").unwrap(),
             ));
-            d.with_state(|s| s.nvram.general.host_name = format!("host-{i}"));
+            d.with_state(|s| s.nvram.general.host_name = format!("host-{i}").parse().unwrap());
             d
         })
         .collect();
@@ -62,7 +62,7 @@ fn state_files_of_earlier_versions_are_imported_once_and_set_aside() {
     let dir = temp_dir("import");
     std::fs::create_dir_all(&dir).unwrap();
     let device = amtemu_model::testing::device("11.8");
-    device.with_state(|s| s.nvram.general.host_name = "from-a-file".into());
+    device.with_state(|s| s.nvram.general.host_name = "from-a-file".parse().unwrap());
     let json = encode(&device.nvram());
     std::fs::write(dir.join(format!("{}.json", key_of(&device.name))), &json).unwrap();
     let store = Store::open(&dir).unwrap();
@@ -108,5 +108,60 @@ fn a_file_that_is_not_a_device_state_is_refused_at_open() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("junk.json"), b"{\"not\": 1}").unwrap();
     assert!(matches!(Store::open(&dir), Err(StoreError::Format { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The JSON of a device's state as a version that did not check names
+/// could have written it: a host name with control characters, which made
+/// every Get of AMT_GeneralSettings unreadable.
+fn state_with_a_broken_host_name(device: &Device) -> Vec<u8> {
+    let mut json = serde_json::to_value(device.nvram()).unwrap();
+    json["general"]["host_name"] = "pc\u{1}\u{1b}[2J".into();
+    json["general"]["domain_name"] = "vpro.test".into();
+    json["general"]["ddns_ttl"] = 600.into();
+    serde_json::to_vec(&json).unwrap()
+}
+
+/// Such a name is dropped on load, with a warning, and the rest of the
+/// device's state is kept: from a state file of an earlier version and
+/// from a record already in the database alike. The device restored from
+/// it answers Gets with XML a parser accepts.
+#[test]
+fn a_stored_name_firmware_refuses_is_dropped_on_load_and_the_rest_kept() {
+    let dir = temp_dir("broken-name");
+    std::fs::create_dir_all(&dir).unwrap();
+    let device = amtemu_model::testing::device("11.8");
+    let broken = state_with_a_broken_host_name(&device);
+    std::fs::write(dir.join(format!("{}.json", key_of("from-file"))), &broken).unwrap();
+    let store = Store::open(&dir).unwrap();
+    store
+        .writer
+        .write_blocking(vec![(key_of("in-database"), broken.clone())])
+        .unwrap();
+    for name in ["from-file", "in-database"] {
+        let nvram = store.load(name).unwrap().expect("kept");
+        assert_eq!(nvram.general.host_name, "", "{name}");
+        assert_eq!(nvram.general.domain_name, "vpro.test", "{name}");
+        assert_eq!(nvram.general.ddns_ttl, 600, "{name}");
+        let restored = amtemu_model::testing::device("11.8");
+        restored.restore(nvram);
+        let get = format!(
+            r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action><w:ResourceURI>{}</w:ResourceURI><a:MessageID>1</a:MessageID></Header><Body/></Envelope>"#,
+            amtemu_wire::wsman::names::class_uri("AMT_GeneralSettings")
+        );
+        let reply = amtemu_wsman::handle(
+            &restored,
+            &amtemu_wsman::WsmanState::default(),
+            &amtemu_model::device::users::Caller::Admin,
+            get.as_bytes(),
+        );
+        assert_eq!(reply.fault, None);
+        assert!(
+            reply.xml.contains("<g:HostName></g:HostName>"),
+            "{}",
+            reply.xml
+        );
+        assert!(!reply.xml.chars().any(|c| c.is_control()), "{}", reply.xml);
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

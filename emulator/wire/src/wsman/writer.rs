@@ -424,7 +424,12 @@ fn write_epr_content(out: &mut String, epr: &Epr) {
     out.push_str("</c:SelectorSet></b:ReferenceParameters>");
 }
 
-/// XML-escapes text content and attribute values.
+/// XML-escapes text content and attribute values. The device refuses
+/// strings XML cannot carry before it stores them; should one get here
+/// anyway (a certificate's subject, a value of some future class), each
+/// character XML 1.0 does not allow becomes U+FFFD, so no reply is ever a
+/// document a parser rejects. A carriage return is written as a reference,
+/// which a parser keeps (a literal one it would turn into a line feed).
 pub fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
@@ -432,6 +437,9 @@ pub fn escape_into(out: &mut String, s: &str) {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' | '\n' => out.push(c),
+            '\u{0}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
@@ -440,6 +448,16 @@ pub fn escape_into(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_xml_cannot_carry_never_reaches_the_output() {
+        let mut out = String::new();
+        escape_into(&mut out, "a\u{1}b\u{1b}c\u{fffe}d\te\nf\rg<&>\"");
+        assert_eq!(
+            out,
+            "a\u{fffd}b\u{fffd}c\u{fffd}d\te\nf&#13;g&lt;&amp;&gt;&quot;"
+        );
+    }
 
     #[test]
     fn counters_take_amts_forms() {

@@ -9,7 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use super::{
-    Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service,
+    Access, CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_checked, put_uint, service,
 };
 use amtemu_model::device::Device;
 use amtemu_model::device::users::{
@@ -359,9 +359,12 @@ fn kerberos_settings(device: &Device) -> Vec<Instance> {
             .with("MaximumClockTolerance", k.maximum_clock_tolerance)
             .with_opt(
                 "RealmName",
-                (!k.realm_name.is_empty()).then_some(k.realm_name),
+                (!k.realm_name.is_empty()).then(|| k.realm_name.to_string()),
             )
-            .with_array("ServicePrincipalName", k.service_principal_names)
+            .with_array(
+                "ServicePrincipalName",
+                k.service_principal_names.iter().map(|n| n.as_str()),
+            )
             .with_array("ServicePrincipalProtocol", k.service_principal_protocols)
             .with_array(
                 "SupportedEncryptionAlgorithms",
@@ -405,7 +408,7 @@ fn put_refused(refusal: UserRefusal) -> Fault {
 
 fn put_kerberos_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     let mut update = KerberosUpdate {
-        realm_name: present(input, "RealmName", put_text)?,
+        realm_name: present(input, "RealmName", put_checked)?,
         key_version: present(input, "KeyVersion", put_uint)?,
         maximum_clock_tolerance: present(input, "MaximumClockTolerance", put_uint)?,
         iteration_count: present(input, "IterationCount", put_uint)?,
@@ -417,9 +420,12 @@ fn put_kerberos_settings(device: &Device, _: &Instance, input: &Instance) -> Res
         update.service_principal_names = Some(
             v.items()
                 .iter()
-                .map(|n| n.as_text().map(str::to_string))
-                .collect::<Option<_>>()
-                .ok_or(Fault::InvalidRepresentation)?,
+                .map(|n| {
+                    let text = n.as_text().ok_or(Fault::InvalidRepresentation)?;
+                    text.parse()
+                        .map_err(|r| super::refused("ServicePrincipalName", r))
+                })
+                .collect::<Result<_, _>>()?,
         );
     }
     if let Some(v) = input.get("ServicePrincipalProtocol") {

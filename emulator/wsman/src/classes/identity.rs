@@ -1,7 +1,7 @@
 //! Identity and version: CIM_SoftwareIdentity, AMT_GeneralSettings, the two
 //! computer systems and the package that ties the host to its chassis.
 
-use super::{Access, CLASS, Class, managed_system_epr, put_bool, put_text, put_uint};
+use super::{Access, CLASS, Class, managed_system_epr, put_bool, put_checked, put_uint};
 use amtemu_model::device::users::realm;
 use amtemu_model::device::{Device, GeneralSettingsRefusal};
 use amtemu_wire::status::PtStatus;
@@ -132,9 +132,9 @@ fn put_general_settings(
 ) -> Result<(), Fault> {
     device
         .configure_general(|g| {
-            put_text(input, "HostName", &mut g.host_name)?;
-            put_text(input, "DomainName", &mut g.domain_name)?;
-            put_text(input, "HostOSFQDN", &mut g.host_os_fqdn)?;
+            put_checked(input, "HostName", &mut g.host_name)?;
+            put_checked(input, "DomainName", &mut g.domain_name)?;
+            put_checked(input, "HostOSFQDN", &mut g.host_os_fqdn)?;
             put_bool(input, "SharedFQDN", &mut g.shared_fqdn)?;
             put_bool(
                 input,
@@ -190,9 +190,9 @@ fn put_general_settings(
 /// The PT_STATUS a refused change of the general settings answers with.
 fn status(refusal: GeneralSettingsRefusal) -> PtStatus {
     match refusal {
-        GeneralSettingsRefusal::HostNameTooLong
-        | GeneralSettingsRefusal::DomainNameTooLong
-        | GeneralSettingsRefusal::UnknownPrivacyLevel => PtStatus::InvalidParameter,
+        GeneralSettingsRefusal::HostNameNotALabel
+        | GeneralSettingsRefusal::UnknownPrivacyLevel
+        | GeneralSettingsRefusal::OutOfRange(_) => PtStatus::InvalidParameter,
     }
 }
 

@@ -6,7 +6,7 @@
 //! the ME and CIM_WiFiEndpoint is the endpoint profiles are added to.
 
 use super::pki::{certificate_epr, certificate_handle};
-use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_text, put_uint, service};
+use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_checked, put_uint, service};
 use amtemu_model::device::ieee8021x::{
     EapMethod, Ieee8021xCredentials, Ieee8021xRefusal, WifiAuthentication, WifiEncryption,
     WifiPortState, WifiProfile,
@@ -140,14 +140,14 @@ fn with_credentials(mut instance: Instance, c: &Ieee8021xCredentials) -> Instanc
         instance.set("AuthenticationProtocol", m.number());
     }
     let texts = [
-        ("RoamingIdentity", &c.roaming_identity),
-        ("ServerCertificateName", &c.server_certificate_name),
-        ("Username", &c.username),
-        ("Domain", &c.domain),
+        ("RoamingIdentity", c.roaming_identity.as_str()),
+        ("ServerCertificateName", c.server_certificate_name.as_str()),
+        ("Username", c.username.as_str()),
+        ("Domain", c.domain.as_str()),
     ];
     for (name, value) in texts {
         if !value.is_empty() {
-            instance.set(name, value.as_str());
+            instance.set(name, value);
         }
     }
     if c.server_certificate_name_comparison != 0 {
@@ -190,8 +190,8 @@ fn read_credentials(
                 .ok_or(Ieee8021xRefusal::Invalid)?,
         );
     }
-    put_text(input, "RoamingIdentity", &mut creds.roaming_identity).map_err(invalid)?;
-    put_text(
+    put_checked(input, "RoamingIdentity", &mut creds.roaming_identity).map_err(invalid)?;
+    put_checked(
         input,
         "ServerCertificateName",
         &mut creds.server_certificate_name,
@@ -203,9 +203,9 @@ fn read_credentials(
         &mut creds.server_certificate_name_comparison,
     )
     .map_err(invalid)?;
-    put_text(input, "Username", &mut creds.username).map_err(invalid)?;
-    put_text(input, "Password", &mut creds.password).map_err(invalid)?;
-    put_text(input, "Domain", &mut creds.domain).map_err(invalid)?;
+    put_checked(input, "Username", &mut creds.username).map_err(invalid)?;
+    put_checked(input, "Password", &mut creds.password).map_err(invalid)?;
+    put_checked(input, "Domain", &mut creds.domain).map_err(invalid)?;
     Ok(())
 }
 

@@ -23,6 +23,8 @@ use std::sync::LazyLock;
 
 use amtemu_model::device::users::{Caller, realm};
 use amtemu_model::device::{Device, Feature, Firmware};
+use amtemu_model::values::{Checked, Rule, ValueRefusal};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance};
@@ -302,6 +304,29 @@ pub(crate) fn put_uint<T: TryFrom<i64>>(
         *slot = T::try_from(i).map_err(|_| Fault::InvalidRepresentation)?;
     }
     Ok(())
+}
+
+/// Reads an optional string property of a Put into a value that keeps its
+/// rule ([`amtemu_model::values`]). A value the rule refuses gets what
+/// firmware answers for a bad parameter of an intrinsic operation: an
+/// InternalError fault with AMT-STATUS 36.
+pub(crate) fn put_checked<R: Rule>(
+    input: &Instance,
+    name: &str,
+    slot: &mut Checked<R>,
+) -> Result<(), Fault> {
+    if let Some(v) = input.get(name) {
+        let text = v.as_text().ok_or(Fault::InvalidRepresentation)?;
+        *slot = Checked::new(text).map_err(|refusal| refused(name, refusal))?;
+    }
+    Ok(())
+}
+
+/// The fault for a value a rule refused, logged with why (the fault
+/// itself says only AMT-STATUS 36).
+pub(crate) fn refused(property: &str, refusal: ValueRefusal) -> Fault {
+    tracing::info!(property, %refusal, "a written value was refused");
+    Fault::InternalError(PtStatus::InvalidParameter.into())
 }
 
 pub(crate) fn put_text(input: &Instance, name: &str, slot: &mut String) -> Result<(), Fault> {

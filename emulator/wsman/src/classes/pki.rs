@@ -80,7 +80,7 @@ fn status(refusal: CertRefusal) -> u32 {
         R::UnsupportedKey => PtStatus::Unsupported,
         R::KeyGenerationFailed | R::RequestFailed => PtStatus::InternalError,
         R::NoSuchKey | R::NoSuchCertificate => PtStatus::NotFound,
-        R::BadRequest => PtStatus::InvalidParameter,
+        R::BadRequest | R::BadTrustedCn => PtStatus::InvalidParameter,
         R::ReadOnly | R::TlsRequired => PtStatus::NotPermitted,
         R::NoMatchingKey => PtStatus::CertKeyNotMatch,
         R::InUse => PtStatus::BlockingComponent,

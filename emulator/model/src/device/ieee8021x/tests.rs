@@ -42,7 +42,7 @@ fn eap_methods_need_their_credentials() {
     assert_eq!(c.validate(&certs), Ok(()));
     let mut p = Ieee8021xCredentials {
         method: EapMethod::from_number(2),
-        username: "u".into(),
+        username: "u".parse().unwrap(),
         ..Default::default()
     };
     assert_eq!(
@@ -50,7 +50,7 @@ fn eap_methods_need_their_credentials() {
         Err(Ieee8021xRefusal::Invalid),
         "no password"
     );
-    p.password = "secret".into();
+    p.password = "secret".parse().unwrap();
     assert_eq!(p.validate(&certs), Ok(()));
     assert_eq!(EapMethod::from_number(11), None);
     assert_eq!(EapMethod::from_number(-1), None);

@@ -3,13 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::values::{BoundedString, check_text};
+
+/// Realm and principal names. The class reference we have gives no MaxLen;
+/// 255 bytes is DNS's bound for the names they are made of.
+pub type KerberosName = BoundedString<255>;
+
 /// AMT_KerberosSettingData. Kerberos authentication itself is not emulated;
 /// the settings are kept so consoles read back what they wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KerberosSettings {
-    pub realm_name: String,
-    pub service_principal_names: Vec<String>,
+    pub realm_name: KerberosName,
+    pub service_principal_names: Vec<KerberosName>,
     /// 0 HTTP, 1 HTTPS, 2 SOL/IDER, 3 SOL/IDER over TLS.
     pub service_principal_protocols: Vec<u16>,
     pub key_version: u32,
@@ -31,7 +37,7 @@ pub struct KerberosSettings {
 impl Default for KerberosSettings {
     fn default() -> Self {
         KerberosSettings {
-            realm_name: String::new(),
+            realm_name: KerberosName::default(),
             service_principal_names: Vec::new(),
             service_principal_protocols: Vec::new(),
             key_version: 0,
@@ -69,13 +75,13 @@ impl KerberosSettings {
 /// keep their values. The write-only key material is only ever replaced.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KerberosUpdate {
-    pub realm_name: Option<String>,
+    pub realm_name: Option<KerberosName>,
     pub key_version: Option<u32>,
     pub maximum_clock_tolerance: Option<u32>,
     pub iteration_count: Option<u32>,
     pub encryption_algorithm: Option<u16>,
     pub enabled: Option<bool>,
-    pub service_principal_names: Option<Vec<String>>,
+    pub service_principal_names: Option<Vec<KerberosName>>,
     pub service_principal_protocols: Option<Vec<u16>>,
     pub master_key: Option<Vec<u8>>,
     pub passphrase: Option<String>,
@@ -114,6 +120,11 @@ impl KerberosSettings {
             &mut k.service_principal_protocols,
             service_principal_protocols,
         );
+        // Write-only text, kept as given: it must still be text.
+        let text_ok = |t: &Option<String>| t.as_deref().is_none_or(|t| check_text(t, 255).is_ok());
+        if !text_ok(&passphrase) || !text_ok(&salt) {
+            return None;
+        }
         if let Some(key) = master_key {
             if key.len() != 16 {
                 return None;

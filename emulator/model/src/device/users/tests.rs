@@ -333,7 +333,7 @@ fn the_device_refuses_with_the_acl_rules_and_audits_what_it_changes() {
 fn kerberos_updates_apply_whole_or_not_at_all() {
     let d = device();
     let keyed = KerberosUpdate {
-        realm_name: Some("VPRO.TEST".into()),
+        realm_name: Some("VPRO.TEST".parse().unwrap()),
         master_key: Some(vec![1; 16]),
         enabled: Some(true),
         ..KerberosUpdate::default()
@@ -356,12 +356,12 @@ fn kerberos_updates_apply_whole_or_not_at_all() {
             ..keyed.clone()
         },
         KerberosUpdate {
-            service_principal_names: Some(vec!["a".into(), "b".into()]),
+            service_principal_names: Some(vec!["a".parse().unwrap(), "b".parse().unwrap()]),
             service_principal_protocols: Some(vec![0]),
             ..keyed.clone()
         },
         KerberosUpdate {
-            service_principal_names: Some(vec!["a".into()]),
+            service_principal_names: Some(vec!["a".parse().unwrap()]),
             service_principal_protocols: Some(vec![4]),
             ..keyed.clone()
         },
