@@ -28,10 +28,16 @@ cargo +nightly fuzz build -s none -O >&2
 status=0
 for target in $(cargo +nightly fuzz list); do
     mkdir -p "corpus/$target"
+    # New finds go to corpus/ (not kept in git); seeds/ holds requests real
+    # clients sent, kept in the repository as starting points.
+    dirs=("corpus/$target")
+    if [ -d "seeds/$target" ]; then
+        dirs+=("seeds/$target")
+    fi
     log=$(mktemp)
     # -rss_limit_mb and -timeout turn runaway memory and hangs into
     # failures; -max_len keeps inputs the size of real messages.
-    if cargo +nightly fuzz run -s none -O "$target" "corpus/$target" -- \
+    if cargo +nightly fuzz run -s none -O "$target" "${dirs[@]}" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
         -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
         execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || true)
