@@ -27,6 +27,8 @@ pub struct Ports {
     pub https: u16,
     pub redirection: u16,
     pub redirection_tls: u16,
+    /// KVM as plain VNC (5900) on firmware 6 to 15; None turns it off.
+    pub vnc: Option<u16>,
     /// The local interface (LMS stand-in) on devices with host-based setup;
     /// None turns it off.
     pub local: Option<u16>,
@@ -40,6 +42,7 @@ impl Ports {
             (Some(self.https), Port::Https),
             (Some(self.redirection), Port::Redirection),
             (Some(self.redirection_tls), Port::RedirectionTls),
+            (self.vnc, Port::Vnc),
             (self.local, Port::Local),
         ]
         .into_iter()
@@ -54,6 +57,7 @@ impl Default for Ports {
             https: Port::Https.standard_number(),
             redirection: Port::Redirection.standard_number(),
             redirection_tls: Port::RedirectionTls.standard_number(),
+            vnc: Some(Port::Vnc.standard_number()),
             local: Some(Port::Local.standard_number()),
         }
     }
@@ -83,6 +87,7 @@ pub fn slot(
                 https: raise(base.https)?,
                 redirection: raise(base.redirection)?,
                 redirection_tls: raise(base.redirection_tls)?,
+                vnc: base.vnc.map(raise).transpose()?,
                 local: base.local.map(raise).transpose()?,
             },
         ));
@@ -487,6 +492,10 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             Port::RedirectionTls if faults.tls_failure => {}
             Port::RedirectionTls => {
                 spawn_over_tls(&fleet, stream, endpoint, peer, crate::redirect::serve);
+            }
+            // Never TLS, whatever the device's TLS settings.
+            Port::Vnc => {
+                tokio::spawn(crate::redirect::kvm::serve_vnc(stream, endpoint, peer));
             }
             // Served before the network gates above.
             Port::Local => {}
