@@ -378,3 +378,72 @@ fn consent_code_from_the_screen_lets_kvm_in() {
     let mut v = kvmr(addr);
     v.update(false);
 }
+
+/// vncdotool (PyPI), installed by tests/clients/install.sh.
+fn vncdo() -> Option<std::path::PathBuf> {
+    let path = clients_prefix().join("venv/bin/vncdo");
+    client_available(path.exists(), "vncdotool").then_some(path)
+}
+
+/// A PNG file decoded to RGB (vncdotool writes RGB or RGBA).
+fn picture_file(path: &std::path::Path) -> Picture {
+    let file = std::fs::File::open(path).expect("vncdotool wrote the capture");
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("a PNG");
+    let mut data = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut data).expect("a frame");
+    assert_eq!((info.width, info.height), (720, 400));
+    let step = info.color_type.samples();
+    data[..info.buffer_size()]
+        .chunks(step)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect()
+}
+
+/// Whether two pictures agree up to RGB565's precision (vncdotool widens
+/// the 16-bit pixels it receives its own way).
+fn same_picture(a: &Picture, b: &Picture) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(p, q)| (0..3).all(|i| p[i].abs_diff(q[i]) <= 8))
+}
+
+#[test]
+fn vncdotool_captures_port_5900_and_sees_typing_at_the_prompt() {
+    let Some(vncdo) = vncdo() else { return };
+    let (emu, control) = device("11.8");
+    no_consent_needed(&emu);
+    let r = enable_5900(&emu);
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Let the host finish booting to its login prompt.
+    assert!(eventually(Duration::from_secs(20), || {
+        let a = screenshot(control, NAME);
+        std::thread::sleep(Duration::from_millis(500));
+        a == screenshot(control, NAME)
+    }));
+    let dir = std::env::temp_dir().join(format!("amtemu-kvm-vncdo-{}", emu.addr.ip()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (before, after) = (dir.join("before.png"), dir.join("after.png"));
+    let server = format!("{}::5900", emu.addr.ip());
+    let out = std::process::Command::new(&vncdo)
+        .args(["-s", &server, "-p", "P@ssw0rd", "capture"])
+        .arg(&before)
+        .args(["type", "root", "pause", "1", "capture"])
+        .arg(&after)
+        .output()
+        .expect("vncdo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (before, after) = (picture_file(&before), picture_file(&after));
+    assert!(!same_picture(&before, &after), "typing changed the screen");
+    assert!(
+        same_picture(&after, &screenshot(control, NAME)),
+        "vncdotool sees what the device shows"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
