@@ -401,6 +401,15 @@ fn picture_file(path: &std::path::Path) -> Picture {
         .collect()
 }
 
+/// Waits until the host has finished booting to its login prompt.
+fn settle(control: SocketAddr) {
+    assert!(eventually(Duration::from_secs(20), || {
+        let a = screenshot(control, NAME);
+        std::thread::sleep(Duration::from_millis(500));
+        a == screenshot(control, NAME)
+    }));
+}
+
 /// Whether two pictures agree up to RGB565's precision (vncdotool widens
 /// the 16-bit pixels it receives its own way).
 fn same_picture(a: &Picture, b: &Picture) -> bool {
@@ -417,12 +426,7 @@ fn vncdotool_captures_port_5900_and_sees_typing_at_the_prompt() {
     no_consent_needed(&emu);
     let r = enable_5900(&emu);
     assert_eq!(r.status, 200, "{}", r.text());
-    // Let the host finish booting to its login prompt.
-    assert!(eventually(Duration::from_secs(20), || {
-        let a = screenshot(control, NAME);
-        std::thread::sleep(Duration::from_millis(500));
-        a == screenshot(control, NAME)
-    }));
+    settle(control);
     let dir = std::env::temp_dir().join(format!("amtemu-kvm-vncdo-{}", emu.addr.ip()));
     std::fs::create_dir_all(&dir).unwrap();
     let (before, after) = (dir.join("before.png"), dir.join("after.png"));
@@ -446,4 +450,85 @@ fn vncdotool_captures_port_5900_and_sees_typing_at_the_prompt() {
         "vncdotool sees what the device shows"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// MeshCommander's KVM stack (tests/clients/meshcommander-kvm.js), when
+/// npm meshcentral is installed.
+fn meshcommander_kvm() -> Option<std::process::Command> {
+    let found = clients_prefix()
+        .join("node/node_modules/meshcentral/public/scripts/amt-desktop-0.0.2.js")
+        .exists();
+    if !client_available(found, "MeshCommander (npm meshcentral)") {
+        return None;
+    }
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(repo().join("tests/clients/meshcommander-kvm.js"));
+    Some(cmd)
+}
+
+/// MeshCommander's desktop module asks for Intel RLE first: it decodes
+/// every tile, types at the prompt and ends with the picture the device
+/// shows.
+#[test]
+fn meshcommander_kvm_decodes_rle_frames_over_16994_and_types() {
+    let Some(mut cmd) = meshcommander_kvm() else {
+        return;
+    };
+    let (emu, control) = device("11.8");
+    no_consent_needed(&emu);
+    settle(control);
+    let out = std::env::temp_dir().join(format!("amtemu-kvm-mesh-{}.rgb", emu.addr.ip()));
+    cmd.args([
+        &emu.addr.ip().to_string(),
+        "16994",
+        "admin",
+        "P@ssw0rd",
+        "kvm",
+        "root",
+    ])
+    .arg(&out);
+    let result = run_driver(cmd);
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["stats"]["width"], 720);
+    let rgb = std::fs::read(&out).expect("the driver wrote the screen");
+    let picture: Picture = rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
+    assert_eq!(picture.len(), 720 * 400);
+    let shot = screenshot(control, NAME);
+    let differ = (0..shot.len())
+        .filter(|&i| (0..3).any(|c| picture[i][c].abs_diff(shot[i][c]) > 8))
+        .count();
+    assert_eq!(
+        differ, 0,
+        "pixels where MeshCommander's screen is not the device's"
+    );
+    let _ = std::fs::remove_file(out);
+}
+
+/// 16.1 has no 5900 and no plain ports, but KVMR over TLS on 16995 works:
+/// MeshCommander turns consent off over WS-Man on 16993 and opens KVM.
+#[test]
+fn firmware_16_1_serves_kvmr_over_tls_to_meshcommander() {
+    let Some(mut cmd) = meshcommander_kvm() else {
+        return;
+    };
+    let (emu, control) = device("16.1");
+    settle(control);
+    let out = std::env::temp_dir().join(format!("amtemu-kvm-mesh-{}.rgb", emu.addr.ip()));
+    cmd.args([
+        &emu.addr.ip().to_string(),
+        "16995",
+        "admin",
+        "P@ssw0rd",
+        "kvm",
+        "root",
+    ])
+    .arg(&out)
+    .args(["--tls", "--no-consent"]);
+    let result = run_driver(cmd);
+    assert_eq!(result["ok"], true, "{result:#}");
+    assert_eq!(result["stats"]["consent_off"], true);
+    let rgb = std::fs::read(&out).expect("the driver wrote the screen");
+    let _ = std::fs::remove_file(out);
+    let picture: Picture = rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
+    assert!(same_picture(&picture, &screenshot(control, NAME)));
 }
