@@ -532,3 +532,16 @@ fn firmware_16_1_serves_kvmr_over_tls_to_meshcommander() {
     let picture: Picture = rgb.chunks(3).map(|p| [p[0], p[1], p[2]]).collect();
     assert!(same_picture(&picture, &screenshot(control, NAME)));
 }
+
+/// A VNC server of the machine's own on 5900 does not stop a device from
+/// starting: it serves without 5900.
+#[test]
+fn a_taken_port_5900_is_left_out() {
+    let ip = unique_address();
+    let _vnc = std::net::TcpListener::bind((ip, 5900)).expect("5900 is free here");
+    let control = SocketAddr::from((ip, 17000));
+    let emu = Emulator::start_at(&ip.to_string(), &["--control", &control.to_string()]);
+    no_consent_needed(&emu);
+    let mut v = kvmr(SocketAddr::new(ip.into(), 16994));
+    v.update(false);
+}

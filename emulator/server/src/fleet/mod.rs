@@ -222,10 +222,11 @@ impl Fleet {
     pub async fn bind(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
         let mut listeners = Vec::new();
         for (addr, port) in self.listening_addresses() {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| FleetError::Bind { addr, source })?;
-            listeners.push((listener, port));
+            match TcpListener::bind(addr).await {
+                Ok(listener) => listeners.push((listener, port)),
+                Err(source) if optional(port) => skip_optional(addr, &source),
+                Err(source) => return Err(FleetError::Bind { addr, source }),
+            }
         }
         Ok(listeners)
     }
@@ -259,7 +260,13 @@ impl Fleet {
         ports.dedup();
         let mut listeners = Vec::new();
         for (number, port) in ports {
-            listeners.push((bind_shared_port(number)?, port));
+            match bind_shared_port(number) {
+                Ok(listener) => listeners.push((listener, port)),
+                Err(FleetError::Bind { addr, source }) if optional(port) => {
+                    skip_optional(addr, &source)
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(listeners)
     }
@@ -372,6 +379,17 @@ impl Fleet {
         }
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// Whether a port may be left out when it cannot be bound: 5900 is often
+/// taken by a VNC server of the machine's own, and devices serve KVM over
+/// the redirection ports anyway.
+fn optional(port: Port) -> bool {
+    port == Port::Vnc
+}
+
+fn skip_optional(addr: SocketAddr, e: &std::io::Error) {
+    tracing::warn!(%addr, error = %e, "port 5900 not served (KVM stays on the redirection ports)");
 }
 
 /// A wildcard socket on `port` bound to the loopback interface: the shared
