@@ -20,6 +20,7 @@ use amtemu_rfb::screen::{TEXT_HEIGHT, TEXT_WIDTH};
 use amtemu_rfb::{Event, Session, SessionConfig, SessionError};
 
 use super::view::HostView;
+use crate::metrics::METRICS;
 use crate::redirect::host_port::HostPort;
 use crate::redirect::wire::{MAX_QUEUED, WireError, sleep_until_opt};
 
@@ -29,6 +30,22 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Bytes read from the client at a time.
 const READ_CHUNK: usize = 16 * 1024;
+
+/// Counts a session in the open-sessions gauge while it lives.
+struct Counted;
+
+impl Counted {
+    fn new() -> Counted {
+        METRICS.kvm_session(true);
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        METRICS.kvm_session(false);
+    }
+}
 
 /// What ended a session that did not fail on the socket.
 fn session_error(e: &SessionError) -> &'static str {
@@ -67,6 +84,7 @@ where
     let mut written = 0;
     let mut chunk = vec![0u8; READ_CHUNK];
     let mut ended: Option<&'static str> = None;
+    let mut _counted: Option<Counted> = None;
 
     loop {
         if !input.is_empty() {
@@ -75,7 +93,10 @@ where
             input.clear();
             for event in happened {
                 match event {
-                    Event::Initialised { .. } => view = Some(HostView::new(host)),
+                    Event::Initialised { .. } => {
+                        view = Some(HostView::new(host));
+                        _counted = Some(Counted::new());
+                    }
                     Event::Key { down, keysym } => {
                         if let Some(bytes) = keys.key(down, keysym) {
                             host.console_input(&bytes);
@@ -121,14 +142,22 @@ where
             out.clear();
             written = 0;
             session.set_client_reading(true);
-            if let Some(v) = &view
-                && let Err(e) = session.poll_update(v.framebuffer())
-            {
-                tracing::warn!(error = %e, "KVM update failed");
-                ended = Some(session_error(&e));
-                continue;
-            }
+            let updated = match &view {
+                Some(v) => match session.poll_update(v.framebuffer()) {
+                    Ok(updated) => updated,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "KVM update failed");
+                        ended = Some(session_error(&e));
+                        continue;
+                    }
+                },
+                None => false,
+            };
             out = session.take_output();
+            if updated {
+                // The update and any small message before it: near enough.
+                METRICS.kvm_update(out.len());
+            }
         } else {
             session.set_client_reading(false);
         }

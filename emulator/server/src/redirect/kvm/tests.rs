@@ -171,14 +171,27 @@ async fn started(host: Arc<FakeHost>, capacity: usize) -> (Client, Task) {
     (c, task)
 }
 
+/// A counter of the metrics text, by name.
+fn metric(name: &str) -> f64 {
+    crate::metrics::METRICS
+        .encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 #[tokio::test]
 async fn kvmr_shows_the_console_and_types_on_it() {
     let host = Arc::new(FakeHost::new());
     host.print(b"\x1b[2J\x1b[Hamt-0001 login: ");
     let (mut c, _task) = started(host.clone(), 1 << 20).await;
+    let bytes = metric("amtemu_kvm_update_bytes_total");
     // MeshCommander's first request is incremental; it gets everything.
     c.request(true).await;
     assert_eq!(c.update().await.len(), 12 * 7);
+    // Counted (other tests may add to it meanwhile, never take away).
+    assert!(metric("amtemu_kvm_update_bytes_total") >= bytes + 720.0 * 400.0 * 2.0);
+    assert!(metric("amtemu_kvm_sessions") >= 1.0);
     assert!(c.shows(&screen_of(b"\x1b[2J\x1b[Hamt-0001 login: ")));
     // A key goes to the console; the echo comes back as a small update.
     c.send_msg(Rfb::KeyEvent {
