@@ -3,7 +3,10 @@
 //! rules for changing them. The sessions themselves live in the
 //! redirection protocol.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use crate::device::{ControlMode, Device, Feature};
 
@@ -32,6 +35,10 @@ pub struct RedirectionSettings {
     pub opt_in_state: u8,
     pub opt_in_code_timeout: u32,
     pub opt_in_display_timeout: u32,
+    /// When the consent code went on the screen. Not saved: a restarted
+    /// device shows no code, so a displayed state it restores has expired.
+    #[serde(skip)]
+    pub opt_in_shown_at: Option<Instant>,
 }
 
 impl Default for RedirectionSettings {
@@ -54,11 +61,25 @@ impl Default for RedirectionSettings {
             opt_in_state: 0,
             opt_in_code_timeout: 120,
             opt_in_display_timeout: 300,
+            opt_in_shown_at: None,
         }
     }
 }
 
 impl RedirectionSettings {
+    /// A displayed code lasts `OptInCodeTimeout` seconds (0: for ever);
+    /// after that consent must be started anew, as on firmware.
+    fn expire_opt_in(&mut self, now: Instant) {
+        let expired = self.opt_in_shown_at.is_none_or(|at| {
+            self.opt_in_code_timeout != 0
+                && now >= at + Duration::from_secs(self.opt_in_code_timeout.into())
+        });
+        if self.opt_in_state == OPT_IN_DISPLAYED && expired {
+            self.opt_in_state = OPT_IN_NOT_STARTED;
+            self.opt_in_shown_at = None;
+        }
+    }
+
     /// AMT_RedirectionService.EnabledState: 32768 + IDER bit 0 + SOL bit 1.
     pub fn enabled_state(&self) -> u16 {
         32768 + u16::from(self.ider_enabled) + 2 * u16::from(self.sol_enabled)
@@ -247,6 +268,7 @@ impl Device {
 
     pub fn consent(&self) -> Consent {
         self.with_state(|s| {
+            s.nvram.redirection.expire_opt_in(Instant::now());
             let r = &s.nvram.redirection;
             let ccm = s.nvram.setup.mode == ControlMode::Client;
             Consent {
@@ -286,10 +308,13 @@ impl Device {
     pub fn start_opt_in(&self) -> Result<(), RedirectionRefusal> {
         self.with_state(|s| {
             let r = &mut s.nvram.redirection;
+            let now = Instant::now();
+            r.expire_opt_in(now);
             if r.opt_in_state != OPT_IN_NOT_STARTED {
                 return Err(RedirectionRefusal::InvalidOptInState);
             }
             r.opt_in_state = OPT_IN_DISPLAYED;
+            r.opt_in_shown_at = Some(now);
             Ok(())
         })?;
         // A screen being watched draws the code now.
@@ -315,6 +340,8 @@ impl Device {
         let expected = i64::from(self.opt_in_code());
         let result = self.with_state(|s| {
             let r = &mut s.nvram.redirection;
+            r.expire_opt_in(Instant::now());
+            r.opt_in_shown_at = None;
             if r.opt_in_state != OPT_IN_DISPLAYED {
                 return Err(RedirectionRefusal::InvalidOptInState);
             }
@@ -335,7 +362,11 @@ impl Device {
 
     /// Whether the consent code is on the host's screen now, and which.
     pub fn opt_in_code_displayed(&self) -> Option<u32> {
-        let shown = self.with_state(|s| s.nvram.redirection.opt_in_state == OPT_IN_DISPLAYED);
+        let shown = self.with_state(|s| {
+            let r = &mut s.nvram.redirection;
+            r.expire_opt_in(Instant::now());
+            r.opt_in_state == OPT_IN_DISPLAYED
+        });
         shown.then(|| self.opt_in_code())
     }
 
@@ -453,6 +484,27 @@ mod tests {
         assert_eq!(d.kvm_access(false), Ok(None), "no consent asked");
         d.set_opt_in_policy(Some(CONSENT_ALL), None).unwrap();
         assert!(!d.redirection_consented(false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_displayed_code_expires_after_the_code_timeout() {
+        let d = device("11.8");
+        d.start_opt_in().unwrap();
+        let timeout = Duration::from_secs(d.consent().code_timeout.into());
+        tokio::time::advance(timeout - Duration::from_secs(1)).await;
+        assert_eq!(d.opt_in_code_displayed(), Some(d.opt_in_code()));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(d.opt_in_code_displayed(), None);
+        assert_eq!(d.consent().state, OPT_IN_NOT_STARTED);
+        assert_eq!(
+            d.send_opt_in_code(Some(d.opt_in_code().into())),
+            Err(RedirectionRefusal::InvalidOptInState),
+            "too late"
+        );
+        // Started anew, it counts from then.
+        d.start_opt_in().unwrap();
+        d.send_opt_in_code(Some(d.opt_in_code().into())).unwrap();
+        assert!(d.redirection_consented(true));
     }
 
     #[test]
