@@ -12,7 +12,9 @@
 //!
 //! Decisions where firmware behaviour is not documented:
 //! - One KVM session per device, whichever way it came in; a second KVMR
-//!   gets 0x11 status 2, a second 5900 client is closed at once.
+//!   gets 0x11 status 2, a second 5900 client is closed after its VNC
+//!   authentication (only then is the slot claimed, so a client that never
+//!   authenticates keeps nobody out).
 //! - Without the consent the policy asks for, KVMR answers 0x11 status 3
 //!   (as SOL does) and 5900 closes; the consent code is drawn on the
 //!   host's screen (`amtemu ctl screenshot` shows it), never served to the
@@ -90,7 +92,17 @@ where
     let rfb = inbox.buf.split_off(KVM_START_LEN);
     writer.write_all(&KVM_START_REPLY).await?;
     writer.flush().await?;
-    stream::run(reader, writer, rfb, host, SessionConfig::redirection()).await
+    // The session manager claimed the slot at 0x10, as for SOL.
+    let admit = &mut || true;
+    stream::run(
+        reader,
+        writer,
+        rfb,
+        host,
+        SessionConfig::redirection(),
+        admit,
+    )
+    .await
 }
 
 /// Claims the device's one KVM slot (freed when the slot drops).
@@ -119,16 +131,19 @@ where
             return;
         }
     };
-    let Some(_slot) = claim_slot(&endpoint) else {
-        tracing::info!(device = %name, %peer, "port 5900 refused: a KVM session is open");
-        return;
+    // The slot is claimed once the client has authenticated, so a client
+    // that never does cannot keep KVM from others.
+    let mut slot = None;
+    let admit = &mut || {
+        slot = claim_slot(&endpoint);
+        slot.is_some()
     };
     let challenge: [u8; 16] = rand::random();
     let config = SessionConfig::port_5900(password.as_bytes(), challenge);
     let (reader, writer) = tokio::io::split(io);
     tracing::info!(device = %name, %peer, kind = "KVM", "VNC session started");
     let started = tokio::time::Instant::now();
-    let ended = stream::run(reader, writer, Vec::new(), &*device, config).await;
+    let ended = stream::run(reader, writer, Vec::new(), &*device, config, admit).await;
     let seconds = started.elapsed().as_secs_f64();
     match ended {
         Ok(why) => tracing::info!(device = %name, %peer, seconds, "VNC session ended: {why}"),

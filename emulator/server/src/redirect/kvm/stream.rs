@@ -59,13 +59,16 @@ fn session_error(e: &SessionError) -> &'static str {
 }
 
 /// Runs an RFB session on a connection whose first client bytes (already
-/// read) are `initial`, until it ends; returns why.
+/// read) are `initial`, until it ends; returns why. `admit` is asked once
+/// the client is through the handshake (and, on 5900, authenticated)
+/// whether it may have the screen; false ends the session.
 pub async fn run<R, W, H>(
     mut reader: R,
     mut writer: W,
     initial: Vec<u8>,
     host: &H,
     config: SessionConfig,
+    admit: &mut (dyn FnMut() -> bool + Send),
 ) -> Result<&'static str, WireError>
 where
     R: AsyncRead + Unpin,
@@ -93,6 +96,9 @@ where
             input.clear();
             for event in happened {
                 match event {
+                    Event::Initialised { .. } if !admit() => {
+                        ended = Some("a KVM session is open");
+                    }
                     Event::Initialised { .. } => {
                         view = Some(HostView::new(host));
                         _counted = Some(Counted::new());

@@ -391,7 +391,14 @@ async fn port_5900_needs_the_switch_and_the_rfb_password() {
     let (w, h, _) = right.server_init().await;
     assert_eq!((w, h), (720, 400));
     assert!(e.redirect.busy(SessionKind::Kvm));
-    assert!(vnc(&e).closed().await, "one KVM session per device");
+    let mut second = vnc(&e);
+    assert_eq!(vnc_login(&mut second, b"P@ssw0rd").await, [0, 0, 0, 0]);
+    second.send(&[1]).await;
+    assert!(second.closed().await, "one KVM session per device");
+    // One that never authenticates holds nothing.
+    let mut idle = vnc(&e);
+    assert_eq!(idle.take(12).await, b"RFB 004.000\n");
+    assert!(e.redirect.busy(SessionKind::Kvm));
     drop(right);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!e.redirect.busy(SessionKind::Kvm), "the slot is freed");
