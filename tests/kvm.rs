@@ -443,6 +443,10 @@ fn vncdotool_captures_port_5900_and_sees_typing_at_the_prompt() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The README's picture comes from here: AMTEMU_KEEP_CAPTURE=FILE.
+    if let Some(keep) = std::env::var_os("AMTEMU_KEEP_CAPTURE") {
+        std::fs::copy(&after, keep).expect("the capture is kept");
+    }
     let (before, after) = (picture_file(&before), picture_file(&after));
     assert!(!same_picture(&before, &after), "typing changed the screen");
     assert!(
