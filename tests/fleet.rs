@@ -115,6 +115,8 @@ fn a_shared_listener_serves_every_device_address() {
         "31995",
         "--local-port",
         "31996",
+        "--vnc-port",
+        "31997",
         "--first-address",
     ]
     .iter()

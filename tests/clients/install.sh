@@ -9,6 +9,8 @@ set -euo pipefail
 
 PREFIX="${AMT_CLIENTS_PREFIX:-${HOME:?set HOME or AMT_CLIENTS_PREFIX}/.cache/amtemu-clients}"
 AMT_PY_VERSION="0.8.0"
+# vncdotool 1.4.2 knows AMT's "RFB 004.000" and keeps its RGB565 format (KVM tests).
+VNCDOTOOL_VERSION="1.4.2"
 MESHCENTRAL_VERSION="1.1.55"
 WSMAN_MESSAGES_VERSION="5.14.1"
 XML2JS_VERSION="0.6.2"
@@ -66,6 +68,16 @@ if ! amt_installed; then
         || die "pip install amt==$AMT_PY_VERSION failed"
     amt_installed || die "amt $AMT_PY_VERSION not importable after install"
 fi
+vncdotool_installed() {
+    [ -x "$VENV/bin/vncdo" ] &&
+        [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("vncdotool"))' 2>/dev/null)" = "$VNCDOTOOL_VERSION" ]
+}
+if ! vncdotool_installed; then
+    log "pip install vncdotool==$VNCDOTOOL_VERSION"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "vncdotool==$VNCDOTOOL_VERSION" \
+        || die "pip install vncdotool==$VNCDOTOOL_VERSION failed"
+    vncdotool_installed || die "vncdotool $VNCDOTOOL_VERSION not importable after install"
+fi
 
 # ---------------------------------------------------------------- npm packages
 NODE_DIR="$PREFIX/node"
@@ -106,6 +118,7 @@ marker="$PREFIX/versions.txt"
     echo "node=$(node --version)"
     echo "python=$("$VENV/bin/python" --version 2>&1 | cut -d' ' -f2)"
     echo "amt(pypi)=$AMT_PY_VERSION"
+    echo "vncdotool(pypi)=$VNCDOTOOL_VERSION"
     echo "meshcentral=$MESHCENTRAL_VERSION"
     echo "@device-management-toolkit/wsman-messages=$WSMAN_MESSAGES_VERSION"
     echo "xml2js=$XML2JS_VERSION"

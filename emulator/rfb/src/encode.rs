@@ -55,7 +55,9 @@ pub fn encode_raw(fb: &Framebuffer, r: Rect, pf: &PixelFormat, out: &mut Vec<u8>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RleStream {
     /// One raw deflate stream (no zlib header) for the session, a sync
-    /// flush per rectangle: what AMT sends MeshCommander.
+    /// flush per rectangle: what MeshCommander's inflater was made for,
+    /// though it resets it to expect a zlib header before the first
+    /// rectangle (see `SessionConfig::rle_stream`).
     RawDeflate,
     /// One zlib stream for the connection: RFC 6143 ZRLE for generic
     /// viewers on port 5900.

@@ -4,9 +4,11 @@ use super::*;
 use crate::pixel::Rgb;
 use crate::screen::Screen;
 
-/// A decoder written after MeshCommander's `amt-desktop-0.0.2.js`: one raw
-/// inflater for the session, the stored-block fast path, 1- or 2-byte
-/// pixels, and its reading of each subencoding (no row padding).
+/// A decoder written after MeshCommander's `amt-desktop-0.0.2.js`: one
+/// inflater for the session (made raw, but reset at the KVM start with
+/// zlib.js's default window bits, so it expects a zlib header), the
+/// stored-block fast path, 1- or 2-byte pixels, and its reading of each
+/// subencoding (no row padding).
 pub(crate) struct MeshCommanderDecoder {
     inflate: Decompress,
     bpp: usize,
@@ -15,7 +17,7 @@ pub(crate) struct MeshCommanderDecoder {
 impl MeshCommanderDecoder {
     pub(crate) fn new(bpp: usize) -> Self {
         MeshCommanderDecoder {
-            inflate: Decompress::new(false),
+            inflate: Decompress::new(true),
             bpp,
         }
     }
@@ -174,8 +176,8 @@ fn meshcommander_decodes_intel_rle_to_the_framebuffer_pixels() {
     let s = login_screen();
     let fb = s.framebuffer();
     for (stream, pf, bpp) in [
-        (RleStream::RawDeflate, PixelFormat::RGB565, 2),
-        (RleStream::RawDeflate, PixelFormat::RGB332, 1),
+        (RleStream::Zlib, PixelFormat::RGB565, 2),
+        (RleStream::Zlib, PixelFormat::RGB332, 1),
         (RleStream::Stored, PixelFormat::RGB565, 2),
         (RleStream::Stored, PixelFormat::RGB332, 1),
     ] {

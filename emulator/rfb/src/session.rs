@@ -38,9 +38,12 @@ pub struct SessionConfig {
     pub transport: Transport,
     /// ServerInit's desktop name.
     pub name: String,
-    /// How Intel-RLE rectangles are wrapped; `None` picks per transport
-    /// (raw deflate for KVMR as MeshCommander inflates it, a zlib stream on
-    /// 5900 as RFC 6143 viewers do).
+    /// How Intel-RLE rectangles are wrapped; `None` is one zlib stream
+    /// (with its header) for the session, on both transports: RFC 6143
+    /// viewers expect it on 5900, and MeshCommander, although it creates a
+    /// raw inflater, resets it at the KVM start (0x41) with zlib.js's
+    /// default window bits, which expect the zlib header (checked against
+    /// npm meshcentral 1.1.55's amt-desktop-0.0.2.js and zlib-inflate.js).
     pub rle_stream: Option<RleStream>,
 }
 
@@ -158,10 +161,7 @@ impl Session {
     /// Starts a session for a `width`x`height` screen; the version banner
     /// is already in the output.
     pub fn new(config: SessionConfig, width: u16, height: u16) -> Self {
-        let stream = config.rle_stream.unwrap_or(match config.transport {
-            Transport::Redirection => RleStream::RawDeflate,
-            Transport::Port5900 { .. } => RleStream::Zlib,
-        });
+        let stream = config.rle_stream.unwrap_or(RleStream::Zlib);
         Session {
             config,
             state: State::Version,

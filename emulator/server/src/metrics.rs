@@ -63,6 +63,37 @@ pub struct Metrics {
     power_transitions: Family<PowerLabels, Counter>,
     devices: Gauge,
     hellos: Family<HelloLabels, Counter>,
+    kvm: KvmMetrics,
+}
+
+/// KVM sessions and what their updates cost on the wire.
+#[derive(Debug, Default)]
+struct KvmMetrics {
+    sessions: Gauge,
+    updates: Counter,
+    update_bytes: Counter,
+}
+
+impl KvmMetrics {
+    fn register(registry: &mut Registry) -> KvmMetrics {
+        let kvm = KvmMetrics::default();
+        registry.register(
+            "kvm_sessions",
+            "KVM sessions past ServerInit, over KVMR or port 5900",
+            kvm.sessions.clone(),
+        );
+        registry.register(
+            "kvm_updates",
+            "KVM framebuffer updates sent",
+            kvm.updates.clone(),
+        );
+        registry.register(
+            "kvm_update_bytes",
+            "Bytes of the KVM framebuffer updates sent",
+            kvm.update_bytes.clone(),
+        );
+        kvm
+    }
 }
 
 /// 100 µs to about 6.5 s: emulator service times are sub-millisecond, and
@@ -113,7 +144,9 @@ impl Metrics {
             "Setup-mode hello attempts (delivered, failed) and hello windows that ran out (given_up)",
             hellos.clone(),
         );
+        let kvm = KvmMetrics::register(&mut registry);
         Metrics {
+            kvm,
             hellos,
             registry,
             wsman_requests,
@@ -160,6 +193,21 @@ impl Metrics {
     /// `delivered`, `failed` or `given_up`.
     pub fn hello(&self, outcome: &'static str) {
         self.hellos.get_or_create(&HelloLabels { outcome }).inc();
+    }
+
+    /// A KVM session started (`true`) or ended its normal state.
+    pub fn kvm_session(&self, open: bool) {
+        if open {
+            self.kvm.sessions.inc();
+        } else {
+            self.kvm.sessions.dec();
+        }
+    }
+
+    /// A KVM framebuffer update of `bytes` went out.
+    pub fn kvm_update(&self, bytes: usize) {
+        self.kvm.updates.inc();
+        self.kvm.update_bytes.inc_by(bytes as u64);
     }
 
     pub fn set_devices(&self, count: usize) {

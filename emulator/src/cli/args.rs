@@ -66,6 +66,11 @@ pub struct DeviceArgs {
     /// Port for the redirection protocol over TLS.
     #[arg(long, default_value_t = 16995)]
     pub redirection_tls_port: u16,
+    /// Port for KVM as plain VNC on firmware 6 to 15 (answers once
+    /// IPS_KVMRedirectionSettingData.Is5900PortEnabled is set; 0 turns the
+    /// listener off).
+    #[arg(long, default_value_t = 5900)]
+    pub vnc_port: u16,
     /// Stop offering plain user/password redirection authentication
     /// (offered by default because Debian's amtterm 1.4 needs it).
     #[arg(long)]
@@ -220,6 +225,7 @@ impl DeviceArgs {
             https: self.https_port,
             redirection: self.redirection_port,
             redirection_tls: self.redirection_tls_port,
+            vnc: (self.vnc_port != 0).then_some(self.vnc_port),
             local: None,
         }
     }

@@ -51,10 +51,14 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         for (addr, port) in emulator.listening() {
             match port {
                 Port::Redirection | Port::RedirectionTls => println!(
-                    "amtemu: device {} redirection (SOL, IDE-R) on {addr}",
+                    "amtemu: device {} redirection (SOL, IDE-R, KVM) on {addr}",
                     device.name
                 ),
                 Port::Local => {}
+                Port::Vnc => println!(
+                    "amtemu: device {} KVM as VNC on {addr} (once Is5900PortEnabled is set)",
+                    device.name
+                ),
                 Port::Http | Port::Https => println!(
                     "amtemu: AMT {} device {} listening on {}://{addr}/wsman (user {}, realm {})",
                     firmware.name,

@@ -16,6 +16,9 @@ pub enum Feature {
     RemoteAccess,
     /// KVM redirection classes, 6.0+.
     Kvm,
+    /// KVM as plain VNC on TCP 5900 (`Is5900PortEnabled`), 6.0 until CSME
+    /// 16 removed it.
+    KvmPort5900,
     /// IPv6 settings, 6.0+.
     Ipv6,
     /// IPS_OptInService (user consent), 6.2+.
@@ -68,6 +71,8 @@ pub enum Port {
     Redirection,
     /// 16995, redirection over TLS.
     RedirectionTls,
+    /// 5900, KVM as standard VNC (see [`Feature::KvmPort5900`]).
+    Vnc,
     /// The local interface, amtemu's stand-in for LMS on the host (26992 by
     /// default: the HTTP port + 10000); see [`super::local_account`].
     Local,
@@ -80,6 +85,7 @@ impl Port {
             Port::Https => 16993,
             Port::Redirection => 16994,
             Port::RedirectionTls => 16995,
+            Port::Vnc => 5900,
             Port::Local => 26992,
         }
     }
@@ -125,6 +131,10 @@ impl Firmware {
         match port {
             // Host-based setup is what software on the host reaches LMS for.
             Port::Local => self.has(Feature::HostBasedSetup),
+            // Listened on whenever the firmware has it; a device with the
+            // port switched off accepts and closes (the listener may be
+            // shared by several devices).
+            Port::Vnc => self.has(Feature::KvmPort5900),
             _ => self.ports.contains(&port),
         }
     }
@@ -178,6 +188,7 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::Wireless, (4, 0), None),
     (Feature::RemoteAccess, (4, 0), None),
     (Feature::Kvm, (6, 0), None),
+    (Feature::KvmPort5900, (6, 0), Some((16, 0))),
     (Feature::Ipv6, (6, 0), None),
     (Feature::UserConsent, (6, 2), None),
     (Feature::HostBasedSetup, (6, 2), None),

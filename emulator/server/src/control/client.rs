@@ -65,6 +65,9 @@ pub enum CtlCommand {
     },
     /// Print the Prometheus metrics.
     Metrics,
+    /// Write a PNG of the device's screen as KVM shows it to stdout
+    /// (`amtemu ctl screenshot amt-0001 > screen.png`).
+    Screenshot { name: String },
 }
 
 pub fn run(args: CtlArgs) -> anyhow::Result<()> {
@@ -135,6 +138,15 @@ pub fn run(args: CtlArgs) -> anyhow::Result<()> {
             let (status, body) = api.request("GET", "/metrics", None)?;
             check_status(status, &body)?;
             print!("{body}");
+            Ok(())
+        }
+        CtlCommand::Screenshot { name } => {
+            let path = device_path(&name, "/screenshot");
+            let (status, png) = api.request_bytes("GET", &path, None)?;
+            check_status(status, &String::from_utf8_lossy(&png))?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&png)?;
+            out.flush()?;
             Ok(())
         }
     }
@@ -269,13 +281,24 @@ impl Api {
         Ok(stream)
     }
 
-    /// One request; the status and the whole body.
+    /// One request; the status and the whole body as text.
     fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&str>,
     ) -> anyhow::Result<(u16, String)> {
+        let (status, bytes) = self.request_bytes(method, path, body)?;
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// One request; the status and the whole body.
+    fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, Vec<u8>)> {
         let stream = self.connect(method, path, body)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         let mut reader = BufReader::new(stream);
@@ -289,7 +312,7 @@ impl Api {
         } else {
             reader.read_to_end(&mut bytes)?;
         }
-        Ok((head.status, String::from_utf8_lossy(&bytes).into_owned()))
+        Ok((head.status, bytes))
     }
 
     /// A request whose answer must be 2xx JSON.

@@ -33,6 +33,9 @@
 //! - `GET /api/v1/events[?device=NAME]`: server-sent events, one per device
 //!   event, each `data: {"device": NAME, "event": {"type": ...}}`; a client
 //!   too slow to keep up gets an `event: lagged` with the number missed.
+//! - `GET /api/v1/devices/{name}/screenshot`: the host's screen as KVM
+//!   shows it, a PNG (`image/png`); drawn for the request, so a device
+//!   nobody looks at keeps no framebuffer.
 //! - `GET /metrics`: Prometheus metrics ([`metrics`]), OpenMetrics text.
 //!
 //! While the control plane runs it listens to every device's events (one
@@ -132,6 +135,7 @@ fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
         .route("/api/v1/devices/{name}/hello", get(hello_status))
         .route("/api/v1/devices/{name}/stop", post(stop))
         .route("/api/v1/devices/{name}/start", post(start))
+        .route("/api/v1/devices/{name}/screenshot", get(screenshot))
         .route("/api/v1/faults", put(bulk_faults).delete(clear_all_faults))
         .route("/api/v1/events", get(events))
         .route("/metrics", get(metrics_text))
@@ -413,6 +417,15 @@ async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>)
     }
     durable(endpoint).await?;
     ok(StatusCode::OK, hello_json(device))
+}
+
+/// The host's screen as a PNG.
+async fn screenshot(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(name) = name?;
+    let device = &c.endpoint(&name)?.device;
+    let png = crate::redirect::kvm::screenshot(&**device)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 async fn metrics_text() -> Response {

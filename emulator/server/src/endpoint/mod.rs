@@ -79,6 +79,8 @@ impl HttpState {
 pub struct RedirectState {
     sol: AtomicBool,
     ider: AtomicBool,
+    /// One KVM session per device, over KVMR or port 5900 alike.
+    kvm: AtomicBool,
     /// Offer plain user/password authentication (type 1). On by default:
     /// Debian's amtterm 1.4 knows nothing else.
     plain_auth: AtomicBool,
@@ -91,6 +93,7 @@ impl Default for RedirectState {
         RedirectState {
             sol: AtomicBool::new(false),
             ider: AtomicBool::new(false),
+            kvm: AtomicBool::new(false),
             plain_auth: AtomicBool::new(true),
             pending_logins: Arc::default(),
         }
@@ -116,7 +119,8 @@ impl RedirectState {
         match kind {
             SessionKind::Sol => Some(&self.sol),
             SessionKind::Ider => Some(&self.ider),
-            _ => None,
+            SessionKind::Kvm => Some(&self.kvm),
+            SessionKind::Other(_) => None,
         }
     }
 

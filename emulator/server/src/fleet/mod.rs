@@ -28,6 +28,8 @@ pub struct Ports {
     pub https: u16,
     pub redirection: u16,
     pub redirection_tls: u16,
+    /// KVM as plain VNC (5900) on firmware 6 to 15; None turns it off.
+    pub vnc: Option<u16>,
     /// The local interface (LMS stand-in) on devices with host-based setup;
     /// None turns it off.
     pub local: Option<u16>,
@@ -41,6 +43,7 @@ impl Ports {
             (Some(self.https), Port::Https),
             (Some(self.redirection), Port::Redirection),
             (Some(self.redirection_tls), Port::RedirectionTls),
+            (self.vnc, Port::Vnc),
             (self.local, Port::Local),
         ]
         .into_iter()
@@ -55,6 +58,7 @@ impl Default for Ports {
             https: Port::Https.standard_number(),
             redirection: Port::Redirection.standard_number(),
             redirection_tls: Port::RedirectionTls.standard_number(),
+            vnc: Some(Port::Vnc.standard_number()),
             local: Some(Port::Local.standard_number()),
         }
     }
@@ -84,6 +88,7 @@ pub fn slot(
                 https: raise(base.https)?,
                 redirection: raise(base.redirection)?,
                 redirection_tls: raise(base.redirection_tls)?,
+                vnc: base.vnc.map(raise).transpose()?,
                 local: base.local.map(raise).transpose()?,
             },
         ));
@@ -228,10 +233,11 @@ impl Fleet {
     pub async fn bind(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
         let mut listeners = Vec::new();
         for (addr, port) in self.listening_addresses() {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| FleetError::Bind { addr, source })?;
-            listeners.push((listener, port));
+            match TcpListener::bind(addr).await {
+                Ok(listener) => listeners.push((listener, port)),
+                Err(source) if optional(port) => skip_optional(addr, &source),
+                Err(source) => return Err(FleetError::Bind { addr, source }),
+            }
         }
         Ok(listeners)
     }
@@ -265,7 +271,13 @@ impl Fleet {
         ports.dedup();
         let mut listeners = Vec::new();
         for (number, port) in ports {
-            listeners.push((bind_shared_port(number)?, port));
+            match bind_shared_port(number) {
+                Ok(listener) => listeners.push((listener, port)),
+                Err(FleetError::Bind { addr, source }) if optional(port) => {
+                    skip_optional(addr, &source)
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(listeners)
     }
@@ -378,6 +390,17 @@ impl Fleet {
         }
         while tasks.join_next().await.is_some() {}
     }
+}
+
+/// Whether a port may be left out when it cannot be bound: 5900 is often
+/// taken by a VNC server of the machine's own, and devices serve KVM over
+/// the redirection ports anyway.
+fn optional(port: Port) -> bool {
+    port == Port::Vnc
+}
+
+fn skip_optional(addr: SocketAddr, e: &std::io::Error) {
+    tracing::warn!(%addr, error = %e, "port 5900 not served (KVM stays on the redirection ports)");
 }
 
 /// A wildcard socket on `port` bound to the loopback interface: the shared
@@ -521,6 +544,10 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                     peer,
                     crate::redirect::serve,
                 );
+            }
+            // Never TLS, whatever the device's TLS settings.
+            Port::Vnc => {
+                tokio::spawn(crate::redirect::kvm::serve_vnc(stream, endpoint, peer));
             }
             // Served before the network gates above.
             Port::Local => {}

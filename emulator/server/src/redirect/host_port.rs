@@ -1,5 +1,6 @@
 //! What a redirection session needs from the simulated host: its serial
-//! console, its power, and its IDE-R requests. `Device` provides it; tests
+//! console, its power, its IDE-R requests and the consent code on its
+//! screen. `Device` provides it; tests
 //! provide fakes, so the channel loops run without a booting host.
 
 use tokio::sync::{broadcast, watch};
@@ -26,6 +27,11 @@ pub trait HostPort: Send + Sync {
     fn ider_session(&self, active: bool);
     fn ider_next_request(&self) -> Option<IderRequest>;
     fn ider_complete(&self, reply: IderReply);
+    /// The user-consent code the host's screen shows now, if any (KVM
+    /// draws it).
+    fn consent_code(&self) -> Option<u32> {
+        None
+    }
 }
 
 impl HostPort for amtemu_model::device::Device {
@@ -58,5 +64,8 @@ impl HostPort for amtemu_model::device::Device {
     }
     fn ider_complete(&self, reply: IderReply) {
         amtemu_model::device::Device::ider_complete(self, reply)
+    }
+    fn consent_code(&self) -> Option<u32> {
+        self.opt_in_code_displayed()
     }
 }

@@ -20,10 +20,12 @@
 //! - Until it logs in, a connection has `LOGIN_DEADLINE` and is one of at
 //!   most `MAX_PENDING_LOGINS` per device; beyond that it is closed at once.
 //! - A wrong password answers 0x14 status 1 with no data and closes.
-//! - KVMR is refused with 0x11 status 3 (no KVM yet).
+//! - KVM (`kvm`) is one session per device over KVMR or port 5900 alike;
+//!   a disabled KVM or missing consent answers 0x11 status 3 as for SOL.
 
 pub mod host_port;
 pub mod ider;
+pub mod kvm;
 pub mod session;
 pub mod sol;
 pub mod wire;
@@ -38,9 +40,9 @@ use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
 use crate::endpoint::limits::MAX_PENDING_LOGINS;
-use amtemu_model::device::settings::{ControlMode, ProvisioningState};
+use amtemu_model::device::Device;
+use amtemu_model::device::settings::ProvisioningState;
 use amtemu_model::device::users::realm;
-use amtemu_model::device::{Device, Feature};
 use amtemu_wire::redirection::SessionKind;
 use session::{Channel, Gate, LoginError, Refusal, Session, State, Step};
 use wire::{Inbox, WireError};
@@ -52,9 +54,6 @@ const LOGIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How long a console may take from connecting to opening its channel.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// OptInRequired value: consent for every redirection and boot change.
-const CONSENT_ALL: u32 = 0xFFFF_FFFF;
 
 /// A claimed session slot; dropping it frees the slot.
 struct Slot {
@@ -70,16 +69,10 @@ impl Drop for Slot {
     }
 }
 
-/// Whether the device's consent policy lets a SOL/IDE-R session start.
+/// Whether the device's consent policy lets a SOL/IDE-R session start
+/// (the rule is the model's).
 fn consent_given(device: &Device) -> bool {
-    if !device.firmware.has(Feature::UserConsent) {
-        return true;
-    }
-    device.with_state(|s| {
-        let required = s.nvram.setup.mode == ControlMode::Client
-            || s.nvram.redirection.opt_in_required == CONSENT_ALL;
-        !required || matches!(s.nvram.redirection.opt_in_state, 3 | 4)
-    })
+    device.redirection_consented(false)
 }
 
 /// The real device behind a session.
@@ -91,16 +84,20 @@ struct DeviceGate {
 impl Gate for DeviceGate {
     fn admit(&self, kind: SessionKind) -> Result<(), Refusal> {
         let device = &self.endpoint.device;
-        let enabled = device.with_state(|s| match kind {
-            SessionKind::Sol => s.nvram.redirection.sol_enabled,
-            SessionKind::Ider => s.nvram.redirection.ider_enabled,
-            _ => false,
-        });
-        if !enabled {
-            return Err(Refusal::Disabled);
-        }
-        if !consent_given(device) {
-            return Err(Refusal::NoConsent);
+        if kind == SessionKind::Kvm {
+            kvm::access(device)?;
+        } else {
+            let enabled = device.with_state(|s| match kind {
+                SessionKind::Sol => s.nvram.redirection.sol_enabled,
+                SessionKind::Ider => s.nvram.redirection.ider_enabled,
+                _ => false,
+            });
+            if !enabled {
+                return Err(Refusal::Disabled);
+            }
+            if !consent_given(device) {
+                return Err(Refusal::NoConsent);
+            }
         }
         if self.endpoint.redirect.busy(kind) {
             return Err(Refusal::Busy);
@@ -210,7 +207,7 @@ where
                 Err(_) => return Ok(Err("no channel opened within the deadline")),
             };
             let step = session.handle(msg);
-            if matches!(session.state, State::Authenticated { .. }) {
+            if matches!(session.state, State::Authenticated { .. } | State::Ready(_)) {
                 pending = None;
             }
             match step {
@@ -226,6 +223,12 @@ where
                     return Ok::<_, WireError>(Err(why));
                 }
                 Step::Open(channel) => return Ok(Ok(channel)),
+                Step::ReplyThenOpen(replies, channel) => {
+                    for reply in &replies {
+                        wire::send_alone(&mut writer, reply).await?;
+                    }
+                    return Ok(Ok(channel));
+                }
             }
         }
     };
@@ -245,12 +248,14 @@ where
     let kind = match channel {
         Channel::Sol(_) => "SOL",
         Channel::Ider(_) => "IDE-R",
+        Channel::Kvm => "KVM",
     };
     tracing::info!(device = %name, %peer, kind, "redirection session started");
     let started = Instant::now();
     let ended = match channel {
         Channel::Sol(s) => sol::run(reader, writer, inbox, &*device, s).await,
         Channel::Ider(s) => ider::run(reader, writer, inbox, &*device, s).await,
+        Channel::Kvm => kvm::run_kvmr(reader, writer, inbox, &*device).await,
     };
     let seconds = started.elapsed().as_secs_f64();
     match ended {
@@ -266,8 +271,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use amtemu_model::device::settings::ControlMode;
     use amtemu_model::device::users::{AclEntryRequest, ha1};
-    use amtemu_model::device::{DeviceConfig, Firmware};
+    use amtemu_model::device::{CONSENT_ALL, DeviceConfig, Firmware};
 
     fn endpoint(firmware: &str) -> Arc<Endpoint> {
         let device = Device::new(DeviceConfig::new(

@@ -41,7 +41,7 @@ pub enum Refusal {
     /// The session type is not one the device knows.
     UnknownType,
     /// SOL or IDE-R disabled (AMT_RedirectionService.EnabledState), or KVM
-    /// over this port (not emulated).
+    /// disabled or absent from the firmware.
     Disabled,
     /// The user-consent policy asks for consent that was not given.
     NoConsent,
@@ -114,6 +114,9 @@ pub enum State {
 pub enum Channel {
     Sol(SolSettings),
     Ider(IderSettings),
+    /// KVM: the channel reads its own start (0x40 in its 8-byte KVMR form,
+    /// which the codec, knowing IDE-R's 18-byte form, cannot tell apart).
+    Kvm,
 }
 
 /// What the connection does after a message.
@@ -126,6 +129,9 @@ pub enum Step {
     /// The channel is open: the channel's loop takes over (and sends its
     /// start reply).
     Open(Channel),
+    /// Send these, each in its own write, then the channel's loop takes
+    /// over (KVM, whose start message the channel reads itself).
+    ReplyThenOpen(Vec<DeviceMessage>, Channel),
 }
 
 pub struct Session<G: Gate> {
@@ -221,8 +227,9 @@ impl<G: Gate> Session<G> {
         match (std::mem::replace(&mut self.state, State::Ended), msg) {
             (State::AwaitStart, ClientMessage::StartSession { kind, .. }) => {
                 let refusal = match kind {
-                    SessionKind::Sol | SessionKind::Ider => self.gate.admit(kind).err(),
-                    SessionKind::Kvm => Some(Refusal::Disabled),
+                    SessionKind::Sol | SessionKind::Ider | SessionKind::Kvm => {
+                        self.gate.admit(kind).err()
+                    }
                     SessionKind::Other(_) => Some(Refusal::UnknownType),
                 };
                 let reply = |status| DeviceMessage::StartSessionReply {
@@ -381,6 +388,13 @@ impl<G: Gate> Session<G> {
             .map_err(Err)
             .and_then(|()| self.gate.claim(kind).map_err(Ok))
         {
+            Ok(()) if kind == SessionKind::Kvm => {
+                self.state = State::Ready(Channel::Kvm);
+                Step::ReplyThenOpen(
+                    vec![auth_reply(auth_status::OK, auth_type, Vec::new())],
+                    Channel::Kvm,
+                )
+            }
             Ok(()) => {
                 self.state = State::Authenticated { kind };
                 Step::Reply(vec![auth_reply(auth_status::OK, auth_type, Vec::new())])

@@ -205,6 +205,7 @@ pub(crate) mod tests {
         output: Mutex<Vec<u8>>,
         pub(crate) typed: Mutex<Vec<u8>>,
         powered: Mutex<bool>,
+        consent: Mutex<Option<u32>>,
         watch: watch::Sender<u64>,
         events: broadcast::Sender<DeviceEvent>,
     }
@@ -215,6 +216,7 @@ pub(crate) mod tests {
                 output: Mutex::new(Vec::new()),
                 typed: Mutex::new(Vec::new()),
                 powered: Mutex::new(true),
+                consent: Mutex::new(None),
                 watch: watch::channel(0).0,
                 events: broadcast::channel(8).0,
             }
@@ -225,7 +227,13 @@ pub(crate) mod tests {
             self.watch.send_modify(|n| *n += 1);
         }
 
-        fn power(&self, on: bool) {
+        /// Puts a consent code on the host's screen (or takes it off).
+        pub(crate) fn show_consent(&self, code: Option<u32>) {
+            *self.consent.lock().unwrap() = code;
+            self.watch.send_modify(|n| *n += 1);
+        }
+
+        pub(crate) fn power(&self, on: bool) {
             *self.powered.lock().unwrap() = on;
             let (from, to) = if on {
                 (HostPower::S5, HostPower::S0)
@@ -266,6 +274,9 @@ pub(crate) mod tests {
             None
         }
         fn ider_complete(&self, _: IderReply) {}
+        fn consent_code(&self) -> Option<u32> {
+            *self.consent.lock().unwrap()
+        }
     }
 
     fn settings(max: u16, coalesce_ms: u16) -> SolSettings {

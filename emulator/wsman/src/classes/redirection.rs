@@ -95,6 +95,9 @@ fn status(r: RedirectionRefusal) -> PtStatus {
         }
         RedirectionRefusal::OptInPolicyFixed => PtStatus::NotPermitted,
         RedirectionRefusal::WeakRfbPassword => PtStatus::InvalidPassword,
+        // "The specified feature is not supported" (CSME 16 dropped 5900).
+        RedirectionRefusal::Port5900Unsupported => PtStatus::Unsupported,
+        RedirectionRefusal::Port5900NeedsPassword => PtStatus::InvalidParameter,
         // The opt-in methods answer these with their own values (`opt_in`);
         // no Put meets them.
         RedirectionRefusal::InvalidOptInState | RedirectionRefusal::WrongOptInCode => {

@@ -3,9 +3,12 @@
 //! rules for changing them. The sessions themselves live in the
 //! redirection protocol.
 
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
-use crate::device::{ControlMode, Device};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::device::{ControlMode, Device, Feature};
 
 /// OptInRequired meaning "consent for every redirection and boot option".
 pub const CONSENT_ALL: u32 = 0xFFFF_FFFF;
@@ -23,11 +26,19 @@ pub struct RedirectionSettings {
     pub kvm_session_timeout: u32,
     pub kvm_default_screen: u8,
     pub kvm_rfb_password_set: bool,
+    /// The RFB password port 5900's VNC authentication checks (write-only
+    /// over WS-Man); absent in state files written before port 5900.
+    #[serde(default)]
+    pub kvm_rfb_password: Option<String>,
     /// IPS_OptInService.OptInRequired: 0 none, 1 KVM, 0xFFFFFFFF all.
     pub opt_in_required: u32,
     pub opt_in_state: u8,
     pub opt_in_code_timeout: u32,
     pub opt_in_display_timeout: u32,
+    /// When the consent code went on the screen. Not saved: a restarted
+    /// device shows no code, so a displayed state it restores has expired.
+    #[serde(skip)]
+    pub opt_in_shown_at: Option<Instant>,
 }
 
 impl Default for RedirectionSettings {
@@ -43,17 +54,32 @@ impl Default for RedirectionSettings {
             kvm_session_timeout: 0,
             kvm_default_screen: 0,
             kvm_rfb_password_set: false,
+            kvm_rfb_password: None,
             // MEBx ships with "User Opt-in: KVM"; client control mode
             // raises it to all (see device/commit.rs).
             opt_in_required: 1,
             opt_in_state: 0,
             opt_in_code_timeout: 120,
             opt_in_display_timeout: 300,
+            opt_in_shown_at: None,
         }
     }
 }
 
 impl RedirectionSettings {
+    /// A displayed code lasts `OptInCodeTimeout` seconds (0: for ever);
+    /// after that consent must be started anew, as on firmware.
+    fn expire_opt_in(&mut self, now: Instant) {
+        let expired = self.opt_in_shown_at.is_none_or(|at| {
+            self.opt_in_code_timeout != 0
+                && now >= at + Duration::from_secs(self.opt_in_code_timeout.into())
+        });
+        if self.opt_in_state == OPT_IN_DISPLAYED && expired {
+            self.opt_in_state = OPT_IN_NOT_STARTED;
+            self.opt_in_shown_at = None;
+        }
+    }
+
     /// AMT_RedirectionService.EnabledState: 32768 + IDER bit 0 + SOL bit 1.
     pub fn enabled_state(&self) -> u16 {
         32768 + u16::from(self.ider_enabled) + 2 * u16::from(self.sol_enabled)
@@ -90,6 +116,29 @@ pub enum RedirectionRefusal {
     /// The code sent is not the one displayed; the attempt ends.
     #[error("wrong consent code")]
     WrongOptInCode,
+    /// Port 5900 on firmware without it (CSME 16 removed it).
+    #[error("the specified feature is not supported")]
+    Port5900Unsupported,
+    /// `Is5900PortEnabled` without an RFB password set now or before.
+    #[error("port 5900 needs an RFB password")]
+    Port5900NeedsPassword,
+}
+
+/// Why a KVM session may not start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KvmRefusal {
+    /// The firmware has no KVM, or no port 5900.
+    #[error("KVM (on this port) is not supported by this firmware")]
+    Unsupported,
+    /// CIM_KVMRedirectionSAP is disabled.
+    #[error("KVM is disabled")]
+    Disabled,
+    /// Port 5900 is switched off (`Is5900PortEnabled`) or has no password.
+    #[error("port 5900 is not enabled")]
+    Port5900Off,
+    /// The consent policy asks for consent that was not given.
+    #[error("user consent not given")]
+    NoConsent,
 }
 
 /// What a Put of IPS_KVMRedirectionSettingData changes; None leaves a
@@ -101,7 +150,7 @@ pub struct KvmSettingsChange {
     pub opt_in_policy_timeout: Option<u32>,
     pub session_timeout: Option<u32>,
     pub default_screen: Option<u8>,
-    /// A new RFB password (not kept, only noted as set).
+    /// A new RFB password (kept for port 5900's VNC authentication).
     pub rfb_password: Option<String>,
 }
 
@@ -132,6 +181,9 @@ pub fn strong_rfb_password(p: &str) -> bool {
 const OPT_IN_NOT_STARTED: u8 = 0;
 const OPT_IN_DISPLAYED: u8 = 2;
 const OPT_IN_RECEIVED: u8 = 3;
+
+/// The settings-changed event of consent state changes.
+const OPT_IN_CHANGED: &str = "IPS_OptInService";
 
 /// The redirection area's API on [`Device`]: each change is checked and
 /// made under one hold of the device's lock.
@@ -181,8 +233,17 @@ impl Device {
         {
             return Err(RedirectionRefusal::WeakRfbPassword);
         }
+        if change.port_5900_enabled == Some(true) && !self.firmware.has(Feature::KvmPort5900) {
+            return Err(RedirectionRefusal::Port5900Unsupported);
+        }
         self.with_state(|s| {
             let r = &mut s.nvram.redirection;
+            if change.port_5900_enabled == Some(true)
+                && change.rfb_password.is_none()
+                && r.kvm_rfb_password.is_none()
+            {
+                return Err(RedirectionRefusal::Port5900NeedsPassword);
+            }
             let KvmSettingsChange {
                 port_5900_enabled,
                 opt_in_policy,
@@ -199,13 +260,15 @@ impl Device {
             r.kvm_default_screen = default_screen.unwrap_or(r.kvm_default_screen);
             if rfb_password.is_some() {
                 r.kvm_rfb_password_set = true;
+                r.kvm_rfb_password = rfb_password;
             }
-        });
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn consent(&self) -> Consent {
         self.with_state(|s| {
+            s.nvram.redirection.expire_opt_in(Instant::now());
             let r = &s.nvram.redirection;
             let ccm = s.nvram.setup.mode == ControlMode::Client;
             Consent {
@@ -245,16 +308,23 @@ impl Device {
     pub fn start_opt_in(&self) -> Result<(), RedirectionRefusal> {
         self.with_state(|s| {
             let r = &mut s.nvram.redirection;
+            let now = Instant::now();
+            r.expire_opt_in(now);
             if r.opt_in_state != OPT_IN_NOT_STARTED {
                 return Err(RedirectionRefusal::InvalidOptInState);
             }
             r.opt_in_state = OPT_IN_DISPLAYED;
+            r.opt_in_shown_at = Some(now);
             Ok(())
-        })
+        })?;
+        // A screen being watched draws the code now.
+        self.changed(OPT_IN_CHANGED);
+        Ok(())
     }
 
     pub fn cancel_opt_in(&self) {
         self.with_state(|s| s.nvram.redirection.opt_in_state = OPT_IN_NOT_STARTED);
+        self.changed(OPT_IN_CHANGED);
     }
 
     /// The code shown on the emulated screen: the first four bytes of the
@@ -268,8 +338,10 @@ impl Device {
     /// the attempt (the refusal does change the state).
     pub fn send_opt_in_code(&self, code: Option<i64>) -> Result<(), RedirectionRefusal> {
         let expected = i64::from(self.opt_in_code());
-        self.with_state(|s| {
+        let result = self.with_state(|s| {
             let r = &mut s.nvram.redirection;
+            r.expire_opt_in(Instant::now());
+            r.opt_in_shown_at = None;
             if r.opt_in_state != OPT_IN_DISPLAYED {
                 return Err(RedirectionRefusal::InvalidOptInState);
             }
@@ -280,6 +352,65 @@ impl Device {
                 r.opt_in_state = OPT_IN_NOT_STARTED;
                 Err(RedirectionRefusal::WrongOptInCode)
             }
+        });
+        if result != Err(RedirectionRefusal::InvalidOptInState) {
+            // The code leaves the screen either way.
+            self.changed(OPT_IN_CHANGED);
+        }
+        result
+    }
+
+    /// Whether the consent code is on the host's screen now, and which.
+    pub fn opt_in_code_displayed(&self) -> Option<u32> {
+        let shown = self.with_state(|s| {
+            let r = &mut s.nvram.redirection;
+            r.expire_opt_in(Instant::now());
+            r.opt_in_state == OPT_IN_DISPLAYED
+        });
+        shown.then(|| self.opt_in_code())
+    }
+
+    /// Whether a KVM session may start now, over the redirection port or,
+    /// with `port_5900`, as VNC; for 5900 the RFB password its
+    /// authentication checks.
+    pub fn kvm_access(&self, port_5900: bool) -> Result<Option<String>, KvmRefusal> {
+        let feature = if port_5900 {
+            Feature::KvmPort5900
+        } else {
+            Feature::Kvm
+        };
+        if !self.firmware.has(feature) {
+            return Err(KvmRefusal::Unsupported);
+        }
+        let r = self.redirection_settings();
+        if !r.kvm_enabled {
+            return Err(KvmRefusal::Disabled);
+        }
+        let password = match (port_5900, r.kvm_rfb_password) {
+            (false, _) => None,
+            (true, Some(p)) if r.kvm_port_5900_enabled => Some(p),
+            (true, _) => return Err(KvmRefusal::Port5900Off),
+        };
+        if !self.redirection_consented(true) {
+            return Err(KvmRefusal::NoConsent);
+        }
+        Ok(password)
+    }
+
+    /// Whether the consent policy lets a redirection session start now:
+    /// KVM needs consent under policy "KVM" or "all", SOL and IDE-R only
+    /// under "all"; client control mode asks for it for everything;
+    /// firmware before user consent (6.2) never asks.
+    pub fn redirection_consented(&self, kvm: bool) -> bool {
+        if !self.firmware.has(Feature::UserConsent) {
+            return true;
+        }
+        self.with_state(|s| {
+            let r = &s.nvram.redirection;
+            let required = s.nvram.setup.mode == ControlMode::Client
+                || r.opt_in_required == CONSENT_ALL
+                || (kvm && r.opt_in_required != 0);
+            !required || r.opt_in_state >= OPT_IN_RECEIVED
         })
     }
 }
@@ -305,6 +436,75 @@ mod tests {
             Err(RedirectionRefusal::WeakRfbPassword)
         );
         assert_eq!(d.redirection_settings().kvm_session_timeout, 0, "nothing");
+    }
+
+    #[test]
+    fn port_5900_needs_the_feature_a_password_and_the_switch() {
+        let on = |password: Option<&str>| KvmSettingsChange {
+            port_5900_enabled: Some(true),
+            rfb_password: password.map(str::to_string),
+            ..KvmSettingsChange::default()
+        };
+        let new = device("16.1");
+        new.set_opt_in_policy(Some(0), None).unwrap();
+        assert_eq!(
+            new.update_kvm_settings(on(Some("P@ssw0rd"))),
+            Err(RedirectionRefusal::Port5900Unsupported)
+        );
+        assert_eq!(new.kvm_access(true), Err(KvmRefusal::Unsupported));
+        assert_eq!(new.kvm_access(false), Ok(None), "KVMR stays");
+        let d = device("11.8");
+        d.set_opt_in_policy(Some(0), None).unwrap();
+        assert_eq!(d.kvm_access(true), Err(KvmRefusal::Port5900Off));
+        assert_eq!(
+            d.update_kvm_settings(on(None)),
+            Err(RedirectionRefusal::Port5900NeedsPassword)
+        );
+        d.update_kvm_settings(on(Some("P@ssw0rd"))).unwrap();
+        assert_eq!(d.kvm_access(true), Ok(Some("P@ssw0rd".into())));
+        d.update_kvm_settings(on(None)).unwrap();
+        d.set_kvm_enabled(false);
+        assert_eq!(d.kvm_access(true), Err(KvmRefusal::Disabled));
+    }
+
+    #[test]
+    fn kvm_consent_follows_the_policy_and_the_code() {
+        let d = device("11.8");
+        // MEBx default: consent for KVM only.
+        assert_eq!(d.kvm_access(false), Err(KvmRefusal::NoConsent));
+        assert!(d.redirection_consented(false), "SOL needs none");
+        assert_eq!(d.opt_in_code_displayed(), None);
+        d.start_opt_in().unwrap();
+        assert_eq!(d.opt_in_code_displayed(), Some(d.opt_in_code()));
+        d.send_opt_in_code(Some(d.opt_in_code().into())).unwrap();
+        assert_eq!(d.opt_in_code_displayed(), None);
+        assert_eq!(d.kvm_access(false), Ok(None));
+        d.cancel_opt_in();
+        d.set_opt_in_policy(Some(0), None).unwrap();
+        assert_eq!(d.kvm_access(false), Ok(None), "no consent asked");
+        d.set_opt_in_policy(Some(CONSENT_ALL), None).unwrap();
+        assert!(!d.redirection_consented(false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_displayed_code_expires_after_the_code_timeout() {
+        let d = device("11.8");
+        d.start_opt_in().unwrap();
+        let timeout = Duration::from_secs(d.consent().code_timeout.into());
+        tokio::time::advance(timeout - Duration::from_secs(1)).await;
+        assert_eq!(d.opt_in_code_displayed(), Some(d.opt_in_code()));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(d.opt_in_code_displayed(), None);
+        assert_eq!(d.consent().state, OPT_IN_NOT_STARTED);
+        assert_eq!(
+            d.send_opt_in_code(Some(d.opt_in_code().into())),
+            Err(RedirectionRefusal::InvalidOptInState),
+            "too late"
+        );
+        // Started anew, it counts from then.
+        d.start_opt_in().unwrap();
+        d.send_opt_in_code(Some(d.opt_in_code().into())).unwrap();
+        assert!(d.redirection_consented(true));
     }
 
     #[test]

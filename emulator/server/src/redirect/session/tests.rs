@@ -236,7 +236,10 @@ fn refusals_map_to_0x11_statuses() {
         };
         assert_eq!(got, status);
     }
-    let mut kvm = session(FakeGate::default());
+    let mut kvm = session(FakeGate {
+        refuse: Some(Refusal::Disabled),
+        ..FakeGate::default()
+    });
     assert!(matches!(
         kvm.handle(start(SessionKind::Kvm)),
         Step::Close(Some(DeviceMessage::StartSessionReply { status: 3, .. }), _)
@@ -389,4 +392,29 @@ fn a_right_login_after_another_console_took_the_slot_is_turned_away() {
         )
     );
     assert_eq!(s.state, State::Ended);
+}
+
+/// KVM asks the gate like SOL does, and after the login hands the
+/// connection to the KVM channel, which reads its own 8-byte 0x40.
+#[test]
+fn kvm_is_gated_and_handed_over_after_the_login() {
+    let mut s = session(FakeGate {
+        plain: true,
+        ..FakeGate::default()
+    });
+    assert!(matches!(s.handle(start(SessionKind::Kvm)), Step::Reply(_)));
+    assert_eq!(s.gate().claimed, None, "nothing is held before the login");
+    let mut data = Vec::new();
+    put_prefixed(&mut data, "admin");
+    put_prefixed(&mut data, "P@ssw0rd");
+    let step = s.handle(ClientMessage::Authenticate {
+        auth_type: auth::PLAIN,
+        data,
+    });
+    assert_eq!(
+        step,
+        Step::ReplyThenOpen(vec![auth_reply(0, auth::PLAIN, Vec::new())], Channel::Kvm)
+    );
+    assert_eq!(s.state, State::Ready(Channel::Kvm));
+    assert_eq!(s.gate().claimed, Some(SessionKind::Kvm));
 }
