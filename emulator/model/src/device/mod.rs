@@ -3,6 +3,7 @@
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
 pub mod audit;
+pub mod cert_hashes;
 pub mod certs;
 pub mod chain;
 pub mod commit;

@@ -13,6 +13,7 @@ mod network;
 mod pki;
 mod power;
 mod power_policy;
+mod provisioning_hashes;
 mod redirection;
 mod setup;
 mod storage;
@@ -196,6 +197,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         pki::CLASSES,
         power::CLASSES,
         power_policy::CLASSES,
+        provisioning_hashes::CLASSES,
         redirection::CLASSES,
         setup::CLASSES,
         storage::CLASSES,
