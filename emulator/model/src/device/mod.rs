@@ -2,6 +2,7 @@
 //! It knows nothing about sockets, XML or HTTP; the protocol layers call its
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
+pub mod alarms;
 pub mod audit;
 pub mod cert_hashes;
 pub mod certs;
@@ -136,6 +137,9 @@ pub struct Nvram {
     pub power_policy: MePowerPolicy,
     #[serde(default)]
     pub ieee8021x: ieee8021x::Ieee8021xState,
+    /// Alarm clock entries; absent in older state files.
+    #[serde(default)]
+    pub alarms: Vec<alarms::Alarm>,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -224,6 +228,7 @@ impl Device {
                 audit_log: audit::AuditLog::default(),
                 storage: storage::Storage::default(),
                 power_policy: config.power_policy,
+                alarms: Vec::new(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
             },
             power: PowerMachine::new(config.power, config.timings),
@@ -311,6 +316,7 @@ impl Device {
                 self.boot(state, step.at, &mut events);
             }
         }
+        self.ring_alarms(state, now, &mut events);
         self.run_host(state, now, &mut events);
         events
     }

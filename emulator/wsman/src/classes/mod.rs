@@ -2,6 +2,7 @@
 //! device state to instances and implements what clients can do with it.
 //! Classes know nothing of sockets or XML text; they see [`Instance`]s.
 
+mod alarm_clock;
 mod audit;
 mod authorization;
 mod boot;
@@ -186,6 +187,7 @@ impl Class {
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new(|| {
     let modules: &[&'static [Class]] = &[
+        alarm_clock::CLASSES,
         audit::CLASSES,
         authorization::CLASSES,
         boot::CLASSES,
