@@ -173,15 +173,43 @@ fn a_get_is_framed_as_on_15_0_and_keeps_the_connection() {
     }
 }
 
+/// The fixture's request: a Create that would duplicate an instance. A
+/// provisioning hash the device already holds is one (MeshCommander's
+/// Create body).
+fn duplicate_hash_create() -> String {
+    let uri = class_uri("AMT_ProvisioningCertificateHash");
+    // The first factory root (DigiCert Global Root CA), SHA-256.
+    let hash = "Q0ig6URMeMsmXgWNXolEtNhPlmK9Jtslf4k0pEPHAWE=";
+    let body = format!(
+        r#"<h:AMT_ProvisioningCertificateHash xmlns:h="{uri}"><h:Description>dup</h:Description><h:Enabled>true</h:Enabled><h:HashData>{hash}</h:HashData><h:HashType>2</h:HashType><h:InstanceID></h:InstanceID><h:IsDefault>false</h:IsDefault></h:AMT_ProvisioningCertificateHash>"#
+    );
+    envelope(
+        "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create",
+        "AMT_ProvisioningCertificateHash",
+        "31",
+        "",
+        &body,
+    )
+}
+
 #[test]
 fn a_fault_is_framed_as_on_15_0_and_closes() {
     let theirs = fixture("amt15-http400-chunked-fault-AlreadyExists.http");
     let emu = Emulator::start(&["--firmware", "15.0"]);
     let mut c = emu.client();
-    let request = authorized_post(&mut c, &envelope_get("AMT_NoSuchClass", "31"), false);
+    let request = authorized_post(&mut c, &duplicate_hash_create(), false);
     let (ours, closed) = exchange(&emu, &request);
     assert_same_framing("400", &theirs, &ours);
     assert!(closed, "firmware closes after a fault");
+    // The same fault, not only the same framing.
+    assert_eq!(
+        element_texts(&ours.text(), "Value"),
+        element_texts(&theirs.text(), "Value")
+    );
+    assert_eq!(
+        element_text(&ours.text(), "Text"),
+        element_text(&theirs.text(), "Text")
+    );
 }
 
 #[test]
