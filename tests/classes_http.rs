@@ -145,3 +145,30 @@ fn provisioning_hashes_are_kept_across_a_kill() {
     drop(emu);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn switching_the_web_ui_off_takes_its_pages_away_but_not_wsman() {
+    let emu = Emulator::start(&["--firmware", "15.0"]);
+    let mut c = emu.client();
+    let logon = || Client::raw(emu.addr, b"GET /logon.htm HTTP/1.1\r\nHost: amt\r\n\r\n").unwrap();
+    assert_eq!(logon().status, 200);
+    let change = |c: &mut Client, state: &str| {
+        let r = c.invoke(
+            "AMT_WebUIService",
+            "RequestStateChange",
+            "",
+            &format!("<h:RequestedState>{state}</h:RequestedState>"),
+        );
+        element_text(&r.text(), "ReturnValue").unwrap()
+    };
+    assert_eq!(change(&mut c, "3"), "0");
+    let off = logon();
+    assert_eq!(off.status, 404);
+    assert!(off.text().contains("disabled"), "{}", off.text());
+    assert_eq!(c.get("AMT_GeneralSettings").status, 200);
+    // An unknown state is refused and changes nothing.
+    assert_eq!(change(&mut c, "7"), "5");
+    assert_eq!(logon().status, 404);
+    assert_eq!(change(&mut c, "2"), "0");
+    assert_eq!(logon().status, 200);
+}

@@ -21,6 +21,7 @@ pub mod provisioning;
 pub mod settings;
 pub mod storage;
 pub mod users;
+pub mod web_ui;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -140,6 +141,9 @@ pub struct Nvram {
     /// Alarm clock entries; absent in older state files.
     #[serde(default)]
     pub alarms: Vec<alarms::Alarm>,
+    /// Whether the web UI answers (AMT_WebUIService); on when absent.
+    #[serde(default = "web_ui::enabled_by_default")]
+    pub web_ui_enabled: bool,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -229,6 +233,7 @@ impl Device {
                 storage: storage::Storage::default(),
                 power_policy: config.power_policy,
                 alarms: Vec::new(),
+                web_ui_enabled: true,
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
             },
             power: PowerMachine::new(config.power, config.timings),

@@ -115,6 +115,11 @@ async fn route(
             .header("Location", "/logon.htm")
             .header("Content-Length", "0")
             .header("Server", server(endpoint)),
+        // Switched off (AMT_WebUIService), the pages are gone; WS-Man stays.
+        ("GET", "/logon.htm" | "/index.htm") if !endpoint.device.web_ui_enabled() => {
+            tracing::info!(device = %endpoint.device.name, "web UI page refused: the web UI is off");
+            html(endpoint, 404, webui::disabled())
+        }
         ("GET", "/logon.htm") => html(endpoint, 200, webui::logon()),
         ("GET", "/index.htm") => match authenticate(endpoint, &head, "GET", b"", interface) {
             Ok(_) => html(endpoint, 200, webui::index(&endpoint.device)),

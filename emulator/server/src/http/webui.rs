@@ -77,6 +77,15 @@ pub fn index(device: &Device) -> String {
     )
 }
 
+/// What a device whose web UI is switched off answers for its pages
+/// (as a third-party write-up of an AMT 15 describes it).
+pub fn disabled() -> String {
+    page(
+        " - Page Not Found",
+        "<h2>Page Not Found</h2>\n<p>Web browser access to Intel&reg; Active Management Technology is disabled.</p>",
+    )
+}
+
 pub fn not_found() -> String {
     page(" - Page Not Found", "<h2>Page Not Found</h2>")
 }

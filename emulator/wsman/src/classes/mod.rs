@@ -6,6 +6,7 @@ mod alarm_clock;
 mod audit;
 mod authorization;
 mod boot;
+mod ethernet;
 mod identity;
 mod ieee8021x;
 mod inventory;
@@ -16,9 +17,11 @@ mod power;
 mod power_policy;
 mod provisioning_hashes;
 mod redirection;
+mod screen_settings;
 mod setup;
 mod storage;
 mod time;
+mod web_ui;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -191,6 +194,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         audit::CLASSES,
         authorization::CLASSES,
         boot::CLASSES,
+        ethernet::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,
         inventory::CLASSES,
@@ -201,9 +205,11 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         power_policy::CLASSES,
         provisioning_hashes::CLASSES,
         redirection::CLASSES,
+        screen_settings::CLASSES,
         setup::CLASSES,
         storage::CLASSES,
         time::CLASSES,
+        web_ui::CLASSES,
     ];
     let mut map = HashMap::new();
     for class in modules.iter().flat_map(|m| m.iter()) {
