@@ -16,6 +16,7 @@ mod pki;
 mod power;
 mod power_policy;
 mod provisioning_hashes;
+mod provisioning_records;
 mod redirection;
 mod screen_settings;
 mod setup;
@@ -204,6 +205,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         power::CLASSES,
         power_policy::CLASSES,
         provisioning_hashes::CLASSES,
+        provisioning_records::CLASSES,
         redirection::CLASSES,
         screen_settings::CLASSES,
         setup::CLASSES,
