@@ -291,7 +291,7 @@ fn type_error(node: &Node, ty: Type) -> Option<String> {
         Type::Interval => node.child("Interval").is_some(),
         Type::Base64 => {
             !nested
-                && text.len() % 4 == 0
+                && text.len().is_multiple_of(4)
                 && text
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
