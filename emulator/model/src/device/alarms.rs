@@ -103,11 +103,31 @@ impl Device {
     }
 
     /// Runs the device `seconds` from now (ME clock), so an alarm due
-    /// then fires even if nobody asks the device anything.
+    /// then fires even if nobody asks the device anything. A time years
+    /// ahead (any a client may send) is waited for a day at a time.
     fn ring_in(&self, seconds: u64) {
-        self.wake_at(Some(
-            Instant::now() + std::time::Duration::from_secs(seconds),
-        ));
+        const STEP: u64 = 86_400;
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = self.this.clone();
+        runtime.spawn(async move {
+            let mut left = seconds;
+            loop {
+                let step = left.min(STEP);
+                tokio::time::sleep(std::time::Duration::from_secs(step)).await;
+                left -= step;
+                if left == 0 {
+                    break;
+                }
+                if this.strong_count() == 0 {
+                    return;
+                }
+            }
+            if let Some(device) = this.upgrade() {
+                device.with_state(|_| ());
+            }
+        });
     }
 
     /// Fires the alarms that are due (called with the state locked, on
