@@ -211,6 +211,28 @@ mod tests {
     }
 
     #[test]
+    fn edits_change_the_roots_setup_accepts() {
+        use crate::device::chain::Policy;
+        let d = device("15.0");
+        let trusted = |d: &Device| -> Vec<Vec<u8>> {
+            Policy::for_device(d)
+                .trusted
+                .into_iter()
+                .map(|h| h.hash)
+                .collect()
+        };
+        let root = vec![9u8; 48];
+        let h = d
+            .add_provisioning_hash("Lab", HashAlgorithm::Sha384, root.clone(), false)
+            .unwrap();
+        assert!(!trusted(&d).contains(&root), "added inactive");
+        d.set_provisioning_hash_active(h, true).unwrap();
+        assert!(trusted(&d).contains(&root));
+        d.delete_provisioning_hash(h).unwrap();
+        assert!(!trusted(&d).contains(&root));
+    }
+
+    #[test]
     fn refusals_leave_the_table_as_it_was() {
         let d = device("11.8");
         let before = d.provisioning_hashes();
