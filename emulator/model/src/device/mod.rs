@@ -10,6 +10,7 @@ pub mod chain;
 pub mod commit;
 pub mod firmware;
 mod host_link;
+pub mod http_proxy;
 pub use crate::identity;
 pub mod ieee8021x;
 pub mod local_account;
@@ -144,6 +145,9 @@ pub struct Nvram {
     /// Whether the web UI answers (AMT_WebUIService); on when absent.
     #[serde(default = "web_ui::enabled_by_default")]
     pub web_ui_enabled: bool,
+    /// IPS_HTTPProxyAccessPoint entries; absent in older state files.
+    #[serde(default)]
+    pub http_proxies: Vec<http_proxy::ProxyAccessPoint>,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -234,6 +238,7 @@ impl Device {
                 power_policy: config.power_policy,
                 alarms: Vec::new(),
                 web_ui_enabled: true,
+                http_proxies: Vec::new(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
             },
             power: PowerMachine::new(config.power, config.timings),

@@ -7,6 +7,7 @@ mod audit;
 mod authorization;
 mod boot;
 mod ethernet;
+mod http_proxy;
 mod identity;
 mod ieee8021x;
 mod inventory;
@@ -196,6 +197,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         authorization::CLASSES,
         boot::CLASSES,
         ethernet::CLASSES,
+        http_proxy::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,
         inventory::CLASSES,
