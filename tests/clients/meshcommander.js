@@ -296,16 +296,19 @@ async function run(a) {
         const [batch, audit, events] = await Promise.all([api.batch(list.classes, true), api.auditLog(), api.messageLog()]);
         const statuses = {};
         const byStatus = {};
+        // Classes answered with at least one instance ("with data").
+        let withItems = 0;
         for (const name of list.classes) {
             const key = name.replace(/^\*/, '');
             const e = batch.responses[key];
             const s = e ? e.status : 'missing';
             statuses[key] = s;
             byStatus[s] = (byStatus[s] || 0) + 1;
+            if (s === 200 && e.responses && (!Array.isArray(e.responses) || e.responses.length > 0)) withItems++;
         }
         const bad = Object.entries(statuses).filter(([, s]) => s !== 200 && s !== 400).map(([k, s]) => k + '=' + s);
         const out = Object.assign({
-            class_list: list.source, classes: list.classes.length, by_status: byStatus, statuses,
+            class_list: list.source, classes: list.classes.length, by_status: byStatus, with_items: withItems, statuses,
             auditlog_status: audit.status, auditlog_records: Array.isArray(audit.records) ? audit.records.length : null,
             eventlog_status: events.status, eventlog_records: Array.isArray(events.records) ? events.records.length : null,
         }, common());

@@ -207,6 +207,8 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     // Profiles go with the certificates they name; the audit log, data
     // storage and the ME power package stay.
     s.nvram.ieee8021x = Default::default();
+    // Unconfiguration deletes proxies (the DMT deactivation sequence).
+    s.nvram.http_proxies.clear();
     s.nvram.provisioning.otp = None;
     match how {
         Unprovisioning::Full => {

@@ -39,6 +39,9 @@ pub enum Feature {
     ScreenConfiguration,
     /// IPS_AlarmClockOccurrence (several alarms), 11.0+.
     AlarmOccurrences,
+    /// AMT_WebUIService: the web UI can be switched off, 11.0+ (inferred:
+    /// the class is not in Intel's reference before 11).
+    WebUiControl,
     /// IPS_HTTPProxyService and access points, 12.0+.
     HttpProxy,
     /// AMT_GeneralSettings.AMTAuthenticate, 15.0+.
@@ -199,6 +202,7 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::OsPowerSavingState, (10, 0), None),
     (Feature::ScreenConfiguration, (10, 0), None),
     (Feature::AlarmOccurrences, (11, 0), None),
+    (Feature::WebUiControl, (11, 0), None),
     (Feature::HttpProxy, (12, 0), None),
     (Feature::AmtAuthenticate, (15, 0), None),
     (Feature::OneClickRecovery, (16, 0), None),

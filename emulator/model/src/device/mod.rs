@@ -2,12 +2,15 @@
 //! It knows nothing about sockets, XML or HTTP; the protocol layers call its
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
+pub mod alarms;
 pub mod audit;
+pub mod cert_hashes;
 pub mod certs;
 pub mod chain;
 pub mod commit;
 pub mod firmware;
 mod host_link;
+pub mod http_proxy;
 pub use crate::identity;
 pub mod ieee8021x;
 pub mod local_account;
@@ -19,6 +22,7 @@ pub mod provisioning;
 pub mod settings;
 pub mod storage;
 pub mod users;
+pub mod web_ui;
 
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -136,6 +140,15 @@ pub struct Nvram {
     pub power_policy: MePowerPolicy,
     #[serde(default)]
     pub ieee8021x: ieee8021x::Ieee8021xState,
+    /// Alarm clock entries; absent in older state files.
+    #[serde(default)]
+    pub alarms: Vec<alarms::Alarm>,
+    /// Whether the web UI answers (AMT_WebUIService); on when absent.
+    #[serde(default = "web_ui::enabled_by_default")]
+    pub web_ui_enabled: bool,
+    /// IPS_HTTPProxyAccessPoint entries; absent in older state files.
+    #[serde(default)]
+    pub http_proxies: Vec<http_proxy::ProxyAccessPoint>,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -224,6 +237,9 @@ impl Device {
                 audit_log: audit::AuditLog::default(),
                 storage: storage::Storage::default(),
                 power_policy: config.power_policy,
+                alarms: Vec::new(),
+                web_ui_enabled: true,
+                http_proxies: Vec::new(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
             },
             power: PowerMachine::new(config.power, config.timings),
@@ -311,6 +327,7 @@ impl Device {
                 self.boot(state, step.at, &mut events);
             }
         }
+        self.ring_alarms(state, now, &mut events);
         self.run_host(state, now, &mut events);
         events
     }

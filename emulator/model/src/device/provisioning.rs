@@ -66,12 +66,14 @@ impl ProvisioningSettings {
 
     /// Adds a user hash (as an admin does in MEBx), active at once.
     pub fn add_trusted_hash(&mut self, name: &str, algorithm: HashAlgorithm, hash: Vec<u8>) {
+        let handle = crate::device::cert_hashes::free_handle(&self.trusted_hashes);
         self.trusted_hashes.push(TrustedRootHash {
             name: name.to_string(),
             algorithm,
             hash,
             active: true,
             default: false,
+            handle: Some(handle),
         });
     }
 
@@ -149,6 +151,10 @@ pub struct TrustedRootHash {
     pub active: bool,
     /// Shipped with the firmware (not user-added; survives unprovisioning).
     pub default: bool,
+    /// What clients address the entry by (see `cert_hashes`); absent in
+    /// state files from before it was kept, and then given by position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<u32>,
 }
 
 /// How far the device's hello window has got.
@@ -220,12 +226,14 @@ fn default_trusted_hashes() -> Vec<TrustedRootHash> {
     ];
     ROOTS
         .iter()
-        .map(|(name, hex)| TrustedRootHash {
+        .enumerate()
+        .map(|(i, (name, hex))| TrustedRootHash {
             name: (*name).to_string(),
             algorithm: HashAlgorithm::Sha256,
             hash: hex_bytes::decode(hex).unwrap_or_default(),
             active: true,
             default: true,
+            handle: Some(i as u32),
         })
         .collect()
 }
@@ -279,6 +287,7 @@ mod tests {
                 hash: vec![1; 32],
                 active: true,
                 default: true,
+                handle: None,
             },
             TrustedRootHash {
                 name: "off".into(),
@@ -286,6 +295,7 @@ mod tests {
                 hash: vec![2; 32],
                 active: false,
                 default: true,
+                handle: None,
             },
         ];
         assert_eq!(

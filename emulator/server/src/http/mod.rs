@@ -2,7 +2,9 @@
 //! with Digest authentication, chunked SOAP answers, faults as 400 with
 //! `Connection: close`, and the small web UI.
 
-pub mod body;
+pub mod answer;
+pub mod conn;
+pub mod incoming;
 pub mod webui;
 
 use std::net::SocketAddr;
@@ -10,13 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
@@ -28,7 +23,9 @@ use amtemu_model::device::users::{Caller, NetworkLogin};
 use amtemu_wire::digest::{self, Credentials};
 use amtemu_wire::wsman::{fault::Fault, request};
 use amtemu_wsman as wsman;
-use body::AmtBody;
+use answer::{Answer, Framing};
+use conn::Body;
+use incoming::Head;
 
 /// The largest request body accepted; real clients send a few kilobytes.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -39,22 +36,6 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// `100-continue` and sends nothing is cut off then, credentials or not,
 /// so it holds no task or buffer past it.
 pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
-
-/// A request whose body did not arrive in time: the connection is closed
-/// without an answer, as firmware drops a stalled socket.
-#[derive(Debug)]
-struct BodyTimedOut;
-
-impl std::fmt::Display for BodyTimedOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the request body did not arrive within {BODY_DEADLINE:?}"
-        )
-    }
-}
-
-impl std::error::Error for BodyTimedOut {}
 
 /// Where a connection came in: the network ports, or the local interface
 /// that stands in for LMS (see `amtemu_model::device::local_account`), where the firmware's local
@@ -85,107 +66,84 @@ async fn serve<IO>(io: IO, endpoint: Arc<Endpoint>, peer: SocketAddr, interface:
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = service_fn(move |mut req: Request<Incoming>| {
-        let endpoint = endpoint.clone();
-        req.extensions_mut().insert(Peer(peer));
-        async move { route(&endpoint, req, interface).await }
-    });
-    let result = http1::Builder::new()
-        // AMT writes headers title-cased and sets its own Date (and none on
-        // a 401), so hyper must not add one.
-        .title_case_headers(true)
-        .auto_date_header(false)
-        .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(io), service)
-        .await;
+    let bad_request = || {
+        Answer::new(400, Framing::Plain, Bytes::new())
+            .header("Server", server(&endpoint))
+            .header("Content-Length", "0")
+            .header("Connection", "close")
+    };
+    let route = |head: Head, body: Body| route(&endpoint, head, body, peer, interface);
+    let result = conn::run(io, MAX_BODY, BODY_DEADLINE, bad_request, route).await;
     if let Err(e) = result {
-        // Garbage on the port, a client that vanished, a read timeout: the
-        // connection ends; nothing else is affected.
+        // A client that vanished or reset: the connection ends; nothing
+        // else is affected.
         tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
     }
 }
 
 async fn route(
     endpoint: &Endpoint,
-    req: Request<Incoming>,
+    head: Head,
+    body: Body,
+    peer: SocketAddr,
     interface: Interface,
-) -> Result<Response<AmtBody>, BodyTimedOut> {
+) -> Answer {
     let faults = endpoint.faults.get();
     if !faults.is_clear() {
         if let Some(delay) = faults.latency() {
             tokio::time::sleep(delay).await;
         }
         if let Some(code) = faults.http_error {
-            let mut r = Response::new(AmtBody::empty());
-            *r.status_mut() =
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            r.headers_mut().insert(header::SERVER, server(endpoint));
-            r.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-            return Ok(r);
+            return Answer::new(code, Framing::Plain, Bytes::new())
+                .header("Server", server(endpoint))
+                .header("Content-Length", "0");
         }
         if faults.expire_enumerations {
             endpoint.wsman.forget_enumerations();
         }
     }
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    Ok(match (method, path.as_str()) {
-        (Method::POST, "/wsman") => return wsman_post(endpoint, req, interface).await,
-        (Method::GET, "/") => {
-            let mut r = Response::new(AmtBody::empty());
-            *r.status_mut() = StatusCode::SEE_OTHER;
-            let h = r.headers_mut();
-            h.insert(header::LOCATION, HeaderValue::from_static("/logon.htm"));
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-            h.insert(header::SERVER, server(endpoint));
-            r
+    let body = match body {
+        Body::Complete(body) => body,
+        Body::TooLarge => {
+            tracing::info!(device = %endpoint.device.name, "request body over {MAX_BODY} bytes refused");
+            return soap_fault(endpoint, Fault::EncodingLimit);
         }
-        (Method::GET, "/logon.htm") => html(endpoint, StatusCode::OK, webui::logon()),
-        (Method::GET, "/index.htm") => {
-            let parts = req.into_parts().0;
-            match authenticate(endpoint, &parts, "GET", b"", interface) {
-                Ok(_) => html(endpoint, StatusCode::OK, webui::index(&endpoint.device)),
-                Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
-            }
+    };
+    match (head.method.as_str(), head.path()) {
+        ("POST", "/wsman") => wsman_post(endpoint, &head, &body, peer, interface).await,
+        ("GET", "/") => Answer::new(303, Framing::Plain, Bytes::new())
+            .header("Location", "/logon.htm")
+            .header("Content-Length", "0")
+            .header("Server", server(endpoint)),
+        // Switched off (AMT_WebUIService), the pages are gone; WS-Man stays.
+        ("GET", "/logon.htm" | "/index.htm") if !endpoint.device.web_ui_enabled() => {
+            tracing::info!(device = %endpoint.device.name, "web UI page refused: the web UI is off");
+            html(endpoint, 404, webui::disabled())
         }
-        _ => html(endpoint, StatusCode::NOT_FOUND, webui::not_found()),
-    })
+        ("GET", "/logon.htm") => html(endpoint, 200, webui::logon()),
+        ("GET", "/index.htm") => match authenticate(endpoint, &head, "GET", b"", interface) {
+            Ok(_) => html(endpoint, 200, webui::index(&endpoint.device)),
+            Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
+        },
+        _ => html(endpoint, 404, webui::not_found()),
+    }
 }
-
-/// The client's address, carried to the handlers in the request.
-#[derive(Clone, Copy, Debug)]
-struct Peer(SocketAddr);
 
 async fn wsman_post(
     endpoint: &Endpoint,
-    req: Request<Incoming>,
+    head: &Head,
+    body: &Bytes,
+    peer: SocketAddr,
     interface: Interface,
-) -> Result<Response<AmtBody>, BodyTimedOut> {
-    let (parts, incoming) = req.into_parts();
-    let collected = tokio::time::timeout(BODY_DEADLINE, Limited::new(incoming, MAX_BODY).collect());
-    let body = match collected.await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) => {
-            tracing::info!(device = %endpoint.device.name, error = %e, "request body refused");
-            return Ok(soap_fault(endpoint, Fault::EncodingLimit));
-        }
-        Err(_) => {
-            tracing::info!(device = %endpoint.device.name, "request body too slow: connection closed");
-            return Err(BodyTimedOut);
-        }
-    };
-    let (response, changed) = wsman_answer(endpoint, &parts, &body, interface);
+) -> Answer {
+    let (response, changed) = wsman_answer(endpoint, head, body, peer, interface);
     if changed && let Err(e) = endpoint.make_durable().await {
         // The change stands in memory but could not be kept: say so rather
         // than acknowledge it.
         tracing::error!(device = %endpoint.device.name, error = %e, "a change was not saved");
-        return Ok(soap_fault(endpoint, Fault::InternalError(0)));
+        return soap_fault(endpoint, Fault::InternalError(0));
     }
-    Ok(response)
+    response
 }
 
 /// The answer to a WS-Man request whose body has arrived, and whether the
@@ -193,11 +151,12 @@ async fn wsman_post(
 /// change to be durable).
 fn wsman_answer(
     endpoint: &Endpoint,
-    parts: &hyper::http::request::Parts,
+    head: &Head,
     body: &Bytes,
+    peer: SocketAddr,
     interface: Interface,
-) -> (Response<AmtBody>, bool) {
-    let has_credentials = parts.headers.contains_key(header::AUTHORIZATION);
+) -> (Answer, bool) {
+    let has_credentials = head.header("authorization").is_some();
     // Identify may go without credentials (DSP0226); AMT's version is public
     // in the Server header anyway.
     if !has_credentials && is_identify(body) {
@@ -206,13 +165,13 @@ fn wsman_answer(
             false,
         );
     }
-    match authenticate(endpoint, parts, "POST", body, interface) {
+    match authenticate(endpoint, head, "POST", body, interface) {
         Ok(caller) => {
             // Audit records made while handling name this caller and, over
             // the network, where it called from.
-            let address = match (interface, parts.extensions.get::<Peer>()) {
-                (Interface::Network, Some(Peer(peer))) => Some(peer.ip().to_string()),
-                _ => None,
+            let address = match interface {
+                Interface::Network => Some(peer.ip().to_string()),
+                Interface::Local => None,
             };
             let actor = amtemu_model::device::audit::Actor {
                 caller: caller.clone(),
@@ -256,15 +215,15 @@ fn is_identify(body: &[u8]) -> bool {
 /// accounts never log in here.
 fn authenticate(
     endpoint: &Endpoint,
-    parts: &hyper::http::request::Parts,
+    head: &Head,
     method: &str,
     body: &[u8],
     interface: Interface,
 ) -> Result<Caller, Verdict> {
-    let result = check_credentials(endpoint, parts, method, body, interface);
+    let result = check_credentials(endpoint, head, method, body, interface);
     // A request without credentials is a client's first try before the
     // challenge, not a failure.
-    if result.is_err() && parts.headers.contains_key(header::AUTHORIZATION) {
+    if result.is_err() && head.header("authorization").is_some() {
         METRICS.auth_failure();
     }
     result
@@ -272,15 +231,13 @@ fn authenticate(
 
 fn check_credentials(
     endpoint: &Endpoint,
-    parts: &hyper::http::request::Parts,
+    head: &Head,
     method: &str,
     body: &[u8],
     interface: Interface,
 ) -> Result<Caller, Verdict> {
-    let Some(creds) = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let Some(creds) = head
+        .header("authorization")
         .and_then(digest::parse_authorization)
     else {
         return Err(Verdict::Rejected);
@@ -345,10 +302,7 @@ fn check_credentials(
         return Err(Verdict::Rejected);
     }
     // The digest covers the URI the client asked for.
-    let uri_ok = parts
-        .uri
-        .path_and_query()
-        .is_some_and(|pq| pq.as_str() == creds.uri || parts.uri.path() == creds.uri);
+    let uri_ok = head.target == creds.uri || head.path() == creds.uri;
     if !uri_ok {
         tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: URI mismatch");
         return Err(Verdict::Rejected);
@@ -381,70 +335,56 @@ fn user_login(endpoint: &Endpoint, creds: &Credentials, now: Instant) -> Option<
     endpoint.device.network_login(&creds.username, now)
 }
 
-fn server(endpoint: &Endpoint) -> HeaderValue {
-    HeaderValue::from_str(&endpoint.device.firmware.server_banner())
-        .unwrap_or_else(|_| HeaderValue::from_static("Intel(R) Active Management Technology"))
+fn server(endpoint: &Endpoint) -> String {
+    endpoint.device.firmware.server_banner()
 }
 
-fn date() -> HeaderValue {
-    HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now()))
-        .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"))
+fn date() -> String {
+    httpdate::fmt_http_date(std::time::SystemTime::now())
 }
 
-/// 401 in AMT's layout: challenge, HTML body with a length, and close.
-fn unauthorized(endpoint: &Endpoint, stale: bool) -> Response<AmtBody> {
+/// 401 in AMT's layout (captured from 11.8): challenge, HTML body with a
+/// length, and close; no Date.
+fn unauthorized(endpoint: &Endpoint, stale: bool) -> Answer {
     let nonce = endpoint.http.nonces().issue(Instant::now());
     let challenge = digest::challenge(&endpoint.device.identity.digest_realm, &nonce, stale);
     let page = webui::logon_failed();
-    let mut r = Response::new(AmtBody::fixed(page.clone()));
-    *r.status_mut() = StatusCode::UNAUTHORIZED;
-    let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&challenge) {
-        h.insert(header::WWW_AUTHENTICATE, v);
-    }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    h.insert(header::SERVER, server(endpoint));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
-    h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    r
+    let len = page.len();
+    Answer::new(401, Framing::Plain, page)
+        .header("WWW-Authenticate", challenge)
+        .header("Content-Type", "text/html")
+        .header("Server", server(endpoint))
+        .header("Content-Length", len.to_string())
+        .header("Connection", "close")
 }
 
-fn soap(endpoint: &Endpoint, reply: wsman::Reply) -> Response<AmtBody> {
-    let mut r = Response::new(AmtBody::chunked(Bytes::from(reply.xml)));
-    if reply.fault.is_some() {
-        *r.status_mut() = StatusCode::BAD_REQUEST;
+/// A SOAP answer in AMT's layout (captured from 15.0): always chunked;
+/// a fault is a 400 that closes the connection.
+fn soap(endpoint: &Endpoint, reply: wsman::Reply) -> Answer {
+    let fault = reply.fault.is_some();
+    let answer = Answer::new(if fault { 400 } else { 200 }, Framing::Chunked, reply.xml)
+        .header("Date", date())
+        .header("Server", server(endpoint))
+        .header("X-Frame-Options", "DENY")
+        .header("Content-Type", "application/soap+xml; charset=UTF-8")
+        .header("Transfer-Encoding", "chunked");
+    if fault {
+        answer.header("Connection", "close")
+    } else {
+        answer
     }
-    let h = r.headers_mut();
-    h.insert(header::DATE, date());
-    h.insert(header::SERVER, server(endpoint));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/soap+xml; charset=UTF-8"),
-    );
-    h.insert(
-        header::TRANSFER_ENCODING,
-        HeaderValue::from_static("chunked"),
-    );
-    if reply.fault.is_some() {
-        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    r
 }
 
-fn soap_fault(endpoint: &Endpoint, fault: Fault) -> Response<AmtBody> {
+fn soap_fault(endpoint: &Endpoint, fault: Fault) -> Answer {
     soap(endpoint, wsman::fault_reply(&endpoint.wsman, "0", fault))
 }
 
-fn html(endpoint: &Endpoint, status: StatusCode, page: String) -> Response<AmtBody> {
+fn html(endpoint: &Endpoint, status: u16, page: String) -> Answer {
     let len = page.len();
-    let mut r = Response::new(AmtBody::fixed(page));
-    *r.status_mut() = status;
-    let h = r.headers_mut();
-    h.insert(header::DATE, date());
-    h.insert(header::SERVER, server(endpoint));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    r
+    Answer::new(status, Framing::Plain, page)
+        .header("Date", date())
+        .header("Server", server(endpoint))
+        .header("X-Frame-Options", "DENY")
+        .header("Content-Type", "text/html")
+        .header("Content-Length", len.to_string())
 }

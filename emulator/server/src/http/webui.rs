@@ -12,14 +12,34 @@ fn page(title_suffix: &str, body: &str) -> String {
     )
 }
 
-/// The page sent with every 401.
+/// The page sent with every 401, as AMT 11.8 sends it (690 bytes): it
+/// links the firmware's own style sheet and logo.
 pub fn logon_failed() -> String {
-    page(
-        "",
-        "<h2 class=warn>Log on failed. Incorrect user name or password, or user account temporarily locked.</h2>\n\
-<form METHOD=\"GET\" action=\"index.htm\"><input type=submit value=\"Try again\"></form>",
-    )
+    LOGON_FAILED.to_string()
 }
+
+const LOGON_FAILED: &str = concat!(
+    "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 4.01 Transitional//EN\" >\n",
+    "<html><head><link rel=stylesheet href=/styles.css>\n",
+    "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\n",
+    "<title>Intel&reg; Active Management Technology</title></head>\n",
+    "<body>\n",
+    "<table class=header>\n",
+    "<tr><td valign=top nowrap>\n",
+    "<p class=top1>Intel<font class=r><sup>&reg;</sup></font> Active Management Technology\n",
+    "<td valign=\"top\"><img src=\"logo.gif\" align=\"right\" alt=\"Intel\">\n",
+    "</table>\n",
+    "<br />\n",
+    "<h2 class=warn>Log on failed. Incorrect user name or password, or user account temporarily locked.</h2>\n",
+    "\n",
+    "<p>\n",
+    "<form METHOD=\"GET\" action=\"index.htm\"><h2><input type=submit value=\"Try again\">\n",
+    "</h2></form>\n",
+    "<p>\n",
+    "\n",
+    "</body>\n",
+    "</html>\n",
+);
 
 /// `/logon.htm`: shown without authentication.
 pub fn logon() -> String {
@@ -54,6 +74,15 @@ pub fn index(device: &Device) -> String {
             version = device.firmware.version,
             uuid = device.identity.uuid_string(),
         ),
+    )
+}
+
+/// What a device whose web UI is switched off answers for its pages
+/// (as a third-party write-up of an AMT 15 describes it).
+pub fn disabled() -> String {
+    page(
+        " - Page Not Found",
+        "<h2>Page Not Found</h2>\n<p>Web browser access to Intel&reg; Active Management Technology is disabled.</p>",
     )
 }
 

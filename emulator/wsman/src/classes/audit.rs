@@ -24,7 +24,9 @@ pub static CLASSES: &[Class] = &[
         name: "AMT_AuditLog",
         requires: Some(Feature::AuditLog),
         common: true,
-        keys: &["CreationClassName", "Name"],
+        // Name alone: firmware's instance has no CreationClassName (AMT 11+
+        // capture in go-wsman-messages, and Intel's class reference).
+        keys: &["Name"],
         instances: audit_log,
         methods: &[
             method("ReadRecords", read_records),
@@ -98,7 +100,6 @@ fn audit_log(device: &Device) -> Vec<Instance> {
     let state = if log.enabled { 2 } else { 3 };
     let mut instance = Instance::new("AMT_AuditLog")
         .with("AuditState", log.state_bits)
-        .with("CreationClassName", "AMT_AuditLog")
         .with("CurrentNumberOfRecords", log.records)
         .with("ElementName", "Intel(r) AMT Audit Log")
         .with("EnabledState", state)

@@ -193,7 +193,12 @@ fn boot_capabilities(device: &Device) -> Vec<Instance> {
         i.set(name, value);
     }
     if ocr {
-        for name in ["ForceUEFIHTTPSBoot", "ForceUEFIPBABoot", "ForceWinREBoot"] {
+        // The names DMT and MeshCentral read (One Click Recovery).
+        for name in [
+            "ForceUEFIHTTPSBoot",
+            "ForceUEFILocalPBABoot",
+            "ForceWinREBoot",
+        ] {
             i.set(name, true);
         }
         i.set("PlatformErase", 0);

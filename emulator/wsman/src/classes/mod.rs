@@ -2,9 +2,12 @@
 //! device state to instances and implements what clients can do with it.
 //! Classes know nothing of sockets or XML text; they see [`Instance`]s.
 
+mod alarm_clock;
 mod audit;
 mod authorization;
 mod boot;
+mod ethernet;
+mod http_proxy;
 mod identity;
 mod ieee8021x;
 mod inventory;
@@ -13,10 +16,14 @@ mod network;
 mod pki;
 mod power;
 mod power_policy;
+mod provisioning_hashes;
+mod provisioning_records;
 mod redirection;
+mod screen_settings;
 mod setup;
 mod storage;
 mod time;
+mod web_ui;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -187,9 +194,12 @@ impl Class {
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new(|| {
     let modules: &[&'static [Class]] = &[
+        alarm_clock::CLASSES,
         audit::CLASSES,
         authorization::CLASSES,
         boot::CLASSES,
+        ethernet::CLASSES,
+        http_proxy::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,
         inventory::CLASSES,
@@ -198,10 +208,14 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         pki::CLASSES,
         power::CLASSES,
         power_policy::CLASSES,
+        provisioning_hashes::CLASSES,
+        provisioning_records::CLASSES,
         redirection::CLASSES,
+        screen_settings::CLASSES,
         setup::CLASSES,
         storage::CLASSES,
         time::CLASSES,
+        web_ui::CLASSES,
     ];
     let mut map = HashMap::new();
     for class in modules.iter().flat_map(|m| m.iter()) {

@@ -42,6 +42,7 @@ fn policy(root: &[u8]) -> Policy {
             hash: hash(HashAlgorithm::Sha256, root),
             active: true,
             default: false,
+            handle: None,
         }],
         domain: "corp.contoso.com".into(),
         max_ca_key_bits: 2048,
