@@ -16,6 +16,7 @@ pub mod names;
 pub mod power;
 pub mod power_policy;
 pub mod provisioning;
+pub mod remote_access;
 pub mod settings;
 pub mod storage;
 pub mod users;
@@ -135,6 +136,9 @@ pub struct Nvram {
     pub power_policy: MePowerPolicy,
     #[serde(default)]
     pub ieee8021x: ieee8021x::Ieee8021xState,
+    /// CIRA's servers and policies; absent in older state files.
+    #[serde(default)]
+    pub remote_access: remote_access::RemoteAccess,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -224,6 +228,7 @@ impl Device {
                 storage: storage::Storage::default(),
                 power_policy: config.power_policy,
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
+                remote_access: remote_access::RemoteAccess::default(),
             },
             power: PowerMachine::new(config.power, config.timings),
             last_boot: BootTarget::Disk,
