@@ -14,6 +14,7 @@ mod pki;
 mod power;
 mod power_policy;
 mod redirection;
+mod remote_access;
 mod setup;
 mod storage;
 mod time;
@@ -197,6 +198,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         power::CLASSES,
         power_policy::CLASSES,
         redirection::CLASSES,
+        remote_access::CLASSES,
         setup::CLASSES,
         storage::CLASSES,
         time::CLASSES,
