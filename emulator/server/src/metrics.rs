@@ -11,6 +11,8 @@
 //! | `amtemu_power_transitions_total` | counter | to |
 //! | `amtemu_devices` | gauge | |
 //! | `amtemu_provisioning_hellos_total` | counter | outcome (delivered, failed, given_up) |
+//! | `amtemu_cira_connect_attempts_total` | counter | |
+//! | `amtemu_cira_tunnels` | gauge | |
 //!
 //! Label values come from bounded sets (class and method names the
 //! registry knows, power states), never from what a client sent.
@@ -63,6 +65,8 @@ pub struct Metrics {
     power_transitions: Family<PowerLabels, Counter>,
     devices: Gauge,
     hellos: Family<HelloLabels, Counter>,
+    cira_attempts: Counter,
+    cira_tunnels: Gauge,
 }
 
 /// 100 µs to about 6.5 s: emulator service times are sub-millisecond, and
@@ -113,7 +117,21 @@ impl Metrics {
             "Setup-mode hello attempts (delivered, failed) and hello windows that ran out (given_up)",
             hellos.clone(),
         );
+        let cira_attempts = Counter::default();
+        registry.register(
+            "cira_connect_attempts",
+            "Connections devices began to their MPS",
+            cira_attempts.clone(),
+        );
+        let cira_tunnels = Gauge::default();
+        registry.register(
+            "cira_tunnels",
+            "CIRA connections open to an MPS (TLS up, handshake done or under way)",
+            cira_tunnels.clone(),
+        );
         Metrics {
+            cira_attempts,
+            cira_tunnels,
             hellos,
             registry,
             wsman_requests,
@@ -160,6 +178,16 @@ impl Metrics {
     /// `delivered`, `failed` or `given_up`.
     pub fn hello(&self, outcome: &'static str) {
         self.hellos.get_or_create(&HelloLabels { outcome }).inc();
+    }
+
+    /// A device began connecting to its MPS.
+    pub fn cira_attempt(&self) {
+        self.cira_attempts.inc();
+    }
+
+    /// A CIRA connection opened (true) or closed (false).
+    pub fn cira_tunnel_up(&self, up: bool) {
+        self.cira_tunnels.inc_by(if up { 1 } else { -1 });
     }
 
     pub fn set_devices(&self, count: usize) {

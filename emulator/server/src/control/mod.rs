@@ -33,12 +33,16 @@
 //! - `GET /api/v1/events[?device=NAME]`: server-sent events, one per device
 //!   event, each `data: {"device": NAME, "event": {"type": ...}}`; a client
 //!   too slow to keep up gets an `event: lagged` with the number missed.
+//! - `GET /api/v1/devices/{name}/cira`: the CIRA tunnel's state (also in
+//!   the detail view); `POST .../cira/connect`: a user-initiated connection
+//!   as host software asks for one (202).
 //! - `GET /metrics`: Prometheus metrics ([`metrics`]), OpenMetrics text.
 //!
 //! While the control plane runs it listens to every device's events (one
 //! small task per device): to count power transitions and to feed the
 //! event stream, which serializes events only while someone is connected.
 
+mod cira;
 pub mod client;
 mod events;
 mod faults;
@@ -130,6 +134,8 @@ fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
         )
         .route("/api/v1/devices/{name}/setup-mode", post(setup_mode))
         .route("/api/v1/devices/{name}/hello", get(hello_status))
+        .route("/api/v1/devices/{name}/cira", get(cira::status))
+        .route("/api/v1/devices/{name}/cira/connect", post(cira::connect))
         .route("/api/v1/devices/{name}/stop", post(stop))
         .route("/api/v1/devices/{name}/start", post(start))
         .route("/api/v1/faults", put(bulk_faults).delete(clear_all_faults))
@@ -261,6 +267,7 @@ fn details(endpoint: &Endpoint) -> Value {
             "users": 1 + s.nvram.users.accounts.len(),
             "stopped": faults.offline,
             "faults": faults_json(&faults),
+            "cira": cira::json(endpoint),
         });
         if s.power.is_transitioning() {
             v["power_destination"] = s.power.destination().name().into();

@@ -4,6 +4,7 @@
 //! injected faults. The protocol modules above use it; it uses none of
 //! them, so per-connection code never reaches up into the fleet.
 
+pub mod cira;
 pub mod nonces;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,8 @@ pub struct Endpoint {
     pub tls: TlsState,
     pub faults: crate::faults::Faults,
     pub redirect: RedirectState,
+    /// The CIRA tunnel's state and the host's requests for one.
+    pub cira: cira::CiraStatus,
     /// Where the device's state is kept, when it is kept: replies that
     /// acknowledge a change wait for [`Store::save`].
     pub store: Option<Store>,
@@ -41,6 +44,7 @@ impl Endpoint {
             tls: TlsState::default(),
             faults: crate::faults::Faults::default(),
             redirect: RedirectState::default(),
+            cira: cira::CiraStatus::default(),
             store,
         })
     }
