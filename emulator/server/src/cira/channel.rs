@@ -127,7 +127,11 @@ pub(crate) fn open(
         let mut buf = vec![0u8; max_chunk.max(1)];
         loop {
             match read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) => {
+                    tracing::debug!(channel = %id, error = %e, "CIRA channel read failed");
+                    break;
+                }
                 Ok(n) => {
                     let chunk = buf.get(..n).unwrap_or_default().to_vec();
                     if events.send(FromChannel::Data(id, chunk)).is_err() {
@@ -156,6 +160,7 @@ fn spawn_service(
     peer: SocketAddr,
 ) {
     tokio::spawn(async move {
+        tracing::debug!(?service, %peer, "CIRA channel service starts");
         match service {
             Service::Http => crate::http::serve_connection(io, endpoint, peer).await,
             Service::Redirection => crate::redirect::serve(io, endpoint, peer).await,

@@ -282,8 +282,10 @@ impl Session {
                 }
                 Event::ChannelOpened { channel, port, .. } => self.open(channel, port),
                 Event::Data { channel, bytes } => {
+                    tracing::debug!(%channel, len = bytes.len(), "CIRA channel data from the MPS");
                     let delivered = self.links.get(&channel).is_some_and(|l| l.deliver(bytes));
                     if !delivered {
+                        tracing::debug!(device = %self.endpoint.device.name, %channel, "CIRA channel data for a service that is gone");
                         // The service went away; the channel closes.
                         let _ = self.tunnel.close_channel(channel);
                     }
@@ -322,18 +324,21 @@ impl Session {
             self.max_chunk,
             self.events.0.clone(),
         );
+        tracing::debug!(device = %self.endpoint.device.name, %channel, port, "CIRA channel opened");
         self.links.insert(channel, link);
     }
 
     fn from_channel(&mut self, msg: FromChannel) {
         match msg {
             FromChannel::Data(id, bytes) => {
+                tracing::debug!(channel = %id, len = bytes.len(), known = self.links.contains_key(&id), "CIRA channel service wrote");
                 if let Some(link) = self.links.get_mut(&id) {
                     link.pending.extend_from_slice(&bytes);
                     self.send_pending(id);
                 }
             }
             FromChannel::Eof(id) => {
+                tracing::debug!(device = %self.endpoint.device.name, channel = %id, "CIRA channel's service closed");
                 if let Some(link) = self.links.get_mut(&id) {
                     link.eof = true;
                     self.send_pending(id);

@@ -1,7 +1,7 @@
 //! A device's CIRA state beside it: what the tunnel task is doing, since
 //! when, and the last thing that went wrong, for the control API and
 //! metrics; and the host's request for a user-initiated connection. The
-//! tunnel task (`crate::cira`) is its one writer.
+//! tunnel task (the server's `cira` module) is its one writer.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
