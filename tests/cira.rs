@@ -30,6 +30,8 @@ struct MpsPki {
     root: Vec<u8>,
     chain: Vec<Vec<u8>>,
     key: Vec<u8>,
+    cert_pem: String,
+    key_pem: String,
 }
 
 fn pki(name: &str) -> MpsPki {
@@ -53,6 +55,8 @@ fn pki(name: &str) -> MpsPki {
         root,
         chain: vec![cert.der().to_vec()],
         key: key.serialize_der(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
     }
 }
 
@@ -92,7 +96,20 @@ fn return_value(text: &str) -> Option<String> {
 /// CN), a periodic policy and an environment-detection suffix that never
 /// matches.
 async fn configure(device: SocketAddr, mps: SocketAddr, root: Vec<u8>, password: &str) {
-    let password = password.to_string();
+    let address = mps.ip().to_string();
+    configure_as(device, (&address, 3), mps.port(), root, MPS_USER, password).await
+}
+
+/// `configure` with the server named as given: (AccessInfo, InfoFormat).
+async fn configure_as(
+    device: SocketAddr,
+    (address, format): (&str, u32),
+    port: u16,
+    root: Vec<u8>,
+    user: &str,
+    password: &str,
+) {
+    let (address, user, password) = (address.to_string(), user.to_string(), password.to_string());
     tokio::task::spawn_blocking(move || {
         let mut c = Client::new(device, USER, PASSWORD);
         let blob = base64::engine::general_purpose::STANDARD.encode(&root);
@@ -108,9 +125,8 @@ async fn configure(device: SocketAddr, mps: SocketAddr, root: Vec<u8>, password:
             "AddMpServer",
             "",
             &format!(
-                "<h:AccessInfo>{}</h:AccessInfo><h:InfoFormat>3</h:InfoFormat><h:Port>{}</h:Port><h:AuthMethod>2</h:AuthMethod><h:Username>{MPS_USER}</h:Username><h:Password>{password}</h:Password><h:CN>{MPS_NAME}</h:CN>",
-                mps.ip(),
-                mps.port()
+                "<h:AccessInfo>{address}</h:AccessInfo><h:InfoFormat>{format}</h:InfoFormat><h:Port>{port}</h:Port><h:AuthMethod>2</h:AuthMethod><h:Username>{user}</h:Username><h:Password>{password}</h:Password><h:CN>{cn}</h:CN>",
+                cn = if format == 201 { address.as_str() } else { MPS_NAME },
             ),
         );
         assert_eq!(return_value(&r.text()).as_deref(), Some("0"), "{}", r.text());
@@ -395,4 +411,100 @@ async fn refused_passwords_and_untrusted_servers_show_as_the_last_error() {
         assert!(tokio::time::Instant::now() < deadline, "{:?}", status.snapshot());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// MeshCentral's own MPS (npm meshcentral, mpsserver.js) run by
+/// tests/clients/meshcentral-mps.js: the device, configured as
+/// MeshCentral's amt manager configures one (the MPS by name, a
+/// 16-character user that starts the device group's id, a periodic policy,
+/// a random environment-detection suffix), connects, MeshCentral counts it
+/// present, and reads and changes its power state through the tunnel with
+/// its own WS-Man stack. MeshCentral's reverse lookup of the device's
+/// address is answered inside the driver, so nothing leaves the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
+    let driver = support::repo().join("tests/clients/meshcentral-mps.js");
+    let present = support::clients_prefix()
+        .join("node/node_modules/meshcentral/mpsserver.js")
+        .exists();
+    if !support::client_available(present, "MeshCentral (npm meshcentral)") {
+        return;
+    }
+    let pki = pki("localhost");
+    let dir = std::env::temp_dir().join(format!("amtemu-cira-mc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("mps.pem"), dir.join("mps-key.pem"));
+    std::fs::write(&cert, &pki.cert_pem).unwrap();
+    std::fs::write(&key, &pki.key_pem).unwrap();
+    // A free port on 127.0.0.1, where `localhost` resolves from /etc/hosts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A device group id as MeshCentral makes them (64 characters of
+    // base64, here with no @ or $).
+    let mesh_key = "OM4lFgLLcBbR4kXXsX9bW0yq2eLk3ZOQ1tTxvmCUyqG0pXrhiA8XcjKdQzGwcF7n";
+    let mesh_user = &mesh_key[..16];
+    let password = "Mps-Pass1!xyz";
+    let mut node = std::process::Command::new("node")
+        .arg(&driver)
+        .args(["127.0.0.1", &port.to_string()])
+        .arg(&cert)
+        .arg(&key)
+        .args([mesh_key, mesh_user, password, "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    // Its stderr, line by line, on a thread of its own.
+    let stderr = node.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("meshcentral: {line}");
+            let _ = lines_tx.send(line);
+        }
+    });
+    let listening = tokio::task::spawn_blocking(move || {
+        while let Ok(line) = lines_rx.recv_timeout(TIMEOUT) {
+            if line.contains("listening") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    if !listening {
+        let _ = node.kill();
+        panic!("MeshCentral's MPS did not start");
+    }
+
+    let ip = unique_address();
+    let emulator = start(&[ip]).await;
+    let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
+    configure_as(dev, ("localhost", 201), port, pki.root.clone(), mesh_user, password).await;
+
+    // The driver ends on its own (verdict or its 60 s timeout).
+    let output = tokio::task::spawn_blocking(move || node.wait_with_output())
+        .await
+        .unwrap()
+        .expect("node ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let verdict: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_default();
+    assert_eq!(verdict["ok"], true, "{stdout}");
+    assert_eq!(verdict["presence"], 7, "MeshCentral counts the device present");
+    assert_eq!(verdict["address"], ip.to_string(), "from the device's own address");
+    assert_eq!(verdict["powerstate"], 2, "read through the tunnel: on");
+    assert_eq!(verdict["power_off"], 0, "RequestPowerStateChange accepted");
+    let device = &emulator.fleet().devices()[0].device;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while device.with_state(|s| s.power.destination()).is_on() {
+        assert!(tokio::time::Instant::now() < deadline, "the host never went off");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

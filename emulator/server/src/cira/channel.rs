@@ -160,7 +160,6 @@ fn spawn_service(
     peer: SocketAddr,
 ) {
     tokio::spawn(async move {
-        tracing::debug!(?service, %peer, "CIRA channel service starts");
         match service {
             Service::Http => crate::http::serve_connection(io, endpoint, peer).await,
             Service::Redirection => crate::redirect::serve(io, endpoint, peer).await,

@@ -282,7 +282,6 @@ impl Session {
                 }
                 Event::ChannelOpened { channel, port, .. } => self.open(channel, port),
                 Event::Data { channel, bytes } => {
-                    tracing::debug!(%channel, len = bytes.len(), "CIRA channel data from the MPS");
                     let delivered = self.links.get(&channel).is_some_and(|l| l.deliver(bytes));
                     if !delivered {
                         tracing::debug!(device = %self.endpoint.device.name, %channel, "CIRA channel data for a service that is gone");
@@ -331,7 +330,6 @@ impl Session {
     fn from_channel(&mut self, msg: FromChannel) {
         match msg {
             FromChannel::Data(id, bytes) => {
-                tracing::debug!(channel = %id, len = bytes.len(), known = self.links.contains_key(&id), "CIRA channel service wrote");
                 if let Some(link) = self.links.get_mut(&id) {
                     link.pending.extend_from_slice(&bytes);
                     self.send_pending(id);
