@@ -164,7 +164,11 @@ async fn accept_from(mps: &Mps, from: Ipv4Addr) -> MpsTunnel {
         .await
         .expect("a device calls in")
         .expect("the handshake completes");
-    assert_eq!(tunnel.peer.ip(), IpAddr::V4(from), "from the device's own address");
+    assert_eq!(
+        tunnel.peer.ip(),
+        IpAddr::V4(from),
+        "from the device's own address"
+    );
     // 5900 is the last port 11.8 forwards (it has KVM): after its answer
     // the device counts itself connected.
     let forwarded = tokio::time::timeout(TIMEOUT, tunnel.wait_for_port(5900)).await;
@@ -177,7 +181,11 @@ async fn accept_from(mps: &Mps, from: Ipv4Addr) -> MpsTunnel {
 }
 
 /// One HTTP exchange on a channel.
-async fn exchange(tunnel: &mut MpsTunnel, ch: &mut MpsChannel, request: &[u8]) -> support::Response {
+async fn exchange(
+    tunnel: &mut MpsTunnel,
+    ch: &mut MpsChannel,
+    request: &[u8],
+) -> support::Response {
     tunnel.write(ch, request).await.expect("sent");
     let (bytes, _) = tokio::time::timeout(TIMEOUT, tunnel.read(ch, http_response_complete))
         .await
@@ -328,7 +336,9 @@ async fn a_device_calls_home_and_serves_wsman_through_the_tunnel() {
         assert_eq!(reason, Some(DisconnectReason::ProtocolError), "{what}");
         wait_for_phase(&emulator, 0, CiraPhase::Connecting).await;
         assert!(
-            cira(0).last_error.is_some_and(|e| e.contains("ProtocolError")),
+            cira(0)
+                .last_error
+                .is_some_and(|e| e.contains("ProtocolError")),
             "{what}: {:?}",
             cira(0)
         );
@@ -362,7 +372,9 @@ async fn refused_passwords_and_untrusted_servers_show_as_the_last_error() {
     // The device trusts another root: the handshake fails on its side.
     let other = pki(MPS_NAME);
     configure(dev, mps.local_addr().unwrap(), other.root, "Wrong-Pass1").await;
-    let refused = tokio::time::timeout(TIMEOUT, mps.accept_raw()).await.unwrap();
+    let refused = tokio::time::timeout(TIMEOUT, mps.accept_raw())
+        .await
+        .unwrap();
     assert!(refused.is_err(), "TLS must fail");
     let status = &emulator.fleet().devices()[0].cira;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -371,7 +383,11 @@ async fn refused_passwords_and_untrusted_servers_show_as_the_last_error() {
         .last_error
         .is_some_and(|e| e.contains("TLS handshake"))
     {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", status.snapshot());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            status.snapshot()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(status.snapshot().phase, CiraPhase::Connecting);
@@ -408,7 +424,11 @@ async fn refused_passwords_and_untrusted_servers_show_as_the_last_error() {
         .last_error
         .is_some_and(|e| e.contains("NoMoreAuthMethodsAvailable"))
     {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", status.snapshot());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            status.snapshot()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -462,7 +482,10 @@ async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             eprintln!("meshcentral: {line}");
             let _ = lines_tx.send(line);
         }
@@ -485,7 +508,15 @@ async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
     let ip = unique_address();
     let emulator = start(&[ip]).await;
     let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
-    configure_as(dev, ("localhost", 201), port, pki.root.clone(), mesh_user, password).await;
+    configure_as(
+        dev,
+        ("localhost", 201),
+        port,
+        pki.root.clone(),
+        mesh_user,
+        password,
+    )
+    .await;
 
     // The driver ends on its own (verdict or its 60 s timeout).
     let output = tokio::task::spawn_blocking(move || node.wait_with_output())
@@ -496,14 +527,24 @@ async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
     let verdict: serde_json::Value =
         serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_default();
     assert_eq!(verdict["ok"], true, "{stdout}");
-    assert_eq!(verdict["presence"], 7, "MeshCentral counts the device present");
-    assert_eq!(verdict["address"], ip.to_string(), "from the device's own address");
+    assert_eq!(
+        verdict["presence"], 7,
+        "MeshCentral counts the device present"
+    );
+    assert_eq!(
+        verdict["address"],
+        ip.to_string(),
+        "from the device's own address"
+    );
     assert_eq!(verdict["powerstate"], 2, "read through the tunnel: on");
     assert_eq!(verdict["power_off"], 0, "RequestPowerStateChange accepted");
     let device = &emulator.fleet().devices()[0].device;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while device.with_state(|s| s.power.destination()).is_on() {
-        assert!(tokio::time::Instant::now() < deadline, "the host never went off");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the host never went off"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(&dir);

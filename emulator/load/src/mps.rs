@@ -325,7 +325,9 @@ impl MpsTunnel {
                 } if recipient_channel == channel.ours => {
                     channel.window = channel.window.saturating_add(bytes_to_add);
                 }
-                Message::ChannelClose { recipient_channel } if recipient_channel == channel.ours => {
+                Message::ChannelClose { recipient_channel }
+                    if recipient_channel == channel.ours =>
+                {
                     self.send(&Message::ChannelClose {
                         recipient_channel: channel.theirs,
                     })
@@ -347,7 +349,9 @@ impl MpsTunnel {
         .await?;
         loop {
             match self.next().await? {
-                Message::ChannelClose { recipient_channel } if recipient_channel == channel.ours => {
+                Message::ChannelClose { recipient_channel }
+                    if recipient_channel == channel.ours =>
+                {
                     return Ok(());
                 }
                 // Data still in flight as we closed.

@@ -124,7 +124,9 @@ impl Trigger {
     ];
 
     pub fn from_number(n: i64) -> Option<Trigger> {
-        Trigger::ALL.into_iter().find(|t| i64::from(t.number()) == n)
+        Trigger::ALL
+            .into_iter()
+            .find(|t| i64::from(t.number()) == n)
     }
 
     pub fn number(self) -> u32 {
@@ -210,8 +212,8 @@ impl PolicyRule {
 /// AMT_UserInitiatedConnectionService.EnabledState.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum UserInitiated {
-    /// 32768. Firmware's factory value is not in the spec; both consoles
-    /// set 32771 when they find anything else, which suggests it is off.
+    /// Value 32768. The factory value is not in the spec; both consoles
+    /// set 32771 when they find anything else, which suggests this.
     #[default]
     Disabled,
     /// 32769
@@ -395,9 +397,8 @@ impl Device {
             }
         }
         self.edit_remote_access("AMT_ManagementPresenceRemoteSAP", |ra| {
-            let same = |s: &&MpServer| {
-                s.address.eq_ignore_ascii_case(&new.address) && s.port == new.port
-            };
+            let same =
+                |s: &&MpServer| s.address.eq_ignore_ascii_case(&new.address) && s.port == new.port;
             if ra.servers.iter().any(|s| same(&s)) {
                 return Err(Duplicate);
             }
@@ -423,7 +424,10 @@ impl Device {
     /// server goes too (nothing could be connected to for it).
     pub fn delete_mp_server(&self, name: &str) -> Result<(), RemoteAccessRefusal> {
         self.edit_remote_access("AMT_ManagementPresenceRemoteSAP", |ra| {
-            let id = ra.server_by_name(name).ok_or(RemoteAccessRefusal::NotFound)?.id;
+            let id = ra
+                .server_by_name(name)
+                .ok_or(RemoteAccessRefusal::NotFound)?
+                .id;
             ra.servers.retain(|s| s.id != id);
             for rule in &mut ra.rules {
                 rule.servers.retain(|(s, _)| *s != id);
@@ -443,8 +447,7 @@ impl Device {
         servers: &[String],
     ) -> Result<String, RemoteAccessRefusal> {
         use RemoteAccessRefusal::*;
-        if servers.is_empty() || servers.len() > MAX_SERVERS_PER_RULE || extended_data.len() > 64
-        {
+        if servers.is_empty() || servers.len() > MAX_SERVERS_PER_RULE || extended_data.len() > 64 {
             return Err(Invalid);
         }
         self.edit_remote_access("AMT_RemoteAccessPolicyRule", |ra| {

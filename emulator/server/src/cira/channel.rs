@@ -164,14 +164,15 @@ fn spawn_service(
             Service::Http => crate::http::serve_connection(io, endpoint, peer).await,
             Service::Redirection => crate::redirect::serve(io, endpoint, peer).await,
             Service::Https | Service::RedirectionTls => {
-                let stream =
-                    match crate::tls::accept(io, &endpoint.device, &endpoint.tls, &tls).await {
-                        Ok(stream) => stream,
-                        Err(e) => {
-                            tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS inside a CIRA channel refused");
-                            return;
-                        }
-                    };
+                let stream = match crate::tls::accept(io, &endpoint.device, &endpoint.tls, &tls)
+                    .await
+                {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::info!(device = %endpoint.device.name, %peer, error = %e, "TLS inside a CIRA channel refused");
+                        return;
+                    }
+                };
                 if service == Service::Https {
                     crate::http::serve_connection(stream, endpoint, peer).await
                 } else {

@@ -55,7 +55,9 @@ pub async fn run(endpoint: Arc<Endpoint>, source: IpAddr, tls: Arc<TlsContext>) 
                     endpoint.cira.take_user_request();
                 }
                 endpoint.cira.enter(CiraPhase::Off, None);
-                endpoint.cira.update(|s| s.last_error = Some(why.to_string()));
+                endpoint
+                    .cira
+                    .update(|s| s.last_error = Some(why.to_string()));
                 if !wait_for_change(&endpoint, &mut changes, None).await {
                     return;
                 }
@@ -66,7 +68,9 @@ pub async fn run(endpoint: Arc<Endpoint>, source: IpAddr, tls: Arc<TlsContext>) 
             endpoint.cira.take_user_request();
         }
         let mps = format!("{}:{}", plan.server.address, plan.server.port);
-        endpoint.cira.enter(CiraPhase::Connecting, Some(mps.clone()));
+        endpoint
+            .cira
+            .enter(CiraPhase::Connecting, Some(mps.clone()));
         METRICS.cira_attempt();
         let ended = match connect::connect(&endpoint.device, &plan.server, source).await {
             Ok((stream, addr)) => {

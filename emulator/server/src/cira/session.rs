@@ -224,7 +224,7 @@ impl Session {
                         return stop;
                     }
                 }
-                Some(msg) = self.events.1.recv() => self.from_channel(msg),
+                Some(msg) = self.events.1.recv() => self.channel_said(msg),
                 _ = sleep_until(next_keepalive) => {
                     cookie = cookie.wrapping_add(1);
                     let _ = self.tunnel.send_keepalive(cookie);
@@ -327,7 +327,7 @@ impl Session {
         self.links.insert(channel, link);
     }
 
-    fn from_channel(&mut self, msg: FromChannel) {
+    fn channel_said(&mut self, msg: FromChannel) {
         match msg {
             FromChannel::Data(id, bytes) => {
                 if let Some(link) = self.links.get_mut(&id) {

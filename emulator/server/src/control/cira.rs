@@ -25,7 +25,10 @@ pub(super) fn json(endpoint: &Endpoint) -> Value {
 }
 
 /// `GET /api/v1/devices/{name}/cira`.
-pub(super) async fn status(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+pub(super) async fn status(
+    State(c): Shared,
+    name: Result<Path<String>, PathRejection>,
+) -> ApiResult {
     let Path(name) = name?;
     ok(StatusCode::OK, json(c.endpoint(&name)?))
 }

@@ -26,8 +26,13 @@ fn a_configured_device_outside_the_enterprise_plans_a_periodic_tunnel() {
     assert_eq!(d.cira_plan(false), Err(NoCira::Inside));
     let name = d.add_mp_server(mps("mps.example")).unwrap();
     assert_eq!(name, "Intel(r) AMT:Management Presence Server 0");
-    d.add_policy_rule(Trigger::Periodic, 0, periodic(10), &[name.clone()])
-        .unwrap();
+    d.add_policy_rule(
+        Trigger::Periodic,
+        0,
+        periodic(10),
+        std::slice::from_ref(&name),
+    )
+    .unwrap();
     // No detection strings: the device counts itself inside.
     assert_eq!(d.cira_plan(false), Err(NoCira::Inside));
     d.set_detection_strings(vec!["a1b2c3".into()]).unwrap();
@@ -65,7 +70,10 @@ fn bad_servers_and_rules_are_refused_and_change_nothing() {
     let d = device("11.8");
     let before = d.remote_access();
     let mut bad = mps("not an fqdn");
-    assert_eq!(d.add_mp_server(bad.clone()), Err(RemoteAccessRefusal::Invalid));
+    assert_eq!(
+        d.add_mp_server(bad.clone()),
+        Err(RemoteAccessRefusal::Invalid)
+    );
     bad = mps("mps.example");
     bad.format = MpsAddressFormat::Ipv4;
     assert_eq!(d.add_mp_server(bad), Err(RemoteAccessRefusal::Invalid));
@@ -74,7 +82,10 @@ fn bad_servers_and_rules_are_refused_and_change_nothing() {
         username: "x".repeat(17),
         password: "p".into(),
     };
-    assert_eq!(d.add_mp_server(long_user), Err(RemoteAccessRefusal::Invalid));
+    assert_eq!(
+        d.add_mp_server(long_user),
+        Err(RemoteAccessRefusal::Invalid)
+    );
     let mut no_cert = mps("mps.example");
     no_cert.auth = MpsAuth::MutualTls { certificate: 9 };
     assert_eq!(d.add_mp_server(no_cert), Err(RemoteAccessRefusal::Invalid));
@@ -89,10 +100,10 @@ fn bad_servers_and_rules_are_refused_and_change_nothing() {
         d.add_mp_server(mps("MPS.example")),
         Err(RemoteAccessRefusal::Duplicate)
     );
-    d.add_policy_rule(Trigger::Periodic, 0, vec![], &[name.clone()])
+    d.add_policy_rule(Trigger::Periodic, 0, vec![], std::slice::from_ref(&name))
         .unwrap();
     assert_eq!(
-        d.add_policy_rule(Trigger::Periodic, 0, vec![], &[name.clone()]),
+        d.add_policy_rule(Trigger::Periodic, 0, vec![], std::slice::from_ref(&name)),
         Err(RemoteAccessRefusal::Duplicate)
     );
     for i in 1..MAX_MP_SERVERS {
@@ -111,7 +122,7 @@ fn deleting_a_server_takes_the_rules_left_without_one() {
     let b = d.add_mp_server(mps("b.example")).unwrap();
     d.add_policy_rule(Trigger::Periodic, 0, vec![], &[a.clone(), b.clone()])
         .unwrap();
-    d.add_policy_rule(Trigger::Alert, 0, vec![], &[a.clone()])
+    d.add_policy_rule(Trigger::Alert, 0, vec![], std::slice::from_ref(&a))
         .unwrap();
     d.delete_mp_server(&a).unwrap();
     let ra = d.remote_access();
@@ -131,7 +142,7 @@ fn deleting_a_server_takes_the_rules_left_without_one() {
 fn credentials_and_mps_type_change_in_place() {
     let d = device("11.8");
     let a = d.add_mp_server(mps("a.example")).unwrap();
-    d.add_policy_rule(Trigger::Periodic, 0, vec![], &[a.clone()])
+    d.add_policy_rule(Trigger::Periodic, 0, vec![], std::slice::from_ref(&a))
         .unwrap();
     d.set_mps_credentials(&a, Some("user".into()), Some("pass".into()))
         .unwrap();

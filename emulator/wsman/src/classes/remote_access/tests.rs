@@ -49,7 +49,11 @@ fn meshcentral_configures_cira_over_the_wire() {
 
     let reply = add_mesh_server(&send);
     assert!(reply.fault.is_none(), "{}", reply.xml);
-    assert!(reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"), "{}", reply.xml);
+    assert!(
+        reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"),
+        "{}",
+        reply.xml
+    );
     assert!(
         reply
             .xml
@@ -70,7 +74,11 @@ fn meshcentral_configures_cira_over_the_wire() {
             "<r:Trigger>2</r:Trigger><r:TunnelLifeTime>0</r:TunnelLifeTime><r:ExtendedData>AAAAAAAAAAo=</r:ExtendedData><r:MpServer>{server}</r:MpServer>"
         ),
     ));
-    assert!(reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"), "{}", reply.xml);
+    assert!(
+        reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"),
+        "{}",
+        reply.xml
+    );
     assert!(reply.xml.contains(">Periodic<"), "{}", reply.xml);
 
     let reply = send(invoke(
@@ -78,7 +86,11 @@ fn meshcentral_configures_cira_over_the_wire() {
         "RequestStateChange",
         "<r:RequestedState>32771</r:RequestedState>",
     ));
-    assert!(reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"), "{}", reply.xml);
+    assert!(
+        reply.xml.contains("<g:ReturnValue>0</g:ReturnValue>"),
+        "{}",
+        reply.xml
+    );
 
     let put = |strings: &str| {
         request(
@@ -134,9 +146,15 @@ fn meshcentral_configures_cira_over_the_wire() {
     assert!(applies.contains("<h:MpsType>0</h:MpsType>"), "{applies}");
     assert!(applies.contains(">Periodic</"), "{applies}");
     let saps = enumerate(SAP);
-    assert!(saps.contains("<h:AccessInfo>mps.vpro.test</h:AccessInfo>"), "{saps}");
+    assert!(
+        saps.contains("<h:AccessInfo>mps.vpro.test</h:AccessInfo>"),
+        "{saps}"
+    );
     let users = enumerate("AMT_MPSUsernamePassword");
-    assert!(users.contains(MESH_USER) && !users.contains("Aa1!"), "{users}");
+    assert!(
+        users.contains(MESH_USER) && !users.contains("Aa1!"),
+        "{users}"
+    );
     assert!(!enumerate("AMT_RemoteAccessCredentialContext").contains("Fault"));
     let env = enumerate("AMT_EnvironmentDetectionSettingData");
     assert!(env.contains("8f3a01c2d4e5"), "{env}");
