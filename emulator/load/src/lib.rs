@@ -12,6 +12,7 @@
 //! CIRA devices call home to.
 
 pub mod baseline;
+pub mod cira;
 pub mod client;
 pub mod digest;
 pub mod hellos;
