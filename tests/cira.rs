@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use amtemu_apf::Message;
-use amtemu_apf::message::{DisconnectReason, code};
+use amtemu_apf::message::{DisconnectReason, TriggerReason, code};
 use amtemu_load::mps::{Mps, MpsChannel, MpsTunnel, http_response_complete};
 use amtemu_model::device::{DeviceConfig, Firmware};
 use amtemu_server::emulator::{Emulator, EmulatorBuilder};
@@ -97,8 +97,22 @@ fn return_value(text: &str) -> Option<String> {
 /// matches.
 async fn configure(device: SocketAddr, mps: SocketAddr, root: Vec<u8>, password: &str) {
     let address = mps.ip().to_string();
-    configure_as(device, (&address, 3), mps.port(), root, MPS_USER, password).await
+    let server = (address.as_str(), 3);
+    configure_as(
+        device,
+        server,
+        mps.port(),
+        root,
+        (MPS_USER, password),
+        PERIODIC,
+    )
+    .await
 }
+
+/// A periodic rule every 10 s that keeps the tunnel up (MeshCentral's).
+const PERIODIC: &str = "<h:Trigger>2</h:Trigger><h:TunnelLifeTime>0</h:TunnelLifeTime><h:ExtendedData>AAAAAAAAAAo=</h:ExtendedData>";
+/// A user-initiated rule whose tunnels last 2 s.
+const USER_INITIATED: &str = "<h:Trigger>0</h:Trigger><h:TunnelLifeTime>2</h:TunnelLifeTime>";
 
 /// `configure` with the server named as given: (AccessInfo, InfoFormat).
 async fn configure_as(
@@ -106,8 +120,8 @@ async fn configure_as(
     (address, format): (&str, u32),
     port: u16,
     root: Vec<u8>,
-    user: &str,
-    password: &str,
+    (user, password): (&str, &str),
+    rule: &'static str,
 ) {
     let (address, user, password) = (address.to_string(), user.to_string(), password.to_string());
     tokio::task::spawn_blocking(move || {
@@ -143,7 +157,7 @@ async fn configure_as(
             "AddRemoteAccessPolicyRule",
             "",
             &format!(
-                r#"<h:Trigger>2</h:Trigger><h:TunnelLifeTime>0</h:TunnelLifeTime><h:ExtendedData>AAAAAAAAAAo=</h:ExtendedData><h:MpServer><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>{sap}</w:ResourceURI><w:SelectorSet><w:Selector Name="Name">{name}</w:Selector></w:SelectorSet></a:ReferenceParameters></h:MpServer>"#
+                r#"{rule}<h:MpServer><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>{sap}</w:ResourceURI><w:SelectorSet><w:Selector Name="Name">{name}</w:Selector></w:SelectorSet></a:ReferenceParameters></h:MpServer>"#
             ),
         );
         assert_eq!(return_value(&r.text()).as_deref(), Some("0"), "{}", r.text());
@@ -513,8 +527,8 @@ async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
         ("localhost", 201),
         port,
         pki.root.clone(),
-        mesh_user,
-        password,
+        (mesh_user, password),
+        PERIODIC,
     )
     .await;
 
@@ -548,4 +562,113 @@ async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A minimal HTTP/1.1 exchange with the control API: status and JSON body.
+async fn control(addr: SocketAddr, method: &'static str, path: String) -> (u16, serde_json::Value) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).expect("control API");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let r = read_response(&mut std::io::BufReader::new(s)).expect("an answer");
+        (r.status, serde_json::from_slice(&r.body).unwrap_or_default())
+    })
+    .await
+    .unwrap()
+}
+
+/// With only a user-initiated rule the device stays off CIRA until host
+/// software asks (the control API stands in for it): it then calls in
+/// with trigger "user initiated", and hangs up with "by application" when
+/// the rule's tunnel lifetime ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_initiated_connection_is_asked_for_through_the_control_api() {
+    let ip = unique_address();
+    let mps_ip = unique_address();
+    let pki = pki(MPS_NAME);
+    let mps = Mps::bind(
+        SocketAddr::new(IpAddr::V4(mps_ip), 0),
+        pki.chain.clone(),
+        pki.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let emulator = EmulatorBuilder::new(vec![spec("cira-user", IpAddr::V4(ip))])
+        .ca(Ca::generate().expect("a CA"))
+        .control(Some(SocketAddr::new(IpAddr::V4(ip), 0)))
+        .start()
+        .await
+        .expect("the emulator starts");
+    let api = emulator.control_addr().expect("a control API");
+    let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
+    let mps_addr = mps.local_addr().unwrap();
+    let address = mps_addr.ip().to_string();
+    configure_as(
+        dev,
+        (&address, 3),
+        mps_addr.port(),
+        pki.root.clone(),
+        (MPS_USER, MPS_PASSWORD),
+        USER_INITIATED,
+    )
+    .await;
+    let path = "/api/v1/devices/cira-user/cira".to_string();
+    let (status, state) = control(api, "GET", path.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(state["state"], "off", "{state}");
+
+    // Refused while the service is disabled (its factory state).
+    let (status, _) = control(api, "POST", format!("{path}/connect")).await;
+    assert_eq!(status, 202);
+    let refused = tokio::time::timeout(Duration::from_secs(2), mps.accept_raw()).await;
+    assert!(
+        refused.is_err(),
+        "no tunnel while user-initiated connections are disabled"
+    );
+    let (_, state) = control(api, "GET", path.clone()).await;
+    assert!(
+        state["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("disabled")),
+        "{state}"
+    );
+
+    tokio::task::spawn_blocking(move || {
+        let r = Client::new(dev, USER, PASSWORD).invoke(
+            "AMT_UserInitiatedConnectionService",
+            "RequestStateChange",
+            "",
+            "<h:RequestedState>32771</h:RequestedState>",
+        );
+        assert_eq!(
+            return_value(&r.text()).as_deref(),
+            Some("0"),
+            "{}",
+            r.text()
+        );
+    })
+    .await
+    .unwrap();
+    let (status, _) = control(api, "POST", format!("{path}/connect")).await;
+    assert_eq!(status, 202);
+    let mut tunnel = accept_from(&mps, ip).await;
+    assert_eq!(tunnel.trigger, Some(TriggerReason::UserInitiated));
+    wait_for_phase(&emulator, 0, CiraPhase::Connected).await;
+    let (_, state) = control(api, "GET", path.clone()).await;
+    assert_eq!(state["state"], "connected", "{state}");
+    assert_eq!(state["mps"], mps_addr.to_string());
+
+    let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
+    assert_eq!(reason, Some(DisconnectReason::ByApplication));
+    wait_for_phase(&emulator, 0, CiraPhase::Off).await;
+    let detail = control(api, "GET", "/api/v1/devices/cira-user".into())
+        .await
+        .1;
+    assert_eq!(detail["cira"]["connects"], 1, "{detail}");
 }

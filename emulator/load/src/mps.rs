@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use amtemu_apf::message::{
     AuthMethod, ChannelOpen, ChannelType, DisconnectReason, GlobalRequest, SERVICE_AUTH,
-    SERVICE_PFWD,
+    SERVICE_PFWD, TriggerReason,
 };
 use amtemu_apf::{Message, Uuid};
 use rustls::ServerConfig;
@@ -92,6 +92,7 @@ impl Mps {
             peer,
             buf: Vec::new(),
             uuid: None,
+            trigger: None,
             username: None,
             ports: Vec::new(),
             next_channel: 4,
@@ -115,6 +116,8 @@ pub struct MpsTunnel {
     buf: Vec<u8>,
     /// From PROTOCOLVERSION.
     pub uuid: Option<Uuid>,
+    /// Why the device called (PROTOCOLVERSION).
+    pub trigger: Option<TriggerReason>,
     pub username: Option<String>,
     /// Ports the device forwarded (each accepted).
     pub ports: Vec<u16>,
@@ -139,7 +142,10 @@ impl MpsTunnel {
     pub async fn handshake(&mut self, username: &str, password: &str) -> Result<(), MpsError> {
         loop {
             match self.next_raw().await? {
-                Message::ProtocolVersion(v) => self.uuid = Some(v.uuid),
+                Message::ProtocolVersion(v) => {
+                    self.uuid = Some(v.uuid);
+                    self.trigger = Some(v.trigger);
+                }
                 Message::ServiceRequest { service }
                     if service == SERVICE_AUTH || service == SERVICE_PFWD =>
                 {
