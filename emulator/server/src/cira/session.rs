@@ -25,8 +25,9 @@ use crate::endpoint::Endpoint;
 use crate::endpoint::cira::CiraPhase;
 use crate::tls::TlsContext;
 
-/// Largest read from the MPS at once.
-const READ_CHUNK: usize = 16 * 1024;
+/// Largest read from the MPS at once: one device data chunk and change.
+/// Kept small because every tunnel of a large fleet holds one.
+const READ_CHUNK: usize = 4 * 1024;
 /// Keep-alive intervals of silence after which the MPS is taken for gone.
 const SILENCE_INTERVALS: u32 = 3;
 
@@ -194,7 +195,9 @@ impl Session {
         let lifetime = plan
             .lifetime
             .map(|s| Instant::now() + Duration::from_secs(u64::from(s)));
-        let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+        // Bytes of an incomplete message; empty (and unallocated) between
+        // messages, which is most of the time.
+        let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; READ_CHUNK];
         let mut heard = Instant::now();
         let mut next_keepalive = Instant::now() + self.interval();
