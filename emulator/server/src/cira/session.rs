@@ -28,6 +28,10 @@ use crate::tls::TlsContext;
 /// Largest read from the MPS at once: one device data chunk and change.
 /// Kept small because every tunnel of a large fleet holds one.
 const READ_CHUNK: usize = 4 * 1024;
+/// How long a write to the MPS may stall before the connection counts as
+/// lost: an MPS that stops reading must not hold the device's tunnel (and
+/// its channels) for ever.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Keep-alive intervals of silence after which the MPS is taken for gone.
 const SILENCE_INTERVALS: u32 = 3;
 
@@ -135,6 +139,8 @@ enum Stop {
     Disconnected(DisconnectReason),
     #[error("nothing heard from the MPS for {0:?}")]
     Silent(Duration),
+    #[error("the MPS took nothing for {0:?}")]
+    WriteStalled(Duration),
     #[error("tunnel lifetime over")]
     Lifetime,
     #[error("configuration changed")]
@@ -177,8 +183,11 @@ impl Session {
         if let Some(reason) = reason {
             self.tunnel.disconnect(reason);
         }
-        let _ = self.flush(&mut stream).await;
-        let _ = stream.shutdown().await;
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+            let _ = self.flush(&mut stream).await;
+            let _ = stream.shutdown().await;
+        })
+        .await;
         self.links.clear();
         stop
     }
@@ -203,8 +212,10 @@ impl Session {
         let mut next_keepalive = Instant::now() + self.interval();
         let mut cookie: u32 = 0;
         loop {
-            if let Err(e) = self.flush(stream).await {
-                return e.into();
+            match tokio::time::timeout(WRITE_TIMEOUT, self.flush(stream)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return e.into(),
+                Err(_) => return Stop::WriteStalled(WRITE_TIMEOUT),
             }
             let silence = self.interval() * SILENCE_INTERVALS;
             tokio::select! {
