@@ -299,7 +299,7 @@ impl CiraRun {
         let mut direct = Stats::new("cira wsman get direct");
         let began = Instant::now();
         for tunnel in &held {
-            let addr = SocketAddr::new(tunnel.peer.ip(), 16992);
+            let addr = SocketAddr::new(tunnel.peer.ip(), self.devices.port);
             let mut c = WsmanClient::new(
                 Target { addr, tls: None },
                 DigestSession::new(&self.user, &self.password),

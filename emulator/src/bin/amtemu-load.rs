@@ -90,6 +90,10 @@ enum Cmd {
         devices: DeviceArgs,
         #[arg(long, default_value = "127.0.0.1:4433")]
         listen: SocketAddr,
+        /// The devices' WS-Man port on the LAN (inside the tunnel it is
+        /// always 16992).
+        #[arg(long, default_value_t = 16992)]
+        port: u16,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         /// Timed Gets per tunnel (and directly per device).
@@ -289,6 +293,7 @@ fn main() -> anyhow::Result<()> {
             Cmd::Cira {
                 devices,
                 listen,
+                port,
                 concurrency,
                 gets,
                 timeout_seconds,
@@ -301,7 +306,7 @@ fn main() -> anyhow::Result<()> {
                     devices: Devices {
                         first: devices.first,
                         count: devices.devices.max(1),
-                        port: 16992,
+                        port,
                     },
                     listen,
                     user,
