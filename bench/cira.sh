@@ -12,15 +12,16 @@ n=${1:?device count}
 shift
 first=${FIRST:-127.7.0.1}
 export AMTEMU_LOG=${AMTEMU_LOG:-amtemu=warn}
+log=$(mktemp)
 target/release/amtemu fleet --count "$n" --first-address "$first" \
     --ca-dir "${CA_DIR:-target/bench-ca}" \
     --http-port 23992 --https-port 23993 --redirection-port 23994 --redirection-tls-port 23995 --local-port 0 \
-    "$@" >/dev/null &
+    "$@" >"$log" 2>&1 &
 fleet=$!
-trap 'kill $fleet 2>/dev/null || true' EXIT
-# Wait until the last device answers.
+trap 'kill $fleet 2>/dev/null || true; rm -f "$log"' EXIT
+# Wait until the fleet says it is ready.
 for _ in $(seq 600); do
-    target/release/amtemu-load get --first "$first" --devices 1 --port 23992 --seconds 0.01 --concurrency 1 >/dev/null 2>&1 && break
+    grep -q "ready in" "$log" && break
     sleep 0.2
 done
 target/release/amtemu-load cira --first "$first" --devices "$n" --port 23992 \

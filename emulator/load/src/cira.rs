@@ -215,11 +215,14 @@ impl CiraRun {
             loop {
                 let mps = mps.clone();
                 let tx = tx.clone();
-                let Ok(raw) = mps.accept_raw().await else {
+                let Ok((tcp, peer)) = mps.accept_tcp().await else {
                     continue;
                 };
+                // TLS and APF on a task per device, so handshakes overlap.
                 tokio::spawn(async move {
-                    let mut t = raw;
+                    let Ok(mut t) = mps.tls(tcp, peer).await else {
+                        return;
+                    };
                     let ok = t.handshake(MPS_USER, MPS_PASSWORD).await.is_ok()
                         && t.wait_for_port(16994).await.is_ok();
                     if ok {

@@ -70,8 +70,18 @@ impl Mps {
                 chain.into_iter().map(CertificateDer::from).collect(),
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8)),
             )?;
+        // A fleet calls in all at once: a long accept queue keeps SYNs from
+        // being dropped and retried seconds later.
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener: TcpListener = socket.listen(65535)?;
         Ok(Mps {
-            listener: TcpListener::bind(addr).await?,
+            listener,
             acceptor: TlsAcceptor::from(Arc::new(config)),
             username: username.into(),
             password: password.into(),
@@ -84,8 +94,20 @@ impl Mps {
 
     /// The next device's connection after TLS, before any APF.
     pub async fn accept_raw(&self) -> Result<MpsTunnel, MpsError> {
+        let (tcp, peer) = self.accept_tcp().await?;
+        self.tls(tcp, peer).await
+    }
+
+    /// The next TCP connection; [`Mps::tls`] finishes it, on a task of its
+    /// own when many devices call at once.
+    pub async fn accept_tcp(&self) -> Result<(TcpStream, SocketAddr), MpsError> {
         let (tcp, peer) = self.listener.accept().await?;
         let _ = tcp.set_nodelay(true);
+        Ok((tcp, peer))
+    }
+
+    /// The TLS handshake on an accepted connection.
+    pub async fn tls(&self, tcp: TcpStream, peer: SocketAddr) -> Result<MpsTunnel, MpsError> {
         let stream = self.acceptor.accept(tcp).await?;
         Ok(MpsTunnel {
             stream,
