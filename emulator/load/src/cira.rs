@@ -57,8 +57,17 @@ pub struct CiraReport {
     pub held: Vec<MpsTunnel>,
 }
 
-/// A throwaway MPS PKI: root DER, leaf chain and key.
-fn pki() -> Result<(Vec<u8>, Vec<Vec<u8>>, Vec<u8>), rcgen::Error> {
+/// A throwaway MPS PKI.
+struct Pki {
+    /// The root, DER: what devices trust.
+    root: Vec<u8>,
+    /// The MPS's chain, leaf first, DER.
+    chain: Vec<Vec<u8>>,
+    /// Its key, PKCS#8 DER.
+    key: Vec<u8>,
+}
+
+fn pki() -> Result<Pki, rcgen::Error> {
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name
@@ -73,7 +82,11 @@ fn pki() -> Result<(Vec<u8>, Vec<Vec<u8>>, Vec<u8>), rcgen::Error> {
     let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let leaf = rcgen::CertificateParams::new(vec![MPS_NAME.to_string()])?;
     let cert = leaf.signed_by(&key, &issuer)?;
-    Ok((root, vec![cert.der().to_vec()], key.serialize_der()))
+    Ok(Pki {
+        root,
+        chain: vec![cert.der().to_vec()],
+        key: key.serialize_der(),
+    })
 }
 
 fn invoke(class: &str, method: &str, args: &str, id: u64) -> String {
@@ -199,7 +212,7 @@ impl CiraRun {
         if !self.listen.ip().is_loopback() {
             return Err(format!("{} is not a loopback address", self.listen));
         }
-        let (root, chain, key) = pki().map_err(|e| e.to_string())?;
+        let Pki { root, chain, key } = pki().map_err(|e| e.to_string())?;
         let mps = Mps::bind(self.listen, chain, key, MPS_USER, MPS_PASSWORD)
             .await
             .map_err(|e| e.to_string())?;

@@ -200,7 +200,7 @@ impl WsmanClient {
 
     /// One authenticated Get; returns the response body's length.
     pub async fn get(&mut self) -> Result<usize, ClientError> {
-        self.post(|id| get_general_settings(id)).await
+        self.post(get_general_settings).await
     }
 
     /// One authenticated request with the body `body` makes for a message
