@@ -363,6 +363,15 @@ async fn a_device_calls_home_and_serves_wsman_through_the_tunnel() {
     }
     let through = get_through(&mut tunnel_a, dev_a, "AMT_GeneralSettings").await;
     assert_eq!(through.status, 200, "A serves again after reconnecting");
+
+    // A small window: the device's 401 (about 770 bytes) comes in pieces no
+    // larger than what is left, each after the MPS's adjust (the MPS's
+    // reader fails on any overrun).
+    let mut ch = tunnel_a.open_channel_with_window(16992, 200).await.unwrap();
+    let client = Client::new(dev_a, USER, PASSWORD);
+    let body = envelope_get("AMT_GeneralSettings", "1");
+    let challenge = exchange(&mut tunnel_a, &mut ch, &client.request_bytes(&body, None)).await;
+    assert_eq!(challenge.status, 401, "{}", challenge.text());
     assert!(cira(0).connects >= 5);
 }
 

@@ -38,6 +38,8 @@ pub enum MpsError {
     Disconnected(DisconnectReason),
     #[error("refused the device's credentials")]
     Refused,
+    #[error("the device sent {len} bytes with {left} left in the window")]
+    WindowOverrun { len: u32, left: u32 },
     #[error("timed out")]
     Timeout,
     #[error("TLS: {0}")]
@@ -157,6 +159,12 @@ pub struct MpsChannel {
     pub theirs: u32,
     /// What the device lets us send before it grants more.
     pub window: u32,
+    /// The window we granted the device at open.
+    pub granted: u32,
+    /// What the device may still send us before our next adjust.
+    pub left: u32,
+    /// Received, not yet granted back.
+    unacked: u32,
 }
 
 impl MpsTunnel {
@@ -275,12 +283,21 @@ impl MpsTunnel {
 
     /// Opens a `forwarded-tcpip` channel to `port`, as the MPSs do.
     pub async fn open_channel(&mut self, port: u16) -> Result<MpsChannel, MpsError> {
+        self.open_channel_with_window(port, MPS_WINDOW).await
+    }
+
+    /// [`MpsTunnel::open_channel`] granting the device `window` bytes.
+    pub async fn open_channel_with_window(
+        &mut self,
+        port: u16,
+        window: u32,
+    ) -> Result<MpsChannel, MpsError> {
         let ours = self.next_channel;
         self.next_channel += 1;
         self.send(&Message::ChannelOpen(ChannelOpen {
             channel_type: ChannelType::ForwardedTcpip,
             sender_channel: ours,
-            initial_window: MPS_WINDOW,
+            initial_window: window,
             connected_address: String::new(),
             connected_port: u32::from(port),
             originator_address: "1.2.3.4".into(),
@@ -298,6 +315,9 @@ impl MpsTunnel {
                         ours,
                         theirs: sender_channel,
                         window: initial_window,
+                        granted: window,
+                        left: window,
+                        unacked: 0,
                     });
                 }
                 Message::KeepaliveReply { .. } => {}
@@ -322,29 +342,38 @@ impl MpsTunnel {
 
     /// Reads channel data until `done` says the bytes so far are complete
     /// or the device closes the channel; grants window as MPSs do (once
-    /// half is used). Returns the bytes and whether the device closed.
+    /// half is used) and fails if the device sends past it. Returns the
+    /// bytes and whether the device closed.
     pub async fn read(
         &mut self,
         channel: &mut MpsChannel,
         done: impl Fn(&[u8]) -> bool,
     ) -> Result<(Vec<u8>, bool), MpsError> {
         let mut got = Vec::new();
-        let mut unacked = 0u32;
         while !done(&got) {
             match self.next().await? {
                 Message::ChannelData {
                     recipient_channel,
                     data,
                 } if recipient_channel == channel.ours => {
-                    unacked += data.len() as u32;
+                    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                    if len > channel.left {
+                        return Err(MpsError::WindowOverrun {
+                            len,
+                            left: channel.left,
+                        });
+                    }
+                    channel.left -= len;
+                    channel.unacked += len;
                     got.extend_from_slice(&data);
-                    if unacked > MPS_WINDOW / 2 {
+                    if channel.unacked > channel.granted / 2 {
                         self.send(&Message::ChannelWindowAdjust {
                             recipient_channel: channel.theirs,
-                            bytes_to_add: unacked,
+                            bytes_to_add: channel.unacked,
                         })
                         .await?;
-                        unacked = 0;
+                        channel.left += channel.unacked;
+                        channel.unacked = 0;
                     }
                 }
                 Message::ChannelWindowAdjust {
