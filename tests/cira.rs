@@ -632,7 +632,10 @@ async fn a_user_initiated_connection_is_asked_for_through_the_control_api() {
     assert_eq!(status, 200);
     assert_eq!(state["state"], "off", "{state}");
 
-    // Refused while the service is disabled (its factory state).
+    // Refused while the service is disabled (its factory state). The
+    // configuration's change events are let through first, so the
+    // answer below is the one to the request.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, _) = control(api, "POST", format!("{path}/connect")).await;
     assert_eq!(status, 202);
     let refused = tokio::time::timeout(Duration::from_secs(2), mps.accept_raw()).await;
