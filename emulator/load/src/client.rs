@@ -215,6 +215,18 @@ impl WsmanClient {
     /// One authenticated request (a Get unless [`Operation`] says
     /// otherwise); returns the response body's length.
     pub async fn get(&mut self) -> Result<usize, ClientError> {
+        match self.operation {
+            Operation::Get => self.post(get_general_settings).await,
+            Operation::PutHostName => {
+                self.post(|id| put_general_settings_host_name(id, &format!("load-{id}")))
+                    .await
+            }
+        }
+    }
+
+    /// One authenticated request with the body `body` makes for a message
+    /// id; returns the response body's length.
+    pub async fn post(&mut self, body: impl Fn(u64) -> String) -> Result<usize, ClientError> {
         // A stale or first nonce costs one extra round trip; two in a row
         // means the password is wrong.
         for _ in 0..3 {
@@ -223,13 +235,7 @@ impl WsmanClient {
                 None => self.target.connect().await?,
             };
             self.message_id += 1;
-            let body = match self.operation {
-                Operation::Get => get_general_settings(self.message_id),
-                Operation::PutHostName => put_general_settings_host_name(
-                    self.message_id,
-                    &format!("load-{}", self.message_id),
-                ),
-            };
+            let body = body(self.message_id);
             let mut request = format!(
                 "POST /wsman HTTP/1.1\r\nHost: {}\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n",
                 self.target.addr,

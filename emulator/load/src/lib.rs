@@ -8,12 +8,15 @@
 //! (closed and open loop), [`report`] (figures and ratios) and
 //! [`baseline`] (the yardstick servers); [`hellos`] collects setup-mode
 //! hellos from a fleet; [`sol`] holds Serial-over-LAN sessions and times
-//! keystroke echoes.
+//! keystroke echoes; [`mps`] is a small Management Presence Server that
+//! CIRA devices call home to.
 
 pub mod baseline;
+pub mod cira;
 pub mod client;
 pub mod digest;
 pub mod hellos;
+pub mod mps;
 pub mod report;
 pub mod scheduler;
 pub mod sol;

@@ -202,6 +202,7 @@ impl EmulatorBuilder {
             fleet.log_events(&mut tasks);
         }
         fleet.persist(&mut tasks);
+        fleet.start_cira(&mut tasks);
         fleet
             .start_hellos(self.hellos)
             .map_err(EmulatorError::Hellos)?;

@@ -3,6 +3,7 @@
 //! hellos, the local interface, persistence, the control API and scenarios.
 
 pub mod address;
+pub mod cira;
 pub mod control;
 pub mod emulator;
 pub mod endpoint;

@@ -11,6 +11,8 @@
 //! | `amtemu_power_transitions_total` | counter | to |
 //! | `amtemu_devices` | gauge | |
 //! | `amtemu_provisioning_hellos_total` | counter | outcome (delivered, failed, given_up) |
+//! | `amtemu_cira_connect_attempts_total` | counter | |
+//! | `amtemu_cira_tunnels` | gauge | |
 //!
 //! Label values come from bounded sets (class and method names the
 //! registry knows, power states), never from what a client sent.
@@ -64,6 +66,8 @@ pub struct Metrics {
     devices: Gauge,
     hellos: Family<HelloLabels, Counter>,
     kvm: KvmMetrics,
+    cira_attempts: Counter,
+    cira_tunnels: Gauge,
 }
 
 /// KVM sessions and what their updates cost on the wire.
@@ -145,8 +149,22 @@ impl Metrics {
             hellos.clone(),
         );
         let kvm = KvmMetrics::register(&mut registry);
+        let cira_attempts = Counter::default();
+        registry.register(
+            "cira_connect_attempts",
+            "Connections devices began to their MPS",
+            cira_attempts.clone(),
+        );
+        let cira_tunnels = Gauge::default();
+        registry.register(
+            "cira_tunnels",
+            "CIRA connections open to an MPS (TLS up, handshake done or under way)",
+            cira_tunnels.clone(),
+        );
         Metrics {
             kvm,
+            cira_attempts,
+            cira_tunnels,
             hellos,
             registry,
             wsman_requests,
@@ -208,6 +226,16 @@ impl Metrics {
     pub fn kvm_update(&self, bytes: usize) {
         self.kvm.updates.inc();
         self.kvm.update_bytes.inc_by(bytes as u64);
+    }
+
+    /// A device began connecting to its MPS.
+    pub fn cira_attempt(&self) {
+        self.cira_attempts.inc();
+    }
+
+    /// A CIRA connection opened (true) or closed (false).
+    pub fn cira_tunnel_up(&self, up: bool) {
+        self.cira_tunnels.inc_by(if up { 1 } else { -1 });
     }
 
     pub fn set_devices(&self, count: usize) {

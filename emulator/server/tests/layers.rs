@@ -16,6 +16,7 @@ const SERVER: &[&str] = &[
     "endpoint",
     "http",
     "redirect",
+    "cira",
     "provision",
     "fleet",
     "control",

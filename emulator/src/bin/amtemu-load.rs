@@ -85,6 +85,36 @@ enum Cmd {
         #[arg(last = true)]
         fleet: Vec<String>,
     },
+    /// Be a CIRA MPS for a running fleet: configure each device over
+    /// WS-Man (MPS root, server, periodic policy, environment detection),
+    /// accept its tunnel, then time WS-Man Gets through the tunnels and
+    /// directly. With --pid, the fleet's RSS before and after.
+    Cira {
+        #[command(flatten)]
+        devices: DeviceArgs,
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        listen: SocketAddr,
+        /// The devices' WS-Man port on the LAN (inside the tunnel it is
+        /// always 16992).
+        #[arg(long, default_value_t = 16992)]
+        port: u16,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Timed Gets per tunnel (and directly per device).
+        #[arg(long, default_value_t = 10)]
+        gets: usize,
+        #[arg(long, default_value_t = 120.0)]
+        timeout_seconds: f64,
+        /// The fleet's process, to read its resident memory from /proc.
+        #[arg(long)]
+        pid: Option<u32>,
+        #[arg(long, default_value = "admin")]
+        user: String,
+        #[arg(long, default_value = "P@ssw0rd", env = "AMTEMU_PASSWORD")]
+        password: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve a baseline (used by --baseline, which starts it as a child
     /// process so it has a process of its own like amtemu).
     Baseline {
@@ -265,6 +295,65 @@ fn main() -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Cmd::Cira {
+                devices,
+                listen,
+                port,
+                concurrency,
+                gets,
+                timeout_seconds,
+                pid,
+                user,
+                password,
+                json,
+            } => {
+                let run = amtemu_load::cira::CiraRun {
+                    devices: Devices {
+                        first: devices.first,
+                        count: devices.devices.max(1),
+                        port,
+                    },
+                    listen,
+                    user,
+                    password,
+                    concurrency,
+                    gets,
+                    timeout: Duration::from_secs_f64(timeout_seconds),
+                };
+                let rss_before = pid.and_then(rss_kib);
+                let report = run.run().await.map_err(anyhow::Error::msg)?;
+                let rss_after = pid.and_then(rss_kib);
+                println!(
+                    "{} tunnels up {:.2} s after the first configuration request",
+                    report.tunnels,
+                    report.all_connected.as_secs_f64()
+                );
+                println!("{}", report.connect);
+                println!("{}", report.through_tunnel);
+                println!("{}", report.direct);
+                let per_tunnel = match (rss_before, rss_after) {
+                    (Some(b), Some(a)) if report.tunnels > 0 => {
+                        let per = (a.saturating_sub(b)) as f64 / report.tunnels as f64;
+                        println!("fleet RSS {b} KiB → {a} KiB: {per:.1} KiB per tunnel");
+                        Some(per)
+                    }
+                    _ => None,
+                };
+                if json {
+                    let line = serde_json::json!({
+                        "tunnels": report.tunnels,
+                        "all_connected_s": report.all_connected.as_secs_f64(),
+                        "connect": report.connect.json(),
+                        "through_tunnel": report.through_tunnel.json(),
+                        "direct": report.direct.json(),
+                        "rss_kib_before": rss_before,
+                        "rss_kib_after": rss_after,
+                        "rss_kib_per_tunnel": per_tunnel,
+                    });
+                    println!("{line}");
+                }
+                Ok(())
+            }
             Cmd::Baseline {
                 kind,
                 bind,
@@ -279,6 +368,19 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// A process's resident memory in KiB (Linux /proc).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 async fn get(args: GetArgs, handshakes: bool, operation: Operation) -> anyhow::Result<()> {

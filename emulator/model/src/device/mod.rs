@@ -19,6 +19,7 @@ pub mod names;
 pub mod power;
 pub mod power_policy;
 pub mod provisioning;
+pub mod remote_access;
 pub mod settings;
 pub mod storage;
 pub mod users;
@@ -149,6 +150,9 @@ pub struct Nvram {
     /// IPS_HTTPProxyAccessPoint entries; absent in older state files.
     #[serde(default)]
     pub http_proxies: Vec<http_proxy::ProxyAccessPoint>,
+    /// CIRA's servers and policies; absent in older state files.
+    #[serde(default)]
+    pub remote_access: remote_access::RemoteAccess,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -241,6 +245,7 @@ impl Device {
                 web_ui_enabled: true,
                 http_proxies: Vec::new(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
+                remote_access: remote_access::RemoteAccess::default(),
             },
             power: PowerMachine::new(config.power, config.timings),
             last_boot: BootTarget::Disk,

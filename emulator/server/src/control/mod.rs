@@ -36,12 +36,16 @@
 //! - `GET /api/v1/devices/{name}/screenshot`: the host's screen as KVM
 //!   shows it, a PNG (`image/png`); drawn for the request, so a device
 //!   nobody looks at keeps no framebuffer.
+//! - `GET /api/v1/devices/{name}/cira`: the CIRA tunnel's state (also in
+//!   the detail view); `POST .../cira/connect`: a user-initiated connection
+//!   as host software asks for one (202).
 //! - `GET /metrics`: Prometheus metrics ([`metrics`]), OpenMetrics text.
 //!
 //! While the control plane runs it listens to every device's events (one
 //! small task per device): to count power transitions and to feed the
 //! event stream, which serializes events only while someone is connected.
 
+mod cira;
 pub mod client;
 mod events;
 mod faults;
@@ -133,6 +137,8 @@ fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
         )
         .route("/api/v1/devices/{name}/setup-mode", post(setup_mode))
         .route("/api/v1/devices/{name}/hello", get(hello_status))
+        .route("/api/v1/devices/{name}/cira", get(cira::status))
+        .route("/api/v1/devices/{name}/cira/connect", post(cira::connect))
         .route("/api/v1/devices/{name}/stop", post(stop))
         .route("/api/v1/devices/{name}/start", post(start))
         .route("/api/v1/devices/{name}/screenshot", get(screenshot))
@@ -265,6 +271,7 @@ fn details(endpoint: &Endpoint) -> Value {
             "users": 1 + s.nvram.users.accounts.len(),
             "stopped": faults.offline,
             "faults": faults_json(&faults),
+            "cira": cira::json(endpoint),
         });
         if s.power.is_transitioning() {
             v["power_destination"] = s.power.destination().name().into();

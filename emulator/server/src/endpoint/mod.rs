@@ -4,6 +4,7 @@
 //! injected faults. The protocol modules above use it; it uses none of
 //! them, so per-connection code never reaches up into the fleet.
 
+pub mod cira;
 pub mod limits;
 pub mod nonces;
 
@@ -30,6 +31,8 @@ pub struct Endpoint {
     pub redirect: RedirectState,
     /// The device's sockets in use, over all its network ports.
     pub connections: Arc<Gauge>,
+    /// The CIRA tunnel's state and the host's requests for one.
+    pub cira: cira::CiraStatus,
     /// Where the device's state is kept, when it is kept: replies that
     /// acknowledge a change wait for [`Store::save`].
     pub store: Option<Store>,
@@ -46,6 +49,7 @@ impl Endpoint {
             faults: crate::faults::Faults::default(),
             redirect: RedirectState::default(),
             connections: Arc::default(),
+            cira: cira::CiraStatus::default(),
             store,
         })
     }

@@ -382,6 +382,23 @@ impl Fleet {
         saved
     }
 
+    /// Starts the CIRA task of each device whose firmware has remote
+    /// access; its tunnels come from the device's own address.
+    pub fn start_cira(&self, tasks: &mut tokio::task::JoinSet<()>) {
+        let mut sources = HashMap::new();
+        for (addr, (endpoint, _)) in &self.by_address {
+            sources.insert(Arc::as_ptr(endpoint), addr.ip());
+        }
+        for endpoint in &self.devices {
+            let Some(source) = sources.get(&Arc::as_ptr(endpoint)).copied() else {
+                continue;
+            };
+            if crate::cira::supported(endpoint) {
+                tasks.spawn(crate::cira::run(endpoint.clone(), source, self.tls.clone()));
+            }
+        }
+    }
+
     /// Accepts on the listeners until the task is dropped.
     pub async fn serve(self: Arc<Self>, listeners: Vec<(TcpListener, Port)>) {
         let mut tasks = tokio::task::JoinSet::new();

@@ -19,6 +19,7 @@ mod power_policy;
 mod provisioning_hashes;
 mod provisioning_records;
 mod redirection;
+mod remote_access;
 mod screen_settings;
 mod setup;
 mod storage;
@@ -212,6 +213,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         provisioning_records::CLASSES,
         redirection::CLASSES,
         screen_settings::CLASSES,
+        remote_access::CLASSES,
         setup::CLASSES,
         storage::CLASSES,
         time::CLASSES,

@@ -1,0 +1,686 @@
+//! CIRA end to end against the in-repo MPS (`amtemu_load::mps`): devices
+//! configured over WS-Man as consoles configure them call home from their
+//! own loopback addresses, serve WS-Man through the tunnel exactly as
+//! directly, and a malformed message from the MPS closes that tunnel alone
+//! with the firmware's disconnect reason.
+
+mod support;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use amtemu_apf::Message;
+use amtemu_apf::message::{DisconnectReason, TriggerReason, code};
+use amtemu_load::mps::{Mps, MpsChannel, MpsTunnel, http_response_complete};
+use amtemu_model::device::{DeviceConfig, Firmware};
+use amtemu_server::emulator::{Emulator, EmulatorBuilder};
+use amtemu_server::endpoint::cira::CiraPhase;
+use amtemu_server::fleet::{DeviceSpec, Ports};
+use amtemu_server::tls::ca::Ca;
+use base64::Engine;
+use support::{Client, PASSWORD, USER, envelope_get, read_response, unique_address};
+
+const MPS_NAME: &str = "mps.cira.test";
+const MPS_USER: &str = "OM4lFgLLcBbR4kXX";
+const MPS_PASSWORD: &str = "Cira-Pass1";
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The MPS's root (DER) and its leaf chain and key.
+struct MpsPki {
+    root: Vec<u8>,
+    chain: Vec<Vec<u8>>,
+    key: Vec<u8>,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki(name: &str) -> MpsPki {
+    let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "MPS test root");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let root = ca.self_signed(&ca_key).unwrap().der().to_vec();
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut leaf = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
+    leaf.distinguished_name
+        .push(rcgen::DnType::CommonName, name);
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    MpsPki {
+        root,
+        chain: vec![cert.der().to_vec()],
+        key: key.serialize_der(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+fn spec(name: &str, address: IpAddr) -> DeviceSpec {
+    let mut config = DeviceConfig::new(name, Firmware::by_name("11.8").expect("a profile"));
+    config.ip_address = address.to_string();
+    DeviceSpec {
+        config,
+        address,
+        ports: Ports {
+            local: None,
+            ..Ports::default()
+        },
+        tls_identity: None,
+    }
+}
+
+async fn start(addresses: &[Ipv4Addr]) -> Emulator {
+    let specs = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| spec(&format!("cira-{i}"), IpAddr::V4(*ip)))
+        .collect();
+    EmulatorBuilder::new(specs)
+        .ca(Ca::generate().expect("a CA"))
+        .start()
+        .await
+        .expect("the emulator starts")
+}
+
+fn return_value(text: &str) -> Option<String> {
+    support::element_text(text, "ReturnValue")
+}
+
+/// What MeshCentral's amt manager and rps push, over WS-Man on the LAN:
+/// the MPS root, the server (by IP address, with the certificate's name as
+/// CN), a periodic policy and an environment-detection suffix that never
+/// matches.
+async fn configure(device: SocketAddr, mps: SocketAddr, root: Vec<u8>, password: &str) {
+    let address = mps.ip().to_string();
+    let server = (address.as_str(), 3);
+    configure_as(
+        device,
+        server,
+        mps.port(),
+        root,
+        (MPS_USER, password),
+        PERIODIC,
+    )
+    .await
+}
+
+/// A periodic rule every 10 s that keeps the tunnel up (MeshCentral's).
+const PERIODIC: &str = "<h:Trigger>2</h:Trigger><h:TunnelLifeTime>0</h:TunnelLifeTime><h:ExtendedData>AAAAAAAAAAo=</h:ExtendedData>";
+/// A user-initiated rule whose tunnels last 2 s.
+const USER_INITIATED: &str = "<h:Trigger>0</h:Trigger><h:TunnelLifeTime>2</h:TunnelLifeTime>";
+
+/// `configure` with the server named as given: (AccessInfo, InfoFormat).
+async fn configure_as(
+    device: SocketAddr,
+    (address, format): (&str, u32),
+    port: u16,
+    root: Vec<u8>,
+    (user, password): (&str, &str),
+    rule: &'static str,
+) {
+    let (address, user, password) = (address.to_string(), user.to_string(), password.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::new(device, USER, PASSWORD);
+        let blob = base64::engine::general_purpose::STANDARD.encode(&root);
+        let r = c.invoke(
+            "AMT_PublicKeyManagementService",
+            "AddTrustedRootCertificate",
+            "",
+            &format!("<h:CertificateBlob>{blob}</h:CertificateBlob>"),
+        );
+        assert_eq!(return_value(&r.text()).as_deref(), Some("0"), "{}", r.text());
+        let r = c.invoke(
+            "AMT_RemoteAccessService",
+            "AddMpServer",
+            "",
+            &format!(
+                "<h:AccessInfo>{address}</h:AccessInfo><h:InfoFormat>{format}</h:InfoFormat><h:Port>{port}</h:Port><h:AuthMethod>2</h:AuthMethod><h:Username>{user}</h:Username><h:Password>{password}</h:Password><h:CN>{cn}</h:CN>",
+                cn = if format == 201 { address.as_str() } else { MPS_NAME },
+            ),
+        );
+        assert_eq!(return_value(&r.text()).as_deref(), Some("0"), "{}", r.text());
+        let text = r.text();
+        let name = text
+            .split(r#"Name="Name">"#)
+            .nth(1)
+            .and_then(|t| t.split('<').next())
+            .expect("the new server's name")
+            .to_string();
+        let sap = support::class_uri("AMT_ManagementPresenceRemoteSAP");
+        let r = c.invoke(
+            "AMT_RemoteAccessService",
+            "AddRemoteAccessPolicyRule",
+            "",
+            &format!(
+                r#"{rule}<h:MpServer><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>{sap}</w:ResourceURI><w:SelectorSet><w:Selector Name="Name">{name}</w:Selector></w:SelectorSet></a:ReferenceParameters></h:MpServer>"#
+            ),
+        );
+        assert_eq!(return_value(&r.text()).as_deref(), Some("0"), "{}", r.text());
+        let r = c.put_edited(
+            "AMT_EnvironmentDetectionSettingData",
+            "<r:InstanceID>",
+            "<r:DetectionStrings>a1b2c3d4e5f6.com</r:DetectionStrings><r:InstanceID>",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    })
+    .await
+    .expect("configured");
+}
+
+/// The next tunnel, which must come from `from`.
+async fn accept_from(mps: &Mps, from: Ipv4Addr) -> MpsTunnel {
+    let mut tunnel = tokio::time::timeout(TIMEOUT, mps.accept())
+        .await
+        .expect("a device calls in")
+        .expect("the handshake completes");
+    assert_eq!(
+        tunnel.peer.ip(),
+        IpAddr::V4(from),
+        "from the device's own address"
+    );
+    // 5900 is the last port 11.8 forwards (it has KVM): after its answer
+    // the device counts itself connected.
+    let forwarded = tokio::time::timeout(TIMEOUT, tunnel.wait_for_port(5900)).await;
+    assert!(
+        matches!(forwarded, Ok(Ok(()))),
+        "every port forwarded in time: {forwarded:?}, forwards so far {:?}",
+        tunnel.ports
+    );
+    tunnel
+}
+
+/// One HTTP exchange on a channel.
+async fn exchange(
+    tunnel: &mut MpsTunnel,
+    ch: &mut MpsChannel,
+    request: &[u8],
+) -> support::Response {
+    tunnel.write(ch, request).await.expect("sent");
+    let (bytes, _) = tokio::time::timeout(TIMEOUT, tunnel.read(ch, http_response_complete))
+        .await
+        .expect("an answer in time")
+        .expect("an answer");
+    read_response(&mut &bytes[..])
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&bytes)))
+}
+
+/// A Digest-authenticated WS-Man Get through the tunnel: a 401 on a first
+/// channel (which the device closes after a 401, as on the LAN), then the
+/// answer on a second.
+async fn get_through(tunnel: &mut MpsTunnel, device: SocketAddr, class: &str) -> support::Response {
+    let mut client = Client::new(device, USER, PASSWORD);
+    let body = envelope_get(class, "1");
+    let mut ch = tunnel.open_channel(16992).await.expect("a channel");
+    let challenge = exchange(tunnel, &mut ch, &client.request_bytes(&body, None)).await;
+    assert_eq!(challenge.status, 401);
+    let (_, closed) = tokio::time::timeout(TIMEOUT, tunnel.read(&mut ch, |_| false))
+        .await
+        .expect("closed in time")
+        .expect("the channel closes");
+    assert!(closed, "the device closes the channel after a 401");
+    let www = challenge.header("www-authenticate").unwrap().to_string();
+    client.realm = support::challenge_param(&www, "realm");
+    client.nonce = support::challenge_param(&www, "nonce");
+    let mut ch = tunnel.open_channel(16992).await.expect("a channel");
+    let auth = client.authorization("POST", "/wsman");
+    let answer = exchange(tunnel, &mut ch, &client.request_bytes(&body, Some(&auth))).await;
+    tunnel.close(&ch).await.expect("closed cleanly");
+    answer
+}
+
+/// The reply's Body element: headers carry per-message ids.
+fn body_of(text: &str) -> String {
+    let start = text.find("Body>").expect("a body");
+    let end = text.rfind("Body>").expect("a body end");
+    text[start..end].to_string()
+}
+
+async fn direct_get(device: SocketAddr, class: &'static str) -> String {
+    tokio::task::spawn_blocking(move || Client::new(device, USER, PASSWORD).get(class).text())
+        .await
+        .unwrap()
+}
+
+async fn wait_for_phase(emulator: &Emulator, index: usize, phase: CiraPhase) {
+    let status = &emulator.fleet().devices()[index].cira;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while status.snapshot().phase != phase {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "device {index} never {phase:?}: {:?}",
+            status.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_calls_home_and_serves_wsman_through_the_tunnel() {
+    let (a, b) = (unique_address(), unique_address());
+    let mps_ip = unique_address();
+    let pki = pki(MPS_NAME);
+    let mps = Mps::bind(
+        SocketAddr::new(IpAddr::V4(mps_ip), 0),
+        pki.chain.clone(),
+        pki.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let mps_addr = mps.local_addr().unwrap();
+    let emulator = start(&[a, b]).await;
+    let dev_a = SocketAddr::new(IpAddr::V4(a), 16992);
+    let dev_b = SocketAddr::new(IpAddr::V4(b), 16992);
+    let cira = |i: usize| emulator.fleet().devices()[i].cira.snapshot();
+    assert_eq!(cira(0).phase, CiraPhase::Off);
+
+    configure(dev_a, mps_addr, pki.root.clone(), MPS_PASSWORD).await;
+    let mut tunnel_a = accept_from(&mps, a).await;
+    assert_eq!(
+        tunnel_a.uuid.map(|u| u.0),
+        Some(emulator.fleet().devices()[0].device.identity.uuid),
+        "PROTOCOLVERSION carries the platform UUID"
+    );
+    assert_eq!(tunnel_a.username.as_deref(), Some(MPS_USER));
+    assert_eq!(
+        tunnel_a.ports,
+        [16993, 16992, 664, 623, 16995, 16994, 5900],
+        "firmware's order, TLS ports included while TLS is on"
+    );
+    wait_for_phase(&emulator, 0, CiraPhase::Connected).await;
+    assert_eq!(cira(0).mps.as_deref(), Some(mps_addr.to_string().as_str()));
+
+    // The same body through the tunnel as directly.
+    let through = get_through(&mut tunnel_a, dev_a, "AMT_GeneralSettings").await;
+    assert_eq!(through.status, 200);
+    let direct = direct_get(dev_a, "AMT_GeneralSettings").await;
+    assert_eq!(body_of(&through.text()), body_of(&direct));
+    assert!(cira(0).channels >= 1);
+
+    // A second device on the same MPS.
+    configure(dev_b, mps_addr, pki.root.clone(), MPS_PASSWORD).await;
+    let mut tunnel_b = accept_from(&mps, b).await;
+
+    // Each malformed message closes A's tunnel with its reason; B keeps
+    // serving, and A calls in again.
+    let overrun = {
+        // CHANNEL_DATA whose length runs past the packet's end (and past
+        // any packet the device accepts).
+        let mut m = vec![code::CHANNEL_DATA];
+        m.extend(1u32.to_be_bytes());
+        m.extend(0xFFFF_FF00u32.to_be_bytes());
+        m
+    };
+    let unknown_type = vec![0x77, 0, 0, 0, 0];
+    let mut never_opened = Vec::new();
+    amtemu_apf::encode(
+        &Message::ChannelData {
+            recipient_channel: 999,
+            data: b"hello".to_vec(),
+        },
+        &mut never_opened,
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("length overrun", overrun),
+        ("unknown type", unknown_type),
+        ("never-opened channel", never_opened),
+        ("window overrun", Vec::new()),
+    ];
+    for (what, bytes) in cases {
+        if bytes.is_empty() {
+            // More than the device's window in one go on a real channel.
+            let ch = tunnel_a.open_channel(16992).await.unwrap();
+            tunnel_a
+                .send(&Message::ChannelData {
+                    recipient_channel: ch.theirs,
+                    data: vec![b'x'; ch.window as usize + 1],
+                })
+                .await
+                .unwrap();
+        } else {
+            tunnel_a.send_raw(&bytes).await.unwrap();
+        }
+        let reason = tunnel_a.disconnect_reason(TIMEOUT).await.unwrap();
+        assert_eq!(reason, Some(DisconnectReason::ProtocolError), "{what}");
+        wait_for_phase(&emulator, 0, CiraPhase::Connecting).await;
+        assert!(
+            cira(0)
+                .last_error
+                .is_some_and(|e| e.contains("ProtocolError")),
+            "{what}: {:?}",
+            cira(0)
+        );
+        let through = get_through(&mut tunnel_b, dev_b, "AMT_GeneralSettings").await;
+        assert_eq!(through.status, 200, "{what}: the neighbour still serves");
+        tunnel_a = accept_from(&mps, a).await;
+        wait_for_phase(&emulator, 0, CiraPhase::Connected).await;
+    }
+    let through = get_through(&mut tunnel_a, dev_a, "AMT_GeneralSettings").await;
+    assert_eq!(through.status, 200, "A serves again after reconnecting");
+
+    // A small window: the device's 401 (about 770 bytes) comes in pieces no
+    // larger than what is left, each after the MPS's adjust (the MPS's
+    // reader fails on any overrun).
+    let mut ch = tunnel_a.open_channel_with_window(16992, 200).await.unwrap();
+    let client = Client::new(dev_a, USER, PASSWORD);
+    let body = envelope_get("AMT_GeneralSettings", "1");
+    let challenge = exchange(&mut tunnel_a, &mut ch, &client.request_bytes(&body, None)).await;
+    assert_eq!(challenge.status, 401, "{}", challenge.text());
+    assert!(cira(0).connects >= 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_passwords_and_untrusted_servers_show_as_the_last_error() {
+    let a = unique_address();
+    let mps_ip = unique_address();
+    let good = pki(MPS_NAME);
+    let mps = Mps::bind(
+        SocketAddr::new(IpAddr::V4(mps_ip), 0),
+        good.chain.clone(),
+        good.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let emulator = start(&[a]).await;
+    let dev = SocketAddr::new(IpAddr::V4(a), 16992);
+
+    // The device trusts another root: the handshake fails on its side.
+    let other = pki(MPS_NAME);
+    configure(dev, mps.local_addr().unwrap(), other.root, "Wrong-Pass1").await;
+    let refused = tokio::time::timeout(TIMEOUT, mps.accept_raw())
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "TLS must fail");
+    let status = &emulator.fleet().devices()[0].cira;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !status
+        .snapshot()
+        .last_error
+        .is_some_and(|e| e.contains("TLS handshake"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            status.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(status.snapshot().phase, CiraPhase::Connecting);
+
+    // Now trusted, but the password is wrong: the MPS refuses it and the
+    // device gives up on that tunnel ("no more auth methods").
+    let blob = good.root.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut c = Client::new(dev, USER, PASSWORD);
+        let blob = base64::engine::general_purpose::STANDARD.encode(&blob);
+        let r = c.invoke(
+            "AMT_PublicKeyManagementService",
+            "AddTrustedRootCertificate",
+            "",
+            &format!("<h:CertificateBlob>{blob}</h:CertificateBlob>"),
+        );
+        assert_eq!(return_value(&r.text()).as_deref(), Some("0"));
+    })
+    .await
+    .unwrap();
+    let mut tunnel = loop {
+        // Attempts already under way may still carry the old trust.
+        if let Ok(Ok(t)) = tokio::time::timeout(TIMEOUT, mps.accept_raw()).await {
+            break t;
+        }
+    };
+    let refused = tunnel.handshake(MPS_USER, MPS_PASSWORD).await;
+    assert!(refused.is_err());
+    let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
+    assert_eq!(reason, Some(DisconnectReason::NoMoreAuthMethodsAvailable));
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !status
+        .snapshot()
+        .last_error
+        .is_some_and(|e| e.contains("NoMoreAuthMethodsAvailable"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            status.snapshot()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// MeshCentral's own MPS (npm meshcentral, mpsserver.js) run by
+/// tests/clients/meshcentral-mps.js: the device, configured as
+/// MeshCentral's amt manager configures one (the MPS by name, a
+/// 16-character user that starts the device group's id, a periodic policy,
+/// a random environment-detection suffix), connects, MeshCentral counts it
+/// present, and reads and changes its power state through the tunnel with
+/// its own WS-Man stack. MeshCentral's reverse lookup of the device's
+/// address is answered inside the driver, so nothing leaves the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
+    let driver = support::repo().join("tests/clients/meshcentral-mps.js");
+    let present = support::clients_prefix()
+        .join("node/node_modules/meshcentral/mpsserver.js")
+        .exists();
+    if !support::client_available(present, "MeshCentral (npm meshcentral)") {
+        return;
+    }
+    let pki = pki("localhost");
+    let dir = std::env::temp_dir().join(format!("amtemu-cira-mc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("mps.pem"), dir.join("mps-key.pem"));
+    std::fs::write(&cert, &pki.cert_pem).unwrap();
+    std::fs::write(&key, &pki.key_pem).unwrap();
+    // A free port on 127.0.0.1, where `localhost` resolves from /etc/hosts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A device group id as MeshCentral makes them (64 characters of
+    // base64, here with no @ or $).
+    let mesh_key = "OM4lFgLLcBbR4kXXsX9bW0yq2eLk3ZOQ1tTxvmCUyqG0pXrhiA8XcjKdQzGwcF7n";
+    let mesh_user = &mesh_key[..16];
+    let password = "Mps-Pass1!xyz";
+    let mut node = std::process::Command::new("node")
+        .arg(&driver)
+        .args(["127.0.0.1", &port.to_string()])
+        .arg(&cert)
+        .arg(&key)
+        .args([mesh_key, mesh_user, password, "60"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    // Its stderr, line by line, on a thread of its own.
+    let stderr = node.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("meshcentral: {line}");
+            let _ = lines_tx.send(line);
+        }
+    });
+    let listening = tokio::task::spawn_blocking(move || {
+        while let Ok(line) = lines_rx.recv_timeout(TIMEOUT) {
+            if line.contains("listening") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap();
+    if !listening {
+        let _ = node.kill();
+        panic!("MeshCentral's MPS did not start");
+    }
+
+    let ip = unique_address();
+    let emulator = start(&[ip]).await;
+    let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
+    configure_as(
+        dev,
+        ("localhost", 201),
+        port,
+        pki.root.clone(),
+        (mesh_user, password),
+        PERIODIC,
+    )
+    .await;
+
+    // The driver ends on its own (verdict or its 60 s timeout).
+    let output = tokio::task::spawn_blocking(move || node.wait_with_output())
+        .await
+        .unwrap()
+        .expect("node ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let verdict: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("{}")).unwrap_or_default();
+    assert_eq!(verdict["ok"], true, "{stdout}");
+    assert_eq!(
+        verdict["presence"], 7,
+        "MeshCentral counts the device present"
+    );
+    assert_eq!(
+        verdict["address"],
+        ip.to_string(),
+        "from the device's own address"
+    );
+    assert_eq!(verdict["powerstate"], 2, "read through the tunnel: on");
+    assert_eq!(verdict["power_off"], 0, "RequestPowerStateChange accepted");
+    let device = &emulator.fleet().devices()[0].device;
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while device.with_state(|s| s.power.destination()).is_on() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the host never went off"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A minimal HTTP/1.1 exchange with the control API: status and JSON body.
+async fn control(addr: SocketAddr, method: &'static str, path: String) -> (u16, serde_json::Value) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).expect("control API");
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let r = read_response(&mut std::io::BufReader::new(s)).expect("an answer");
+        (r.status, serde_json::from_slice(&r.body).unwrap_or_default())
+    })
+    .await
+    .unwrap()
+}
+
+/// With only a user-initiated rule the device stays off CIRA until host
+/// software asks (the control API stands in for it): it then calls in
+/// with trigger "user initiated", and hangs up with "by application" when
+/// the rule's tunnel lifetime ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_initiated_connection_is_asked_for_through_the_control_api() {
+    let ip = unique_address();
+    let mps_ip = unique_address();
+    let pki = pki(MPS_NAME);
+    let mps = Mps::bind(
+        SocketAddr::new(IpAddr::V4(mps_ip), 0),
+        pki.chain.clone(),
+        pki.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let emulator = EmulatorBuilder::new(vec![spec("cira-user", IpAddr::V4(ip))])
+        .ca(Ca::generate().expect("a CA"))
+        .control(Some(SocketAddr::new(IpAddr::V4(ip), 0)))
+        .start()
+        .await
+        .expect("the emulator starts");
+    let api = emulator.control_addr().expect("a control API");
+    let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
+    let mps_addr = mps.local_addr().unwrap();
+    let address = mps_addr.ip().to_string();
+    configure_as(
+        dev,
+        (&address, 3),
+        mps_addr.port(),
+        pki.root.clone(),
+        (MPS_USER, MPS_PASSWORD),
+        USER_INITIATED,
+    )
+    .await;
+    let path = "/api/v1/devices/cira-user/cira".to_string();
+    let (status, state) = control(api, "GET", path.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(state["state"], "off", "{state}");
+
+    // Refused while the service is disabled (its factory state). The
+    // configuration's change events are let through first, so the
+    // answer below is the one to the request.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _) = control(api, "POST", format!("{path}/connect")).await;
+    assert_eq!(status, 202);
+    let refused = tokio::time::timeout(Duration::from_secs(2), mps.accept_raw()).await;
+    assert!(
+        refused.is_err(),
+        "no tunnel while user-initiated connections are disabled"
+    );
+    let (_, state) = control(api, "GET", path.clone()).await;
+    assert!(
+        state["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("disabled")),
+        "{state}"
+    );
+
+    tokio::task::spawn_blocking(move || {
+        let r = Client::new(dev, USER, PASSWORD).invoke(
+            "AMT_UserInitiatedConnectionService",
+            "RequestStateChange",
+            "",
+            "<h:RequestedState>32771</h:RequestedState>",
+        );
+        assert_eq!(
+            return_value(&r.text()).as_deref(),
+            Some("0"),
+            "{}",
+            r.text()
+        );
+    })
+    .await
+    .unwrap();
+    let (status, _) = control(api, "POST", format!("{path}/connect")).await;
+    assert_eq!(status, 202);
+    let mut tunnel = accept_from(&mps, ip).await;
+    assert_eq!(tunnel.trigger, Some(TriggerReason::UserInitiated));
+    wait_for_phase(&emulator, 0, CiraPhase::Connected).await;
+    let (_, state) = control(api, "GET", path.clone()).await;
+    assert_eq!(state["state"], "connected", "{state}");
+    assert_eq!(state["mps"], mps_addr.to_string());
+
+    let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
+    assert_eq!(reason, Some(DisconnectReason::ByApplication));
+    wait_for_phase(&emulator, 0, CiraPhase::Off).await;
+    let detail = control(api, "GET", "/api/v1/devices/cira-user".into())
+        .await
+        .1;
+    assert_eq!(detail["cira"]["connects"], 1, "{detail}");
+}
