@@ -6,31 +6,12 @@ mod support;
 
 use std::time::Duration;
 
+use amtemu_wire::wsman::cim_time::format_datetime as datetime;
 use support::*;
 
 const ALARM: &str = "AMT_AlarmClockService";
 const IPS_ALARM: &str = "http://intel.com/wbem/wscim/1/ips-schema/1/IPS_AlarmClockOccurrence";
 const HASH: &str = "AMT_ProvisioningCertificateHash";
-
-/// `YYYY-MM-DDTHH:MM:SSZ` of seconds since 1970 (civil from days).
-fn datetime(unix: u64) -> String {
-    let (days, secs) = ((unix / 86_400) as i64, unix % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
 
 fn add_alarm(c: &mut Client, id: &str, start: u64) -> Response {
     c.invoke(

@@ -152,6 +152,13 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn datetimes_are_utc_civil_dates() {
+        assert_eq!(format_datetime(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_datetime(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_datetime(1_795_537_845), "2026-11-24T16:30:45Z");
+    }
+
+    #[test]
     fn datetimes_clients_send() {
         assert_eq!(parse_datetime("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_datetime("2026-11-24T16:00:00Z"), Some(1_795_536_000));

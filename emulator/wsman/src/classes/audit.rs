@@ -10,6 +10,7 @@ use amtemu_model::device::audit::{AuditRefusal, CAPACITY, EventId, PolicyType, S
 use amtemu_model::device::users::realm;
 use amtemu_model::device::{Device, Feature};
 use amtemu_wire::status::PtStatus;
+use amtemu_wire::wsman::cim_time::format_datetime;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::value::{Instance, Value};
 
@@ -112,31 +113,12 @@ fn audit_log(device: &Device) -> Vec<Instance> {
         .with("RequestedState", state)
         .with("StoragePolicy", log.storage_policy.number());
     if let Some(t) = log.last_record {
-        instance.set("TimeOfLastRecord", Value::Datetime(cim_datetime(t)));
+        instance.set(
+            "TimeOfLastRecord",
+            Value::Datetime(format_datetime(u64::from(t))),
+        );
     }
     vec![instance]
-}
-
-/// A CIM datetime in UTC, as AMT writes it (`2026-11-24T16:00:00Z`).
-fn cim_datetime(unix: u32) -> String {
-    let days = i64::from(unix / 86_400);
-    let secs = unix % 86_400;
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 fn read_records(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
@@ -332,13 +314,6 @@ mod tests {
             .with("AuditedAppID", app)
             .with("EventID", event)
             .with("PolicyType", 0)
-    }
-
-    #[test]
-    fn datetimes_are_utc_civil_dates() {
-        assert_eq!(cim_datetime(0), "1970-01-01T00:00:00Z");
-        assert_eq!(cim_datetime(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(cim_datetime(1_795_537_845), "2026-11-24T16:30:45Z");
     }
 
     #[test]
