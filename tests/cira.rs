@@ -12,13 +12,13 @@ use std::time::Duration;
 use amtemu_apf::Message;
 use amtemu_apf::message::{DisconnectReason, TriggerReason, code};
 use amtemu_load::mps::{Mps, MpsChannel, MpsTunnel, http_response_complete};
-use amtemu_model::device::{DeviceConfig, Firmware};
 use amtemu_server::emulator::{Emulator, EmulatorBuilder};
 use amtemu_server::endpoint::cira::CiraPhase;
-use amtemu_server::fleet::{DeviceSpec, Ports};
 use amtemu_server::tls::ca::Ca;
 use base64::Engine;
-use support::{Client, PASSWORD, USER, envelope_get, read_response, unique_address};
+use support::{
+    Client, PASSWORD, USER, device_spec as spec, envelope_get, read_response, unique_address,
+};
 
 const MPS_NAME: &str = "mps.cira.test";
 const MPS_USER: &str = "OM4lFgLLcBbR4kXX";
@@ -57,20 +57,6 @@ fn pki(name: &str) -> MpsPki {
         key: key.serialize_der(),
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
-    }
-}
-
-fn spec(name: &str, address: IpAddr) -> DeviceSpec {
-    let mut config = DeviceConfig::new(name, Firmware::by_name("11.8").expect("a profile"));
-    config.ip_address = address.to_string();
-    DeviceSpec {
-        config,
-        address,
-        ports: Ports {
-            local: None,
-            ..Ports::default()
-        },
-        tls_identity: None,
     }
 }
 

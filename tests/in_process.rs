@@ -7,25 +7,10 @@ mod support;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 
-use amtemu_model::device::{DeviceConfig, Firmware, Port};
+use amtemu_model::device::Port;
 use amtemu_server::emulator::{Emulator, EmulatorBuilder};
-use amtemu_server::fleet::{DeviceSpec, Ports};
 use amtemu_server::tls::ca::Ca;
-use support::{Client, PASSWORD, USER, element_text, unique_address};
-
-fn spec(name: &str, address: IpAddr) -> DeviceSpec {
-    let mut config = DeviceConfig::new(name, Firmware::by_name("11.8").expect("a profile"));
-    config.ip_address = address.to_string();
-    DeviceSpec {
-        config,
-        address,
-        ports: Ports {
-            local: None,
-            ..Ports::default()
-        },
-        tls_identity: None,
-    }
-}
+use support::{Client, PASSWORD, USER, device_spec as spec, element_text, unique_address};
 
 fn temp_dir(what: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("amtemu-{what}-{}", std::process::id()));

@@ -584,3 +584,20 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     false
 }
+
+/// An 11.8 device for an in-process emulator (`EmulatorBuilder`) on
+/// `address`, on the default ports without the local interface.
+pub fn device_spec(name: &str, address: std::net::IpAddr) -> amtemu_server::fleet::DeviceSpec {
+    use amtemu_model::device::{DeviceConfig, Firmware};
+    let mut config = DeviceConfig::new(name, Firmware::by_name("11.8").expect("a profile"));
+    config.ip_address = address.to_string();
+    amtemu_server::fleet::DeviceSpec {
+        config,
+        address,
+        ports: amtemu_server::fleet::Ports {
+            local: None,
+            ..amtemu_server::fleet::Ports::default()
+        },
+        tls_identity: None,
+    }
+}

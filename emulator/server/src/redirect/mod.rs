@@ -40,7 +40,6 @@ use tokio::time::Instant;
 
 use crate::endpoint::Endpoint;
 use crate::endpoint::limits::MAX_PENDING_LOGINS;
-use amtemu_model::device::Device;
 use amtemu_model::device::settings::ProvisioningState;
 use amtemu_model::device::users::realm;
 use amtemu_wire::redirection::SessionKind;
@@ -69,12 +68,6 @@ impl Drop for Slot {
     }
 }
 
-/// Whether the device's consent policy lets a SOL/IDE-R session start
-/// (the rule is the model's).
-fn consent_given(device: &Device) -> bool {
-    device.redirection_consented(false)
-}
-
 /// The real device behind a session.
 struct DeviceGate {
     endpoint: Arc<Endpoint>,
@@ -95,7 +88,7 @@ impl Gate for DeviceGate {
             if !enabled {
                 return Err(Refusal::Disabled);
             }
-            if !consent_given(device) {
+            if !device.redirection_consented(false) {
                 return Err(Refusal::NoConsent);
             }
         }
@@ -273,7 +266,7 @@ mod tests {
     use super::*;
     use amtemu_model::device::settings::ControlMode;
     use amtemu_model::device::users::{AclEntryRequest, ha1};
-    use amtemu_model::device::{CONSENT_ALL, DeviceConfig, Firmware};
+    use amtemu_model::device::{CONSENT_ALL, Device, DeviceConfig, Firmware};
 
     fn endpoint(firmware: &str) -> Arc<Endpoint> {
         let device = Device::new(DeviceConfig::new(
