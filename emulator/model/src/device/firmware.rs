@@ -21,6 +21,10 @@ pub enum Feature {
     KvmPort5900,
     /// IPv6 settings, 6.0+.
     Ipv6,
+    /// IPS_HostIPSettings, where the host reports the addresses it uses,
+    /// 6.0+ (inferred: the class belongs to the IPS schema, which began
+    /// with 6.0).
+    HostIpSettings,
     /// IPS_OptInService (user consent), 6.2+.
     UserConsent,
     /// IPS_HostBasedSetupService, 6.2+ (host-based setup proper from 7.0).
@@ -193,6 +197,7 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::Kvm, (6, 0), None),
     (Feature::KvmPort5900, (6, 0), Some((16, 0))),
     (Feature::Ipv6, (6, 0), None),
+    (Feature::HostIpSettings, (6, 0), None),
     (Feature::UserConsent, (6, 2), None),
     (Feature::HostBasedSetup, (6, 2), None),
     (Feature::ClientControlMode, (7, 0), None),

@@ -5,7 +5,7 @@
 //! differ between devices, derived from the identity so that a fleet shows
 //! distinct but reproducible machines.
 
-use super::{Access, CLASS, Class};
+use super::{Access, CLASS, Class, SERVICE_KEYS, service};
 use amtemu_model::device::Device;
 use amtemu_wire::wsman::value::{Instance, Value};
 
@@ -85,6 +85,46 @@ pub static CLASSES: &[Class] = &[
         common: true,
         keys: DEVICE_KEYS,
         instances: media_access_devices,
+        read: Access::HARDWARE_ASSET,
+        ..CLASS
+    },
+    Class {
+        name: "CIM_BIOSFeature",
+        common: true,
+        keys: &[
+            "IdentifyingNumber",
+            "Name",
+            "ProductName",
+            "Vendor",
+            "Version",
+        ],
+        instances: bios_features,
+        read: Access::HARDWARE_ASSET,
+        ..CLASS
+    },
+    Class {
+        name: "CIM_Fan",
+        common: true,
+        keys: DEVICE_KEYS,
+        instances: fans,
+        read: Access::HARDWARE_ASSET,
+        ..CLASS
+    },
+    Class {
+        name: "CIM_Sensor",
+        common: true,
+        keys: DEVICE_KEYS,
+        instances: sensors,
+        read: Access::HARDWARE_ASSET,
+        ..CLASS
+    },
+    // The SMBIOS OEM tables (types 130 and 131) the firmware keeps for
+    // asset management; consoles read which types there are.
+    Class {
+        name: "AMT_AssetTableService",
+        common: true,
+        keys: SERVICE_KEYS,
+        instances: asset_table_service,
         read: Access::HARDWARE_ASSET,
         ..CLASS
     },
@@ -296,6 +336,68 @@ fn media_access_devices(_: &Device) -> Vec<Instance> {
     ]
 }
 
+/// The BIOS's SMBIOS characteristics (type 0), as the firmware passes
+/// them through: 7 PCI, 11 upgradeable (flash), 12 shadowing, 27-29 the
+/// keyboard, floppy and print-screen services of INT 9h/13h/5h, 31 the
+/// serial services of INT 14h (the codes firmware reported in a capture).
+const BIOS_CHARACTERISTICS: [i64; 7] = [7, 11, 12, 27, 28, 29, 31];
+
+fn bios_features(_: &Device) -> Vec<Instance> {
+    let name = "Primary BIOS Features";
+    vec![
+        Instance::new("CIM_BIOSFeature")
+            .with_array("Characteristics", BIOS_CHARACTERISTICS)
+            .with("ElementName", name)
+            .with("IdentifyingNumber", BIOS_VERSION)
+            .with("Name", name)
+            .with("OperationalStatus", 0)
+            .with("ProductName", "EMU-DT11")
+            .with("Vendor", VENDOR)
+            .with("Version", BIOS_VERSION),
+    ]
+}
+
+/// A logical device of the host whose state firmware reports as CIM's
+/// "OK" (HealthState 5, OperationalStatus 2) and "not applicable"
+/// EnabledState 5: the ME reads it but cannot switch it.
+fn monitored_device(class: &str, device_id: &str, element_name: &str) -> Instance {
+    host_device(class, device_id, element_name)
+        .with("EnabledState", 5)
+        .with("HealthState", 5)
+        .with("OperationalStatus", 2)
+        .with("RequestedState", 12)
+}
+
+/// The chassis fan: fixed speed as far as the ME knows (it reports no RPM).
+fn fans(_: &Device) -> Vec<Instance> {
+    vec![
+        monitored_device("CIM_Fan", "Fan 0", "Fan")
+            .with("ActiveCooling", true)
+            .with("DesiredSpeed", 0)
+            .with("VariableSpeed", false),
+    ]
+}
+
+/// A discrete sensor whose states firmware names but does not read on a
+/// desktop board (CurrentState "Unknown", SensorType 0 "Unknown").
+fn sensors(_: &Device) -> Vec<Instance> {
+    vec![
+        monitored_device("CIM_Sensor", "Sensor 1", "Sensor")
+            .with("CurrentState", "Unknown")
+            .with_array("PossibleStates", ["Bad", "Good", "Unknown"])
+            .with("SensorType", 0),
+    ]
+}
+
+fn asset_table_service(_: &Device) -> Vec<Instance> {
+    let name = "Intel(r) AMT Asset Table Service";
+    vec![
+        service("AMT_AssetTableService", name)
+            .with("ElementName", name)
+            .with_array("TableTypes", ["SMbios:130", "SMbios:131"]),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,5 +498,27 @@ mod tests {
     fn a_desktop_has_no_battery() {
         let d = device("11.8");
         assert!((class("CIM_Battery").instances)(&d).is_empty());
+    }
+    #[test]
+    fn fan_and_sensor_are_host_devices_reported_ok() {
+        let d = device("11.8");
+        for class_name in ["CIM_Fan", "CIM_Sensor"] {
+            let items = (class(class_name).instances)(&d);
+            assert_eq!(items.len(), 1, "{class_name}");
+            assert_eq!(items[0].text("SystemName"), Some("ManagedSystem"));
+            assert_eq!(items[0].int("HealthState"), Some(5));
+        }
+        let sensor = sensors(&d).remove(0);
+        assert!(matches!(sensor.get("PossibleStates"), Some(Value::Array(v)) if v.len() == 3));
+    }
+
+    #[test]
+    fn the_bios_feature_names_the_bios_it_belongs_to() {
+        let d = device("11.8");
+        let feature = bios_features(&d).remove(0);
+        let element = bios(&d).remove(0);
+        assert_eq!(feature.text("Version"), element.text("Version"));
+        let epr = class("CIM_BIOSFeature").epr_of(&feature);
+        assert_eq!(epr.selector_text("Name"), Some("Primary BIOS Features"));
     }
 }

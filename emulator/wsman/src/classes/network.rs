@@ -38,7 +38,28 @@ pub static CLASSES: &[Class] = &[
         write: Access::ADMIN,
         ..CLASS
     },
+    Class {
+        name: "IPS_HostIPSettings",
+        requires: Some(Feature::HostIpSettings),
+        keys: &["InstanceID"],
+        instances: host_ip_settings,
+        read: Access::GENERAL_INFO,
+        ..CLASS
+    },
 ];
+
+/// The host's own addressing as its OS agent reports it. The simulated host
+/// runs no agent that reports, so firmware's default stands: DHCP off and
+/// no addresses, as a device whose host never wrote the class answers.
+fn host_ip_settings(_: &Device) -> Vec<Instance> {
+    let name = "Intel(r) AMT: Host IP Settings";
+    vec![
+        Instance::new("IPS_HostIPSettings")
+            .with("DHCPEnabled", false)
+            .with("ElementName", name)
+            .with("InstanceID", name),
+    ]
+}
 
 const WIRED_PORT: &str = "Intel(r) AMT Ethernet Port Settings 0";
 const IPV6_PORT: &str = "Intel(r) IPS IPv6 Settings 0";

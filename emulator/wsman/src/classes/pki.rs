@@ -189,7 +189,25 @@ pub static CLASSES: &[Class] = &[
         put: Some(put_tls_settings),
         ..CLASS
     },
+    Class {
+        name: "AMT_CryptographicCapabilities",
+        keys: &["InstanceID"],
+        instances: cryptographic_capabilities,
+        ..CLASS
+    },
 ];
+
+/// What the engine's crypto offers: the ME has a hardware crypto engine
+/// (HardwareAcceleration 1, as firmware reports it in a capture).
+fn cryptographic_capabilities(_: &Device) -> Vec<Instance> {
+    let name = "Intel(r) AMT: Cryptographic Capabilities";
+    vec![
+        Instance::new("AMT_CryptographicCapabilities")
+            .with("ElementName", name)
+            .with("HardwareAcceleration", 1)
+            .with("InstanceID", format!("{name} 0")),
+    ]
+}
 
 // ---- references ------------------------------------------------------------
 

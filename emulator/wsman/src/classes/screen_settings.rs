@@ -3,7 +3,7 @@
 //! slots (the AMT 11+ capture in go-wsman-messages), unused ones inactive
 //! at 0x0 with their corner at -1,-1.
 
-use super::{CLASS, Class};
+use super::{CLASS, Class, SERVICE_KEYS};
 use amtemu_model::device::{Device, Feature};
 use amtemu_wire::wsman::value::Instance;
 
@@ -11,14 +11,47 @@ use amtemu_wire::wsman::value::Instance;
 /// the host's screen at.
 const RESOLUTION: (i64, i64) = (720, 400);
 
-pub static CLASSES: &[Class] = &[Class {
-    name: "IPS_ScreenSettingData",
-    requires: Some(Feature::ScreenSettings),
-    keys: &["InstanceID"],
-    instances: screens,
-    read: super::Access::REDIRECTION,
-    ..CLASS
-}];
+pub static CLASSES: &[Class] = &[
+    Class {
+        name: "IPS_ScreenSettingData",
+        requires: Some(Feature::ScreenSettings),
+        keys: &["InstanceID"],
+        instances: screens,
+        read: super::Access::REDIRECTION,
+        ..CLASS
+    },
+    // The secure display the firmware draws over the host's screen (the
+    // user-consent code): which screen it uses, its language and zoom.
+    Class {
+        name: "IPS_SecIOService",
+        requires: Some(Feature::UserConsent),
+        common: true,
+        keys: SERVICE_KEYS,
+        instances: secure_io,
+        read: super::Access::REDIRECTION,
+        ..CLASS
+    },
+];
+
+/// Firmware's defaults, copied from a capture of real firmware (the values'
+/// meaning is not documented there): the primary screen, RequestedLanguage
+/// 2, language 1, zoom 65535.
+fn secure_io(_: &Device) -> Vec<Instance> {
+    vec![
+        Instance::new("IPS_SecIOService")
+            .with("CreationClassName", "IPS_SecIOService")
+            .with("DefaultScreen", 1)
+            .with("EnabledState", 2)
+            .with("Name", "SecIO")
+            .with("RequestedLanguage", 2)
+            .with("Started", true)
+            .with("Status", "OK")
+            .with("SystemCreationClassName", "CIM_ComputerSystem")
+            .with("SystemName", "ManagedSystem")
+            .with("language", 1)
+            .with("zoom", 65535),
+    ]
+}
 
 fn screens(_: &Device) -> Vec<Instance> {
     let slot = |i: usize| i == 0;
