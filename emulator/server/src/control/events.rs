@@ -61,6 +61,10 @@ fn event_json(event: &DeviceEvent) -> Value {
             "from": from.name(),
             "to": to.name(),
         }),
+        DeviceEvent::PowerRequested(request) => json!({
+            "type": "power_requested",
+            "power_state": request.cim(),
+        }),
         DeviceEvent::Booted(target) => json!({
             "type": "booted",
             "target": match target {
