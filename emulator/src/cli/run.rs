@@ -163,12 +163,13 @@ fn fleet_from_scenario(args: &FleetArgs, path: &Path) -> anyhow::Result<()> {
         junit: args.report_junit.clone(),
     };
     println!("amtemu: {}", scenario.describe());
+    let qemu = scenario.qemu_hosts().to_vec();
     run_emulator(
         specs,
         &args.device,
         args.shared_listener,
         Some((scenario, reports)),
-        Vec::new(),
+        qemu,
         move |emulator| {
             println!(
                 "amtemu: scenario fleet of {count} devices, {} listeners; ready in {} ms",
