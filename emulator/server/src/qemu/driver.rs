@@ -85,11 +85,12 @@ struct Driver {
     dir: PathBuf,
     vm: Option<Vm>,
     generation: u64,
-    ended: (
-        mpsc::UnboundedSender<(u64, String)>,
-        mpsc::UnboundedReceiver<(u64, String)>,
-    ),
+    /// Each VM run's end: its generation and why it ended.
+    ended: (mpsc::UnboundedSender<Ended>, mpsc::UnboundedReceiver<Ended>),
 }
+
+/// A VM run's generation and why it ended.
+type Ended = (u64, String);
 
 impl Driver {
     async fn handle(&mut self, event: DeviceEvent) {
