@@ -45,11 +45,12 @@ if ! is_loopback "$HOST"; then
     exit 2
 fi
 case "$OP" in
-    status|on|off|reboot|pxeboot) ;;
-    *) json ok=false client=amtctrl op="$OP" error="unknown op $OP (status|on|off|reboot|pxeboot)"; exit 2 ;;
+    status|on|off|reboot|pxeboot|softoff) ;;
+    *) json ok=false client=amtctrl op="$OP" error="unknown op $OP (status|on|off|reboot|pxeboot|softoff)"; exit 2 ;;
 esac
 
-if [ "$PORT" != 16992 ] || [ "$USER_" != admin ] || [ "$tls" = 1 ] || [ "${AMTCTRL_MODE:-}" = lib ]; then
+# softoff (graceful off, 12) is the library's request with a state its CLI lacks.
+if [ "$PORT" != 16992 ] || [ "$USER_" != admin ] || [ "$tls" = 1 ] || [ "${AMTCTRL_MODE:-}" = lib ] || [ "$OP" = softoff ]; then
     args=("$HOST" "$PORT" "$USER_" "$PASS" "$OP")
     [ "$tls" = 1 ] && args+=(--tls)
     exec "$PY" "$HERE/amtctrl_drive.py" "${args[@]}"

@@ -3,7 +3,8 @@
 
     amtctrl_drive.py HOST PORT USER PASS OP [--tls]
 
-OP: status | on | off | reboot | pxeboot  (pxeboot = pxe_next_boot + power_cycle, as the CLI).
+OP: status | on | off | reboot | pxeboot | softoff  (pxeboot = pxe_next_boot + power_cycle,
+as the CLI; softoff = the library's power_state_request with DSP1027 12, graceful off).
 Run it with the venv's python ($AMT_CLIENTS_PREFIX/venv/bin/python). Prints one JSON
 object as the last stdout line; exit 0 only on success.
 """
@@ -82,11 +83,17 @@ def main(argv):
                 rv = client.power_off()
             elif op == "reboot":
                 rv = client.power_cycle()
+            elif op == "softoff":
+                # The library builds the request from its POWER_STATES table,
+                # which lacks graceful off; the value is DSP1027's.
+                amt.wsman.POWER_STATES["softoff"] = 12
+                payload = amt.wsman.power_state_request(client.uri, "softoff")
+                rv = client.post(payload, amt.client.CIM_PowerManagementService)
             elif op == "pxeboot":
                 client.pxe_next_boot()
                 rv = client.power_cycle()
             else:
-                result["error"] = "unknown op %s (status|on|off|reboot|pxeboot)" % op
+                result["error"] = "unknown op %s (status|on|off|reboot|pxeboot|softoff)" % op
                 emit(result, 2)
     except requests.exceptions.HTTPError as e:
         result["error"] = "HTTP error: %s" % e

@@ -109,6 +109,23 @@ for f in amt-wsman-comm.js amt-wsman.js amt-xml.js amt.js; do
     [ -f "$NODE_DIR/node_modules/meshcentral/amt/$f" ] || die "meshcentral/amt/$f missing"
 done
 
+# ---------------------------------------------------------------- QEMU host (tests/qemu_host.rs)
+# QEMU and what tests/qemu/build-image.sh needs to make the tiny guest (a
+# Debian kernel, a busybox initramfs, a GRUB boot ISO); the guest is built
+# here, at install time, so tests never download anything.
+QEMU_PACKAGES=(qemu-system-x86 busybox-static cpio xorriso grub-pc-bin grub-common mtools)
+qemu_missing=()
+for pkg in "${QEMU_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+        qemu_missing+=("$pkg")
+    fi
+done
+if ((${#qemu_missing[@]})); then
+    apt_install "${qemu_missing[@]}"
+fi
+AMT_CLIENTS_PREFIX="$PREFIX" "$(dirname "${BASH_SOURCE[0]}")/../qemu/build-image.sh" >/dev/null \
+    || die "tests/qemu/build-image.sh failed"
+
 # ---------------------------------------------------------------- marker
 wsl_version="$(dpkg-query -W -f='${Version}' wsl 2>/dev/null || echo '?')"
 amtterm_version="$(dpkg-query -W -f='${Version}' amtterm 2>/dev/null || echo '?')"
@@ -124,6 +141,8 @@ marker="$PREFIX/versions.txt"
     echo "xml2js=$XML2JS_VERSION"
     echo "wsl(deb)=$wsl_version"
     echo "amtterm(deb)=$amtterm_version"
+    echo "qemu-system-x86(deb)=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo '?')"
+    echo "qemu-guest-kernel=$(cat "$PREFIX/qemu-guest/kernel-package" 2>/dev/null || echo '?')"
 } >"$marker.tmp"
 mv "$marker.tmp" "$marker"
 cat "$marker"

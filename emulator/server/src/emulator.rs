@@ -39,6 +39,8 @@ pub enum EmulatorError {
     SharedListenerUnsupported,
     #[error("{0}")]
     Hellos(String),
+    #[error("no device named {0:?} for a QEMU host")]
+    NoSuchDevice(String),
 }
 
 /// Where the emulator's CA comes from.
@@ -60,6 +62,8 @@ pub struct EmulatorBuilder {
     shared_listener: bool,
     plain_redirection_auth: bool,
     max_connections: usize,
+    /// Devices (by name) whose host is a QEMU virtual machine.
+    qemu_hosts: Vec<(String, Arc<crate::qemu::QemuConfig>)>,
 }
 
 impl EmulatorBuilder {
@@ -77,7 +81,15 @@ impl EmulatorBuilder {
             shared_listener: false,
             plain_redirection_auth: true,
             max_connections: crate::endpoint::limits::DEFAULT_MAX_CONNECTIONS,
+            qemu_hosts: Vec::new(),
         }
+    }
+
+    /// The device named `device` gets a QEMU virtual machine as its host
+    /// instead of the simulated one.
+    pub fn qemu_host(mut self, device: &str, config: crate::qemu::QemuConfig) -> Self {
+        self.qemu_hosts.push((device.to_string(), Arc::new(config)));
+        self
     }
 
     /// Keep (or make) the CA in this directory.
@@ -177,6 +189,15 @@ impl EmulatorBuilder {
                 .redirect
                 .set_plain_auth(self.plain_redirection_auth);
         }
+        let mut tasks = JoinSet::new();
+        for (name, config) in self.qemu_hosts {
+            let endpoint = fleet
+                .devices()
+                .iter()
+                .find(|e| e.device.name == name)
+                .ok_or_else(|| EmulatorError::NoSuchDevice(name.clone()))?;
+            tasks.spawn(crate::qemu::drive(endpoint.clone(), config));
+        }
         let listeners = if self.shared_listener {
             bind_shared(&fleet).await?
         } else {
@@ -186,7 +207,6 @@ impl EmulatorBuilder {
             .iter()
             .filter_map(|(l, port)| Some((l.local_addr().ok()?, *port)))
             .collect();
-        let mut tasks = JoinSet::new();
         let control = match self.control {
             Some(addr) => {
                 let listener = TcpListener::bind(addr)

@@ -254,6 +254,8 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub host: HostArgs,
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +311,69 @@ pub struct FleetArgs {
     pub shared_listener: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
+}
+
+/// Which machine is behind the firmware.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HostKind {
+    /// The scripted console, shell and ISO probe (no process per device).
+    Simulated,
+    /// A QEMU virtual machine amtemu starts and controls (the --qemu-* flags).
+    Qemu,
+}
+
+/// `serve`'s host: the simulated one, or a QEMU virtual machine.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Host")]
+pub struct HostArgs {
+    /// The host behind the firmware.
+    #[arg(long, value_enum, default_value = "simulated")]
+    pub host: HostKind,
+    /// QEMU binary.
+    #[arg(long, value_name = "FILE", default_value = "qemu-system-x86_64")]
+    pub qemu_binary: PathBuf,
+    /// Kernel booted directly on disk boots (-kernel).
+    #[arg(long, value_name = "FILE")]
+    pub qemu_kernel: Option<PathBuf>,
+    /// Initramfs for --qemu-kernel.
+    #[arg(long, value_name = "FILE", requires = "qemu_kernel")]
+    pub qemu_initrd: Option<PathBuf>,
+    /// Kernel command line for --qemu-kernel.
+    #[arg(long, default_value = amtemu_server::qemu::config::DEFAULT_APPEND)]
+    pub qemu_append: String,
+    /// Hard disk image (raw, or qcow2 by its extension).
+    #[arg(long, value_name = "FILE")]
+    pub qemu_disk: Option<PathBuf>,
+    /// Local CD image (the CD/DVD boot target).
+    #[arg(long, value_name = "FILE")]
+    pub qemu_cdrom: Option<PathBuf>,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub qemu_memory_mb: u32,
+    /// CPU acceleration: kvm when /dev/kvm is usable (auto), or as named.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub qemu_accel: amtemu_server::qemu::Accel,
+    /// Milliseconds a graceful off (ACPI power button) may take before the
+    /// VM is stopped hard.
+    #[arg(long, default_value_t = 60_000)]
+    pub qemu_shutdown_deadline_ms: u64,
+}
+
+impl HostArgs {
+    /// The VM's configuration with --host qemu; None for the simulated host.
+    pub(super) fn qemu(&self) -> Option<amtemu_server::qemu::QemuConfig> {
+        (self.host == HostKind::Qemu).then(|| amtemu_server::qemu::QemuConfig {
+            binary: self.qemu_binary.clone(),
+            kernel: self.qemu_kernel.clone(),
+            initrd: self.qemu_initrd.clone(),
+            append: self.qemu_append.clone(),
+            disk: self.qemu_disk.clone(),
+            cdrom: self.qemu_cdrom.clone(),
+            memory_mb: self.qemu_memory_mb,
+            accel: self.qemu_accel,
+            shutdown_deadline: Duration::from_millis(self.qemu_shutdown_deadline_ms),
+        })
+    }
 }
 
 fn server_address(text: &str) -> Result<std::net::SocketAddr, String> {

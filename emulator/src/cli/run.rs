@@ -40,7 +40,13 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    run_emulator(vec![spec], d, false, None, |emulator| {
+    let qemu: Vec<_> = args
+        .host
+        .qemu()
+        .map(|config| (args.name.clone(), config))
+        .into_iter()
+        .collect();
+    run_emulator(vec![spec], d, false, None, qemu, |emulator| {
         let device = &emulator.fleet().devices()[0].device;
         if emulator.listening().is_empty() {
             println!(
@@ -130,6 +136,7 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         &args.device,
         args.shared_listener,
         None,
+        Vec::new(),
         move |emulator| {
             let mix: Vec<&str> = firmware.iter().map(|f| f.name).collect();
             println!(
@@ -156,11 +163,13 @@ fn fleet_from_scenario(args: &FleetArgs, path: &Path) -> anyhow::Result<()> {
         junit: args.report_junit.clone(),
     };
     println!("amtemu: {}", scenario.describe());
+    let qemu = scenario.qemu_hosts().to_vec();
     run_emulator(
         specs,
         &args.device,
         args.shared_listener,
         Some((scenario, reports)),
+        qemu,
         move |emulator| {
             println!(
                 "amtemu: scenario fleet of {count} devices, {} listeners; ready in {} ms",
@@ -179,13 +188,14 @@ fn run_emulator(
     args: &DeviceArgs,
     shared_listener: bool,
     scenario: Option<(Scenario, Reports)>,
+    qemu_hosts: Vec<(String, amtemu_server::qemu::QemuConfig)>,
     announce: impl FnOnce(&Emulator),
 ) -> anyhow::Result<()> {
     let hellos = match &scenario {
         Some((scenario, _)) => scenario.hello_config(args.hello_config()),
         None => args.hello_config(),
     };
-    let builder = EmulatorBuilder::new(specs)
+    let mut builder = EmulatorBuilder::new(specs)
         .ca_dir(args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir))
         .tls_key_pool(args.tls_key_pool)
         .state_dir(args.state_dir.clone())
@@ -194,6 +204,9 @@ fn run_emulator(
         .shared_listener(shared_listener)
         .plain_redirection_auth(!args.no_redirection_plain_auth)
         .max_connections_per_device(args.max_connections_per_device);
+    for (device, config) in qemu_hosts {
+        builder = builder.qemu_host(&device, config);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,6 +6,17 @@ use tokio::time::Instant;
 
 use super::*;
 
+/// What an outside host's settling meant to the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostSettled {
+    /// A requested transition landed.
+    Transition,
+    /// The host powered off by itself (S5 now).
+    PoweredOff,
+    /// Nothing was under way and the host was off already.
+    AlreadyOff,
+}
+
 impl Device {
     /// Firmware hands over to the boot loader: the one-time boot options
     /// are consumed and the host starts on the target they chose.
@@ -19,7 +30,45 @@ impl Device {
             state.nvram.message_log.push(logged, e);
         }
         events.push(DeviceEvent::Booted(target));
-        self.host_mut(state, at).boot(at, target);
+        if !state.host_outside {
+            self.host_mut(state, at).boot(at, target);
+        }
+    }
+
+    /// The host behind this device is a machine outside the model, which
+    /// carries out power requests itself (it hears them as
+    /// [`DeviceEvent::PowerRequested`]) and reports when it has
+    /// ([`Device::host_settled`]). A transition's timed step becomes the
+    /// deadline by which the host must have finished: `deadline` replaces
+    /// the shutdown delay. Call before the device serves.
+    pub fn attach_outside_host(&self, deadline: std::time::Duration) {
+        self.with_state(|s| {
+            s.host_outside = true;
+            s.host = None;
+            s.power.timings.shutdown = deadline;
+        });
+    }
+
+    /// The outside host finished the transition under way (it is off, or
+    /// asleep): its step lands now and the steps after it move up. With
+    /// none under way the host went off by itself (its OS shut down, or
+    /// it failed), which firmware sees as S5.
+    pub fn host_settled(&self) -> HostSettled {
+        let due = self.with_state(|s| {
+            let now = Instant::now();
+            s.power.expedite(now).then(|| s.power.next_due())
+        });
+        match due {
+            // The with_state above applied the step; a later one (the on
+            // half of a cycle) is timed.
+            Some(due) => {
+                self.schedule(due);
+                self.with_state(|_| ());
+                HostSettled::Transition
+            }
+            None if self.os_shutdown() => HostSettled::PoweredOff,
+            None => HostSettled::AlreadyOff,
+        }
     }
 
     /// Tells an existing host that its power went away or it fell asleep.

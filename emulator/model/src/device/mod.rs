@@ -36,6 +36,7 @@ pub use commit::{
     HostSetupProgress, HostSetupRefusal, HostSetupReport, SetupProof, SetupRefusal, Unprovisioning,
 };
 pub use firmware::{Feature, Firmware, Port};
+pub use host_link::HostSettled;
 pub use identity::Identity;
 use message_log::{LogEvent, MessageLog};
 pub use names::{ByName, Named};
@@ -159,7 +160,13 @@ pub struct Nvram {
 /// the host console).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeviceEvent {
-    PowerChanged { from: HostPower, to: HostPower },
+    PowerChanged {
+        from: HostPower,
+        to: HostPower,
+    },
+    /// A power request was accepted (before its steps land): an outside
+    /// host carries it out now.
+    PowerRequested(PowerRequest),
     Booted(BootTarget),
     SettingsChanged(&'static str),
 }
@@ -187,6 +194,10 @@ pub struct DeviceState {
     pub provisioning_refusals: u64,
     /// Host-based setup under way (not saved).
     pub host_setup: HostSetupProgress,
+    /// The host is a machine outside the model (a virtual machine driven
+    /// by the server): no simulated host runs, and power steps wait for it
+    /// (see [`Device::attach_outside_host`]).
+    pub host_outside: bool,
 }
 
 /// One virtual AMT device.
@@ -254,6 +265,7 @@ impl Device {
             host: None,
             provisioning_refusals: 0,
             host_setup: HostSetupProgress::default(),
+            host_outside: false,
         };
         let (events, _) = broadcast::channel(16);
         Arc::new_cyclic(|this| Device {
@@ -361,11 +373,12 @@ impl Device {
         choose: impl FnOnce(&power::PowerMachine) -> PowerRequest,
     ) -> Result<(), PowerRefusal> {
         let extended = self.firmware.has(Feature::ExtendedPowerStates);
-        let due = self.with_state(|s| {
+        let (due, request) = self.with_state(|s| {
             let request = choose(&s.power);
             s.power.request(request, extended, Instant::now())?;
-            Ok(s.power.next_due())
+            Ok((s.power.next_due(), request))
         })?;
+        let _ = self.events.send(DeviceEvent::PowerRequested(request));
         self.schedule(due);
         Ok(())
     }

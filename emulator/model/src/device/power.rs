@@ -359,6 +359,19 @@ impl PowerMachine {
         Ok(())
     }
 
+    /// Makes the next step due at `now`, moving the ones after it up by as
+    /// much; false when none is pending.
+    pub fn expedite(&mut self, now: Instant) -> bool {
+        let Some(first) = self.pending.front().map(|s| s.at) else {
+            return false;
+        };
+        let early = first.saturating_duration_since(now);
+        for step in &mut self.pending {
+            step.at -= early;
+        }
+        true
+    }
+
     /// Sets the state directly (scenario set-up, host OS shutting itself down).
     pub fn force(&mut self, state: HostPower) {
         self.pending.clear();
@@ -440,6 +453,19 @@ mod tests {
         assert_eq!(status.state, HostPower::S5);
         assert_eq!(status.available, vec![2]);
         assert_eq!(OsPowerSaving::from_cim(4), None);
+    }
+
+    #[test]
+    fn an_expedited_cycle_keeps_its_boot_delay() {
+        let t0 = Instant::now();
+        let mut m = machine(HostPower::S0);
+        assert!(!m.expedite(t0));
+        m.request(PowerRequest::PowerCycle, true, t0).unwrap();
+        let later = t0 + Duration::from_millis(100);
+        assert!(m.expedite(later));
+        m.advance(later);
+        assert_eq!(m.state(), HostPower::S5);
+        assert_eq!(m.next_due(), Some(later + PowerTimings::default().boot));
     }
 
     #[test]

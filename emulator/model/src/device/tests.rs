@@ -34,6 +34,10 @@ async fn a_power_cycle_lands_on_time_and_consumes_boot_options() {
     device.request_power(PowerRequest::PowerCycle).unwrap();
     assert_eq!(
         events.recv().await.unwrap(),
+        DeviceEvent::PowerRequested(PowerRequest::PowerCycle)
+    );
+    assert_eq!(
+        events.recv().await.unwrap(),
         DeviceEvent::PowerChanged {
             from: HostPower::S0,
             to: HostPower::S5
@@ -55,4 +59,39 @@ async fn a_power_cycle_lands_on_time_and_consumes_boot_options() {
         assert_eq!(s.last_boot, BootTarget::Pxe);
         assert!(s.nvram.message_log.records().len() >= 4);
     });
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_outside_host_lands_its_transitions_when_it_has_settled() {
+    let device = Device::new(config());
+    device.attach_outside_host(Duration::from_secs(60));
+    device.request_power(PowerRequest::OffSoftGraceful).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        device.power_status().state,
+        HostPower::S0,
+        "waits for the host"
+    );
+    assert_eq!(device.host_settled(), HostSettled::Transition);
+    assert_eq!(device.power_status().state, HostPower::S5);
+    assert_eq!(device.host_settled(), HostSettled::AlreadyOff);
+    // A cycle: the off half lands when the host is off, the on half a
+    // boot delay later, and no simulated host runs.
+    device.request_power(PowerRequest::On).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    device.request_power(PowerRequest::PowerCycle).unwrap();
+    assert_eq!(device.host_settled(), HostSettled::Transition);
+    assert_eq!(device.power_status().state, HostPower::S5);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(device.power_status().state, HostPower::S0);
+    assert!(device.with_state(|s| s.host.is_none()));
+    // The host going off by itself.
+    assert_eq!(device.host_settled(), HostSettled::PoweredOff);
+    assert_eq!(device.power_status().state, HostPower::S5);
+    // With nobody settling it, the deadline lands it.
+    device.request_power(PowerRequest::On).unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    device.request_power(PowerRequest::OffSoftGraceful).unwrap();
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!(device.power_status().state, HostPower::S5);
 }

@@ -41,6 +41,11 @@ pub(super) async fn watch(device: Arc<Device>, hub: broadcast::Sender<HubEvent>)
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
+        // A request is plumbing for an outside host; the stream reports
+        // what landed (power_changed, booted), as it always has.
+        if matches!(event, DeviceEvent::PowerRequested(_)) {
+            continue;
+        }
         if let DeviceEvent::PowerChanged { to, .. } = event {
             METRICS.power_transition(to);
         }
@@ -60,6 +65,11 @@ fn event_json(event: &DeviceEvent) -> Value {
             "type": "power_changed",
             "from": from.name(),
             "to": to.name(),
+        }),
+        // Not streamed (see `watch`); described for completeness.
+        DeviceEvent::PowerRequested(request) => json!({
+            "type": "power_requested",
+            "power_state": request.cim(),
         }),
         DeviceEvent::Booted(target) => json!({
             "type": "booted",

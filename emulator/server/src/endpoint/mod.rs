@@ -36,6 +36,18 @@ pub struct Endpoint {
     /// Where the device's state is kept, when it is kept: replies that
     /// acknowledge a change wait for [`Store::save`].
     pub store: Option<Store>,
+    /// The host behind the firmware when it is not the simulated one (a
+    /// QEMU virtual machine); set once, before the device serves.
+    pub host: std::sync::OnceLock<OutsideHost>,
+}
+
+/// A host that is not the device's simulated one.
+pub struct OutsideHost(pub Arc<dyn crate::host_port::HostPort>);
+
+impl std::fmt::Debug for OutsideHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OutsideHost")
+    }
 }
 
 impl Endpoint {
@@ -51,7 +63,17 @@ impl Endpoint {
             connections: Arc::default(),
             cira: cira::CiraStatus::default(),
             store,
+            host: std::sync::OnceLock::new(),
         })
+    }
+
+    /// What redirection sessions talk to: the outside host when there is
+    /// one, else the device's simulated host.
+    pub fn host_port(&self) -> &dyn crate::host_port::HostPort {
+        match self.host.get() {
+            Some(host) => host.0.as_ref(),
+            None => self.device.as_ref(),
+        }
     }
 }
 

@@ -23,7 +23,8 @@
 //! - KVM (`kvm`) is one session per device over KVMR or port 5900 alike;
 //!   a disabled KVM or missing consent answers 0x11 status 3 as for SOL.
 
-pub mod host_port;
+/// Moved below `endpoint` so a device's endpoint can hold another host.
+pub use crate::host_port;
 pub mod ider;
 pub mod kvm;
 pub mod session;
@@ -246,8 +247,8 @@ where
     tracing::info!(device = %name, %peer, kind, "redirection session started");
     let started = Instant::now();
     let ended = match channel {
-        Channel::Sol(s) => sol::run(reader, writer, inbox, &*device, s).await,
-        Channel::Ider(s) => ider::run(reader, writer, inbox, &*device, s).await,
+        Channel::Sol(s) => sol::run(reader, writer, inbox, endpoint.host_port(), s).await,
+        Channel::Ider(s) => ider::run(reader, writer, inbox, endpoint.host_port(), s).await,
         Channel::Kvm => kvm::run_kvmr(reader, writer, inbox, &*device).await,
     };
     let seconds = started.elapsed().as_secs_f64();

@@ -41,6 +41,8 @@ pub struct Scenario {
     /// `[fleet]` hello settings that override the command line's.
     hello_interval_scale: Option<f64>,
     dns: Option<std::net::SocketAddr>,
+    /// Devices (by name) whose host is a QEMU virtual machine.
+    qemu_hosts: Vec<(String, crate::qemu::QemuConfig)>,
 }
 
 #[derive(Debug, Clone)]
@@ -335,6 +337,11 @@ impl Scenario {
 
     pub fn seed(&self) -> &str {
         &self.seed
+    }
+
+    /// The devices a group's `qemu` table gives a virtual machine, with it.
+    pub fn qemu_hosts(&self) -> &[(String, crate::qemu::QemuConfig)] {
+        &self.qemu_hosts
     }
 
     pub fn device_count(&self) -> usize {

@@ -15,6 +15,7 @@ use super::values::{
 };
 use crate::faults::FaultPlan;
 use crate::fleet::{DeviceSpec, Ports};
+use crate::qemu::{Accel, QemuConfig};
 use crate::scenario::Group;
 use amtemu_model::device::{
     ControlMode, DEFAULT_PASSWORD, DeviceConfig, Firmware, HashAlgorithm, HostPower, MePowerPolicy,
@@ -33,7 +34,13 @@ pub(super) struct Devices {
     hosts: HashMap<String, usize>,
     /// Group index by name.
     group_index: HashMap<String, usize>,
+    /// Devices (by name) whose host is a QEMU virtual machine.
+    pub(super) qemu_hosts: Vec<(String, QemuConfig)>,
 }
+
+/// The most devices one group may give a virtual machine each: the
+/// simulated host is the one for fleets, a VM is a lab machine.
+pub const MAX_QEMU_DEVICES: u32 = 8;
 
 /// Lays out the groups' devices in order, each group's after the last.
 pub(super) fn devices(
@@ -53,6 +60,7 @@ pub(super) fn devices(
         device_group: Vec::new(),
         hosts: HashMap::new(),
         group_index: HashMap::new(),
+        qemu_hosts: Vec::new(),
     };
     let mut used_addresses: HashSet<SocketAddr> = HashSet::new();
     for (gi, g) in raw.iter().enumerate() {
@@ -87,6 +95,7 @@ impl Devices {
             ));
         }
         let settings = GroupSettings::read(&path, g, &fleet.domain, file_name)?;
+        let qemu = group_qemu(&path, g)?;
         let width = g.count.to_string().len().max(5);
         let start = self.specs.len();
         for n in 0..g.count as usize {
@@ -149,6 +158,10 @@ impl Devices {
                 ports,
                 tls_identity: None,
             });
+            if let Some(qemu) = &qemu {
+                let name = self.specs[index].config.name.clone();
+                self.qemu_hosts.push((name, qemu.clone()));
+            }
             self.device_group.push(gi);
         }
         let members: Vec<usize> = (start..self.specs.len()).collect();
@@ -199,6 +212,43 @@ impl Devices {
         }
         Ok(index)
     }
+}
+
+/// A group's `qemu` table as the VM configuration its devices get.
+fn group_qemu(path: &KeyPath, g: &RawGroup) -> Checked<Option<QemuConfig>> {
+    let Some(raw) = &g.qemu else { return Ok(None) };
+    let path = path.k("qemu");
+    if g.count > MAX_QEMU_DEVICES {
+        return Err(problem(
+            &path,
+            format!(
+                "a group with a QEMU host has at most {MAX_QEMU_DEVICES} devices (each is a virtual machine); put the rest in a simulated group"
+            ),
+        ));
+    }
+    let defaults = QemuConfig::new();
+    let accel = match &raw.accel {
+        None => defaults.accel,
+        Some(text) => Accel::parse(text).ok_or_else(|| {
+            problem(
+                &path.k("accel"),
+                format!("{text:?} is not auto, kvm or tcg"),
+            )
+        })?,
+    };
+    Ok(Some(QemuConfig {
+        binary: raw.binary.clone().unwrap_or(defaults.binary),
+        kernel: raw.kernel.clone(),
+        initrd: raw.initrd.clone(),
+        append: raw.append.clone().unwrap_or(defaults.append),
+        disk: raw.disk.clone(),
+        cdrom: raw.cdrom.clone(),
+        memory_mb: raw.memory_mb.unwrap_or(defaults.memory_mb),
+        accel,
+        shutdown_deadline: raw
+            .shutdown_deadline_ms
+            .map_or(defaults.shutdown_deadline, Duration::from_millis),
+    }))
 }
 
 /// What a group's devices share.

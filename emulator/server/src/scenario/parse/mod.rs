@@ -74,6 +74,7 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         groups,
         specs,
         device_group,
+        qemu_hosts,
         ..
     } = devices;
     Ok(Scenario {
@@ -89,5 +90,6 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         expectations,
         hello_interval_scale: fleet.hello_interval_scale,
         dns: fleet.dns,
+        qemu_hosts,
     })
 }

@@ -69,6 +69,23 @@ pub(super) struct RawGroup {
     pub(super) pps: Option<String>,
     /// Extra active trusted root hashes (hex SHA-1/256/384).
     pub(super) trusted_hashes: Option<Vec<String>>,
+    /// A QEMU virtual machine as each device's host (a few devices only).
+    pub(super) qemu: Option<RawQemu>,
+}
+
+/// A group's `qemu` table: the `--qemu-*` flags of `serve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQemu {
+    pub(super) binary: Option<std::path::PathBuf>,
+    pub(super) kernel: Option<std::path::PathBuf>,
+    pub(super) initrd: Option<std::path::PathBuf>,
+    pub(super) append: Option<String>,
+    pub(super) disk: Option<std::path::PathBuf>,
+    pub(super) cdrom: Option<std::path::PathBuf>,
+    pub(super) memory_mb: Option<u32>,
+    pub(super) accel: Option<String>,
+    pub(super) shutdown_deadline_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

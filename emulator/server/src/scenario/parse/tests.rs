@@ -268,3 +268,25 @@ fn seeded_selection_repeats_and_varies() {
     assert_ne!(a, seeded_pick("y", "timeline/0", &pool, 10));
     assert_eq!(a.len(), 10);
 }
+
+#[test]
+fn a_group_may_give_a_few_devices_a_qemu_host() {
+    let text = "[[groups]]\nname = \"lab\"\ncount = 2\nqemu = { kernel = \"/g/vmlinuz\", accel = \"tcg\", memory_mb = 128 }\n[[groups]]\nname = \"fleet\"\ncount = 3\n";
+    let scenario = parse(text, "t.toml").unwrap();
+    let hosts = scenario.qemu_hosts();
+    let names: Vec<&str> = hosts.iter().map(|(n, _)| n.as_str()).collect();
+    let specs = scenario.device_specs().unwrap();
+    assert_eq!(names, [&specs[0].config.name, &specs[1].config.name]);
+    assert_eq!(
+        hosts[0].1.kernel.as_deref(),
+        Some(std::path::Path::new("/g/vmlinuz"))
+    );
+    assert_eq!(hosts[0].1.accel, crate::qemu::Accel::Tcg);
+    assert_eq!(hosts[0].1.memory_mb, 128);
+    let e = err("[[groups]]\nname = \"a\"\ncount = 9\nqemu = {}\n");
+    assert_eq!(e.key.as_deref(), Some("groups[0].qemu"));
+    let e = err("[[groups]]\nname = \"a\"\ncount = 1\nqemu = { accel = \"hvf\" }\n");
+    assert_eq!(e.key.as_deref(), Some("groups[0].qemu.accel"));
+    let e = err("[[groups]]\nname = \"a\"\ncount = 1\nqemu = { kernal = \"x\" }\n");
+    assert!(e.message.contains("kernal"), "{}", e.message);
+}

@@ -1,7 +1,8 @@
-//! What a redirection session needs from the simulated host: its serial
-//! console, its power, its IDE-R requests and the consent code on its
-//! screen. `Device` provides it; tests
-//! provide fakes, so the channel loops run without a booting host.
+//! What a redirection session needs from the host behind the firmware: its
+//! serial console, its power, its IDE-R requests and the consent code on
+//! its screen. `Device` provides it for the simulated host, `qemu` for a
+//! virtual machine (an endpoint's `host`); tests provide fakes, so the
+//! channel loops run without a booting host.
 
 use tokio::sync::{broadcast, watch};
 use tokio::time::Instant;

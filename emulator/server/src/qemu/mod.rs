@@ -1,0 +1,32 @@
+//! A QEMU virtual machine as the host behind a device's firmware.
+//!
+//! The device model stays unaware of what its host is: it is told the host
+//! is outside it ([`Device::attach_outside_host`]), announces accepted
+//! power requests and boots as events, and hears back when the host has
+//! settled ([`Device::host_settled`]). [`drive`] is the one task per
+//! QEMU-backed device that turns those events into a `qemu-system-x86_64`
+//! process and QMP commands (`vm`, `qmp`), and [`console::QemuConsole`] is
+//! the [`HostPort`](crate::host_port::HostPort) redirection sessions use
+//! instead of the simulated host: SOL is the VM's first serial port.
+//!
+//! Mapping (firmware → QEMU):
+//! - boot (on, the on half of a cycle): start the VM, its boot order from
+//!   the one-time boot setting consumed by that boot (`vm::BootPlan`);
+//! - off (soft), hibernate, the off half of a cycle: QMP `quit`;
+//! - graceful off: QMP `system_powerdown` (the ACPI power button); the
+//!   device lands in S5 when the guest has powered off, or, at the latest,
+//!   after [`QemuConfig::shutdown_deadline`] (then the VM is stopped hard);
+//! - reset: QMP `system_reset` (a reset to another boot target restarts the
+//!   VM with that boot order); NMI: QMP `inject-nmi`;
+//! - sleep (S3): QMP `stop` (the VM is paused, its memory kept); on: `cont`;
+//! - the VM ending by itself (guest power-off, a crash, QEMU killed, a VM
+//!   that would not start): the host is off (S5), with the reason logged.
+
+pub mod config;
+pub mod console;
+mod driver;
+mod qmp;
+mod vm;
+
+pub use config::{Accel, QemuConfig};
+pub use driver::drive;

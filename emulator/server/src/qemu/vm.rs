@@ -1,0 +1,402 @@
+//! One run of the virtual machine: its command line, the process, and the
+//! task that owns its QMP connection and serial port until it ends.
+//!
+//! amtemu owns both sockets: it listens on two unix sockets in the
+//! device's runtime directory and QEMU connects to them as a client
+//! (`-chardev socket,path=…`) when it starts, so a VM that cannot start
+//! never leaves a half-open connection behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use amtemu_model::host::BootTarget;
+
+use super::config::QemuConfig;
+use super::console::QemuConsole;
+use super::qmp::{Message, Qmp};
+
+/// How long QEMU may take to connect to its sockets after starting.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long QEMU may take to exit after QMP `quit` before it is killed.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The stderr lines kept for the reason a VM ended.
+const STDERR_TAIL: usize = 2048;
+
+/// What the driver asks of a running VM.
+#[derive(Debug)]
+pub enum VmCommand {
+    /// A QMP command, sent as is.
+    Qmp(&'static str, Value),
+    /// QMP `quit`, then a kill if QEMU has not exited in time.
+    Quit,
+}
+
+/// A running VM, as its driver holds it.
+#[derive(Debug)]
+pub struct Vm {
+    /// Tells runs apart, so the end of an older one is not taken for this.
+    pub generation: u64,
+    /// The boot target it was started for.
+    pub target: BootTarget,
+    /// Paused for S3.
+    pub paused: bool,
+    commands: mpsc::UnboundedSender<VmCommand>,
+}
+
+impl Vm {
+    pub fn send(&self, command: VmCommand) {
+        let _ = self.commands.send(command);
+    }
+}
+
+/// The QEMU arguments for a start toward `target`.
+pub fn command_line(
+    config: &QemuConfig,
+    target: BootTarget,
+    accel: &str,
+    serial: &Path,
+    qmp: &Path,
+) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-machine",
+        &format!("pc,accel={accel}"),
+        "-m",
+        &config.memory_mb.to_string(),
+        "-chardev",
+        &format!("socket,id=amtemu-serial,path={}", serial.display()),
+        "-serial",
+        "chardev:amtemu-serial",
+        "-chardev",
+        &format!("socket,id=amtemu-qmp,path={}", qmp.display()),
+        "-mon",
+        "chardev=amtemu-qmp,mode=control",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut push = |a: &str, b: String| {
+        args.push(a.to_string());
+        args.push(b);
+    };
+    if let Some(disk) = &config.disk {
+        let format = match disk.extension().and_then(|e| e.to_str()) {
+            Some("qcow2") => "qcow2",
+            _ => "raw",
+        };
+        push(
+            "-drive",
+            format!(
+                "file={},format={format},if=ide,index=0,media=disk",
+                drive_path(disk)
+            ),
+        );
+    }
+    if let Some(cdrom) = &config.cdrom {
+        push(
+            "-drive",
+            format!(
+                "file={},format=raw,if=ide,index=2,media=cdrom,readonly=on",
+                drive_path(cdrom)
+            ),
+        );
+    }
+    // A network only for a network boot, and one that reaches nothing
+    // outside the VM (restrict=on).
+    if target == BootTarget::Pxe {
+        push("-nic", "user,restrict=on,model=e1000".into());
+    } else {
+        push("-nic", "none".into());
+    }
+    let order = match target {
+        BootTarget::Disk | BootTarget::Diagnostic => "order=c",
+        BootTarget::Pxe => "order=n",
+        BootTarget::CdDvd | BootTarget::IdeRedirection => "order=d",
+        // SeaBIOS has no setup screen; its boot menu is the nearest thing.
+        BootTarget::BiosSetup => "order=c,menu=on,splash-time=5000",
+    };
+    push("-boot", order.into());
+    // A direct kernel boot wins over any boot order, so it is the disk
+    // boot only.
+    if let (Some(kernel), BootTarget::Disk | BootTarget::Diagnostic) = (&config.kernel, target) {
+        push("-kernel", kernel.display().to_string());
+        if let Some(initrd) = &config.initrd {
+            push("-initrd", initrd.display().to_string());
+        }
+        push("-append", config.append.clone());
+    }
+    args
+}
+
+/// A file name in a `-drive` option, whose commas QEMU reads doubled.
+fn drive_path(path: &Path) -> String {
+    path.display().to_string().replace(',', ",,")
+}
+
+/// Starts the VM toward `target`; Err says why it did not start. `ended`
+/// hears (generation, why) once it has ended.
+pub async fn start(
+    config: &QemuConfig,
+    target: BootTarget,
+    dir: &Path,
+    generation: u64,
+    console: Arc<QemuConsole>,
+    ended: mpsc::UnboundedSender<(u64, String)>,
+) -> Result<Vm, String> {
+    let missing = config.missing_files();
+    if !missing.is_empty() {
+        return Err(missing.join("; "));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let serial_path = dir.join("serial.sock");
+    let qmp_path = dir.join("qmp.sock");
+    let bind = |path: &PathBuf| {
+        let _ = std::fs::remove_file(path);
+        UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let serial_listener = bind(&serial_path)?;
+    let qmp_listener = bind(&qmp_path)?;
+    let accel = config.accel.resolve();
+    let args = command_line(config, target, accel, &serial_path, &qmp_path);
+    tracing::info!(binary = %config.binary.display(), ?target, accel, "starting the VM");
+    tracing::debug!(?args, "qemu command line");
+    let mut child = Command::new(&config.binary)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", config.binary.display()))?;
+    let stderr = Arc::new(Mutex::new(String::new()));
+    if let Some(pipe) = child.stderr.take() {
+        tokio::spawn(collect_stderr(pipe, stderr.clone()));
+    }
+    let connected = async {
+        let (serial, qmp) = tokio::try_join!(serial_listener.accept(), qmp_listener.accept())?;
+        let qmp = Qmp::open(qmp.0).await?;
+        Ok::<_, std::io::Error>((serial.0, qmp))
+    };
+    let (serial, qmp) = tokio::select! {
+        connected = tokio::time::timeout(CONNECT_TIMEOUT, connected) => match connected {
+            Ok(Ok(both)) => both,
+            // QEMU opens its sockets before it loads the guest, so a guest
+            // it refuses shows as the connection dropping: say why it did.
+            Ok(Err(e)) => match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                Ok(status) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    return Err(exit_reason(status, &stderr));
+                }
+                Err(_) => return Err(format!("QMP: {e}")),
+            },
+            Err(_) => return Err("QEMU did not connect to its sockets in time".into()),
+        },
+        status = child.wait() => {
+            // Give the stderr reader a moment to take the last words.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Err(exit_reason(status, &stderr));
+        }
+    };
+    let (commands, rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(child, qmp, serial, rx, console, stderr, move |why| {
+        let _ = ended.send((generation, why));
+    }));
+    Ok(Vm {
+        generation,
+        target,
+        paused: false,
+        commands,
+    })
+}
+
+async fn collect_stderr(pipe: tokio::process::ChildStderr, tail: Arc<Mutex<String>>) {
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::warn!("qemu: {line}");
+        let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+        tail.push_str(&line);
+        tail.push('\n');
+        if tail.len() > STDERR_TAIL {
+            let cut = tail.len() - STDERR_TAIL;
+            let cut = (cut..tail.len())
+                .find(|i| tail.is_char_boundary(*i))
+                .unwrap_or(0);
+            tail.drain(..cut);
+        }
+    }
+}
+
+fn exit_reason(
+    status: std::io::Result<std::process::ExitStatus>,
+    stderr: &Mutex<String>,
+) -> String {
+    let said = stderr.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let said = said.trim();
+    let status = match status {
+        Ok(s) => s.to_string(),
+        Err(e) => e.to_string(),
+    };
+    if said.is_empty() {
+        format!("QEMU ended ({status})")
+    } else {
+        format!("QEMU ended ({status}): {said}")
+    }
+}
+
+/// Owns the VM until it ends: serial both ways, QMP commands and events.
+async fn run(
+    mut child: Child,
+    mut qmp: Qmp,
+    serial: tokio::net::UnixStream,
+    mut commands: mpsc::UnboundedReceiver<VmCommand>,
+    console: Arc<QemuConsole>,
+    stderr: Arc<Mutex<String>>,
+    ended: impl FnOnce(String),
+) {
+    let (mut serial_in, mut serial_out) = serial.into_split();
+    let (input, mut keys) = mpsc::unbounded_channel::<Vec<u8>>();
+    console.connect_input(Some(input));
+    let mut buf = vec![0u8; 4096];
+    let mut serial_open = true;
+    let mut qmp_open = true;
+    let mut driven = true;
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let mut shutdown_reason: Option<String> = None;
+    let status = loop {
+        let kill_due = async {
+            match kill_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            status = child.wait() => break status,
+            read = serial_in.read(&mut buf), if serial_open => match read {
+                Ok(0) | Err(_) => serial_open = false,
+                Ok(n) => console.output(&buf[..n]),
+            },
+            Some(bytes) = keys.recv() => {
+                if serial_out.write_all(&bytes).await.is_err() {
+                    tracing::debug!("the VM's serial port is closed");
+                }
+            }
+            command = commands.recv(), if driven => match command {
+                Some(VmCommand::Qmp(name, arguments)) => {
+                    tracing::info!(command = name, "QMP");
+                    if let Err(e) = qmp.execute(name, arguments).await {
+                        tracing::warn!(command = name, error = %e, "QMP write failed");
+                    }
+                }
+                Some(VmCommand::Quit) => {
+                    tracing::info!(command = "quit", "QMP");
+                    let _ = qmp.execute("quit", Value::Null).await;
+                    kill_at.get_or_insert(tokio::time::Instant::now() + QUIT_TIMEOUT);
+                }
+                // The driver let go of the VM: stop it now.
+                None => {
+                    let _ = child.start_kill();
+                    driven = false;
+                }
+            },
+            line = qmp.lines.next_line(), if qmp_open => match line {
+                Ok(Some(line)) => match super::qmp::parse(&line) {
+                    Message::Event(name, data) => {
+                        tracing::info!(event = %name, %data, "QMP event");
+                        if name == "SHUTDOWN" {
+                            shutdown_reason = data
+                                .get("reason")
+                                .and_then(Value::as_str)
+                                .map(str::to_string);
+                        }
+                    }
+                    Message::Error(e) => tracing::warn!(error = %e, "QMP command failed"),
+                    Message::Return | Message::Other(_) => {}
+                },
+                Ok(None) | Err(_) => {
+                    tracing::info!("QMP connection closed");
+                    qmp_open = false;
+                }
+            },
+            () = kill_due => {
+                tracing::warn!("QEMU did not quit in time; killing it");
+                let _ = child.start_kill();
+                kill_at = None;
+            }
+        }
+    };
+    console.connect_input(None);
+    // The serial port's last bytes (the guest's final words) are kept.
+    while serial_open {
+        match tokio::time::timeout(Duration::from_millis(200), serial_in.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => console.output(&buf[..n]),
+            _ => serial_open = false,
+        }
+    }
+    let mut why = exit_reason(status, &stderr);
+    if let Some(reason) = shutdown_reason {
+        why.push_str(&format!(" after SHUTDOWN ({reason})"));
+    }
+    ended(why);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(config: &QemuConfig, target: BootTarget) -> String {
+        command_line(
+            config,
+            target,
+            "tcg",
+            Path::new("/r/serial.sock"),
+            Path::new("/r/qmp.sock"),
+        )
+        .join(" ")
+    }
+
+    #[test]
+    fn the_boot_target_picks_the_boot_order_and_the_kernel() {
+        let config = QemuConfig {
+            kernel: Some("/g/vmlinuz".into()),
+            initrd: Some("/g/initrd.img".into()),
+            disk: Some("/g/disk,1.qcow2".into()),
+            ..QemuConfig::new()
+        };
+        let disk = line(&config, BootTarget::Disk);
+        assert!(disk.contains("-boot order=c"), "{disk}");
+        assert!(
+            disk.contains("-kernel /g/vmlinuz -initrd /g/initrd.img -append console=ttyS0,115200")
+        );
+        assert!(
+            disk.contains("file=/g/disk,,1.qcow2,format=qcow2"),
+            "{disk}"
+        );
+        assert!(disk.contains("-nic none"));
+        assert!(disk.contains("pc,accel=tcg"));
+        assert!(disk.contains("socket,id=amtemu-serial,path=/r/serial.sock"));
+        let cd = line(&config, BootTarget::CdDvd);
+        assert!(
+            cd.contains("-boot order=d") && !cd.contains("-kernel"),
+            "{cd}"
+        );
+        let pxe = line(&config, BootTarget::Pxe);
+        assert!(
+            pxe.contains("-boot order=n") && pxe.contains("restrict=on"),
+            "{pxe}"
+        );
+        assert!(line(&config, BootTarget::BiosSetup).contains("menu=on"));
+    }
+}

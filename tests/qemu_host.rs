@@ -1,0 +1,299 @@
+//! A QEMU virtual machine as the host behind a device (`--host qemu`).
+//!
+//! The lab test drives the real binary with real clients: amtctrl powers
+//! the device on, amtterm reads the guest kernel's line over SOL and types
+//! into its shell, a graceful off (ACPI power button) lands as power state
+//! 8. The guest (a Debian kernel and a busybox initramfs) is built by
+//! `tests/qemu/build-image.sh`, which `tests/clients/install.sh` runs; the
+//! VM runs under TCG so the test does not depend on nested KVM.
+//!
+//! The bad-input tests run an emulator in process, with a QEMU device
+//! beside a simulated one: a VM that cannot start, a disk that does not
+//! exist, QEMU killed under a running VM. Each leaves the QEMU device's
+//! host off with a clear reason, and the simulated device as it was.
+
+mod support;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amtemu_model::device::HostPower;
+use amtemu_server::emulator::{Emulator, EmulatorBuilder};
+use amtemu_server::endpoint::Endpoint;
+use amtemu_server::qemu::{Accel, QemuConfig};
+use amtemu_server::tls::ca::Ca;
+use support::{Client, PASSWORD, USER, device_spec, unique_address};
+
+/// How long a TCG boot of the tiny guest may take on a loaded machine.
+const BOOT_LIMIT: Duration = Duration::from_secs(240);
+
+fn qemu_installed() -> bool {
+    Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The guest built by tests/qemu/build-image.sh, when it is there.
+fn guest() -> Option<PathBuf> {
+    let dir = support::clients_prefix().join("qemu-guest");
+    let built = qemu_installed()
+        && ["vmlinuz", "initrd.img"]
+            .iter()
+            .all(|f| dir.join(f).is_file());
+    support::client_available(
+        built,
+        "qemu-system-x86_64 and the guest of tests/qemu/build-image.sh",
+    )
+    .then_some(dir)
+}
+
+fn amtctrl(addr: SocketAddr, op: &str) -> serde_json::Value {
+    let mut cmd = Command::new("bash");
+    cmd.arg(support::repo().join("tests/clients/amtctrl.sh"))
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .args([USER, PASSWORD, op]);
+    support::run_driver(cmd)
+}
+
+#[test]
+fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
+    let Some(guest) = guest() else { return };
+    let clients = support::clients_prefix();
+    let have_clients = clients.join("venv/bin/amtctrl").exists()
+        && Command::new("amtterm").arg("-h").output().is_ok();
+    if !support::client_available(have_clients, "amtctrl and amtterm") {
+        return;
+    }
+    let kernel = guest.join("vmlinuz");
+    let initrd = guest.join("initrd.img");
+    // Graceful off has ten minutes before amtemu would stop the VM itself,
+    // so power state 8 within the test's wait is the guest's own doing.
+    let emulator = support::Emulator::start(&[
+        "--power",
+        "s5",
+        "--boot-ms",
+        "100",
+        "--host",
+        "qemu",
+        "--qemu-accel",
+        "tcg",
+        "--qemu-kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-initrd",
+        initrd.to_str().unwrap(),
+        "--qemu-shutdown-deadline-ms",
+        "600000",
+    ]);
+    let addr = emulator.addr;
+    assert_eq!(emulator.client().power_state(), "8", "starts off");
+
+    let on = amtctrl(addr, "on");
+    assert_eq!(on["ok"], true, "{on}");
+
+    let step_timeout = BOOT_LIMIT.as_secs().to_string();
+    let mut cmd = Command::new("bash");
+    cmd.arg(support::repo().join("tests/clients/amtterm.sh"))
+        .arg(addr.ip().to_string())
+        .arg("16994")
+        .args([USER, PASSWORD])
+        .args([
+            "expect:amtemu-qemu-guest ready",
+            "sleep:1",
+            "send:echo qemu-sum-$((40+2))\\r",
+            "expect:qemu-sum-42",
+        ])
+        .env("AMT_DRIVER_STEP_TIMEOUT", &step_timeout);
+    let sol = support::run_driver(cmd);
+    assert_eq!(sol["ok"], true, "{sol}");
+
+    let status = amtctrl(addr, "status");
+    assert_eq!(status["powerstate"], 2, "{status}");
+    let off = amtctrl(addr, "softoff");
+    assert_eq!(off["ok"], true, "{off}");
+    let mut last = serde_json::Value::Null;
+    let landed = support::eventually(Duration::from_secs(60), || {
+        last = amtctrl(addr, "status");
+        last["powerstate"] == 8
+    });
+    assert!(landed, "the guest powered off on the ACPI button: {last}");
+}
+
+// ------------------------------------------------------------ bad input
+
+/// A QEMU device and a simulated one in one in-process emulator.
+async fn mixed_fleet(config: QemuConfig) -> (Emulator, Arc<Endpoint>, Arc<Endpoint>) {
+    let (vm_ip, sim_ip) = (IpAddr::V4(unique_address()), IpAddr::V4(unique_address()));
+    let emulator = EmulatorBuilder::new(vec![
+        device_spec("qemu-device", vm_ip),
+        device_spec("simulated-device", sim_ip),
+    ])
+    .ca(Ca::generate().expect("a CA"))
+    .qemu_host("qemu-device", config)
+    .start()
+    .await
+    .expect("the emulator starts");
+    let devices = emulator.fleet().devices();
+    let (vm, sim) = (devices[0].clone(), devices[1].clone());
+    (emulator, vm, sim)
+}
+
+fn tcg() -> QemuConfig {
+    QemuConfig {
+        accel: Accel::Tcg,
+        memory_mb: 64,
+        ..QemuConfig::new()
+    }
+}
+
+fn console_text(endpoint: &Endpoint) -> String {
+    let host = endpoint.host_port();
+    let mut cursor = host.console_cursor();
+    String::from_utf8_lossy(&host.console_read(&mut cursor)).into_owned()
+}
+
+async fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f()
+}
+
+/// The simulated device still answers WS-Man and is still on.
+async fn still_serving(sim: &Endpoint) {
+    assert_eq!(sim.device.power_status().state, HostPower::S0);
+    let addr = SocketAddr::new(
+        sim.device
+            .with_state(|s| s.nvram.network.ip_address.parse().expect("an address")),
+        16992,
+    );
+    let state =
+        tokio::task::spawn_blocking(move || Client::new(addr, USER, PASSWORD).power_state())
+            .await
+            .expect("the client ran");
+    assert_eq!(state, "2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_that_cannot_start_leaves_the_host_off_with_the_reason() {
+    if !support::client_available(qemu_installed(), "qemu-system-x86_64") {
+        return;
+    }
+    // A file that exists but is no kernel: QEMU itself refuses it.
+    let not_a_kernel =
+        std::env::temp_dir().join(format!("amtemu-not-a-kernel-{}", std::process::id()));
+    std::fs::write(&not_a_kernel, b"this is not a kernel").unwrap();
+    let (_emulator, vm, sim) = mixed_fleet(QemuConfig {
+        kernel: Some(not_a_kernel.clone()),
+        ..tcg()
+    })
+    .await;
+    let off = wait_until(Duration::from_secs(30), || {
+        vm.device.power_status().state == HostPower::S5
+    })
+    .await;
+    assert!(off, "the host is off: {:?}", vm.device.power_status());
+    let console = console_text(&vm);
+    assert!(
+        console.contains("the VM did not start: QEMU ended"),
+        "{console}"
+    );
+    still_serving(&sim).await;
+    let _ = std::fs::remove_file(not_a_kernel);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_does_not_exist_is_named_and_the_host_stays_off() {
+    if !support::client_available(qemu_installed(), "qemu-system-x86_64") {
+        return;
+    }
+    let (_emulator, vm, sim) = mixed_fleet(QemuConfig {
+        disk: Some("/nonexistent/amtemu-disk.img".into()),
+        ..tcg()
+    })
+    .await;
+    let off = wait_until(Duration::from_secs(10), || {
+        vm.device.power_status().state == HostPower::S5
+    })
+    .await;
+    assert!(off, "the host is off: {:?}", vm.device.power_status());
+    let console = console_text(&vm);
+    assert!(
+        console.contains("disk /nonexistent/amtemu-disk.img does not exist"),
+        "{console}"
+    );
+    still_serving(&sim).await;
+    // Asking again gets the same answer, not a hang.
+    vm.device
+        .request_power(amtemu_model::device::PowerRequest::On)
+        .expect("on is accepted");
+    let off_again = wait_until(Duration::from_secs(10), || {
+        let s = vm.device.power_status();
+        s.state == HostPower::S5 && s.destination == HostPower::S5
+    })
+    .await;
+    assert!(off_again, "{:?}", vm.device.power_status());
+}
+
+/// The QEMU process running `device`'s VM, found by its socket path.
+fn qemu_pid(device: &str) -> Option<u32> {
+    let marker = format!("amtemu-qemu-{}/{device}/", std::process::id());
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(&marker)
+                .then_some(pid)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qemu_killed_under_a_running_vm_is_the_host_powering_off() {
+    if !support::client_available(qemu_installed(), "qemu-system-x86_64") {
+        return;
+    }
+    // No kernel and no disk: the firmware runs and finds nothing to boot,
+    // which is enough of a VM to kill.
+    let (_emulator, vm, sim) = mixed_fleet(tcg()).await;
+    let mut pid = None;
+    let found = wait_until(Duration::from_secs(30), || {
+        pid = qemu_pid("qemu_device");
+        pid.is_some()
+    })
+    .await;
+    assert!(found, "QEMU runs for the device");
+    // Its QMP socket is open once the device has gone on serving.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(vm.device.power_status().state, HostPower::S0);
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.unwrap().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let off = wait_until(Duration::from_secs(10), || {
+        vm.device.power_status().state == HostPower::S5
+    })
+    .await;
+    assert!(off, "the host is off: {:?}", vm.device.power_status());
+    still_serving(&sim).await;
+    // The device powers the host on again: a new VM.
+    vm.device
+        .request_power(amtemu_model::device::PowerRequest::On)
+        .expect("on is accepted");
+    let again = wait_until(Duration::from_secs(30), || {
+        vm.device.power_status().state == HostPower::S0 && qemu_pid("qemu_device").is_some()
+    })
+    .await;
+    assert!(again, "a new VM runs");
+}
