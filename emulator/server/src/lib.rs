@@ -10,6 +10,7 @@ pub mod endpoint;
 pub mod faults;
 pub mod fleet;
 pub mod http;
+pub mod kerberos;
 pub mod metrics;
 pub mod provision;
 pub mod redirect;

@@ -29,6 +29,8 @@ pub struct Endpoint {
     pub tls: TlsState,
     pub faults: crate::faults::Faults,
     pub redirect: RedirectState,
+    /// Kerberos authenticators already accepted (HTTP and redirection).
+    pub kerberos_replays: crate::kerberos::ReplayCache,
     /// The device's sockets in use, over all its network ports.
     pub connections: Arc<Gauge>,
     /// The CIRA tunnel's state and the host's requests for one.
@@ -48,6 +50,7 @@ impl Endpoint {
             tls: TlsState::default(),
             faults: crate::faults::Faults::default(),
             redirect: RedirectState::default(),
+            kerberos_replays: Default::default(),
             connections: Arc::default(),
             cira: cira::CiraStatus::default(),
             store,
