@@ -35,27 +35,31 @@ impl Kdc {
             std::process::id(),
             unique_address()
         ));
-        // A free loopback port for the KDC (88 may be taken).
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
+        // Free loopback ports for the KDC and kpasswd (88 and 464 may be
+        // taken, by another run or a system samba).
+        let free = || {
+            TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port().to_string())
+                .unwrap()
+        };
         let status = Command::new(repo().join("tests/clients/samba-ad.sh"))
-            .args(["start", dir.to_str().unwrap(), &port.to_string()])
+            .args(["start", dir.to_str().unwrap(), &free(), &free()])
             .status()
             .expect("samba-ad.sh runs");
-        let kdc = Kdc {
+        // Stopped and removed on drop, even when it did not start.
+        let mut kdc = Kdc {
             env: HashMap::new(),
             dir,
         };
         assert!(status.success(), "the Samba KDC did not start");
         let env = std::fs::read_to_string(kdc.dir.join("env")).unwrap();
-        let env = env
+        kdc.env = env
             .lines()
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
             .collect();
-        Some(Kdc { env, ..kdc })
+        Some(kdc)
     }
 
     fn var(&self, name: &str) -> &str {
@@ -224,11 +228,11 @@ fn ad_users_log_in_with_kerberos_by_the_sids_in_their_tickets() {
     assert!(!offers(&first).iter().any(|v| v.starts_with("Negotiate")));
 
     configure_kerberos(&mut admin, &kdc);
-    // Bob's own SID may read general information; Domain Users (his
-    // primary group, S-…-513) may use redirection. Eve is in no entry.
-    let domain = kdc.var("BOB_SID").rsplit_once('-').unwrap().0.to_string();
+    // Bob's own SID may read general information, and so may the members
+    // of the group amtops (Eve, by a group SID in her PAC). Mallory is in
+    // no entry.
     add_kerberos_entry(&mut admin, kdc.var("BOB_SID"), &[13]);
-    add_kerberos_entry(&mut admin, &format!("{domain}-513"), &[2]);
+    add_kerberos_entry(&mut admin, kdc.var("AMTOPS_SID"), &[13]);
 
     let mut fresh = Client::new(emu.addr, USER, PASSWORD);
     let challenge = fresh.challenge();
@@ -256,10 +260,17 @@ fn ad_users_log_in_with_kerberos_by_the_sids_in_their_tickets() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("AccessDenied"), "{}", r.body);
 
-    // Eve holds a valid ticket, but no SID of hers is in the ACL: 401.
+    // Eve logs in by her group's entry.
     let eve = kdc.kinit("eve", kdc.var("EVE_PASS"));
     let r = curl_negotiate(&kdc, &eve, emu.addr, &get);
+    assert_eq!((r.exit, r.status), (0, 200), "{}\n{}", r.body, r.log);
+
+    // Mallory holds a valid ticket, but no SID of hers is in the ACL: 401,
+    // offering Digest and Negotiate again.
+    let mallory = kdc.kinit("mallory", kdc.var("MALLORY_PASS"));
+    let r = curl_negotiate(&kdc, &mallory, emu.addr, &get);
     assert_eq!(r.status, 401, "{}\n{}", r.body, r.log);
+    assert!(r.log.contains("< WWW-Authenticate: Digest "), "{}", r.log);
 
     // Digest keeps working beside Kerberos.
     assert_eq!(admin.get("AMT_GeneralSettings").status, 200);

@@ -3,13 +3,16 @@
 # Kerberos tests: the KDC AMT's Kerberos users came from, with Windows logon
 # information (SIDs) in its tickets' PACs, which MIT's KDC does not write.
 #
-#   tests/clients/samba-ad.sh start DIR PORT   # provision into DIR, start the KDC on 127.0.0.1:PORT
+#   tests/clients/samba-ad.sh start DIR PORT [KPASSWD_PORT]
+#                                   # provision into DIR, start the KDC on 127.0.0.1:PORT
+#                                   # (kpasswd on KPASSWD_PORT, default PORT+1)
 #   tests/clients/samba-ad.sh stop DIR         # stop it (DIR is left for the caller to remove)
 #
 # `start` writes DIR/krb5.conf (for KRB5_CONFIG: no DNS, the KDC on
 # loopback) and DIR/env (shell assignments: the users, their passwords and
 # SIDs, the service account's password, salt and SPNs), and leaves the
-# KDC's pid in DIR/samba.pid. Domain VPRO.TEST; users bob and eve; service
+# KDC's pid in DIR/samba.pid. Domain VPRO.TEST; users bob, eve and mallory,
+# group amtops (eve is its member); service
 # account amtsvc with the SPNs HTTP/amt.vpro.test:16992, :16993 and
 # HTTP/amt.vpro.test (curl asks for the last), AES keys only.
 #
@@ -26,6 +29,7 @@ DOMAIN=VPRO
 ADMIN_PASS='Adm1n-Passw0rd!'
 BOB_PASS='Bob-Passw0rd!'
 EVE_PASS='Eve-Passw0rd!'
+MALLORY_PASS='Mallory-Passw0rd!'
 SVC=amtsvc
 SVC_PASS='Svc-Passw0rd!'
 HOST=amt.vpro.test
@@ -37,7 +41,8 @@ log() { printf 'samba-ad.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 PREFIX="${AMT_CLIENTS_PREFIX:-${HOME:?}/.cache/amtemu-clients}"
-TEMPLATE="$PREFIX/samba-ad/$(samba --version 2>/dev/null | tr -c 'A-Za-z0-9.\n' _)"
+# v2: the users and group below; a new layout gets a new name.
+TEMPLATE="$PREFIX/samba-ad/v2-$(samba --version 2>/dev/null | tr -c 'A-Za-z0-9.\n' _)"
 
 provision_template() { # provision_template DIR: a domain with the users, offline
     local dir=$1 conf
@@ -54,16 +59,22 @@ provision_template() { # provision_template DIR: a domain with the users, offlin
     conf="$dir.tmp/etc/smb.conf"
     samba-tool user create bob "$BOB_PASS" -s "$conf" >/dev/null
     samba-tool user create eve "$EVE_PASS" -s "$conf" >/dev/null
+    samba-tool user create mallory "$MALLORY_PASS" -s "$conf" >/dev/null
     samba-tool user create "$SVC" "$SVC_PASS" -s "$conf" >/dev/null
+    samba-tool group add amtops -s "$conf" >/dev/null
+    samba-tool group addmembers amtops eve -s "$conf" >/dev/null
     for spn in "HTTP/$HOST:16992" "HTTP/$HOST:16993" "HTTP/$HOST"; do
         samba-tool spn add "$spn" "$SVC" -s "$conf" >/dev/null
     done
     {
-        for u in bob eve "$SVC"; do
+        for u in bob eve mallory "$SVC"; do
             sid=$(samba-tool user show "$u" -s "$conf" --attributes=objectSid | sed -n 's/^objectSid: //p')
             [ -n "$sid" ] || die "no SID for $u"
             printf '%s_SID=%s\n' "$(echo "$u" | tr a-z A-Z)" "$sid"
         done
+        sid=$(samba-tool group show amtops -s "$conf" --attributes=objectSid | sed -n 's/^objectSid: //p')
+        [ -n "$sid" ] || die "no SID for amtops"
+        printf 'AMTOPS_SID=%s\n' "$sid"
         kvno=$(samba-tool user show "$SVC" -s "$conf" --attributes=msDS-KeyVersionNumber | sed -n 's/^msDS-KeyVersionNumber: //p')
         printf 'SVC_KVNO=%s\n' "$kvno"
     } >"$dir.tmp/sids"
@@ -72,7 +83,7 @@ provision_template() { # provision_template DIR: a domain with the users, offlin
 }
 
 start() {
-    local dir=$1 port=$2 from conf
+    local dir=$1 port=$2 kpasswd=${3:-$(($2 + 1))} from conf
     command -v samba >/dev/null && command -v samba-tool >/dev/null || die "samba is not installed"
     [ -f "$TEMPLATE/sids" ] || provision_template "$TEMPLATE"
     mkdir -p "$dir"
@@ -81,7 +92,10 @@ start() {
     conf="$dir/dc/etc/smb.conf"
     # The copy's own paths, port and log.
     sed -i -e "s#$from#$dir/dc#g" "$conf"
-    sed -i -e "s#^\[global\]\$#[global]\n\tkrb5 port = $port\n\tlog file = $dir/dc/log.%m#" "$conf"
+    # Sockets and pid files in the copy too, so runs side by side (and a
+    # system samba) do not meet.
+    sed -i -e "s#^\[global\]\$#[global]\n\tkrb5 port = $port\n\tkpasswd port = $kpasswd\n\tlog file = $dir/dc/log.%m\n\tpid directory = $dir/dc/run\n\tncalrpc dir = $dir/dc/run/ncalrpc\n\twinbindd socket directory = $dir/dc/run/winbindd\n\tntp signd socket directory = $dir/dc/run/ntp_signd#" "$conf"
+    mkdir -p "$dir/dc/run"
     cat >"$dir/krb5.conf" <<EOF
 [libdefaults]
 	default_realm = $REALM
@@ -101,7 +115,7 @@ EOF
     {
         cat "$dir/dc/sids"
         printf 'REALM=%s\nHOST=%s\n' "$REALM" "$HOST"
-        printf "BOB_PASS='%s'\nEVE_PASS='%s'\n" "$BOB_PASS" "$EVE_PASS"
+        printf "BOB_PASS='%s'\nEVE_PASS='%s'\nMALLORY_PASS='%s'\n" "$BOB_PASS" "$EVE_PASS" "$MALLORY_PASS"
         printf "SVC=%s\nSVC_PASS='%s'\nSVC_SALT=%s\n" "$SVC" "$SVC_PASS" "$REALM$SVC"
     } >"$dir/env"
     samba -i -s "$conf" >"$dir/samba.out" 2>&1 </dev/null &
@@ -132,7 +146,7 @@ stop() {
 }
 
 case "${1:-}" in
-start) start "${2:?DIR}" "${3:?PORT}" ;;
+start) start "${2:?DIR}" "${3:?PORT}" "${4:-}" ;;
 stop) stop "${2:?DIR}" ;;
-*) die "usage: $0 start DIR PORT | stop DIR" ;;
+*) die "usage: $0 start DIR PORT [KPASSWD_PORT] | stop DIR" ;;
 esac
