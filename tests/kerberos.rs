@@ -265,6 +265,37 @@ fn ad_users_log_in_with_kerberos_by_the_sids_in_their_tickets() {
     let r = curl_negotiate(&kdc, &eve, emu.addr, &get);
     assert_eq!((r.exit, r.status), (0, 200), "{}\n{}", r.body, r.log);
 
+    // pywinrm with its Kerberos transport (requests-kerberos, mutual
+    // authentication required) as Bob.
+    let python = clients_prefix().join("venv/bin/python");
+    let has_pywinrm = Command::new(&python)
+        .args(["-c", "import winrm, gssapi"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if client_available(has_pywinrm, "pywinrm[kerberos]") {
+        let envelope = kdc.dir.join("get.xml");
+        std::fs::write(&envelope, &get).unwrap();
+        let mut cmd = Command::new(&python);
+        cmd.arg(repo().join("tests/clients/pywinrm_kerberos.py"))
+            .args([
+                kdc.var("HOST"),
+                &emu.addr.ip().to_string(),
+                &emu.addr.port().to_string(),
+            ])
+            .arg(&envelope)
+            .env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
+            .env("KRB5CCNAME", format!("FILE:{}", bob.display()));
+        let verdict = run_driver(cmd);
+        assert_eq!(verdict["ok"], true, "{verdict}");
+        assert!(
+            verdict["reply"]
+                .as_str()
+                .unwrap()
+                .contains("AMT_GeneralSettings")
+        );
+    }
+
     // Mallory holds a valid ticket, but no SID of hers is in the ACL: 401,
     // offering Digest and Negotiate again.
     let mallory = kdc.kinit("mallory", kdc.var("MALLORY_PASS"));
