@@ -209,6 +209,53 @@ fn curl_negotiate(kdc: &Kdc, cache: &Path, device: SocketAddr, body: &str) -> Cu
     }
 }
 
+/// A Kerberos GSS token for `spn` from a ticket cache (python-gssapi).
+fn gss_token(kdc: &Kdc, cache: &Path, spn: &str) -> Vec<u8> {
+    let out = Command::new(clients_prefix().join("venv/bin/python"))
+        .arg(repo().join("tests/clients/gss_token.py"))
+        .arg(spn)
+        .env("KRB5_CONFIG", kdc.dir.join("krb5.conf"))
+        .env("KRB5CCNAME", format!("FILE:{}", cache.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap()
+}
+
+/// StartRedirectionSession (SOL), the authentication query, then
+/// AuthenticateSession type 2 with `token`: the methods offered and the
+/// login's status (0 success, 1 failure).
+fn redirection_login(addr: SocketAddr, token: &[u8]) -> (Vec<u8>, u8) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let read = |s: &mut std::net::TcpStream, n: usize| {
+        let mut b = vec![0; n];
+        s.read_exact(&mut b).unwrap();
+        b
+    };
+    s.write_all(b"\x10\0\0\0SOL ").unwrap();
+    assert_eq!(read(&mut s, 13)[..2], [0x11, 0]);
+    s.write_all(&[0x13, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+    let head = read(&mut s, 9);
+    let methods = read(&mut s, head[5] as usize);
+    let mut msg = vec![0x13, 0, 0, 0, 2];
+    msg.extend((token.len() as u32).to_le_bytes());
+    msg.extend(token);
+    s.write_all(&msg).unwrap();
+    let reply = read(&mut s, 9);
+    assert_eq!((reply[0], reply[4]), (0x14, 2));
+    (methods, reply[1])
+}
+
 #[test]
 fn ad_users_log_in_with_kerberos_by_the_sids_in_their_tickets() {
     let Some(kdc) = Kdc::start() else { return };
@@ -229,10 +276,11 @@ fn ad_users_log_in_with_kerberos_by_the_sids_in_their_tickets() {
 
     configure_kerberos(&mut admin, &kdc);
     // Bob's own SID may read general information, and so may the members
-    // of the group amtops (Eve, by a group SID in her PAC). Mallory is in
-    // no entry.
+    // of the group amtops (Eve, by a group SID in her PAC), who may also
+    // use redirection. Mallory is in no entry.
     add_kerberos_entry(&mut admin, kdc.var("BOB_SID"), &[13]);
-    add_kerberos_entry(&mut admin, kdc.var("AMTOPS_SID"), &[13]);
+    // The group may use redirection too (realm 2); Bob may not.
+    add_kerberos_entry(&mut admin, kdc.var("AMTOPS_SID"), &[2, 13]);
 
     let mut fresh = Client::new(emu.addr, USER, PASSWORD);
     let challenge = fresh.challenge();
@@ -294,6 +342,21 @@ fn ad_users_log_in_with_kerberos_by_the_sids_in_their_tickets() {
                 .unwrap()
                 .contains("AMT_GeneralSettings")
         );
+    }
+
+    // Redirection (16994), authentication type 2: the query lists it, Eve's
+    // ticket for HTTP/<host>:16994 opens a SOL session, the same token again
+    // is a replay, and Bob's valid ticket lacks the redirection realm.
+    if has_pywinrm {
+        let redirection = SocketAddr::new(emu.addr.ip(), 16994);
+        let spn = format!("HTTP/{}:16994@{}", kdc.var("HOST"), kdc.var("REALM"));
+        let eve_token = gss_token(&kdc, &eve, &spn);
+        let (methods, status) = redirection_login(redirection, &eve_token);
+        assert!(methods.contains(&2), "{methods:?}");
+        assert_eq!(status, 0, "Eve's SOL login");
+        assert_eq!(redirection_login(redirection, &eve_token).1, 1, "a replay");
+        let bob_token = gss_token(&kdc, &bob, &spn);
+        assert_eq!(redirection_login(redirection, &bob_token).1, 1, "no realm");
     }
 
     // Mallory holds a valid ticket, but no SID of hers is in the ACL: 401,

@@ -13,7 +13,7 @@
 # SIDs, the service account's password, salt and SPNs), and leaves the
 # KDC's pid in DIR/samba.pid. Domain VPRO.TEST; users bob, eve and mallory,
 # group amtops (eve is its member); service
-# account amtsvc with the SPNs HTTP/amt.vpro.test:16992, :16993 and
+# account amtsvc with the SPNs HTTP/amt.vpro.test:16992 to :16995 and
 # HTTP/amt.vpro.test (curl asks for the last), AES keys only.
 #
 # Provisioning takes a minute or more on a busy machine, so the provisioned
@@ -41,8 +41,8 @@ log() { printf 'samba-ad.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 PREFIX="${AMT_CLIENTS_PREFIX:-${HOME:?}/.cache/amtemu-clients}"
-# v2: the users and group below; a new layout gets a new name.
-TEMPLATE="$PREFIX/samba-ad/v2-$(samba --version 2>/dev/null | tr -c 'A-Za-z0-9.\n' _)"
+# v3: the users, group and SPNs below; a new layout gets a new name.
+TEMPLATE="$PREFIX/samba-ad/v3-$(samba --version 2>/dev/null | tr -c 'A-Za-z0-9.\n' _)"
 
 provision_template() { # provision_template DIR: a domain with the users, offline
     local dir=$1 conf
@@ -63,7 +63,7 @@ provision_template() { # provision_template DIR: a domain with the users, offlin
     samba-tool user create "$SVC" "$SVC_PASS" -s "$conf" >/dev/null
     samba-tool group add amtops -s "$conf" >/dev/null
     samba-tool group addmembers amtops eve -s "$conf" >/dev/null
-    for spn in "HTTP/$HOST:16992" "HTTP/$HOST:16993" "HTTP/$HOST"; do
+    for spn in "HTTP/$HOST:16992" "HTTP/$HOST:16993" "HTTP/$HOST:16994" "HTTP/$HOST:16995" "HTTP/$HOST"; do
         samba-tool spn add "$spn" "$SVC" -s "$conf" >/dev/null
     done
     {
