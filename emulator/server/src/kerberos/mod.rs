@@ -10,12 +10,11 @@
 //! The Kerberos ASN.1 and crypto are picky-krb's (Devolutions, the crate
 //! behind sspi-rs and IronRDP): a pure-Rust acceptor keeps the key, the
 //! clock and the replay cache per device, which a process-wide GSS-API
-//! library (MIT's keytab, `clockskew` and rcache) cannot. It knows the AES
-//! enctypes (17, 18), not RC4-HMAC, so a device accepts tickets for keys
-//! derived from a passphrase and salt; an RC4 `MasterKey` alone is refused
-//! (logged) — see README.
+//! library (MIT's keytab, `clockskew` and rcache) cannot. RC4-HMAC, which
+//! picky-krb lacks, is composed in [`keys`] from RustCrypto's primitives.
 
 pub mod gss;
+pub mod keys;
 mod login;
 pub mod pac;
 mod replay;
@@ -29,7 +28,6 @@ use picky_asn1::wrapper::{
     IntegerAsn1, OctetStringAsn1, Optional,
 };
 use picky_krb::constants::key_usages;
-use picky_krb::crypto::CipherSuite;
 use picky_krb::data_types::{
     Authenticator, AuthorizationData, EncApRepPart, EncApRepPartInner, EncTicketPart,
     EncryptedData, PrincipalName,
@@ -37,6 +35,7 @@ use picky_krb::data_types::{
 use picky_krb::messages::{ApRep, ApRepInner, ApReq};
 
 pub use gss::FramingError;
+pub use keys::Key;
 pub use login::login;
 pub use replay::ReplayCache;
 
@@ -89,31 +88,6 @@ pub enum Refusal {
     Pac(#[from] pac::PacError),
 }
 
-/// The device's keys, from its settings: the AES keys a passphrase and
-/// salt give (RFC 3962, the iteration count AD uses).
-struct DeviceKey<'a> {
-    settings: &'a KerberosSettings,
-}
-
-impl DeviceKey<'_> {
-    fn for_etype(&self, etype: i64) -> Result<(CipherSuite, Vec<u8>), Refusal> {
-        let suite = match etype {
-            17 => CipherSuite::Aes128CtsHmacSha196,
-            18 => CipherSuite::Aes256CtsHmacSha196,
-            other => return Err(Refusal::NoKey(other)),
-        };
-        let (Some(passphrase), Some(salt)) = (&self.settings.passphrase, &self.settings.salt)
-        else {
-            return Err(Refusal::NoKey(etype));
-        };
-        let key = suite
-            .cipher()
-            .generate_key_from_password(passphrase.as_bytes(), salt.as_bytes())
-            .map_err(|_| Refusal::NoKey(etype))?;
-        Ok((suite, key))
-    }
-}
-
 /// Accepts an initial context token (already base64-decoded) for a device
 /// with these settings at `now` (the device's clock, seconds since 1970).
 pub fn accept(
@@ -133,29 +107,20 @@ pub fn accept(
 
     // The ticket, with the device's key.
     let enc = &ticket.enc_part.0;
-    let (suite, key) = DeviceKey { settings }.for_etype(integer(&enc.etype.0)?)?;
-    let plain = suite
-        .cipher()
-        .decrypt(&key, TICKET_USAGE, &enc.cipher.0.0)
-        .map_err(|_| Refusal::WrongKey)?;
+    let key = Key::device(settings, integer(&enc.etype.0)?)?;
+    let plain = key
+        .decrypt(TICKET_USAGE, &enc.cipher.0.0)
+        .ok_or(Refusal::WrongKey)?;
     let part: EncTicketPart =
         picky_asn1_der::from_bytes(&plain).map_err(|_| Refusal::Malformed("EncTicketPart"))?;
     let part = part.0;
 
     // The authenticator, with the session key the ticket holds.
-    let session_type = integer(&part.key.0.key_type.0)?;
-    let session_suite =
-        CipherSuite::try_from(session_type as usize).map_err(|_| Refusal::NoKey(session_type))?;
-    let session_key = &part.key.0.key_value.0.0;
+    let session = Key::session(integer(&part.key.0.key_type.0)?, &part.key.0.key_value.0.0)?;
     let auth = &ap_req.authenticator.0;
-    let plain = session_suite
-        .cipher()
-        .decrypt(
-            session_key,
-            key_usages::AP_REQ_AUTHENTICATOR,
-            &auth.cipher.0.0,
-        )
-        .map_err(|_| Refusal::BadAuthenticator)?;
+    let plain = session
+        .decrypt(key_usages::AP_REQ_AUTHENTICATOR, &auth.cipher.0.0)
+        .ok_or(Refusal::BadAuthenticator)?;
     let authenticator: Authenticator =
         picky_asn1_der::from_bytes(&plain).map_err(|_| Refusal::Malformed("Authenticator"))?;
     let authenticator = authenticator.0;
@@ -201,7 +166,7 @@ pub fn accept(
         .as_ref()
         .and_then(|ad| find_pac(&ad.0))
         .ok_or(Refusal::NoPac)?;
-    let sids = pac::verified_sids(&pac_bytes, &key, &suite)?;
+    let sids = pac::verified_sids(&pac_bytes, &key)?;
 
     // Mutual authentication: the AP-REP echoes the authenticator's time.
     let rep_part = EncApRepPart::from(EncApRepPartInner {
@@ -214,15 +179,14 @@ pub fn accept(
     });
     let rep_plain =
         picky_asn1_der::to_vec(&rep_part).map_err(|_| Refusal::Malformed("EncAPRepPart"))?;
-    let rep_cipher = session_suite
-        .cipher()
-        .encrypt(session_key, key_usages::AP_REP_ENC, &rep_plain)
-        .map_err(|_| Refusal::BadAuthenticator)?;
+    let rep_cipher = session
+        .encrypt(key_usages::AP_REP_ENC, &rep_plain)
+        .ok_or(Refusal::BadAuthenticator)?;
     let ap_rep = ApRep::from(ApRepInner {
         pvno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
         msg_type: ExplicitContextTag1::from(IntegerAsn1::from(vec![15])),
         enc_part: ExplicitContextTag2::from(EncryptedData {
-            etype: ExplicitContextTag0::from(IntegerAsn1::from(vec![session_type as u8])),
+            etype: ExplicitContextTag0::from(IntegerAsn1::from(vec![session.etype() as u8])),
             kvno: Optional::from(None),
             cipher: ExplicitContextTag2::from(OctetStringAsn1::from(rep_cipher)),
         }),

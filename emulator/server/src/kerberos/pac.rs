@@ -4,7 +4,7 @@
 //! and its groups'. Every length and offset read from the ticket is
 //! checked against the bytes there are.
 
-use picky_krb::crypto::{ChecksumSuite, CipherSuite};
+use super::keys::{Key, signature_len};
 
 /// PAC_INFO_BUFFER types (MS-PAC 2.4).
 const LOGON_INFO: u32 = 1;
@@ -33,17 +33,11 @@ pub enum PacError {
 
 /// The SIDs of a PAC whose server signature verified with the key the
 /// ticket was encrypted with: the user's first, then its groups'.
-pub fn verified_sids(
-    pac: &[u8],
-    key: &[u8],
-    suite: &CipherSuite,
-) -> Result<Vec<Vec<u8>>, PacError> {
+pub fn verified_sids(pac: &[u8], key: &Key) -> Result<Vec<Vec<u8>>, PacError> {
     let buffers = buffers(pac)?;
     let find = |kind| buffers.iter().find(|b| b.kind == kind);
     let server = find(SERVER_CHECKSUM).ok_or(PacError::NoServerSignature)?;
-    let (sig_type, sent) = split_signature(&pac[server.range()])?;
-    let checksum = checksum_suite(suite);
-    if i32::try_from(u32::from(&checksum)).ok() != Some(sig_type) {
+    if signature_of(&pac[server.range()])?.0 != key.signature_type() {
         return Err(PacError::SignatureType);
     }
     // The server signature covers the PAC with both signatures zeroed.
@@ -53,11 +47,13 @@ pub fn verified_sids(
         .filter(|b| matches!(b.kind, SERVER_CHECKSUM | KDC_CHECKSUM))
     {
         let range = b.range();
-        let field = &mut zeroed[range.start + 4..range.end];
-        let len = signature_len(field.len());
-        field[..len].fill(0);
+        let (_, sig) = signature_of(&pac[range.clone()])?;
+        zeroed[range.start + 4..range.start + 4 + sig.len()].fill(0);
     }
-    let expected = signature(suite, key, &zeroed)?;
+    let expected = key
+        .checksum(PAC_SIGNATURE_USAGE, &zeroed)
+        .ok_or(PacError::BadSignature)?;
+    let (_, sent) = signature_of(&pac[server.range()])?;
     if expected.len() != sent.len() || !constant_time_eq(&expected, sent) {
         return Err(PacError::BadSignature);
     }
@@ -65,39 +61,14 @@ pub fn verified_sids(
     logon_info_sids(&pac[logon.range()])
 }
 
-/// The server signature of a PAC whose signature fields are zeroed.
-pub(super) fn signature(
-    suite: &CipherSuite,
-    key: &[u8],
-    zeroed: &[u8],
-) -> Result<Vec<u8>, PacError> {
-    checksum_suite(suite)
-        .hasher()
-        .checksum(key, PAC_SIGNATURE_USAGE, zeroed)
-        .map_err(|_| PacError::BadSignature)
-}
-
-/// The checksum AES keys sign PACs with (hmac-sha1-96-aes128/256).
-fn checksum_suite(suite: &CipherSuite) -> ChecksumSuite {
-    match suite {
-        CipherSuite::Aes128CtsHmacSha196 => ChecksumSuite::HmacSha196Aes128,
-        CipherSuite::Aes256CtsHmacSha196 => ChecksumSuite::HmacSha196Aes256,
-        CipherSuite::Des3CbcSha1Kd => ChecksumSuite::HmacSha1Des3Kd,
-    }
-}
-
-/// HMAC-SHA1-96 signatures are 12 bytes; a field may carry an RODC
-/// identifier after them.
-fn signature_len(field: usize) -> usize {
-    field.min(12)
-}
-
-fn split_signature(buffer: &[u8]) -> Result<(i32, &[u8]), PacError> {
-    if buffer.len() < 4 + 12 {
-        return Err(PacError::Malformed);
-    }
-    let sig_type = i32::from_le_bytes([buffer[0], buffer[1], buffer[2], buffer[3]]);
-    Ok((sig_type, &buffer[4..4 + signature_len(buffer.len() - 4)]))
+/// A PAC_SIGNATURE_DATA: its type and signature (of the type's length;
+/// an RODC identifier may follow).
+fn signature_of(buffer: &[u8]) -> Result<(i32, &[u8]), PacError> {
+    let (head, rest) = buffer.split_at_checked(4).ok_or(PacError::Malformed)?;
+    let sig_type = i32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let len = signature_len(sig_type).ok_or(PacError::SignatureType)?;
+    let sig = rest.get(..len).ok_or(PacError::Malformed)?;
+    Ok((sig_type, sig))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

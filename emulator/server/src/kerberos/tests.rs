@@ -31,11 +31,8 @@ fn settings() -> KerberosSettings {
     }
 }
 
-fn service_key(suite: &CipherSuite) -> Vec<u8> {
-    suite
-        .cipher()
-        .generate_key_from_password(PASSPHRASE.as_bytes(), SALT.as_bytes())
-        .unwrap()
+fn service_key(etype: i64) -> Key {
+    Key::device(&settings(), etype).unwrap()
 }
 
 /// S-1-5-21-1-2-3 (the domain) with a RID.
@@ -85,18 +82,20 @@ fn logon_info() -> Vec<u8> {
     out
 }
 
-/// A PAC with logon info and server/KDC signatures, signed with `key`.
-fn pac(key: &[u8], suite: &CipherSuite, checksum_type: u32) -> Vec<u8> {
+/// A PAC with logon info and server/KDC signatures, the server's made
+/// with `key` but claiming `signature_type`.
+fn pac(key: &Key, signature_type: i32) -> Vec<u8> {
     let info = logon_info();
-    let sig = |t: u32| {
+    let len = keys::signature_len(signature_type).unwrap();
+    let sig = |t: i32| {
         let mut b = t.to_le_bytes().to_vec();
-        b.extend([0u8; 12]);
+        b.extend(vec![0u8; len]);
         b
     };
     let buffers = [
         (1u32, info),
-        (6, sig(checksum_type)),
-        (7, sig(checksum_type)),
+        (6, sig(signature_type)),
+        (7, sig(signature_type)),
     ];
     let mut offset = 8 + 16 * buffers.len();
     let mut head = Vec::new();
@@ -117,8 +116,9 @@ fn pac(key: &[u8], suite: &CipherSuite, checksum_type: u32) -> Vec<u8> {
         offset += padded;
     }
     let mut pac = [head, body].concat();
-    let checksum = super::pac::signature(suite, key, &pac).unwrap();
-    pac[server_at + 4..server_at + 16].copy_from_slice(&checksum);
+    let mut checksum = key.checksum(17, &pac).unwrap();
+    checksum.resize(len, 0);
+    pac[server_at + 4..server_at + 4 + len].copy_from_slice(&checksum);
     pac
 }
 
@@ -154,7 +154,8 @@ fn name(parts: &[&str]) -> PrincipalName {
 /// How a test ticket differs from a good one.
 #[derive(Clone)]
 struct Ticket {
-    key: Vec<u8>,
+    key: Key,
+    session: Key,
     start: u64,
     end: u64,
     ctime: u64,
@@ -165,11 +166,11 @@ struct Ticket {
 
 impl Default for Ticket {
     fn default() -> Self {
-        let suite = CipherSuite::Aes256CtsHmacSha196;
-        let key = service_key(&suite);
+        let key = service_key(keys::AES256);
         Ticket {
-            pac: Some(pac(&key, &suite, 16)),
+            pac: Some(pac(&key, 16)),
             key,
+            session: Key::session(keys::AES256, &[7; 32]).unwrap(),
             start: NOW - 60,
             end: NOW + 3600,
             ctime: NOW,
@@ -179,11 +180,8 @@ impl Default for Ticket {
     }
 }
 
-const SESSION_KEY: [u8; 32] = [7; 32];
-
 impl Ticket {
     fn token(&self) -> Vec<u8> {
-        let suite = CipherSuite::Aes256CtsHmacSha196;
         let ad = self.pac.as_ref().map(|pac| {
             let win2k = AuthorizationDataInner {
                 ad_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![0x00, 0x80])),
@@ -200,8 +198,10 @@ impl Ticket {
                 0x40, 0, 0, 0,
             ]))),
             key: ExplicitContextTag1::from(EncryptionKey {
-                key_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![18])),
-                key_value: ExplicitContextTag1::from(OctetStringAsn1::from(SESSION_KEY.to_vec())),
+                key_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![
+                    self.session.etype() as u8
+                ])),
+                key_value: ExplicitContextTag1::from(OctetStringAsn1::from(self.session.bytes())),
             }),
             crealm: ExplicitContextTag2::from(kstring("VPRO.TEST")),
             cname: ExplicitContextTag3::from(name(&["bob"])),
@@ -216,13 +216,9 @@ impl Ticket {
             caddr: Optional::from(None),
             authorization_data: Optional::from(ad),
         });
-        let enc_part = suite
-            .cipher()
-            .encrypt(
-                &self.key,
-                TICKET_USAGE,
-                &picky_asn1_der::to_vec(&part).unwrap(),
-            )
+        let enc_part = self
+            .key
+            .encrypt(TICKET_USAGE, &picky_asn1_der::to_vec(&part).unwrap())
             .unwrap();
         let authenticator = Authenticator::from(AuthenticatorInner {
             authenticator_vno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
@@ -235,16 +231,15 @@ impl Ticket {
             seq_number: Optional::from(None),
             authorization_data: Optional::from(None),
         });
-        let auth = suite
-            .cipher()
+        let auth = self
+            .session
             .encrypt(
-                &SESSION_KEY,
                 key_usages::AP_REQ_AUTHENTICATOR,
                 &picky_asn1_der::to_vec(&authenticator).unwrap(),
             )
             .unwrap();
-        let encrypted = |cipher: Vec<u8>| EncryptedData {
-            etype: ExplicitContextTag0::from(IntegerAsn1::from(vec![18])),
+        let encrypted = |key: &Key, cipher: Vec<u8>| EncryptedData {
+            etype: ExplicitContextTag0::from(IntegerAsn1::from(vec![key.etype() as u8])),
             kvno: Optional::from(None),
             cipher: ExplicitContextTag2::from(OctetStringAsn1::from(cipher)),
         };
@@ -258,9 +253,9 @@ impl Ticket {
                 tkt_vno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
                 realm: ExplicitContextTag1::from(kstring("VPRO.TEST")),
                 sname: ExplicitContextTag2::from(name(&["HTTP", "amt.vpro.test:16992"])),
-                enc_part: ExplicitContextTag3::from(encrypted(enc_part)),
+                enc_part: ExplicitContextTag3::from(encrypted(&self.key, enc_part)),
             })),
-            authenticator: ExplicitContextTag4::from(encrypted(auth)),
+            authenticator: ExplicitContextTag4::from(encrypted(&self.session, auth)),
         });
         gss::wrap_ap_req(&picky_asn1_der::to_vec(&ap_req).unwrap(), self.spnego)
     }
@@ -302,13 +297,9 @@ fn a_good_ticket_gives_the_users_and_groups_sids_and_an_ap_rep() {
             2 + 11 + 2
         };
         let ap_rep: ApRep = picky_asn1_der::from_bytes(&reply[ap_rep_at..]).unwrap();
-        let plain = CipherSuite::Aes256CtsHmacSha196
-            .cipher()
-            .decrypt(
-                &SESSION_KEY,
-                key_usages::AP_REP_ENC,
-                &ap_rep.0.enc_part.0.cipher.0.0,
-            )
+        let plain = ticket
+            .session
+            .decrypt(key_usages::AP_REP_ENC, &ap_rep.0.enc_part.0.cipher.0.0)
             .unwrap();
         let part: EncApRepPart = picky_asn1_der::from_bytes(&plain).unwrap();
         assert_eq!(seconds(&part.0.ctime.0.0).unwrap(), NOW as i64);
@@ -316,17 +307,62 @@ fn a_good_ticket_gives_the_users_and_groups_sids_and_an_ap_rep() {
 }
 
 #[test]
-fn an_aes128_key_is_used_for_an_aes128_ticket() {
-    let suite = CipherSuite::Aes128CtsHmacSha196;
-    let key = service_key(&suite);
-    // The ticket itself under AES-128: the test builder encrypts with the
-    // 256-bit suite, so only the PAC signature type is exercised here.
-    let sids = pac::verified_sids(&pac(&key, &suite, 15), &key, &suite).unwrap();
-    assert_eq!(sids[0], domain_sid(Some(1104)));
-    // A signature of the other type is refused.
+fn aes128_and_rc4_tickets_open_with_their_keys() {
+    for (etype, session, signature) in [
+        (
+            keys::AES128,
+            Key::session(keys::AES128, &[5; 16]).unwrap(),
+            15,
+        ),
+        (
+            keys::RC4_HMAC,
+            Key::session(keys::RC4_HMAC, &[5; 16]).unwrap(),
+            -138,
+        ),
+    ] {
+        let key = service_key(etype);
+        let ticket = Ticket {
+            pac: Some(pac(&key, signature)),
+            key,
+            session,
+            ..Ticket::default()
+        };
+        let accepted = accept_at(&ticket, &ReplayCache::default()).unwrap();
+        assert_eq!(accepted.sids[0], domain_sid(Some(1104)), "etype {etype}");
+    }
+    // The RC4 key is AMT's MasterKey when one is set.
+    let master = KerberosSettings {
+        master_key: Some(keys::nt_hash(PASSPHRASE).to_vec()),
+        passphrase: None,
+        ..settings()
+    };
+    let key = Key::device(&master, keys::RC4_HMAC).unwrap();
+    let ticket = Ticket {
+        pac: Some(pac(&key, -138)),
+        key,
+        ..Ticket::default()
+    };
+    accept(&master, &ticket.token(), NOW, &ReplayCache::default()).unwrap();
+    // A PAC signed with the right key but claiming another type: refused.
+    let key = service_key(keys::AES128);
+    let mislabelled = Ticket {
+        pac: Some(pac(&key, 16)),
+        key,
+        ..Ticket::default()
+    };
     assert_eq!(
-        pac::verified_sids(&pac(&key, &suite, 16), &key, &suite),
-        Err(pac::PacError::SignatureType)
+        accept_at(&mislabelled, &ReplayCache::default()),
+        Err(Refusal::Pac(pac::PacError::SignatureType))
+    );
+}
+
+#[test]
+fn the_nt_hash_is_md4_of_utf16() {
+    // The well-known NT hash of "password".
+    let hash = keys::nt_hash("password");
+    assert_eq!(
+        amtemu_wire::hex::hex_lower(&hash),
+        "8846f7eaee8fb117ad06bdd830b7586c"
     );
 }
 
@@ -376,20 +412,19 @@ fn times_beyond_the_tolerance_are_refused() {
 fn a_ticket_for_another_key_or_a_bad_pac_is_refused() {
     let replays = ReplayCache::default();
     let other = Ticket {
-        key: vec![9; 32],
+        key: Key::session(keys::AES256, &[9; 32]).unwrap(),
         ..Ticket::default()
     };
     assert_eq!(accept_at(&other, &replays), Err(Refusal::WrongKey));
-    let suite = CipherSuite::Aes256CtsHmacSha196;
     let forged = Ticket {
-        pac: Some(pac(&[9; 32], &suite, 16)),
+        pac: Some(pac(&Key::session(keys::AES256, &[9; 32]).unwrap(), 16)),
         ..Ticket::default()
     };
     assert_eq!(
         accept_at(&forged, &replays),
         Err(Refusal::Pac(pac::PacError::BadSignature))
     );
-    let mut tampered = pac(&service_key(&suite), &suite, 16);
+    let mut tampered = pac(&service_key(keys::AES256), 16);
     // A group RID changed after signing.
     let at = tampered.len() - 60;
     tampered[at] ^= 1;
@@ -440,7 +475,7 @@ fn tokens_that_are_not_kerberos_are_refused() {
         ..settings()
     };
     assert_eq!(accept(&off, &good, NOW, &replays), Err(Refusal::Disabled));
-    // No key for the ticket's enctype without a passphrase.
+    // No AES key without a passphrase.
     let no_key = KerberosSettings {
         passphrase: None,
         master_key: Some(vec![1; 16]),
@@ -475,7 +510,7 @@ proptest! {
     #[test]
     fn arbitrary_pacs_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         let _ = pac::logon_info_sids(&bytes);
-        let suite = CipherSuite::Aes256CtsHmacSha196;
-        let _ = pac::verified_sids(&bytes, &[0; 32], &suite);
+        let _ = pac::verified_sids(&bytes, &Key::session(keys::AES256, &[0; 32]).unwrap());
+        let _ = pac::verified_sids(&bytes, &Key::Rc4([0; 16]));
     }
 }
