@@ -177,7 +177,16 @@ struct CurlResult {
 /// `curl --negotiate -u :` with a ticket cache, a WS-Man request to the
 /// device by its FQDN (resolved to its loopback address by curl itself).
 fn curl_negotiate(kdc: &Kdc, cache: &Path, device: SocketAddr, body: &str) -> CurlResult {
-    let host = kdc.var("HOST");
+    curl_negotiate_to(kdc, kdc.var("HOST"), cache, device, body)
+}
+
+fn curl_negotiate_to(
+    kdc: &Kdc,
+    host: &str,
+    cache: &Path,
+    device: SocketAddr,
+    body: &str,
+) -> CurlResult {
     let out = Command::new("curl")
         .args([
             "-sS",
@@ -358,6 +367,28 @@ fn ad_users_log_in_with_kerberos_by_the_sids_in_their_tickets() {
         let bob_token = gss_token(&kdc, &bob, &spn);
         assert_eq!(redirection_login(redirection, &bob_token).1, 1, "no realm");
     }
+
+    // A device keyed the classic way, by MasterKey (the NT hash of the
+    // service account's password): the KDC issues RC4-HMAC tickets for it.
+    let rc4 = Emulator::start(&[]);
+    let mut rc4_admin = rc4.client();
+    let class = "AMT_KerberosSettingData";
+    let master_key = base64::engine::general_purpose::STANDARD
+        .encode(amtemu_server::kerberos::keys::nt_hash(kdc.var("RC4_PASS")));
+    let body = format!(
+        r#"<r:{class} xmlns:r="{}"><r:InstanceID>Intel(r) AMT: Kerberos Settings</r:InstanceID><r:RealmName>{}</r:RealmName><r:EncryptionAlgorithm>0</r:EncryptionAlgorithm><r:MasterKey>{master_key}</r:MasterKey><r:MaximumClockTolerance>5</r:MaximumClockTolerance><r:KrbEnabled>true</r:KrbEnabled></r:{class}>"#,
+        class_uri(class),
+        kdc.var("REALM"),
+    );
+    let id = rc4_admin.next_message_id();
+    let r = rc4_admin.post(&envelope(ACTION_PUT, class, &id, "", &body));
+    assert_eq!(r.status, 200, "{}", r.text());
+    add_kerberos_entry(&mut rc4_admin, kdc.var("BOB_SID"), &[13]);
+    let r = curl_negotiate_to(&kdc, kdc.var("RC4_HOST"), &bob, rc4.addr, &get);
+    assert_eq!((r.exit, r.status), (0, 200), "{}\n{}", r.body, r.log);
+    // The AES device does not take the RC4 device's tickets.
+    let r = curl_negotiate_to(&kdc, kdc.var("RC4_HOST"), &bob, emu.addr, &get);
+    assert_eq!(r.status, 401, "{}", r.body);
 
     // Mallory holds a valid ticket, but no SID of hers is in the ACL: 401,
     // offering Digest and Negotiate again.

@@ -14,7 +14,8 @@
 # KDC's pid in DIR/samba.pid. Domain VPRO.TEST; users bob, eve and mallory,
 # group amtops (eve is its member); service
 # account amtsvc with the SPNs HTTP/amt.vpro.test:16992 to :16995 and
-# HTTP/amt.vpro.test (curl asks for the last), AES keys only.
+# HTTP/amt.vpro.test (curl asks for the last), AES keys only; service
+# account amtrc4 for HTTP/amt-rc4.vpro.test(:16992), RC4-HMAC only.
 #
 # Provisioning takes a minute or more on a busy machine, so the provisioned
 # domain is kept under ${AMT_CLIENTS_PREFIX:-~/.cache/amtemu-clients}/samba-ad
@@ -32,6 +33,10 @@ EVE_PASS='Eve-Passw0rd!'
 MALLORY_PASS='Mallory-Passw0rd!'
 SVC=amtsvc
 SVC_PASS='Svc-Passw0rd!'
+# A second service account whose tickets are RC4-HMAC only (AMT's MasterKey).
+RC4_SVC=amtrc4
+RC4_PASS='Rc4-Passw0rd!'
+RC4_HOST=amt-rc4.vpro.test
 HOST=amt.vpro.test
 # tdb/ldb skip fsync (as Samba's own test suite runs): this domain is
 # thrown away after the test.
@@ -41,8 +46,8 @@ log() { printf 'samba-ad.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 PREFIX="${AMT_CLIENTS_PREFIX:-${HOME:?}/.cache/amtemu-clients}"
-# v3: the users, group and SPNs below; a new layout gets a new name.
-TEMPLATE="$PREFIX/samba-ad/v3-$(samba --version 2>/dev/null | tr -c 'A-Za-z0-9.\n' _)"
+# v4: the users, group and SPNs below; a new layout gets a new name.
+TEMPLATE="$PREFIX/samba-ad/v4-$(samba --version 2>/dev/null | tr -c 'A-Za-z0-9.\n' _)"
 
 provision_template() { # provision_template DIR: a domain with the users, offline
     local dir=$1 conf
@@ -61,6 +66,28 @@ provision_template() { # provision_template DIR: a domain with the users, offlin
     samba-tool user create eve "$EVE_PASS" -s "$conf" >/dev/null
     samba-tool user create mallory "$MALLORY_PASS" -s "$conf" >/dev/null
     samba-tool user create "$SVC" "$SVC_PASS" -s "$conf" >/dev/null
+    samba-tool user create "$RC4_SVC" "$RC4_PASS" -s "$conf" >/dev/null
+    for spn in "HTTP/$RC4_HOST:16992" "HTTP/$RC4_HOST"; do
+        samba-tool spn add "$spn" "$RC4_SVC" -s "$conf" >/dev/null
+    done
+    # msDS-SupportedEncryptionTypes = 4 (RC4 only), with Samba's own Python
+    # bindings (Debian's python3, whatever python3 is first on PATH).
+    /usr/bin/python3 - "$conf" "$RC4_SVC" "$REALM" <<'PY' || die "setting RC4 only failed"
+import sys
+import ldb
+from samba.auth import system_session
+from samba.param import LoadParm
+from samba.samdb import SamDB
+conf, account, realm = sys.argv[1:4]
+lp = LoadParm()
+lp.load(conf)
+db = SamDB(url=lp.private_path("sam.ldb"), session_info=system_session(), lp=lp)
+base = ",".join("DC=" + p for p in realm.lower().split("."))
+m = ldb.Message()
+m.dn = ldb.Dn(db, f"CN={account},CN=Users,{base}")
+m["e"] = ldb.MessageElement("4", ldb.FLAG_MOD_REPLACE, "msDS-SupportedEncryptionTypes")
+db.modify(m)
+PY
     samba-tool group add amtops -s "$conf" >/dev/null
     samba-tool group addmembers amtops eve -s "$conf" >/dev/null
     for spn in "HTTP/$HOST:16992" "HTTP/$HOST:16993" "HTTP/$HOST:16994" "HTTP/$HOST:16995" "HTTP/$HOST"; do
@@ -117,6 +144,7 @@ EOF
         printf 'REALM=%s\nHOST=%s\n' "$REALM" "$HOST"
         printf "BOB_PASS='%s'\nEVE_PASS='%s'\nMALLORY_PASS='%s'\n" "$BOB_PASS" "$EVE_PASS" "$MALLORY_PASS"
         printf "SVC=%s\nSVC_PASS='%s'\nSVC_SALT=%s\n" "$SVC" "$SVC_PASS" "$REALM$SVC"
+        printf "RC4_HOST=%s\nRC4_PASS='%s'\n" "$RC4_HOST" "$RC4_PASS"
     } >"$dir/env"
     samba -i -s "$conf" >"$dir/samba.out" 2>&1 </dev/null &
     echo $! >"$dir/samba.pid"
