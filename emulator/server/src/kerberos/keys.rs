@@ -3,6 +3,8 @@
 //! NT hash of the service account's password), composed here from the
 //! RustCrypto primitives (HMAC-MD5, RC4) since picky-krb has no RC4.
 
+use std::sync::Mutex;
+
 use hmac::{Hmac, Mac};
 use md4::Md4;
 use md5::{Digest, Md5};
@@ -142,6 +144,45 @@ impl Key {
                 Some(hmac_md5(&ksign, &[&tmp]).to_vec())
             }
         }
+    }
+}
+
+/// A device's derived AES keys, so that the 4096 PBKDF2 rounds run once
+/// per configuration rather than for every token a client (authenticated
+/// or not) sends.
+#[derive(Default)]
+pub struct KeyCache {
+    derived: Mutex<Vec<(i64, String, String, Key)>>,
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
+}
+
+impl KeyCache {
+    /// [`Key::device`], remembered for the passphrase and salt it came from.
+    pub fn device(&self, settings: &KerberosSettings, etype: i64) -> Result<Key, Refusal> {
+        let (Some(passphrase), Some(salt), AES128 | AES256) =
+            (&settings.passphrase, &settings.salt, etype)
+        else {
+            return Key::device(settings, etype);
+        };
+        let mut derived = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((.., key)) = derived
+            .iter()
+            .find(|(e, p, s, _)| *e == etype && p == passphrase && s == salt)
+        {
+            return Ok(key.clone());
+        }
+        let key = Key::device(settings, etype)?;
+        // Old configurations go: two enctypes of the current one stay.
+        if derived.len() >= 2 {
+            derived.remove(0);
+        }
+        derived.push((etype, passphrase.clone(), salt.clone(), key.clone()));
+        Ok(key)
     }
 }
 

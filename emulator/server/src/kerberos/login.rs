@@ -12,7 +12,7 @@ pub fn login(endpoint: &Endpoint, token: &[u8]) -> Option<(Caller, Vec<u8>)> {
     let device = &endpoint.device;
     let settings = device.kerberos_settings();
     let now = u64::from(device.clock());
-    let accepted = match accept(&settings, token, now, &endpoint.kerberos_replays) {
+    let accepted = match accept(&settings, token, now, &endpoint.kerberos) {
         Ok(a) => a,
         Err(why) => {
             tracing::warn!(device = %device.name, "Kerberos authentication failed: {why}");

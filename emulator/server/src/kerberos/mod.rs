@@ -39,6 +39,14 @@ pub use keys::Key;
 pub use login::login;
 pub use replay::ReplayCache;
 
+/// What a device keeps between Kerberos logins (not saved): the
+/// authenticators seen and its derived keys.
+#[derive(Debug, Default)]
+pub struct DeviceState {
+    pub replays: ReplayCache,
+    pub keys: keys::KeyCache,
+}
+
 /// Ticket key usage (RFC 4120 7.5.1: KDC-REP ticket).
 const TICKET_USAGE: i32 = 2;
 /// AD-IF-RELEVANT and AD-WIN2K-PAC authorization data types.
@@ -94,7 +102,7 @@ pub fn accept(
     settings: &KerberosSettings,
     token: &[u8],
     now: u64,
-    replays: &ReplayCache,
+    state: &DeviceState,
 ) -> Result<Accepted, Refusal> {
     if !settings.enabled {
         return Err(Refusal::Disabled);
@@ -107,7 +115,7 @@ pub fn accept(
 
     // The ticket, with the device's key.
     let enc = &ticket.enc_part.0;
-    let key = Key::device(settings, integer(&enc.etype.0)?)?;
+    let key = state.keys.device(settings, integer(&enc.etype.0)?)?;
     let plain = key
         .decrypt(TICKET_USAGE, &enc.cipher.0.0)
         .ok_or(Refusal::WrongKey)?;
@@ -155,7 +163,7 @@ pub fn accept(
         return Err(Refusal::Skew(ctime - now));
     }
     let cusec = integer(&authenticator.cusec.0)?;
-    if !replays.admit(&client, ctime, cusec, now, tolerance) {
+    if !state.replays.admit(&client, ctime, cusec, now, tolerance) {
         return Err(Refusal::Replay);
     }
 

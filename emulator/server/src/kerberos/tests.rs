@@ -261,8 +261,8 @@ impl Ticket {
     }
 }
 
-fn accept_at(ticket: &Ticket, replays: &ReplayCache) -> Result<Accepted, Refusal> {
-    accept(&settings(), &ticket.token(), NOW, replays)
+fn accept_at(ticket: &Ticket, state: &DeviceState) -> Result<Accepted, Refusal> {
+    accept(&settings(), &ticket.token(), NOW, state)
 }
 
 #[test]
@@ -272,7 +272,7 @@ fn a_good_ticket_gives_the_users_and_groups_sids_and_an_ap_rep() {
             spnego,
             ..Ticket::default()
         };
-        let accepted = accept_at(&ticket, &ReplayCache::default()).unwrap();
+        let accepted = accept_at(&ticket, &DeviceState::default()).unwrap();
         assert_eq!(accepted.client, "bob@VPRO.TEST");
         let mut extra = vec![1, 2, 0, 0, 0, 0, 0, 5];
         extra.extend(32u32.to_le_bytes());
@@ -327,7 +327,7 @@ fn aes128_and_rc4_tickets_open_with_their_keys() {
             session,
             ..Ticket::default()
         };
-        let accepted = accept_at(&ticket, &ReplayCache::default()).unwrap();
+        let accepted = accept_at(&ticket, &DeviceState::default()).unwrap();
         assert_eq!(accepted.sids[0], domain_sid(Some(1104)), "etype {etype}");
     }
     // The RC4 key is AMT's MasterKey when one is set.
@@ -342,7 +342,7 @@ fn aes128_and_rc4_tickets_open_with_their_keys() {
         key,
         ..Ticket::default()
     };
-    accept(&master, &ticket.token(), NOW, &ReplayCache::default()).unwrap();
+    accept(&master, &ticket.token(), NOW, &DeviceState::default()).unwrap();
     // A PAC signed with the right key but claiming another type: refused.
     let key = service_key(keys::AES128);
     let mislabelled = Ticket {
@@ -351,7 +351,7 @@ fn aes128_and_rc4_tickets_open_with_their_keys() {
         ..Ticket::default()
     };
     assert_eq!(
-        accept_at(&mislabelled, &ReplayCache::default()),
+        accept_at(&mislabelled, &DeviceState::default()),
         Err(Refusal::Pac(pac::PacError::SignatureType))
     );
 }
@@ -368,60 +368,60 @@ fn the_nt_hash_is_md4_of_utf16() {
 
 #[test]
 fn replayed_authenticators_are_refused_and_new_ones_accepted() {
-    let replays = ReplayCache::default();
+    let state = DeviceState::default();
     let ticket = Ticket::default();
-    accept_at(&ticket, &replays).unwrap();
-    assert_eq!(accept_at(&ticket, &replays), Err(Refusal::Replay));
+    accept_at(&ticket, &state).unwrap();
+    assert_eq!(accept_at(&ticket, &state), Err(Refusal::Replay));
     let next = Ticket {
         cusec: 2,
         ..ticket.clone()
     };
-    accept_at(&next, &replays).unwrap();
+    accept_at(&next, &state).unwrap();
     // Another device's cache knows nothing of it.
-    accept_at(&ticket, &ReplayCache::default()).unwrap();
+    accept_at(&ticket, &DeviceState::default()).unwrap();
 }
 
 #[test]
 fn times_beyond_the_tolerance_are_refused() {
-    let replays = ReplayCache::default();
+    let state = DeviceState::default();
     let expired = Ticket {
         end: NOW - 6 * 60,
         ..Ticket::default()
     };
-    assert_eq!(accept_at(&expired, &replays), Err(Refusal::Expired));
+    assert_eq!(accept_at(&expired, &state), Err(Refusal::Expired));
     let early = Ticket {
         start: NOW + 6 * 60,
         ..Ticket::default()
     };
-    assert_eq!(accept_at(&early, &replays), Err(Refusal::NotYetValid));
+    assert_eq!(accept_at(&early, &state), Err(Refusal::NotYetValid));
     let skewed = Ticket {
         ctime: NOW - 301,
         ..Ticket::default()
     };
-    assert_eq!(accept_at(&skewed, &replays), Err(Refusal::Skew(-301)));
+    assert_eq!(accept_at(&skewed, &state), Err(Refusal::Skew(-301)));
     // Within the tolerance both ways: accepted.
     let late = Ticket {
         ctime: NOW + 299,
         end: NOW - 60,
         ..Ticket::default()
     };
-    accept_at(&late, &replays).unwrap();
+    accept_at(&late, &state).unwrap();
 }
 
 #[test]
 fn a_ticket_for_another_key_or_a_bad_pac_is_refused() {
-    let replays = ReplayCache::default();
+    let state = DeviceState::default();
     let other = Ticket {
         key: Key::session(keys::AES256, &[9; 32]).unwrap(),
         ..Ticket::default()
     };
-    assert_eq!(accept_at(&other, &replays), Err(Refusal::WrongKey));
+    assert_eq!(accept_at(&other, &state), Err(Refusal::WrongKey));
     let forged = Ticket {
         pac: Some(pac(&Key::session(keys::AES256, &[9; 32]).unwrap(), 16)),
         ..Ticket::default()
     };
     assert_eq!(
-        accept_at(&forged, &replays),
+        accept_at(&forged, &state),
         Err(Refusal::Pac(pac::PacError::BadSignature))
     );
     let mut tampered = pac(&service_key(keys::AES256), 16);
@@ -433,22 +433,19 @@ fn a_ticket_for_another_key_or_a_bad_pac_is_refused() {
         cusec: 3,
         ..Ticket::default()
     };
-    assert!(matches!(
-        accept_at(&tampered, &replays),
-        Err(Refusal::Pac(_))
-    ));
+    assert!(matches!(accept_at(&tampered, &state), Err(Refusal::Pac(_))));
     let none = Ticket {
         pac: None,
         cusec: 4,
         ..Ticket::default()
     };
-    assert_eq!(accept_at(&none, &replays), Err(Refusal::NoPac));
+    assert_eq!(accept_at(&none, &state), Err(Refusal::NoPac));
 }
 
 #[test]
 fn tokens_that_are_not_kerberos_are_refused() {
-    let replays = ReplayCache::default();
-    let refuse = |token: &[u8]| accept(&settings(), token, NOW, &replays);
+    let state = DeviceState::default();
+    let refuse = |token: &[u8]| accept(&settings(), token, NOW, &state);
     // NTLM, bare and inside SPNEGO (mechType NTLMSSP first).
     assert_eq!(
         refuse(b"NTLMSSP\0\x01\0\0\0\x07\x82\x08\xa2"),
@@ -474,17 +471,14 @@ fn tokens_that_are_not_kerberos_are_refused() {
         enabled: false,
         ..settings()
     };
-    assert_eq!(accept(&off, &good, NOW, &replays), Err(Refusal::Disabled));
+    assert_eq!(accept(&off, &good, NOW, &state), Err(Refusal::Disabled));
     // No AES key without a passphrase.
     let no_key = KerberosSettings {
         passphrase: None,
         master_key: Some(vec![1; 16]),
         ..settings()
     };
-    assert_eq!(
-        accept(&no_key, &good, NOW, &replays),
-        Err(Refusal::NoKey(18))
-    );
+    assert_eq!(accept(&no_key, &good, NOW, &state), Err(Refusal::NoKey(18)));
 }
 
 proptest! {
@@ -493,7 +487,7 @@ proptest! {
     /// Any bytes: refused or accepted, never a panic.
     #[test]
     fn arbitrary_tokens_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let _ = accept(&settings(), &bytes, NOW, &ReplayCache::default());
+        let _ = accept(&settings(), &bytes, NOW, &DeviceState::default());
     }
 
     /// A good token with one byte changed: never a panic.
@@ -503,7 +497,7 @@ proptest! {
         let mut token = GOOD.clone();
         let i = at.index(token.len());
         token[i] = byte;
-        let _ = accept(&settings(), &token, NOW, &ReplayCache::default());
+        let _ = accept(&settings(), &token, NOW, &DeviceState::default());
     }
 
     /// Any bytes as logon info or as a PAC: an error at worst.
@@ -513,4 +507,26 @@ proptest! {
         let _ = pac::verified_sids(&bytes, &Key::session(keys::AES256, &[0; 32]).unwrap());
         let _ = pac::verified_sids(&bytes, &Key::Rc4([0; 16]));
     }
+}
+
+#[test]
+fn derived_keys_follow_the_configured_passphrase() {
+    let state = DeviceState::default();
+    accept_at(&Ticket::default(), &state).unwrap();
+    // The passphrase changed: the remembered key no longer opens tickets
+    // for the old one.
+    let changed = KerberosSettings {
+        passphrase: Some("another".into()),
+        ..settings()
+    };
+    let ticket = Ticket {
+        cusec: 9,
+        ..Ticket::default()
+    };
+    assert_eq!(
+        accept(&changed, &ticket.token(), NOW, &state),
+        Err(Refusal::WrongKey)
+    );
+    // And back.
+    accept(&settings(), &ticket.token(), NOW, &state).unwrap();
 }
