@@ -79,6 +79,37 @@ if ! vncdotool_installed; then
     vncdotool_installed || die "vncdotool $VNCDOTOOL_VERSION not importable after install"
 fi
 
+# ---------------------------------------------------------------- Kerberos (tests/kerberos.rs)
+# A Samba AD domain controller (its KDC writes the Windows PAC with the SIDs
+# AMT's ACL holds), MIT's kinit/kvno, and pywinrm with Kerberos (pyspnego +
+# python-gssapi, built against libkrb5-dev).
+KRB_APT=(samba samba-ad-provision samba-dsdb-modules samba-vfs-modules krb5-user libkrb5-dev gcc)
+PYWINRM_VERSION="0.5.0"
+# pywinrm's kerberos extra brings requests-kerberos and pyspnego; pyspnego's
+# own kerberos extra brings the GSS-API bindings (gssapi, krb5: built from
+# source here, about five minutes).
+PYSPNEGO_VERSION="0.12.4"
+krb_missing=()
+for pkg in "${KRB_APT[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || krb_missing+=("$pkg")
+done
+if ((${#krb_missing[@]})); then
+    apt_install "${krb_missing[@]}"
+fi
+for tool in samba samba-tool kinit; do
+    command -v "$tool" >/dev/null || die "$tool not found after apt install"
+done
+pywinrm_installed() {
+    [ "$("$VENV/bin/python" -c 'import importlib.metadata as m, gssapi, spnego; print(m.version("pywinrm"))' 2>/dev/null)" = "$PYWINRM_VERSION" ]
+}
+if ! pywinrm_installed; then
+    log "pip install pywinrm[kerberos]==$PYWINRM_VERSION"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "pywinrm[kerberos]==$PYWINRM_VERSION" \
+        "pyspnego[kerberos]==$PYSPNEGO_VERSION" \
+        || die "pip install pywinrm[kerberos]==$PYWINRM_VERSION failed"
+    pywinrm_installed || die "pywinrm $PYWINRM_VERSION with gssapi not importable after install"
+fi
+
 # ---------------------------------------------------------------- npm packages
 NODE_DIR="$PREFIX/node"
 mkdir -p "$NODE_DIR"
@@ -143,6 +174,8 @@ marker="$PREFIX/versions.txt"
     echo "amtterm(deb)=$amtterm_version"
     echo "qemu-system-x86(deb)=$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null || echo '?')"
     echo "qemu-guest-kernel=$(cat "$PREFIX/qemu-guest/kernel-package" 2>/dev/null || echo '?')"
+    echo "samba(deb)=$(dpkg-query -W -f='${Version}' samba 2>/dev/null || echo '?')"
+    echo "pywinrm(pypi)=$PYWINRM_VERSION"
 } >"$marker.tmp"
 mv "$marker.tmp" "$marker"
 cat "$marker"

@@ -11,6 +11,7 @@ pub mod faults;
 pub mod fleet;
 pub mod host_port;
 pub mod http;
+pub mod kerberos;
 pub mod metrics;
 pub mod provision;
 pub mod qemu;

@@ -143,6 +143,23 @@ impl UserAccount {
     }
 }
 
+/// A binary Windows SID (revision, count, 48-bit authority, sub-authorities
+/// little-endian) in its `S-1-5-21-…` form; the bytes in hex when they are
+/// not a SID.
+pub fn sid_string(sid: &[u8]) -> String {
+    let well_formed = sid.len() >= 8 && sid.len() == 8 + 4 * usize::from(sid[1]);
+    if !well_formed {
+        return amtemu_wire::hex::hex_lower(sid);
+    }
+    let authority = sid[2..8].iter().fold(0u64, |a, b| (a << 8) | u64::from(*b));
+    let mut out = format!("S-{}-{authority}", sid[0]);
+    for sub in sid[8..].chunks_exact(4) {
+        let sub = u32::from_le_bytes([sub[0], sub[1], sub[2], sub[3]]);
+        out.push_str(&format!("-{sub}"));
+    }
+    out
+}
+
 /// Who sent a request, as the protocol layers pass it to the classes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -454,6 +471,33 @@ impl Users {
         Ok(())
     }
 
+    /// A Kerberos login: the realms of every enabled, network-usable
+    /// Kerberos entry whose SID is among `sids` (the first is the user's,
+    /// the rest its groups'), named by the user's SID in its string form.
+    /// None while Kerberos is off or when no entry matches.
+    pub fn kerberos_login(&self, sids: &[Vec<u8>]) -> Option<Caller> {
+        if !self.kerberos.enabled {
+            return None;
+        }
+        let mut realms: Vec<u8> = Vec::new();
+        let mut matched = false;
+        for a in &self.accounts {
+            let usable = a.enabled && a.access != AccessPermission::LocalOnly;
+            if usable
+                && a.kerberos_sid
+                    .as_ref()
+                    .is_some_and(|sid| sids.contains(sid))
+            {
+                matched = true;
+                realms.extend(&a.realms);
+            }
+        }
+        realms.sort_unstable();
+        realms.dedup();
+        let name = sids.first().map(|s| sid_string(s)).unwrap_or_default();
+        matched.then_some(Caller::User { name, realms })
+    }
+
     fn check_name_free(&self, name: &str, except: Option<u32>) -> Result<(), UserRefusal> {
         let taken = name == self.admin_name
             || self
@@ -487,6 +531,14 @@ impl Device {
     /// The account a network login by this digest name would use, if any.
     pub fn network_login(&self, name: &str, now: Instant) -> Option<NetworkLogin> {
         self.with_state(|s| s.nvram.users.network_login(name, now))
+    }
+
+    /// Who a Kerberos login from the network is, from the SIDs its ticket
+    /// carries (the user's and its groups'), if Kerberos is on and an
+    /// enabled, network-usable entry holds one of them
+    /// ([`Users::kerberos_login`]).
+    pub fn kerberos_login(&self, sids: &[Vec<u8>]) -> Option<Caller> {
+        self.with_state(|s| s.nvram.users.kerberos_login(sids))
     }
 
     /// A wrong password for an account [`Device::network_login`] found.
@@ -572,6 +624,11 @@ impl Device {
             let users = &s.nvram.users;
             (users.admin_name.clone(), users.admin_is_default)
         })
+    }
+
+    /// Whether Kerberos logins are on (the 401 then offers Negotiate).
+    pub fn kerberos_enabled(&self) -> bool {
+        self.with_state(|s| s.nvram.users.kerberos.enabled)
     }
 
     pub fn kerberos_settings(&self) -> KerberosSettings {

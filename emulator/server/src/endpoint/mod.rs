@@ -29,6 +29,9 @@ pub struct Endpoint {
     pub tls: TlsState,
     pub faults: crate::faults::Faults,
     pub redirect: RedirectState,
+    /// Kerberos authenticators already accepted and derived keys (HTTP and
+    /// redirection).
+    pub kerberos: crate::kerberos::DeviceState,
     /// The device's sockets in use, over all its network ports.
     pub connections: Arc<Gauge>,
     /// The CIRA tunnel's state and the host's requests for one.
@@ -60,6 +63,7 @@ impl Endpoint {
             tls: TlsState::default(),
             faults: crate::faults::Faults::default(),
             redirect: RedirectState::default(),
+            kerberos: Default::default(),
             connections: Arc::default(),
             cira: cira::CiraStatus::default(),
             store,

@@ -146,6 +146,21 @@ impl Gate for DeviceGate {
         }
         Ok(())
     }
+
+    fn kerberos_enabled(&self) -> bool {
+        self.endpoint.device.kerberos_enabled()
+    }
+
+    fn kerberos_login(&mut self, token: &[u8]) -> Result<(), LoginError> {
+        let Some((caller, _reply)) = crate::kerberos::login(&self.endpoint, token) else {
+            crate::metrics::METRICS.auth_failure();
+            return Err(LoginError::KerberosRefused);
+        };
+        if !caller.has_realm(realm::REDIRECTION) {
+            return Err(LoginError::NoRedirectionRealm);
+        }
+        Ok(())
+    }
 }
 
 /// Serves one connection on a redirection port until it ends.

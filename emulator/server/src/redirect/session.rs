@@ -72,6 +72,9 @@ pub enum LoginError {
     Locked,
     /// The account lacks the redirection realm.
     NoRedirectionRealm,
+    /// A Kerberos token the device refused (the reason is logged where it
+    /// was checked).
+    KerberosRefused,
 }
 
 /// What the session asks of the device it belongs to.
@@ -91,6 +94,10 @@ pub trait Gate {
     /// Logs in `user`: `proves` says whether a candidate HA1 (lowercase
     /// hex of MD5(user:realm:password)) matches what the console sent.
     fn login(&mut self, user: &str, proves: &dyn Fn(&str) -> bool) -> Result<(), LoginError>;
+    /// Whether Kerberos (type 2) is offered: it is configured and on.
+    fn kerberos_enabled(&self) -> bool;
+    /// Logs in with a Kerberos (SPNEGO or bare GSS) token.
+    fn kerberos_login(&mut self, token: &[u8]) -> Result<(), LoginError>;
 }
 
 /// Where a session is.
@@ -296,6 +303,9 @@ impl<G: Gate> Session<G> {
         match auth_type {
             auth::QUERY => {
                 let mut methods = vec![auth::DIGEST, auth::DIGEST_RFC2069];
+                if self.gate.kerberos_enabled() {
+                    methods.push(auth::KERBEROS);
+                }
                 if self.gate.plain_auth() {
                     methods.push(auth::PLAIN);
                 }
@@ -318,6 +328,13 @@ impl<G: Gate> Session<G> {
                     .gate
                     .login(&user, &|ha1| ha1.eq_ignore_ascii_case(&candidate));
                 self.finish_login(kind, auth::PLAIN, result)
+            }
+            // The token is the whole of the data (MeshCommander's Kerberos
+            // build); whether firmware's success reply carries an AP-REP is
+            // not documented, so it carries nothing.
+            auth::KERBEROS if self.gate.kerberos_enabled() => {
+                let result = self.gate.kerberos_login(data);
+                self.finish_login(kind, auth::KERBEROS, result)
             }
             auth::DIGEST | auth::DIGEST_RFC2069 => {
                 let Some(fields) = digest_credentials(auth_type, data) else {
@@ -366,7 +383,7 @@ impl<G: Gate> Session<G> {
                 }
             }
             other => {
-                // Kerberos, plain when switched off, anything else: not
+                // Kerberos or plain when switched off, anything else: not
                 // supported; the console may pick another method.
                 stay(self, challenge);
                 Step::Reply(vec![auth_reply(
@@ -415,6 +432,7 @@ impl<G: Gate> Session<G> {
                     LoginError::NoRedirectionRealm => {
                         "authentication refused: user lacks the redirection realm"
                     }
+                    LoginError::KerberosRefused => "Kerberos authentication refused",
                 },
             ),
         }

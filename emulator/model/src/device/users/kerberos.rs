@@ -1,5 +1,5 @@
-//! AMT_KerberosSettingData: the settings kept so consoles read back what
-//! they wrote.
+//! AMT_KerberosSettingData: the realm, the key shared with the KDC and the
+//! clock tolerance the device accepts Kerberos tickets with.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,8 +9,9 @@ use crate::values::{BoundedString, check_text};
 /// 255 bytes is DNS's bound for the names they are made of.
 pub type KerberosName = BoundedString<255>;
 
-/// AMT_KerberosSettingData. Kerberos authentication itself is not emulated;
-/// the settings are kept so consoles read back what they wrote.
+/// AMT_KerberosSettingData: what the network ports' Kerberos acceptor
+/// (amtemu-server's `kerberos`) checks tickets with, and what consoles read
+/// back.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KerberosSettings {

@@ -387,3 +387,55 @@ fn kerberos_updates_apply_whole_or_not_at_all() {
     d.set_kerberos_credential_cache(true);
     assert!(d.kerberos_settings().credential_cache);
 }
+
+#[test]
+fn kerberos_login_grants_the_realms_of_matching_sids() {
+    let mut u = users();
+    let user_sid = sid(&[21, 1, 2, 3, 1104]);
+    let group_sid = sid(&[21, 1, 2, 3, 513]);
+    let entry = |sid: &[u8], realms: Vec<i64>, access| AclEntryRequest {
+        kerberos_sid: Some(sid.to_vec()),
+        access: Some(access),
+        realms: Some(realms),
+        ..AclEntryRequest::default()
+    };
+    u.kerberos.enabled = true;
+    u.add(&entry(&user_sid, vec![5], 2), fw()).unwrap();
+    let g = u.add(&entry(&group_sid, vec![4, 5], 1), fw()).unwrap();
+    u.add(&entry(&sid(&[21, 9, 9, 9, 500]), vec![3], 2), fw())
+        .unwrap();
+    let caller = u.kerberos_login(&[user_sid.clone(), group_sid.clone()]);
+    assert_eq!(
+        caller,
+        Some(Caller::User {
+            name: "S-1-5-21-1-2-3-1104".into(),
+            realms: vec![4, 5],
+        })
+    );
+    // A disabled group entry no longer grants its realms.
+    u.set_enabled(g, false).unwrap();
+    let caller = u
+        .kerberos_login(&[user_sid.clone(), group_sid.clone()])
+        .unwrap();
+    assert!(!caller.has_realm(4) && caller.has_realm(5));
+    // Unknown SIDs, and everything while Kerberos is off: nobody.
+    assert_eq!(u.kerberos_login(&[sid(&[21, 7, 7, 7, 1000])]), None);
+    u.kerberos.enabled = false;
+    assert_eq!(u.kerberos_login(&[user_sid]), None);
+}
+
+#[test]
+fn sid_strings() {
+    assert_eq!(sid_string(&sid(&[32, 544])), "S-1-5-32-544");
+    // Not a SID: the bytes in hex.
+    assert_eq!(sid_string(&[1, 9, 0, 0]), "01090000");
+}
+
+/// A binary SID S-1-5-<subs…>.
+fn sid(subs: &[u32]) -> Vec<u8> {
+    let mut out = vec![1, subs.len() as u8, 0, 0, 0, 0, 0, 5];
+    for s in subs {
+        out.extend(s.to_le_bytes());
+    }
+    out
+}

@@ -17,6 +17,8 @@ struct FakeGate {
     failures: u32,
     /// Another console logged in first: claiming finds the slot taken.
     taken: bool,
+    /// Kerberos is on; the token `good` logs in.
+    kerberos: bool,
     claimed: Option<SessionKind>,
 }
 
@@ -47,6 +49,17 @@ impl Gate for FakeGate {
         } else {
             self.failures += 1;
             Err(LoginError::WrongPassword)
+        }
+    }
+    fn kerberos_enabled(&self) -> bool {
+        self.kerberos
+    }
+    fn kerberos_login(&mut self, token: &[u8]) -> Result<(), LoginError> {
+        if token == b"good" {
+            Ok(())
+        } else {
+            self.failures += 1;
+            Err(LoginError::KerberosRefused)
         }
     }
 }
@@ -163,6 +176,55 @@ fn query_lists_digest_and_plain_only_when_enabled() {
             Step::Reply(vec![auth_reply(0, auth::QUERY, expected)])
         );
     }
+}
+
+#[test]
+fn kerberos_is_offered_and_logs_in_only_when_enabled() {
+    let query = ClientMessage::Authenticate {
+        auth_type: auth::QUERY,
+        data: Vec::new(),
+    };
+    let token = |t: &[u8]| ClientMessage::Authenticate {
+        auth_type: auth::KERBEROS,
+        data: t.to_vec(),
+    };
+    let on = || {
+        started(FakeGate {
+            kerberos: true,
+            ..FakeGate::default()
+        })
+    };
+    let mut s = on();
+    assert_eq!(
+        s.handle(query.clone()),
+        Step::Reply(vec![auth_reply(0, auth::QUERY, vec![4, 3, 2])])
+    );
+    assert_eq!(
+        s.handle(token(b"good")),
+        Step::Reply(vec![auth_reply(0, auth::KERBEROS, Vec::new())])
+    );
+    assert_eq!(
+        s.state,
+        State::Authenticated {
+            kind: SessionKind::Sol
+        }
+    );
+    // A refused token fails and closes, as a wrong digest does.
+    let mut s = on();
+    assert_eq!(
+        s.handle(token(b"garbage")),
+        Step::Close(
+            Some(auth_reply(1, auth::KERBEROS, Vec::new())),
+            "Kerberos authentication refused"
+        )
+    );
+    assert_eq!(s.gate().failures, 1);
+    // Off: not offered, and a token is "not supported".
+    let mut off = started(FakeGate::default());
+    assert_eq!(
+        off.handle(token(b"good")),
+        Step::Reply(vec![auth_reply(2, auth::KERBEROS, Vec::new())])
+    );
 }
 
 #[test]
