@@ -203,10 +203,10 @@ fn errors_name_the_file_line_and_key() {
     );
 
     let e =
-        error("[fleet]\nfirst_address = \"192.168.1.10\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
+        error("[fleet]\nfirst_address = \"203.0.113.10\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
     assert!(
         e.to_string().starts_with(
-            "fleet.toml:2:17: fleet.first_address: 192.168.1.10 is outside 127.0.0.0/8"
+            "fleet.toml:2:17: fleet.first_address: 203.0.113.10 is outside the blocks a fleet may use"
         ),
         "{e}"
     );
@@ -215,7 +215,7 @@ fn errors_name_the_file_line_and_key() {
         "[fleet]\nfirst_address = \"127.255.255.200\"\n[[groups]]\nname = \"a\"\ncount = 100\n",
     );
     assert_eq!(e.key.as_deref(), Some("fleet.first_address"));
-    assert!(e.message.contains("outside 127.0.0.0/8"));
+    assert!(e.message.contains("outside the first address's block"));
 
     let e = error("[fleet]\nduration = \"5 minutes\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
     assert!(

@@ -89,5 +89,6 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         expectations,
         hello_interval_scale: fleet.hello_interval_scale,
         dns: fleet.dns,
+        shard: crate::fleet::shard::Shard::whole(),
     })
 }
