@@ -283,3 +283,90 @@ fn saved_devices(dir: &std::path::Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[test]
+fn shards_run_as_separate_processes_and_their_reports_merge() {
+    let dir = std::env::temp_dir().join(format!("amtemu-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let smoke = dir.join("smoke.toml");
+    let text = std::fs::read_to_string(shipped).unwrap().replace(
+        "first_address = \"127.1.0.1\"",
+        // 20 addresses of this test's own: unique_address() never uses a
+        // third octet above 250.
+        &format!(
+            "first_address = \"127.{}.252.1\"",
+            100 + std::process::id() % 100
+        ),
+    );
+    std::fs::write(&smoke, text).unwrap();
+    let amtemu = || std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"));
+    let report = |k: u32| dir.join(format!("shard{k}.json"));
+    // Both shards at once, as on two hosts. A shard's own verdict is about
+    // its devices only (a share may miss in one shard and hold overall),
+    // so only the merged report decides.
+    let shards: Vec<std::process::Child> = (0..2)
+        .map(|k| {
+            amtemu()
+                .args(["fleet", "--scenario"])
+                .arg(&smoke)
+                .args(["--shard", &format!("{k}/2"), "--report-json"])
+                .arg(report(k))
+                .args(["--ca-dir", concat!(env!("CARGO_TARGET_TMPDIR"), "/ca")])
+                .env("AMTEMU_LOG", "amtemu=warn")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut shard in shards {
+        shard.wait().unwrap();
+    }
+    let junit = dir.join("merged.xml");
+    let out = amtemu()
+        .args(["scenario", "merge"])
+        .arg(report(1))
+        .arg(report(0))
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(merged["devices"], 20);
+    assert_eq!(merged["merged_shards"], 2);
+    assert_eq!(merged["events"][0]["selected"], 5);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 5, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+
+    // One shard alone is not the fleet; a shard twice overlaps.
+    let out = amtemu()
+        .args(["scenario", "merge"])
+        .arg(report(0))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("devices 10..20 of 20 are in no report"));
+    let out = amtemu()
+        .args(["scenario", "merge"])
+        .arg(report(0))
+        .arg(report(0))
+        .arg(report(1))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("overlap"));
+    // K must be below N.
+    let out = amtemu()
+        .args(["fleet", "--count", "4", "--shard", "4/4"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be below N"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
