@@ -67,7 +67,11 @@ impl FromStr for Shard {
     fn from_str(text: &str) -> Result<Shard, String> {
         let usage = || format!("{text:?} is not K/N (e.g. 0/4, or amtemu-0/4 from a pod name)");
         let (index, count) = text.split_once('/').ok_or_else(usage)?;
-        let ordinal = index.rsplit('-').next().unwrap_or(index);
+        let ordinal = match index.rsplit_once('-') {
+            Some((name, ordinal)) if !name.is_empty() => ordinal,
+            Some(_) => return Err(usage()),
+            None => index,
+        };
         let index: u32 = ordinal.trim().parse().map_err(|_| usage())?;
         let count: u32 = count.trim().parse().map_err(|_| usage())?;
         Shard::new(index, count)
