@@ -568,9 +568,12 @@ fn console_lab_gives_each_group_its_script() {
     assert_eq!(kiosk.user, "root", "the rest is the built-in script");
 }
 
+/// Each timeline event's place in the file and the names of its devices.
+type EventDevices = Vec<(usize, Vec<String>)>;
+
 /// The shards' devices (each spec as Debug text: name, identity seed,
 /// address, ports, settings) and each event's devices.
-fn shard_views(s: &Scenario, n: u32) -> Vec<(Vec<String>, Vec<(usize, Vec<String>)>)> {
+fn shard_views(s: &Scenario, n: u32) -> Vec<(Vec<String>, EventDevices)> {
     use amtemu_server::fleet::shard::Shard;
     (0..n)
         .map(|k| {
