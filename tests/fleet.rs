@@ -370,3 +370,49 @@ fn shards_run_as_separate_processes_and_their_reports_merge() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("must be below N"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_metrics_listener_serves_metrics_and_nothing_else() {
+    let pid = std::process::id();
+    let first = format!("127.{}.253.1", 100 + pid % 100);
+    let metrics: std::net::SocketAddr = format!("127.{}.253.200:9464", 100 + pid % 100)
+        .parse()
+        .unwrap();
+    let emu = Emulator::launch(
+        [
+            "fleet",
+            "--count",
+            "3",
+            "--shard",
+            "1/2",
+            "--first-address",
+            &first,
+            "--metrics",
+            &metrics.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        format!("{first}:16992").parse().unwrap(),
+    );
+    let response = Client::raw(
+        metrics,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(response.status, 200);
+    // Shard 1 of 2 of a fleet of 3 runs devices 2 and 3.
+    assert!(
+        response.text().contains("amtemu_devices 2"),
+        "{}",
+        response.text()
+    );
+    // The control API's routes, which change devices, are not there.
+    let response = Client::raw(
+        metrics,
+        b"GET /api/v1/devices HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(response.status, 404);
+    drop(emu);
+}
