@@ -5,6 +5,11 @@
 #   docker build -t amtemu .
 #   docker run --rm --network host -v "$PWD/scenarios/smoke.toml:/scenario.toml:ro" amtemu
 #
+# One shard of a fleet split over N hosts or pods (see k8s/README.md):
+#
+#   docker run --rm --network host -v "$PWD/scenarios/smoke.toml:/scenario.toml:ro" \
+#       -e AMTEMU_SHARD=0/2 amtemu
+#
 # One device instead, published on the host's loopback:
 #
 #   docker run --rm -p 127.0.0.1:16992-16995:16992-16995 amtemu serve --bind 0.0.0.0
@@ -14,6 +19,11 @@ COPY . .
 RUN cargo build --release --locked -p amtemu
 
 FROM debian:bookworm-slim
+# iproute2: the Kubernetes direct mode's init container routes the shard's
+# address block with `ip route` (k8s/direct/).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends iproute2 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/amtemu /usr/local/bin/amtemu
 # The CA that issues the devices' certificates; mount a volume here to keep
 # it (and trust it) across containers.

@@ -283,3 +283,136 @@ fn saved_devices(dir: &std::path::Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[test]
+fn shards_run_as_separate_processes_and_their_reports_merge() {
+    let dir = std::env::temp_dir().join(format!("amtemu-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let smoke = dir.join("smoke.toml");
+    let text = std::fs::read_to_string(shipped).unwrap().replace(
+        "first_address = \"127.1.0.1\"",
+        // 20 addresses of this test's own: unique_address() never uses a
+        // third octet above 250.
+        &format!(
+            "first_address = \"127.{}.252.1\"",
+            100 + std::process::id() % 100
+        ),
+    );
+    std::fs::write(&smoke, text).unwrap();
+    let amtemu = || std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"));
+    let report = |k: u32| dir.join(format!("shard{k}.json"));
+    // Both shards at once, as on two hosts. A shard's own verdict is about
+    // its devices only (a share may miss in one shard and hold overall),
+    // so only the merged report decides.
+    let shards: Vec<std::process::Child> = (0..2)
+        .map(|k| {
+            amtemu()
+                .args(["fleet", "--scenario"])
+                .arg(&smoke)
+                .args(["--shard", &format!("{k}/2"), "--report-json"])
+                .arg(report(k))
+                .args(["--ca-dir", concat!(env!("CARGO_TARGET_TMPDIR"), "/ca")])
+                .env("AMTEMU_LOG", "amtemu=warn")
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut shard in shards {
+        shard.wait().unwrap();
+    }
+    let junit = dir.join("merged.xml");
+    let out = amtemu()
+        .args(["scenario", "merge"])
+        .arg(report(1))
+        .arg(report(0))
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(merged["devices"], 20);
+    assert_eq!(merged["merged_shards"], 2);
+    assert_eq!(merged["events"][0]["selected"], 5);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase").count(), 5, "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+
+    // One shard alone is not the fleet; a shard twice overlaps.
+    let out = amtemu()
+        .args(["scenario", "merge"])
+        .arg(report(0))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("devices 10..20 of 20 are in no report"));
+    let out = amtemu()
+        .args(["scenario", "merge"])
+        .arg(report(0))
+        .arg(report(0))
+        .arg(report(1))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("overlap"));
+    // K must be below N.
+    let out = amtemu()
+        .args(["fleet", "--count", "4", "--shard", "4/4"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be below N"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn the_metrics_listener_serves_metrics_and_nothing_else() {
+    let pid = std::process::id();
+    let first = format!("127.{}.253.1", 100 + pid % 100);
+    let metrics: std::net::SocketAddr = format!("127.{}.253.200:9464", 100 + pid % 100)
+        .parse()
+        .unwrap();
+    let emu = Emulator::launch(
+        [
+            "fleet",
+            "--count",
+            "3",
+            "--shard",
+            "1/2",
+            "--first-address",
+            &first,
+            "--metrics",
+            &metrics.to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        format!("{first}:16992").parse().unwrap(),
+    );
+    let response = Client::raw(
+        metrics,
+        b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(response.status, 200);
+    // Shard 1 of 2 of a fleet of 3 runs devices 2 and 3.
+    assert!(
+        response.text().contains("amtemu_devices 2"),
+        "{}",
+        response.text()
+    );
+    // The control API's routes, which change devices, are not there.
+    let response = Client::raw(
+        metrics,
+        b"GET /api/v1/devices HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(response.status, 404);
+    drop(emu);
+}

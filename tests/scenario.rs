@@ -203,10 +203,10 @@ fn errors_name_the_file_line_and_key() {
     );
 
     let e =
-        error("[fleet]\nfirst_address = \"192.168.1.10\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
+        error("[fleet]\nfirst_address = \"203.0.113.10\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
     assert!(
         e.to_string().starts_with(
-            "fleet.toml:2:17: fleet.first_address: 192.168.1.10 is outside 127.0.0.0/8"
+            "fleet.toml:2:17: fleet.first_address: 203.0.113.10 is outside the blocks a fleet may use"
         ),
         "{e}"
     );
@@ -215,7 +215,7 @@ fn errors_name_the_file_line_and_key() {
         "[fleet]\nfirst_address = \"127.255.255.200\"\n[[groups]]\nname = \"a\"\ncount = 100\n",
     );
     assert_eq!(e.key.as_deref(), Some("fleet.first_address"));
-    assert!(e.message.contains("outside 127.0.0.0/8"));
+    assert!(e.message.contains("outside the first address's block"));
 
     let e = error("[fleet]\nduration = \"5 minutes\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
     assert!(
@@ -566,4 +566,151 @@ fn console_lab_gives_each_group_its_script() {
     let kiosk = specs[3].config.console.as_ref().unwrap();
     assert_eq!(kiosk.prompt, "kiosk:~$ ");
     assert_eq!(kiosk.user, "root", "the rest is the built-in script");
+}
+
+/// Each timeline event's place in the file and the names of its devices.
+type EventDevices = Vec<(usize, Vec<String>)>;
+
+/// The shards' devices (each spec as Debug text: name, identity seed,
+/// address, ports, settings) and each event's devices.
+fn shard_views(s: &Scenario, n: u32) -> Vec<(Vec<String>, EventDevices)> {
+    use amtemu_server::fleet::shard::Shard;
+    (0..n)
+        .map(|k| {
+            let shard = s.clone().with_shard(Shard::new(k, n).unwrap());
+            let specs = shard
+                .device_specs()
+                .unwrap()
+                .iter()
+                .map(|d| format!("{d:?}"))
+                .collect();
+            let events = shard
+                .event_devices()
+                .into_iter()
+                .map(|(i, names)| (i, names.into_iter().map(String::from).collect()))
+                .collect();
+            (specs, events)
+        })
+        .collect()
+}
+
+/// Shards are disjoint and together give exactly the unsharded fleet:
+/// the same devices in the same order (identities, addresses, settings)
+/// and the same devices for every timeline event.
+fn assert_shards_make_the_fleet(s: &Scenario, n: u32) -> Result<(), String> {
+    let whole = &shard_views(s, 1)[0];
+    let shards = shard_views(s, n);
+    let specs: Vec<String> = shards.iter().flat_map(|(d, _)| d.clone()).collect();
+    if specs != whole.0 {
+        return Err(format!("{n} shards' devices differ from the fleet's"));
+    }
+    let distinct: std::collections::HashSet<&String> = specs.iter().collect();
+    if distinct.len() != specs.len() {
+        return Err(format!("{n} shards overlap"));
+    }
+    for (e, (index, names)) in whole.1.iter().enumerate() {
+        let joined: Vec<String> = shards
+            .iter()
+            .flat_map(|(_, events)| events[e].1.clone())
+            .collect();
+        if (*index, &joined) != (shards[0].1[e].0, names) {
+            return Err(format!("{n} shards: event {index} acts on other devices"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_example_split_into_shards_is_the_same_fleet() {
+    for name in EXAMPLES {
+        let s = example(name);
+        for n in [1, 2, 3, 4, 7, 16] {
+            assert_shards_make_the_fleet(&s, n).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    #[test]
+    fn any_fleet_split_into_shards_is_the_same_fleet(
+        seed in "[a-z]{1,8}",
+        a in 1u32..300,
+        b in 1u32..300,
+        pick in 0u32..300,
+        share in 1u32..100,
+        n in 1u32..12,
+    ) {
+        let text = format!(
+            r#"
+[fleet]
+seed = "{seed}"
+first_address = "198.18.0.1"
+
+[[groups]]
+name = "a"
+count = {a}
+firmware = ["11.8", "3.2.1", "15.0"]
+
+[[groups]]
+name = "b"
+count = {b}
+firmware = "9.5"
+
+[[timeline]]
+at = "1s"
+action = "power-off"
+group = "a"
+count = {}
+
+[[timeline]]
+at = "2s"
+action = "unplug"
+share = {}
+
+[[expect]]
+responds = true
+"#,
+            pick % a + 1,
+            f64::from(share) / 100.0
+        );
+        let s = scenario::parse(&text, "shards.toml").unwrap();
+        proptest::prop_assert_eq!(assert_shards_make_the_fleet(&s, n), Ok(()));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shard_reports_merge_into_the_unsharded_report() {
+    use amtemu_server::fleet::shard::Shard;
+    let s = example("smoke.toml");
+    let whole = run(&s).await;
+    for n in [2, 3, 7] {
+        let mut reports = Vec::new();
+        for k in 0..n {
+            let shard = s.clone().with_shard(Shard::new(k, n).unwrap());
+            let report = run(&shard).await;
+            let info = report.shard.clone().expect("a sharded report says so");
+            assert_eq!((info.index, info.count, info.fleet_devices), (k, n, 20));
+            assert_eq!(report.devices, info.end_device - info.first_device);
+            reports.push(report);
+        }
+        // Given in any order.
+        reports.reverse();
+        let merged = Report::merge(reports).unwrap();
+        assert_eq!(merged.devices, whole.devices);
+        assert_eq!(merged.passed, whole.passed, "{}", merged.summary());
+        assert_eq!(merged.merged_shards, Some(n));
+        for (m, w) in merged.events.iter().zip(&whole.events) {
+            assert_eq!(
+                (m.selected, m.applied, m.skipped, &m.target),
+                (w.selected, w.applied, w.skipped, &w.target)
+            );
+        }
+        for (m, w) in merged.expectations.iter().zip(&whole.expectations) {
+            assert_eq!(
+                (&m.description, m.matching, m.total, m.passed, &m.message),
+                (&w.description, w.matching, w.total, w.passed, &w.message)
+            );
+        }
+    }
 }

@@ -109,6 +109,22 @@ if ! pywinrm_installed; then
         || die "pip install pywinrm[kerberos]==$PYWINRM_VERSION failed"
     pywinrm_installed || die "pywinrm $PYWINRM_VERSION with gssapi not importable after install"
 fi
+# ---------------------------------------------------------------- sharding (k8s/, tests/multihost.rs)
+# kubernetes-validate ships the Kubernetes JSON schemas inside its wheel, so
+# tests/k8s.rs validates k8s/ offline; `ip` (iproute2) makes the namespaces
+# of the multi-host test.
+KUBERNETES_VALIDATE_VERSION="1.37.0"
+kubernetes_validate_installed() {
+    [ -x "$VENV/bin/kubernetes-validate" ] &&
+        [ "$("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("kubernetes-validate"))' 2>/dev/null)" = "$KUBERNETES_VALIDATE_VERSION" ]
+}
+if ! kubernetes_validate_installed; then
+    log "pip install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+        || die "pip install kubernetes-validate==$KUBERNETES_VALIDATE_VERSION failed"
+    kubernetes_validate_installed || die "kubernetes-validate $KUBERNETES_VALIDATE_VERSION missing after install"
+fi
+command -v ip >/dev/null || apt_install iproute2
 
 # ---------------------------------------------------------------- npm packages
 NODE_DIR="$PREFIX/node"
@@ -167,6 +183,7 @@ marker="$PREFIX/versions.txt"
     echo "python=$("$VENV/bin/python" --version 2>&1 | cut -d' ' -f2)"
     echo "amt(pypi)=$AMT_PY_VERSION"
     echo "vncdotool(pypi)=$VNCDOTOOL_VERSION"
+    echo "kubernetes-validate(pypi)=$KUBERNETES_VALIDATE_VERSION"
     echo "meshcentral=$MESHCENTRAL_VERSION"
     echo "@device-management-toolkit/wsman-messages=$WSMAN_MESSAGES_VERSION"
     echo "xml2js=$XML2JS_VERSION"

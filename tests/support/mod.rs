@@ -57,7 +57,13 @@ impl Emulator {
 
     /// Runs `amtemu` with these arguments (plus the test CA) and waits until
     /// it says it is serving; `addr` is where its (first) device answers.
-    pub fn launch(mut args: Vec<String>, addr: SocketAddr) -> Emulator {
+    pub fn launch(args: Vec<String>, addr: SocketAddr) -> Emulator {
+        Self::launch_via(&[], args, addr)
+    }
+
+    /// [`Emulator::launch`] with the binary run by another program, e.g.
+    /// `ip netns exec NS` (which execs it, so killing the child kills it).
+    pub fn launch_via(wrapper: &[&str], mut args: Vec<String>, addr: SocketAddr) -> Emulator {
         // One CA for the whole test run, kept out of the user's home.
         args.extend([
             "--ca-dir".to_string(),
@@ -66,7 +72,16 @@ impl Emulator {
         // Faults the tests provoke on purpose are logged at info; keep the
         // test output to warnings unless asked for more.
         let log = std::env::var("AMTEMU_LOG").unwrap_or_else(|_| "amtemu=warn".into());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_amtemu"))
+        let binary = env!("CARGO_BIN_EXE_amtemu");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .args(&args)
             .env("AMTEMU_LOG", log)
             .stdout(Stdio::piped())

@@ -58,6 +58,8 @@ pub struct EmulatorBuilder {
     key_pool: usize,
     state_dir: Option<PathBuf>,
     control: Option<SocketAddr>,
+    /// Where `GET /metrics` alone is served (any address).
+    metrics: Option<SocketAddr>,
     hellos: HelloConfig,
     shared_listener: bool,
     plain_redirection_auth: bool,
@@ -77,6 +79,7 @@ impl EmulatorBuilder {
             key_pool: crate::tls::ca::DEFAULT_KEY_POOL,
             state_dir: None,
             control: None,
+            metrics: None,
             hellos: HelloConfig::default(),
             shared_listener: false,
             plain_redirection_auth: true,
@@ -119,6 +122,13 @@ impl EmulatorBuilder {
     /// Serve the control API on this loopback address.
     pub fn control(mut self, addr: Option<SocketAddr>) -> Self {
         self.control = addr;
+        self
+    }
+
+    /// Serve only the Prometheus metrics on this address (any address;
+    /// for a scraper outside the machine).
+    pub fn metrics(mut self, addr: Option<SocketAddr>) -> Self {
+        self.metrics = addr;
         self
     }
 
@@ -218,6 +228,15 @@ impl EmulatorBuilder {
             }
             None => None,
         };
+        if let Some(addr) = self.metrics {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| EmulatorError::ControlBind { addr, source })?;
+            tasks.spawn(crate::control::serve_metrics(
+                fleet.devices().len(),
+                listener,
+            ));
+        }
         if !many {
             fleet.log_events(&mut tasks);
         }

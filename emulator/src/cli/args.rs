@@ -140,6 +140,11 @@ pub struct DeviceArgs {
     /// this loopback address, e.g. 127.0.0.1:17000.
     #[arg(long)]
     pub control: Option<std::net::SocketAddr>,
+    /// Serve only the Prometheus metrics (`GET /metrics`) on this address,
+    /// which may be off loopback (e.g. 0.0.0.0:9464 in a pod), for a
+    /// scraper on another machine.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl DeviceArgs {
@@ -283,7 +288,9 @@ pub struct FleetArgs {
     #[arg(long, value_delimiter = ',', default_value = DEFAULT_FIRMWARE)]
     pub firmware: Vec<String>,
     /// The first device's address; the others follow it in 127.0.0.0/8,
-    /// skipping addresses ending in .0 and .255.
+    /// skipping addresses ending in .0 and .255 (a 10/8, 172.16/12,
+    /// 192.168/16 or 198.18/15 address instead, for a range routed to this
+    /// host: see README "Beyond one machine").
     #[arg(long, default_value = "127.1.0.1")]
     pub first_address: std::net::Ipv4Addr,
     /// Put every device on the first address instead, device n on ports
@@ -309,6 +316,12 @@ pub struct FleetArgs {
     /// per device: for fleets larger than the file-descriptor limit allows.
     #[arg(long)]
     pub shared_listener: bool,
+    /// Run only shard K of N of the fleet (or scenario): the devices
+    /// ⌊K·T/N⌋ to ⌊(K+1)·T/N⌋ of T, with the names, identities, addresses
+    /// and timeline events they have in the whole fleet. K may be a pod
+    /// name ending in -K (a StatefulSet's pod). See `amtemu scenario merge`.
+    #[arg(long, env = "AMTEMU_SHARD", value_name = "K/N")]
+    pub shard: Option<amtemu_server::fleet::shard::Shard>,
     #[command(flatten)]
     pub device: DeviceArgs,
 }

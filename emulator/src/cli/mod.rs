@@ -74,6 +74,21 @@ pub enum StateCommand {
 pub enum ScenarioCommand {
     /// Check a scenario file without running it.
     Check { file: PathBuf },
+    /// Join the JSON reports of a sharded run (`fleet --shard K/N
+    /// --report-json`) into the whole fleet's report; fails when shards
+    /// overlap, are missing or are of another run, and (exit status 1)
+    /// when an expectation fails over the whole fleet.
+    Merge {
+        /// The shards' JSON reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+        /// Write the merged JSON report here (default: standard output).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the merged report as JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +128,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", scenario.describe());
             Ok(())
         }
+        Command::Scenario {
+            command:
+                ScenarioCommand::Merge {
+                    reports,
+                    json,
+                    junit,
+                },
+        } => run::merge_reports(&reports, json.as_deref(), junit.as_deref()),
         Command::State { state_dir, command } => state(&state_dir, command),
         Command::Ca {
             command: CaCommand::Export { ca_dir },

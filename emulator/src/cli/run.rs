@@ -11,6 +11,7 @@ use amtemu_model::device::Port;
 use amtemu_model::device::local_account::LOCAL_ACCOUNT;
 use amtemu_server::emulator::{Emulator, EmulatorBuilder};
 use amtemu_server::fleet::DeviceSpec;
+use amtemu_server::fleet::shard::Shard;
 use amtemu_server::scenario::Scenario;
 use amtemu_server::tls;
 
@@ -106,8 +107,13 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     if count == 0 {
         bail!("a fleet needs at least one device");
     }
-    if args.port_step.is_none() && args.first_address.octets()[0] != 127 {
-        bail!("fleet addresses must be in 127.0.0.0/8");
+    if args.port_step.is_none()
+        && amtemu_server::fleet::shard::address_block(args.first_address).is_none()
+    {
+        bail!(
+            "fleet addresses must be in one of {}",
+            amtemu_server::fleet::shard::address_blocks()
+        );
     }
     let firmware: Vec<&'static amtemu_model::device::Firmware> = args
         .firmware
@@ -115,8 +121,14 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         .map(|f| firmware_named(f.trim()))
         .collect::<anyhow::Result<_>>()?;
     let width = count.to_string().len().max(5);
-    let mut specs = Vec::with_capacity(count as usize);
-    for i in 0..count {
+    let shard = args.shard.unwrap_or_else(Shard::whole);
+    let range = shard.range(count as usize);
+    if range.is_empty() {
+        bail!("shard {shard} of a fleet of {count} has no devices");
+    }
+    let mut specs = Vec::with_capacity(range.len());
+    // Device i is laid out as in the whole fleet, whichever shard runs it.
+    for i in range.start as u32..range.end as u32 {
         let (address, ports) = fleet_slot(&args, i)?;
         let host = format!("{}-{:0width$}", args.prefix, i + 1);
         let fw = firmware[i as usize % firmware.len()];
@@ -130,6 +142,16 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     }
     write_name_files(&args, &specs)?;
     let (first, last) = (specs[0].address, specs[specs.len() - 1].address);
+    let of_shard = if shard.count() > 1 {
+        format!(
+            " (shard {shard}: devices {}..{} of {count})",
+            range.start + 1,
+            range.end
+        )
+    } else {
+        String::new()
+    };
+    let count = range.len();
     let started = std::time::Instant::now();
     run_emulator(
         specs,
@@ -140,7 +162,7 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         move |emulator| {
             let mix: Vec<&str> = firmware.iter().map(|f| f.name).collect();
             println!(
-                "amtemu: fleet of {count} devices ({}) on {first}..{last}, {} listeners; ready in {} ms",
+                "amtemu: fleet of {count} devices{of_shard} ({}) on {first}..{last}, {} listeners; ready in {} ms",
                 mix.join(", "),
                 emulator.listening().len(),
                 started.elapsed().as_millis()
@@ -150,8 +172,14 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
 }
 
 fn fleet_from_scenario(args: &FleetArgs, path: &Path) -> anyhow::Result<()> {
-    let scenario = amtemu_server::scenario::load(path)?;
+    let mut scenario = amtemu_server::scenario::load(path)?;
+    if let Some(shard) = args.shard {
+        scenario = scenario.with_shard(shard);
+    }
     let mut specs = scenario.device_specs()?;
+    if specs.is_empty() {
+        bail!("shard {} of this scenario has no devices", scenario.shard());
+    }
     for spec in &mut specs {
         spec.ports.local = args.device.local_port_beside(spec.ports.http);
     }
@@ -200,6 +228,7 @@ fn run_emulator(
         .tls_key_pool(args.tls_key_pool)
         .state_dir(args.state_dir.clone())
         .control(args.control)
+        .metrics(args.metrics)
         .hellos(hellos)
         .shared_listener(shared_listener)
         .plain_redirection_auth(!args.no_redirection_plain_auth)
@@ -261,6 +290,38 @@ fn run_emulator(
         }
         anyhow::Ok(())
     })
+}
+
+/// `amtemu scenario merge`: the shards' JSON reports joined into one.
+pub(super) fn merge_reports(
+    paths: &[PathBuf],
+    json: Option<&Path>,
+    junit: Option<&Path>,
+) -> anyhow::Result<()> {
+    let reports = paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a scenario report", path.display()))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let merged = amtemu_server::scenario::Report::merge(reports)?;
+    match json {
+        Some(_) => {}
+        None => println!("{}", merged.to_json()),
+    }
+    Reports {
+        json: json.map(Path::to_path_buf),
+        junit: junit.map(Path::to_path_buf),
+    }
+    .write(&merged)?;
+    eprintln!("amtemu: {}", merged.summary());
+    if !merged.passed {
+        bail!("the scenario's expectations did not hold over the whole fleet");
+    }
+    Ok(())
 }
 
 /// Where a scenario's reports go.

@@ -446,5 +446,17 @@ async fn metrics_text() -> Response {
         .into_response()
 }
 
+/// Serves only `GET /metrics` on `listener`, which may be on any address
+/// (`--metrics`): it changes nothing and tells only counts, so a Prometheus
+/// outside the machine or pod can scrape it while the control API, which
+/// can power devices off, stays on loopback.
+pub async fn serve_metrics(devices: usize, listener: tokio::net::TcpListener) {
+    METRICS.set_devices(devices);
+    let router = Router::new().route("/metrics", get(metrics_text));
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!(error = %e, "the metrics listener stopped");
+    }
+}
+
 #[cfg(test)]
 mod tests;

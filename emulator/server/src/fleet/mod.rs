@@ -5,6 +5,7 @@
 //! it was sent to, then handed to the protocol layer for that port.
 
 pub mod names;
+pub mod shard;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -66,7 +67,8 @@ impl Default for Ports {
 
 /// The address and ports of device `index` (0-based), as `amtemu fleet`
 /// assigns them: consecutive addresses skipping .0 and .255, or with a
-/// port step, the first address and raised ports.
+/// port step, the first address and raised ports. Addresses stay in the
+/// first one's block (127.0.0.0/8 by default; see [`shard::address_block`]).
 pub fn slot(
     first: std::net::Ipv4Addr,
     port_step: Option<u16>,
@@ -99,11 +101,15 @@ pub fn slot(
     let raw = ((slot / 254) << 8) | (slot % 254 + 1);
     let address = u32::try_from(raw)
         .map(Ipv4Addr::from)
-        .map_err(|_| format!("device {} would be outside 127.0.0.0/8", index + 1))?;
-    if address.octets()[0] != 127 {
+        .map_err(|_| format!("device {} would be past 255.255.255.255", index + 1))?;
+    // Each device stays in the block of the first (loopback unless the
+    // user routes a private range to this host, see `shard::address_block`).
+    let block = shard::address_block(address);
+    if block.is_none() || block != shard::address_block(std::net::Ipv4Addr::from(first as u32)) {
         return Err(format!(
-            "device {} would be at {address}, outside 127.0.0.0/8; choose a lower first address or fewer devices",
-            index + 1
+            "device {} would be at {address}, outside the first address's block (one of {}); choose a lower first address or fewer devices",
+            index + 1,
+            shard::address_blocks()
         ));
     }
     Ok((IpAddr::V4(address), base))

@@ -8,6 +8,7 @@
 //! Selections of devices ("a share of group A") are drawn from a generator
 //! seeded with the fleet's seed and the event's place, so runs repeat.
 
+mod merge;
 mod parse;
 mod report;
 mod run;
@@ -16,11 +17,13 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+pub use merge::MergeError;
 pub use parse::{format_duration, parse_duration};
-pub use report::{EventReport, ExpectationReport, Report};
+pub use report::{EventReport, ExpectationReport, Report, ShardReport};
 
 use crate::faults::FaultPlan;
 use crate::fleet::DeviceSpec;
+use crate::fleet::shard::Shard;
 use amtemu_model::device::HostPower;
 
 /// A scenario file that was read and checked.
@@ -43,6 +46,10 @@ pub struct Scenario {
     dns: Option<std::net::SocketAddr>,
     /// Devices (by name) whose host is a QEMU virtual machine.
     qemu_hosts: Vec<(String, crate::qemu::QemuConfig)>,
+    /// The slice of the fleet this process runs (the whole by default):
+    /// indices above stay the whole fleet's, so events and selections are
+    /// the same in every shard, and each shard acts on its own devices only.
+    shard: Shard,
 }
 
 #[derive(Debug, Clone)]
@@ -314,10 +321,48 @@ impl Scenario {
         config
     }
 
-    /// The devices, in order, with addresses assigned from the scenario's
-    /// `[fleet]` settings (checked when the file was read).
+    /// The devices this process runs (the shard's, see
+    /// [`Scenario::with_shard`]), in order, with addresses assigned from
+    /// the scenario's `[fleet]` settings (checked when the file was read).
     pub fn device_specs(&self) -> Result<Vec<DeviceSpec>, ScenarioError> {
-        Ok(self.specs.clone())
+        Ok(self.specs[self.shard_range()].to_vec())
+    }
+
+    /// Runs only shard K of N of the fleet: its devices, the timeline's
+    /// events for them and the expectations over them (see
+    /// [`crate::fleet::shard`]); `amtemu scenario merge` joins the shards'
+    /// reports.
+    pub fn with_shard(mut self, shard: Shard) -> Scenario {
+        self.shard = shard;
+        self
+    }
+
+    pub fn shard(&self) -> Shard {
+        self.shard
+    }
+
+    /// The whole-fleet indices of the shard's devices.
+    pub fn shard_range(&self) -> std::ops::Range<usize> {
+        self.shard.range(self.specs.len())
+    }
+
+    /// Each timeline event (by its place in the file) with the names of
+    /// the shard's devices it acts on.
+    pub fn event_devices(&self) -> Vec<(usize, Vec<&str>)> {
+        let range = self.shard_range();
+        self.timeline
+            .iter()
+            .map(|e| {
+                let names = e
+                    .target
+                    .devices
+                    .iter()
+                    .filter(|d| range.contains(d))
+                    .map(|&d| self.specs[d].config.name.as_str())
+                    .collect();
+                (e.index, names)
+            })
+            .collect()
     }
 
     /// How long [`Scenario::run`] runs; None: the fleet runs until
@@ -344,13 +389,23 @@ impl Scenario {
         &self.qemu_hosts
     }
 
+    /// How many devices this process runs (the shard's).
     pub fn device_count(&self) -> usize {
+        self.shard_range().len()
+    }
+
+    /// How many devices the whole fleet has, over all shards.
+    pub fn fleet_device_count(&self) -> usize {
         self.specs.len()
     }
 
     /// The group device `index` (in [`Scenario::device_specs`] order) is in.
     pub fn group_of(&self, index: usize) -> Option<&str> {
-        let g = *self.device_group.get(index)?;
+        let range = self.shard_range();
+        if index >= range.len() {
+            return None;
+        }
+        let g = *self.device_group.get(range.start + index)?;
         Some(self.groups[g].name.as_str())
     }
 
@@ -365,8 +420,19 @@ impl Scenario {
             Some(d) => format!("runs {}", format_duration(d)),
             None => "runs until stopped".into(),
         };
+        let shard = if self.shard.count() > 1 {
+            let range = self.shard_range();
+            format!(
+                " (shard {}: devices {}..{} of them)",
+                self.shard,
+                range.start + 1,
+                range.end
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{}: {} devices in {} group{} [{}], {} timeline events, {} expectations, {duration}",
+            "{}: {} devices{shard} in {} group{} [{}], {} timeline events, {} expectations, {duration}",
             self.file_name,
             self.specs.len(),
             self.groups.len(),

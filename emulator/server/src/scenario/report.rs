@@ -1,10 +1,10 @@
 //! What a scenario run found: JSON for tools, JUnit XML for CI, one line
 //! for people.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The outcome of [`super::Scenario::run`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The scenario file, as it was named.
     pub scenario: String,
@@ -13,7 +13,14 @@ pub struct Report {
     pub seed: String,
     /// Every expectation passed (true when there are none).
     pub passed: bool,
+    /// Devices this run had: the shard's in a sharded run.
     pub devices: usize,
+    /// Which slice of the fleet the run had (absent: all of it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardReport>,
+    /// How many shard reports `amtemu scenario merge` joined into this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_shards: Option<u32>,
     /// Scenario devices the fleet did not have (should be 0).
     pub missing_devices: usize,
     /// Devices that got their group's faults at start.
@@ -24,8 +31,21 @@ pub struct Report {
     pub expectations: Vec<ExpectationReport>,
 }
 
+/// The slice of the fleet a sharded run had (`--shard K/N`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardReport {
+    /// K.
+    pub index: u32,
+    /// N.
+    pub count: u32,
+    /// The whole fleet's indices of the shard's devices: first..end.
+    pub first_device: usize,
+    pub end_device: usize,
+    pub fleet_devices: usize,
+}
+
 /// One timeline event, as it ran.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventReport {
     /// Its place in the file's `[[timeline]]` (0-based).
     pub index: usize,
@@ -46,7 +66,7 @@ pub struct EventReport {
 }
 
 /// One expectation, as checked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpectationReport {
     /// Its place in the file's `[[expect]]` (0-based).
     pub index: usize,
@@ -81,6 +101,29 @@ fn xml_escape(text: &str) -> String {
 
 fn seconds(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
+}
+
+impl ExpectationReport {
+    /// Sets the counts and what follows from them: the share observed
+    /// (all of none is a pass), the verdict and the message. One rule for
+    /// a run and for merged shards.
+    pub fn with_counts(mut self, matching: usize, total: usize) -> ExpectationReport {
+        let observed = if total == 0 {
+            1.0
+        } else {
+            matching as f64 / total as f64
+        };
+        self.matching = matching;
+        self.total = total;
+        self.observed_share = observed;
+        self.passed = observed + 1e-9 >= self.expected_share;
+        self.message = format!(
+            "{matching} of {total} ({:.1}%) matched; needed at least {}%",
+            observed * 100.0,
+            self.expected_share * 100.0
+        );
+        self
+    }
 }
 
 impl Report {
@@ -125,7 +168,15 @@ impl Report {
             ("seed", self.seed.clone()),
             ("devices", self.devices.to_string()),
             ("events", self.events.len().to_string()),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            self.shard
+                .as_ref()
+                .map(|s| ("shard", format!("{}/{}", s.index, s.count))),
+        )
+        .chain(self.merged_shards.map(|n| ("shards", n.to_string())))
+        {
             out.push_str(&format!(
                 "      <property name=\"{name}\" value=\"{}\"/>\n",
                 xml_escape(&value)
@@ -195,6 +246,8 @@ mod tests {
             seed: "s".into(),
             passed: false,
             devices: 2,
+            shard: None,
+            merged_shards: None,
             missing_devices: 0,
             faulted_at_start: 0,
             started_unix_ms: 0,

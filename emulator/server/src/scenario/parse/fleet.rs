@@ -36,11 +36,12 @@ pub(super) fn fleet_settings(fleet: &RawFleet) -> Checked<FleetSettings> {
             )
         })?,
     };
-    if first_address.octets()[0] != 127 {
+    if crate::fleet::shard::address_block(first_address).is_none() {
         return Err(problem(
             &fleet_path.k("first_address"),
             format!(
-                "{first_address} is outside 127.0.0.0/8; fleet addresses must be loopback addresses"
+                "{first_address} is outside the blocks a fleet may use ({}); loopback unless routed to this host",
+                crate::fleet::shard::address_blocks()
             ),
         ));
     }

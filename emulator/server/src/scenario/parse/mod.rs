@@ -91,5 +91,6 @@ fn build(raw: RawScenario, file_name: &str) -> Checked<Scenario> {
         hello_interval_scale: fleet.hello_interval_scale,
         dns: fleet.dns,
         qemu_hosts,
+        shard: crate::fleet::shard::Shard::whole(),
     })
 }

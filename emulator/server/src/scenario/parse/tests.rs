@@ -154,10 +154,10 @@ fn values_are_checked_where_they_are() {
             .contains("unknown firmware \"2.5\" (known: 3.2.1, 4.0")
     );
 
-    let e = err("[fleet]\nfirst_address = \"10.0.0.1\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
+    let e = err("[fleet]\nfirst_address = \"203.0.113.1\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
     assert_eq!(e.key.as_deref(), Some("fleet.first_address"));
     assert_eq!((e.line, e.column), (Some(2), Some(17)));
-    assert!(e.message.contains("outside 127.0.0.0/8"));
+    assert!(e.message.contains("outside the blocks a fleet may use"));
 
     let e = err("[fleet]\nduration = \"ten seconds\"\n[[groups]]\nname = \"a\"\ncount = 1\n");
     assert_eq!(e.key.as_deref(), Some("fleet.duration"));
