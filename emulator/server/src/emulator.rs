@@ -28,7 +28,7 @@ pub enum EmulatorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
-    #[error("the control API listens on loopback only, not {0}")]
+    #[error("the control API listens on loopback only, not {0}, unless it has a token (--control-token)")]
     ControlNotLoopback(SocketAddr),
     #[error("the control API on {addr}: {source}")]
     ControlBind {
@@ -56,6 +56,7 @@ pub struct EmulatorBuilder {
     key_pool: usize,
     state_dir: Option<PathBuf>,
     control: Option<SocketAddr>,
+    control_token: Option<String>,
     hellos: HelloConfig,
     shared_listener: bool,
     plain_redirection_auth: bool,
@@ -73,6 +74,7 @@ impl EmulatorBuilder {
             key_pool: crate::tls::ca::DEFAULT_KEY_POOL,
             state_dir: None,
             control: None,
+            control_token: None,
             hellos: HelloConfig::default(),
             shared_listener: false,
             plain_redirection_auth: true,
@@ -107,6 +109,13 @@ impl EmulatorBuilder {
     /// Serve the control API on this loopback address.
     pub fn control(mut self, addr: Option<SocketAddr>) -> Self {
         self.control = addr;
+        self
+    }
+
+    /// Require this bearer token on every control API request (needed for
+    /// a control address off loopback).
+    pub fn control_token(mut self, token: Option<String>) -> Self {
+        self.control_token = token.filter(|t| !t.is_empty());
         self
     }
 
@@ -150,6 +159,7 @@ impl EmulatorBuilder {
     ) -> Result<Emulator, EmulatorError> {
         if let Some(addr) = self.control
             && !addr.ip().is_loopback()
+            && self.control_token.is_none()
         {
             return Err(EmulatorError::ControlNotLoopback(addr));
         }
@@ -193,7 +203,11 @@ impl EmulatorBuilder {
                     .await
                     .map_err(|source| EmulatorError::ControlBind { addr, source })?;
                 let bound = listener.local_addr().unwrap_or(addr);
-                tasks.spawn(crate::control::serve(fleet.clone(), listener));
+                tasks.spawn(crate::control::serve(
+                    fleet.clone(),
+                    listener,
+                    self.control_token.clone(),
+                ));
                 Some(bound)
             }
             None => None,

@@ -140,6 +140,11 @@ pub struct DeviceArgs {
     /// this loopback address, e.g. 127.0.0.1:17000.
     #[arg(long)]
     pub control: Option<std::net::SocketAddr>,
+    /// Require this token on every control API request (`Authorization:
+    /// Bearer TOKEN`; the dashboard takes it once as `/?token=TOKEN`).
+    /// Needed to serve the control API off loopback.
+    #[arg(long, env = "AMTEMU_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
 }
 
 impl DeviceArgs {
