@@ -41,7 +41,11 @@ fn browser(control: SocketAddr, args: &[&str]) -> Value {
 
 fn ok(v: Value) -> Value {
     assert_eq!(v["ok"], true, "{v:#}");
-    assert_eq!(v["errors"], Value::Array(vec![]), "errors in the page: {v:#}");
+    assert_eq!(
+        v["errors"],
+        Value::Array(vec![]),
+        "errors in the page: {v:#}"
+    );
     v
 }
 
@@ -170,8 +174,10 @@ fn a_power_off_clicked_in_the_page_is_seen_over_wsman_by_amtctrl() {
         "the event stream reached the page: {v:#}"
     );
     assert!(
-        eventually(Duration::from_secs(10), || amtctrl(&emu, "status")["status"]
-            == "off"),
+        eventually(
+            Duration::from_secs(10),
+            || amtctrl(&emu, "status")["status"] == "off"
+        ),
         "amtctrl sees the host off"
     );
 }
@@ -186,7 +192,10 @@ fn a_fault_toggled_in_the_page_makes_the_device_fail_for_amtctrl() {
     let v = ok(browser(control, &["fault", NAME, "offline"]));
     assert_eq!(v["checked"], true, "{v:#}");
     let failed = amtctrl(&emu, "status");
-    assert_eq!(failed["ok"], false, "an unplugged device answers nobody: {failed:#}");
+    assert_eq!(
+        failed["ok"], false,
+        "an unplugged device answers nobody: {failed:#}"
+    );
     // The control API agrees, and unplugging is undone there.
     let (_, faults) = api(
         control,
@@ -195,7 +204,12 @@ fn a_fault_toggled_in_the_page_makes_the_device_fail_for_amtctrl() {
         "",
     );
     assert_eq!(faults["stopped"], true, "{faults}");
-    api(control, "POST", &format!("/api/v1/devices/{NAME}/start"), "");
+    api(
+        control,
+        "POST",
+        &format!("/api/v1/devices/{NAME}/start"),
+        "",
+    );
     assert_eq!(amtctrl(&emu, "status")["ok"], true);
 }
 
@@ -209,7 +223,10 @@ fn the_sol_terminal_shows_the_login_prompt_and_a_commands_output() {
     let v = ok(browser(control, &["sol", NAME, shot.to_str().unwrap()]));
     let text = v["text"].as_str().unwrap();
     assert!(text.contains("login: "), "{text}");
-    assert!(text.contains("uname -a"), "the typed command echoed: {text}");
+    assert!(
+        text.contains("uname -a"),
+        "the typed command echoed: {text}"
+    );
     assert!(text.contains("-amtemu"), "its output: {text}");
     eprintln!("device page screenshot: {}", shot.display());
 }
@@ -230,7 +247,10 @@ fn the_kvm_screen_is_drawn_by_novnc() {
     assert_eq!(r.status, 200, "{}", r.text());
     let v = ok(browser(control, &["kvm", NAME]));
     assert_eq!(v["size"], serde_json::json!([720, 400]), "{v:#}");
-    assert!(v["lit"].as_u64().unwrap() > 500, "text on the screen: {v:#}");
+    assert!(
+        v["lit"].as_u64().unwrap() > 500,
+        "text on the screen: {v:#}"
+    );
 }
 
 /// The committed `emulator/server/dashboard/vendor/` is what the lock file
@@ -253,7 +273,8 @@ fn the_vendored_browser_libraries_match_their_lock_file() {
     assert_eq!(list(&vendored), list(&built));
     for name in list(&built) {
         assert!(
-            std::fs::read(vendored.join(&name)).unwrap() == std::fs::read(built.join(&name)).unwrap(),
+            std::fs::read(vendored.join(&name)).unwrap()
+                == std::fs::read(built.join(&name)).unwrap(),
             "{name} differs from what package-lock.json builds: run emulator/server/dashboard/build.sh and commit vendor/"
         );
     }

@@ -90,6 +90,9 @@ const deviceHash = (name) => `#/device/${encodeURIComponent(name)}`;
 async function openDevice(page, url, name) {
     await page.goto(`${url}/${deviceHash(name)}`);
     await page.waitForSelector('[data-testid=power] .state');
+    // Every value shown as text, none as a stringified element.
+    const text = await page.locator('main').innerText();
+    if (text.includes('[object ')) throw new Error(`the device page shows object placeholders:\n${text}`);
 }
 
 // The text on the terminal's screen (xterm's buffer, as shown).
@@ -137,7 +140,7 @@ const ops = {
             const all = { rows: await rowCount(page), total: await shownTotal(page) };
             const firstPage = await page.locator('[data-testid=devices] tbody tr td:first-child').allTextContents();
             // Next page.
-            await page.getByRole('button', { name: 'next ›' }).click();
+            await page.getByRole('button', { name: 'next ›', exact: true }).click();
             await page.waitForFunction(() => location.hash.includes('offset=100'));
             await page.waitForSelector('[data-testid=devices] tbody tr');
             const secondFirst = await page.locator('[data-testid=devices] tbody tr td:first-child').first().textContent();
@@ -147,7 +150,7 @@ const ops = {
             await waitForTotal(page, faultedCount);
             const faulted = await page.locator('[data-testid=devices] tbody tr td:first-child').allTextContents();
             // A name filter typed in.
-            await page.getByRole('button', { name: 'Clear' }).click();
+            await page.getByRole('button', { name: 'Clear', exact: true }).click();
             await page.waitForFunction(() => !location.hash.includes('faults'));
             await page.fill('input[name=name]', 'amt-0099');
             await page.press('input[name=name]', 'Enter');
@@ -155,7 +158,7 @@ const ops = {
             await page.waitForFunction(() => document.querySelectorAll('[data-testid=devices] tbody tr').length < 100);
             const named = await page.locator('[data-testid=devices] tbody tr td:first-child').allTextContents();
             // Back to everything for the picture.
-            await page.getByRole('button', { name: 'Clear' }).click();
+            await page.getByRole('button', { name: 'Clear', exact: true }).click();
             await waitForTotal(page, fleet);
             await page.screenshot({ path: shot, fullPage: false });
             common.succeed(CLIENT, 'fleet', {

@@ -28,7 +28,9 @@ pub enum EmulatorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
-    #[error("the control API listens on loopback only, not {0}, unless it has a token (--control-token)")]
+    #[error(
+        "the control API listens on loopback only, not {0}, unless it has a token (--control-token)"
+    )]
     ControlNotLoopback(SocketAddr),
     #[error("the control API on {addr}: {source}")]
     ControlBind {

@@ -53,7 +53,10 @@ pub(super) async fn require_token(
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    if bearer(headers).or(cookie(headers)).is_some_and(|t| same(t, &token)) {
+    if bearer(headers)
+        .or(cookie(headers))
+        .is_some_and(|t| same(t, &token))
+    {
         return next.run(request).await;
     }
     // The dashboard's link with the token: keep it in a cookie the
@@ -84,10 +87,10 @@ pub(super) fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
         return Ok(());
     };
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.strip_prefix("http://").or_else(|| o.strip_prefix("https://")));
+    let origin_host = origin.to_str().ok().and_then(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+    });
     match (origin_host, host) {
         (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => Ok(()),
         _ => Err(ApiError(

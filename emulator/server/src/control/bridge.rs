@@ -173,7 +173,12 @@ async fn sol_loop(socket: &mut WebSocket, opened: Opened<TcpStream>) -> Result<S
 /// Relays RFB bytes both ways.
 async fn kvm_loop(socket: &mut WebSocket, opened: Opened<TcpStream>) -> Result<String, String> {
     let (mut rd, mut wr) = opened.io.into_split();
-    if !opened.rest.is_empty() && socket.send(Message::Binary(opened.rest.into())).await.is_err() {
+    if !opened.rest.is_empty()
+        && socket
+            .send(Message::Binary(opened.rest.into()))
+            .await
+            .is_err()
+    {
         return Ok("the browser went away".into());
     }
     let mut chunk = vec![0u8; 64 * 1024];
@@ -200,4 +205,3 @@ async fn kvm_loop(socket: &mut WebSocket, opened: Opened<TcpStream>) -> Result<S
         }
     }
 }
-

@@ -84,8 +84,8 @@ use crate::metrics::METRICS;
 use amtemu_model::device::Named;
 use amtemu_model::device::{Device, PowerRefusal, PowerRequest};
 use events::{HubEvent, events, watch};
-use query::{Filter, ListQuery};
 use faults::{bulk_faults, clear_all_faults, clear_faults, get_faults, set_faults, start, stop};
+use query::{Filter, ListQuery};
 
 /// How many devices a page holds unless the client asks otherwise, and at
 /// most.

@@ -74,19 +74,17 @@ fn named<T: Named>(what: &str, text: Option<&str>) -> Result<Option<T>, ApiError
 
 impl Filter {
     pub(super) fn parse(q: &ListQuery) -> Result<Filter, ApiError> {
-        let cira = match q.cira.as_deref().filter(|t| !t.is_empty()) {
-            None => None,
-            Some(t) => Some(
-                CIRA_PHASES
-                    .into_iter()
-                    .find(|p| p.name() == t)
-                    .ok_or_else(|| {
+        let cira =
+            match q.cira.as_deref().filter(|t| !t.is_empty()) {
+                None => None,
+                Some(t) => Some(CIRA_PHASES.into_iter().find(|p| p.name() == t).ok_or_else(
+                    || {
                         ApiError::bad_request(format!(
                             "unknown cira state {t:?}; known: off, connecting, connected"
                         ))
-                    })?,
-            ),
-        };
+                    },
+                )?),
+            };
         let faults = match q.faults.as_deref().filter(|t| !t.is_empty()) {
             None => None,
             Some("faulted") => Some(FaultFilter::Faulted),

@@ -105,7 +105,11 @@ async fn start_and_login<IO: AsyncRead + AsyncWrite + Unpin>(
                 "the device refused the session (status {status}: disabled, or user consent needed)"
             ));
         }
-        other => return Err(format!("unexpected answer to StartRedirectionSession: {other:?}")),
+        other => {
+            return Err(format!(
+                "unexpected answer to StartRedirectionSession: {other:?}"
+            ));
+        }
     }
     // An empty digest request asks for the challenge.
     send(
