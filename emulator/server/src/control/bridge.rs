@@ -141,10 +141,12 @@ async fn sol_loop(socket: &mut WebSocket, opened: Opened<TcpStream>) -> Result<S
     loop {
         tokio::select! {
             msg = reader.next(&mut rd) => match msg? {
-                DeviceMessage::SolData { data, .. }
-                    if socket.send(Message::Binary(data.into())).await.is_err() =>
-                {
-                    return Ok("the browser went away".into());
+                // Not a guard: the guard could not move `data` into the frame.
+                #[allow(clippy::collapsible_match)]
+                DeviceMessage::SolData { data, .. } => {
+                    if socket.send(Message::Binary(data.into())).await.is_err() {
+                        return Ok("the browser went away".into());
+                    }
                 }
                 DeviceMessage::SolHeartbeat { .. } => {
                     seq = seq.wrapping_add(1);

@@ -424,6 +424,7 @@ async fn the_ctl_client_drives_the_api() {
         let args = CtlArgs {
             control: addr.clone(),
             allow_remote: false,
+            token: None,
             command,
         };
         tokio::task::spawn_blocking(move || run(args))
