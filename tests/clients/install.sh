@@ -172,6 +172,35 @@ if ((${#qemu_missing[@]})); then
 fi
 AMT_CLIENTS_PREFIX="$PREFIX" "$(dirname "${BASH_SOURCE[0]}")/../qemu/build-image.sh" >/dev/null \
     || die "tests/qemu/build-image.sh failed"
+# ---------------------------------------------------------------- dashboard (tests/dashboard.rs)
+# Debian's chromium, driven by playwright-core (no browser download: it
+# launches /usr/bin/chromium); and the dashboard's vendored libraries
+# rebuilt from their lock file, which tests/dashboard.rs compares with the
+# committed emulator/server/dashboard/vendor/.
+PLAYWRIGHT_CORE_VERSION="1.65.2"
+DASH_DIR="$PREFIX/dashboard"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if ! dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q 'install ok installed'; then
+    apt_install chromium
+fi
+[ -x /usr/bin/chromium ] || die "chromium not found after apt install"
+mkdir -p "$DASH_DIR/driver"
+if [ "$(node -e 'process.stdout.write(require(process.argv[1]).version)' \
+        "$DASH_DIR/driver/node_modules/playwright-core/package.json" 2>/dev/null || true)" != "$PLAYWRIGHT_CORE_VERSION" ]; then
+    [ -f "$DASH_DIR/driver/package.json" ] || printf '{\n  "name": "amtemu-dashboard-driver",\n  "private": true\n}\n' >"$DASH_DIR/driver/package.json"
+    log "npm install playwright-core@$PLAYWRIGHT_CORE_VERSION"
+    (cd "$DASH_DIR/driver" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error --save-exact \
+        "playwright-core@$PLAYWRIGHT_CORE_VERSION" >&2) || die "npm install playwright-core failed"
+fi
+lock_sum="$(cat "$REPO_ROOT/emulator/server/dashboard/package-lock.json" "$REPO_ROOT/emulator/server/dashboard/build.sh" | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$DASH_DIR/vendor.sum" 2>/dev/null || true)" != "$lock_sum" ]; then
+    log "building the dashboard's libraries from their lock file"
+    rm -rf "$DASH_DIR/vendor"
+    DASHBOARD_BUILD_DIR="$DASH_DIR/build" "$REPO_ROOT/emulator/server/dashboard/build.sh" "$DASH_DIR/vendor" \
+        || die "emulator/server/dashboard/build.sh failed"
+    echo "$lock_sum" >"$DASH_DIR/vendor.sum"
+fi
+log "dashboard: $(/usr/bin/chromium --version 2>/dev/null), playwright-core $PLAYWRIGHT_CORE_VERSION"
 
 # ---------------------------------------------------------------- marker
 wsl_version="$(dpkg-query -W -f='${Version}' wsl 2>/dev/null || echo '?')"

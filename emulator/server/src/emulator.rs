@@ -28,7 +28,9 @@ pub enum EmulatorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
-    #[error("the control API listens on loopback only, not {0}")]
+    #[error(
+        "the control API listens on loopback only, not {0}, unless it has a token (--control-token)"
+    )]
     ControlNotLoopback(SocketAddr),
     #[error("the control API on {addr}: {source}")]
     ControlBind {
@@ -60,6 +62,7 @@ pub struct EmulatorBuilder {
     control: Option<SocketAddr>,
     /// Where `GET /metrics` alone is served (any address).
     metrics: Option<SocketAddr>,
+    control_token: Option<String>,
     hellos: HelloConfig,
     shared_listener: bool,
     plain_redirection_auth: bool,
@@ -80,6 +83,7 @@ impl EmulatorBuilder {
             state_dir: None,
             control: None,
             metrics: None,
+            control_token: None,
             hellos: HelloConfig::default(),
             shared_listener: false,
             plain_redirection_auth: true,
@@ -132,6 +136,13 @@ impl EmulatorBuilder {
         self
     }
 
+    /// Require this bearer token on every control API request (needed for
+    /// a control address off loopback).
+    pub fn control_token(mut self, token: Option<String>) -> Self {
+        self.control_token = token.filter(|t| !t.is_empty());
+        self
+    }
+
     /// How devices in setup mode send hellos.
     pub fn hellos(mut self, config: HelloConfig) -> Self {
         self.hellos = config;
@@ -172,6 +183,7 @@ impl EmulatorBuilder {
     ) -> Result<Emulator, EmulatorError> {
         if let Some(addr) = self.control
             && !addr.ip().is_loopback()
+            && self.control_token.is_none()
         {
             return Err(EmulatorError::ControlNotLoopback(addr));
         }
@@ -223,7 +235,11 @@ impl EmulatorBuilder {
                     .await
                     .map_err(|source| EmulatorError::ControlBind { addr, source })?;
                 let bound = listener.local_addr().unwrap_or(addr);
-                tasks.spawn(crate::control::serve(fleet.clone(), listener));
+                tasks.spawn(crate::control::serve(
+                    fleet.clone(),
+                    listener,
+                    self.control_token.clone(),
+                ));
                 Some(bound)
             }
             None => None,

@@ -145,6 +145,11 @@ pub struct DeviceArgs {
     /// scraper on another machine.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Require this token on every control API request (`Authorization:
+    /// Bearer TOKEN`; the dashboard takes it once as `/?token=TOKEN`).
+    /// Needed to serve the control API off loopback.
+    #[arg(long, env = "AMTEMU_CONTROL_TOKEN", hide_env_values = true)]
+    pub control_token: Option<String>,
 }
 
 impl DeviceArgs {

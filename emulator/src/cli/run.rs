@@ -229,6 +229,7 @@ fn run_emulator(
         .state_dir(args.state_dir.clone())
         .control(args.control)
         .metrics(args.metrics)
+        .control_token(args.control_token.clone())
         .hellos(hellos)
         .shared_listener(shared_listener)
         .plain_redirection_auth(!args.no_redirection_plain_auth)
@@ -247,7 +248,7 @@ fn run_emulator(
             .await?;
         bar.finish_and_clear();
         if let Some(addr) = emulator.control_addr() {
-            println!("amtemu: control API on http://{addr}/api/v1/devices");
+            println!("amtemu: control API on http://{addr}/api/v1/devices, dashboard on http://{addr}/");
         }
         if emulator.fleet().devices().len() == 1
             && let Some((addr, _)) = emulator.listening().iter().find(|(_, p)| *p == Port::Local)

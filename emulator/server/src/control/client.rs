@@ -17,6 +17,9 @@ pub struct CtlArgs {
     /// Allow a control address that is not on loopback.
     #[arg(long)]
     pub allow_remote: bool,
+    /// The control API's token, when it has one (`--control-token`).
+    #[arg(long, env = "AMTEMU_CONTROL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -72,7 +75,10 @@ pub enum CtlCommand {
 
 pub fn run(args: CtlArgs) -> anyhow::Result<()> {
     let addr = control_address(&args.control, args.allow_remote)?;
-    let api = Api { addr };
+    let api = Api {
+        addr,
+        token: args.token.clone(),
+    };
     match args.command {
         CtlCommand::Devices {
             offset,
@@ -257,6 +263,7 @@ fn check_status(status: u16, body: &str) -> anyhow::Result<()> {
 
 struct Api {
     addr: SocketAddr,
+    token: Option<String>,
 }
 
 impl Api {
@@ -267,6 +274,9 @@ impl Api {
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: */*\r\n",
             self.addr
         );
+        if let Some(token) = &self.token {
+            req.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
         if let Some(body) = body {
             req.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",

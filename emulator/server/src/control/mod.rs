@@ -1,5 +1,6 @@
 //! The control plane: a REST API, an event stream and Prometheus metrics on
-//! a port of its own (`--control ADDR`, loopback only). `amtemu ctl` is its
+//! a port of its own (`--control ADDR`, loopback only unless a token guards
+//! it), and the browser dashboard over them. `amtemu ctl` is its
 //! command-line client ([`client`]).
 //!
 //! Endpoints (every answer is JSON unless said otherwise; errors are
@@ -9,7 +10,11 @@
 //! - `GET /api/v1/devices?offset=&limit=`: a page of the fleet (default
 //!   1000 devices, at most 10000): name, address, firmware, power,
 //!   provisioning and faults (when any). The answer carries `total` and,
-//!   when more follow, `next_offset`.
+//!   when more follow, `next_offset`. Filters narrow the list (and
+//!   `total`): `firmware=11.8`, `power=s0`, `provisioning=post`,
+//!   `cira=connected`, `faults=faulted|clear|stopped`, `name=` (a part of
+//!   the name); `counts=true` adds the whole fleet's devices per state
+//!   (`counts`) and its size (`fleet`) ([`query`]).
 //! - `GET /api/v1/devices/{name}`: one device in detail. Device names may
 //!   hold `/` (`amtemu/amt-00001`); send it percent-encoded (`%2F`).
 //! - `POST /api/v1/devices/{name}/power` with `{"action": A}`: `on`, `off`,
@@ -40,15 +45,23 @@
 //!   the detail view); `POST .../cira/connect`: a user-initiated connection
 //!   as host software asks for one (202).
 //! - `GET /metrics`: Prometheus metrics ([`metrics`]), OpenMetrics text.
+//! - `GET /`: the dashboard ([`dashboard`]), a page over this API; its
+//!   consoles are WebSockets at `GET /api/v1/devices/{name}/sol` and
+//!   `…/kvm` ([`bridge`]).
+//! - With a token (`--control-token`), every request carries it ([`auth`]).
 //!
 //! While the control plane runs it listens to every device's events (one
 //! small task per device): to count power transitions and to feed the
 //! event stream, which serializes events only while someone is connected.
 
+mod auth;
+mod bridge;
 mod cira;
 pub mod client;
+mod dashboard;
 mod events;
 mod faults;
+mod query;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -72,6 +85,7 @@ use amtemu_model::device::Named;
 use amtemu_model::device::{Device, PowerRefusal, PowerRequest};
 use events::{HubEvent, events, watch};
 use faults::{bulk_faults, clear_all_faults, clear_faults, get_faults, set_faults, start, stop};
+use query::{Filter, ListQuery};
 
 /// How many devices a page holds unless the client asks otherwise, and at
 /// most.
@@ -81,8 +95,9 @@ pub const MAX_PAGE: usize = 10_000;
 /// Events buffered per event-stream client before it is told it lagged.
 const HUB_CAPACITY: usize = 4096;
 
-/// Serves the control API for a fleet on `listener` until dropped.
-pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener) {
+/// Serves the control API for a fleet on `listener` until dropped; with a
+/// token, only to requests that carry it ([`auth`]).
+pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener, token: Option<String>) {
     METRICS.set_devices(fleet.devices().len());
     let (hub, _) = broadcast::channel(HUB_CAPACITY);
     // Aborted with this future (the JoinSet's drop), so the listeners live
@@ -91,7 +106,14 @@ pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener) {
     for endpoint in fleet.devices() {
         watchers.spawn(watch(endpoint.device.clone(), hub.clone()));
     }
-    let router = router(fleet, hub);
+    let mut router = router(fleet, hub);
+    if let Some(token) = token {
+        let token: Arc<str> = token.into();
+        router = router.layer(axum::middleware::from_fn_with_state(
+            token,
+            auth::require_token,
+        ));
+    }
     if let Err(e) = axum::serve(listener, router).await {
         tracing::error!(error = %e, "the control API stopped");
     }
@@ -144,6 +166,10 @@ fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
         .route("/api/v1/devices/{name}/screenshot", get(screenshot))
         .route("/api/v1/faults", put(bulk_faults).delete(clear_all_faults))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/devices/{name}/sol", get(bridge::sol))
+        .route("/api/v1/devices/{name}/kvm", get(bridge::kvm))
+        .route("/", get(dashboard::index))
+        .route("/assets/{name}", get(dashboard::asset))
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::not_found("no such endpoint".into()) })
         .with_state(control)
@@ -280,27 +306,28 @@ fn details(endpoint: &Endpoint) -> Value {
     })
 }
 
-#[derive(Debug, Deserialize)]
-struct Page {
-    offset: Option<usize>,
-    limit: Option<usize>,
-}
-
-async fn list(State(c): Shared, page: Result<Query<Page>, QueryRejection>) -> ApiResult {
-    let Query(page) = page?;
+async fn list(State(c): Shared, query: Result<Query<ListQuery>, QueryRejection>) -> ApiResult {
+    let Query(query) = query?;
+    let filter = Filter::parse(&query)?;
     let all = c.fleet.devices();
-    let offset = page.offset.unwrap_or(0).min(all.len());
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
-    let end = offset.saturating_add(limit).min(all.len());
-    let devices: Vec<Value> = all[offset..end].iter().map(|e| summary(e)).collect();
+    let offset = query.offset.unwrap_or(0);
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+    let (page, total, counts) = query::select(all, &filter, offset, limit, query.counts);
+    let devices: Vec<Value> = page.iter().map(|&i| summary(&all[i])).collect();
+    let offset = offset.min(total);
+    let end = offset + devices.len();
     let mut v = json!({
-        "total": all.len(),
+        "total": total,
         "offset": offset,
         "limit": limit,
         "devices": devices,
     });
-    if end < all.len() {
+    if end < total {
         v["next_offset"] = end.into();
+    }
+    if let Some(counts) = counts {
+        v["counts"] = counts;
+        v["fleet"] = all.len().into();
     }
     ok(StatusCode::OK, v)
 }

@@ -28,6 +28,10 @@ impl Drop for Running {
 /// A fleet of `n` devices (alternating 11.8 and 6.2 firmware, the latter
 /// without the extended power states) with its control API.
 async fn start(n: usize) -> Running {
+    start_with_token(n, None).await
+}
+
+async fn start_with_token(n: usize, token: Option<&str>) -> Running {
     let specs = (0..n)
         .map(|i| {
             let firmware = Firmware::by_name(if i % 2 == 0 { "11.8" } else { "6.2" }).unwrap();
@@ -66,7 +70,7 @@ async fn start(n: usize) -> Running {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(serve(fleet.clone(), listener));
+    let task = tokio::spawn(serve(fleet.clone(), listener, token.map(str::to_string)));
     Running { fleet, addr, task }
 }
 
@@ -420,6 +424,7 @@ async fn the_ctl_client_drives_the_api() {
         let args = CtlArgs {
             control: addr.clone(),
             allow_remote: false,
+            token: None,
             command,
         };
         tokio::task::spawn_blocking(move || run(args))
@@ -486,4 +491,165 @@ async fn the_ctl_client_drives_the_api() {
         .unwrap();
     assert!(r.fleet.devices()[1].faults.get().is_clear());
     ctl(CtlCommand::Metrics).await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filters_and_counts_the_fleet() {
+    let r = start(6).await;
+    // Devices 1 and 4 faulted, 4 also stopped; device 2 powered off.
+    let (status, _) = json_call(
+        r.addr,
+        "PUT",
+        "/api/v1/faults",
+        Some(r#"{"plan": {"http_error": 503}, "devices": ["test/amt-00001", "test/amt-00004"]}"#),
+    )
+    .await;
+    assert_eq!(status, 200);
+    json_call(
+        r.addr,
+        "POST",
+        "/api/v1/devices/test%2Famt-00004/stop",
+        None,
+    )
+    .await;
+    r.fleet.devices()[1]
+        .device
+        .with_state(|s| s.power.force(HostPower::S5));
+    let names = |v: &Value| -> Vec<String> {
+        v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, v) = json_call(r.addr, "GET", "/api/v1/devices?faults=faulted", None).await;
+    assert_eq!(names(&v), ["test/amt-00001", "test/amt-00004"]);
+    assert_eq!(v["total"], 2);
+    let (_, v) = json_call(r.addr, "GET", "/api/v1/devices?faults=stopped", None).await;
+    assert_eq!(names(&v), ["test/amt-00004"]);
+    let (_, v) = json_call(r.addr, "GET", "/api/v1/devices?firmware=6.2&limit=2", None).await;
+    assert_eq!(names(&v), ["test/amt-00002", "test/amt-00004"]);
+    assert_eq!(v["total"], 3);
+    assert_eq!(v["next_offset"], 2);
+    let (_, v) = json_call(r.addr, "GET", "/api/v1/devices?firmware=6.2&offset=2", None).await;
+    assert_eq!(names(&v), ["test/amt-00006"]);
+    let (_, v) = json_call(r.addr, "GET", "/api/v1/devices?power=s5", None).await;
+    assert_eq!(names(&v), ["test/amt-00002"]);
+    let (_, v) = json_call(r.addr, "GET", "/api/v1/devices?name=00003&cira=off", None).await;
+    assert_eq!(names(&v), ["test/amt-00003"]);
+    let (_, v) = json_call(r.addr, "GET", "/api/v1/devices?limit=1&counts=true", None).await;
+    assert_eq!(v["fleet"], 6);
+    assert_eq!(v["total"], 6);
+    assert_eq!(v["counts"]["power"], json!({"s0": 5, "s5": 1}));
+    assert_eq!(v["counts"]["firmware"], json!({"11.8": 3, "6.2": 3}));
+    assert_eq!(v["counts"]["provisioning"], json!({"post": 6}));
+    assert_eq!(v["counts"]["cira"], json!({"off": 6}));
+    assert_eq!(
+        v["counts"]["faults"],
+        json!({"faulted": 2, "clear": 4, "stopped": 1})
+    );
+    for bad in [
+        "power=s9",
+        "faults=maybe",
+        "cira=up",
+        "provisioning=done",
+        "colour=red",
+    ] {
+        let (status, e) = json_call(r.addr, "GET", &format!("/api/v1/devices?{bad}"), None).await;
+        assert_eq!(status, 400, "{bad}: {e}");
+        assert!(e["error"].is_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_served_from_the_binary() {
+    let r = start(1).await;
+    let (status, page) = call(r.addr, "GET", "/", None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("/assets/app.js"), "{page}");
+    for asset in ["app.js", "app.css", "xterm.js", "xterm.css", "novnc-rfb.js"] {
+        let (status, body) = call(r.addr, "GET", &format!("/assets/{asset}"), None).await;
+        assert_eq!(status, 200, "{asset}");
+        assert!(body.len() > 1000, "{asset}");
+    }
+    let (status, _) = call(r.addr, "GET", "/assets/../Cargo.toml", None).await;
+    assert_eq!(status, 404);
+}
+
+/// A WebSocket upgrade request for a console, from `origin`.
+async fn console_upgrade(addr: SocketAddr, path: &str, origin: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).await.unwrap();
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consoles_open_only_for_the_dashboards_own_origin() {
+    let r = start(1).await;
+    let path = format!("/api/v1/devices/{D1}/sol");
+    assert_eq!(
+        console_upgrade(r.addr, &path, "http://evil.example").await,
+        403
+    );
+    // From the dashboard's own origin the upgrade goes through (the
+    // console then finds no device listening and says so).
+    let own = format!("http://{}", r.addr);
+    assert_eq!(console_upgrade(r.addr, &path, &own).await, 101);
+    let (status, _) = call(r.addr, "GET", &path, None).await;
+    assert!(status >= 400, "not a WebSocket request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_guards_every_request() {
+    let r = start_with_token(1, Some("s3cret")).await;
+    let (status, e) = json_call(r.addr, "GET", "/api/v1/devices", None).await;
+    assert_eq!(status, 401);
+    assert!(e["error"].as_str().unwrap().contains("token"));
+    let (status, _) = call(r.addr, "GET", "/", None).await;
+    assert_eq!(status, 401);
+    let with = |header: &str, path: &str| {
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{header}\r\n\r\n");
+        let addr = r.addr;
+        async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(req.as_bytes()).await.unwrap();
+            let mut raw = String::new();
+            s.read_to_string(&mut raw).await.unwrap();
+            raw
+        }
+    };
+    assert!(
+        with("Authorization: Bearer s3cret", "/api/v1/devices")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        with("Authorization: Bearer wrong", "/api/v1/devices")
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
+    assert!(
+        with("Cookie: amtemu_token=s3cret", "/")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    let link = with("X-Nothing: 1", "/?token=s3cret").await;
+    assert!(link.starts_with("HTTP/1.1 303"), "{link}");
+    assert!(
+        link.to_ascii_lowercase()
+            .contains("set-cookie: amtemu_token=s3cret; path=/; httponly"),
+        "{link}"
+    );
+    assert!(
+        with("X-Nothing: 1", "/?token=wrong")
+            .await
+            .starts_with("HTTP/1.1 401")
+    );
 }

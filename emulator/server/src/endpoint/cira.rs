@@ -60,6 +60,12 @@ impl CiraStatus {
         self.lock().clone()
     }
 
+    /// The phase alone, without copying the strings (the fleet view asks
+    /// it of every device).
+    pub fn phase(&self) -> CiraPhase {
+        self.lock().phase
+    }
+
     pub(crate) fn update(&self, f: impl FnOnce(&mut CiraSnapshot)) {
         f(&mut self.lock());
     }

@@ -235,6 +235,16 @@ impl Fleet {
         self.by_address.get(&local).map(|(e, p)| (e, *p))
     }
 
+    /// Where a device answers on a kind of port (the control API's browser
+    /// consoles connect there, as any console does). A walk over the
+    /// address map: asked once per console opened, not per request.
+    pub fn address_of(&self, endpoint: &Arc<Endpoint>, port: Port) -> Option<SocketAddr> {
+        self.by_address
+            .iter()
+            .find(|(_, (e, p))| *p == port && Arc::ptr_eq(e, endpoint))
+            .map(|(addr, _)| *addr)
+    }
+
     /// Binds a listener for every address a device's firmware opens.
     pub async fn bind(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
         let mut listeners = Vec::new();

@@ -23,6 +23,7 @@
 //! - KVM (`kvm`) is one session per device over KVMR or port 5900 alike;
 //!   a disabled KVM or missing consent answers 0x11 status 3 as for SOL.
 
+pub mod console;
 /// Moved below `endpoint` so a device's endpoint can hold another host.
 pub use crate::host_port;
 pub mod ider;
