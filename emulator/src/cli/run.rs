@@ -191,7 +191,7 @@ fn fleet_from_scenario(args: &FleetArgs, path: &Path) -> anyhow::Result<()> {
         junit: args.report_junit.clone(),
     };
     println!("amtemu: {}", scenario.describe());
-    let qemu = scenario.qemu_hosts().to_vec();
+    let qemu = scenario.qemu_hosts();
     run_emulator(
         specs,
         &args.device,

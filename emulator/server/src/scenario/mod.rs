@@ -385,8 +385,14 @@ impl Scenario {
     }
 
     /// The devices a group's `qemu` table gives a virtual machine, with it.
-    pub fn qemu_hosts(&self) -> &[(String, crate::qemu::QemuConfig)] {
-        &self.qemu_hosts
+    /// Only the shard's own: a shard runs no VM for another shard's device.
+    pub fn qemu_hosts(&self) -> Vec<(String, crate::qemu::QemuConfig)> {
+        let ours = &self.specs[self.shard_range()];
+        self.qemu_hosts
+            .iter()
+            .filter(|(name, _)| ours.iter().any(|s| s.config.name == *name))
+            .cloned()
+            .collect()
     }
 
     /// How many devices this process runs (the shard's).
