@@ -91,7 +91,7 @@ async fn a_control_api_off_loopback_is_refused_before_anything_starts() {
         .expect_err("refused");
     assert_eq!(
         err.to_string(),
-        "the control API listens on loopback only, not 0.0.0.0:17000"
+        "the control API listens on loopback only, not 0.0.0.0:17000, unless it has a token (--control-token)"
     );
     assert!(TcpStream::connect(SocketAddr::new(ip, 16992)).is_err());
 }

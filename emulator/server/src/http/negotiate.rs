@@ -34,7 +34,7 @@ pub fn login(endpoint: &Endpoint, token: &str) -> Option<Login> {
         tracing::warn!(device = %endpoint.device.name, "Negotiate authentication failed: token is not base64");
         return None;
     };
-    let (caller, reply) = kerberos::login(endpoint, &bytes)?;
+    let (caller, reply) = kerberos::login(&endpoint.device, &endpoint.kerberos, &bytes)?;
     Some(Login {
         caller,
         reply: format!("Negotiate {}", BASE64.encode(reply)),

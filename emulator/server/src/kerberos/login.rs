@@ -2,17 +2,17 @@
 //! the token accepted with the device's settings, clock and replay cache,
 //! then the ticket's SIDs mapped to the ACL by the model.
 
-use super::accept;
-use crate::endpoint::Endpoint;
+use super::{DeviceState, accept};
+use amtemu_model::device::Device;
 use amtemu_model::device::users::Caller;
 
 /// Who a Kerberos token logs in as on this device, and the token to send
 /// back (the AP-REP); None, logged with the reason, when refused.
-pub fn login(endpoint: &Endpoint, token: &[u8]) -> Option<(Caller, Vec<u8>)> {
-    let device = &endpoint.device;
+/// `state` is the device's replay cache and derived keys (its endpoint's).
+pub fn login(device: &Device, state: &DeviceState, token: &[u8]) -> Option<(Caller, Vec<u8>)> {
     let settings = device.kerberos_settings();
     let now = u64::from(device.clock());
-    let accepted = match accept(&settings, token, now, &endpoint.kerberos) {
+    let accepted = match accept(&settings, token, now, state) {
         Ok(a) => a,
         Err(why) => {
             tracing::warn!(device = %device.name, "Kerberos authentication failed: {why}");

@@ -153,7 +153,9 @@ impl Gate for DeviceGate {
     }
 
     fn kerberos_login(&mut self, token: &[u8]) -> Result<(), LoginError> {
-        let Some((caller, _reply)) = crate::kerberos::login(&self.endpoint, token) else {
+        let Some((caller, _reply)) =
+            crate::kerberos::login(&self.endpoint.device, &self.endpoint.kerberos, token)
+        else {
             crate::metrics::METRICS.auth_failure();
             return Err(LoginError::KerberosRefused);
         };
