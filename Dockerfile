@@ -10,10 +10,15 @@
 #   docker run --rm -p 127.0.0.1:16992-16995:16992-16995 amtemu serve --bind 0.0.0.0
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# The OpenSSL TLS backend (firmware rows rustls cannot serve) links libssl.
+RUN apt-get update && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cargo build --release --locked -p amtemu
 
 FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends libssl3 \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/amtemu /usr/local/bin/amtemu
 # The CA that issues the devices' certificates; mount a volume here to keep
 # it (and trust it) across containers.
