@@ -54,7 +54,7 @@ pub fn connect(
 ) -> std::io::Result<openssl::ssl::SslStream<std::net::TcpStream>> {
     connector
         .configure()
-        .and_then(|c| Ok(c.verify_hostname(false).use_server_name_indication(false)))
+        .map(|c| c.verify_hostname(false).use_server_name_indication(false))
         .map_err(std::io::Error::other)?
         .connect("device", tcp)
         .map_err(|e| std::io::Error::other(handshake_error(e)))
