@@ -15,14 +15,17 @@
 #   docker run --rm -p 127.0.0.1:16992-16995:16992-16995 amtemu serve --bind 0.0.0.0
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# The OpenSSL TLS backend (firmware rows rustls cannot serve) links libssl.
+RUN apt-get update && apt-get install -y --no-install-recommends libssl-dev pkg-config \
+    && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cargo build --release --locked -p amtemu
 
 FROM debian:bookworm-slim
 # iproute2: the Kubernetes direct mode's init container routes the shard's
-# address block with `ip route` (k8s/direct/).
+# address block with `ip route` (k8s/direct/); libssl3: the OpenSSL acceptor.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends iproute2 \
+    && apt-get install -y --no-install-recommends iproute2 libssl3 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/amtemu /usr/local/bin/amtemu
 # The CA that issues the devices' certificates; mount a volume here to keep

@@ -89,6 +89,8 @@ fn run_at(addr: std::net::SocketAddr, driver: Driver, op: &[&str]) -> Value {
         .arg(PASSWORD)
         .args(op)
         .env("AMT_CLIENTS_PREFIX", clients_prefix())
+        // TLS to firmware up to 11.x needs TLS 1.0/1.1 (see the file).
+        .env("OPENSSL_CONF", legacy_openssl_conf())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -389,7 +391,19 @@ fn every_client_works_over_tls_including_on_tls_only_firmware() {
     if !clients_ready() {
         return;
     }
-    for fw in ["11.8", "16.1"] {
+    // 11.8 speaks TLS 1.0/1.1 only: MeshCommander (which asks for TLS 1.0
+    // up) and curl reach it; the DMT transport (node's TLS 1.2 minimum)
+    // and amtctrl (Python's, since 3.10) do not, as against a real AMT 11.
+    let emu = start("11.8");
+    let info = ok_tls(&emu, Driver::MeshCommander, &["info"]);
+    assert_eq!(info["realm_match"], true);
+    assert_eq!(ok_tls(&emu, Driver::Wsl, &["powerstate"])["powerstate"], 2);
+    for (driver, op) in [(Driver::WsmanMessages, "info"), (Driver::Amtctrl, "status")] {
+        let refused = run_on(&emu, 16993, driver, &[op, "--tls"]);
+        assert_eq!(refused["ok"], Value::Bool(false), "{driver:?}: {refused:#}");
+    }
+    drop(emu);
+    for fw in ["12.0", "16.1"] {
         let emu = start(fw);
         let info = ok_tls(&emu, Driver::MeshCommander, &["info"]);
         assert_eq!(info["realm_match"], true, "{fw}");
@@ -462,8 +476,10 @@ fn the_dmt_tls_configuration_sequence_runs_end_to_end_and_survives_a_restart() {
     let state_arg = state.to_str().unwrap();
     let ip = unique_address().to_string();
     let served;
+    // 12.0: the first row with TLS 1.2, the DMT transport's minimum.
+    let args = ["--state-dir", state_arg, "--firmware", "12.0"];
     {
-        let emu = Emulator::start_at(&ip, &["--state-dir", state_arg]);
+        let emu = Emulator::start_at(&ip, &args);
         let v = ok(
             &emu,
             Driver::WsmanMessages,
@@ -483,7 +499,7 @@ fn the_dmt_tls_configuration_sequence_runs_end_to_end_and_survives_a_restart() {
     }
     // After a restart with the state directory, the device still presents
     // the configured certificate and still refuses plain HTTP.
-    let emu = Emulator::start_at(&ip, &["--state-dir", state_arg]);
+    let emu = Emulator::start_at(&ip, &args);
     assert!(plain_http_refused(&emu));
     let info = ok_tls(
         &emu,

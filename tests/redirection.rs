@@ -703,7 +703,8 @@ fn meshcommander_redir() -> Option<std::process::Command> {
         return None;
     }
     let mut cmd = std::process::Command::new("node");
-    cmd.arg(repo().join("tests/clients/meshcommander-redir.js"));
+    cmd.arg(repo().join("tests/clients/meshcommander-redir.js"))
+        .env("OPENSSL_CONF", legacy_openssl_conf());
     Some(cmd)
 }
 

@@ -4,55 +4,48 @@ mod support;
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, ServerName};
+use openssl::ssl::{SslStream, SslVerifyMode};
+use openssl::x509::X509;
 use support::*;
 
 const CA_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/ca");
 
-fn ca_certificate() -> CertificateDer<'static> {
-    use rustls::pki_types::pem::PemObject;
+fn ca_certificate() -> X509 {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_amtemu"))
         .args(["ca", "export", "--ca-dir", CA_DIR])
         .output()
         .expect("amtemu ca export");
     assert!(out.status.success());
-    CertificateDer::from_pem_slice(&out.stdout).expect("a PEM certificate")
+    X509::from_pem(&out.stdout).expect("a PEM certificate")
 }
 
 fn https_addr(emu: &Emulator) -> std::net::SocketAddr {
     std::net::SocketAddr::new(emu.addr.ip(), 16993)
 }
 
-type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+type TlsStream = SslStream<TcpStream>;
 
-/// A TLS connection that trusts only the emulator's CA and checks the name.
+/// A TLS connection that trusts only the emulator's CA and checks the name
+/// (OpenSSL, reaching every firmware row's versions and suites).
 fn connect_tls(emu: &Emulator, name: &str) -> Result<TlsStream, std::io::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(ca_certificate()).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let conn = rustls::ClientConnection::new(
-        Arc::new(config),
-        ServerName::try_from(name.to_string()).unwrap(),
-    )
-    .map_err(std::io::Error::other)?;
+    let mut b = legacy_tls::connector();
+    b.cert_store_mut().add_cert(ca_certificate()).unwrap();
+    b.set_verify(SslVerifyMode::PEER);
+    let connector = b.build();
     let tcp = TcpStream::connect(https_addr(emu))?;
     tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
-    let mut stream = rustls::StreamOwned::new(conn, tcp);
-    stream.flush()?;
-    // Drive the handshake to completion.
-    while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock)?;
-    }
-    Ok(stream)
+    connector
+        .configure()
+        .map_err(std::io::Error::other)?
+        .use_server_name_indication(false)
+        .connect(name, tcp)
+        .map_err(|e| std::io::Error::other(legacy_tls::handshake_error(e)))
+}
+
+fn peer_certificate(stream: &TlsStream) -> Vec<u8> {
+    stream.ssl().peer_certificate().unwrap().to_der().unwrap()
 }
 
 /// One digest-authenticated POST over TLS (challenge on one connection,
@@ -79,10 +72,9 @@ fn wsman_over_tls_with_a_certificate_from_the_emulator_ca() {
     let emu = Emulator::start(&[]);
     let stream =
         connect_tls(&emu, "amt-0001.vpro.test").expect("handshake verified against the CA");
-    assert_eq!(
-        stream.conn.protocol_version(),
-        Some(rustls::ProtocolVersion::TLSv1_3)
-    );
+    // 11.8's row: TLS 1.1 at most, static RSA, its first suite.
+    assert_eq!(stream.ssl().version_str(), "TLSv1.1");
+    assert_eq!(stream.ssl().current_cipher().unwrap().name(), "AES256-SHA");
     let r = tls_post(&emu, &envelope_get("AMT_GeneralSettings", "1"));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
@@ -216,7 +208,7 @@ fn state_survives_a_kill_with_a_state_directory() {
         // The TLS identity is made at the first handshake (for the name the
         // device has then) and kept too.
         let stream = connect_tls(&emu, "kept.vpro.test").unwrap();
-        fingerprint = stream.conn.peer_certificates().unwrap()[0].to_vec();
+        fingerprint = peer_certificate(&stream);
         // Let the write land, then die without a chance to save.
         std::thread::sleep(Duration::from_millis(500));
         emu.kill_hard();
@@ -227,10 +219,7 @@ fn state_survives_a_kill_with_a_state_directory() {
     let mut operator = Client::new(emu.addr, "operator", "Op3rator!");
     assert_eq!(operator.get("CIM_Chassis").status, 200);
     let stream = connect_tls(&emu, "kept.vpro.test").unwrap();
-    assert_eq!(
-        stream.conn.peer_certificates().unwrap()[0].to_vec(),
-        fingerprint
-    );
+    assert_eq!(peer_certificate(&stream), fingerprint);
     drop(emu);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -262,14 +251,7 @@ impl ClientPki {
     }
 
     /// A client certificate; `expired` makes one whose validity has ended.
-    fn client(
-        &self,
-        cn: &str,
-        expired: bool,
-    ) -> (
-        Vec<CertificateDer<'static>>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    ) {
+    fn client(&self, cn: &str, expired: bool) -> (Vec<Vec<u8>>, Vec<u8>) {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
         let mut params = rcgen::CertificateParams::new(vec![cn.to_string()]).unwrap();
         params
@@ -281,42 +263,24 @@ impl ClientPki {
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         }
         let cert = params.signed_by(&key, &self.ca_issuer).unwrap();
-        (
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
+        (vec![cert.der().to_vec()], key.serialize_der())
     }
 }
 
 /// Whether a TLS connection (with this client certificate, or none) gets
 /// an HTTP answer from the device.
-fn answered_with(
-    emu: &Emulator,
-    client: Option<(
-        Vec<CertificateDer<'static>>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    )>,
-) -> bool {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(amtemu_load::client::AnyCertificate::new(
-            provider,
-        )));
-    let config = match client {
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key).unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    let conn =
-        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("device").unwrap())
-            .unwrap();
+fn answered_with(emu: &Emulator, client: Option<(Vec<Vec<u8>>, Vec<u8>)>) -> bool {
+    let mut b = legacy_tls::connector();
+    if let Some((chain, key)) = client {
+        legacy_tls::with_client_certificate(&mut b, &chain, &key);
+    }
     let Ok(tcp) = TcpStream::connect(https_addr(emu)) else {
         return false;
     };
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    let Ok(mut stream) = legacy_tls::connect(&b.build(), tcp) else {
+        return false;
+    };
     let request = emu
         .client()
         .request_bytes(&envelope_get("AMT_GeneralSettings", "1"), None);
@@ -471,7 +435,7 @@ fn a_scenarios_cert_expire_makes_the_device_present_an_expired_certificate() {
             Ok(_) => panic!("the certificate never expired"),
         }
     };
-    assert!(refusal.contains("certificate expired"), "{refusal}");
+    assert!(refusal.contains("certificate has expired"), "{refusal}");
     drop(emu);
     std::fs::remove_dir_all(&dir).unwrap();
 }

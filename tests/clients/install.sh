@@ -15,6 +15,9 @@ MESHCENTRAL_VERSION="1.1.55"
 WSMAN_MESSAGES_VERSION="5.14.1"
 XML2JS_VERSION="0.6.2"
 APT_PACKAGES=(wsl uuid-runtime libxml2-utils wget curl amtterm)
+# The OpenSSL TLS backend links Debian's libssl (libssl-dev, pkg-config to
+# build); the TLS profile tests probe each firmware row with `openssl s_client`.
+APT_PACKAGES+=(libssl-dev pkg-config openssl)
 
 log() { printf 'install.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -46,7 +49,7 @@ apt_install() { # apt_install PKG... (runs apt-get update once, only when needed
 if ((${#missing[@]})); then
     apt_install "${missing[@]}"
 fi
-for tool in wsl uuidgen xmllint wget curl amtterm; do
+for tool in wsl uuidgen xmllint wget curl amtterm openssl pkg-config; do
     command -v "$tool" >/dev/null || die "$tool not found after apt install"
 done
 

@@ -42,7 +42,11 @@ class RelaySocket {
         if (!C.isLoopback(host)) throw new Error('refusing non-loopback host ' + host);
         const onConnect = () => { this.readyState = 1; if (this.onopen) this.onopen(); };
         this.sock = (q.get('tls') === '1')
-            ? tlsLib.connect({ host, port, rejectUnauthorized: false }, onConnect)
+            // As MeshCentral's relay: static-RSA AES only, TLS 1.0 up.
+            ? tlsLib.connect({
+                host, port, rejectUnauthorized: false,
+                ciphers: 'RSA+AES:!aNULL:!MD5:!DSS', minVersion: 'TLSv1',
+            }, onConnect)
             : net.connect({ host, port }, onConnect);
         this.sock.setNoDelay(true);
         this.sock.on('data', (d) => {

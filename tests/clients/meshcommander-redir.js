@@ -40,8 +40,14 @@ class RelaySocket {
         const host = q.get('host'), port = Number(q.get('port'));
         if (!C.isLoopback(host)) throw new Error('refusing non-loopback host ' + host);
         const onConnect = () => { this.readyState = 1; if (this.onopen) this.onopen(); };
+        // MeshCentral's relay opens AMT's TLS redirection port with
+        // static-RSA AES suites only (and TLS 1.0 for old firmware).
+        const tlsOptions = {
+            host, port, rejectUnauthorized: false,
+            ciphers: 'RSA+AES:!aNULL:!MD5:!DSS', minVersion: 'TLSv1',
+        };
         this.sock = (q.get('tls') === '1')
-            ? tlsLib.connect({ host, port, rejectUnauthorized: false }, onConnect)
+            ? tlsLib.connect(tlsOptions, onConnect)
             : net.connect({ host, port }, onConnect);
         this.sock.setNoDelay(true);
         this.sock.on('data', (d) => {

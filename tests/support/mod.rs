@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod legacy_tls;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -481,6 +483,13 @@ const MANAGED_SYSTEM: &str = r#"<h:ManagedElement><Address xmlns="http://schemas
 /// The repository's root.
 pub fn repo() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// An OpenSSL configuration (for `OPENSSL_CONF`) that lets a real client
+/// on this distribution speak TLS 1.0/1.1 and SHA-1 suites, as firmware up
+/// to 11.x needs (tests/data/openssl-legacy.cnf says why).
+pub fn legacy_openssl_conf() -> std::path::PathBuf {
+    repo().join("tests/data/openssl-legacy.cnf")
 }
 
 /// Where `tests/clients/install.sh` puts the real clients.

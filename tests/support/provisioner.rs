@@ -15,8 +15,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     PKCS_RSA_SHA256, RsaKeySize,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
+use super::legacy_tls;
 use super::{Client, Response, challenge_param, class_uri, envelope, envelope_get, read_response};
 
 pub use amtemu_model::device::chain::SETUP_OU;
@@ -109,17 +109,19 @@ pub fn sign_nonces(key_pkcs8: &[u8], configuration_nonce: &[u8], mc_nonce: &[u8]
     signature
 }
 
-type Stream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+type Stream = openssl::ssl::SslStream<TcpStream>;
 
-/// A WS-Man client over TLS, presenting a client certificate when given
-/// one, with Digest on top; it records the certificate the device showed.
+/// A WS-Man client over TLS (OpenSSL, so that it reaches every firmware
+/// row), presenting a client certificate or a PSK identity when given one,
+/// with Digest on top; it records the certificate the device showed.
 pub struct TlsClient {
     /// The Digest state, request framing and message ids of the plain
     /// client; only the connection differs.
     pub digest: Client,
     conn: Option<BufReader<Stream>>,
-    config: Arc<rustls::ClientConfig>,
+    connector: openssl::ssl::SslConnector,
     seen: Arc<Mutex<Option<Vec<u8>>>>,
+    negotiated: Mutex<Option<(String, String)>>,
 }
 
 impl TlsClient {
@@ -129,31 +131,37 @@ impl TlsClient {
         password: &str,
         client: Option<&Credential>,
     ) -> TlsClient {
-        let seen = Arc::new(Mutex::new(None));
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Recorder(seen.clone())));
-        let config = match client {
-            Some(c) => builder
-                .with_client_auth_cert(
-                    c.chain
-                        .iter()
-                        .map(|d| CertificateDer::from(d.clone()))
-                        .collect(),
-                    PrivateKeyDer::Pkcs8(c.key.clone().into()),
-                )
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        };
+        let mut builder = legacy_tls::connector();
+        if let Some(c) = client {
+            legacy_tls::with_client_certificate(&mut builder, &c.chain, &c.key);
+        }
+        Self::with_connector(addr, user, password, builder)
+    }
+
+    /// A client of PID/PPS setup: TLS-PSK with the PID as identity and the
+    /// PPS as key (dashes removed).
+    pub fn psk(addr: SocketAddr, user: &str, password: &str, pid: &str, pps: &str) -> TlsClient {
+        let mut builder = legacy_tls::connector();
+        legacy_tls::with_psk(
+            &mut builder,
+            &pid.replace('-', ""),
+            pps.replace('-', "").as_bytes(),
+        );
+        Self::with_connector(addr, user, password, builder)
+    }
+
+    fn with_connector(
+        addr: SocketAddr,
+        user: &str,
+        password: &str,
+        builder: openssl::ssl::SslConnectorBuilder,
+    ) -> TlsClient {
         TlsClient {
             digest: Client::new(addr, user, password),
             conn: None,
-            config: Arc::new(config),
-            seen,
+            connector: builder.build(),
+            seen: Arc::new(Mutex::new(None)),
+            negotiated: Mutex::new(None),
         }
     }
 
@@ -162,15 +170,27 @@ impl TlsClient {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The protocol version and suite (IANA) of the last handshake.
+    pub fn negotiated(&self) -> Option<(String, String)> {
+        self.negotiated.lock().unwrap().clone()
+    }
+
     fn connect(&self) -> std::io::Result<BufReader<Stream>> {
-        let conn = rustls::ClientConnection::new(
-            self.config.clone(),
-            ServerName::try_from("device").unwrap(),
-        )
-        .map_err(std::io::Error::other)?;
         let tcp = TcpStream::connect(self.digest.addr)?;
         tcp.set_read_timeout(Some(Duration::from_secs(15)))?;
-        Ok(BufReader::new(rustls::StreamOwned::new(conn, tcp)))
+        let stream = legacy_tls::connect(&self.connector, tcp)?;
+        let ssl = stream.ssl();
+        *self.negotiated.lock().unwrap() = ssl.current_cipher().map(|c| {
+            (
+                ssl.version_str().to_string(),
+                c.standard_name().unwrap_or(c.name()).to_string(),
+            )
+        });
+        *self.seen.lock().unwrap() = stream
+            .ssl()
+            .peer_certificate()
+            .and_then(|c| c.to_der().ok());
+        Ok(BufReader::new(stream))
     }
 
     fn exchange(&mut self, bytes: &[u8]) -> std::io::Result<Response> {
@@ -247,48 +267,5 @@ impl TlsClient {
         let id = self.digest.next_message_id();
         let body = envelope(action, class, &id, header, body);
         self.post(&body)
-    }
-}
-
-/// Accepts any device certificate and keeps the leaf, so tests can tell
-/// which one the device presented.
-#[derive(Debug)]
-struct Recorder(Arc<Mutex<Option<Vec<u8>>>>);
-
-impl rustls::client::danger::ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        *self.0.lock().unwrap() = Some(end_entity.to_vec());
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider()
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! - a bare hyper HTTP/1.1 server answering every request with a fixed body
 //!   of the size amtemu's answer has;
-//! - the same behind rustls, with an RSA 2048 key as devices have.
+//! - the same behind rustls, with an RSA 2048 key as devices have;
+//! - the same behind OpenSSL, serving a firmware row's versions and suites
+//!   exactly as a device of that row does (amtemu's OpenSSL backend).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,20 +23,39 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use amtemu_model::device::firmware::Firmware;
+
 /// Which baseline to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     Http,
+    /// rustls, TLS 1.2/1.3.
     Tls,
+    /// OpenSSL, as the given firmware row.
+    Openssl,
 }
 
 /// Accepts on `listener` until the task is dropped, answering every request
 /// with `body_len` bytes.
-pub async fn serve(listener: TcpListener, kind: Kind, body_len: usize) -> anyhow::Result<()> {
+/// `firmware` names the row the OpenSSL baseline serves.
+pub async fn serve(
+    listener: TcpListener,
+    kind: Kind,
+    body_len: usize,
+    firmware: &'static Firmware,
+) -> anyhow::Result<()> {
     let body = Bytes::from(vec![b'x'; body_len]);
     let tls = match kind {
         Kind::Http => None,
-        Kind::Tls => Some(TlsAcceptor::from(rsa_server_config()?)),
+        Kind::Tls => Some(Acceptor::Rustls(TlsAcceptor::from(rsa_server_config()?))),
+        Kind::Openssl => {
+            let (cert, key) = amtemu_model::pki::self_signed_ca("amtemu-load baseline")?;
+            Some(Acceptor::OpenSsl(amtemu_server::tls::openssl_context(
+                firmware.tls,
+                &[cert],
+                &key,
+            )?))
+        }
     };
     loop {
         let (stream, _) = match listener.accept().await {
@@ -51,14 +72,31 @@ pub async fn serve(listener: TcpListener, kind: Kind, body_len: usize) -> anyhow
         tokio::spawn(async move {
             match tls {
                 None => answer(stream, body).await,
-                Some(acceptor) => {
+                Some(Acceptor::Rustls(acceptor)) => {
                     if let Ok(stream) = acceptor.accept(stream).await {
+                        answer(stream, body).await;
+                    }
+                }
+                Some(Acceptor::OpenSsl(context)) => {
+                    let Ok(ssl) = openssl::ssl::Ssl::new(&context) else {
+                        return;
+                    };
+                    let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, stream) else {
+                        return;
+                    };
+                    if std::pin::Pin::new(&mut stream).accept().await.is_ok() {
                         answer(stream, body).await;
                     }
                 }
             }
         });
     }
+}
+
+#[derive(Clone)]
+enum Acceptor {
+    Rustls(TlsAcceptor),
+    OpenSsl(openssl::ssl::SslContext),
 }
 
 async fn answer<IO>(io: IO, body: Bytes)

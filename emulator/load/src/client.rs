@@ -3,16 +3,11 @@
 //! steer the next request, and the body's length) to go on.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::ClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use openssl::ssl::{SslConnector, SslMethod, SslSessionCacheMode, SslVerifyMode, SslVersion};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::digest::DigestSession;
 use amtemu_wire::wsman::client::{get_general_settings, put_general_settings_host_name};
@@ -52,7 +47,7 @@ pub struct Response {
 #[derive(Clone)]
 pub struct Target {
     pub addr: SocketAddr,
-    pub tls: Option<Arc<ClientConfig>>,
+    pub tls: Option<SslConnector>,
 }
 
 impl Target {
@@ -62,13 +57,23 @@ impl Target {
         tcp.set_nodelay(true)?;
         let io: Box<dyn Io> = match &self.tls {
             None => Box::new(tcp),
-            Some(config) => {
+            Some(connector) => {
                 // Devices are reached by address; the name is not checked.
-                let name = ServerName::from(self.addr.ip());
-                let tls = timed(async {
-                    Ok(TlsConnector::from(config.clone())
-                        .connect(name, tcp)
-                        .await?)
+                let ssl = connector
+                    .configure()
+                    .and_then(|c| {
+                        c.verify_hostname(false)
+                            .use_server_name_indication(false)
+                            .into_ssl("device")
+                    })
+                    .map_err(std::io::Error::other)?;
+                let mut tls =
+                    tokio_openssl::SslStream::new(ssl, tcp).map_err(std::io::Error::other)?;
+                timed(async {
+                    std::pin::Pin::new(&mut tls)
+                        .connect()
+                        .await
+                        .map_err(|e| ClientError::Io(std::io::Error::other(e)))
                 })
                 .await?;
                 Box::new(tls)
@@ -271,104 +276,20 @@ impl WsmanClient {
     }
 }
 
-/// A client configuration that takes any server certificate (devices carry
-/// certificates for names the generator does not know) but still checks
-/// the handshake signatures, so the cryptographic work is the real one.
-/// Session resumption is off: every connection is a full handshake.
-pub fn tls_client_config() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("the default provider supports the default versions")
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-        .with_no_client_auth();
-    config.resumption = rustls::client::Resumption::disabled();
-    Arc::new(config)
-}
-
-/// Accepts any server certificate (consoles do not check the device's
-/// either) while still checking the handshake signatures. Also used by the
-/// black-box tests that talk to devices as consoles do.
-#[derive(Debug)]
-pub struct AnyCertificate(Arc<CryptoProvider>);
-
-impl AnyCertificate {
-    pub fn new(provider: Arc<CryptoProvider>) -> AnyCertificate {
-        AnyCertificate(provider)
-    }
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn parse(raw: &[u8]) -> Result<Response, ClientError> {
-        read_response(&mut BufReader::new(raw)).await
-    }
-
-    #[tokio::test]
-    async fn reads_chunked_fixed_and_refuses_garbage() {
-        let r = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n02\r\nde\r\n0\r\n\r\n")
-            .await
-            .unwrap();
-        assert_eq!((r.status, r.body_len, r.close), (200, 5, false));
-        let r = parse(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
-            .await
-            .unwrap();
-        assert_eq!((r.status, r.body_len, r.close), (401, 4, true));
-        assert!(r.www_authenticate.unwrap().contains("nonce"));
-        assert!(parse(b"garbage\r\n\r\n").await.is_err());
-        assert!(
-            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
-                .await
-                .is_err()
-        );
-        assert!(parse(b"").await.is_err());
-    }
+/// A client that reaches every firmware row (OpenSSL at security level 0,
+/// TLS 1.0 – 1.3, every suite) and takes any server certificate (devices
+/// carry certificates for names the generator does not know; consoles do
+/// not check them either). OpenSSL still checks the handshake signatures,
+/// so the cryptographic work is the real one. No session cache: every
+/// connection is a full handshake.
+pub fn tls_client_config() -> SslConnector {
+    let mut b = SslConnector::builder(SslMethod::tls_client()).expect("an OpenSSL client");
+    b.set_security_level(0);
+    b.set_min_proto_version(Some(SslVersion::TLS1))
+        .expect("TLS 1.0 is known");
+    b.set_cipher_list("ALL:@SECLEVEL=0")
+        .expect("OpenSSL has these suites");
+    b.set_verify(SslVerifyMode::NONE);
+    b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    b.build()
 }

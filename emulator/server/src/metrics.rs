@@ -13,6 +13,7 @@
 //! | `amtemu_provisioning_hellos_total` | counter | outcome (delivered, failed, given_up) |
 //! | `amtemu_cira_connect_attempts_total` | counter | |
 //! | `amtemu_cira_tunnels` | gauge | |
+//! | `amtemu_tls_handshakes_total` | counter | version, suite (IANA) |
 //!
 //! Label values come from bounded sets (class and method names the
 //! registry knows, power states), never from what a client sent.
@@ -50,6 +51,12 @@ struct HelloLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsLabels {
+    version: &'static str,
+    suite: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PowerLabels {
     to: &'static str,
 }
@@ -58,6 +65,7 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 #[derive(Debug)]
 pub struct Metrics {
+    tls_handshakes: Family<TlsLabels, Counter>,
     registry: Registry,
     wsman_requests: Family<RequestLabels, Counter>,
     wsman_duration: HistogramFamily<OperationLabels>,
@@ -161,7 +169,14 @@ impl Metrics {
             "CIRA connections open to an MPS (TLS up, handshake done or under way)",
             cira_tunnels.clone(),
         );
+        let tls_handshakes = Family::<TlsLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes completed, by negotiated version and cipher suite",
+            tls_handshakes.clone(),
+        );
         Metrics {
+            tls_handshakes,
             kvm,
             cira_attempts,
             cira_tunnels,
@@ -193,6 +208,14 @@ impl Metrics {
         self.wsman_duration
             .get_or_create(&OperationLabels { operation })
             .observe(took.as_secs_f64());
+    }
+
+    /// A TLS handshake completed with this version and suite (names from
+    /// the TLS libraries' own static tables).
+    pub fn tls_handshake(&self, version: &'static str, suite: &'static str) {
+        self.tls_handshakes
+            .get_or_create(&TlsLabels { version, suite })
+            .inc();
     }
 
     /// Credentials were presented and refused.

@@ -124,6 +124,9 @@ enum Cmd {
         bind: SocketAddr,
         #[arg(long)]
         body_bytes: usize,
+        /// The firmware row the OpenSSL baseline serves.
+        #[arg(long, default_value = amtemu_model::device::firmware::DEFAULT_FIRMWARE)]
+        firmware: String,
     },
 }
 
@@ -170,6 +173,10 @@ struct GetArgs {
     /// Alternate amtemu and baseline runs this many times.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// With TLS: the baseline is a bare OpenSSL server serving this
+    /// firmware row (amtemu's backend for it) instead of bare rustls.
+    #[arg(long)]
+    baseline_firmware: Option<String>,
     /// End with one line of JSON with every figure.
     #[arg(long)]
     json: bool,
@@ -358,13 +365,16 @@ fn main() -> anyhow::Result<()> {
                 kind,
                 bind,
                 body_bytes,
+                firmware,
             } => {
                 if !bind.ip().is_loopback() {
                     bail!("baselines listen on loopback only");
                 }
+                let firmware = amtemu_model::device::firmware::Firmware::by_name(&firmware)
+                    .with_context(|| format!("no firmware profile {firmware}"))?;
                 let listener = tokio::net::TcpListener::bind(bind).await?;
                 println!("baseline listening on {bind}");
-                baseline::serve(listener, kind, body_bytes).await
+                baseline::serve(listener, kind, body_bytes, firmware).await
             }
         }
     })
@@ -415,8 +425,21 @@ async fn get(args: GetArgs, handshakes: bool, operation: Operation) -> anyhow::R
             .await
             .map_err(anyhow::Error::msg)
             .context("probing amtemu")?;
-        let kind = if tls { Kind::Tls } else { Kind::Http };
-        baseline = Some(ChildProcess::baseline(kind, args.baseline_addr, body_len)?);
+        let kind = match (tls, &args.baseline_firmware) {
+            (false, _) => Kind::Http,
+            (true, None) => Kind::Tls,
+            (true, Some(_)) => Kind::Openssl,
+        };
+        let firmware = args
+            .baseline_firmware
+            .as_deref()
+            .unwrap_or(amtemu_model::device::firmware::DEFAULT_FIRMWARE);
+        baseline = Some(ChildProcess::baseline(
+            kind,
+            args.baseline_addr,
+            body_len,
+            firmware,
+        )?);
         println!(
             "baseline: {kind:?} server answering {body_len} bytes on {}",
             args.baseline_addr
@@ -470,7 +493,12 @@ struct ChildProcess(Child);
 
 impl ChildProcess {
     /// Starts a baseline server in a process of its own, as amtemu has.
-    fn baseline(kind: Kind, bind: SocketAddr, body_len: usize) -> anyhow::Result<ChildProcess> {
+    fn baseline(
+        kind: Kind,
+        bind: SocketAddr,
+        body_len: usize,
+        firmware: &str,
+    ) -> anyhow::Result<ChildProcess> {
         use std::io::BufRead;
         let mut child = Command::new(std::env::current_exe()?)
             .args([
@@ -479,7 +507,10 @@ impl ChildProcess {
                 match kind {
                     Kind::Http => "http",
                     Kind::Tls => "tls",
+                    Kind::Openssl => "openssl",
                 },
+                "--firmware",
+                firmware,
                 "--bind",
                 &bind.to_string(),
                 "--body-bytes",

@@ -5,6 +5,10 @@
 
 use std::fmt;
 
+pub mod tls;
+pub use tls::{CipherSuite, TlsProfile, TlsVersion};
+use tls::{TLS_1_0, TLS_1_0_PSK, TLS_1_1, TLS_1_2};
+
 /// Capabilities that appear (or disappear) between firmware generations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Feature {
@@ -116,6 +120,8 @@ pub struct Firmware {
     pub ports: &'static [Port],
     /// The largest RSA key of a CA certificate the firmware accepts.
     pub max_ca_key_bits: u32,
+    /// What its TLS server (16993, 16995, setup mode) speaks.
+    pub tls: &'static TlsProfile,
 }
 
 impl Firmware {
@@ -235,6 +241,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "3.2.1",
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "4.0",
@@ -246,6 +253,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "4.0.4",
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "5.2",
@@ -257,6 +265,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "5.2.10",
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "6.2",
@@ -268,6 +277,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "6.2.10",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "7.0",
@@ -279,6 +289,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "7.0.2",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "8.1",
@@ -290,6 +301,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "8.1.40",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "9.5",
@@ -301,6 +313,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "9.5.30",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "10.0",
@@ -312,6 +325,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "10.0.47",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_0_PSK,
     },
     Firmware {
         name: "11.8",
@@ -323,6 +337,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "11.8.50",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_0,
     },
     Firmware {
         name: "12.0",
@@ -334,6 +349,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "12.0.67",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_1,
     },
     Firmware {
         name: "14.1",
@@ -345,6 +361,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "14.1.70",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_1,
     },
     Firmware {
         name: "15.0",
@@ -356,6 +373,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "15.0.23",
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_2,
     },
     Firmware {
         name: "16.1",
@@ -367,6 +385,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "16.1.25",
         ports: TLS_ONLY,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_2,
     },
     Firmware {
         name: "18.0",
@@ -378,6 +397,7 @@ static PROFILES: &[Firmware] = &[
         recovery_version: "18.0.5",
         ports: TLS_ONLY,
         max_ca_key_bits: 4096,
+        tls: &TLS_1_2,
     },
 ];
 
@@ -415,6 +435,28 @@ mod tests {
         assert_eq!(fw.product_version(), "AMT 11.8");
         assert_eq!(Firmware::by_name("11.8.50").unwrap().name, "11.8");
         assert!(Firmware::by_name("2.0").is_none());
+    }
+
+    #[test]
+    fn tls_rows_follow_intels_version_history() {
+        // PSK setup and its suites go together.
+        for fw in Firmware::all() {
+            assert_eq!(
+                fw.has(Feature::PskSetup),
+                !fw.tls.psk_suites.is_empty(),
+                "{fw}"
+            );
+        }
+        let v = |name: &str| Firmware::by_name(name).unwrap().tls.versions;
+        assert_eq!(v("6.2"), [TlsVersion::Tls10, TlsVersion::Tls11]);
+        assert_eq!(v("11.8"), [TlsVersion::Tls10, TlsVersion::Tls11]);
+        assert_eq!(v("12.0"), [TlsVersion::Tls11, TlsVersion::Tls12]);
+        assert_eq!(v("16.1"), [TlsVersion::Tls12]);
+        assert!(
+            Firmware::all()
+                .iter()
+                .all(|f| !f.tls.offers(TlsVersion::Tls13))
+        );
     }
 
     #[test]

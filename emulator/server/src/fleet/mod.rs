@@ -598,11 +598,7 @@ fn spawn_over_tls<F, Served>(
     peer: SocketAddr,
     serve: F,
 ) where
-    F: FnOnce(
-            tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-            Arc<Endpoint>,
-            SocketAddr,
-        ) -> Served
+    F: FnOnce(tls::Stream<tokio::net::TcpStream>, Arc<Endpoint>, SocketAddr) -> Served
         + Send
         + 'static,
     Served: std::future::Future<Output = ()> + Send,

@@ -1,5 +1,7 @@
-//! TLS for 16993 (and later 16995): the server configuration each device
-//! presents, chosen from the connection's device like everything else.
+//! TLS for 16993, 16995 and setup mode: the server each device presents,
+//! chosen from the connection's device like everything else, and served by
+//! the backend its firmware row calls for ([`Backend`]): rustls where it can
+//! serve the row exactly, else OpenSSL ([`openssl_acceptor`]).
 //!
 //! A device serves the certificate its TLS credential context names (set
 //! over WS-Man), or else its own identity issued by the emulator's CA when
@@ -8,10 +10,17 @@
 //! device's store, and a common name in TrustedCN when that list is set.
 
 pub mod ca;
+mod openssl_acceptor;
 pub mod setup;
+mod stream;
 
+pub use stream::{Negotiated, Stream};
+
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use openssl::ssl::{Ssl, SslContext};
 
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -19,11 +28,12 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
+use amtemu_model::device::firmware::{Feature, TlsProfile};
 use amtemu_model::device::{Device, ProvisioningState, TlsIdentity};
 use amtemu_model::pki;
 use ca::Ca;
+use openssl_acceptor::ClientPolicy;
 
 /// How long a client may take to finish its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,6 +58,44 @@ pub enum TlsError {
     Timeout,
     #[error("client certificate not in TrustedCN")]
     UntrustedCommonName,
+    #[error("TLS configuration (OpenSSL): {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+}
+
+/// Which implementation serves a firmware row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Rustls,
+    OpenSsl,
+}
+
+impl Backend {
+    /// rustls where it can serve the row's exact versions and suites;
+    /// OpenSSL otherwise (TLS 1.0/1.1, static RSA, CBC, PSK).
+    pub fn for_profile(profile: &TlsProfile) -> Backend {
+        if profile.rustls_can_serve() {
+            Backend::Rustls
+        } else {
+            Backend::OpenSsl
+        }
+    }
+}
+
+/// A server ready to run handshakes, of either backend (both are cheap to
+/// clone: shared configurations).
+#[derive(Clone)]
+enum Acceptor {
+    Rustls(Arc<ServerConfig>),
+    OpenSsl(SslContext),
+}
+
+impl std::fmt::Debug for Acceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Acceptor::Rustls(_) => "Acceptor::Rustls",
+            Acceptor::OpenSsl(_) => "Acceptor::OpenSsl",
+        })
+    }
 }
 
 /// What the TLS layer shares across a fleet: the CA.
@@ -69,15 +117,15 @@ struct ConfigInputs {
 /// Per-device TLS state: the last configuration built.
 #[derive(Debug, Default)]
 pub struct TlsState {
-    cached: tokio::sync::Mutex<Option<(ConfigInputs, Arc<ServerConfig>)>>,
+    cached: tokio::sync::Mutex<Option<(ConfigInputs, Acceptor)>>,
     /// The setup-mode configuration, made when first needed (its verifier
     /// reads the device's policy at each handshake).
-    setup: tokio::sync::Mutex<Option<Arc<ServerConfig>>>,
+    setup: tokio::sync::Mutex<Option<Acceptor>>,
 }
 
 impl TlsState {
     /// The setup-mode server configuration (see [`setup`]).
-    async fn setup_config(&self, device: &Arc<Device>) -> Result<Arc<ServerConfig>, TlsError> {
+    async fn setup_config(&self, device: &Arc<Device>) -> Result<Acceptor, TlsError> {
         let mut cached = self.setup.lock().await;
         if let Some(config) = cached.as_ref() {
             return Ok(config.clone());
@@ -87,7 +135,20 @@ impl TlsState {
         let identity = tokio::task::spawn_blocking(move || setup::self_signed_identity(&fqdn))
             .await
             .map_err(|e| TlsError::Handshake(std::io::Error::other(e)))??;
-        let config = setup::server_config(device, &identity)?;
+        let profile = device.firmware.tls;
+        let config = match Backend::for_profile(profile) {
+            Backend::Rustls => Acceptor::Rustls(setup::server_config(device, &identity)?),
+            Backend::OpenSsl => Acceptor::OpenSsl(openssl_acceptor::context(
+                profile,
+                &identity.chain,
+                &identity.key_pkcs8,
+                ClientPolicy::Provisioning,
+                device
+                    .firmware
+                    .has(Feature::PskSetup)
+                    .then(|| device.clone()),
+            )?),
+        };
         *cached = Some(config.clone());
         Ok(config)
     }
@@ -98,7 +159,7 @@ impl TlsState {
         &self,
         device: &Arc<Device>,
         ctx: &Arc<TlsContext>,
-    ) -> Result<Arc<ServerConfig>, TlsError> {
+    ) -> Result<Acceptor, TlsError> {
         let mut cached = self.cached.lock().await;
         let mut candidates = config_inputs(device);
         if candidates.is_empty() {
@@ -131,14 +192,14 @@ impl TlsState {
             if let Some((_, config)) = cached.as_ref().filter(|(have, _)| *have == inputs) {
                 return Ok(config.clone());
             }
-            match build_config(&inputs) {
+            match build_acceptor(&inputs, device.firmware.tls) {
                 Ok(config) => {
                     *cached = Some((inputs, config.clone()));
                     return Ok(config);
                 }
                 Err(e) => {
-                    // A credential rustls cannot serve (an X.509 v1
-                    // certificate, say) must not take TLS down: the device
+                    // A credential the backend cannot serve (an X.509 v1
+                    // certificate for rustls, say) must not take TLS down: the device
                     // falls back to its own identity and says why.
                     tracing::error!(device = %device.name, error = %e, "the configured TLS certificate cannot be served; using the device's own");
                     last_error = e;
@@ -210,6 +271,26 @@ fn provider() -> rustls::crypto::CryptoProvider {
     }
 }
 
+fn build_acceptor(inputs: &ConfigInputs, profile: &TlsProfile) -> Result<Acceptor, TlsError> {
+    Ok(match Backend::for_profile(profile) {
+        Backend::Rustls => Acceptor::Rustls(build_config(inputs)?),
+        Backend::OpenSsl => {
+            let client = if inputs.mutual {
+                ClientPolicy::Roots(&inputs.roots)
+            } else {
+                ClientPolicy::None
+            };
+            Acceptor::OpenSsl(openssl_acceptor::context(
+                profile,
+                &inputs.chain,
+                &inputs.key,
+                client,
+                None,
+            )?)
+        }
+    })
+}
+
 fn build_config(inputs: &ConfigInputs) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = Arc::new(provider());
     let verifier: Arc<dyn ClientCertVerifier> = if inputs.mutual {
@@ -249,14 +330,14 @@ fn server_config(
     Ok(Arc::new(config))
 }
 
-/// Runs the server side of a handshake for a device and applies the
-/// device's TrustedCN rule.
+/// Runs the server side of a handshake for a device, applies the
+/// device's TrustedCN rule, and logs (and counts) what was negotiated.
 pub async fn accept<IO>(
     io: IO,
     device: &Arc<Device>,
     state: &TlsState,
     ctx: &Arc<TlsContext>,
-) -> Result<TlsStream<IO>, TlsError>
+) -> Result<Stream<IO>, TlsError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -269,32 +350,67 @@ where
             r.trusted_cn.clone(),
         )
     });
-    let config = match setup {
+    let acceptor = match setup {
         ProvisioningState::Pre => return Err(TlsError::NotProvisioned),
         ProvisioningState::In => state.setup_config(device).await?,
         ProvisioningState::Post if !enabled => return Err(TlsError::Disabled),
         ProvisioningState::Post => state.config(device, ctx).await?,
     };
     let mutual = mutual && setup == ProvisioningState::Post;
-    let stream = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
-        TlsAcceptor::from(config.clone()).accept(io),
-    )
-    .await
-    .map_err(|_| TlsError::Timeout)?
-    .map_err(TlsError::Handshake)?;
+    let handshake = async {
+        match acceptor {
+            Acceptor::Rustls(config) => TlsAcceptor::from(config)
+                .accept(io)
+                .await
+                .map(|s| Stream::Rustls(Box::new(s)))
+                .map_err(TlsError::Handshake),
+            Acceptor::OpenSsl(context) => {
+                let ssl = if setup == ProvisioningState::In {
+                    openssl_acceptor::provisioning_connection(&context, device.clone())?
+                } else {
+                    Ssl::new(&context)?
+                };
+                let mut stream = tokio_openssl::SslStream::new(ssl, io)?;
+                Pin::new(&mut stream)
+                    .accept()
+                    .await
+                    .map_err(|e| TlsError::Handshake(std::io::Error::other(e.to_string())))?;
+                Ok(Stream::OpenSsl(Box::new(stream)))
+            }
+        }
+    };
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| TlsError::Timeout)??;
+    let negotiated = stream.negotiated();
+    tracing::debug!(device = %device.name, version = negotiated.version, suite = negotiated.suite, "TLS handshake");
+    crate::metrics::METRICS.tls_handshake(negotiated.version, negotiated.suite);
     if mutual && !trusted_cn.is_empty() {
         let cn = stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .and_then(|c| pki::parse_certificate(c).ok()?.common_name);
+            .peer_certificate()
+            .and_then(|c| pki::parse_certificate(&c).ok()?.common_name);
         if !cn.is_some_and(|cn| trusted_cn.contains(&cn)) {
             return Err(TlsError::UntrustedCommonName);
         }
     }
     Ok(stream)
+}
+
+/// A bare OpenSSL server context for a firmware row (no device, no client
+/// certificates): the yardstick `amtemu-load`'s OpenSSL baseline runs, so
+/// that it differs from a device only in what emulation adds.
+pub fn openssl_context(
+    profile: &TlsProfile,
+    chain: &[Vec<u8>],
+    key_pkcs8: &[u8],
+) -> Result<SslContext, TlsError> {
+    Ok(openssl_acceptor::context(
+        profile,
+        chain,
+        key_pkcs8,
+        ClientPolicy::None,
+        None,
+    )?)
 }
 
 /// A user-supplied certificate chain and key, from PEM.
