@@ -48,16 +48,28 @@ impl Reader {
                 Ok(None) => {}
                 Err(e) => return Err(format!("the device sent something undecodable: {e}")),
             }
-            let mut chunk = vec![0u8; CHUNK];
-            let n = io
-                .read(&mut chunk)
-                .await
-                .map_err(|e| format!("reading from the device: {e}"))?;
-            if n == 0 {
-                return Err("the device closed the connection".into());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.read_more(io, "the device closed the connection")
+                .await?;
         }
+    }
+
+    /// Appends one read's bytes to the buffer; `closed` says what an end of
+    /// stream means where the caller is.
+    async fn read_more<IO: AsyncRead + Unpin>(
+        &mut self,
+        io: &mut IO,
+        closed: &str,
+    ) -> Result<(), String> {
+        let mut chunk = vec![0u8; CHUNK];
+        let n = io
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("reading from the device: {e}"))?;
+        if n == 0 {
+            return Err(closed.into());
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
     }
 }
 
@@ -237,15 +249,9 @@ pub async fn open_kvm<IO: AsyncRead + AsyncWrite + Unpin>(
         .await
         .map_err(|e| format!("writing to the device: {e}"))?;
     while reader.buf.len() < KVM_START.len() {
-        let mut chunk = vec![0u8; CHUNK];
-        let n = io
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("reading from the device: {e}"))?;
-        if n == 0 {
-            return Err("the device closed the KVM channel".into());
-        }
-        reader.buf.extend_from_slice(&chunk[..n]);
+        reader
+            .read_more(&mut io, "the device closed the KVM channel")
+            .await?;
     }
     if reader.buf[0] != KVM_START_REPLY {
         return Err(format!(
