@@ -29,7 +29,6 @@ use crate::redirect::wire::{MAX_QUEUED, WireError, sleep_until_opt};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Bytes read from the client at a time.
-/// Bytes read from the client at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Counts a session in the open-sessions gauge while it lives.
