@@ -123,7 +123,11 @@ where
     // that never does cannot keep KVM from others.
     let mut slot = None;
     let admit = &mut || {
-        slot = Slot::claim(&endpoint, SessionKind::Kvm).ok();
+        match Slot::claim(&endpoint, SessionKind::Kvm) {
+            Ok(claimed) => slot = Some(claimed),
+            // Busy, or the consent ran out during the handshake.
+            Err(why) => tracing::info!(device = %name, %peer, ?why, "port 5900 session refused"),
+        }
         slot.is_some()
     };
     let challenge: [u8; 16] = rand::random();
