@@ -490,3 +490,27 @@ async fn no_session_timeout_keeps_an_idle_session() {
     c.request(false).await;
     assert_eq!(c.update().await.len(), 12 * 7, "still served");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_host_booted_to_bios_setup_shows_the_setup_screen() {
+    use amtemu_model::device::PowerRequest;
+    use amtemu_rfb::pixel::VGA_PALETTE;
+    let e = endpoint("11.8");
+    e.device.with_state(|s| s.nvram.boot.bios_setup = true);
+    e.device.request_power(PowerRequest::PowerCycle).unwrap();
+    let mut view = view::HostView::new(&*e.device);
+    let mut shown = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        view.refresh(&*e.device);
+        if (0..25).any(|row| view.row_text(row).contains("AMTEMU Setup Utility")) {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "the setup utility's title on the KVM screen");
+    // Drawn in setup's colours: white on blue, as VGA text shows them.
+    let fb = view.framebuffer();
+    assert_eq!(fb.pixel(700, 390), VGA_PALETTE[1], "blue background");
+    assert!((0..16).any(|y| (0..720).any(|x| fb.pixel(x, y) == VGA_PALETTE[15])));
+}
