@@ -375,8 +375,34 @@ fn consent_code_from_the_screen_lets_kvm_in() {
         r.text()
     );
     assert_eq!(consent_code_on(&screenshot(control, NAME)), None);
+    let state =
+        |class: &str, property: &str| element_text(&emu.client().get(class).text(), property);
+    assert_eq!(
+        state("IPS_OptInService", "OptInState").as_deref(),
+        Some("3")
+    );
     let mut v = kvmr(addr);
     v.update(false);
+    // Consent in session, KVM enabled with a session (Intel's values).
+    assert_eq!(
+        state("IPS_OptInService", "OptInState").as_deref(),
+        Some("4")
+    );
+    assert_eq!(
+        state("CIM_KVMRedirectionSAP", "EnabledState").as_deref(),
+        Some("2")
+    );
+    drop(v);
+    assert!(eventually(Duration::from_secs(10), || {
+        state("CIM_KVMRedirectionSAP", "EnabledState").as_deref() == Some("6")
+    }));
+    assert_eq!(
+        state("IPS_OptInService", "OptInState").as_deref(),
+        Some("3"),
+        "received again: a new session within OptInCodeTimeout needs no code"
+    );
+    let mut again = kvmr(addr);
+    again.update(false);
 }
 
 /// vncdotool (PyPI), installed by tests/clients/install.sh.

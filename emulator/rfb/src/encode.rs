@@ -40,13 +40,27 @@ pub fn tiles(r: Rect) -> impl Iterator<Item = Rect> {
     step(r.y, r.h).flat_map(move |(y, h)| step(r.x, r.w).map(move |(x, w)| Rect::new(x, y, w, h)))
 }
 
-/// Raw encoding: header, then the pixels of `r` row by row.
+/// The framebuffer's palette in the client's pixel format.
+fn packed_palette(fb: &Framebuffer, pf: &PixelFormat) -> Vec<u32> {
+    fb.palette().iter().map(|&c| pf.pack(c)).collect()
+}
+
+/// Raw encoding: header, then the pixels of `r` row by row (black outside
+/// the framebuffer).
 pub fn encode_raw(fb: &Framebuffer, r: Rect, pf: &PixelFormat, out: &mut Vec<u8>) {
     rect_header(&r, Encoding::RAW, out);
     out.reserve(usize::from(r.w) * usize::from(r.h) * pf.bytes_per_pixel());
+    let packed = packed_palette(fb, pf);
+    let black = pf.pack(crate::pixel::Rgb::default());
     for y in r.y..r.y.saturating_add(r.h) {
-        for x in r.x..r.x.saturating_add(r.w) {
-            pf.put(pf.pack(fb.pixel(x, y)), out);
+        let row = fb.row(r.x, y, r.w);
+        for i in 0..usize::from(r.w) {
+            let v = row
+                .get(i)
+                .and_then(|&p| packed.get(usize::from(p)))
+                .copied()
+                .unwrap_or(black);
+            pf.put(v, out);
         }
     }
 }
@@ -88,34 +102,53 @@ impl core::fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// The Intel-RLE encoder of one session; it owns the deflate stream.
+/// The Intel-RLE encoder of one session.
+///
+/// It holds no deflate state: the sessions of a thread share one
+/// compressor, which is reset whenever it passes from one session to
+/// another. Each rectangle ends on a sync flush without the final bit, so
+/// to the client it is all one continuing deflate stream; after a reset
+/// the blocks simply refer back no further than the data since, which
+/// every inflater takes. A deflate state per session (about 300 KB for
+/// miniz's) was most of what an open session cost; what it loses is the
+/// history across other sessions' turns (figures in README's KVM section).
+#[derive(Debug)]
 pub struct RleEncoder {
     stream: RleStream,
-    deflate: Option<Compress>,
+    /// Which session the shared compressor's history belongs to.
+    id: u64,
+    /// Whether the zlib header went out (Zlib streams: before the first
+    /// rectangle's data, once per connection).
+    header_sent: bool,
+}
+
+/// The zlib stream header: deflate, 32 KB window, fastest level (CMF 0x78,
+/// FLG 0x01; 0x7801 is a multiple of 31 as RFC 1950 asks). The stream is
+/// never finished, so no Adler-32 trailer is owed.
+const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
+
+/// Numbers encoders, so the shared compressor knows whose it is.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A thread's deflate compressor, the encoder whose stream it continues,
+/// and a tile buffer.
+struct Shared {
+    deflate: Compress,
+    owner: u64,
     tile: Vec<u8>,
 }
 
-impl core::fmt::Debug for RleEncoder {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RleEncoder")
-            .field("stream", &self.stream)
-            .finish()
-    }
+thread_local! {
+    /// Shared by every session encoding on the thread (see [`RleEncoder`]).
+    static SHARED: std::cell::RefCell<Option<Shared>> = const { std::cell::RefCell::new(None) };
 }
 
 impl RleEncoder {
     pub fn new(stream: RleStream) -> Self {
-        // Level 1: text screens compress well at any level, and firmware
-        // is not known for spending time on it.
-        let deflate = match stream {
-            RleStream::RawDeflate => Some(Compress::new(Compression::fast(), false)),
-            RleStream::Zlib => Some(Compress::new(Compression::fast(), true)),
-            RleStream::Stored => None,
-        };
         RleEncoder {
             stream,
-            deflate,
-            tile: Vec::new(),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            header_sent: false,
         }
     }
 
@@ -134,23 +167,50 @@ impl RleEncoder {
         if r.w > TILE || r.h > TILE {
             return Err(EncodeError::TooLarge(r));
         }
-        self.tile.clear();
-        tile_payload(fb, r, pf, &mut self.tile);
         rect_header(&r, Encoding::INTEL_RLE, out);
         let len_at = out.len();
         out.extend_from_slice(&[0; 4]);
-        match &mut self.deflate {
-            None => {
-                // Stored block: BFINAL 0, BTYPE 00, LEN, NLEN. A tile is at
-                // most 1 + 64·64·4 bytes, well under a block's 65535.
-                let n = self.tile.len() as u16;
-                out.push(0);
-                out.extend_from_slice(&n.to_le_bytes());
-                out.extend_from_slice(&(!n).to_le_bytes());
-                out.extend_from_slice(&self.tile);
+        SHARED.with(|shared| {
+            // Not re-entered: nothing below calls back into an encoder.
+            let mut shared = shared.borrow_mut();
+            // Level 1: text screens compress well at any level, and
+            // firmware is not known for spending time on it.
+            let Shared {
+                deflate,
+                owner,
+                tile,
+            } = shared.get_or_insert_with(|| Shared {
+                deflate: Compress::new(Compression::fast(), false),
+                owner: u64::MAX,
+                tile: Vec::new(),
+            });
+            tile.clear();
+            tile_payload(fb, r, pf, tile);
+            match self.stream {
+                RleStream::Stored => {
+                    // Stored block: BFINAL 0, BTYPE 00, LEN, NLEN. A tile is
+                    // at most 1 + 64·64·4 bytes, under a block's 65535.
+                    let n = tile.len() as u16;
+                    out.push(0);
+                    out.extend_from_slice(&n.to_le_bytes());
+                    out.extend_from_slice(&(!n).to_le_bytes());
+                    out.extend_from_slice(tile);
+                    Ok(())
+                }
+                RleStream::RawDeflate | RleStream::Zlib => {
+                    if self.stream == RleStream::Zlib && !self.header_sent {
+                        out.extend_from_slice(&ZLIB_HEADER);
+                        self.header_sent = true;
+                    }
+                    if *owner != self.id {
+                        // Another session's history: this client never had it.
+                        deflate.reset();
+                        *owner = self.id;
+                    }
+                    deflate_sync(deflate, tile, out)
+                }
             }
-            Some(c) => deflate_sync(c, &self.tile, out)?,
-        }
+        })?;
         let len = (out.len() - len_at - 4) as u32;
         out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
         Ok(())
@@ -213,9 +273,14 @@ fn put_run(len: usize, out: &mut Vec<u8>) {
 /// smallest of the subencodings MeshCommander and RFC 6143 agree on.
 pub fn tile_payload(fb: &Framebuffer, r: Rect, pf: &PixelFormat, out: &mut Vec<u8>) {
     let cp = cpixel_len(pf);
+    let packed = packed_palette(fb, pf);
     let mut px = Vec::with_capacity(usize::from(r.w) * usize::from(r.h));
     for y in r.y..r.y.saturating_add(r.h) {
-        px.extend(fb.row(r.x, y, r.w).iter().map(|&c| pf.pack(c)));
+        px.extend(
+            fb.row(r.x, y, r.w)
+                .iter()
+                .map(|&i| packed.get(usize::from(i)).copied().unwrap_or(0)),
+        );
     }
     let n = px.len();
     let mut palette: Vec<u32> = Vec::new();

@@ -326,3 +326,36 @@ fn full_screen_cost() {
     assert_eq!(raw.0, 720 * 400 * 2 + 84 * 12);
     assert!(rle.0 < raw.0 / 10);
 }
+
+#[test]
+fn sessions_sharing_the_threads_compressor_each_decode_their_own_stream() {
+    // Two sessions' rectangles interleaved on one thread, with the same
+    // compressor reset between them: each client's inflater, which sees
+    // only its own stream, still decodes every rectangle (no rectangle
+    // refers back into data its client never got).
+    let a = login_screen();
+    let mut b = Screen::new();
+    b.feed(b"\x1b[2J\x1b[Hsomething else entirely\r\n$ ");
+    let pf = PixelFormat::RGB565;
+    let mut encoders = [
+        RleEncoder::new(RleStream::Zlib),
+        RleEncoder::new(RleStream::RawDeflate),
+    ];
+    let mut decoders = [
+        MeshCommanderDecoder::new(2),
+        MeshCommanderDecoder {
+            inflate: Decompress::new(false),
+            bpp: 2,
+        },
+    ];
+    let screens = [a.framebuffer(), b.framebuffer()];
+    for t in tiles(screens[0].bounds()) {
+        for i in 0..2 {
+            let mut out = vec![];
+            encoders[i].encode(screens[i], t, &pf, &mut out).unwrap();
+            let (r, px, used) = decoders[i].rect(&out);
+            assert_eq!((r, used), (t, out.len()));
+            assert_eq!(px, expected(screens[i], t, &pf), "session {i} {t:?}");
+        }
+    }
+}

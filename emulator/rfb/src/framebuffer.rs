@@ -5,6 +5,12 @@
 //! Each tile carries the generation at which a pixel in it last changed;
 //! a session remembers per tile which generation its client has, so an
 //! incremental update sends only tiles that changed since.
+//!
+//! Pixels are kept as indices into a palette of at most 256 colours: what
+//! amtemu draws (VGA text, 16 colours, and its overlays) never needs more,
+//! and a byte per pixel is a third of RGB's three (288 KB instead of
+//! 864 KB for 720x400, per session). Encoders convert a tile's indices
+//! through the palette packed once in the client's format.
 
 use crate::messages::Rect;
 use crate::pixel::Rgb;
@@ -16,7 +22,10 @@ pub const TILE: u16 = 64;
 pub struct Framebuffer {
     width: u16,
     height: u16,
-    pixels: Vec<Rgb>,
+    /// Palette indices, row by row.
+    pixels: Vec<u8>,
+    /// The colours indices name; index 0 is black (a new framebuffer).
+    palette: Vec<Rgb>,
     tile_gen: Vec<u64>,
     generation: u64,
     size_generation: u64,
@@ -29,6 +38,7 @@ impl Framebuffer {
             width: 0,
             height: 0,
             pixels: Vec::new(),
+            palette: vec![Rgb::default()],
             tile_gen: Vec::new(),
             generation: 0,
             size_generation: 0,
@@ -54,7 +64,8 @@ impl Framebuffer {
     pub fn resize(&mut self, width: u16, height: u16) {
         self.width = width;
         self.height = height;
-        self.pixels = vec![Rgb::default(); usize::from(width) * usize::from(height)];
+        self.palette = vec![Rgb::default()];
+        self.pixels = vec![0; usize::from(width) * usize::from(height)];
         self.generation += 1;
         self.size_generation = self.generation;
         self.tile_gen = vec![self.generation; self.tiles_x() * self.tiles_y()];
@@ -104,18 +115,43 @@ impl Framebuffer {
         }
         self.pixels
             .get(usize::from(y) * usize::from(self.width) + usize::from(x))
+            .and_then(|&i| self.palette.get(usize::from(i)))
             .copied()
             .unwrap_or_default()
     }
 
-    /// The pixels of row `y` from `x`, `w` long (clipped).
-    pub fn row(&self, x: u16, y: u16, w: u16) -> &[Rgb] {
+    /// The colours the pixels' indices name ([`Framebuffer::row`]).
+    pub fn palette(&self) -> &[Rgb] {
+        &self.palette
+    }
+
+    /// The palette indices of row `y` from `x`, `w` long (clipped).
+    pub fn row(&self, x: u16, y: u16, w: u16) -> &[u8] {
         let r = Rect::new(x, y, w, 1).intersect(&self.bounds());
         if r.is_empty() {
             return &[];
         }
         let start = usize::from(r.y) * usize::from(self.width) + usize::from(r.x);
         &self.pixels[start..start + usize::from(r.w)]
+    }
+
+    /// The palette index of `c`, added if new. A 257th colour (amtemu
+    /// draws 16) takes the nearest one there is rather than failing.
+    fn index_of(&mut self, c: Rgb) -> u8 {
+        if let Some(i) = self.palette.iter().position(|&p| p == c) {
+            return i as u8;
+        }
+        if self.palette.len() < 256 {
+            self.palette.push(c);
+            return (self.palette.len() - 1) as u8;
+        }
+        let distance = |p: &Rgb| {
+            let d = |a: u8, b: u8| u32::from(a.abs_diff(b)).pow(2);
+            d(p.r, c.r) + d(p.g, c.g) + d(p.b, c.b)
+        };
+        (0..self.palette.len())
+            .min_by_key(|&i| distance(&self.palette[i]))
+            .unwrap_or(0) as u8
     }
 
     /// Sets every pixel of `rect` (clipped) to `f(x, y)`. Tiles in which a
@@ -129,13 +165,23 @@ impl Framebuffer {
         let next = self.generation + 1;
         let mut changed = false;
         let tiles_x = self.tiles_x();
+        // Painting runs of one colour is the common case: look it up once.
+        let mut last: Option<(Rgb, u8)> = None;
         for y in r.y..r.y + r.h {
             let row_start = usize::from(y) * usize::from(self.width);
             for x in r.x..r.x + r.w {
                 let c = f(x, y);
+                let i = match last {
+                    Some((l, i)) if l == c => i,
+                    _ => {
+                        let i = self.index_of(c);
+                        last = Some((c, i));
+                        i
+                    }
+                };
                 let p = &mut self.pixels[row_start + usize::from(x)];
-                if *p != c {
-                    *p = c;
+                if *p != i {
+                    *p = i;
                     changed = true;
                     let t = usize::from(y / TILE) * tiles_x + usize::from(x / TILE);
                     self.tile_gen[t] = next;
@@ -158,7 +204,18 @@ impl Framebuffer {
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
         let mut w = enc.write_header()?;
-        let data: Vec<u8> = self.pixels.iter().flat_map(|p| [p.r, p.g, p.b]).collect();
+        let data: Vec<u8> = self
+            .pixels
+            .iter()
+            .flat_map(|&i| {
+                let p = self
+                    .palette
+                    .get(usize::from(i))
+                    .copied()
+                    .unwrap_or_default();
+                [p.r, p.g, p.b]
+            })
+            .collect();
         w.write_image_data(&data)?;
         w.finish()?;
         Ok(out)
@@ -188,6 +245,26 @@ mod tests {
         assert_eq!(fb.pixel(64, 10), Rgb::new(1, 2, 3));
         assert_eq!(fb.tile_rect(11, 6), Rect::new(704, 384, 16, 16));
         assert_eq!(fb.row(710, 10, 64).len(), 10);
+    }
+
+    #[test]
+    fn pixels_are_palette_indices_and_a_full_palette_takes_the_nearest() {
+        let mut fb = Framebuffer::new(300, 1);
+        assert_eq!(fb.palette(), [Rgb::default()]);
+        fb.paint(Rect::new(0, 0, 300, 1), |x, _| Rgb::new(x as u8, 0, 0));
+        assert_eq!(fb.palette().len(), 256);
+        assert_eq!(fb.pixel(255, 0), Rgb::new(255, 0, 0));
+        // x = 256.. wrapped to (0..) red values already there.
+        assert_eq!(fb.pixel(260, 0), Rgb::new(4, 0, 0));
+        fb.fill(Rect::new(0, 0, 1, 1), Rgb::new(250, 3, 0));
+        assert_eq!(fb.pixel(0, 0), Rgb::new(250, 0, 0), "nearest");
+        assert_eq!(fb.row(0, 0, 2), [250, 1]);
+        fb.resize(2, 2);
+        assert_eq!(
+            fb.palette(),
+            [Rgb::default()],
+            "a new screen, a new palette"
+        );
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub trait HostPort: Send + Sync {
     fn consent_code(&self) -> Option<u32> {
         None
     }
+    /// How long a KVM session may go without input from the viewer before
+    /// the device ends it (`SessionTimeout`); None: for ever.
+    fn kvm_session_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 impl HostPort for amtemu_model::device::Device {
@@ -68,5 +73,8 @@ impl HostPort for amtemu_model::device::Device {
     }
     fn consent_code(&self) -> Option<u32> {
         self.opt_in_code_displayed()
+    }
+    fn kvm_session_timeout(&self) -> Option<std::time::Duration> {
+        amtemu_model::device::Device::kvm_session_timeout(self)
     }
 }

@@ -169,6 +169,11 @@ pub enum DeviceEvent {
     PowerRequested(PowerRequest),
     Booted(BootTarget),
     SettingsChanged(&'static str),
+    /// A redirection session (SOL, IDE-R, KVM) opened or ended.
+    RedirectionSession {
+        kind: RedirectionKind,
+        open: bool,
+    },
 }
 
 /// Everything about a device that changes: what is saved ([`Nvram`]) and

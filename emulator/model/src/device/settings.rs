@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 
 mod boot;
 mod clock;
+mod consent;
 mod general;
 mod network;
 mod redirection;
 pub use boot::*;
+pub use consent::*;
 pub use redirection::*;
 
 pub use general::{GeneralSettings, GeneralSettingsRefusal};

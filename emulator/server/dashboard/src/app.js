@@ -261,6 +261,8 @@ async function deviceView(name) {
     const ev = e.event;
     const what = ev.type === "power_changed" ? `power ${ev.from} → ${ev.to}`
       : ev.type === "booted" ? `booted from ${ev.target}`
+      : ev.type === "session_opened" ? `${ev.kind} session opened`
+      : ev.type === "session_closed" ? `${ev.kind} session closed`
       : `${ev.type.replace("_", " ")}: ${ev.what ?? ""}`;
     timeline.prepend(h("li", {}, `${new Date().toLocaleTimeString()}  ${what}`));
     refresh();

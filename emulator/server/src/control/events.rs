@@ -83,6 +83,10 @@ fn event_json(event: &DeviceEvent) -> Value {
             },
         }),
         DeviceEvent::SettingsChanged(what) => json!({"type": "settings_changed", "what": what}),
+        DeviceEvent::RedirectionSession { kind, open } => json!({
+            "type": if *open { "session_opened" } else { "session_closed" },
+            "kind": kind.name(),
+        }),
     }
 }
 

@@ -44,6 +44,7 @@ use crate::endpoint::Endpoint;
 use crate::endpoint::limits::MAX_PENDING_LOGINS;
 use amtemu_model::device::settings::ProvisioningState;
 use amtemu_model::device::users::realm;
+use amtemu_model::device::{OpenSession, RedirectionKind};
 use amtemu_wire::redirection::SessionKind;
 use session::{Channel, Gate, LoginError, Refusal, Session, State, Step};
 use wire::{Inbox, WireError};
@@ -56,14 +57,52 @@ const LOGIN_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a console may take from connecting to opening its channel.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A claimed session slot; dropping it frees the slot.
+/// A claimed session slot; dropping it frees the slot and ends the
+/// session in the device's count (consent, KVM's EnabledState, events).
 struct Slot {
     endpoint: Arc<Endpoint>,
     kind: SessionKind,
+    session: Option<OpenSession>,
+}
+
+impl Slot {
+    /// Claims the device's one slot of `kind` and counts the session open.
+    /// Busy when another holds the slot; NoConsent when the consent the
+    /// session needs ran out since it was checked (nothing is held then).
+    fn claim(endpoint: &Arc<Endpoint>, kind: SessionKind) -> Result<Slot, Refusal> {
+        let redirection = match kind {
+            SessionKind::Sol => RedirectionKind::Sol,
+            SessionKind::Ider => RedirectionKind::Ider,
+            SessionKind::Kvm => RedirectionKind::Kvm,
+            SessionKind::Other(_) => return Err(Refusal::Disabled),
+        };
+        let flag = endpoint.redirect.flag(kind).ok_or(Refusal::Disabled)?;
+        if flag
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Refusal::Busy);
+        }
+        let mut slot = Slot {
+            endpoint: endpoint.clone(),
+            kind,
+            session: None,
+        };
+        slot.session = Some(
+            endpoint
+                .device
+                .redirection_session_opened(redirection)
+                .ok_or(Refusal::NoConsent)?,
+        );
+        Ok(slot)
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.endpoint.device.redirection_session_closed(session);
+        }
         if let Some(flag) = self.endpoint.redirect.flag(self.kind) {
             flag.store(false, Ordering::Release);
         }
@@ -103,17 +142,7 @@ impl Gate for DeviceGate {
     fn claim(&mut self, kind: SessionKind) -> Result<(), Refusal> {
         // Settings may have changed while the console logged in.
         self.admit(kind)?;
-        let flag = self.endpoint.redirect.flag(kind).ok_or(Refusal::Disabled)?;
-        if flag
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(Refusal::Busy);
-        }
-        self.slot = Some(Slot {
-            endpoint: self.endpoint.clone(),
-            kind,
-        });
+        self.slot = Some(Slot::claim(&self.endpoint, kind)?);
         Ok(())
     }
 
@@ -310,6 +339,8 @@ mod tests {
                 s.nvram.setup.mode = mode;
                 s.nvram.redirection.opt_in_required = required;
                 s.nvram.redirection.opt_in_state = state;
+                // A consent received just now.
+                s.nvram.redirection.opt_in_idle_since = Some(Instant::now());
             })
         };
         set(ControlMode::Admin, CONSENT_ALL, 0);

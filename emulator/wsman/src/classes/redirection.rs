@@ -97,7 +97,9 @@ fn status(r: RedirectionRefusal) -> PtStatus {
         RedirectionRefusal::WeakRfbPassword => PtStatus::InvalidPassword,
         // "The specified feature is not supported" (CSME 16 dropped 5900).
         RedirectionRefusal::Port5900Unsupported => PtStatus::Unsupported,
-        RedirectionRefusal::Port5900NeedsPassword => PtStatus::InvalidParameter,
+        RedirectionRefusal::Port5900NeedsPassword | RedirectionRefusal::InvalidSessionTimeout => {
+            PtStatus::InvalidParameter
+        }
         // The opt-in methods answer these with their own values (`opt_in`);
         // no Put meets them.
         RedirectionRefusal::InvalidOptInState | RedirectionRefusal::WrongOptInCode => {
@@ -203,10 +205,18 @@ fn redirection_state_change(
 
 fn kvm_sap(device: &Device) -> Vec<Instance> {
     let enabled = device.redirection_settings().kvm_enabled;
+    // DSP1076 (KVM Redirection Profile), which Intel's reference follows:
+    // 2 enabled with a session active, 6 enabled but offline (no
+    // session), 3 disabled. A session opened before KVM was disabled goes
+    // on, so it still reads 2 (inferred).
+    let state = match (enabled, device.kvm_session_open()) {
+        (_, true) => 2,
+        (true, false) => 6,
+        (false, false) => 3,
+    };
     let mut i = service("CIM_KVMRedirectionSAP", KVM_SAP)
         .with("ElementName", KVM_SAP)
-        // 6: enabled but no session; 3: disabled.
-        .with("EnabledState", if enabled { 6 } else { 3 })
+        .with("EnabledState", state)
         .with("KVMProtocol", 4)
         .with("RequestedState", if enabled { 2 } else { 3 });
     i.set("SystemName", "ManagedSystem");
@@ -248,7 +258,8 @@ fn put_kvm_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(
         port_5900_enabled: given_bool(input, "Is5900PortEnabled")?,
         opt_in_policy: given_bool(input, "OptInPolicy")?,
         opt_in_policy_timeout: given_uint(input, "OptInPolicyTimeout")?,
-        session_timeout: given_uint(input, "SessionTimeout")?,
+        // uint16 in the schema; firmware takes 0 to 255 minutes of it.
+        session_timeout: given_uint::<u16>(input, "SessionTimeout")?.map(u32::from),
         default_screen: given_uint(input, "DefaultScreen")?,
         rfb_password: input
             .text("RFBPassword")
@@ -364,5 +375,58 @@ mod tests {
             put_opt_in_service(&d, &svc, &put),
             Err(Fault::InternalError(16))
         );
+    }
+
+    #[test]
+    fn session_timeout_puts_outside_the_range_change_nothing() {
+        let d = device("11.8");
+        let before = kvm_settings(&d).remove(0);
+        for (bad, fault) in [
+            ("256", Fault::InternalError(36)),
+            ("65535", Fault::InternalError(36)),
+            ("65536", Fault::InvalidRepresentation),
+            ("-1", Fault::InvalidRepresentation),
+            ("ten", Fault::InvalidRepresentation),
+        ] {
+            let mut put = before.clone();
+            put.set("SessionTimeout", bad);
+            put.set("OptInPolicy", "false");
+            assert_eq!(put_kvm_settings(&d, &before, &put), Err(fault), "{bad}");
+            assert_eq!(kvm_settings(&d)[0], before, "{bad}: nothing changed");
+        }
+        let mut put = before.clone();
+        put.set("SessionTimeout", "15");
+        put_kvm_settings(&d, &before, &put).unwrap();
+        assert_eq!(kvm_settings(&d)[0].int("SessionTimeout"), Some(15));
+    }
+
+    #[test]
+    fn kvm_sap_reads_2_while_a_session_is_open() {
+        use amtemu_model::device::RedirectionKind;
+        let d = device("11.8");
+        d.set_opt_in_policy(Some(0), None).unwrap();
+        assert_eq!(kvm_sap(&d)[0].int("EnabledState"), Some(6));
+        let session = d.redirection_session_opened(RedirectionKind::Kvm).unwrap();
+        assert_eq!(kvm_sap(&d)[0].int("EnabledState"), Some(2));
+        d.redirection_session_closed(session);
+        assert_eq!(kvm_sap(&d)[0].int("EnabledState"), Some(6));
+        d.set_kvm_enabled(false);
+        assert_eq!(kvm_sap(&d)[0].int("EnabledState"), Some(3));
+    }
+
+    #[test]
+    fn opt_in_state_reads_4_in_session_and_3_after() {
+        use amtemu_model::device::RedirectionKind;
+        let d = device("11.8");
+        let none = Instance::default();
+        start_opt_in(&d, &none, &none).unwrap();
+        assert_eq!(opt_in_service(&d)[0].int("OptInState"), Some(2));
+        let code = Instance::new("SendOptInCode_INPUT").with("OptInCode", d.opt_in_code());
+        send_opt_in_code(&d, &none, &code).unwrap();
+        assert_eq!(opt_in_service(&d)[0].int("OptInState"), Some(3));
+        let session = d.redirection_session_opened(RedirectionKind::Kvm).unwrap();
+        assert_eq!(opt_in_service(&d)[0].int("OptInState"), Some(4));
+        d.redirection_session_closed(session);
+        assert_eq!(opt_in_service(&d)[0].int("OptInState"), Some(3));
     }
 }

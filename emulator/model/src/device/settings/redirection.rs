@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::device::{ControlMode, Device, Feature};
+use super::consent::RedirectionKind;
+use crate::device::{Device, Feature};
 
 /// OptInRequired meaning "consent for every redirection and boot option".
 pub const CONSENT_ALL: u32 = 0xFFFF_FFFF;
@@ -39,6 +40,26 @@ pub struct RedirectionSettings {
     /// device shows no code, so a displayed state it restores has expired.
     #[serde(skip)]
     pub opt_in_shown_at: Option<Instant>,
+    /// Since when a received consent has had no session to serve (see
+    /// `consent.rs`). Not saved, like the code: a restored consent has
+    /// expired.
+    #[serde(skip)]
+    pub opt_in_idle_since: Option<Instant>,
+    /// Redirection sessions open now, and how many of them needed consent
+    /// (not saved: a restarted device has none).
+    #[serde(skip)]
+    pub open_sessions: OpenSessions,
+}
+
+/// The redirection sessions a device has open now, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenSessions {
+    pub sol: u32,
+    pub ider: u32,
+    pub kvm: u32,
+    /// Those among them that consent let in: while any is open the
+    /// consent is "in session" and does not expire.
+    pub consented: u32,
 }
 
 impl Default for RedirectionSettings {
@@ -62,24 +83,23 @@ impl Default for RedirectionSettings {
             opt_in_code_timeout: 120,
             opt_in_display_timeout: 300,
             opt_in_shown_at: None,
+            opt_in_idle_since: None,
+            open_sessions: OpenSessions::default(),
+        }
+    }
+}
+
+impl OpenSessions {
+    pub fn of(&mut self, kind: RedirectionKind) -> &mut u32 {
+        match kind {
+            RedirectionKind::Sol => &mut self.sol,
+            RedirectionKind::Ider => &mut self.ider,
+            RedirectionKind::Kvm => &mut self.kvm,
         }
     }
 }
 
 impl RedirectionSettings {
-    /// A displayed code lasts `OptInCodeTimeout` seconds (0: for ever);
-    /// after that consent must be started anew, as on firmware.
-    fn expire_opt_in(&mut self, now: Instant) {
-        let expired = self.opt_in_shown_at.is_none_or(|at| {
-            self.opt_in_code_timeout != 0
-                && now >= at + Duration::from_secs(self.opt_in_code_timeout.into())
-        });
-        if self.opt_in_state == OPT_IN_DISPLAYED && expired {
-            self.opt_in_state = OPT_IN_NOT_STARTED;
-            self.opt_in_shown_at = None;
-        }
-    }
-
     /// AMT_RedirectionService.EnabledState: 32768 + IDER bit 0 + SOL bit 1.
     pub fn enabled_state(&self) -> u16 {
         32768 + u16::from(self.ider_enabled) + 2 * u16::from(self.sol_enabled)
@@ -122,7 +142,16 @@ pub enum RedirectionRefusal {
     /// `Is5900PortEnabled` without an RFB password set now or before.
     #[error("port 5900 needs an RFB password")]
     Port5900NeedsPassword,
+    /// `SessionTimeout` above [`MAX_KVM_SESSION_TIMEOUT`].
+    #[error("a KVM session timeout is 0 to 255 minutes")]
+    InvalidSessionTimeout,
 }
+
+/// The longest `SessionTimeout` firmware takes, in minutes (Intel's KVM
+/// application guide: "the maximum timeout value is 255 minutes"; 0 is
+/// no timeout). The guide's table says "seconds" in the same cell; consoles
+/// (MeshCommander) show minutes, which amtemu follows.
+pub const MAX_KVM_SESSION_TIMEOUT: u32 = 255;
 
 /// Why a KVM session may not start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -154,19 +183,6 @@ pub struct KvmSettingsChange {
     pub rfb_password: Option<String>,
 }
 
-/// User consent as IPS_OptInService reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Consent {
-    /// The policy in force: client control mode forces consent for all.
-    pub required: u32,
-    /// Whether the policy may be changed (not in client control mode).
-    pub policy_changeable: bool,
-    /// 0 not started, 1 requested, 2 displayed, 3 received.
-    pub state: u8,
-    pub code_timeout: u32,
-    pub display_timeout: u32,
-}
-
 /// An RFB password must be exactly 8 characters with upper and lower case,
 /// a digit and a special character (VNC passwords are 8 bytes).
 pub fn strong_rfb_password(p: &str) -> bool {
@@ -176,14 +192,6 @@ pub fn strong_rfb_password(p: &str) -> bool {
         && p.chars().any(|c| c.is_ascii_digit())
         && p.chars().any(|c| !c.is_ascii_alphanumeric())
 }
-
-/// Opt-in states.
-const OPT_IN_NOT_STARTED: u8 = 0;
-const OPT_IN_DISPLAYED: u8 = 2;
-const OPT_IN_RECEIVED: u8 = 3;
-
-/// The settings-changed event of consent state changes.
-const OPT_IN_CHANGED: &str = "IPS_OptInService";
 
 /// The redirection area's API on [`Device`]: each change is checked and
 /// made under one hold of the device's lock.
@@ -233,6 +241,12 @@ impl Device {
         {
             return Err(RedirectionRefusal::WeakRfbPassword);
         }
+        if change
+            .session_timeout
+            .is_some_and(|t| t > MAX_KVM_SESSION_TIMEOUT)
+        {
+            return Err(RedirectionRefusal::InvalidSessionTimeout);
+        }
         if change.port_5900_enabled == Some(true) && !self.firmware.has(Feature::KvmPort5900) {
             return Err(RedirectionRefusal::Port5900Unsupported);
         }
@@ -266,108 +280,11 @@ impl Device {
         })
     }
 
-    pub fn consent(&self) -> Consent {
-        self.with_state(|s| {
-            s.nvram.redirection.expire_opt_in(Instant::now());
-            let r = &s.nvram.redirection;
-            let ccm = s.nvram.setup.mode == ControlMode::Client;
-            Consent {
-                required: if ccm { CONSENT_ALL } else { r.opt_in_required },
-                policy_changeable: !ccm,
-                state: r.opt_in_state,
-                code_timeout: r.opt_in_code_timeout,
-                display_timeout: r.opt_in_display_timeout,
-            }
-        })
-    }
-
-    /// A Put of IPS_OptInService: the consent policy and how long the code
-    /// is displayed. In client control mode the policy cannot change.
-    pub fn set_opt_in_policy(
-        &self,
-        required: Option<u32>,
-        display_timeout: Option<u32>,
-    ) -> Result<(), RedirectionRefusal> {
-        self.with_state(|s| {
-            let current = s.nvram.redirection.opt_in_required;
-            let required = required.unwrap_or(current);
-            if !matches!(required, 0 | 1 | CONSENT_ALL) {
-                return Err(RedirectionRefusal::InvalidOptInPolicy);
-            }
-            if s.nvram.setup.mode == ControlMode::Client && required != current {
-                return Err(RedirectionRefusal::OptInPolicyFixed);
-            }
-            let r = &mut s.nvram.redirection;
-            r.opt_in_required = required;
-            r.opt_in_display_timeout = display_timeout.unwrap_or(r.opt_in_display_timeout);
-            Ok(())
-        })
-    }
-
-    /// Starts consent: the code is shown on the host's screen at once.
-    pub fn start_opt_in(&self) -> Result<(), RedirectionRefusal> {
-        self.with_state(|s| {
-            let r = &mut s.nvram.redirection;
-            let now = Instant::now();
-            r.expire_opt_in(now);
-            if r.opt_in_state != OPT_IN_NOT_STARTED {
-                return Err(RedirectionRefusal::InvalidOptInState);
-            }
-            r.opt_in_state = OPT_IN_DISPLAYED;
-            r.opt_in_shown_at = Some(now);
-            Ok(())
-        })?;
-        // A screen being watched draws the code now.
-        self.changed(OPT_IN_CHANGED);
-        Ok(())
-    }
-
-    pub fn cancel_opt_in(&self) {
-        self.with_state(|s| s.nvram.redirection.opt_in_state = OPT_IN_NOT_STARTED);
-        self.changed(OPT_IN_CHANGED);
-    }
-
-    /// The code shown on the emulated screen: the first four bytes of the
-    /// device's UUID as a number, six digits, so a test can compute it.
-    pub fn opt_in_code(&self) -> u32 {
-        let u = self.identity.uuid;
-        u32::from_le_bytes([u[0], u[1], u[2], u[3]]) % 1_000_000
-    }
-
-    /// The user tells the console the code displayed. A wrong code ends
-    /// the attempt (the refusal does change the state).
-    pub fn send_opt_in_code(&self, code: Option<i64>) -> Result<(), RedirectionRefusal> {
-        let expected = i64::from(self.opt_in_code());
-        let result = self.with_state(|s| {
-            let r = &mut s.nvram.redirection;
-            r.expire_opt_in(Instant::now());
-            r.opt_in_shown_at = None;
-            if r.opt_in_state != OPT_IN_DISPLAYED {
-                return Err(RedirectionRefusal::InvalidOptInState);
-            }
-            if code == Some(expected) {
-                r.opt_in_state = OPT_IN_RECEIVED;
-                Ok(())
-            } else {
-                r.opt_in_state = OPT_IN_NOT_STARTED;
-                Err(RedirectionRefusal::WrongOptInCode)
-            }
-        });
-        if result != Err(RedirectionRefusal::InvalidOptInState) {
-            // The code leaves the screen either way.
-            self.changed(OPT_IN_CHANGED);
-        }
-        result
-    }
-
-    /// Whether the consent code is on the host's screen now, and which.
-    pub fn opt_in_code_displayed(&self) -> Option<u32> {
-        let shown = self.with_state(|s| {
-            let r = &mut s.nvram.redirection;
-            r.expire_opt_in(Instant::now());
-            r.opt_in_state == OPT_IN_DISPLAYED
-        });
-        shown.then(|| self.opt_in_code())
+    /// How long a KVM session may go without the viewer's input before the
+    /// device ends it; None when `SessionTimeout` is 0.
+    pub fn kvm_session_timeout(&self) -> Option<Duration> {
+        let minutes = self.with_state(|s| s.nvram.redirection.kvm_session_timeout);
+        (minutes != 0).then(|| Duration::from_secs(u64::from(minutes) * 60))
     }
 
     /// Whether a KVM session may start now, over the redirection port or,
@@ -395,23 +312,6 @@ impl Device {
             return Err(KvmRefusal::NoConsent);
         }
         Ok(password)
-    }
-
-    /// Whether the consent policy lets a redirection session start now:
-    /// KVM needs consent under policy "KVM" or "all", SOL and IDE-R only
-    /// under "all"; client control mode asks for it for everything;
-    /// firmware before user consent (6.2) never asks.
-    pub fn redirection_consented(&self, kvm: bool) -> bool {
-        if !self.firmware.has(Feature::UserConsent) {
-            return true;
-        }
-        self.with_state(|s| {
-            let r = &s.nvram.redirection;
-            let required = s.nvram.setup.mode == ControlMode::Client
-                || r.opt_in_required == CONSENT_ALL
-                || (kvm && r.opt_in_required != 0);
-            !required || r.opt_in_state >= OPT_IN_RECEIVED
-        })
     }
 }
 
@@ -468,46 +368,6 @@ mod tests {
     }
 
     #[test]
-    fn kvm_consent_follows_the_policy_and_the_code() {
-        let d = device("11.8");
-        // MEBx default: consent for KVM only.
-        assert_eq!(d.kvm_access(false), Err(KvmRefusal::NoConsent));
-        assert!(d.redirection_consented(false), "SOL needs none");
-        assert_eq!(d.opt_in_code_displayed(), None);
-        d.start_opt_in().unwrap();
-        assert_eq!(d.opt_in_code_displayed(), Some(d.opt_in_code()));
-        d.send_opt_in_code(Some(d.opt_in_code().into())).unwrap();
-        assert_eq!(d.opt_in_code_displayed(), None);
-        assert_eq!(d.kvm_access(false), Ok(None));
-        d.cancel_opt_in();
-        d.set_opt_in_policy(Some(0), None).unwrap();
-        assert_eq!(d.kvm_access(false), Ok(None), "no consent asked");
-        d.set_opt_in_policy(Some(CONSENT_ALL), None).unwrap();
-        assert!(!d.redirection_consented(false));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_displayed_code_expires_after_the_code_timeout() {
-        let d = device("11.8");
-        d.start_opt_in().unwrap();
-        let timeout = Duration::from_secs(d.consent().code_timeout.into());
-        tokio::time::advance(timeout - Duration::from_secs(1)).await;
-        assert_eq!(d.opt_in_code_displayed(), Some(d.opt_in_code()));
-        tokio::time::advance(Duration::from_secs(1)).await;
-        assert_eq!(d.opt_in_code_displayed(), None);
-        assert_eq!(d.consent().state, OPT_IN_NOT_STARTED);
-        assert_eq!(
-            d.send_opt_in_code(Some(d.opt_in_code().into())),
-            Err(RedirectionRefusal::InvalidOptInState),
-            "too late"
-        );
-        // Started anew, it counts from then.
-        d.start_opt_in().unwrap();
-        d.send_opt_in_code(Some(d.opt_in_code().into())).unwrap();
-        assert!(d.redirection_consented(true));
-    }
-
-    #[test]
     fn enabled_state_changes_are_all_or_nothing() {
         let d = device("11.8");
         assert_eq!(
@@ -521,26 +381,27 @@ mod tests {
     }
 
     #[test]
-    fn consent_policy_rules() {
+    fn session_timeout_is_0_to_255_minutes() {
         let d = device("11.8");
+        let timeout = |t| KvmSettingsChange {
+            session_timeout: Some(t),
+            opt_in_policy: Some(false),
+            ..KvmSettingsChange::default()
+        };
+        assert_eq!(d.kvm_session_timeout(), None, "0: none");
         assert_eq!(
-            d.set_opt_in_policy(Some(2), None),
-            Err(RedirectionRefusal::InvalidOptInPolicy)
+            d.update_kvm_settings(timeout(256)),
+            Err(RedirectionRefusal::InvalidSessionTimeout)
         );
-        d.set_opt_in_policy(Some(0), Some(60)).unwrap();
-        d.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
-        let c = d.consent();
-        assert_eq!((c.required, c.policy_changeable), (CONSENT_ALL, false));
-        assert_eq!(c.display_timeout, 60);
+        let r = d.redirection_settings();
         assert_eq!(
-            d.set_opt_in_policy(Some(1), None),
-            Err(RedirectionRefusal::OptInPolicyFixed)
+            (r.kvm_session_timeout, r.kvm_opt_in_policy),
+            (0, true),
+            "nothing"
         );
-        d.set_opt_in_policy(None, Some(30)).unwrap();
-        assert_eq!(d.consent().display_timeout, 30);
-        assert_eq!(d.start_opt_in(), Ok(()));
-        assert_eq!(d.start_opt_in(), Err(RedirectionRefusal::InvalidOptInState));
-        d.cancel_opt_in();
-        assert_eq!(d.consent().state, 0);
+        d.update_kvm_settings(timeout(255)).unwrap();
+        assert_eq!(d.kvm_session_timeout(), Some(Duration::from_secs(255 * 60)));
+        d.update_kvm_settings(timeout(0)).unwrap();
+        assert_eq!(d.kvm_session_timeout(), None);
     }
 }

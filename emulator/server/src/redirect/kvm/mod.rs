@@ -27,7 +27,6 @@ pub mod view;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
@@ -105,17 +104,6 @@ where
     .await
 }
 
-/// Claims the device's one KVM slot (freed when the slot drops).
-fn claim_slot(endpoint: &Arc<Endpoint>) -> Option<Slot> {
-    let flag = endpoint.redirect.flag(SessionKind::Kvm)?;
-    flag.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .ok()?;
-    Some(Slot {
-        endpoint: endpoint.clone(),
-        kind: SessionKind::Kvm,
-    })
-}
-
 /// Serves one connection on port 5900 until it ends.
 pub async fn serve_vnc<IO>(io: IO, endpoint: Arc<Endpoint>, peer: SocketAddr)
 where
@@ -135,7 +123,11 @@ where
     // that never does cannot keep KVM from others.
     let mut slot = None;
     let admit = &mut || {
-        slot = claim_slot(&endpoint);
+        match Slot::claim(&endpoint, SessionKind::Kvm) {
+            Ok(claimed) => slot = Some(claimed),
+            // Busy, or the consent ran out during the handshake.
+            Err(why) => tracing::info!(device = %name, %peer, ?why, "port 5900 session refused"),
+        }
         slot.is_some()
     };
     let challenge: [u8; 16] = rand::random();

@@ -406,3 +406,111 @@ async fn port_5900_needs_the_switch_and_the_rfb_password() {
     e.device.set_opt_in_policy(Some(1), None).unwrap();
     assert!(vnc(&e).closed().await);
 }
+
+/// A device whose port 5900 is on with password "P@ssw0rd", no consent
+/// asked, and `SessionTimeout` of `minutes`.
+fn vnc_device(minutes: u32) -> Arc<Endpoint> {
+    use amtemu_model::device::KvmSettingsChange;
+    let e = endpoint("11.8");
+    e.device.set_opt_in_policy(Some(0), None).unwrap();
+    e.device
+        .update_kvm_settings(KvmSettingsChange {
+            port_5900_enabled: Some(true),
+            rfb_password: Some("P@ssw0rd".into()),
+            session_timeout: Some(minutes),
+            ..KvmSettingsChange::default()
+        })
+        .unwrap();
+    e
+}
+
+#[tokio::test(start_paused = true)]
+async fn session_timeout_ends_a_session_without_input_and_input_defers_it() {
+    use amtemu_model::device::{DeviceEvent, RedirectionKind};
+    let e = vnc_device(1);
+    // Collected as they come: the host's own events could overrun a
+    // receiver read only at the end.
+    let mut events = e.device.subscribe();
+    let collector = tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut sessions = Vec::new();
+        loop {
+            match events.recv().await {
+                Ok(DeviceEvent::RedirectionSession { kind, open }) => {
+                    sessions.push((kind, open));
+                    if !open {
+                        return sessions;
+                    }
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => return sessions,
+            }
+        }
+    });
+    let mut c = vnc(&e);
+    assert_eq!(vnc_login(&mut c, b"P@ssw0rd").await, [0, 0, 0, 0]);
+    c.server_init().await;
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    assert!(e.device.kvm_session_open());
+    c.send_msg(Rfb::KeyEvent {
+        down: true,
+        keysym: u32::from(b'x'),
+    })
+    .await;
+    let typed = tokio::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(50)).await;
+    assert!(
+        e.device.kvm_session_open(),
+        "a key 50 s ago: the minute starts again"
+    );
+    // Virtual time: without the session timeout this fails, not hangs.
+    let closed = tokio::time::timeout(Duration::from_secs(3600), c.closed()).await;
+    assert_eq!(closed, Ok(true), "ended by the session timeout");
+    let idle = typed.elapsed();
+    assert!(
+        idle >= Duration::from_secs(60) && idle < Duration::from_secs(61),
+        "ended a minute after the key: {idle:?}"
+    );
+    assert_eq!(
+        collector.await.unwrap(),
+        [(RedirectionKind::Kvm, true), (RedirectionKind::Kvm, false)]
+    );
+    assert!(!e.device.kvm_session_open());
+    assert!(!e.redirect.busy(SessionKind::Kvm), "the slot is freed");
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_session_timeout_keeps_an_idle_session() {
+    let e = vnc_device(0);
+    let mut c = vnc(&e);
+    assert_eq!(vnc_login(&mut c, b"P@ssw0rd").await, [0, 0, 0, 0]);
+    c.server_init().await;
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+    assert!(e.device.kvm_session_open());
+    c.request(false).await;
+    assert_eq!(c.update().await.len(), 12 * 7, "still served");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_booted_to_bios_setup_shows_the_setup_screen() {
+    use amtemu_model::device::PowerRequest;
+    use amtemu_rfb::pixel::VGA_PALETTE;
+    let e = endpoint("11.8");
+    e.device.with_state(|s| s.nvram.boot.bios_setup = true);
+    e.device.request_power(PowerRequest::PowerCycle).unwrap();
+    let mut view = view::HostView::new(&*e.device);
+    let mut shown = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        view.refresh(&*e.device);
+        if (0..25).any(|row| view.row_text(row).contains("AMTEMU Setup Utility")) {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "the setup utility's title on the KVM screen");
+    // Drawn in setup's colours: white on blue, as VGA text shows them.
+    let fb = view.framebuffer();
+    assert_eq!(fb.pixel(700, 390), VGA_PALETTE[1], "blue background");
+    assert!((0..16).any(|y| (0..720).any(|x| fb.pixel(x, y) == VGA_PALETTE[15])));
+}
