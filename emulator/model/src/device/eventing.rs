@@ -180,12 +180,24 @@ pub enum EventingRefusal {
     /// Not an http(s) URL, or too long.
     BadAddress,
     BadCredentials,
-    TooManyReferenceParameters,
+    /// Too many reference parameters, too long, or a name XML cannot
+    /// carry back.
+    BadReferenceParameters,
     /// This address already subscribes to this filter.
     Duplicate,
     TooMany,
     NoSuchSubscription,
     NoSuchFilter,
+}
+
+/// Whether a reference parameter's element name can be written back as
+/// an XML element name as it is.
+fn xml_name(name: &str) -> bool {
+    name.len() <= MAX_REFERENCE_TEXT
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Whether an address is one firmware takes: http or https (https from
@@ -249,9 +261,9 @@ impl Device {
             || request
                 .reference_parameters
                 .iter()
-                .any(|p| p.text.len() > MAX_REFERENCE_TEXT || p.name.len() > MAX_REFERENCE_TEXT)
+                .any(|p| p.text.len() > MAX_REFERENCE_TEXT || !xml_name(&p.name))
         {
-            return Err(EventingRefusal::TooManyReferenceParameters);
+            return Err(EventingRefusal::BadReferenceParameters);
         }
         let max = max_subscriptions(self.firmware);
         self.with_state(|s| {
