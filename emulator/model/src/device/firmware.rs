@@ -73,6 +73,9 @@ pub enum Feature {
     /// event manager's classes, 3.2+ (Intel's WS-Eventing feature page:
     /// subscribers "from Release 3.2").
     WsEventing,
+    /// SNMP PET alerts and their filters (AMT_PETFilterSetting), until
+    /// CSME 18.0 removed them (Intel's Event Filters page).
+    PetAlerts,
 }
 
 /// The TCP ports a firmware opens to the network.
@@ -223,6 +226,7 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::OneClickRecovery, (16, 0), None),
     (Feature::UnicodeHostName, (18, 0), None),
     (Feature::WsEventing, (3, 2), None),
+    (Feature::PetAlerts, (0, 0), Some((18, 0))),
 ];
 
 const ALL_PORTS: &[Port] = &[
