@@ -5,6 +5,8 @@
 pub mod classes;
 pub mod enumeration;
 
+pub use classes::events::{Indication, indication};
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,7 +28,9 @@ pub struct WsmanState {
 }
 
 impl WsmanState {
-    fn next_message_id(&self) -> u64 {
+    /// The next MessageID of the device-wide counter (responses and the
+    /// events the device sends share it, as on firmware).
+    pub fn next_message_id(&self) -> u64 {
         self.message_counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 

@@ -16,7 +16,7 @@ use super::{Access, CLASS, Class, SERVICE_KEYS, put_bool, service};
 use amtemu_model::device::eventing::{
     self, DeliveryMode, EventingRefusal, ReferenceParameter, SubscribeRequest, Subscription,
 };
-use amtemu_model::device::{Device, Feature};
+use amtemu_model::device::{BootTarget, Device, DeviceEvent, Feature, HostPower};
 use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::cim_time;
 use amtemu_wire::wsman::fault::Fault;
@@ -332,6 +332,71 @@ pub(crate) fn unsubscribe(device: &Device, target: &Instance) -> Result<(), Faul
 
 fn delete_subscription(device: &Device, target: &Instance) -> Result<(), Fault> {
     unsubscribe(device, target)
+}
+
+/// An event as subscribers receive it: the CIM_AlertIndication (less its
+/// IndicationFilterName, which is each subscriber's own filter) and the
+/// filters that catch it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Indication {
+    pub instance: Instance,
+    pub filters: &'static [&'static str],
+}
+
+/// Power and boot events are platform events: the "All" and "Platform"
+/// collections catch them (inferred from the collection names).
+const PLATFORM_FILTERS: &[&str] = &["Intel(r) AMT:All", "Intel(r) AMT:Platform"];
+
+/// The indication a device event is sent as, if subscribers hear of it.
+/// Power states and boots are reported with the DMTF platform message
+/// registry's IDs (DSP8007, as MeshCentral's table of AMT event IDs lists
+/// them): the state entered for power changes, the boot device for boots.
+/// Intel lists the fields firmware fills (OwningEntity, MessageID,
+/// MessageArguments, AlertingManagedElement, AlertType,
+/// PerceivedSeverity); their values here are inferred: the system as the
+/// message argument and alerting element, "Device Alert" (5) as the
+/// type, "Information" (2) as the severity.
+pub fn indication(device: &Device, event: &DeviceEvent) -> Option<Indication> {
+    let message_id = match event {
+        DeviceEvent::PowerChanged { to, .. } => match to {
+            HostPower::S0 => "PLAT0354",
+            HostPower::S3 => "PLAT0360",
+            HostPower::S4 => "PLAT0358",
+            HostPower::S5 => "PLAT0362",
+            HostPower::Off => "PLAT0364",
+        },
+        DeviceEvent::Booted(target) => match target {
+            BootTarget::Disk => "PLAT0298",
+            BootTarget::Pxe => "PLAT0300",
+            BootTarget::CdDvd | BootTarget::IdeRedirection => "PLAT0304",
+            BootTarget::Diagnostic => "PLAT0302",
+            BootTarget::BiosSetup => "PLAT0312",
+        },
+        DeviceEvent::PowerRequested(_) | DeviceEvent::SettingsChanged(_) => return None,
+    };
+    let instance = Instance::new("CIM_AlertIndication")
+        .with("AlertType", 5)
+        .with("AlertingElementFormat", 2)
+        .with(
+            "AlertingManagedElement",
+            r#"Interop:CIM_ComputerSystem.CreationClassName="CIM_ComputerSystem",Name="ManagedSystem""#,
+        )
+        .with(
+            "IndicationTime",
+            amtemu_wire::wsman::value::Value::Datetime(cim_time::format_datetime(u64::from(
+                device.clock(),
+            ))),
+        )
+        .with_array("MessageArguments", ["ManagedSystem"])
+        .with("MessageID", message_id)
+        .with("OwningEntity", "DMTF")
+        .with("PerceivedSeverity", 2)
+        .with("SystemCreationClassName", "CIM_ComputerSystem")
+        .with("SystemName", "Intel(r) AMT");
+    Some(Indication {
+        instance,
+        filters: PLATFORM_FILTERS,
+    })
 }
 
 #[cfg(test)]

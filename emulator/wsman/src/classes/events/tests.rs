@@ -417,3 +417,22 @@ fn pet_filters_change_only_what_they_do() {
     assert_eq!(send(&d, &xml).fault, Some(Fault::InvalidSelectors));
     assert_eq!(pet_filters(&d), before);
 }
+
+#[test]
+fn power_and_boot_events_become_platform_indications() {
+    use amtemu_model::device::{BootTarget, DeviceEvent, HostPower};
+    let d = device("11.8");
+    let off = indication(
+        &d,
+        &DeviceEvent::PowerChanged {
+            from: HostPower::S0,
+            to: HostPower::S5,
+        },
+    )
+    .unwrap();
+    assert_eq!(off.instance.text("MessageID"), Some("PLAT0362"));
+    assert!(off.filters.contains(&"Intel(r) AMT:All"));
+    let boot = indication(&d, &DeviceEvent::Booted(BootTarget::Pxe)).unwrap();
+    assert_eq!(boot.instance.text("MessageID"), Some("PLAT0300"));
+    assert_eq!(indication(&d, &DeviceEvent::SettingsChanged("x")), None);
+}
