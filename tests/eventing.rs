@@ -332,3 +332,48 @@ fn bad_subscriptions_are_refused_and_subscriptions_survive_a_restart() {
     drop(emu);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs MeshCommander's own WS-Man stack (tests/clients/meshcommander.js).
+fn meshcommander(emu: &Emulator, op: &[&str]) -> serde_json::Value {
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(repo().join("tests/clients/meshcommander.js"))
+        .arg(emu.addr.ip().to_string())
+        .arg(emu.addr.port().to_string())
+        .arg(USER)
+        .arg(PASSWORD)
+        .args(op)
+        .env("AMT_CLIENTS_PREFIX", clients_prefix())
+        .stdin(std::process::Stdio::null());
+    run_driver(cmd)
+}
+
+#[test]
+fn meshcommander_subscribes_receives_and_unsubscribes() {
+    let installed = clients_prefix()
+        .join("node/node_modules/meshcentral/amt/amt.js")
+        .exists();
+    if !client_available(installed, "MeshCommander's stack (npm meshcentral)") {
+        return;
+    }
+    let emu = start();
+    let (addr, rx) = listener(None);
+    let url = format!("http://{addr}/mesh");
+    let v = meshcommander(&emu, &["subscribe", &url, "PushWithAck"]);
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["destinations"], serde_json::json!([url]));
+    assert_eq!(v["delivery_modes"], serde_json::json!([3]));
+    assert!(
+        v["filters"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("All")),
+        "{v:#}"
+    );
+    let mut c = emu.client();
+    assert_eq!(c.request_power(8).status, 200);
+    let got = event_with(&rx, "/mesh", "PLAT0362", &mut Vec::new());
+    assert!(got.body.contains("AckRequested"), "{}", got.body);
+    let v = meshcommander(&emu, &["unsubscribe", &url]);
+    assert_eq!(v["ok"], true, "{v:#}");
+    assert_eq!(v["destinations"], serde_json::json!([]));
+}

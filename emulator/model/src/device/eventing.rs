@@ -476,6 +476,15 @@ mod tests {
     }
 
     #[test]
+    fn unprovisioning_forgets_subscribers() {
+        let d = device("11.8");
+        d.add_subscription(request("http://127.0.0.1:9000/"))
+            .unwrap();
+        d.unprovision(super::super::Unprovisioning::Full);
+        assert!(d.subscriptions().is_empty());
+    }
+
+    #[test]
     fn pet_filters_change_and_unknown_ones_are_refused() {
         let d = device("11.8");
         d.set_pet_filter(2, false, true).unwrap();
