@@ -302,3 +302,15 @@ fn parses_renew_and_unsubscribe_with_their_identifier() {
     let r = parse(envelope("<e:Unsubscribe/>").as_bytes()).unwrap();
     assert_eq!(r.body, Body::Unsubscribe);
 }
+
+proptest::proptest! {
+    #[test]
+    fn mutated_subscriptions_never_panic(cut in proptest::prelude::any::<proptest::sample::Index>(), junk in "[<>/&;=\"a-z:]{0,8}") {
+        let xml = MESHCOMMANDER_SUBSCRIBE;
+        let at = cut.index(xml.len() + 1);
+        let at = (0..=at).rev().find(|i| xml.is_char_boundary(*i)).unwrap_or(0);
+        let mutated = format!("{}{}{}", &xml[..at], junk, &xml[at..]);
+        let _ = parse(mutated.as_bytes());
+        let _ = parse(&xml.as_bytes()[..at]);
+    }
+}
