@@ -56,10 +56,15 @@ pub fn start(endpoint: Arc<Endpoint>, tasks: &mut tokio::task::JoinSet<()>) {
 
 /// Sends one event to every subscriber that wants it, each on its own task.
 fn deliver(endpoint: &Endpoint, event: &DeviceEvent) {
+    // Most devices have no subscribers: ask before building anything.
+    let subscriptions = endpoint.device.subscriptions();
+    if subscriptions.is_empty() {
+        return;
+    }
     let Some(indication) = amtemu_wsman::indication(&endpoint.device, event) else {
         return;
     };
-    for sub in endpoint.device.subscriptions() {
+    for sub in subscriptions {
         if !indication.filters.contains(&sub.filter.as_str()) {
             continue;
         }
