@@ -7,6 +7,7 @@
 //
 // OPs: info | version | settings | powerstate | power N [pxe|cd|hdd|diag|https]
 //      | connect | fullstate | enum CLASS | get CLASS
+//      | subscribe URL [Push|PushWithAck] [USER PASS] | unsubscribe URL
 // Prints one JSON object as the last stdout line; exit 0 only on success.
 
 const fs = require('fs');
@@ -15,7 +16,8 @@ const C = require('./common');
 
 const CLIENT = 'meshcommander';
 const USAGE = 'meshcommander.js HOST PORT USER PASS OP [ARGS...] [--tls]\n' +
-    'OP: info | version | settings | powerstate | power N [pxe|cd|hdd|diag|https] | connect | fullstate | enum CLASS | get CLASS';
+    'OP: info | version | settings | powerstate | power N [pxe|cd|hdd|diag|https] | connect | fullstate | enum CLASS | get CLASS\n' +
+    '    | subscribe URL [Push|PushWithAck] [USER PASS] | unsubscribe URL';
 
 
 function loadStack(a) {
@@ -51,6 +53,8 @@ function mkApi(amtstack) {
         setHighAccuracyTimeSynch: (ta0, tm1, tm2) => new Promise((r) => amtstack.AMT_TimeSynchronizationService_SetHighAccuracyTimeSynch(ta0, tm1, tm2, cb(r))),
         auditLog: () => new Promise((r) => amtstack.GetAuditLog((s, records, status) => r({ status, records }))),
         messageLog: () => new Promise((r) => amtstack.GetMessageLog((s, records, tag, status) => r({ status, records }))),
+        subscribe: (mode, url, selectors, user, pass) => new Promise((r) => amtstack.Subscribe('CIM_FilterCollection', mode, url, cb(r), 0, 1, selectors, null, user, pass)),
+        unsubscribe: (selectors) => new Promise((r) => amtstack.UnSubscribe('CIM_FilterCollectionSubscription', cb(r), 0, 1, selectors)),
     };
 }
 
@@ -328,6 +332,44 @@ async function run(a) {
         const r = await api.get(cls);
         if (r.status !== 200) throw new StepError('Get ' + cls + ': status ' + r.status + (wsmanError(r) ? ' (' + wsmanError(r) + ')' : ''), { status: r.status });
         return Object.assign({ class: cls, status: r.status, method: r.response.Header.Method, body: r.response.Body }, common());
+    }
+    // The event subscription dialog (commander.htm: PullEventSubscriptions,
+    // newSubscriptionButtonOk, deleteSubscriptionButton): filters first,
+    // then Subscribe on the "All" filter, then the listing.
+    case 'subscribe': {
+        const [url, mode, user, pass] = a.args;
+        if (!url) throw new StepError('subscribe: need a URL');
+        const filters = await api.enum('CIM_FilterCollection');
+        if (filters.status !== 200) throw new StepError('Enumerate CIM_FilterCollection: status ' + filters.status);
+        const all = filters.items.find((f) => f.InstanceID === 'Intel(r) AMT:All');
+        if (!all) throw new StepError('no Intel(r) AMT:All filter', { filters: filters.items });
+        const r = await api.subscribe(mode || 'Push', url, { InstanceID: all.InstanceID }, user, pass);
+        if (r.status !== 200) throw new StepError('Subscribe: status ' + r.status + (wsmanError(r) ? ' (' + wsmanError(r) + ')' : ''), { status: r.status });
+        const listed = await api.batch(['CIM_ListenerDestination', 'CIM_FilterCollectionSubscription'], true);
+        const listeners = listed.responses.CIM_ListenerDestination.responses;
+        return Object.assign({
+            status: r.status,
+            filters: filters.items.map((f) => f.CollectionName.substring(13)),
+            destinations: listeners.map((l) => l.Destination),
+            delivery_modes: listeners.map((l) => l.DeliveryMode),
+        }, common());
+    }
+    case 'unsubscribe': {
+        const url = a.args[0];
+        if (!url) throw new StepError('unsubscribe: need a URL');
+        const listed = await api.batch(['CIM_ListenerDestination', 'CIM_FilterCollectionSubscription'], true);
+        const listeners = listed.responses.CIM_ListenerDestination.responses;
+        const subs = listed.responses.CIM_FilterCollectionSubscription.responses;
+        const c = listeners.findIndex((l) => l.Destination === url);
+        if (c < 0) throw new StepError('no subscriber ' + url, { destinations: listeners.map((l) => l.Destination) });
+        const anon = '<a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address>';
+        const r = await api.unsubscribe({
+            Filter: '<a:EndpointReference>' + anon + '<a:ReferenceParameters><w:ResourceURI>http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_FilterCollection</w:ResourceURI><w:SelectorSet><w:Selector Name="InstanceID">' + subs[c].Filter.ReferenceParameters.SelectorSet.Selector.Value + '</w:Selector></w:SelectorSet></a:ReferenceParameters></a:EndpointReference>',
+            Handler: '<a:EndpointReference>' + anon + '<a:ReferenceParameters><w:ResourceURI>http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ListenerDestinationWSManagement</w:ResourceURI><w:SelectorSet><w:Selector Name="CreationClassName">CIM_ListenerDestinationWSMAN</w:Selector><w:Selector Name="Name">' + listeners[c].Name + '</w:Selector><w:Selector Name="SystemCreationClassName">CIM_ComputerSystem</w:Selector><w:Selector Name="SystemName">Intel(r) AMT</w:Selector></w:SelectorSet></a:ReferenceParameters></a:EndpointReference>',
+        });
+        if (r.status !== 200) throw new StepError('Unsubscribe: status ' + r.status + (wsmanError(r) ? ' (' + wsmanError(r) + ')' : ''), { status: r.status });
+        const after = await api.enum('CIM_ListenerDestination');
+        return Object.assign({ status: r.status, destinations: after.items.map((l) => l.Destination) }, common());
     }
     default:
         throw new StepError('unknown op ' + a.op + '; ' + USAGE.split('\n')[1]);

@@ -258,6 +258,7 @@ impl EmulatorBuilder {
         }
         fleet.persist(&mut tasks);
         fleet.start_cira(&mut tasks);
+        fleet.start_eventing(&mut tasks);
         fleet
             .start_hellos(self.hellos)
             .map_err(EmulatorError::Hellos)?;

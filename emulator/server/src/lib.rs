@@ -7,6 +7,7 @@ pub mod cira;
 pub mod control;
 pub mod emulator;
 pub mod endpoint;
+pub mod eventing;
 pub mod faults;
 pub mod fleet;
 pub mod host_port;

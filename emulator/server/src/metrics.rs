@@ -45,6 +45,7 @@ struct OperationLabels {
     operation: &'static str,
 }
 
+/// An outcome label (hellos, event deliveries).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HelloLabels {
     outcome: &'static str,
@@ -76,6 +77,7 @@ pub struct Metrics {
     kvm: KvmMetrics,
     cira_attempts: Counter,
     cira_tunnels: Gauge,
+    event_deliveries: Family<HelloLabels, Counter>,
 }
 
 /// KVM sessions and what their updates cost on the wire.
@@ -169,6 +171,12 @@ impl Metrics {
             "CIRA connections open to an MPS (TLS up, handshake done or under way)",
             cira_tunnels.clone(),
         );
+        let event_deliveries = Family::<HelloLabels, Counter>::default();
+        registry.register(
+            "event_deliveries",
+            "WS-Eventing events sent to subscribers, by outcome (delivered, failed)",
+            event_deliveries.clone(),
+        );
         let tls_handshakes = Family::<TlsLabels, Counter>::default();
         registry.register(
             "tls_handshakes",
@@ -176,6 +184,7 @@ impl Metrics {
             tls_handshakes.clone(),
         );
         Metrics {
+            event_deliveries,
             tls_handshakes,
             kvm,
             cira_attempts,
@@ -249,6 +258,13 @@ impl Metrics {
     pub fn kvm_update(&self, bytes: usize) {
         self.kvm.updates.inc();
         self.kvm.update_bytes.inc_by(bytes as u64);
+    }
+
+    /// One WS-Eventing delivery ended: `delivered` or `failed`.
+    pub fn event_delivery(&self, outcome: &'static str) {
+        self.event_deliveries
+            .get_or_create(&HelloLabels { outcome })
+            .inc();
     }
 
     /// A device began connecting to its MPS.

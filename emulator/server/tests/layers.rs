@@ -16,6 +16,7 @@ const SERVER: &[&str] = &[
     "host_port",
     "kerberos",
     "endpoint",
+    "eventing",
     "http",
     "redirect",
     "cira",

@@ -5,6 +5,8 @@
 pub mod classes;
 pub mod enumeration;
 
+pub use classes::events::{Indication, indication};
+
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,7 +28,9 @@ pub struct WsmanState {
 }
 
 impl WsmanState {
-    fn next_message_id(&self) -> u64 {
+    /// The next MessageID of the device-wide counter (responses and the
+    /// events the device sends share it, as on firmware).
+    pub fn next_message_id(&self) -> u64 {
         self.message_counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
@@ -141,6 +145,9 @@ fn labels(device: &Device, req: &Request) -> (&'static str, &'static str) {
         Some(names::ACTION_ENUMERATE) => "Enumerate",
         Some(names::ACTION_PULL) => "Pull",
         Some(names::ACTION_RELEASE) => "Release",
+        Some(names::ACTION_SUBSCRIBE) => "Subscribe",
+        Some(names::ACTION_RENEW) => "Renew",
+        Some(names::ACTION_UNSUBSCRIBE) => "Unsubscribe",
         Some(action) => class
             .zip(uri)
             .and_then(|(class, uri)| {
@@ -286,8 +293,66 @@ fn respond(
                 "http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse",
             )))
         }
+        names::ACTION_SUBSCRIBE | names::ACTION_RENEW | names::ACTION_UNSUBSCRIBE => {
+            eventing(device, caller, class, req, action, header)
+        }
         _ => invoke(device, caller, class, req, action, uri, relates_to, state),
     }
+}
+
+/// WS-Eventing: Subscribe goes to the filter collection subscribed to;
+/// Renew and Unsubscribe to the subscription, named by its selectors
+/// (as MeshCommander does; a request without selectors would otherwise
+/// reach the first subscription, so it is refused).
+fn eventing<'a>(
+    device: &Device,
+    caller: &Caller,
+    class: &Class,
+    req: &Request,
+    action: &str,
+    header: impl Fn(&'static str) -> Header<'a>,
+) -> Result<String, Fault> {
+    use classes::events;
+    let expected = if action == names::ACTION_SUBSCRIBE {
+        "CIM_FilterCollection"
+    } else {
+        "CIM_FilterCollectionSubscription"
+    };
+    if class.name != expected {
+        return Err(Fault::ActionNotSupported);
+    }
+    class.authorize(caller, Operation::Write)?;
+    if req.selectors.as_ref().is_none_or(Vec::is_empty) {
+        return Err(Fault::InvalidSelectors);
+    }
+    let target = select(device, class, req)?;
+    let xml = match (action, &req.body) {
+        (names::ACTION_SUBSCRIBE, Body::Subscribe(args)) => {
+            let (manager, expires) =
+                events::subscribe(device, &target, args, req.issued_token.as_ref())?;
+            writer::subscribe_response(
+                &header("http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscribeResponse"),
+                &manager,
+                expires.as_deref(),
+            )
+        }
+        (names::ACTION_RENEW, Body::Renew { expires }) => {
+            let expires = events::renew(device, &target, expires.as_deref())?;
+            writer::renew_response(
+                &header("http://schemas.xmlsoap.org/ws/2004/08/eventing/RenewResponse"),
+                expires.as_deref(),
+            )
+        }
+        (names::ACTION_UNSUBSCRIBE, Body::Unsubscribe | Body::Empty) => {
+            events::unsubscribe(device, &target)?;
+            writer::empty_response(&header(
+                "http://schemas.xmlsoap.org/ws/2004/08/eventing/UnsubscribeResponse",
+            ))
+        }
+        _ => return Err(Fault::SchemaValidationError),
+    };
+    device.changed(class.name);
+    Ok(xml)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -384,6 +384,21 @@ fn every_class_of_every_profile_matches_the_schema() {
             device: device(fw.name),
             state: WsmanState::default(),
         };
+        // Classes that are empty on a fresh device get an instance to check.
+        if fw.has(amtemu_model::device::Feature::WsEventing) {
+            use amtemu_model::device::eventing::{DeliveryMode, SubscribeRequest};
+            walker
+                .device
+                .add_subscription(SubscribeRequest {
+                    filter: "Intel(r) AMT:All".into(),
+                    notify_to: "http://127.0.0.1:9/".into(),
+                    mode: DeliveryMode::Push,
+                    reference_parameters: Vec::new(),
+                    expires_in: None,
+                    credentials: None,
+                })
+                .expect("a subscription");
+        }
         // Every class this build answers is in the schema.
         for name in amtemu_wsman::classes::all_names() {
             if amtemu_wsman::classes::lookup(name, fw).is_some() && !names.contains(name) {

@@ -209,6 +209,10 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     s.nvram.ieee8021x = Default::default();
     // Unconfiguration deletes proxies (the DMT deactivation sequence).
     s.nvram.http_proxies.clear();
+    // Subscribers and PET filters are configuration of the provisioned
+    // device: an unprovisioned one tells nobody (inferred; an
+    // unconfigured device has no Event Manager users to subscribe).
+    s.nvram.eventing = Default::default();
     s.nvram.provisioning.otp = None;
     match how {
         Unprovisioning::Full => {

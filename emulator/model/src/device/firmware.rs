@@ -69,6 +69,13 @@ pub enum Feature {
     /// character references), not only a DNS label: CSME 18.0+ (class
     /// reference).
     UnicodeHostName,
+    /// WS-Eventing subscriptions (CIM_FilterCollection.Subscribe) and the
+    /// event manager's classes, 3.2+ (Intel's WS-Eventing feature page:
+    /// subscribers "from Release 3.2").
+    WsEventing,
+    /// SNMP PET alerts and their filters (AMT_PETFilterSetting), until
+    /// CSME 18.0 removed them (Intel's Event Filters page).
+    PetAlerts,
 }
 
 /// The TCP ports a firmware opens to the network.
@@ -218,6 +225,8 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::AmtAuthenticate, (15, 0), None),
     (Feature::OneClickRecovery, (16, 0), None),
     (Feature::UnicodeHostName, (18, 0), None),
+    (Feature::WsEventing, (3, 2), None),
+    (Feature::PetAlerts, (0, 0), Some((18, 0))),
 ];
 
 const ALL_PORTS: &[Port] = &[

@@ -8,6 +8,7 @@ pub mod cert_hashes;
 pub mod certs;
 pub mod chain;
 pub mod commit;
+pub mod eventing;
 pub mod firmware;
 mod host_link;
 pub mod http_proxy;
@@ -154,6 +155,10 @@ pub struct Nvram {
     /// CIRA's servers and policies; absent in older state files.
     #[serde(default)]
     pub remote_access: remote_access::RemoteAccess,
+    /// WS-Eventing subscriptions and PET filters; absent in older state
+    /// files.
+    #[serde(default)]
+    pub eventing: eventing::Eventing,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -262,6 +267,7 @@ impl Device {
                 http_proxies: Vec::new(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
                 remote_access: remote_access::RemoteAccess::default(),
+                eventing: eventing::Eventing::default(),
             },
             power: PowerMachine::new(config.power, config.timings),
             last_boot: BootTarget::Disk,

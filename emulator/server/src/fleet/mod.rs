@@ -398,6 +398,14 @@ impl Fleet {
         saved
     }
 
+    /// Starts delivering each device's events to its WS-Eventing
+    /// subscribers.
+    pub fn start_eventing(&self, tasks: &mut tokio::task::JoinSet<()>) {
+        for endpoint in &self.devices {
+            crate::eventing::start(endpoint.clone(), tasks);
+        }
+    }
+
     /// Starts the CIRA task of each device whose firmware has remote
     /// access; its tunnels come from the device's own address.
     pub fn start_cira(&self, tasks: &mut tokio::task::JoinSet<()>) {

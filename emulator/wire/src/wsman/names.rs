@@ -24,6 +24,14 @@ pub const ACTION_DELETE: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/
 pub const ACTION_ENUMERATE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate";
 pub const ACTION_PULL: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Pull";
 pub const ACTION_RELEASE: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release";
+pub const ACTION_SUBSCRIBE: &str = "http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe";
+pub const ACTION_RENEW: &str = "http://schemas.xmlsoap.org/ws/2004/08/eventing/Renew";
+pub const ACTION_UNSUBSCRIBE: &str = "http://schemas.xmlsoap.org/ws/2004/08/eventing/Unsubscribe";
+/// The Action of an event the device sends to a subscriber.
+pub const ACTION_EVENT: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/Event";
+/// WS-Eventing's push mode and WS-Man's push-with-acknowledgement mode.
+pub const DELIVERY_PUSH: &str = "http://schemas.xmlsoap.org/ws/2004/08/eventing/DeliveryModes/Push";
+pub const DELIVERY_PUSH_WITH_ACK: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck";
 pub const ACTION_WSMAN_FAULT: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault";
 pub const ACTION_ADDRESSING_FAULT: &str = "http://schemas.xmlsoap.org/ws/2004/08/addressing/fault";
 pub const ACTION_ENUMERATION_FAULT: &str =

@@ -32,6 +32,11 @@ pub struct Request {
     pub selectors: Option<Vec<(String, SelectorValue)>>,
     pub max_envelope_size: Option<u64>,
     pub operation_timeout: Option<String>,
+    /// WS-Eventing's Identifier header (Renew, Unsubscribe).
+    pub identifier: Option<String>,
+    /// A user name and password token in the WS-Trust IssuedTokens header
+    /// (MeshCommander's Subscribe carries delivery credentials there).
+    pub issued_token: Option<(String, String)>,
     pub body: Body,
 }
 
@@ -46,6 +51,11 @@ pub enum Body {
     Release {
         context: String,
     },
+    Subscribe(SubscribeArgs),
+    Renew {
+        expires: Option<String>,
+    },
+    Unsubscribe,
     /// Any other payload: a Put/Create instance or a method's `_INPUT`.
     /// `namespace` is the element's namespace URI.
     Payload {
@@ -67,6 +77,21 @@ pub struct EnumerateArgs {
     pub mode: EnumerationMode,
     pub optimize: bool,
     pub max_elements: Option<u32>,
+}
+
+/// A WS-Eventing Subscribe body, as read; the engine decides what it takes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscribeArgs {
+    /// The Delivery element's Mode attribute.
+    pub mode: Option<String>,
+    /// NotifyTo's Address.
+    pub notify_to: Option<String>,
+    /// NotifyTo's reference parameters: (element name, namespace, text),
+    /// echoed as headers of each event.
+    pub reference_parameters: Vec<(String, Option<String>, String)>,
+    pub expires: Option<String>,
+    /// The Delivery's wsman:Auth Profile attribute.
+    pub auth_profile: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -115,6 +140,8 @@ struct Start {
     local: String,
     must_understand: bool,
     name_attr: Option<String>,
+    /// A `Mode` (WS-Eventing Delivery) or `Profile` (wsman:Auth) attribute.
+    mode_attr: Option<String>,
 }
 
 struct Parser<'a> {
@@ -136,6 +163,7 @@ impl<'a> Parser<'a> {
             .to_string();
         let mut must_understand = false;
         let mut name_attr = None;
+        let mut mode_attr = None;
         for attr in e.attributes() {
             let attr = attr.map_err(|_| Fault::SchemaValidationError)?;
             let (attr_ns, attr_local) = self.reader.resolve_attribute(attr.key);
@@ -147,6 +175,7 @@ impl<'a> Parser<'a> {
                     must_understand = matches!(value.trim(), "true" | "1");
                 }
                 b"Name" => name_attr = Some(value.into_owned()),
+                b"Mode" | b"Profile" => mode_attr = Some(value.into_owned()),
                 _ => {}
             }
         }
@@ -155,6 +184,7 @@ impl<'a> Parser<'a> {
             local,
             must_understand,
             name_attr,
+            mode_attr,
         })
     }
 
@@ -284,6 +314,7 @@ impl<'a> Parser<'a> {
                 (Some(names::ADDRESSING), "MessageID") => Some(&mut request.message_id),
                 (Some(names::WSMAN), "ResourceURI") => Some(&mut request.resource_uri),
                 (Some(names::WSMAN), "OperationTimeout") => Some(&mut request.operation_timeout),
+                (Some(names::EVENTING), "Identifier") => Some(&mut request.identifier),
                 _ => None,
             };
             if let Some(slot) = slot {
@@ -307,6 +338,9 @@ impl<'a> Parser<'a> {
                             .parse()
                             .map_err(|_| Fault::SchemaValidationError)?,
                     );
+                }
+                (Some(names::TRUST), "IssuedTokens") => {
+                    request.issued_token = self.issued_tokens()?;
                 }
                 (Some(names::ADDRESSING), "ReplyTo" | "FaultTo" | "From")
                 | (Some(names::WSMAN), "Locale" | "DataLocale") => self.skip()?,
@@ -416,6 +450,14 @@ impl<'a> Parser<'a> {
                 (Some(names::ENUMERATION), "Release") => Body::Release {
                     context: self.pull()?.context,
                 },
+                (Some(names::EVENTING), "Subscribe") => Body::Subscribe(self.subscribe()?),
+                (Some(names::EVENTING), "Renew") => Body::Renew {
+                    expires: self.renew()?,
+                },
+                (Some(names::EVENTING), "Unsubscribe") => {
+                    self.skip()?;
+                    Body::Unsubscribe
+                }
                 _ => {
                     let class = s.local.clone();
                     let mut instance = self.object(1)?;
@@ -459,6 +501,107 @@ impl<'a> Parser<'a> {
                 Next::Eof => return Err(Fault::SchemaValidationError),
             }
         }
+    }
+
+    fn subscribe(&mut self) -> Result<SubscribeArgs, Fault> {
+        let mut args = SubscribeArgs::default();
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.local == "Delivery" => {
+                    args.mode = s.mode_attr;
+                    self.delivery(&mut args)?;
+                }
+                Next::Start(s) if s.local == "Expires" => {
+                    args.expires = Some(self.text()?.trim().to_string())
+                }
+                Next::Start(_) => self.skip()?,
+                Next::Text(_) => {}
+                Next::End => return Ok(args),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    fn delivery(&mut self, args: &mut SubscribeArgs) -> Result<(), Fault> {
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.local == "NotifyTo" => self.notify_to(args)?,
+                Next::Start(s) if s.local == "Auth" => {
+                    args.auth_profile = s.mode_attr;
+                    self.skip()?;
+                }
+                Next::Start(_) => self.skip()?,
+                Next::Text(_) => {}
+                Next::End => return Ok(()),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    fn notify_to(&mut self, args: &mut SubscribeArgs) -> Result<(), Fault> {
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.local == "Address" => {
+                    args.notify_to = Some(self.text()?.trim().to_string())
+                }
+                Next::Start(s) if s.local == "ReferenceParameters" => loop {
+                    match self.next()? {
+                        Next::Start(p) => {
+                            let text = self.text()?;
+                            args.reference_parameters.push((
+                                p.local,
+                                p.ns.map(Cow::into_owned),
+                                text.trim().to_string(),
+                            ));
+                        }
+                        Next::Text(_) => {}
+                        Next::End => break,
+                        Next::Eof => return Err(Fault::SchemaValidationError),
+                    }
+                },
+                Next::Start(_) => self.skip()?,
+                Next::Text(_) => {}
+                Next::End => return Ok(()),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    fn renew(&mut self) -> Result<Option<String>, Fault> {
+        let mut expires = None;
+        loop {
+            match self.next()? {
+                Next::Start(s) if s.local == "Expires" => {
+                    expires = Some(self.text()?.trim().to_string())
+                }
+                Next::Start(_) => self.skip()?,
+                Next::Text(_) => {}
+                Next::End => return Ok(expires),
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+    }
+
+    /// The first UsernameToken's user name and password, anywhere inside
+    /// the IssuedTokens header.
+    fn issued_tokens(&mut self) -> Result<Option<(String, String)>, Fault> {
+        let mut depth = 1usize;
+        let (mut user, mut password) = (None, None);
+        while depth > 0 {
+            match self.next()? {
+                Next::Start(s) if s.local == "Username" && user.is_none() => {
+                    user = Some(self.text()?.trim().to_string())
+                }
+                Next::Start(s) if s.local == "Password" && password.is_none() => {
+                    password = Some(self.text()?)
+                }
+                Next::Start(_) => depth += 1,
+                Next::End => depth -= 1,
+                Next::Text(_) => {}
+                Next::Eof => return Err(Fault::SchemaValidationError),
+            }
+        }
+        Ok(user.zip(password))
     }
 
     fn pull(&mut self) -> Result<PullArgs, Fault> {

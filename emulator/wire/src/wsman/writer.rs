@@ -214,6 +214,100 @@ pub fn create_response(h: &Header, created: &Epr) -> String {
     })
 }
 
+/// A WS-Eventing SubscribeResponse: the subscription's manager (the
+/// CIM_FilterCollectionSubscription instance, which Renew and Unsubscribe
+/// name by its selectors) and its expiry, if it has one.
+pub fn subscribe_response(h: &Header, manager: &Epr, expires: Option<&str>) -> String {
+    envelope(h, &[names::EVENTING], |out, _| {
+        out.push_str("<g:SubscribeResponse><g:SubscriptionManager>");
+        write_epr_content(out, manager);
+        out.push_str("</g:SubscriptionManager>");
+        write_expires(out, expires);
+        out.push_str("</g:SubscribeResponse>");
+    })
+}
+
+/// A WS-Eventing RenewResponse with the new expiry, if there is one.
+pub fn renew_response(h: &Header, expires: Option<&str>) -> String {
+    envelope(h, &[names::EVENTING], |out, _| {
+        out.push_str("<g:RenewResponse>");
+        write_expires(out, expires);
+        out.push_str("</g:RenewResponse>");
+    })
+}
+
+fn write_expires(out: &mut String, expires: Option<&str>) {
+    if let Some(expires) = expires {
+        out.push_str("<g:Expires>");
+        escape_into(out, expires);
+        out.push_str("</g:Expires>");
+    }
+}
+
+/// A reference parameter a subscriber gave, echoed as an event header.
+pub struct EchoedParameter<'a> {
+    pub name: &'a str,
+    pub namespace: Option<&'a str>,
+    pub text: &'a str,
+}
+
+/// An event as the device POSTs it to a subscriber, laid out as Intel's
+/// WS-Eventing event example: the fixed prefixes, the indication's class
+/// namespace as `g` and the common namespace as `h`; To and ReplyTo
+/// anonymous, AckRequested for push-with-ack, the Event action, the
+/// subscriber's reference parameters after the ResourceURI, and the
+/// CIM_AlertIndication as the body.
+pub fn event_message(
+    message_id: u64,
+    ack_requested: bool,
+    echoed: &[EchoedParameter],
+    indication: &Instance,
+) -> String {
+    let class_ns = names::class_uri(&indication.class);
+    let mut prefixes = Prefixes::new();
+    prefixes.of(&class_ns);
+    prefixes.of(names::COMMON);
+    let mut out = String::with_capacity(2048);
+    start_envelope(&mut out, &prefixes);
+    out.push_str("<a:Header><b:To>");
+    out.push_str(names::ANONYMOUS);
+    out.push_str("</b:To><b:ReplyTo><b:Address>");
+    out.push_str(names::ANONYMOUS);
+    out.push_str("</b:Address></b:ReplyTo>");
+    if ack_requested {
+        out.push_str("<c:AckRequested></c:AckRequested>");
+    }
+    out.push_str(r#"<b:Action a:mustUnderstand="true">"#);
+    out.push_str(names::ACTION_EVENT);
+    out.push_str("</b:Action><b:MessageID>");
+    write_message_id(&mut out, message_id);
+    out.push_str("</b:MessageID><c:ResourceURI>");
+    escape_into(&mut out, &class_ns);
+    out.push_str("</c:ResourceURI>");
+    for p in echoed {
+        // Names were read as XML names, so they need no escaping; a
+        // parameter without a namespace is written without a prefix.
+        match p.namespace {
+            Some(ns) => {
+                let _ = write!(out, r#"<m:{} xmlns:m=""#, p.name);
+                escape_into(&mut out, ns);
+                out.push_str(r#"">"#);
+                escape_into(&mut out, p.text);
+                let _ = write!(out, "</m:{}>", p.name);
+            }
+            None => {
+                let _ = write!(out, "<{}>", p.name);
+                escape_into(&mut out, p.text);
+                let _ = write!(out, "</{}>", p.name);
+            }
+        }
+    }
+    out.push_str("</a:Header><a:Body>");
+    write_instance(&mut out, &mut prefixes, indication, &class_ns);
+    out.push_str("</a:Body></a:Envelope>");
+    out
+}
+
 /// A response with an empty body (Delete, Release).
 pub fn empty_response(h: &Header) -> String {
     envelope(h, &[], |_, _| {})
@@ -457,6 +551,32 @@ mod tests {
             out,
             "a\u{fffd}b\u{fffd}c\u{fffd}d\te\nf&#13;g&lt;&amp;&gt;&quot;"
         );
+    }
+
+    #[test]
+    fn an_event_echoes_reference_parameters_and_asks_for_an_ack() {
+        let indication = Instance::new("CIM_AlertIndication")
+            .with("MessageID", "PLAT0354")
+            .with(
+                "IndicationTime",
+                Value::Datetime("2026-01-01T00:00:00Z".into()),
+            );
+        let echoed = [EchoedParameter {
+            name: "arg",
+            namespace: Some("http://x.com"),
+            text: "a<b",
+        }];
+        let xml = event_message(0x13, true, &echoed, &indication);
+        assert!(xml.contains("<c:AckRequested></c:AckRequested>"));
+        assert!(xml.contains(r#"<m:arg xmlns:m="http://x.com">a&lt;b</m:arg></a:Header>"#));
+        assert!(xml.contains("uuid:00000000-8086-8086-8086-000000000013"));
+        assert!(xml.contains(
+            "<g:CIM_AlertIndication><g:IndicationTime><h:Datetime>2026-01-01T00:00:00Z</h:Datetime></g:IndicationTime><g:MessageID>PLAT0354</g:MessageID></g:CIM_AlertIndication>"
+        ));
+        // The event parses as a request would, so a listener can read it.
+        let parsed = crate::wsman::request::parse(xml.as_bytes()).unwrap();
+        assert_eq!(parsed.action.as_deref(), Some(names::ACTION_EVENT));
+        assert!(!event_message(1, false, &[], &indication).contains("AckRequested"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! AMT_MessageLog: the event log, read with an iterator that clients
-//! position and then advance in batches.
+//! position and then advance in batches; and AMT_EventLogEntry, the same
+//! records as instances (Intel's deprecated but kept view of the log).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -18,40 +19,90 @@ const NAME: &str = "Intel(r) AMT:MessageLog 1";
 /// which also clears and freezes it.
 const EVENT_LOG_READ: Access = Access(&[realm::EVENT_LOG_READER, realm::EVENT_MANAGER]);
 
-pub static CLASSES: &[Class] = &[Class {
-    name: "AMT_MessageLog",
-    keys: &["CreationClassName", "Name"],
-    instances: message_log,
-    methods: &[
-        Method {
-            name: "PositionToFirstRecord",
-            requires: None,
-            call: position_to_first_record,
-        },
-        Method {
-            name: "GetRecords",
-            requires: None,
-            call: get_records,
-        },
-        Method {
-            name: "ClearLog",
-            requires: None,
-            call: clear_log,
-        },
-        Method {
-            name: "FreezeLog",
-            requires: None,
-            call: freeze_log,
-        },
-    ],
-    read: EVENT_LOG_READ,
-    invoke: Access::EVENT_MANAGER,
-    method_access: &[
-        ("PositionToFirstRecord", EVENT_LOG_READ),
-        ("GetRecords", EVENT_LOG_READ),
-    ],
-    ..CLASS
-}];
+pub static CLASSES: &[Class] = &[
+    Class {
+        name: "AMT_MessageLog",
+        keys: &["CreationClassName", "Name"],
+        instances: message_log,
+        methods: &[
+            Method {
+                name: "PositionToFirstRecord",
+                requires: None,
+                call: position_to_first_record,
+            },
+            Method {
+                name: "GetRecords",
+                requires: None,
+                call: get_records,
+            },
+            Method {
+                name: "ClearLog",
+                requires: None,
+                call: clear_log,
+            },
+            Method {
+                name: "FreezeLog",
+                requires: None,
+                call: freeze_log,
+            },
+        ],
+        read: EVENT_LOG_READ,
+        invoke: Access::EVENT_MANAGER,
+        method_access: &[
+            ("PositionToFirstRecord", EVENT_LOG_READ),
+            ("GetRecords", EVENT_LOG_READ),
+        ],
+        ..CLASS
+    },
+    Class {
+        name: "AMT_EventLogEntry",
+        keys: &["InstanceID"],
+        instances: event_log_entries,
+        read: EVENT_LOG_READ,
+        ..CLASS
+    },
+];
+
+/// Each record of the log as an AMT_EventLogEntry, newest first as
+/// GetRecords reads them, RecordID counting from 1 in that order. Intel's
+/// reference lists the class from 3.0 (deprecated in favour of
+/// AMT_MessageLog, gone in 6.0 only, which amtemu has no profile of) with
+/// the record's PET fields; the InstanceID form and EventData as the
+/// eight data bytes are inferred.
+fn event_log_entries(device: &Device) -> Vec<Instance> {
+    let Ok(all) = device.read_message_log(1, MAX_RECORDS) else {
+        return Vec::new();
+    };
+    all.records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let id = i + 1;
+            let at = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
+            Instance::new("AMT_EventLogEntry")
+                .with(
+                    "CreationTimeStamp",
+                    amtemu_wire::wsman::value::Value::Datetime(
+                        amtemu_wire::wsman::cim_time::format_datetime(u64::from(at)),
+                    ),
+                )
+                .with("DeviceAddress", i64::from(r[4]))
+                .with("ElementName", "Event Log Entry")
+                .with("Entity", i64::from(r[11]))
+                .with("EntityInstance", i64::from(r[12]))
+                .with_array("EventData", r[13..21].iter().map(|b| i64::from(*b)))
+                .with("EventOffset", i64::from(r[7]))
+                .with("EventSensorType", i64::from(r[5]))
+                .with("EventSeverity", i64::from(r[9]))
+                .with("EventSourceType", i64::from(r[8]))
+                .with("EventType", i64::from(r[6]))
+                .with("InstanceID", format!("Intel(r) AMT:EventLogEntry {id}"))
+                .with("LogName", NAME)
+                .with("RecordID", id.to_string())
+                .with("SensorNumber", i64::from(r[10]))
+        })
+        .collect()
+}
 
 /// The PT_STATUS a refusal answers with.
 fn status(refusal: MessageLogRefusal) -> PtStatus {
@@ -148,6 +199,26 @@ mod tests {
     use super::*;
     use amtemu_model::device::message_log::LogEvent;
     use amtemu_model::testing::device;
+
+    #[test]
+    fn entries_show_the_log_newest_first() {
+        let d = device("11.8");
+        assert!(event_log_entries(&d).is_empty());
+        let mut nvram = d.nvram();
+        nvram.message_log.push(10, LogEvent::PowerDown);
+        nvram.message_log.push(20, LogEvent::OsBoot);
+        d.restore(nvram);
+        let entries = event_log_entries(&d);
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[0].text("RecordID"), Some("1"));
+        // OS boot: firmware progress (0x0F), offset 2, data 0x40 0x13.
+        assert_eq!(entries[0].int("EventSensorType"), Some(0x0F));
+        assert_eq!(
+            entries[0].get("EventData").unwrap().items()[1].as_int(),
+            Some(0x13)
+        );
+        assert_eq!(entries[1].int("EventSensorType"), Some(0x09));
+    }
 
     #[test]
     fn records_page_newest_first_until_no_more() {

@@ -7,6 +7,7 @@ mod audit;
 mod authorization;
 mod boot;
 mod ethernet;
+pub(crate) mod events;
 mod http_proxy;
 mod identity;
 mod ieee8021x;
@@ -200,6 +201,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         authorization::CLASSES,
         boot::CLASSES,
         ethernet::CLASSES,
+        events::CLASSES,
         http_proxy::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,

@@ -221,6 +221,8 @@ mod properties {
                 selectors: Some(selectors.into_iter().map(|(n, v)| (n, SelectorValue::Text(v))).collect()),
                 max_envelope_size: None,
                 operation_timeout: None,
+                identifier: None,
+                issued_token: None,
                 body: Body::Payload { namespace: Some("urn:class".into()), instance },
             };
             (xml, request)
@@ -246,5 +248,69 @@ mod properties {
             let _ = parse(mutated.as_bytes());
             let _ = parse(&xml.as_bytes()[..at]);
         }
+    }
+}
+
+/// A Subscribe as MeshCommander's amt-wsman.js lays it out: default SOAP
+/// namespace, the delivery credentials in a WS-Trust IssuedTokens header,
+/// an opaque reference parameter and wsman:Auth in the Delivery.
+const MESHCOMMANDER_SUBSCRIBE: &str = r#"<?xml version="1.0" encoding="utf-8"?><Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" xmlns:m="http://x.com"><Header><a:Action>http://schemas.xmlsoap.org/ws/2004/08/eventing/Subscribe</a:Action><a:To>/wsman</a:To><w:ResourceURI>http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_FilterCollection</w:ResourceURI><a:MessageID>7</a:MessageID><a:ReplyTo><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo><w:SelectorSet><w:Selector Name="InstanceID">Intel(r) AMT:All</w:Selector></w:SelectorSet><t:IssuedTokens xmlns:t="http://schemas.xmlsoap.org/ws/2005/02/trust" xmlns:se="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><t:RequestSecurityTokenResponse><t:RequestedSecurityToken><se:UsernameToken><se:Username>listener</se:Username><se:Password Type="x">s3cret</se:Password></se:UsernameToken></t:RequestedSecurityToken></t:RequestSecurityTokenResponse></t:IssuedTokens></Header><Body><e:Subscribe><e:Delivery Mode="http://schemas.dmtf.org/wbem/wsman/1/wsman/PushWithAck"><e:NotifyTo><a:Address>http://127.0.0.1:9000/events</a:Address><a:ReferenceParameters><m:arg>console-7</m:arg></a:ReferenceParameters></e:NotifyTo><w:Auth Profile="http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/digest"/></e:Delivery><e:Expires>PT10M</e:Expires></e:Subscribe></Body></Envelope>"#;
+
+#[test]
+fn parses_a_subscribe_with_delivery_credentials_and_reference_parameters() {
+    let r = parse(MESHCOMMANDER_SUBSCRIBE.as_bytes()).unwrap();
+    assert_eq!(r.action.as_deref(), Some(names::ACTION_SUBSCRIBE));
+    assert_eq!(
+        r.issued_token,
+        Some(("listener".to_string(), "s3cret".to_string()))
+    );
+    let Body::Subscribe(args) = r.body else {
+        panic!("expected a Subscribe body");
+    };
+    assert_eq!(args.mode.as_deref(), Some(names::DELIVERY_PUSH_WITH_ACK));
+    assert_eq!(
+        args.notify_to.as_deref(),
+        Some("http://127.0.0.1:9000/events")
+    );
+    assert_eq!(
+        args.reference_parameters,
+        vec![(
+            "arg".to_string(),
+            Some("http://x.com".to_string()),
+            "console-7".to_string()
+        )]
+    );
+    assert_eq!(args.expires.as_deref(), Some("PT10M"));
+    assert!(args.auth_profile.unwrap().ends_with("/digest"));
+}
+
+#[test]
+fn parses_renew_and_unsubscribe_with_their_identifier() {
+    let envelope = |body: &str| {
+        format!(
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing"><s:Header><e:Identifier>uuid:1</e:Identifier></s:Header><s:Body>{body}</s:Body></s:Envelope>"#
+        )
+    };
+    let r = parse(envelope("<e:Renew><e:Expires>PT1H</e:Expires></e:Renew>").as_bytes()).unwrap();
+    assert_eq!(r.identifier.as_deref(), Some("uuid:1"));
+    assert_eq!(
+        r.body,
+        Body::Renew {
+            expires: Some("PT1H".into())
+        }
+    );
+    let r = parse(envelope("<e:Unsubscribe/>").as_bytes()).unwrap();
+    assert_eq!(r.body, Body::Unsubscribe);
+}
+
+proptest::proptest! {
+    #[test]
+    fn mutated_subscriptions_never_panic(cut in proptest::prelude::any::<proptest::sample::Index>(), junk in "[<>/&;=\"a-z:]{0,8}") {
+        let xml = MESHCOMMANDER_SUBSCRIBE;
+        let at = cut.index(xml.len() + 1);
+        let at = (0..=at).rev().find(|i| xml.is_char_boundary(*i)).unwrap_or(0);
+        let mutated = format!("{}{}{}", &xml[..at], junk, &xml[at..]);
+        let _ = parse(mutated.as_bytes());
+        let _ = parse(&xml.as_bytes()[..at]);
     }
 }
