@@ -2,12 +2,14 @@
 //! It knows nothing about sockets, XML or HTTP; the protocol layers call its
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
+pub mod agent_presence;
 pub mod alarms;
 pub mod audit;
 pub mod cert_hashes;
 pub mod certs;
 pub mod chain;
 pub mod commit;
+pub mod defense;
 pub mod firmware;
 mod host_link;
 pub mod http_proxy;
@@ -154,6 +156,12 @@ pub struct Nvram {
     /// CIRA's servers and policies; absent in older state files.
     #[serde(default)]
     pub remote_access: remote_access::RemoteAccess,
+    /// System Defense filters and policies; absent in older state files.
+    #[serde(default)]
+    pub defense: defense::Defense,
+    /// Agent presence watchdogs; absent in older state files.
+    #[serde(default)]
+    pub watchdogs: Vec<agent_presence::Watchdog>,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -198,6 +206,8 @@ pub struct DeviceState {
     /// by the server): no simulated host runs, and power steps wait for it
     /// (see [`Device::attach_outside_host`]).
     pub host_outside: bool,
+    /// The agent software the simulated host runs (not saved).
+    pub agent: agent_presence::HostAgent,
 }
 
 /// One virtual AMT device.
@@ -257,6 +267,8 @@ impl Device {
                 http_proxies: Vec::new(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
                 remote_access: remote_access::RemoteAccess::default(),
+                defense: defense::Defense::default(),
+                watchdogs: Vec::new(),
             },
             power: PowerMachine::new(config.power, config.timings),
             last_boot: BootTarget::Disk,
@@ -266,6 +278,7 @@ impl Device {
             provisioning_refusals: 0,
             host_setup: HostSetupProgress::default(),
             host_outside: false,
+            agent: agent_presence::HostAgent::default(),
         };
         let (events, _) = broadcast::channel(16);
         Arc::new_cyclic(|this| Device {
@@ -346,6 +359,7 @@ impl Device {
         }
         self.ring_alarms(state, now, &mut events);
         self.run_host(state, now, &mut events);
+        self.tend_watchdogs(state, now, &mut events);
         events
     }
 
