@@ -209,6 +209,12 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     s.nvram.ieee8021x = Default::default();
     // Unconfiguration deletes proxies (the DMT deactivation sequence).
     s.nvram.http_proxies.clear();
+    // System Defense and agent presence are configuration a console set
+    // up; unconfiguration returns them to the factory's empty tables
+    // (inferred: Intel's reference says unprovisioning restores factory
+    // settings, and lists no exception for them).
+    s.nvram.defense = Default::default();
+    s.nvram.watchdogs.clear();
     s.nvram.provisioning.otp = None;
     match how {
         Unprovisioning::Full => {

@@ -447,6 +447,16 @@ mod tests {
     }
 
     #[test]
+    fn unprovisioning_empties_the_tables() {
+        let d = device("11.8");
+        let arp = d.add_filter(filter("arp")).unwrap();
+        let p = d.add_policy(policy("isolate", vec![arp])).unwrap();
+        d.bind_policy(1, Some(p)).unwrap();
+        d.unprovision(crate::device::Unprovisioning::Full);
+        assert_eq!(d.defense(), Defense::default());
+    }
+
+    #[test]
     fn client_control_mode_has_no_system_defense() {
         let d = device("11.8");
         d.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
