@@ -206,6 +206,40 @@ fn conditions(device: &Device) -> Vec<Instance> {
         .collect()
 }
 
+fn named_epr(class: &str, key: &str, name: String) -> Epr {
+    Epr::new(names::class_uri(class))
+        .with("CreationClassName", class)
+        .with(key, name)
+        .with("SystemCreationClassName", "CIM_ComputerSystem")
+        .with("SystemName", "Intel(r) AMT")
+}
+
+/// The CIM_ConcreteDependency instances that tie a watchdog to its
+/// conditions and each condition to its action, as MeshCommander follows
+/// them to show a watchdog's actions (the class itself is `pki`'s).
+pub(crate) fn dependencies(device: &Device) -> Vec<Instance> {
+    let mut links = Vec::new();
+    for w in device.watchdogs() {
+        for a in &w.actions {
+            let condition = named_epr(CONDITION, "PolicyConditionName", condition_name(a.id));
+            links.push(
+                Instance::new("CIM_ConcreteDependency")
+                    .with("Antecedent", watchdog_epr(&w.device_id))
+                    .with("Dependent", condition.clone()),
+            );
+            links.push(
+                Instance::new("CIM_ConcreteDependency")
+                    .with("Antecedent", condition)
+                    .with(
+                        "Dependent",
+                        named_epr(ACTION, "PolicyActionName", action_name(a.id)),
+                    ),
+            );
+        }
+    }
+    links
+}
+
 fn u16_of(v: &Value) -> Option<u16> {
     u16::try_from(v.as_int()?).ok()
 }

@@ -13,8 +13,9 @@ const TRANSFER: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/";
 const ID: &str = "AAECAwQFBgcICQoLDA0ODw==";
 
 fn request(action: &str, class: &str, selectors: &str, body: &str) -> String {
+    let uri = names::class_uri(class);
     format!(
-        r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>{action}</a:Action><w:ResourceURI>{AMT}{class}</w:ResourceURI><a:MessageID>1</a:MessageID>{selectors}</Header><Body>{body}</Body></Envelope>"#
+        r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>{action}</a:Action><w:ResourceURI>{uri}</w:ResourceURI><a:MessageID>1</a:MessageID>{selectors}</Header><Body>{body}</Body></Envelope>"#
     )
 }
 
@@ -66,6 +67,17 @@ fn a_console_creates_a_watchdog_and_an_agent_feeds_it() {
     assert_eq!(return_value(&reply.xml), Some(0), "{}", reply.xml);
     assert_eq!(actions(&d).len(), 1);
     assert_eq!(conditions(&d)[0].int("OldState"), Some(4));
+    // MeshCommander follows CIM_ConcreteDependency from the watchdog to
+    // the condition and on to the action.
+    let links = send(request(
+        "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate",
+        "CIM_ConcreteDependency",
+        "",
+        r#"<Enumerate xmlns="http://schemas.xmlsoap.org/ws/2004/09/enumeration"><w:OptimizeEnumeration/><w:MaxElements>100</w:MaxElements></Enumerate>"#,
+    ));
+    assert!(links.xml.contains("PolicyConditionName"), "{}", links.xml);
+    assert!(links.xml.contains("PolicyActionName"), "{}", links.xml);
+    assert_eq!(dependencies(&d).len(), 2);
 
     let reply = send(invoke(ID, "RegisterAgent", ""));
     assert_eq!(return_value(&reply.xml), Some(0), "{}", reply.xml);
