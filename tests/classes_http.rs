@@ -184,12 +184,20 @@ fn watchdog_state(c: &mut Client) -> Option<String> {
 
 #[test]
 fn a_watchdog_expires_when_the_hosts_agent_stops_and_its_policy_goes_on() {
+    let dir = std::env::temp_dir().join(format!("amtemu-watchdog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let ip = unique_address();
     let control_addr = std::net::SocketAddr::from((ip, 17000));
-    let emu = Emulator::start_at(
-        &ip.to_string(),
-        &["--firmware", "11.8", "--control", &control_addr.to_string()],
-    );
+    let control_arg = control_addr.to_string();
+    let args = [
+        "--firmware",
+        "11.8",
+        "--control",
+        control_arg.as_str(),
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ];
+    let emu = Emulator::start_at(&ip.to_string(), &args);
     let mut c = emu.client();
     let create = |c: &mut Client, class: &str, props: &str| {
         let id = c.next_message_id();
@@ -298,4 +306,16 @@ fn a_watchdog_expires_when_the_hosts_agent_stops_and_its_policy_goes_on() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(watchdog_state(&mut c).as_deref(), Some("8"));
+
+    // The replies above went out after the state was on disk: a kill
+    // keeps the expired watchdog and the policy it switched on; the
+    // agent, software on the host, is not saved.
+    emu.kill_hard();
+    let emu = Emulator::start_at(&ip.to_string(), &args);
+    let mut c = emu.client();
+    assert_eq!(watchdog_state(&mut c).as_deref(), Some("8"));
+    let (_, v) = control(control_addr, "GET", &agent, "");
+    assert_eq!(v["active_policies"][0], 1, "{v}");
+    assert_eq!(v["enabled"], false, "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
