@@ -211,7 +211,8 @@ fn effects(state: &mut DeviceState) -> (&mut Vec<Watchdog>, Effects<'_>) {
     (
         &mut nvram.watchdogs,
         Effects {
-            defense: &mut nvram.defense,
+            // Only devices with watchdogs get here, so only they allocate.
+            defense: nvram.defense.get_or_insert_with(Default::default),
             log: &mut nvram.message_log,
             clock,
         },
@@ -285,11 +286,11 @@ impl Device {
         self.with_state(|s| {
             let at = find(&s.nvram.watchdogs, device_id)?;
             s.nvram.watchdogs.remove(at);
-            let defense = &mut s.nvram.defense;
-            if defense
-                .triggered
-                .as_ref()
-                .is_some_and(|t| t.by_watchdog == device_id)
+            if let Some(defense) = s.nvram.defense.as_deref_mut()
+                && defense
+                    .triggered
+                    .as_ref()
+                    .is_some_and(|t| t.by_watchdog == device_id)
             {
                 defense.triggered = None;
             }
@@ -360,7 +361,11 @@ impl Device {
         self.with_state(|s| {
             let at = find(&s.nvram.watchdogs, device_id)?;
             if let Some(p) = policy
-                && s.nvram.defense.policy(p).is_none()
+                && s.nvram
+                    .defense
+                    .as_deref()
+                    .and_then(|d| d.policy(p))
+                    .is_none()
             {
                 return Err(WatchdogRefusal::NoSuchPolicy);
             }

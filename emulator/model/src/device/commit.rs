@@ -213,7 +213,7 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     // up; unconfiguration returns them to the factory's empty tables
     // (inferred: Intel's reference says unprovisioning restores factory
     // settings, and lists no exception for them).
-    s.nvram.defense = Default::default();
+    s.nvram.defense = None;
     s.nvram.watchdogs.clear();
     s.nvram.provisioning.otp = None;
     match how {

@@ -207,7 +207,7 @@ impl Defense {
 
 impl Device {
     pub fn defense(&self) -> Defense {
-        self.with_state(|s| s.nvram.defense.clone())
+        self.with_state(|s| s.nvram.defense.as_deref().cloned().unwrap_or_default())
     }
 
     /// Runs a change of the System Defense tables under one lock, after
@@ -224,9 +224,9 @@ impl Device {
                 return Err(DefenseRefusal::NotPermitted);
             }
             // Work on a copy so a refusal changes nothing.
-            let mut defense = s.nvram.defense.clone();
+            let mut defense = s.nvram.defense.as_deref().cloned().unwrap_or_default();
             let r = f(&mut defense)?;
-            s.nvram.defense = defense;
+            s.nvram.defense = (defense != Defense::default()).then(|| Box::new(defense));
             Ok(r)
         })
     }

@@ -157,8 +157,10 @@ pub struct Nvram {
     #[serde(default)]
     pub remote_access: remote_access::RemoteAccess,
     /// System Defense filters and policies; absent in older state files.
+    /// None while empty, so a device nobody configured carries a pointer,
+    /// not the tables (fleets of a million devices).
     #[serde(default)]
-    pub defense: defense::Defense,
+    pub defense: Option<Box<defense::Defense>>,
     /// Agent presence watchdogs; absent in older state files.
     #[serde(default)]
     pub watchdogs: Vec<agent_presence::Watchdog>,
@@ -267,7 +269,7 @@ impl Device {
                 http_proxies: Vec::new(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
                 remote_access: remote_access::RemoteAccess::default(),
-                defense: defense::Defense::default(),
+                defense: None,
                 watchdogs: Vec::new(),
             },
             power: PowerMachine::new(config.power, config.timings),
