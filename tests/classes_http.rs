@@ -153,3 +153,169 @@ fn switching_the_web_ui_off_takes_its_pages_away_but_not_wsman() {
     assert_eq!(change(&mut c, "2"), "0");
     assert_eq!(logon().status, 200);
 }
+
+/// One control API request on a fresh connection: status and JSON body.
+fn control(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let r = Client::raw(addr, req.as_bytes()).expect("the control API answers");
+    let v = serde_json::from_str(&r.text()).unwrap_or(serde_json::Value::Null);
+    (r.status, v)
+}
+
+const WATCHDOG: &str = "AMT_AgentPresenceWatchdog";
+const AGENT_ID: &str = "AAECAwQFBgcICQoLDA0ODw==";
+
+fn watchdog_state(c: &mut Client) -> Option<String> {
+    let selectors = format!(
+        r#"<w:SelectorSet><w:Selector Name="DeviceID">{AGENT_ID}</w:Selector></w:SelectorSet>"#
+    );
+    let id = c.next_message_id();
+    let r = c.post(&envelope(ACTION_GET, WATCHDOG, &id, &selectors, ""));
+    element_text(&r.text(), "CurrentState")
+}
+
+#[test]
+fn a_watchdog_expires_when_the_hosts_agent_stops_and_its_policy_goes_on() {
+    let dir = std::env::temp_dir().join(format!("amtemu-watchdog-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ip = unique_address();
+    let control_addr = std::net::SocketAddr::from((ip, 17000));
+    let control_arg = control_addr.to_string();
+    let args = [
+        "--firmware",
+        "11.8",
+        "--control",
+        control_arg.as_str(),
+        "--state-dir",
+        dir.to_str().unwrap(),
+    ];
+    let emu = Emulator::start_at(&ip.to_string(), &args);
+    let mut c = emu.client();
+    let create = |c: &mut Client, class: &str, props: &str| {
+        let id = c.next_message_id();
+        let uri = class_uri(class);
+        c.post(&envelope(
+            "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create",
+            class,
+            &id,
+            "",
+            &format!(r#"<h:{class} xmlns:h="{uri}">{props}</h:{class}>"#),
+        ))
+    };
+    // A console sets up a policy that drops everything, a watchdog with a
+    // one-second timeout, and the action: Running -> Expired switches the
+    // policy on and logs an event.
+    let r = create(
+        &mut c,
+        "AMT_SystemDefensePolicy",
+        "<h:PolicyName>isolate</h:PolicyName><h:PolicyPrecedence>1</h:PolicyPrecedence><h:RxDefaultDrop>true</h:RxDefaultDrop><h:TxDefaultDrop>true</h:TxDefaultDrop>",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let policy_id = element_text(&r.text(), "Selector").expect("the policy's InstanceID");
+    let r = create(
+        &mut c,
+        WATCHDOG,
+        &format!(
+            "<h:DeviceID>{AGENT_ID}</h:DeviceID><h:TimeoutInterval>1</h:TimeoutInterval><h:StartupInterval>0</h:StartupInterval>"
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = c.invoke(
+        WATCHDOG,
+        "AddAction",
+        &format!(r#"<w:SelectorSet><w:Selector Name="DeviceID">{AGENT_ID}</w:Selector></w:SelectorSet>"#),
+        &format!("<h:OldState>4</h:OldState><h:NewState>8</h:NewState><h:EventOnTransition>true</h:EventOnTransition><h:ActionSd>{policy_id}</h:ActionSd>"),
+    );
+    assert_eq!(
+        element_text(&r.text(), "ReturnValue").as_deref(),
+        Some("0"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        watchdog_state(&mut c).as_deref(),
+        Some("1"),
+        "not started yet"
+    );
+
+    let (status, list) = control(control_addr, "GET", "/api/v1/devices", "");
+    assert_eq!(status, 200);
+    let name = list["devices"][0]["name"]
+        .as_str()
+        .expect("a device")
+        .replace('/', "%2F");
+    let agent = format!("/api/v1/devices/{name}/agent");
+
+    // The host's agent starts: it registers and keeps the watchdog fed,
+    // past many timeouts.
+    let (status, v) = control(control_addr, "POST", &agent, r#"{"action":"start"}"#);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["running"], true);
+    assert_eq!(watchdog_state(&mut c).as_deref(), Some("4"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        watchdog_state(&mut c).as_deref(),
+        Some("4"),
+        "expired while fed"
+    );
+
+    // It stops: the watchdog expires on its own and the policy goes on.
+    let (status, v) = control(control_addr, "POST", &agent, r#"{"action":"stop"}"#);
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            control(control_addr, "GET", &agent, "").1["watchdogs"][0]["state"] == 8
+        }),
+        "the watchdog did not expire"
+    );
+    let (_, v) = control(control_addr, "GET", &agent, "");
+    assert_eq!(v["active_policies"][0], 1, "{v}");
+    assert_eq!(watchdog_state(&mut c).as_deref(), Some("8"));
+
+    // Bad input over the wire: an unknown action, a heartbeat that is not
+    // registered, an unknown watchdog.
+    let (status, _) = control(control_addr, "POST", &agent, r#"{"action":"crash"}"#);
+    assert_eq!(status, 400);
+    let r = c.invoke(
+        WATCHDOG,
+        "AssertPresence",
+        &format!(
+            r#"<w:SelectorSet><w:Selector Name="DeviceID">{AGENT_ID}</w:Selector></w:SelectorSet>"#
+        ),
+        "<h:SequenceNumber>1</h:SequenceNumber>",
+    );
+    assert_eq!(
+        element_text(&r.text(), "ReturnValue").as_deref(),
+        Some("16"),
+        "{}",
+        r.text()
+    );
+    let r = c.invoke(
+        WATCHDOG,
+        "RegisterAgent",
+        r#"<w:SelectorSet><w:Selector Name="DeviceID">AQECAwQFBgcICQoLDA0ODw==</w:Selector></w:SelectorSet>"#,
+        "",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(watchdog_state(&mut c).as_deref(), Some("8"));
+
+    // The replies above went out after the state was on disk: a kill
+    // keeps the expired watchdog and the policy it switched on; the
+    // agent, software on the host, is not saved.
+    emu.kill_hard();
+    let emu = Emulator::start_at(&ip.to_string(), &args);
+    let mut c = emu.client();
+    assert_eq!(watchdog_state(&mut c).as_deref(), Some("8"));
+    let (_, v) = control(control_addr, "GET", &agent, "");
+    assert_eq!(v["active_policies"][0], 1, "{v}");
+    assert_eq!(v["enabled"], false, "{v}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

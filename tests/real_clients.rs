@@ -232,8 +232,10 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
         return;
     }
     // The fewest classes each profile answers with 200, as measured when
-    // the alarm clock, provisioning hashes, web UI and port classes came.
-    for (fw, min_answered) in [("3.2.1", 44), ("11.8", 64), ("15.0", 64)] {
+    // the alarm clock, provisioning hashes, web UI and port classes came,
+    // raised when System Defense and agent presence came (11 classes of
+    // the walk).
+    for (fw, min_answered) in [("3.2.1", 60), ("11.8", 90), ("15.0", 92)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
@@ -254,6 +256,9 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
         let kvm = if fw == "3.2.1" { 400 } else { 200 };
         assert_eq!(statuses["CIM_KVMRedirectionSAP"], kvm, "{fw}");
         assert_eq!(state["eventlog_status"], 200);
+        for class in ["AMT_SystemDefensePolicy", "AMT_AgentPresenceWatchdog"] {
+            assert_eq!(statuses[class], 200, "{fw}: {class}");
+        }
     }
 }
 

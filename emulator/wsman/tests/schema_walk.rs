@@ -373,6 +373,81 @@ fn draft_entry(walker: &Walker, class: &str) -> String {
     entry
 }
 
+/// Fills tables a fresh device leaves empty, so their instances are
+/// walked too.
+fn furnish(device: &amtemu_model::device::Device) {
+    use amtemu_model::device::Feature;
+    use amtemu_model::device::agent_presence::Watchdog;
+    use amtemu_model::device::defense::{
+        DefaultAction, Filter, FilterMatch, FilterProfile, IpMatch, Policy,
+    };
+    if device.firmware.has(Feature::WsEventing) {
+        use amtemu_model::device::eventing::{DeliveryMode, SubscribeRequest};
+        device
+            .add_subscription(SubscribeRequest {
+                filter: "Intel(r) AMT:All".into(),
+                notify_to: "http://127.0.0.1:9/".into(),
+                mode: DeliveryMode::Push,
+                reference_parameters: Vec::new(),
+                expires_in: None,
+                credentials: None,
+            })
+            .expect("a subscription");
+    }
+    if device.firmware.has(Feature::SystemDefense) {
+        let filter = |name: &str, matches| Filter {
+            handle: 0,
+            name: name.into(),
+            direction: 0,
+            profile: FilterProfile::RateLimit,
+            profile_data: Some(100),
+            event_on_match: true,
+            matches,
+        };
+        let arp = device
+            .add_filter(filter("arp", FilterMatch::Ethernet { protocol: 0x0806 }))
+            .unwrap();
+        let ip = IpMatch {
+            version: 4,
+            protocol: Some(6),
+            src_address: Some(vec![10, 0, 0, 1]),
+            src_mask: Some(vec![255, 255, 255, 0]),
+            src_address_end: Some(vec![10, 0, 0, 9]),
+            dest_address: Some(vec![10, 0, 1, 1]),
+            dest_mask: Some(vec![255, 255, 255, 0]),
+            dest_address_end: Some(vec![10, 0, 1, 9]),
+            src_ports: Some((1024, 2048)),
+            dest_ports: Some((80, 443)),
+            tcp_flags_on: Some(2),
+            tcp_flags_off: Some(16),
+        };
+        let web = device
+            .add_filter(filter("web", FilterMatch::Ip(ip)))
+            .unwrap();
+        let policy = device
+            .add_policy(Policy {
+                handle: 0,
+                name: "isolate".into(),
+                precedence: 1,
+                anti_spoofing: 1,
+                filters: vec![arp, web],
+                tx: DefaultAction::default(),
+                rx: DefaultAction::default(),
+            })
+            .unwrap();
+        device.bind_policy(0, Some(policy)).unwrap();
+        if device.firmware.has(Feature::AgentPresence) {
+            let id = "AAECAwQFBgcICQoLDA0ODw==";
+            device
+                .create_watchdog(Watchdog::new(id, "antivirus", 60, 120))
+                .unwrap();
+            device
+                .add_watchdog_action(id, 4, 8, true, Some(policy))
+                .unwrap();
+        }
+    }
+}
+
 #[test]
 fn every_class_of_every_profile_matches_the_schema() {
     let schema = schema();
@@ -384,21 +459,7 @@ fn every_class_of_every_profile_matches_the_schema() {
             device: device(fw.name),
             state: WsmanState::default(),
         };
-        // Classes that are empty on a fresh device get an instance to check.
-        if fw.has(amtemu_model::device::Feature::WsEventing) {
-            use amtemu_model::device::eventing::{DeliveryMode, SubscribeRequest};
-            walker
-                .device
-                .add_subscription(SubscribeRequest {
-                    filter: "Intel(r) AMT:All".into(),
-                    notify_to: "http://127.0.0.1:9/".into(),
-                    mode: DeliveryMode::Push,
-                    reference_parameters: Vec::new(),
-                    expires_in: None,
-                    credentials: None,
-                })
-                .expect("a subscription");
-        }
+        furnish(&walker.device);
         // Every class this build answers is in the schema.
         for name in amtemu_wsman::classes::all_names() {
             if amtemu_wsman::classes::lookup(name, fw).is_some() && !names.contains(name) {

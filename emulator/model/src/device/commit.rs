@@ -213,6 +213,12 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     // device: an unprovisioned one tells nobody (inferred; an
     // unconfigured device has no Event Manager users to subscribe).
     s.nvram.eventing = Default::default();
+    // System Defense and agent presence are configuration a console set
+    // up; unconfiguration returns them to the factory's empty tables
+    // (inferred: Intel's reference says unprovisioning restores factory
+    // settings, and lists no exception for them).
+    s.nvram.defense = None;
+    s.nvram.watchdogs.clear();
     s.nvram.provisioning.otp = None;
     match how {
         Unprovisioning::Full => {

@@ -12,6 +12,11 @@ use tls::{TLS_1_0, TLS_1_0_PSK, TLS_1_1, TLS_1_2};
 /// Capabilities that appear (or disappear) between firmware generations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Feature {
+    /// System Defense (filters, policies; "circuit breaker"), 2.5+.
+    SystemDefense,
+    /// Agent presence watchdogs, 2.5+ (the VA variant of 5.0/5.1 is not
+    /// modelled).
+    AgentPresence,
     /// AMT_AuditLog and audit policy (Access Monitor), 4.0+.
     AuditLog,
     /// Wireless management, 802.1X profiles, 4.0+.
@@ -204,6 +209,8 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::PskSetup, (2, 0), Some((11, 0))),
     (Feature::RemoteConfiguration, (2, 2), None),
     (Feature::ProvisioningSuffixRelaxation, (2, 6), None),
+    (Feature::SystemDefense, (2, 5), None),
+    (Feature::AgentPresence, (2, 5), None),
     (Feature::AuditLog, (4, 0), None),
     (Feature::Wireless, (4, 0), None),
     (Feature::RemoteAccess, (4, 0), None),

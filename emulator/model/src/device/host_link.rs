@@ -30,6 +30,7 @@ impl Device {
             state.nvram.message_log.push(logged, e);
         }
         events.push(DeviceEvent::Booted(target));
+        Self::watchdogs_host_booted(state, at);
         if !state.host_outside {
             self.host_mut(state, at).boot(at, target);
         }

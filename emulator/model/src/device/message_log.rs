@@ -7,6 +7,9 @@ use super::Device;
 /// Sensor types, entities and offsets used for the events the emulator logs.
 const SENSOR_FIRMWARE_PROGRESS: u8 = 0x0F;
 const SENSOR_POWER_UNIT: u8 = 0x09;
+/// Watchdog 2 (IPMI sensor type 0x23). Inferred: no capture of an agent
+/// presence record was found; the event data carry the old and new state.
+const SENSOR_WATCHDOG: u8 = 0x23;
 const EVENT_TYPE_SENSOR_SPECIFIC: u8 = 0x6F;
 const ENTITY_BIOS: u8 = 34;
 const ENTITY_SYSTEM_BOARD: u8 = 7;
@@ -24,6 +27,8 @@ pub enum LogEvent {
     OsBoot,
     /// Power unit: the system was powered down.
     PowerDown,
+    /// An agent presence watchdog changed state (the CurrentState codes).
+    AgentPresence { from: u8, to: u8 },
 }
 
 /// The log: records oldest first, bounded like the firmware's (390 records).
@@ -142,6 +147,7 @@ fn record(at_unix: u32, event: LogEvent) -> [u8; 21] {
         LogEvent::VideoInit => (SENSOR_FIRMWARE_PROGRESS, 2, ENTITY_BIOS, 0x40, 0x03),
         LogEvent::OsBoot => (SENSOR_FIRMWARE_PROGRESS, 2, ENTITY_BIOS, 0x40, 0x13),
         LogEvent::PowerDown => (SENSOR_POWER_UNIT, 0, ENTITY_SYSTEM_BOARD, 0x00, 0x00),
+        LogEvent::AgentPresence { from, to } => (SENSOR_WATCHDOG, 0, ENTITY_SYSTEM_BOARD, from, to),
     };
     let mut r = [0u8; 21];
     r[0..4].copy_from_slice(&at_unix.to_le_bytes());

@@ -2,6 +2,7 @@
 //! It knows nothing about sockets, XML or HTTP; the protocol layers call its
 //! methods, and its changes go out as [`DeviceEvent`]s.
 
+pub mod agent_presence;
 pub mod alarms;
 pub mod audit;
 pub mod cert_hashes;
@@ -9,6 +10,7 @@ pub mod certs;
 pub mod chain;
 pub mod commit;
 pub mod eventing;
+pub mod defense;
 pub mod firmware;
 mod host_link;
 pub mod http_proxy;
@@ -159,6 +161,14 @@ pub struct Nvram {
     /// files.
     #[serde(default)]
     pub eventing: eventing::Eventing,
+    /// System Defense filters and policies; absent in older state files.
+    /// None while empty, so a device nobody configured carries a pointer,
+    /// not the tables (fleets of a million devices).
+    #[serde(default)]
+    pub defense: Option<Box<defense::Defense>>,
+    /// Agent presence watchdogs; absent in older state files.
+    #[serde(default)]
+    pub watchdogs: Vec<agent_presence::Watchdog>,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -208,6 +218,8 @@ pub struct DeviceState {
     /// by the server): no simulated host runs, and power steps wait for it
     /// (see [`Device::attach_outside_host`]).
     pub host_outside: bool,
+    /// The agent software the simulated host runs (not saved).
+    pub agent: agent_presence::HostAgent,
 }
 
 /// One virtual AMT device.
@@ -268,6 +280,8 @@ impl Device {
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
                 remote_access: remote_access::RemoteAccess::default(),
                 eventing: eventing::Eventing::default(),
+                defense: None,
+                watchdogs: Vec::new(),
             },
             power: PowerMachine::new(config.power, config.timings),
             last_boot: BootTarget::Disk,
@@ -277,6 +291,7 @@ impl Device {
             provisioning_refusals: 0,
             host_setup: HostSetupProgress::default(),
             host_outside: false,
+            agent: agent_presence::HostAgent::default(),
         };
         let (events, _) = broadcast::channel(16);
         Arc::new_cyclic(|this| Device {
@@ -357,6 +372,7 @@ impl Device {
         }
         self.ring_alarms(state, now, &mut events);
         self.run_host(state, now, &mut events);
+        self.tend_watchdogs(state, now, &mut events);
         events
     }
 

@@ -44,6 +44,9 @@
 //! - `GET /api/v1/devices/{name}/cira`: the CIRA tunnel's state (also in
 //!   the detail view); `POST .../cira/connect`: a user-initiated connection
 //!   as host software asks for one (202).
+//! - `GET /api/v1/devices/{name}/agent`: the simulated host's agent
+//!   (enabled, running, the watchdogs it feeds); `POST` with
+//!   `{"action": "start"|"stop"}` starts or kills it.
 //! - `GET /metrics`: Prometheus metrics ([`metrics`]), OpenMetrics text.
 //! - `GET /`: the dashboard ([`dashboard`]), a page over this API; its
 //!   consoles are WebSockets at `GET /api/v1/devices/{name}/sol` and
@@ -54,6 +57,7 @@
 //! small task per device): to count power transitions and to feed the
 //! event stream, which serializes events only while someone is connected.
 
+mod agent;
 mod auth;
 mod bridge;
 mod cira;
@@ -158,6 +162,10 @@ fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
             get(get_faults).put(set_faults).delete(clear_faults),
         )
         .route("/api/v1/devices/{name}/setup-mode", post(setup_mode))
+        .route(
+            "/api/v1/devices/{name}/agent",
+            get(agent::status).post(agent::set),
+        )
         .route("/api/v1/devices/{name}/hello", get(hello_status))
         .route("/api/v1/devices/{name}/cira", get(cira::status))
         .route("/api/v1/devices/{name}/cira/connect", post(cira::connect))

@@ -2,6 +2,7 @@
 //! device state to instances and implements what clients can do with it.
 //! Classes know nothing of sockets or XML text; they see [`Instance`]s.
 
+mod agent_presence;
 mod alarm_clock;
 mod audit;
 mod authorization;
@@ -24,6 +25,7 @@ mod remote_access;
 mod screen_settings;
 mod setup;
 mod storage;
+mod system_defense;
 mod time;
 mod web_ui;
 
@@ -196,6 +198,7 @@ impl Class {
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new(|| {
     let modules: &[&'static [Class]] = &[
+        agent_presence::CLASSES,
         alarm_clock::CLASSES,
         audit::CLASSES,
         authorization::CLASSES,
@@ -218,6 +221,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         remote_access::CLASSES,
         setup::CLASSES,
         storage::CLASSES,
+        system_defense::CLASSES,
         time::CLASSES,
         web_ui::CLASSES,
     ];
@@ -345,6 +349,23 @@ pub(crate) fn put_checked<R: Rule>(
 pub(crate) fn refused(property: &str, refusal: ValueRefusal) -> Fault {
     tracing::info!(property, %refusal, "a written value was refused");
     Fault::InternalError(PtStatus::InvalidParameter.into())
+}
+
+/// An optional property of a Create, Put or method body read with `read`:
+/// absent is `None`; present but not of its type (or out of range) is an
+/// invalid representation, as firmware answers a malformed write.
+pub(crate) fn optional<T>(
+    input: &Instance,
+    name: &str,
+    read: impl FnOnce(&amtemu_wire::wsman::value::Value) -> Option<T>,
+) -> Result<Option<T>, Fault> {
+    match input.get(name) {
+        None => Ok(None),
+        Some(v) => read(v).map(Some).ok_or_else(|| {
+            tracing::info!(property = name, "a written value is malformed");
+            Fault::InvalidRepresentation
+        }),
+    }
 }
 
 pub(crate) fn put_text(input: &Instance, name: &str, slot: &mut String) -> Result<(), Fault> {

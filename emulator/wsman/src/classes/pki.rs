@@ -412,6 +412,7 @@ fn concrete_dependencies(device: &Device) -> Vec<Instance> {
                 .with("Antecedent", certificate_epr(certificate))
                 .with("Dependent", key_epr(key))
         })
+        .chain(super::agent_presence::dependencies(device))
         .collect()
 }
 
