@@ -35,6 +35,17 @@ pub enum Kind {
     Openssl,
 }
 
+impl Kind {
+    /// The server the baseline is, as reports name it.
+    pub fn server(self) -> &'static str {
+        match self {
+            Kind::Http => "hyper",
+            Kind::Tls => "rustls",
+            Kind::Openssl => "openssl",
+        }
+    }
+}
+
 /// Accepts on `listener` until the task is dropped, answering every request
 /// with `body_len` bytes.
 /// `firmware` names the row the OpenSSL baseline serves.

@@ -125,7 +125,8 @@ impl GetRun {
 
     /// Drives a baseline server at `addr` with exactly the same requests,
     /// Authorization header included (it is computed and sent, and ignored).
-    pub async fn against_baseline(&self, addr: SocketAddr) -> Stats {
+    /// `server` names it in the report (hyper, rustls, openssl).
+    pub async fn against_baseline(&self, addr: SocketAddr, server: &str) -> Stats {
         let mut workers = Vec::new();
         for _ in 0..self.workers() {
             let mut session = DigestSession::new(&self.user, &self.password);
@@ -135,8 +136,7 @@ impl GetRun {
             workers.push(c);
         }
         let label = format!(
-            "baseline {} {}",
-            if self.tls { "rustls" } else { "hyper" },
+            "baseline {server} {}",
             self.kind().trim_start_matches("get ")
         );
         scheduler::run(&label, workers, self.load, self.duration).await

@@ -418,6 +418,11 @@ async fn get(args: GetArgs, handshakes: bool, operation: Operation) -> anyhow::R
     // The targets: keep-alive Gets at half a bare hyper server's
     // rate, new handshakes at 80% of bare rustls's.
     let target = if handshakes { 0.8 } else { 0.5 };
+    let kind = match (tls, &args.baseline_firmware) {
+        (false, _) => Kind::Http,
+        (true, None) => Kind::Tls,
+        (true, Some(_)) => Kind::Openssl,
+    };
     let mut baseline = None;
     if args.baseline {
         let body_len = run
@@ -425,11 +430,6 @@ async fn get(args: GetArgs, handshakes: bool, operation: Operation) -> anyhow::R
             .await
             .map_err(anyhow::Error::msg)
             .context("probing amtemu")?;
-        let kind = match (tls, &args.baseline_firmware) {
-            (false, _) => Kind::Http,
-            (true, None) => Kind::Tls,
-            (true, Some(_)) => Kind::Openssl,
-        };
         let firmware = args
             .baseline_firmware
             .as_deref()
@@ -451,7 +451,7 @@ async fn get(args: GetArgs, handshakes: bool, operation: Operation) -> anyhow::R
         let ours = run.against_amtemu().await.map_err(anyhow::Error::msg)?;
         println!("{ours}");
         if baseline.is_some() {
-            let base = run.against_baseline(args.baseline_addr).await;
+            let base = run.against_baseline(args.baseline_addr, kind.server()).await;
             println!("{base}");
             println!("{}", report::ratio_line(&ours, &base, target));
             ratios.push(report::ratio(&ours, &base));

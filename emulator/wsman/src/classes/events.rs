@@ -372,7 +372,11 @@ pub fn indication(device: &Device, event: &DeviceEvent) -> Option<Indication> {
             BootTarget::Diagnostic => "PLAT0302",
             BootTarget::BiosSetup => "PLAT0312",
         },
-        DeviceEvent::PowerRequested(_) | DeviceEvent::SettingsChanged(_) => return None,
+        // Redirection sessions are not sent: their Intel message IDs
+        // (iAMT00xx) are not in the registry this module follows.
+        DeviceEvent::PowerRequested(_)
+        | DeviceEvent::SettingsChanged(_)
+        | DeviceEvent::RedirectionSession { .. } => return None,
     };
     let instance = Instance::new("CIM_AlertIndication")
         .with("AlertType", 5)
