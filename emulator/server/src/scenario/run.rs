@@ -1,7 +1,6 @@
 //! Running a scenario against a fleet: faults at start, then the timeline
 //! and the expectations in time order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -85,11 +84,6 @@ impl Scenario {
         let started_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, millis);
-        let by_name: HashMap<&str, &Arc<Endpoint>> = fleet
-            .devices()
-            .iter()
-            .map(|e| (e.device.name.as_str(), e))
-            .collect();
         // Indexed by the whole fleet's device index; outside this process's
         // shard there is no endpoint, and nothing there is acted on or
         // checked (see `Scenario::with_shard`).
@@ -99,9 +93,10 @@ impl Scenario {
             .iter()
             .enumerate()
             .map(|(d, s)| {
+                // A scenario's devices all have a part in it: built now.
                 range
                     .contains(&d)
-                    .then(|| by_name.get(s.config.name.as_str()).map(|e| Arc::clone(e)))?
+                    .then(|| fleet.index_of(&s.config.name).and_then(|i| fleet.get(i)))?
             })
             .collect();
         let missing = range.clone().filter(|&d| endpoints[d].is_none()).count();
