@@ -88,18 +88,21 @@ impl Scenario {
         // shard there is no endpoint, and nothing there is acted on or
         // checked (see `Scenario::with_shard`).
         let range = self.shard_range();
-        let endpoints: Vec<Option<Arc<Endpoint>>> = self
-            .specs
-            .iter()
-            .enumerate()
-            .map(|(d, s)| {
-                // A scenario's devices all have a part in it: built now.
-                range
-                    .contains(&d)
-                    .then(|| fleet.index_of(&s.config.name).and_then(|i| fleet.get(i)))?
-            })
-            .collect();
-        let missing = range.clone().filter(|&d| endpoints[d].is_none()).count();
+        let endpoints = Devices {
+            fleet: &fleet,
+            index: self
+                .specs
+                .iter()
+                .enumerate()
+                .map(|(d, s)| {
+                    range
+                        .contains(&d)
+                        .then(|| fleet.index_of(&s.config.name))
+                        .flatten()
+                })
+                .collect(),
+        };
+        let missing = range.clone().filter(|&d| endpoints.index[d].is_none()).count();
         if missing > 0 {
             tracing::warn!(
                 missing,
@@ -110,7 +113,7 @@ impl Scenario {
         let mut faulted_at_start = 0;
         for group in &self.groups {
             if let Some((plan, targets)) = &group.faults {
-                for endpoint in targets.iter().filter_map(|&d| endpoints[d].as_ref()) {
+                for endpoint in targets.iter().filter_map(|&d| endpoints.get(d)) {
                     endpoint.faults.set(plan.clone());
                     faulted_at_start += 1;
                 }
@@ -133,8 +136,9 @@ impl Scenario {
             }
         }
         let mut watchers = tokio::task::JoinSet::new();
-        for (d, endpoint) in endpoints.iter().enumerate() {
-            let (true, Some(endpoint)) = (watched[d], endpoint) else {
+        for d in (0..watched.len()).filter(|&d| watched[d]) {
+            // Watched from the start: built now.
+            let Some(endpoint) = endpoints.get(d) else {
                 continue;
             };
             let mut events = endpoint.device.subscribe();
@@ -228,7 +232,7 @@ impl Scenario {
     fn fire(
         &self,
         event: &Event,
-        endpoints: &[Option<Arc<Endpoint>>],
+        endpoints: &Devices,
         start: Instant,
     ) -> EventReport {
         let mut applied = 0;
@@ -237,9 +241,10 @@ impl Scenario {
         let mut selected = 0;
         for &d in event.target.devices.iter().filter(|d| range.contains(d)) {
             selected += 1;
-            match &endpoints[d] {
+            // An event reaches its devices: built now if they were not.
+            match endpoints.get(d) {
                 Some(endpoint) => {
-                    if apply(event.action, event.plan.as_ref(), endpoint) {
+                    if apply(event.action, event.plan.as_ref(), &endpoint) {
                         applied += 1;
                     }
                 }
@@ -263,7 +268,7 @@ impl Scenario {
     fn check(
         &self,
         x: &Expectation,
-        endpoints: &[Option<Arc<Endpoint>>],
+        endpoints: &Devices,
         seen: &[AtomicBool],
         start: Instant,
     ) -> ExpectationReport {
@@ -276,20 +281,30 @@ impl Scenario {
             .filter(|d| range.contains(d))
             .collect();
         for &d in &mine {
-            let Some(endpoint) = &endpoints[d] else {
+            let Some(index) = endpoints.index[d] else {
                 continue;
             };
-            let device = &endpoint.device;
-            let ok = match x.check {
-                Check::Power(want) => want.matches(device.with_state(|s| s.power.state())),
-                Check::Provisioned(want) => {
-                    (device.with_state(|s| s.nvram.setup.state) == ProvisioningState::Post) == want
+            // Unbuilt devices are checked against their initial state (no
+            // one changed them), except whether they answer: that takes
+            // reaching them.
+            let ok = match (x.check, endpoints.fleet.built_device(index)) {
+                (Check::Responds(want), _) => endpoints.get(d).is_some_and(|e| responds(&e) == want),
+                (Check::SawPowerOn(want), _) => seen[d].load(Ordering::Relaxed) == want,
+                (check, Some(endpoint)) => {
+                    let device = &endpoint.device;
+                    let (power, setup, hellos) = device.with_state(|s| {
+                        (
+                            s.power.state(),
+                            s.nvram.setup.state,
+                            s.nvram.provisioning.hello.delivered,
+                        )
+                    });
+                    state_matches(check, power, setup, hellos)
                 }
-                Check::Responds(want) => responds(endpoint) == want,
-                Check::SawPowerOn(want) => seen[d].load(Ordering::Relaxed) == want,
-                Check::HellosDelivered(least) => {
-                    device.with_state(|s| s.nvram.provisioning.hello.delivered) >= least
-                }
+                (check, None) => match endpoints.fleet.initial(index) {
+                    Some(initial) => state_matches(check, initial.power, initial.provisioning, 0),
+                    None => continue,
+                },
             };
             if ok {
                 matching += 1;
@@ -313,5 +328,36 @@ impl Scenario {
             message: String::new(),
         }
         .with_counts(matching, mine.len())
+    }
+}
+
+/// The scenario's devices in this process's fleet, by scenario index;
+/// built when an event or a check reaches them.
+struct Devices<'a> {
+    fleet: &'a Fleet,
+    /// Scenario device → fleet index (None outside this shard, or when the
+    /// fleet has no device of that name).
+    index: Vec<Option<usize>>,
+}
+
+impl Devices<'_> {
+    fn get(&self, d: usize) -> Option<Arc<Endpoint>> {
+        self.fleet.get(self.index.get(d).copied().flatten()?)
+    }
+}
+
+/// Whether a device in this state passes a check of its state.
+fn state_matches(
+    check: Check,
+    power: HostPower,
+    setup: ProvisioningState,
+    hellos_delivered: u32,
+) -> bool {
+    match check {
+        Check::Power(want) => want.matches(power),
+        Check::Provisioned(want) => (setup == ProvisioningState::Post) == want,
+        Check::HellosDelivered(least) => hellos_delivered >= least,
+        // Checked by the caller.
+        Check::Responds(_) | Check::SawPowerOn(_) => false,
     }
 }
