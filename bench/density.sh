@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 n=${1:?device count}
 reach=${2:-20}
 shift $(( $# >= 2 ? 2 : 1 ))
-bin=target/release/amtemu
+bin=${BIN:-target/release/amtemu}
 first=${FIRST:-127.4.0.1}
 port=${PORT:-16992}
 log=$(mktemp)

@@ -10,9 +10,9 @@ use anyhow::{Context, bail};
 use amtemu_model::device::Port;
 use amtemu_model::device::local_account::LOCAL_ACCOUNT;
 use amtemu_server::emulator::{Emulator, EmulatorBuilder};
+use amtemu_server::fleet::shard::Shard;
 use amtemu_server::fleet::source::{Layout, LayoutArgs};
 use amtemu_server::fleet::{DeviceSource, DeviceSpec, FleetError};
-use amtemu_server::fleet::shard::Shard;
 use amtemu_server::scenario::Scenario;
 use amtemu_server::tls;
 
@@ -48,43 +48,50 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|config| (args.name.clone(), config))
         .into_iter()
         .collect();
-    run_emulator(DeviceSource::listed(vec![spec]), d, false, None, qemu, |emulator| {
-        let Some(endpoint) = emulator.fleet().get(0) else {
-            return;
-        };
-        let device = &endpoint.device;
-        if emulator.listening().is_empty() {
-            println!(
-                "amtemu: firmware {} opens none of the configured ports; nothing to serve",
-                firmware.name
-            );
-        }
-        for (addr, port) in emulator.listening() {
-            match port {
-                Port::Redirection | Port::RedirectionTls => println!(
-                    "amtemu: device {} redirection (SOL, IDE-R, KVM) on {addr}",
-                    device.name
-                ),
-                Port::Local => {}
-                Port::Vnc => println!(
-                    "amtemu: device {} KVM as VNC on {addr} (once Is5900PortEnabled is set)",
-                    device.name
-                ),
-                Port::Http | Port::Https => println!(
-                    "amtemu: AMT {} device {} listening on {}://{addr}/wsman (user {}, realm {})",
-                    firmware.name,
-                    device.name,
-                    if *port == Port::Https {
-                        "https"
-                    } else {
-                        "http"
-                    },
-                    d.user,
-                    device.identity.digest_realm
-                ),
+    run_emulator(
+        DeviceSource::listed(vec![spec]),
+        d,
+        false,
+        None,
+        qemu,
+        |emulator| {
+            let Some(endpoint) = emulator.fleet().get(0) else {
+                return;
+            };
+            let device = &endpoint.device;
+            if emulator.listening().is_empty() {
+                println!(
+                    "amtemu: firmware {} opens none of the configured ports; nothing to serve",
+                    firmware.name
+                );
             }
-        }
-    })
+            for (addr, port) in emulator.listening() {
+                match port {
+                    Port::Redirection | Port::RedirectionTls => println!(
+                        "amtemu: device {} redirection (SOL, IDE-R, KVM) on {addr}",
+                        device.name
+                    ),
+                    Port::Local => {}
+                    Port::Vnc => println!(
+                        "amtemu: device {} KVM as VNC on {addr} (once Is5900PortEnabled is set)",
+                        device.name
+                    ),
+                    Port::Http | Port::Https => println!(
+                        "amtemu: AMT {} device {} listening on {}://{addr}/wsman (user {}, realm {})",
+                        firmware.name,
+                        device.name,
+                        if *port == Port::Https {
+                            "https"
+                        } else {
+                            "http"
+                        },
+                        d.user,
+                        device.identity.digest_realm
+                    ),
+                }
+            }
+        },
+    )
 }
 
 pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
@@ -138,7 +145,12 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         let specs: Vec<DeviceSpec> = (0..source.len()).filter_map(|i| source.spec(i)).collect();
         write_name_files(&args, &specs)?;
     }
-    let address = |i: usize| source.spec(i).map(|s| s.address.to_string()).unwrap_or_default();
+    let address = |i: usize| {
+        source
+            .spec(i)
+            .map(|s| s.address.to_string())
+            .unwrap_or_default()
+    };
     let (first, last) = (address(0), address(source.len() - 1));
     let of_shard = if shard.count() > 1 {
         format!(

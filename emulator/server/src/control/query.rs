@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::fleet::Fleet;
 use crate::endpoint::cira::CiraPhase;
+use crate::fleet::Fleet;
 use amtemu_model::device::{HostPower, Named, ProvisioningState};
 
 /// The query of `GET /api/v1/devices`: a page and optional filters, each

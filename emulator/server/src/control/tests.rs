@@ -512,7 +512,9 @@ async fn the_list_filters_and_counts_the_fleet() {
         None,
     )
     .await;
-    r.fleet.get(1).unwrap()
+    r.fleet
+        .get(1)
+        .unwrap()
         .device
         .with_state(|s| s.power.force(HostPower::S5));
     let names = |v: &Value| -> Vec<String> {

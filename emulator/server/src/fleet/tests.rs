@@ -51,9 +51,21 @@ fn nothing_is_built_until_reached() {
     let built: Vec<usize> = fleet.built().map(|(i, _)| i).collect();
     assert_eq!(built, [258]);
     // .0 and .255 and addresses past the fleet name no device.
-    assert!(fleet.lookup(SocketAddr::from(([127, 40, 1, 0], 16992))).is_none());
-    assert!(fleet.lookup(SocketAddr::from(([127, 42, 0, 1], 16992))).is_none());
-    assert!(fleet.lookup(SocketAddr::from(([127, 40, 0, 1], 1))).is_none());
+    assert!(
+        fleet
+            .lookup(SocketAddr::from(([127, 40, 1, 0], 16992)))
+            .is_none()
+    );
+    assert!(
+        fleet
+            .lookup(SocketAddr::from(([127, 42, 0, 1], 16992)))
+            .is_none()
+    );
+    assert!(
+        fleet
+            .lookup(SocketAddr::from(([127, 40, 0, 1], 1)))
+            .is_none()
+    );
     assert_eq!(fleet.built().count(), 1);
 }
 

@@ -102,7 +102,10 @@ impl Scenario {
                 })
                 .collect(),
         };
-        let missing = range.clone().filter(|&d| endpoints.index[d].is_none()).count();
+        let missing = range
+            .clone()
+            .filter(|&d| endpoints.index[d].is_none())
+            .count();
         if missing > 0 {
             tracing::warn!(
                 missing,
@@ -229,12 +232,7 @@ impl Scenario {
         }
     }
 
-    fn fire(
-        &self,
-        event: &Event,
-        endpoints: &Devices,
-        start: Instant,
-    ) -> EventReport {
+    fn fire(&self, event: &Event, endpoints: &Devices, start: Instant) -> EventReport {
         let mut applied = 0;
         let mut missing = 0;
         let range = self.shard_range();
@@ -288,7 +286,9 @@ impl Scenario {
             // one changed them), except whether they answer: that takes
             // reaching them.
             let ok = match (x.check, endpoints.fleet.built_device(index)) {
-                (Check::Responds(want), _) => endpoints.get(d).is_some_and(|e| responds(&e) == want),
+                (Check::Responds(want), _) => {
+                    endpoints.get(d).is_some_and(|e| responds(&e) == want)
+                }
                 (Check::SawPowerOn(want), _) => seen[d].load(Ordering::Relaxed) == want,
                 (check, Some(endpoint)) => {
                     let device = &endpoint.device;
