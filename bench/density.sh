@@ -9,7 +9,8 @@
 # (process start to ready) and VmRSS; then sends an authenticated WS-Man
 # Get (curl --digest) to REACH (default 20) random devices, checks each
 # answered 200 with its own name, and prints VmRSS again and the cost per
-# reached device. PORT (default 16992) is the devices' HTTP port.
+# reached device. PORT (default 16992) is the devices' HTTP port; BIN the
+# amtemu binary (default target/release/amtemu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:?device count}
