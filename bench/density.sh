@@ -27,7 +27,7 @@ start=$(date +%s%N)
     --redirection-port $((port + 2)) --redirection-tls-port $((port + 3)) --local-port 0 \
     "$@" >"$log" 2>&1 &
 pid=$!
-until grep -q "ready in" "$log"; do
+until grep -q "ready in [0-9]* ms" "$log"; do
     if ! kill -0 "$pid" 2>/dev/null; then cat "$log"; exit 1; fi
     sleep 0.01
 done
