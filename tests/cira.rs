@@ -233,7 +233,8 @@ async fn direct_get(device: SocketAddr, class: &'static str) -> String {
 }
 
 async fn wait_for_phase(emulator: &Emulator, index: usize, phase: CiraPhase) {
-    let status = &emulator.fleet().devices()[index].cira;
+    let endpoint = emulator.fleet().get(index).unwrap();
+    let status = &endpoint.cira;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while status.snapshot().phase != phase {
         assert!(
@@ -263,14 +264,14 @@ async fn a_device_calls_home_and_serves_wsman_through_the_tunnel() {
     let emulator = start(&[a, b]).await;
     let dev_a = SocketAddr::new(IpAddr::V4(a), 16992);
     let dev_b = SocketAddr::new(IpAddr::V4(b), 16992);
-    let cira = |i: usize| emulator.fleet().devices()[i].cira.snapshot();
+    let cira = |i: usize| emulator.fleet().get(i).unwrap().cira.snapshot();
     assert_eq!(cira(0).phase, CiraPhase::Off);
 
     configure(dev_a, mps_addr, pki.root.clone(), MPS_PASSWORD).await;
     let mut tunnel_a = accept_from(&mps, a).await;
     assert_eq!(
         tunnel_a.uuid.map(|u| u.0),
-        Some(emulator.fleet().devices()[0].device.identity.uuid),
+        Some(emulator.fleet().get(0).unwrap().device.identity.uuid),
         "PROTOCOLVERSION carries the platform UUID"
     );
     assert_eq!(tunnel_a.username.as_deref(), Some(MPS_USER));
@@ -385,7 +386,8 @@ async fn refused_passwords_and_untrusted_servers_show_as_the_last_error() {
         .await
         .unwrap();
     assert!(refused.is_err(), "TLS must fail");
-    let status = &emulator.fleet().devices()[0].cira;
+    let endpoint = emulator.fleet().get(0).unwrap();
+    let status = &endpoint.cira;
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while !status
         .snapshot()
@@ -547,7 +549,7 @@ async fn meshcentral_sees_the_device_and_powers_it_through_the_tunnel() {
     );
     assert_eq!(verdict["powerstate"], 2, "read through the tunnel: on");
     assert_eq!(verdict["power_off"], 0, "RequestPowerStateChange accepted");
-    let device = &emulator.fleet().devices()[0].device;
+    let device = emulator.fleet().get(0).unwrap().device.clone();
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while device.with_state(|s| s.power.destination()).is_on() {
         assert!(

@@ -52,7 +52,7 @@ async fn an_in_process_emulator_serves_stops_and_comes_back_with_its_state() {
         "{:?}",
         emulator.listening()
     );
-    assert_eq!(emulator.fleet().devices().len(), 1);
+    assert_eq!(emulator.fleet().len(), 1);
     assert_eq!(host_name(http).await, "amt-0001");
 
     let status = tokio::task::spawn_blocking(move || {
@@ -119,7 +119,7 @@ async fn a_state_file_from_the_previous_layout_loads() {
     let ha1 = base64::engine::general_purpose::STANDARD
         .decode("T2JpJbt1ExvzFHMSTs8uIQ==")
         .expect("base64");
-    let device = &emulator.fleet().devices()[0].device;
+    let device = emulator.fleet().get(0).unwrap().device.clone();
     assert_eq!(
         device
             .nvram()

@@ -137,8 +137,8 @@ async fn mixed_fleet(config: QemuConfig) -> (Emulator, Arc<Endpoint>, Arc<Endpoi
     .start()
     .await
     .expect("the emulator starts");
-    let devices = emulator.fleet().devices();
-    let (vm, sim) = (devices[0].clone(), devices[1].clone());
+    let fleet = emulator.fleet();
+    let (vm, sim) = (fleet.get(0).unwrap(), fleet.get(1).unwrap());
     (emulator, vm, sim)
 }
 

@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 
 use amtemu_model::device::Port;
 
-use crate::fleet::{DeviceSpec, Fleet, FleetError};
+use crate::fleet::tasks::TaskOwner;
+use crate::fleet::{DeviceSource, DeviceSpec, Fleet, FleetError};
 use crate::provision::HelloConfig;
 use crate::store::{Store, StoreError};
 use crate::tls::TlsContext;
@@ -55,7 +56,7 @@ enum CaSource {
 /// What an emulator is made of; [`EmulatorBuilder::start`] brings it up.
 #[derive(Debug)]
 pub struct EmulatorBuilder {
-    specs: Vec<DeviceSpec>,
+    devices: Result<DeviceSource, FleetError>,
     ca: CaSource,
     key_pool: usize,
     state_dir: Option<PathBuf>,
@@ -76,8 +77,14 @@ impl EmulatorBuilder {
     /// default directory, no state directory, no control API, one
     /// listener per device port, plain redirection logins offered.
     pub fn new(specs: Vec<DeviceSpec>) -> EmulatorBuilder {
+        EmulatorBuilder::from_source(DeviceSource::listed(specs))
+    }
+
+    /// An emulator of the source's devices (a laid-out fleet keeps no
+    /// list of them), with the defaults of [`EmulatorBuilder::new`].
+    pub fn from_source(devices: Result<DeviceSource, FleetError>) -> EmulatorBuilder {
         EmulatorBuilder {
-            specs,
+            devices,
             ca: CaSource::Dir(crate::tls::ca::default_dir()),
             key_pool: crate::tls::ca::DEFAULT_KEY_POOL,
             state_dir: None,
@@ -171,12 +178,13 @@ impl EmulatorBuilder {
 
     /// How many devices the emulator will have.
     pub fn device_count(&self) -> usize {
-        self.specs.len()
+        self.devices.as_ref().map_or(0, |d| d.len())
     }
 
-    /// Builds the devices (restoring saved state), binds every port, and
-    /// starts serving, on the current tokio runtime. `progress` hears how
-    /// many devices are built, now and then, for large fleets.
+    /// Builds the devices that have work before anyone reaches them
+    /// (restoring saved state; the rest are built on first reach), binds
+    /// every port, and starts serving, on the current tokio runtime.
+    /// `progress` hears how many devices are built, now and then.
     pub async fn start_with_progress(
         self,
         progress: impl FnMut(usize),
@@ -195,7 +203,8 @@ impl EmulatorBuilder {
         }
         .with_key_pool(self.key_pool);
         let store = self.state_dir.as_deref().map(Store::open).transpose()?;
-        let many = self.specs.len() > 1;
+        let devices = self.devices?;
+        let many = devices.len() > 1;
         let tls = Arc::new(TlsContext { ca });
         if many {
             // Low-priority work the first handshakes would otherwise wait for.
@@ -203,22 +212,21 @@ impl EmulatorBuilder {
             std::thread::spawn(move || tls.ca.fill_key_pool());
         }
         let fleet = Arc::new(
-            Fleet::new_with_progress(self.specs, tls, store, progress)?
+            Fleet::from_source(devices, tls, store, progress)?
                 .with_max_connections(self.max_connections),
         );
-        for endpoint in fleet.devices() {
-            endpoint
-                .redirect
-                .set_plain_auth(self.plain_redirection_auth);
-        }
+        let device_tasks = TaskOwner::default();
+        let plain_auth = self.plain_redirection_auth;
+        fleet.on_build(Box::new(move |_, _, endpoint| {
+            endpoint.redirect.set_plain_auth(plain_auth);
+        }));
         let mut tasks = JoinSet::new();
         for (name, config) in self.qemu_hosts {
             let endpoint = fleet
-                .devices()
-                .iter()
-                .find(|e| e.device.name == name)
+                .index_of(&name)
+                .and_then(|i| fleet.get(i))
                 .ok_or_else(|| EmulatorError::NoSuchDevice(name.clone()))?;
-            tasks.spawn(crate::qemu::drive(endpoint.clone(), config));
+            tasks.spawn(crate::qemu::drive(endpoint, config));
         }
         let listeners = if self.shared_listener {
             bind_shared(&fleet).await?
@@ -248,17 +256,14 @@ impl EmulatorBuilder {
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|source| EmulatorError::ControlBind { addr, source })?;
-            tasks.spawn(crate::control::serve_metrics(
-                fleet.devices().len(),
-                listener,
-            ));
+            tasks.spawn(crate::control::serve_metrics(fleet.len(), listener));
         }
         if !many {
-            fleet.log_events(&mut tasks);
+            fleet.log_events(&device_tasks.handle());
         }
-        fleet.persist(&mut tasks);
-        fleet.start_cira(&mut tasks);
-        fleet.start_eventing(&mut tasks);
+        fleet.persist(&device_tasks.handle());
+        fleet.start_cira(&device_tasks.handle());
+        fleet.start_eventing(&device_tasks.handle());
         fleet
             .start_hellos(self.hellos)
             .map_err(EmulatorError::Hellos)?;
@@ -268,6 +273,7 @@ impl EmulatorBuilder {
             listening,
             control,
             tasks,
+            device_tasks,
         })
     }
 
@@ -295,6 +301,8 @@ pub struct Emulator {
     listening: Vec<(SocketAddr, Port)>,
     control: Option<SocketAddr>,
     tasks: JoinSet<()>,
+    /// Built devices' tasks (persistence, CIRA, event log).
+    device_tasks: TaskOwner,
 }
 
 impl Emulator {
@@ -322,6 +330,7 @@ impl Emulator {
     /// is closed once the fleet is gone.
     pub async fn stop(mut self) -> Result<(), StoreError> {
         self.tasks.shutdown().await;
+        self.device_tasks.shutdown().await;
         self.fleet.save_all()
     }
 }

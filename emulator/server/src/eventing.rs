@@ -33,13 +33,15 @@ const DEADLINE: Duration = Duration::from_secs(5);
 /// The most of a listener's answer read (its status line and headers).
 const MAX_ANSWER: usize = 16 * 1024;
 
-/// Starts delivering the endpoint's device events to its subscribers.
-pub fn start(endpoint: Arc<Endpoint>, tasks: &mut tokio::task::JoinSet<()>) {
+/// The task that delivers the endpoint's device events to its
+/// subscribers, for firmware with WS-Eventing (the fleet runs it from the
+/// device's first reach).
+pub fn delivery(endpoint: Arc<Endpoint>) -> Option<impl Future<Output = ()> + Send + 'static> {
     if !endpoint.device.firmware.has(Feature::WsEventing) {
-        return;
+        return None;
     }
     let mut events = endpoint.device.subscribe();
-    tasks.spawn(async move {
+    Some(async move {
         loop {
             let event = match events.recv().await {
                 Ok(event) => event,
@@ -51,7 +53,7 @@ pub fn start(endpoint: Arc<Endpoint>, tasks: &mut tokio::task::JoinSet<()>) {
             };
             deliver(&endpoint, &event);
         }
-    });
+    })
 }
 
 /// Sends one event to every subscriber that wants it, each on its own task.

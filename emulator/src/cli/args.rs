@@ -17,7 +17,7 @@ use amtemu_server::fleet::Ports;
 use amtemu_server::tls;
 
 /// How every device starts, for `serve` and `fleet` alike.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct DeviceArgs {
     /// Host power state at start.
     #[arg(long, value_enum, default_value = "s0")]

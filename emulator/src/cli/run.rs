@@ -2,16 +2,17 @@
 //! [`EmulatorBuilder`], start it, say where everything listens, and serve
 //! until a signal (or a scenario's verdict).
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
 use amtemu_model::device::Port;
 use amtemu_model::device::local_account::LOCAL_ACCOUNT;
 use amtemu_server::emulator::{Emulator, EmulatorBuilder};
-use amtemu_server::fleet::DeviceSpec;
 use amtemu_server::fleet::shard::Shard;
+use amtemu_server::fleet::source::{Layout, LayoutArgs};
+use amtemu_server::fleet::{DeviceSource, DeviceSpec, FleetError};
 use amtemu_server::scenario::Scenario;
 use amtemu_server::tls;
 
@@ -47,56 +48,50 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(|config| (args.name.clone(), config))
         .into_iter()
         .collect();
-    run_emulator(vec![spec], d, false, None, qemu, |emulator| {
-        let device = &emulator.fleet().devices()[0].device;
-        if emulator.listening().is_empty() {
-            println!(
-                "amtemu: firmware {} opens none of the configured ports; nothing to serve",
-                firmware.name
-            );
-        }
-        for (addr, port) in emulator.listening() {
-            match port {
-                Port::Redirection | Port::RedirectionTls => println!(
-                    "amtemu: device {} redirection (SOL, IDE-R, KVM) on {addr}",
-                    device.name
-                ),
-                Port::Local => {}
-                Port::Vnc => println!(
-                    "amtemu: device {} KVM as VNC on {addr} (once Is5900PortEnabled is set)",
-                    device.name
-                ),
-                Port::Http | Port::Https => println!(
-                    "amtemu: AMT {} device {} listening on {}://{addr}/wsman (user {}, realm {})",
-                    firmware.name,
-                    device.name,
-                    if *port == Port::Https {
-                        "https"
-                    } else {
-                        "http"
-                    },
-                    d.user,
-                    device.identity.digest_realm
-                ),
+    run_emulator(
+        DeviceSource::listed(vec![spec]),
+        d,
+        false,
+        None,
+        qemu,
+        |emulator| {
+            let Some(endpoint) = emulator.fleet().get(0) else {
+                return;
+            };
+            let device = &endpoint.device;
+            if emulator.listening().is_empty() {
+                println!(
+                    "amtemu: firmware {} opens none of the configured ports; nothing to serve",
+                    firmware.name
+                );
             }
-        }
-    })
-}
-
-/// The address and ports of device `index` (0-based) of a fleet.
-fn fleet_slot(
-    args: &FleetArgs,
-    index: u32,
-) -> anyhow::Result<(IpAddr, amtemu_server::fleet::Ports)> {
-    let (address, ports) = amtemu_server::fleet::slot(
-        args.first_address,
-        args.port_step,
-        args.device.base_ports(),
-        index as usize,
+            for (addr, port) in emulator.listening() {
+                match port {
+                    Port::Redirection | Port::RedirectionTls => println!(
+                        "amtemu: device {} redirection (SOL, IDE-R, KVM) on {addr}",
+                        device.name
+                    ),
+                    Port::Local => {}
+                    Port::Vnc => println!(
+                        "amtemu: device {} KVM as VNC on {addr} (once Is5900PortEnabled is set)",
+                        device.name
+                    ),
+                    Port::Http | Port::Https => println!(
+                        "amtemu: AMT {} device {} listening on {}://{addr}/wsman (user {}, realm {})",
+                        firmware.name,
+                        device.name,
+                        if *port == Port::Https {
+                            "https"
+                        } else {
+                            "http"
+                        },
+                        d.user,
+                        device.identity.digest_realm
+                    ),
+                }
+            }
+        },
     )
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let local = args.device.local_port_beside(ports.http);
-    Ok((address, amtemu_server::fleet::Ports { local, ..ports }))
 }
 
 pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
@@ -126,22 +121,37 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     if range.is_empty() {
         bail!("shard {shard} of a fleet of {count} has no devices");
     }
-    let mut specs = Vec::with_capacity(range.len());
-    // Device i is laid out as in the whole fleet, whichever shard runs it.
-    for i in range.start as u32..range.end as u32 {
-        let (address, ports) = fleet_slot(&args, i)?;
-        let host = format!("{}-{:0width$}", args.prefix, i + 1);
-        let fw = firmware[i as usize % firmware.len()];
-        let name = format!("{}/{host}", args.seed);
-        specs.push(DeviceSpec {
-            config: args.device.config(&name, fw, &host, address),
-            address,
-            ports,
-            tls_identity: None,
-        });
+    // Device i is laid out as in the whole fleet, whichever shard runs it;
+    // its spec is made when it is needed, not kept.
+    let base = args.device.base_ports();
+    let device = args.device.clone();
+    let layout = Layout::new(LayoutArgs {
+        range: range.clone(),
+        width,
+        first: args.first_address,
+        port_step: args.port_step,
+        base: amtemu_server::fleet::Ports {
+            local: args.device.local_port_beside(base.http),
+            ..base
+        },
+        seed: args.seed.clone(),
+        prefix: args.prefix.clone(),
+        firmware: firmware.clone(),
+        make: Arc::new(move |_, name, host, fw, address| device.config(name, fw, host, address)),
+    })
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let source = DeviceSource::Laid(layout);
+    if args.hosts_file.is_some() || args.zone_dir.is_some() {
+        let specs: Vec<DeviceSpec> = (0..source.len()).filter_map(|i| source.spec(i)).collect();
+        write_name_files(&args, &specs)?;
     }
-    write_name_files(&args, &specs)?;
-    let (first, last) = (specs[0].address, specs[specs.len() - 1].address);
+    let address = |i: usize| {
+        source
+            .spec(i)
+            .map(|s| s.address.to_string())
+            .unwrap_or_default()
+    };
+    let (first, last) = (address(0), address(source.len() - 1));
     let of_shard = if shard.count() > 1 {
         format!(
             " (shard {shard}: devices {}..{} of {count})",
@@ -154,7 +164,7 @@ pub(super) fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let count = range.len();
     let started = std::time::Instant::now();
     run_emulator(
-        specs,
+        Ok(source),
         &args.device,
         args.shared_listener,
         None,
@@ -193,7 +203,7 @@ fn fleet_from_scenario(args: &FleetArgs, path: &Path) -> anyhow::Result<()> {
     println!("amtemu: {}", scenario.describe());
     let qemu = scenario.qemu_hosts();
     run_emulator(
-        specs,
+        DeviceSource::listed(specs),
         &args.device,
         args.shared_listener,
         Some((scenario, reports)),
@@ -212,7 +222,7 @@ fn fleet_from_scenario(args: &FleetArgs, path: &Path) -> anyhow::Result<()> {
 /// signal (or, with a timed scenario, its verdict); saves state on the way
 /// out.
 fn run_emulator(
-    specs: Vec<DeviceSpec>,
+    devices: Result<DeviceSource, FleetError>,
     args: &DeviceArgs,
     shared_listener: bool,
     scenario: Option<(Scenario, Reports)>,
@@ -223,7 +233,7 @@ fn run_emulator(
         Some((scenario, _)) => scenario.hello_config(args.hello_config()),
         None => args.hello_config(),
     };
-    let mut builder = EmulatorBuilder::new(specs)
+    let mut builder = EmulatorBuilder::from_source(devices)
         .ca_dir(args.ca_dir.clone().unwrap_or_else(tls::ca::default_dir))
         .tls_key_pool(args.tls_key_pool)
         .state_dir(args.state_dir.clone())
@@ -250,7 +260,7 @@ fn run_emulator(
         if let Some(addr) = emulator.control_addr() {
             println!("amtemu: control API on http://{addr}/api/v1/devices, dashboard on http://{addr}/");
         }
-        if emulator.fleet().devices().len() == 1
+        if emulator.fleet().len() == 1
             && let Some((addr, _)) = emulator.listening().iter().find(|(_, p)| *p == Port::Local)
         {
             println!("amtemu: local interface (LMS stand-in) on http://{addr}/wsman (user {LOCAL_ACCOUNT})");

@@ -67,10 +67,10 @@ fn upgrade(
     // A page from elsewhere must not open a console on the user's behalf
     // (browsers send cookies and reach loopback from any page).
     auth::same_origin(&headers)?;
-    let endpoint = c.endpoint(&name)?.clone();
+    let endpoint = c.endpoint(&name)?;
     let addr = c
         .fleet
-        .address_of(&endpoint, Port::Redirection)
+        .address_of(c.index(&name)?, Port::Redirection)
         .ok_or_else(|| ApiError::not_found(format!("{name} has no redirection port")))?;
     Ok(ws.on_upgrade(move |socket| run(socket, endpoint, addr, kind)))
 }

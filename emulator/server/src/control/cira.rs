@@ -30,7 +30,7 @@ pub(super) async fn status(
     name: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let Path(name) = name?;
-    ok(StatusCode::OK, json(c.endpoint(&name)?))
+    ok(StatusCode::OK, json(&*c.endpoint(&name)?))
 }
 
 use axum::extract::State;
@@ -45,5 +45,5 @@ pub(super) async fn connect(
     let Path(name) = name?;
     let endpoint = c.endpoint(&name)?;
     endpoint.cira.request_user_initiated();
-    ok(StatusCode::ACCEPTED, json(endpoint))
+    ok(StatusCode::ACCEPTED, json(&endpoint))
 }

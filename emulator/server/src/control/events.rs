@@ -101,7 +101,7 @@ pub(super) async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let Query(filter) = filter?;
     if let Some(name) = &filter.device {
-        c.endpoint(name)?;
+        c.index(name)?;
     }
     let wanted: Option<Arc<str>> = filter.device.map(Into::into);
     let stream = BroadcastStream::new(c.hub.subscribe()).filter_map(move |item| match item {

@@ -14,6 +14,7 @@ use serde_json::json;
 use super::{ApiError, ApiResult, Control, Shared, faults_json, ok, parse_body};
 use crate::endpoint::Endpoint;
 use crate::faults::FaultPlan;
+use crate::fleet::Fleet;
 
 fn faults_answer(endpoint: &Endpoint) -> ApiResult {
     let plan = endpoint.faults.get();
@@ -28,7 +29,7 @@ pub(super) async fn get_faults(
     name: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     let Path(name) = name?;
-    faults_answer(c.endpoint(&name)?)
+    faults_answer(&*c.endpoint(&name)?)
 }
 
 pub(super) async fn set_faults(
@@ -42,7 +43,7 @@ pub(super) async fn set_faults(
     check_plan(&plan)?;
     endpoint.faults.set(plan);
     tracing::info!(device = %name, faults = ?endpoint.faults.get(), "faults set by the control API");
-    faults_answer(endpoint)
+    faults_answer(&endpoint)
 }
 
 pub(super) async fn clear_faults(
@@ -52,7 +53,7 @@ pub(super) async fn clear_faults(
     let Path(name) = name?;
     let endpoint = c.endpoint(&name)?;
     endpoint.faults.clear();
-    faults_answer(endpoint)
+    faults_answer(&endpoint)
 }
 
 /// Values serde accepts but that make no sense.
@@ -89,7 +90,7 @@ fn set_offline(c: &Control, name: Result<Path<String>, PathRejection>, offline: 
     let mut plan = endpoint.faults.get();
     plan.offline = offline;
     endpoint.faults.set(plan);
-    faults_answer(endpoint)
+    faults_answer(&endpoint)
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,7 +106,7 @@ struct BulkFaults {
 pub(super) async fn bulk_faults(State(c): Shared, body: Bytes) -> ApiResult {
     let bulk: BulkFaults = parse_body(&body)?;
     check_plan(&bulk.plan)?;
-    let targets: Vec<&Arc<Endpoint>> = match (&bulk.devices, bulk.share) {
+    let targets: Vec<Arc<Endpoint>> = match (&bulk.devices, bulk.share) {
         (Some(names), None) => names
             .iter()
             .map(|n| c.endpoint(n))
@@ -116,7 +117,11 @@ pub(super) async fn bulk_faults(State(c): Shared, body: Bytes) -> ApiResult {
                     "share must be between 0 and 1".into(),
                 ));
             }
-            seeded_share(c.fleet.devices(), share, bulk.seed)
+            // Only the devices picked are built (a fault changes them).
+            seeded_share(&c.fleet, share, bulk.seed)
+                .into_iter()
+                .filter_map(|i| c.fleet.get(i))
+                .collect()
         }
         _ => {
             return Err(ApiError::bad_request(
@@ -137,7 +142,8 @@ pub(super) async fn bulk_faults(State(c): Shared, body: Bytes) -> ApiResult {
 
 pub(super) async fn clear_all_faults(State(c): Shared) -> ApiResult {
     let mut count = 0;
-    for endpoint in c.fleet.devices() {
+    // An unbuilt device has no faults.
+    for (_, endpoint) in c.fleet.built() {
         if !endpoint.faults.get().is_clear() {
             endpoint.faults.clear();
             count += 1;
@@ -149,21 +155,18 @@ pub(super) async fn clear_all_faults(State(c): Shared) -> ApiResult {
 /// `round(share × n)` devices, chosen by a hash of the seed and each name:
 /// the same seed picks the same devices, and a larger share picks a
 /// superset of a smaller one.
-fn seeded_share(devices: &[Arc<Endpoint>], share: f64, seed: u64) -> Vec<&Arc<Endpoint>> {
+fn seeded_share(fleet: &Fleet, share: f64, seed: u64) -> Vec<usize> {
     use md5::{Digest, Md5};
-    let count = ((devices.len() as f64) * share).round() as usize;
-    let mut ranked: Vec<([u8; 16], &Arc<Endpoint>)> = devices
-        .iter()
-        .map(|e| {
+    let count = ((fleet.len() as f64) * share).round() as usize;
+    let mut ranked: Vec<([u8; 16], String, usize)> = (0..fleet.len())
+        .filter_map(|i| {
+            let name = fleet.name(i)?;
             let mut h = Md5::new();
             h.update(seed.to_le_bytes());
-            h.update(e.device.name.as_bytes());
-            (h.finalize().into(), e)
+            h.update(name.as_bytes());
+            Some((h.finalize().into(), name, i))
         })
         .collect();
-    ranked.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| a.1.device.name.cmp(&b.1.device.name))
-    });
-    ranked.into_iter().take(count).map(|(_, e)| e).collect()
+    ranked.sort_unstable();
+    ranked.into_iter().take(count).map(|(_, _, i)| i).collect()
 }

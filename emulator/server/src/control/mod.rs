@@ -67,7 +67,6 @@ mod events;
 mod faults;
 mod query;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -102,14 +101,17 @@ const HUB_CAPACITY: usize = 4096;
 /// Serves the control API for a fleet on `listener` until dropped; with a
 /// token, only to requests that carry it ([`auth`]).
 pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener, token: Option<String>) {
-    METRICS.set_devices(fleet.devices().len());
+    METRICS.set_devices(fleet.len());
     let (hub, _) = broadcast::channel(HUB_CAPACITY);
-    // Aborted with this future (the JoinSet's drop), so the listeners live
-    // exactly as long as the control plane.
-    let mut watchers = tokio::task::JoinSet::new();
-    for endpoint in fleet.devices() {
-        watchers.spawn(watch(endpoint.device.clone(), hub.clone()));
-    }
+    // Each device's events reach the hub from when it is built (an unbuilt
+    // device has none). The tasks belong to this future: when it ends,
+    // the hook finds its owner gone and the watchers are aborted.
+    let watchers = crate::fleet::tasks::TaskOwner::default();
+    let spawner = watchers.handle();
+    let to_hub = hub.clone();
+    fleet.on_build(Box::new(move |_, _, endpoint| {
+        spawner.spawn(watch(endpoint.device.clone(), to_hub.clone()));
+    }));
     let mut router = router(fleet, hub);
     if let Some(token) = token {
         let token: Arc<str> = token.into();
@@ -126,33 +128,34 @@ pub async fn serve(fleet: Arc<Fleet>, listener: tokio::net::TcpListener, token: 
 
 struct Control {
     fleet: Arc<Fleet>,
-    by_name: HashMap<String, usize>,
     hub: broadcast::Sender<HubEvent>,
 }
 
 impl Control {
-    fn endpoint(&self, name: &str) -> Result<&Arc<Endpoint>, ApiError> {
-        self.by_name
-            .get(name)
-            .map(|&i| &self.fleet.devices()[i])
+    /// The index of the device named `name` (nothing is built).
+    fn index(&self, name: &str) -> Result<usize, ApiError> {
+        self.fleet
+            .index_of(name)
             .ok_or_else(|| ApiError::not_found(format!("no device named {name:?}")))
+    }
+
+    /// The device named `name`, built now if it was not: a call naming a
+    /// device reaches it.
+    fn endpoint(&self, name: &str) -> Result<Arc<Endpoint>, ApiError> {
+        let index = self.index(name)?;
+        self.fleet.get(index).ok_or_else(|| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{name}'s saved state cannot be read"),
+            )
+        })
     }
 }
 
 type Shared = State<Arc<Control>>;
 
 fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
-    let by_name = fleet
-        .devices()
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.device.name.clone(), i))
-        .collect();
-    let control = Arc::new(Control {
-        fleet,
-        by_name,
-        hub,
-    });
+    let control = Arc::new(Control { fleet, hub });
     Router::new()
         .route("/api/v1/devices", get(list))
         .route("/api/v1/devices/{name}", get(detail))
@@ -242,7 +245,19 @@ fn faults_json(plan: &FaultPlan) -> Value {
     serde_json::to_value(plan).unwrap_or(Value::Null)
 }
 
-fn summary(endpoint: &Endpoint) -> Value {
+/// Device `index` as the list shows it; an unbuilt device is shown from
+/// its spec (its state until it is built) and stays unbuilt.
+fn summary(fleet: &Fleet, index: usize) -> Option<Value> {
+    let Some(endpoint) = fleet.built_device(index) else {
+        let initial = fleet.initial(index)?;
+        return Some(json!({
+            "name": initial.name,
+            "address": initial.address.to_string(),
+            "firmware": initial.firmware.name,
+            "power": initial.power.name(),
+            "provisioning": initial.provisioning,
+        }));
+    };
     let device = &endpoint.device;
     let (address, power, provisioning) = device.with_state(|s| {
         (
@@ -262,7 +277,7 @@ fn summary(endpoint: &Endpoint) -> Value {
     if !faults.is_clear() {
         v["faults"] = faults_json(&faults);
     }
-    v
+    Some(v)
 }
 
 fn details(endpoint: &Endpoint) -> Value {
@@ -317,11 +332,11 @@ fn details(endpoint: &Endpoint) -> Value {
 async fn list(State(c): Shared, query: Result<Query<ListQuery>, QueryRejection>) -> ApiResult {
     let Query(query) = query?;
     let filter = Filter::parse(&query)?;
-    let all = c.fleet.devices();
+    let all = &*c.fleet;
     let offset = query.offset.unwrap_or(0);
     let limit = query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
     let (page, total, counts) = query::select(all, &filter, offset, limit, query.counts);
-    let devices: Vec<Value> = page.iter().map(|&i| summary(&all[i])).collect();
+    let devices: Vec<Value> = page.iter().filter_map(|&i| summary(all, i)).collect();
     let offset = offset.min(total);
     let end = offset + devices.len();
     let mut v = json!({
@@ -342,7 +357,7 @@ async fn list(State(c): Shared, query: Result<Query<ListQuery>, QueryRejection>)
 
 async fn detail(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
     let Path(name) = name?;
-    ok(StatusCode::OK, details(c.endpoint(&name)?))
+    ok(StatusCode::OK, details(&*c.endpoint(&name)?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -388,7 +403,7 @@ async fn power(
     };
     match outcome {
         Ok(()) => {
-            durable(endpoint).await?;
+            durable(&endpoint).await?;
             power_answer(device, &action)
         }
         Err(refusal) => {
@@ -457,7 +472,7 @@ async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>)
             json!({"error": "the device is provisioned; unprovision it first"}),
         );
     }
-    durable(endpoint).await?;
+    durable(&endpoint).await?;
     ok(StatusCode::OK, hello_json(device))
 }
 

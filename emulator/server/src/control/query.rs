@@ -1,7 +1,7 @@
 //! The device list's filters and the fleet's counts per state, for the
-//! dashboard's fleet view. One pass over the fleet reads each device's few
-//! states under its lock (no device is copied), so a 100,000-device fleet
-//! is filtered and counted in milliseconds and only the page asked for is
+//! dashboard's fleet view. One pass over the fleet reads each built
+//! device's few states under its lock (no device is copied) and each
+//! unbuilt one's spec (none is built), and only the page asked for is
 //! turned into JSON.
 
 use std::collections::BTreeMap;
@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use crate::endpoint::Endpoint;
 use crate::endpoint::cira::CiraPhase;
+use crate::fleet::Fleet;
 use amtemu_model::device::{HostPower, Named, ProvisioningState};
 
 /// The query of `GET /api/v1/devices`: a page and optional filters, each
@@ -116,8 +116,12 @@ impl Filter {
     }
 }
 
-/// What the filters and counts look at, read once per device.
+/// What the filters and counts look at, read once per device: a built
+/// device's state under its lock, or an unbuilt device's spec (its state
+/// until it is built), so reading the fleet builds nothing.
 struct Facts {
+    name: String,
+    firmware: &'static str,
     power: HostPower,
     provisioning: ProvisioningState,
     cira: CiraPhase,
@@ -125,26 +129,36 @@ struct Facts {
     stopped: bool,
 }
 
-fn facts(endpoint: &Endpoint) -> Facts {
-    let (power, provisioning) = endpoint
-        .device
-        .with_state(|s| (s.power.state(), s.nvram.setup.state));
-    let plan = endpoint.faults.get();
-    Facts {
-        power,
-        provisioning,
-        cira: endpoint.cira.phase(),
-        faulted: !plan.is_clear(),
-        stopped: plan.offline,
+fn facts(fleet: &Fleet, index: usize) -> Option<Facts> {
+    if let Some(endpoint) = fleet.built_device(index) {
+        let (power, provisioning) = endpoint
+            .device
+            .with_state(|s| (s.power.state(), s.nvram.setup.state));
+        let plan = endpoint.faults.get();
+        return Some(Facts {
+            name: endpoint.device.name.clone(),
+            firmware: endpoint.device.firmware.name,
+            power,
+            provisioning,
+            cira: endpoint.cira.phase(),
+            faulted: !plan.is_clear(),
+            stopped: plan.offline,
+        });
     }
+    let initial = fleet.initial(index)?;
+    Some(Facts {
+        firmware: initial.firmware.name,
+        power: initial.power,
+        provisioning: initial.provisioning,
+        name: initial.name,
+        cira: CiraPhase::Off,
+        faulted: false,
+        stopped: false,
+    })
 }
 
-fn matches(filter: &Filter, endpoint: &Endpoint, f: &Facts) -> bool {
-    let device = &endpoint.device;
-    filter
-        .firmware
-        .as_deref()
-        .is_none_or(|fw| device.firmware.name == fw)
+fn matches(filter: &Filter, f: &Facts) -> bool {
+    filter.firmware.as_deref().is_none_or(|fw| f.firmware == fw)
         && filter.power.is_none_or(|p| f.power == p)
         && filter.provisioning.is_none_or(|p| f.provisioning == p)
         && filter.cira.is_none_or(|c| f.cira == c)
@@ -153,10 +167,7 @@ fn matches(filter: &Filter, endpoint: &Endpoint, f: &Facts) -> bool {
             FaultFilter::Clear => !f.faulted,
             FaultFilter::Stopped => f.stopped,
         })
-        && filter
-            .name
-            .as_deref()
-            .is_none_or(|n| device.name.contains(n))
+        && filter.name.as_deref().is_none_or(|n| f.name.contains(n))
 }
 
 /// Devices per state over the whole fleet (not only the filtered ones, so
@@ -172,14 +183,11 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, endpoint: &Endpoint, f: &Facts) {
+    fn add(&mut self, f: &Facts) {
         *self.power.entry(f.power.name()).or_default() += 1;
         *self.provisioning.entry(f.provisioning.name()).or_default() += 1;
         *self.cira.entry(f.cira.name()).or_default() += 1;
-        *self
-            .firmware
-            .entry(endpoint.device.firmware.name)
-            .or_default() += 1;
+        *self.firmware.entry(f.firmware).or_default() += 1;
         self.faulted += usize::from(f.faulted);
         self.stopped += usize::from(f.stopped);
     }
@@ -198,7 +206,7 @@ impl Counts {
 /// The indices of the devices on the page, how many devices match in all,
 /// and the counts when asked for.
 pub(super) fn select(
-    all: &[std::sync::Arc<Endpoint>],
+    all: &Fleet,
     filter: &Filter,
     offset: usize,
     limit: usize,
@@ -213,12 +221,12 @@ pub(super) fn select(
     let mut tally = Counts::default();
     let mut page = Vec::new();
     let mut matched = 0;
-    for (i, endpoint) in all.iter().enumerate() {
-        let f = facts(endpoint);
+    for i in 0..all.len() {
+        let Some(f) = facts(all, i) else { continue };
         if counts {
-            tally.add(endpoint, &f);
+            tally.add(&f);
         }
-        if matches(filter, endpoint, &f) {
+        if matches(filter, &f) {
             if matched >= offset && page.len() < limit {
                 page.push(i);
             }

@@ -153,7 +153,7 @@ async fn lists_pages_and_details() {
 
     let (status, d) = json_call(r.addr, "GET", &format!("/api/v1/devices/{D2}"), None).await;
     assert_eq!(status, 200);
-    let device = &r.fleet.devices()[1].device;
+    let device = r.fleet.get(1).unwrap().device.clone();
     assert_eq!(d["identity"]["uuid"], device.identity.uuid_string());
     assert_eq!(d["identity"]["realm"], device.identity.digest_realm);
     assert_eq!(d["identity"]["mac"], device.identity.mac);
@@ -192,7 +192,7 @@ async fn power_actions_are_requests_and_refusals_are_409() {
     let (status, v) = json_call(r.addr, "POST", &path, Some(r#"{"action":"reset"}"#)).await;
     assert_eq!(status, 409);
     assert!(v["error"].as_str().unwrap().contains("in progress"));
-    let device = r.fleet.devices()[0].device.clone();
+    let device = r.fleet.get(0).unwrap().device.clone();
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(device.with_state(|s| s.power.state()), HostPower::S5);
     // The power button turns it back on.
@@ -245,8 +245,8 @@ async fn faults_are_set_cleared_and_shared() {
     )
     .await;
     assert_eq!(status, 200, "{v}");
-    assert_eq!(r.fleet.devices()[0].faults.get().http_error, Some(503));
-    assert!(r.fleet.devices()[1].faults.get().is_clear());
+    assert_eq!(r.fleet.get(0).unwrap().faults.get().http_error, Some(503));
+    assert!(r.fleet.get(1).unwrap().faults.get().is_clear());
     let (_, list) = json_call(r.addr, "GET", "/api/v1/devices?limit=2", None).await;
     assert_eq!(list["devices"][0]["faults"]["http_error"], 503);
     assert!(list["devices"][1].get("faults").is_none());
@@ -257,21 +257,21 @@ async fn faults_are_set_cleared_and_shared() {
     let (status, _) = json_call(r.addr, "PUT", &faults, Some(r#"{"reset_probability": 2}"#)).await;
     assert_eq!(status, 400);
     // The failed PUTs left the plan alone.
-    assert_eq!(r.fleet.devices()[0].faults.get().http_error, Some(503));
+    assert_eq!(r.fleet.get(0).unwrap().faults.get().http_error, Some(503));
 
     // Stop keeps the rest of the plan; start takes only offline away.
     let (status, v) = json_call(r.addr, "POST", &format!("/api/v1/devices/{D1}/stop"), None).await;
     assert_eq!((status, &v["stopped"]), (200, &json!(true)));
-    let plan = r.fleet.devices()[0].faults.get();
+    let plan = r.fleet.get(0).unwrap().faults.get();
     assert!(plan.offline && plan.http_error == Some(503));
     json_call(r.addr, "POST", &format!("/api/v1/devices/{D1}/start"), None).await;
-    let plan = r.fleet.devices()[0].faults.get();
+    let plan = r.fleet.get(0).unwrap().faults.get();
     assert!(!plan.offline && plan.http_error == Some(503));
 
     let (status, v) = json_call(r.addr, "DELETE", &faults, None).await;
     assert_eq!(status, 200);
     assert_eq!(v["stopped"], false);
-    assert!(r.fleet.devices()[0].faults.get().is_clear());
+    assert!(r.fleet.get(0).unwrap().faults.get().is_clear());
 
     // Named devices; an unknown name changes nothing.
     let (status, _) = json_call(
@@ -282,7 +282,7 @@ async fn faults_are_set_cleared_and_shared() {
     )
     .await;
     assert_eq!(status, 404);
-    assert!(r.fleet.devices()[2].faults.get().is_clear());
+    assert!(r.fleet.get(2).unwrap().faults.get().is_clear());
     let (status, v) = json_call(
         r.addr,
         "PUT",
@@ -291,7 +291,7 @@ async fn faults_are_set_cleared_and_shared() {
     )
     .await;
     assert_eq!((status, &v["count"]), (200, &json!(1)));
-    assert!(r.fleet.devices()[2].faults.get().hang);
+    assert!(r.fleet.get(2).unwrap().faults.get().hang);
 
     // A seeded share: the same devices for the same seed.
     let share = |seed: u64| {
@@ -318,7 +318,7 @@ async fn faults_are_set_cleared_and_shared() {
     let (status, v) = json_call(r.addr, "DELETE", "/api/v1/faults", None).await;
     assert_eq!(status, 200);
     assert!(v["cleared"].as_u64().unwrap() >= 5);
-    assert!(r.fleet.devices().iter().all(|e| e.faults.get().is_clear()));
+    assert!(r.fleet.built().all(|(_, e)| e.faults.get().is_clear()));
 
     for bad in [
         r#"{"plan": {}}"#,
@@ -471,7 +471,7 @@ async fn the_ctl_client_drives_the_api() {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(r.fleet.devices()[1].faults.get().http_error, Some(503));
+    assert_eq!(r.fleet.get(1).unwrap().faults.get().http_error, Some(503));
     let err = ctl(CtlCommand::Fault {
         name: name(),
         plan: "{".into(),
@@ -484,12 +484,12 @@ async fn the_ctl_client_drives_the_api() {
         .await
         .unwrap()
         .unwrap();
-    assert!(r.fleet.devices()[1].faults.get().offline);
+    assert!(r.fleet.get(1).unwrap().faults.get().offline);
     ctl(CtlCommand::Clear { name: name() })
         .await
         .unwrap()
         .unwrap();
-    assert!(r.fleet.devices()[1].faults.get().is_clear());
+    assert!(r.fleet.get(1).unwrap().faults.get().is_clear());
     ctl(CtlCommand::Metrics).await.unwrap().unwrap();
 }
 
@@ -512,7 +512,9 @@ async fn the_list_filters_and_counts_the_fleet() {
         None,
     )
     .await;
-    r.fleet.devices()[1]
+    r.fleet
+        .get(1)
+        .unwrap()
         .device
         .with_state(|s| s.power.force(HostPower::S5));
     let names = |v: &Value| -> Vec<String> {
@@ -652,4 +654,50 @@ async fn a_token_guards_every_request() {
             .await
             .starts_with("HTTP/1.1 401")
     );
+}
+
+/// A large laid-out fleet: listing, filtering and counting read unbuilt
+/// devices from their specs and build none; naming a device builds it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_and_counts_over_a_large_fleet_build_nothing() {
+    let fleet = Arc::new(crate::fleet::tests::laid_fleet(100_000));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(serve(fleet.clone(), listener, None));
+    let (status, v) = json_call(addr, "GET", "/api/v1/devices?counts=true&limit=3", None).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["total"], 100_000);
+    assert_eq!(v["fleet"], 100_000);
+    assert_eq!(v["counts"]["firmware"]["11.8"], 50_000);
+    assert_eq!(v["counts"]["firmware"]["6.2"], 50_000);
+    assert_eq!(v["counts"]["power"]["s0"], 100_000);
+    assert_eq!(v["counts"]["faults"]["clear"], 100_000);
+    assert_eq!(v["devices"][2]["name"], "lazy/amt-0000003");
+    assert_eq!(v["devices"][2]["address"], "127.40.0.3");
+    let (_, v) = json_call(
+        addr,
+        "GET",
+        "/api/v1/devices?firmware=6.2&name=amt-00999&limit=5",
+        None,
+    )
+    .await;
+    // amt-0099900..amt-0099999: the even numbers are 6.2 (odd indices).
+    assert_eq!(v["total"], 50, "{v}");
+    assert_eq!(fleet.built().count(), 0, "a read built devices");
+
+    // A call naming a device reaches (builds) that one only.
+    let (status, _) = json_call(
+        addr,
+        "POST",
+        "/api/v1/devices/lazy%2Famt-0050000/power",
+        Some(r#"{"action":"off"}"#),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let built: Vec<usize> = fleet.built().map(|(i, _)| i).collect();
+    assert_eq!(built, [49_999]);
+    let (_, v) = json_call(addr, "GET", "/api/v1/devices?counts=true&limit=0", None).await;
+    assert_eq!(v["fleet"], 100_000);
+    assert_eq!(fleet.built().count(), 1);
+    task.abort();
 }

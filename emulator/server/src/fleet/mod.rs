@@ -6,10 +6,14 @@
 
 pub mod names;
 pub mod shard;
+pub mod source;
+pub mod tasks;
+#[cfg(test)]
+pub(crate) mod tests;
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -19,7 +23,9 @@ use crate::endpoint::limits::{DEFAULT_MAX_CONNECTIONS, Permit};
 use crate::http;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, TlsContext};
-use amtemu_model::device::{Device, DeviceConfig, Port, TlsIdentity};
+use amtemu_model::device::{Device, DeviceConfig, Port, ProvisioningState, TlsIdentity};
+pub use source::DeviceSource;
+pub use tasks::DeviceTasks;
 
 /// The port numbers devices answer on (the standard ones unless a user
 /// moves them, e.g. to run without privileges or beside a real AMT).
@@ -125,12 +131,20 @@ pub struct DeviceSpec {
     pub tls_identity: Option<TlsIdentity>,
 }
 
+/// Whether a device starts in setup mode, where it sends hellos before
+/// anyone reaches it.
+fn in_setup(spec: &DeviceSpec) -> bool {
+    spec.config.setup.state == ProvisioningState::In
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     #[error("two devices share the address {0}")]
     DuplicateAddress(SocketAddr),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Layout(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -138,76 +152,96 @@ pub enum FleetError {
     },
 }
 
-#[derive(Debug)]
+/// Something done to each device as it is built (and to those built
+/// before it was added): its tasks, its listeners. Given the device's
+/// index and the address its outgoing connections leave from.
+pub type BuildHook = Box<dyn Fn(usize, IpAddr, &Arc<Endpoint>) + Send + Sync>;
+
+/// The devices, built on first reach. An unbuilt device costs its slot
+/// here (16 bytes) and nothing else: its spec comes from the source when
+/// it is needed, and its state is its spec's until it is built.
 pub struct Fleet {
-    devices: Vec<Arc<Endpoint>>,
-    /// Listening address → the device and the kind of port it is.
-    by_address: HashMap<SocketAddr, (Arc<Endpoint>, Port)>,
+    source: DeviceSource,
+    /// Device i once built (None when its saved state could not be read:
+    /// it is not served rather than served without it).
+    slots: Box<[OnceLock<Option<Arc<Endpoint>>>]>,
+    /// Run on each built device, once, before anyone else sees it.
+    hooks: RwLock<Vec<BuildHook>>,
     tls: Arc<TlsContext>,
     store: Option<Store>,
     /// The hello scheduler, once started (devices in setup mode).
-    hellos: std::sync::OnceLock<crate::provision::Hellos>,
+    hellos: OnceLock<crate::provision::Hellos>,
     /// Sockets each device serves at once over its network ports.
     max_connections: usize,
 }
 
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fleet")
+            .field("source", &self.source)
+            .field("built", &self.built().count())
+            .finish()
+    }
+}
+
 impl Fleet {
-    /// Builds the devices; with a store, each starts from its saved state.
+    /// A fleet of these devices; with a store, each starts from its saved
+    /// state when it is built.
     pub fn new(
         specs: Vec<DeviceSpec>,
         tls: Arc<TlsContext>,
         store: Option<Store>,
     ) -> Result<Fleet, FleetError> {
-        Fleet::new_with_progress(specs, tls, store, |_| {})
+        Fleet::from_source(DeviceSource::listed(specs)?, tls, store, |_| {})
     }
 
-    /// [`Fleet::new`], telling `progress` how many devices are built, now
-    /// and then (for a progress bar on large starts).
-    pub fn new_with_progress(
-        specs: Vec<DeviceSpec>,
+    /// A fleet of the source's devices. Builds now only the devices that
+    /// have something to do before anyone reaches them: those with saved
+    /// state (they may have a tunnel to open, a window to keep) and those
+    /// in setup mode (they send hellos). `progress` hears how many are
+    /// built, now and then.
+    pub fn from_source(
+        source: DeviceSource,
         tls: Arc<TlsContext>,
         store: Option<Store>,
         mut progress: impl FnMut(usize),
     ) -> Result<Fleet, FleetError> {
-        let mut fleet = Fleet {
-            devices: Vec::new(),
-            by_address: HashMap::new(),
+        let fleet = Fleet {
+            slots: (0..source.len()).map(|_| OnceLock::new()).collect(),
+            source,
+            hooks: RwLock::new(Vec::new()),
             tls,
             store,
-            hellos: std::sync::OnceLock::new(),
+            hellos: OnceLock::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
         };
-        for spec in specs {
-            let device = Device::new(spec.config);
-            if let Some(nvram) = fleet
-                .store
-                .as_ref()
-                .map(|s| s.load(&device.name))
-                .transpose()?
-                .flatten()
-            {
-                device.restore(nvram);
-            }
-            if let Some(identity) = spec.tls_identity {
-                device.with_state(|s| s.nvram.tls_identity = Some(identity));
-            }
-            let endpoint = Endpoint::new(device, fleet.store.clone());
-            for (port, kind) in spec.ports.each() {
-                let addr = SocketAddr::new(spec.address, port);
-                if fleet
-                    .by_address
-                    .insert(addr, (endpoint.clone(), kind))
-                    .is_some()
-                {
-                    return Err(FleetError::DuplicateAddress(addr));
+        let saved: HashSet<String> = match &fleet.store {
+            Some(store) => store.devices()?.into_iter().collect(),
+            None => HashSet::new(),
+        };
+        let mut built = 0;
+        for index in 0..fleet.len() {
+            let scheduled = match &fleet.source {
+                DeviceSource::Listed(_) => fleet.source.spec(index).is_some_and(|s| in_setup(&s)),
+                DeviceSource::Laid(layout) => layout.starts_in_setup(),
+            };
+            let keep = scheduled
+                || (!saved.is_empty()
+                    && fleet
+                        .source
+                        .name(index)
+                        .is_some_and(|n| saved.contains(&crate::store::key_of(&n))));
+            if keep {
+                // Stored state that cannot be read stops the start, as
+                // it did before devices were built lazily.
+                fleet.build_checked(index)?;
+                built += 1;
+                if built % 4096 == 0 {
+                    progress(built);
                 }
             }
-            fleet.devices.push(endpoint);
-            if fleet.devices.len().is_multiple_of(4096) {
-                progress(fleet.devices.len());
-            }
         }
-        progress(fleet.devices.len());
+        progress(built);
         Ok(fleet)
     }
 
@@ -218,12 +252,141 @@ impl Fleet {
         self
     }
 
-    pub fn devices(&self) -> &[Arc<Endpoint>] {
-        &self.devices
+    /// How many devices the fleet has, built or not.
+    pub fn len(&self) -> usize {
+        self.slots.len()
     }
 
-    /// The device a connection to `local` is for, and the port kind.
-    pub fn lookup(&self, local: SocketAddr) -> Option<(&Arc<Endpoint>, Port)> {
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Device `index`, built now if it was not yet (None past the end, or
+    /// when its saved state cannot be read).
+    pub fn get(&self, index: usize) -> Option<Arc<Endpoint>> {
+        let slot = self.slots.get(index)?;
+        if let Some(built) = slot.get() {
+            return built.clone();
+        }
+        self.build(index, slot).ok().flatten()
+    }
+
+    /// Device `index` if it is built; nothing is built.
+    pub fn built_device(&self, index: usize) -> Option<Arc<Endpoint>> {
+        self.slots.get(index)?.get()?.clone()
+    }
+
+    /// The built devices with their indices.
+    pub fn built(&self) -> impl Iterator<Item = (usize, &Arc<Endpoint>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| Some((i, slot.get()?.as_ref()?)))
+    }
+
+    /// Device `index`'s spec (its state until it is built).
+    pub fn spec(&self, index: usize) -> Option<DeviceSpec> {
+        self.source.spec(index)
+    }
+
+    /// What device `index` starts as (its state until it is built), read
+    /// without building it.
+    pub fn initial(&self, index: usize) -> Option<source::Initial> {
+        self.source.initial(index)
+    }
+
+    /// Device `index`'s name, without building it.
+    pub fn name(&self, index: usize) -> Option<String> {
+        self.source.name(index)
+    }
+
+    /// The index of the device named `name`, without building it.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.source.index_of_name(name)
+    }
+
+    /// [`Fleet::get`], reporting why a device with saved state could not be
+    /// built.
+    fn build_checked(&self, index: usize) -> Result<(), FleetError> {
+        match self.slots.get(index) {
+            Some(slot) if slot.get().is_none() => self.build(index, slot).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Builds device `index` into its slot once, however many callers ask
+    /// at the same time, and runs the hooks on it before any of them sees
+    /// it. The hooks' lock is held throughout, so a hook added meanwhile
+    /// meets the device exactly once (see [`Fleet::on_build`]).
+    fn build(
+        &self,
+        index: usize,
+        slot: &OnceLock<Option<Arc<Endpoint>>>,
+    ) -> Result<Option<Arc<Endpoint>>, FleetError> {
+        let hooks = self.hooks.read().unwrap_or_else(|e| e.into_inner());
+        let mut failed = None;
+        let mut fresh = None;
+        let built = slot.get_or_init(|| {
+            let spec = self.source.spec(index)?;
+            match self.make(spec) {
+                Ok(made) => {
+                    fresh = Some(made.clone());
+                    Some(made)
+                }
+                Err(e) => {
+                    tracing::error!(device = index, error = %e, "device not served: its saved state cannot be read");
+                    failed = Some(e);
+                    None
+                }
+            }
+        });
+        if let Some(endpoint) = &fresh {
+            let source = self.source_address(index);
+            for hook in hooks.iter() {
+                hook(index, source, endpoint);
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(built.clone()),
+        }
+    }
+
+    /// A device from its spec, with its saved state when it has any.
+    fn make(&self, spec: DeviceSpec) -> Result<Arc<Endpoint>, FleetError> {
+        let device = Device::new(spec.config);
+        if let Some(store) = &self.store
+            && let Some(nvram) = store.load(&device.name)?
+        {
+            device.restore(nvram);
+        }
+        if let Some(identity) = spec.tls_identity {
+            device.with_state(|s| s.nvram.tls_identity = Some(identity));
+        }
+        Ok(Endpoint::new(device, self.store.clone()))
+    }
+
+    /// Runs `hook` on every device built so far and on each one built
+    /// from now on.
+    pub fn on_build(&self, hook: BuildHook) {
+        let mut hooks = self.hooks.write().unwrap_or_else(|e| e.into_inner());
+        for (index, endpoint) in self.built() {
+            hook(index, self.source_address(index), endpoint);
+        }
+        hooks.push(hook);
+    }
+
+    /// The address device `index`'s outgoing connections (hellos, CIRA)
+    /// leave from: the address it answers on.
+    fn source_address(&self, index: usize) -> IpAddr {
+        self.source
+            .spec(index)
+            .map_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), |s| s.address)
+    }
+
+    /// The device a connection to `local` is for (built now if need be),
+    /// and the port kind.
+    pub fn lookup(&self, local: SocketAddr) -> Option<(Arc<Endpoint>, Port)> {
         // A v4 address may arrive mapped into v6 on a dual-stack socket.
         let local = match local {
             SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
@@ -232,23 +395,25 @@ impl Fleet {
             },
             v4 => v4,
         };
-        self.by_address.get(&local).map(|(e, p)| (e, *p))
+        let (index, port) = self.source.index_of_address(local)?;
+        Some((self.get(index)?, port))
     }
 
-    /// Where a device answers on a kind of port (the control API's browser
-    /// consoles connect there, as any console does). A walk over the
-    /// address map: asked once per console opened, not per request.
-    pub fn address_of(&self, endpoint: &Arc<Endpoint>, port: Port) -> Option<SocketAddr> {
-        self.by_address
-            .iter()
-            .find(|(_, (e, p))| *p == port && Arc::ptr_eq(e, endpoint))
-            .map(|(addr, _)| *addr)
+    /// Where device `index` answers on a kind of port (the control API's
+    /// browser consoles connect there, as any console does).
+    pub fn address_of(&self, index: usize, port: Port) -> Option<SocketAddr> {
+        let spec = self.source.spec(index)?;
+        spec.ports
+            .each()
+            .find(|(_, p)| *p == port)
+            .map(|(number, _)| SocketAddr::new(spec.address, number))
     }
 
-    /// Binds a listener for every address a device's firmware opens.
+    /// Binds a listener for every address a device's firmware opens (for
+    /// small fleets: a descriptor per address).
     pub async fn bind(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
         let mut listeners = Vec::new();
-        for (addr, port) in self.listening_addresses() {
+        for (addr, port) in self.source.listening_addresses() {
             match TcpListener::bind(addr).await {
                 Ok(listener) => listeners.push((listener, port)),
                 Err(source) if optional(port) => skip_optional(addr, &source),
@@ -256,18 +421,6 @@ impl Fleet {
             }
         }
         Ok(listeners)
-    }
-
-    /// Every address a device's firmware opens, in order.
-    fn listening_addresses(&self) -> Vec<(SocketAddr, Port)> {
-        let mut addresses: Vec<_> = self
-            .by_address
-            .iter()
-            .filter(|(_, (e, port))| e.device.firmware.opens(*port))
-            .map(|(addr, (_, port))| (*addr, *port))
-            .collect();
-        addresses.sort_by_key(|(addr, _)| *addr);
-        addresses
     }
 
     /// One listener per port number for all devices, instead of one per
@@ -278,15 +431,8 @@ impl Fleet {
     /// a descriptor per address.
     #[cfg(target_os = "linux")]
     pub async fn bind_shared(&self) -> Result<Vec<(TcpListener, Port)>, FleetError> {
-        let mut ports: Vec<(u16, Port)> = self
-            .listening_addresses()
-            .into_iter()
-            .map(|(addr, port)| (addr.port(), port))
-            .collect();
-        ports.sort_by_key(|(number, _)| *number);
-        ports.dedup();
         let mut listeners = Vec::new();
-        for (number, port) in ports {
+        for (number, port) in self.source.port_numbers() {
             match bind_shared_port(number) {
                 Ok(listener) => listeners.push((listener, port)),
                 Err(FleetError::Bind { addr, source }) if optional(port) => {
@@ -297,43 +443,24 @@ impl Fleet {
         }
         Ok(listeners)
     }
-    /// The address each device's outgoing connections (hellos) leave from:
-    /// the address it answers on.
-    fn device_addresses(&self) -> Vec<IpAddr> {
-        let mut by_device: HashMap<*const Endpoint, IpAddr> = HashMap::new();
-        for (addr, (endpoint, _)) in &self.by_address {
-            by_device.insert(Arc::as_ptr(endpoint), addr.ip());
-        }
-        self.devices
-            .iter()
-            .map(|e| {
-                by_device
-                    .get(&Arc::as_ptr(e))
-                    .copied()
-                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
-            })
-            .collect()
-    }
 
     /// Starts sending hellos for devices in setup mode now and for those
-    /// that enter it later. Once per fleet.
+    /// that enter it later (each device joins the scheduler when it is
+    /// built; devices in setup mode are built at the start). Once per fleet.
     pub fn start_hellos(&self, config: crate::provision::HelloConfig) -> Result<(), String> {
-        let targets = self
-            .devices
-            .iter()
-            .zip(self.device_addresses())
-            .map(|(e, address)| {
-                let endpoint = e.clone();
-                crate::provision::HelloTarget {
-                    cable: Some(Arc::new(move || !endpoint.faults.get().offline)),
-                    ..crate::provision::HelloTarget::new(e.device.clone(), address)
-                }
-            })
-            .collect();
-        let hellos = crate::provision::Hellos::start(targets, config)?;
+        let hellos = crate::provision::Hellos::start(Vec::new(), config)?;
+        let joining = hellos.clone();
         self.hellos
             .set(hellos)
-            .map_err(|_| "hellos already started".to_string())
+            .map_err(|_| "hellos already started".to_string())?;
+        self.on_build(Box::new(move |_, address, e| {
+            let endpoint = e.clone();
+            joining.add(crate::provision::HelloTarget {
+                cable: Some(Arc::new(move || !endpoint.faults.get().offline)),
+                ..crate::provision::HelloTarget::new(e.device.clone(), address)
+            });
+        }));
+        Ok(())
     }
 
     /// The hello scheduler, when hellos were started.
@@ -341,10 +468,11 @@ impl Fleet {
         self.hellos.get()
     }
 
-    /// Logs every device's events (power changes, boots, settings changes),
-    /// on tasks in `tasks`.
-    pub fn log_events(&self, tasks: &mut tokio::task::JoinSet<()>) {
-        for endpoint in &self.devices {
+    /// Logs each built device's events (power changes, boots, settings
+    /// changes), on tasks in `tasks`.
+    pub fn log_events(&self, tasks: &DeviceTasks) {
+        let tasks = tasks.clone();
+        self.on_build(Box::new(move |_, _, endpoint| {
             let mut events = endpoint.device.subscribe();
             let name = endpoint.device.name.clone();
             tasks.spawn(async move {
@@ -358,17 +486,20 @@ impl Fleet {
                     }
                 }
             });
-        }
+        }));
     }
 
-    /// Saves each device's state whenever it changes (with a store). Replies
-    /// that acknowledge a change wait for their own save; this catches what
-    /// nobody waits for (a power transition ending, the host powering off,
-    /// a TLS identity made at a handshake), sharing the store's commits.
-    /// The tasks run in `tasks`, so whoever stops the fleet stops them.
-    pub fn persist(&self, tasks: &mut tokio::task::JoinSet<()>) {
-        let Some(store) = &self.store else { return };
-        for endpoint in &self.devices {
+    /// Saves each built device's state whenever it changes (with a store).
+    /// Replies that acknowledge a change wait for their own save; this
+    /// catches what nobody waits for (a power transition ending, the host
+    /// powering off, a TLS identity made at a handshake), sharing the
+    /// store's commits. Unbuilt devices have nothing to save.
+    pub fn persist(&self, tasks: &DeviceTasks) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let tasks = tasks.clone();
+        self.on_build(Box::new(move |_, _, endpoint| {
             let mut events = endpoint.device.subscribe();
             let device = endpoint.device.clone();
             let store = store.clone();
@@ -384,43 +515,45 @@ impl Fleet {
                     }
                 }
             });
-        }
+        }));
     }
 
-    /// Saves every device now, in one transaction, and closes the state
-    /// directory (at shutdown).
+    /// Saves every built device now, in one transaction, and closes the
+    /// state directory (at shutdown). A device never built never changed:
+    /// its saved state, if any, is still the one it would have loaded.
     pub fn save_all(&self) -> Result<(), StoreError> {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let saved = store.save_all(self.devices.iter().map(|e| &*e.device));
+        let saved = store.save_all(self.built().map(|(_, e)| &*e.device));
         store.close();
         saved
     }
 
-    /// Starts delivering each device's events to its WS-Eventing
-    /// subscribers.
-    pub fn start_eventing(&self, tasks: &mut tokio::task::JoinSet<()>) {
-        for endpoint in &self.devices {
-            crate::eventing::start(endpoint.clone(), tasks);
-        }
+    /// Delivers each built device's events to its WS-Eventing subscribers
+    /// (an unbuilt device has none: subscribing takes a WS-Man call, which
+    /// builds it, or saved state, which builds it at the start).
+    pub fn start_eventing(&self, tasks: &DeviceTasks) {
+        let tasks = tasks.clone();
+        self.on_build(Box::new(move |_, _, endpoint| {
+            if let Some(task) = crate::eventing::delivery(endpoint.clone()) {
+                tasks.spawn(task);
+            }
+        }));
     }
 
-    /// Starts the CIRA task of each device whose firmware has remote
-    /// access; its tunnels come from the device's own address.
-    pub fn start_cira(&self, tasks: &mut tokio::task::JoinSet<()>) {
-        let mut sources = HashMap::new();
-        for (addr, (endpoint, _)) in &self.by_address {
-            sources.insert(Arc::as_ptr(endpoint), addr.ip());
-        }
-        for endpoint in &self.devices {
-            let Some(source) = sources.get(&Arc::as_ptr(endpoint)).copied() else {
-                continue;
-            };
+    /// Starts the CIRA task of each built device whose firmware has remote
+    /// access; its tunnels come from the device's own address. (An unbuilt
+    /// device has no MPS configured: that takes a WS-Man call, which
+    /// builds it, or saved state, which builds it at the start.)
+    pub fn start_cira(&self, tasks: &DeviceTasks) {
+        let tasks = tasks.clone();
+        let tls = self.tls.clone();
+        self.on_build(Box::new(move |_, source, endpoint| {
             if crate::cira::supported(endpoint) {
-                tasks.spawn(crate::cira::run(endpoint.clone(), source, self.tls.clone()));
+                tasks.spawn(crate::cira::run(endpoint.clone(), source, tls.clone()));
             }
-        }
+        }));
     }
 
     /// Accepts on the listeners until the task is dropped.

@@ -6,6 +6,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -76,10 +77,13 @@ impl std::fmt::Debug for HelloTarget {
 }
 
 /// The running scheduler. Devices wake it themselves when they enter setup
-/// mode ([`Device::enter_setup_mode`]); it runs while any of them lives.
+/// mode ([`Device::enter_setup_mode`]); more devices join it as a fleet
+/// builds them ([`Hellos::add`]). It runs while this handle (any clone of
+/// it) lives.
 #[derive(Clone, Debug)]
 pub struct Hellos {
-    targets: usize,
+    targets: Arc<AtomicUsize>,
+    joining: mpsc::UnboundedSender<HelloTarget>,
 }
 
 impl Hellos {
@@ -93,26 +97,37 @@ impl Hellos {
             );
         }
         let (wake, woken) = mpsc::unbounded_channel();
-        for (number, target) in targets.iter().enumerate() {
-            target.device.watch_setup_mode(wake.clone(), number);
-        }
-        drop(wake);
-        let count = targets.len();
+        let (joining, joined) = mpsc::unbounded_channel();
         let scheduler = Scheduler {
-            tracks: vec![None; targets.len()],
-            targets,
+            tracks: Vec::new(),
+            targets: Vec::new(),
+            wake,
             heap: BinaryHeap::new(),
             locator,
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             config,
         };
-        tokio::spawn(scheduler.run(woken));
-        Ok(Hellos { targets: count })
+        tokio::spawn(scheduler.run(joined, woken));
+        let hellos = Hellos {
+            targets: Arc::default(),
+            joining,
+        };
+        for target in targets {
+            hellos.add(target);
+        }
+        Ok(hellos)
+    }
+
+    /// One more device; if it is in setup mode, its window opens now.
+    pub fn add(&self, target: HelloTarget) {
+        if self.joining.send(target).is_ok() {
+            self.targets.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// How many devices the scheduler looks after.
     pub fn targets(&self) -> usize {
-        self.targets
+        self.targets.load(Ordering::Relaxed)
     }
 }
 
@@ -127,6 +142,8 @@ struct Track {
 
 struct Scheduler {
     targets: Vec<HelloTarget>,
+    /// What each device is given to wake the scheduler with.
+    wake: mpsc::UnboundedSender<usize>,
     tracks: Vec<Option<Track>>,
     heap: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     locator: Locator,
@@ -135,16 +152,11 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    async fn run(mut self, mut woken: mpsc::UnboundedReceiver<usize>) {
-        for index in 0..self.targets.len() {
-            let device = &self.targets[index].device;
-            let ready = device.with_state(|s| {
-                s.nvram.setup.state == ProvisioningState::In && !s.nvram.provisioning.hello.given_up
-            });
-            if ready {
-                self.open(index);
-            }
-        }
+    async fn run(
+        mut self,
+        mut joined: mpsc::UnboundedReceiver<HelloTarget>,
+        mut woken: mpsc::UnboundedReceiver<usize>,
+    ) {
         let mut generation = 0u64;
         loop {
             // Everything already due goes out now: a sleep per entry would
@@ -157,15 +169,26 @@ impl Scheduler {
             {
                 self.heap.pop();
                 self.due(index, g).await;
+                while let Ok(target) = joined.try_recv() {
+                    self.join(target);
+                }
                 while let Ok(index) = woken.try_recv() {
                     self.wake(index, &mut generation);
                 }
             }
             let next = self.heap.peek().map(|Reverse((at, _, _))| *at);
             tokio::select! {
+                // Joins first: a device's wake-up never precedes its join.
+                biased;
+                target = joined.recv() => {
+                    let Some(target) = target else { return };
+                    self.join(target);
+                }
                 index = woken.recv() => {
-                    let Some(index) = index else { return };
-                    self.wake(index, &mut generation);
+                    // The scheduler holds a sender itself: never None.
+                    if let Some(index) = index {
+                        self.wake(index, &mut generation);
+                    }
                 }
                 _ = sleep_until(next) => {
                     if let Some(Reverse((_, index, g))) = self.heap.pop() {
@@ -173,6 +196,21 @@ impl Scheduler {
                     }
                 }
             }
+        }
+    }
+
+    /// A device joins: it wakes the scheduler when it enters setup mode,
+    /// and opens its window now if it is in setup mode already.
+    fn join(&mut self, target: HelloTarget) {
+        let index = self.targets.len();
+        let ready = target.device.with_state(|s| {
+            s.nvram.setup.state == ProvisioningState::In && !s.nvram.provisioning.hello.given_up
+        });
+        target.device.watch_setup_mode(self.wake.clone(), index);
+        self.targets.push(target);
+        self.tracks.push(None);
+        if ready {
+            self.open(index);
         }
     }
 

@@ -1,7 +1,6 @@
 //! Running a scenario against a fleet: faults at start, then the timeline
 //! and the expectations in time order.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -85,26 +84,28 @@ impl Scenario {
         let started_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, millis);
-        let by_name: HashMap<&str, &Arc<Endpoint>> = fleet
-            .devices()
-            .iter()
-            .map(|e| (e.device.name.as_str(), e))
-            .collect();
         // Indexed by the whole fleet's device index; outside this process's
         // shard there is no endpoint, and nothing there is acted on or
         // checked (see `Scenario::with_shard`).
         let range = self.shard_range();
-        let endpoints: Vec<Option<Arc<Endpoint>>> = self
-            .specs
-            .iter()
-            .enumerate()
-            .map(|(d, s)| {
-                range
-                    .contains(&d)
-                    .then(|| by_name.get(s.config.name.as_str()).map(|e| Arc::clone(e)))?
-            })
-            .collect();
-        let missing = range.clone().filter(|&d| endpoints[d].is_none()).count();
+        let endpoints = Devices {
+            fleet: &fleet,
+            index: self
+                .specs
+                .iter()
+                .enumerate()
+                .map(|(d, s)| {
+                    range
+                        .contains(&d)
+                        .then(|| fleet.index_of(&s.config.name))
+                        .flatten()
+                })
+                .collect(),
+        };
+        let missing = range
+            .clone()
+            .filter(|&d| endpoints.index[d].is_none())
+            .count();
         if missing > 0 {
             tracing::warn!(
                 missing,
@@ -115,7 +116,7 @@ impl Scenario {
         let mut faulted_at_start = 0;
         for group in &self.groups {
             if let Some((plan, targets)) = &group.faults {
-                for endpoint in targets.iter().filter_map(|&d| endpoints[d].as_ref()) {
+                for endpoint in targets.iter().filter_map(|&d| endpoints.get(d)) {
                     endpoint.faults.set(plan.clone());
                     faulted_at_start += 1;
                 }
@@ -138,8 +139,9 @@ impl Scenario {
             }
         }
         let mut watchers = tokio::task::JoinSet::new();
-        for (d, endpoint) in endpoints.iter().enumerate() {
-            let (true, Some(endpoint)) = (watched[d], endpoint) else {
+        for d in (0..watched.len()).filter(|&d| watched[d]) {
+            // Watched from the start: built now.
+            let Some(endpoint) = endpoints.get(d) else {
                 continue;
             };
             let mut events = endpoint.device.subscribe();
@@ -230,21 +232,17 @@ impl Scenario {
         }
     }
 
-    fn fire(
-        &self,
-        event: &Event,
-        endpoints: &[Option<Arc<Endpoint>>],
-        start: Instant,
-    ) -> EventReport {
+    fn fire(&self, event: &Event, endpoints: &Devices, start: Instant) -> EventReport {
         let mut applied = 0;
         let mut missing = 0;
         let range = self.shard_range();
         let mut selected = 0;
         for &d in event.target.devices.iter().filter(|d| range.contains(d)) {
             selected += 1;
-            match &endpoints[d] {
+            // An event reaches its devices: built now if they were not.
+            match endpoints.get(d) {
                 Some(endpoint) => {
-                    if apply(event.action, event.plan.as_ref(), endpoint) {
+                    if apply(event.action, event.plan.as_ref(), &endpoint) {
                         applied += 1;
                     }
                 }
@@ -268,7 +266,7 @@ impl Scenario {
     fn check(
         &self,
         x: &Expectation,
-        endpoints: &[Option<Arc<Endpoint>>],
+        endpoints: &Devices,
         seen: &[AtomicBool],
         start: Instant,
     ) -> ExpectationReport {
@@ -281,20 +279,32 @@ impl Scenario {
             .filter(|d| range.contains(d))
             .collect();
         for &d in &mine {
-            let Some(endpoint) = &endpoints[d] else {
+            let Some(index) = endpoints.index[d] else {
                 continue;
             };
-            let device = &endpoint.device;
-            let ok = match x.check {
-                Check::Power(want) => want.matches(device.with_state(|s| s.power.state())),
-                Check::Provisioned(want) => {
-                    (device.with_state(|s| s.nvram.setup.state) == ProvisioningState::Post) == want
+            // Unbuilt devices are checked against their initial state (no
+            // one changed them), except whether they answer: that takes
+            // reaching them.
+            let ok = match (x.check, endpoints.fleet.built_device(index)) {
+                (Check::Responds(want), _) => {
+                    endpoints.get(d).is_some_and(|e| responds(&e) == want)
                 }
-                Check::Responds(want) => responds(endpoint) == want,
-                Check::SawPowerOn(want) => seen[d].load(Ordering::Relaxed) == want,
-                Check::HellosDelivered(least) => {
-                    device.with_state(|s| s.nvram.provisioning.hello.delivered) >= least
+                (Check::SawPowerOn(want), _) => seen[d].load(Ordering::Relaxed) == want,
+                (check, Some(endpoint)) => {
+                    let device = &endpoint.device;
+                    let (power, setup, hellos) = device.with_state(|s| {
+                        (
+                            s.power.state(),
+                            s.nvram.setup.state,
+                            s.nvram.provisioning.hello.delivered,
+                        )
+                    });
+                    state_matches(check, power, setup, hellos)
                 }
+                (check, None) => match endpoints.fleet.initial(index) {
+                    Some(initial) => state_matches(check, initial.power, initial.provisioning, 0),
+                    None => continue,
+                },
             };
             if ok {
                 matching += 1;
@@ -318,5 +328,36 @@ impl Scenario {
             message: String::new(),
         }
         .with_counts(matching, mine.len())
+    }
+}
+
+/// The scenario's devices in this process's fleet, by scenario index;
+/// built when an event or a check reaches them.
+struct Devices<'a> {
+    fleet: &'a Fleet,
+    /// Scenario device → fleet index (None outside this shard, or when the
+    /// fleet has no device of that name).
+    index: Vec<Option<usize>>,
+}
+
+impl Devices<'_> {
+    fn get(&self, d: usize) -> Option<Arc<Endpoint>> {
+        self.fleet.get(self.index.get(d).copied().flatten()?)
+    }
+}
+
+/// Whether a device in this state passes a check of its state.
+fn state_matches(
+    check: Check,
+    power: HostPower,
+    setup: ProvisioningState,
+    hellos_delivered: u32,
+) -> bool {
+    match check {
+        Check::Power(want) => want.matches(power),
+        Check::Provisioned(want) => (setup == ProvisioningState::Post) == want,
+        Check::HellosDelivered(least) => hellos_delivered >= least,
+        // Checked by the caller.
+        Check::Responds(_) | Check::SawPowerOn(_) => false,
     }
 }
