@@ -451,7 +451,9 @@ async fn get(args: GetArgs, handshakes: bool, operation: Operation) -> anyhow::R
         let ours = run.against_amtemu().await.map_err(anyhow::Error::msg)?;
         println!("{ours}");
         if baseline.is_some() {
-            let base = run.against_baseline(args.baseline_addr, kind.server()).await;
+            let base = run
+                .against_baseline(args.baseline_addr, kind.server())
+                .await;
             println!("{base}");
             println!("{}", report::ratio_line(&ours, &base, target));
             ratios.push(report::ratio(&ours, &base));

@@ -72,6 +72,6 @@ pub(super) async fn set(
     let device = &endpoint.device;
     device.set_host_agent(enabled);
     // Starting may register watchdogs (a saved state change).
-    durable(endpoint).await?;
+    durable(&endpoint).await?;
     ok(StatusCode::OK, json(device))
 }
