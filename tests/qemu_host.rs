@@ -123,6 +123,145 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
     assert!(landed, "the guest powered off on the ACPI button: {last}");
 }
 
+/// MeshCommander's IDE-R stack serving `iso` as its CD to the device at
+/// `addr`, until the host has read `until` bytes (then it closes, as a
+/// console that leaves); killed when dropped.
+struct IderConsole(std::process::Child);
+
+impl IderConsole {
+    fn start(addr: SocketAddr, iso: &std::path::Path, until: u64) -> Option<IderConsole> {
+        let found = support::clients_prefix()
+            .join("node/node_modules/meshcentral/public/scripts/amt-redir-ws-0.1.0.js")
+            .exists();
+        if !support::client_available(found, "meshcentral (npm)") {
+            return None;
+        }
+        let child = Command::new("node")
+            .arg(support::repo().join("tests/clients/meshcommander-redir.js"))
+            .args([&addr.ip().to_string(), "16994", USER, PASSWORD, "ider"])
+            .arg(iso)
+            .env("OPENSSL_CONF", support::legacy_openssl_conf())
+            .env("AMT_IDER_UNTIL_BYTES", until.to_string())
+            .env("AMT_DRIVER_TIMEOUT", "900")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("node runs");
+        let console = IderConsole(child);
+        // The slot is taken once MeshCommander has logged in; its drives'
+        // registers follow in the same exchange, which the wait after it
+        // covers (the VM must find the CD at power-on).
+        let held = support::eventually(Duration::from_secs(30), || ider_slot_busy(addr));
+        assert!(held, "MeshCommander holds the IDE-R slot");
+        std::thread::sleep(Duration::from_secs(2));
+        Some(console)
+    }
+}
+
+impl Drop for IderConsole {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether an IDE-R session holds the device's slot: a second start is
+/// answered "busy" (status 2).
+fn ider_slot_busy(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect((addr.ip(), 16994)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reply = [0u8; 13];
+    s.write_all(&[0x10, 0, 0, 0, b'I', b'D', b'E', b'R'])
+        .is_ok()
+        && s.read_exact(&mut reply).is_ok()
+        && reply[0] == 0x11
+        && reply[1] == 2
+}
+
+/// SOL over amtterm until `text` shows (the console's history included).
+fn sol_expect(addr: SocketAddr, text: &str) -> serde_json::Value {
+    let mut cmd = Command::new("bash");
+    cmd.arg(support::repo().join("tests/clients/amtterm.sh"))
+        .arg(addr.ip().to_string())
+        .arg("16994")
+        .args([USER, PASSWORD])
+        .arg(format!("expect:{text}"))
+        .env("AMT_DRIVER_STEP_TIMEOUT", BOOT_LIMIT.as_secs().to_string());
+    support::run_driver(cmd)
+}
+
+/// The ISO MeshCommander serves over IDE-R is the VM's CD: a one-time boot
+/// from IDE-R set over WS-Man boots the VM from it. First a console leaves
+/// while the VM's firmware is still loading the kernel from its CD: the
+/// reads under way fail (an error on the VM's console, not a hang), the
+/// device goes on answering, and a second console's CD, inserted into the
+/// running VM, boots it on a reset.
+#[test]
+fn a_vm_boots_the_iso_meshcommander_serves_over_ide_r() {
+    let Some(guest) = guest() else { return };
+    let iso = guest.join("boot.iso");
+    let have = iso.is_file() && Command::new("amtterm").arg("-h").output().is_ok();
+    if !support::client_available(have, "boot.iso of tests/qemu/build-image.sh and amtterm") {
+        return;
+    }
+    let emulator = support::Emulator::start(&[
+        "--power",
+        "s5",
+        "--boot-ms",
+        "100",
+        "--host",
+        "qemu",
+        "--qemu-accel",
+        "tcg",
+        "--qemu-kernel",
+        guest.join("vmlinuz").to_str().unwrap(),
+        "--qemu-initrd",
+        guest.join("initrd.img").to_str().unwrap(),
+    ]);
+    let addr = emulator.addr;
+    let use_ider = |client: &mut Client| {
+        let r = client.put_edited(
+            "AMT_BootSettingData",
+            "<r:UseIDER>false</r:UseIDER>",
+            "<r:UseIDER>true</r:UseIDER>",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+
+    // A console that leaves after 4 MiB: the boot loader is reading the
+    // kernel (14 MB) then.
+    let Some(leaving) = IderConsole::start(addr, &iso, 4 << 20) else {
+        return;
+    };
+    let mut client = emulator.client();
+    use_ider(&mut client);
+    let on = client.request_power(2);
+    assert_eq!(on.status, 200, "{}", on.text());
+    let sol = sol_expect(addr, "error");
+    assert_eq!(
+        sol["ok"], true,
+        "the boot loader reports the failed read: {sol}"
+    );
+    drop(leaving);
+    assert!(!sol.to_string().contains("amtemu-qemu-iso booted"), "{sol}");
+    assert_eq!(client.power_state(), "2", "the device and its VM go on");
+
+    // A second console: its CD goes into the running VM; a reset boots it.
+    let Some(_serving) = IderConsole::start(addr, &iso, u64::MAX >> 12) else {
+        return;
+    };
+    use_ider(&mut client);
+    let reset = client.request_power(10);
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    let sol = sol_expect(addr, "amtemu-qemu-iso booted");
+    assert_eq!(
+        sol["ok"], true,
+        "the VM booted from the ISO over IDE-R: {sol}"
+    );
+}
+
 // ------------------------------------------------------------ bad input
 
 /// A QEMU device and a simulated one in one in-process emulator.
