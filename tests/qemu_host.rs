@@ -5,7 +5,10 @@
 //! into its shell, a graceful off (ACPI power button) lands as power state
 //! 8. The guest (a Debian kernel and a busybox initramfs) is built by
 //! `tests/qemu/build-image.sh`, which `tests/clients/install.sh` runs; the
-//! VM runs under TCG so the test does not depend on nested KVM.
+//! VM runs under TCG so the test does not depend on nested KVM. The IDE-R
+//! test has MeshCommander's IDE-R code serve the guest's boot.iso, which
+//! the VM boots from after a one-time IDE-R boot set over WS-Man, after a
+//! first console has left in the middle of the boot loader's reads.
 //!
 //! The bad-input tests run an emulator in process, with a QEMU device
 //! beside a simulated one: a VM that cannot start, a disk that does not
