@@ -5,7 +5,10 @@
 //! into its shell, a graceful off (ACPI power button) lands as power state
 //! 8. The guest (a Debian kernel and a busybox initramfs) is built by
 //! `tests/qemu/build-image.sh`, which `tests/clients/install.sh` runs; the
-//! VM runs under TCG so the test does not depend on nested KVM.
+//! VM runs under TCG so the test does not depend on nested KVM. The IDE-R
+//! test has MeshCommander's IDE-R code serve the guest's boot.iso, which
+//! the VM boots from after a one-time IDE-R boot set over WS-Man, after a
+//! first console has left in the middle of the boot loader's reads.
 //!
 //! The bad-input tests run an emulator in process, with a QEMU device
 //! beside a simulated one: a VM that cannot start, a disk that does not
@@ -29,6 +32,10 @@ use support::{Client, PASSWORD, USER, device_spec, unique_address};
 
 /// How long a TCG boot of the tiny guest may take on a loaded machine.
 const BOOT_LIMIT: Duration = Duration::from_secs(240);
+
+/// A boot over IDE-R moves the boot loader, kernel and initramfs (15 MB)
+/// through the console's session, under TCG.
+const IDER_BOOT_LIMIT: Duration = Duration::from_secs(480);
 
 fn qemu_installed() -> bool {
     Command::new("qemu-system-x86_64")
@@ -121,6 +128,157 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
         last["powerstate"] == 8
     });
     assert!(landed, "the guest powered off on the ACPI button: {last}");
+}
+
+/// MeshCommander's IDE-R stack serving `iso` as its CD to the device at
+/// `addr`, until the host has read `until` bytes (then it closes, as a
+/// console that leaves); killed when dropped.
+struct IderConsole(std::process::Child);
+
+impl IderConsole {
+    fn start(addr: SocketAddr, iso: &std::path::Path, until: u64) -> Option<IderConsole> {
+        let found = support::clients_prefix()
+            .join("node/node_modules/meshcentral/public/scripts/amt-redir-ws-0.1.0.js")
+            .exists();
+        if !support::client_available(found, "meshcentral (npm)") {
+            return None;
+        }
+        let child = Command::new("node")
+            .arg(support::repo().join("tests/clients/meshcommander-redir.js"))
+            .args([&addr.ip().to_string(), "16994", USER, PASSWORD, "ider"])
+            .arg(iso)
+            .env("OPENSSL_CONF", support::legacy_openssl_conf())
+            .env("AMT_IDER_UNTIL_BYTES", until.to_string())
+            .env("AMT_DRIVER_TIMEOUT", "900")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let console = IderConsole(child);
+        // The slot is taken once MeshCommander has logged in; its drives'
+        // registers follow in the same exchange, which the wait after it
+        // covers (the VM must find the CD at power-on).
+        let held = support::eventually(Duration::from_secs(30), || ider_slot_busy(addr));
+        assert!(held, "MeshCommander holds the IDE-R slot");
+        std::thread::sleep(Duration::from_secs(2));
+        Some(console)
+    }
+}
+
+impl IderConsole {
+    /// Waits for the console to end by itself; its JSON verdict.
+    fn verdict(mut self) -> serde_json::Value {
+        use std::io::Read;
+        let mut out = String::new();
+        if let Some(mut stdout) = self.0.stdout.take() {
+            let _ = stdout.read_to_string(&mut out);
+        }
+        let _ = self.0.wait();
+        let last = out.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+}
+
+impl Drop for IderConsole {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Whether an IDE-R session holds the device's slot: a second start is
+/// answered "busy" (status 2).
+fn ider_slot_busy(addr: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect((addr.ip(), 16994)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reply = [0u8; 13];
+    s.write_all(&[0x10, 0, 0, 0, b'I', b'D', b'E', b'R'])
+        .is_ok()
+        && s.read_exact(&mut reply).is_ok()
+        && reply[0] == 0x11
+        && reply[1] == 2
+}
+
+/// SOL over amtterm until `text` shows (the console's history included).
+fn sol_expect(addr: SocketAddr, text: &str) -> serde_json::Value {
+    let mut cmd = Command::new("bash");
+    cmd.arg(support::repo().join("tests/clients/amtterm.sh"))
+        .arg(addr.ip().to_string())
+        .arg("16994")
+        .args([USER, PASSWORD])
+        .arg(format!("expect:{text}"))
+        .env(
+            "AMT_DRIVER_STEP_TIMEOUT",
+            IDER_BOOT_LIMIT.as_secs().to_string(),
+        );
+    support::run_driver(cmd)
+}
+
+/// The ISO MeshCommander serves over IDE-R is the VM's CD: a one-time boot
+/// from IDE-R set over WS-Man boots the VM from it. First a console leaves
+/// while the VM's boot loader is still reading the kernel from its CD: the
+/// reads under way fail, and nothing hangs: the device goes on answering,
+/// and a second console's CD, inserted into the running VM, boots it on a
+/// reset (QEMU's block layer had let go of the first one's reads).
+#[test]
+fn a_vm_boots_the_iso_meshcommander_serves_over_ide_r() {
+    let Some(guest) = guest() else { return };
+    let iso = guest.join("boot.iso");
+    let have = iso.is_file() && Command::new("amtterm").arg("-h").output().is_ok();
+    if !support::client_available(have, "boot.iso of tests/qemu/build-image.sh and amtterm") {
+        return;
+    }
+    let emulator = support::Emulator::start(&[
+        "--power",
+        "s5",
+        "--boot-ms",
+        "100",
+        "--host",
+        "qemu",
+        "--qemu-accel",
+        "tcg",
+        "--qemu-kernel",
+        guest.join("vmlinuz").to_str().unwrap(),
+        "--qemu-initrd",
+        guest.join("initrd.img").to_str().unwrap(),
+    ]);
+    let addr = emulator.addr;
+    let use_ider = |client: &mut Client| {
+        let r = client.put_edited(
+            "AMT_BootSettingData",
+            "<r:UseIDER>false</r:UseIDER>",
+            "<r:UseIDER>true</r:UseIDER>",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    };
+
+    // A console that leaves after 4 MiB: the boot loader is reading the
+    // kernel (14 MB) then.
+    let Some(leaving) = IderConsole::start(addr, &iso, 4 << 20) else {
+        return;
+    };
+    let mut client = emulator.client();
+    use_ider(&mut client);
+    let on = client.request_power(2);
+    assert_eq!(on.status, 200, "{}", on.text());
+    let left = leaving.verdict();
+    assert_eq!(left["ok"], true, "the VM read 4 MiB of the CD: {left}");
+    assert_eq!(client.power_state(), "2", "the device and its VM go on");
+
+    // A second console: its CD goes into the running VM; a reset boots it.
+    let Some(_serving) = IderConsole::start(addr, &iso, u64::MAX >> 12) else {
+        return;
+    };
+    use_ider(&mut client);
+    let reset = client.request_power(10);
+    assert_eq!(reset.status, 200, "{}", reset.text());
+    let sol = sol_expect(addr, "amtemu-qemu-iso booted");
+    assert_eq!(
+        sol["ok"], true,
+        "the VM booted from the ISO over IDE-R: {sol}"
+    );
 }
 
 // ------------------------------------------------------------ bad input

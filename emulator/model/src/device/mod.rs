@@ -459,6 +459,11 @@ impl Device {
         match from {
             Some(from) if from != to => {
                 let _ = self.events.send(DeviceEvent::PowerChanged { from, to });
+                // Forced on, the host boots from its disk (the simulated
+                // one above; an outside host hears it here, as for any boot).
+                if to.is_on() {
+                    let _ = self.events.send(DeviceEvent::Booted(BootTarget::Disk));
+                }
                 true
             }
             Some(_) => true,

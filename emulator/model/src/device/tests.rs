@@ -95,3 +95,28 @@ async fn an_outside_host_lands_its_transitions_when_it_has_settled() {
     tokio::time::sleep(Duration::from_secs(61)).await;
     assert_eq!(device.power_status().state, HostPower::S5);
 }
+
+/// Forcing the host on (scenarios, the host OS's own power) is a boot from
+/// its disk, which an outside host hears as one: a stopped VM starts.
+#[tokio::test(start_paused = true)]
+async fn forcing_the_host_on_is_a_boot_an_outside_host_hears() {
+    let device = Device::new(config());
+    device.attach_outside_host(Duration::from_secs(60));
+    device.force_power(HostPower::S5);
+    let mut events = device.subscribe();
+    device.force_power(HostPower::S0);
+    assert!(matches!(
+        events.recv().await.unwrap(),
+        DeviceEvent::PowerChanged {
+            to: HostPower::S0,
+            ..
+        }
+    ));
+    assert_eq!(
+        events.recv().await.unwrap(),
+        DeviceEvent::Booted(BootTarget::Disk)
+    );
+    // Forcing the state it has already is no boot.
+    device.force_power(HostPower::S0);
+    assert!(events.try_recv().is_err());
+}

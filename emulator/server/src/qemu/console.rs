@@ -2,6 +2,8 @@
 //! writes on ttyS0 goes to a bounded ring (the simulated host's
 //! [`OutputBuffer`]), keystrokes go to the VM while one runs. Power and
 //! events are the device's, so SOL's power status bit follows the model.
+//! IDE-R: the VM's reads of the console's CD (the NBD export,
+//! [`super::ider_cd`]) queue here as media commands for the session.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,8 +12,9 @@ use tokio::time::Instant;
 
 use amtemu_model::device::{Device, DeviceEvent};
 use amtemu_model::host::buffer::{DEFAULT_CAPACITY, OutputBuffer};
-use amtemu_model::host::{IderReply, IderRequest};
+use amtemu_model::host::{IderDrive, IderReply, IderRequest};
 
+use super::ider_link::{IderLink, NoSession};
 use crate::host_port::HostPort;
 
 #[derive(Debug)]
@@ -21,6 +24,7 @@ pub struct QemuConsole {
     changed: watch::Sender<u64>,
     /// The running VM's serial input; None while no VM runs.
     input: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    pub ider: IderLink,
 }
 
 impl QemuConsole {
@@ -30,6 +34,7 @@ impl QemuConsole {
             out: Mutex::new(OutputBuffer::new(DEFAULT_CAPACITY)),
             changed: watch::channel(0).0,
             input: Mutex::new(None),
+            ider: IderLink::default(),
         }
     }
 
@@ -42,6 +47,21 @@ impl QemuConsole {
     /// Where keystrokes go from now on (None: dropped, no VM runs).
     pub fn connect_input(&self, to: Option<mpsc::UnboundedSender<Vec<u8>>>) {
         *lock(&self.input) = to;
+    }
+
+    /// Sends a media command over the IDE-R session and waits for the
+    /// console's answer; Err when no session has its drives active or it
+    /// ends first.
+    pub async fn ider_command(
+        &self,
+        drive: IderDrive,
+        cdb: [u8; 12],
+        transfer_len: u32,
+    ) -> Result<IderReply, NoSession> {
+        let answer = self.ider.enqueue(drive, cdb, transfer_len)?;
+        // The session waits on this watch for requests too.
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        answer.await.map_err(|_| NoSession)
     }
 
     /// Everything retained, for logs and tests.
@@ -81,11 +101,15 @@ impl HostPort for QemuConsole {
     fn events(&self) -> broadcast::Receiver<DeviceEvent> {
         self.device.subscribe()
     }
-    fn ider_session(&self, _active: bool) {}
-    fn ider_next_request(&self) -> Option<IderRequest> {
-        None
+    fn ider_session(&self, active: bool) {
+        self.ider.set_active(active);
     }
-    fn ider_complete(&self, _reply: IderReply) {}
+    fn ider_next_request(&self) -> Option<IderRequest> {
+        self.ider.next_request()
+    }
+    fn ider_complete(&self, reply: IderReply) {
+        self.ider.complete(reply);
+    }
     fn consent_code(&self) -> Option<u32> {
         self.device.opt_in_code_displayed()
     }

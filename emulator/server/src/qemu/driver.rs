@@ -5,16 +5,20 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+use tokio::net::UnixListener;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use amtemu_model::device::{Device, DeviceEvent, HostPower, HostSettled, PowerRequest};
 use amtemu_model::host::BootTarget;
 
 use super::config::QemuConfig;
 use super::console::QemuConsole;
-use super::vm::{self, Vm, VmCommand};
+use super::ider_cd::{self, IderCd};
+use super::nbd;
+use super::vm::{self, IDER_DRIVE, Vm, VmCommand};
 use crate::endpoint::{Endpoint, OutsideHost};
 
 /// Makes the VM the host of `endpoint`'s device now (before it serves),
@@ -33,6 +37,7 @@ pub fn drive(
         tracing::warn!(device = %device.name, "the device already has an outside host");
     }
     let mut events = device.subscribe();
+    let mut ider_active = console.ider.watch_active();
     let mut driver = Driver {
         dir: runtime_dir(&device.name),
         device,
@@ -40,12 +45,21 @@ pub fn drive(
         console,
         vm: None,
         generation: 0,
+        ider_nodes: 0,
         ended: mpsc::unbounded_channel(),
     };
     async move {
         if !attached {
             return;
         }
+        // Dropped with the driver, which ends every NBD connection.
+        let _exports = match driver.serve_ider_cd() {
+            Ok(task) => Some(task),
+            Err(e) => {
+                tracing::error!(device = %driver.device.name, "no IDE-R export for the VM: {e}");
+                None
+            }
+        };
         // A host that is on when the emulator starts boots from its disk.
         if driver.device.power_status().state.is_on() {
             driver.start(BootTarget::Disk).await;
@@ -53,6 +67,10 @@ pub fn drive(
         loop {
             tokio::select! {
                 Some((generation, why)) = driver.ended.1.recv() => driver.vm_ended(generation, why),
+                Ok(()) = ider_active.changed() => {
+                    let active = *ider_active.borrow_and_update();
+                    driver.ider_changed(active);
+                }
                 event = events.recv() => match event {
                     Ok(event) => driver.handle(event).await,
                     Err(RecvError::Lagged(n)) => {
@@ -85,6 +103,9 @@ struct Driver {
     dir: PathBuf,
     vm: Option<Vm>,
     generation: u64,
+    /// Numbers the IDE-R CD's block nodes, so a node whose removal failed
+    /// never blocks the next insert's name.
+    ider_nodes: u64,
     /// Each VM run's end: its generation and why it ended.
     ended: (mpsc::UnboundedSender<Ended>, mpsc::UnboundedReceiver<Ended>),
 }
@@ -153,11 +174,70 @@ impl Driver {
         }
     }
 
+    /// The unix socket QEMU's NBD client reads the console's CD from.
+    fn ider_socket(&self) -> PathBuf {
+        self.dir.join("ider-cd.sock")
+    }
+
+    /// Listens for QEMU's NBD connections to the console's CD; each is
+    /// served until QEMU drops it or the returned task is dropped.
+    fn serve_ider_cd(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.ider_socket();
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        let export = Arc::new(IderCd {
+            console: self.console.clone(),
+        });
+        let name = self.device.name.clone();
+        Ok(tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            let export = export.clone();
+                            let name = name.clone();
+                            connections.spawn(async move {
+                                let ended = nbd::serve(stream, &*export, ider_cd::EXPORT_NAME).await;
+                                tracing::info!(device = %name, ?ended, "IDE-R CD export: connection ended");
+                            });
+                        }
+                        Err(e) => {
+                            tracing::warn!(device = %name, "IDE-R CD export: accept failed: {e}");
+                            return;
+                        }
+                    },
+                    Some(_) = connections.join_next() => {}
+                }
+            }
+        }))
+    }
+
+    /// A console's IDE-R drives came or went: its CD goes into the running
+    /// VM's IDE-R drive, or out of it.
+    fn ider_changed(&mut self, active: bool) {
+        let socket = self.ider_socket();
+        let Some(vm) = &mut self.vm else { return };
+        match (active, vm.ider_node.is_some()) {
+            (true, false) => {
+                self.ider_nodes += 1;
+                insert_ider_cd(vm, &socket, self.ider_nodes);
+            }
+            (false, true) => eject_ider_cd(vm),
+            _ => {}
+        }
+    }
+
     async fn start(&mut self, target: BootTarget) {
         self.generation += 1;
+        // With a console's CD to insert, the CPUs wait for it: a boot from
+        // IDE-R must find it there.
+        let ider = self.console.ider.is_active();
         match vm::start(
             &self.config,
             target,
+            ider,
             &self.dir,
             self.generation,
             self.console.clone(),
@@ -165,7 +245,14 @@ impl Driver {
         )
         .await
         {
-            Ok(vm) => self.vm = Some(vm),
+            Ok(mut vm) => {
+                if ider {
+                    self.ider_nodes += 1;
+                    insert_ider_cd(&mut vm, &self.ider_socket(), self.ider_nodes);
+                    vm.send(VmCommand::Qmp("cont", Value::Null));
+                }
+                self.vm = Some(vm);
+            }
             Err(why) => {
                 tracing::error!(device = %self.device.name, "the VM did not start: {why}");
                 self.console
@@ -208,6 +295,60 @@ impl Driver {
             vm.send(VmCommand::Quit);
         }
     }
+}
+
+/// Puts the console's CD into the VM's IDE-R drive: an NBD block node on
+/// the device's export, inserted with the tray opened and closed around it
+/// (the guest sees a medium change). QMP runs the commands in order; if
+/// the export refuses (the console has no CD), the insert fails with it
+/// and the drive stays empty.
+fn insert_ider_cd(vm: &mut Vm, socket: &std::path::Path, number: u64) {
+    let node = format!("amtemu-ider-{number}");
+    vm.send(VmCommand::Qmp(
+        "blockdev-add",
+        json!({
+            "driver": "nbd",
+            "node-name": node,
+            "server": { "type": "unix", "path": socket.display().to_string() },
+            "export": ider_cd::EXPORT_NAME,
+            "read-only": true,
+        }),
+    ));
+    vm.send(VmCommand::Qmp(
+        "blockdev-open-tray",
+        json!({ "id": IDER_DRIVE, "force": true }),
+    ));
+    vm.send(VmCommand::Qmp(
+        "blockdev-insert-medium",
+        json!({ "id": IDER_DRIVE, "node-name": node }),
+    ));
+    vm.send(VmCommand::Qmp(
+        "blockdev-close-tray",
+        json!({ "id": IDER_DRIVE }),
+    ));
+    vm.ider_node = Some(node);
+}
+
+/// Takes the console's CD out (forced, even if the guest locked the tray)
+/// and drops its NBD node; reads still under way have failed already (the
+/// session's end fails them), so nothing waits on a console that left.
+fn eject_ider_cd(vm: &mut Vm) {
+    let Some(node) = vm.ider_node.take() else {
+        return;
+    };
+    vm.send(VmCommand::Qmp(
+        "blockdev-open-tray",
+        json!({ "id": IDER_DRIVE, "force": true }),
+    ));
+    vm.send(VmCommand::Qmp(
+        "blockdev-remove-medium",
+        json!({ "id": IDER_DRIVE }),
+    ));
+    vm.send(VmCommand::Qmp("blockdev-del", json!({ "node-name": node })));
+    vm.send(VmCommand::Qmp(
+        "blockdev-close-tray",
+        json!({ "id": IDER_DRIVE }),
+    ));
 }
 
 impl Drop for Driver {

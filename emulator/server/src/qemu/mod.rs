@@ -19,12 +19,19 @@
 //! - reset: QMP `system_reset` (a reset to another boot target restarts the
 //!   VM with that boot order); NMI: QMP `inject-nmi`;
 //! - sleep (S3): QMP `stop` (the VM is paused, its memory kept); on: `cont`;
+//! - IDE-R: while a session has its drives enabled, the console's CD is
+//!   in the VM's IDE-R CD drive, an NBD block node on amtemu's export of
+//!   it (`nbd`, `ider_cd`), whose reads go to the session as READ(10)
+//!   commands (`ider_link`); a boot from IDE-R names that drive first;
 //! - the VM ending by itself (guest power-off, a crash, QEMU killed, a VM
 //!   that would not start): the host is off (S5), with the reason logged.
 
 pub mod config;
 pub mod console;
 mod driver;
+mod ider_cd;
+mod ider_link;
+mod nbd;
 mod qmp;
 mod vm;
 

@@ -50,6 +50,8 @@ pub struct Vm {
     pub target: BootTarget,
     /// Paused for S3.
     pub paused: bool,
+    /// The node of the console's CD while it is in the VM's IDE-R drive.
+    pub ider_node: Option<String>,
     commands: mpsc::UnboundedSender<VmCommand>,
 }
 
@@ -60,12 +62,20 @@ impl Vm {
 }
 
 /// The QEMU arguments for a start toward `target`.
+/// The qdev id of the VM's IDE-R CD drive: always there, empty until a
+/// console's CD is inserted over QMP (`driver`).
+pub const IDER_DRIVE: &str = "amtemu-ider-cd";
+
+/// The QEMU arguments for a start toward `target`; `paused` starts the
+/// CPUs stopped (`-S`), for the console's CD to be inserted before the
+/// firmware looks for boot devices.
 pub fn command_line(
     config: &QemuConfig,
     target: BootTarget,
     accel: &str,
     serial: &Path,
     qmp: &Path,
+    paused: bool,
 ) -> Vec<String> {
     let mut args: Vec<String> = [
         "-nodefaults",
@@ -121,14 +131,27 @@ pub fn command_line(
     } else {
         push("-nic", "none".into());
     }
+    // The IDE-R CD is the secondary channel's slave (the local CD is its
+    // master); a boot from IDE-R names it first (a bootindex outranks the
+    // boot order), so a local CD does not win.
+    let ider = format!("ide-cd,bus=ide.1,unit=1,id={IDER_DRIVE}");
+    if target == BootTarget::IdeRedirection {
+        push("-device", format!("{ider},bootindex=0"));
+    } else {
+        push("-device", ider);
+    }
     let order = match target {
-        BootTarget::Disk | BootTarget::Diagnostic => "order=c",
-        BootTarget::Pxe => "order=n",
-        BootTarget::CdDvd | BootTarget::IdeRedirection => "order=d",
+        BootTarget::Disk | BootTarget::Diagnostic => Some("order=c"),
+        BootTarget::Pxe => Some("order=n"),
+        BootTarget::CdDvd => Some("order=d"),
+        BootTarget::IdeRedirection => None,
         // SeaBIOS has no setup screen; its boot menu is the nearest thing.
-        BootTarget::BiosSetup => "order=c,menu=on,splash-time=5000",
+        BootTarget::BiosSetup => Some("order=c,menu=on,splash-time=5000"),
     };
-    push("-boot", order.into());
+    if let Some(order) = order {
+        push("-boot", order.into());
+    }
+
     // A direct kernel boot wins over any boot order, so it is the disk
     // boot only.
     if let (Some(kernel), BootTarget::Disk | BootTarget::Diagnostic) = (&config.kernel, target) {
@@ -138,6 +161,9 @@ pub fn command_line(
         }
         push("-append", config.append.clone());
     }
+    if paused {
+        args.push("-S".into());
+    }
     args
 }
 
@@ -146,11 +172,13 @@ fn drive_path(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
 }
 
-/// Starts the VM toward `target`; Err says why it did not start. `ended`
-/// hears (generation, why) once it has ended.
+/// Starts the VM toward `target` (its CPUs stopped when `paused`); Err
+/// says why it did not start. `ended` hears (generation, why) once it has
+/// ended.
 pub async fn start(
     config: &QemuConfig,
     target: BootTarget,
+    paused: bool,
     dir: &Path,
     generation: u64,
     console: Arc<QemuConsole>,
@@ -170,7 +198,7 @@ pub async fn start(
     let serial_listener = bind(&serial_path)?;
     let qmp_listener = bind(&qmp_path)?;
     let accel = config.accel.resolve();
-    let args = command_line(config, target, accel, &serial_path, &qmp_path);
+    let args = command_line(config, target, accel, &serial_path, &qmp_path, paused);
     tracing::info!(binary = %config.binary.display(), ?target, accel, "starting the VM");
     tracing::debug!(?args, "qemu command line");
     let mut child = Command::new(&config.binary)
@@ -218,6 +246,7 @@ pub async fn start(
         generation,
         target,
         paused: false,
+        ider_node: None,
         commands,
     })
 }
@@ -363,6 +392,7 @@ mod tests {
             "tcg",
             Path::new("/r/serial.sock"),
             Path::new("/r/qmp.sock"),
+            false,
         )
         .join(" ")
     }
@@ -398,5 +428,13 @@ mod tests {
             "{pxe}"
         );
         assert!(line(&config, BootTarget::BiosSetup).contains("menu=on"));
+        // The IDE-R drive is always there, and first only for IDE-R.
+        assert!(disk.contains("-device ide-cd,bus=ide.1,unit=1,id=amtemu-ider-cd -"));
+        let ider = line(&config, BootTarget::IdeRedirection);
+        assert!(
+            ider.contains("id=amtemu-ider-cd,bootindex=0") && !ider.contains("-boot"),
+            "{ider}"
+        );
+        assert!(!ider.contains("-kernel") && !ider.contains(" -S"));
     }
 }
