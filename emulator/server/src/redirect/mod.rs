@@ -284,8 +284,8 @@ where
             return;
         }
     };
-    // The gate holds the slot until this function returns.
-    let _gate = session.into_gate();
+    // The gate holds the slot while the session runs.
+    let gate = session.into_gate();
     let kind = match channel {
         Channel::Sol(_) => "SOL",
         Channel::Ider(_) => "IDE-R",
@@ -294,10 +294,16 @@ where
     tracing::info!(device = %name, %peer, kind, "redirection session started");
     let started = Instant::now();
     let ended = match channel {
-        Channel::Sol(s) => sol::run(reader, writer, inbox, endpoint.host_port(), s).await,
-        Channel::Ider(s) => ider::run(reader, writer, inbox, endpoint.host_port(), s).await,
-        Channel::Kvm => kvm::run_kvmr(reader, writer, inbox, &*device).await,
+        Channel::Sol(s) => sol::run(&mut reader, &mut writer, inbox, endpoint.host_port(), s).await,
+        Channel::Ider(s) => {
+            ider::run(&mut reader, &mut writer, inbox, endpoint.host_port(), s).await
+        }
+        Channel::Kvm => kvm::run_kvmr(&mut reader, &mut writer, inbox, &*device).await,
     };
+    // The slot is free before the socket closes: a console that sees the
+    // close and opens a new session at once must not find it busy.
+    drop(gate);
+    drop((reader, writer));
     let seconds = started.elapsed().as_secs_f64();
     match ended {
         Ok(why) => {
