@@ -243,16 +243,29 @@ fn gss_token(kdc: &Kdc, cache: &Path, spn: &str) -> Vec<u8> {
 /// login's status (0 success, 1 failure).
 fn redirection_login(addr: SocketAddr, token: &[u8]) -> (Vec<u8>, u8) {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
     let read = |s: &mut std::net::TcpStream, n: usize| {
         let mut b = vec![0; n];
         s.read_exact(&mut b).unwrap();
         b
     };
-    s.write_all(b"\x10\0\0\0SOL ").unwrap();
-    assert_eq!(read(&mut s, 13)[..2], [0x11, 0]);
+    // The previous call's session may still be closing on the device (the
+    // client only dropped its socket): busy (2) is the firmware's answer
+    // then, so ask again for a while.
+    let mut attempts = 0;
+    let mut s = loop {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(b"\x10\0\0\0SOL ").unwrap();
+        let status = read(&mut s, 13)[..2].to_vec();
+        attempts += 1;
+        if status == [0x11, 2] && attempts < 100 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(status, [0x11, 0]);
+        break s;
+    };
     s.write_all(&[0x13, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
     let head = read(&mut s, 9);
     let methods = read(&mut s, head[5] as usize);
