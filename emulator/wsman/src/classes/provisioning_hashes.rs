@@ -6,14 +6,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{CLASS, Class};
+use super::{CLASS, Class, optional};
 use amtemu_model::device::Device;
 use amtemu_model::device::cert_hashes::{HashEntry, HashRefusal};
 use amtemu_model::device::provisioning::HashAlgorithm;
 use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
-use amtemu_wire::wsman::value::{Epr, Instance};
+use amtemu_wire::wsman::value::{Epr, Instance, Value};
 
 const NAME: &str = "AMT_ProvisioningCertificateHash";
 const ID: &str = "Intel(r) AMT Certificate Hash: ";
@@ -66,40 +66,18 @@ fn fault(refusal: HashRefusal) -> Fault {
     }
 }
 
-/// A property's value of the expected kind, or an invalid representation.
-fn read<T>(
-    input: &Instance,
-    name: &str,
-    read: impl FnOnce(&Instance) -> Option<T>,
-) -> Result<Option<T>, Fault> {
-    match input.get(name) {
-        None => Ok(None),
-        Some(_) => read(input).map(Some).ok_or_else(|| {
-            tracing::info!(
-                property = name,
-                "AMT_ProvisioningCertificateHash: malformed value"
-            );
-            Fault::InvalidRepresentation
-        }),
-    }
-}
-
 fn create(device: &Device, input: &Instance) -> Result<Epr, Fault> {
-    let hash = read(input, "HashData", |i| {
-        BASE64.decode(i.text("HashData")?).ok()
+    let hash = optional(input, "HashData", |v| BASE64.decode(v.as_text()?).ok())?
+        .ok_or(Fault::InvalidRepresentation)?;
+    let algorithm = optional(input, "HashType", |v| {
+        HashAlgorithm::from_code(u8::try_from(v.as_int()?).ok()?)
     })?
     .ok_or(Fault::InvalidRepresentation)?;
-    let algorithm = read(input, "HashType", |i| {
-        HashAlgorithm::from_code(u8::try_from(i.int("HashType")?).ok()?)
-    })?
-    .ok_or(Fault::InvalidRepresentation)?;
-    let name = read(input, "Description", |i| {
-        i.text("Description").map(str::to_string)
-    })?
-    .unwrap_or_default();
-    let active = read(input, "Enabled", |i| i.bool("Enabled"))?.unwrap_or(true);
+    let name =
+        optional(input, "Description", |v| v.as_text().map(str::to_string))?.unwrap_or_default();
+    let active = optional(input, "Enabled", Value::as_bool)?.unwrap_or(true);
     // Only the factory ships defaults.
-    if read(input, "IsDefault", |i| i.bool("IsDefault"))? == Some(true) {
+    if optional(input, "IsDefault", Value::as_bool)? == Some(true) {
         return Err(Fault::InvalidRepresentation);
     }
     let handle = device
@@ -110,7 +88,7 @@ fn create(device: &Device, input: &Instance) -> Result<Epr, Fault> {
 
 fn put(device: &Device, current: &Instance, input: &Instance) -> Result<(), Fault> {
     let handle = handle_of(current).ok_or(Fault::InvalidSelectors)?;
-    let Some(active) = read(input, "Enabled", |i| i.bool("Enabled"))? else {
+    let Some(active) = optional(input, "Enabled", Value::as_bool)? else {
         return Ok(());
     };
     device
