@@ -58,6 +58,29 @@ fn guest() -> Option<PathBuf> {
     .then_some(dir)
 }
 
+/// A device off (S5) whose host is a TCG VM booting the test guest's
+/// kernel and initramfs, with `extra` flags.
+fn vm_device(guest: &std::path::Path, extra: &[&str]) -> support::Emulator {
+    let kernel = guest.join("vmlinuz");
+    let initrd = guest.join("initrd.img");
+    let mut args = vec![
+        "--power",
+        "s5",
+        "--boot-ms",
+        "100",
+        "--host",
+        "qemu",
+        "--qemu-accel",
+        "tcg",
+        "--qemu-kernel",
+        kernel.to_str().unwrap(),
+        "--qemu-initrd",
+        initrd.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    support::Emulator::start(&args)
+}
+
 fn amtctrl(addr: SocketAddr, op: &str) -> serde_json::Value {
     let mut cmd = Command::new("bash");
     cmd.arg(support::repo().join("tests/clients/amtctrl.sh"))
@@ -76,26 +99,9 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
     if !support::client_available(have_clients, "amtctrl and amtterm") {
         return;
     }
-    let kernel = guest.join("vmlinuz");
-    let initrd = guest.join("initrd.img");
     // Graceful off has ten minutes before amtemu would stop the VM itself,
     // so power state 8 within the test's wait is the guest's own doing.
-    let emulator = support::Emulator::start(&[
-        "--power",
-        "s5",
-        "--boot-ms",
-        "100",
-        "--host",
-        "qemu",
-        "--qemu-accel",
-        "tcg",
-        "--qemu-kernel",
-        kernel.to_str().unwrap(),
-        "--qemu-initrd",
-        initrd.to_str().unwrap(),
-        "--qemu-shutdown-deadline-ms",
-        "600000",
-    ]);
+    let emulator = vm_device(&guest, &["--qemu-shutdown-deadline-ms", "600000"]);
     let addr = emulator.addr;
     assert_eq!(emulator.client().power_state(), "8", "starts off");
 
@@ -230,20 +236,7 @@ fn a_vm_boots_the_iso_meshcommander_serves_over_ide_r() {
     if !support::client_available(have, "boot.iso of tests/qemu/build-image.sh and amtterm") {
         return;
     }
-    let emulator = support::Emulator::start(&[
-        "--power",
-        "s5",
-        "--boot-ms",
-        "100",
-        "--host",
-        "qemu",
-        "--qemu-accel",
-        "tcg",
-        "--qemu-kernel",
-        guest.join("vmlinuz").to_str().unwrap(),
-        "--qemu-initrd",
-        guest.join("initrd.img").to_str().unwrap(),
-    ]);
+    let emulator = vm_device(&guest, &[]);
     let addr = emulator.addr;
     let use_ider = |client: &mut Client| {
         let r = client.put_edited(
