@@ -20,7 +20,7 @@ start=$(date +%s%N)
 "$bin/amtemu" fleet --count "$n" --first-address "$first" --ca-dir "${CA_DIR:-target/bench-ca}" \
     --http-port 23992 --https-port 23993 --redirection-port 23994 --redirection-tls-port 23995 --local-port 0 "$@" >"$log" 2>&1 &
 pid=$!
-until grep -q "ready in" "$log"; do
+until grep -q "ready in [0-9]* ms" "$log"; do
     if ! kill -0 "$pid" 2>/dev/null; then cat "$log"; exit 1; fi
     sleep 0.01
 done
