@@ -7,6 +7,7 @@ mod alarm_clock;
 mod audit;
 mod authorization;
 mod boot;
+mod credential_context;
 mod ethernet;
 pub(crate) mod events;
 mod http_proxy;
@@ -203,11 +204,13 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         audit::CLASSES,
         authorization::CLASSES,
         boot::CLASSES,
+        credential_context::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
         http_proxy::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,
+        ieee8021x::IPS_CLASSES,
         inventory::CLASSES,
         message_log::CLASSES,
         network::CLASSES,

@@ -10,6 +10,7 @@
 //! uses, the choice is marked "inferred" and the closest PT_STATUS is used.
 
 mod tls;
+pub(crate) use tls::credential_contexts as tls_credential_contexts;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

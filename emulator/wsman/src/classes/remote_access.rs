@@ -272,7 +272,7 @@ fn put_credentials(device: &Device, current: &Instance, input: &Instance) -> Res
         .map_err(fault)
 }
 
-fn credential_contexts(device: &Device) -> Vec<Instance> {
+pub(crate) fn credential_contexts(device: &Device) -> Vec<Instance> {
     device
         .remote_access()
         .servers

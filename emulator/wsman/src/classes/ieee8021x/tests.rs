@@ -119,8 +119,12 @@ fn wireless_profiles_are_validated_listed_and_deleted() {
     assert_eq!(rv(&d, add_input(eap_settings(), Some(tls), Some(cert))), 0);
     assert_eq!(wifi_settings(&d).len(), 2);
     assert_eq!(ieee8021x_settings(&d).len(), 1);
-    let contexts = credential_contexts(&d);
+    let contexts = wifi_credential_contexts(&d);
     assert_eq!(contexts.len(), 1);
+    assert!(
+        credential_contexts(&d).is_empty(),
+        "the wired profile has none"
+    );
     let home = wifi_settings(&d)
         .into_iter()
         .find(|i| i.text("ElementName") == Some("home"))
