@@ -2,6 +2,7 @@
 //! device state to instances and implements what clients can do with it.
 //! Classes know nothing of sockets or XML text; they see [`Instance`]s.
 
+mod accounts;
 mod agent_presence;
 mod alarm_clock;
 mod audit;
@@ -19,6 +20,7 @@ mod network;
 mod pki;
 mod power;
 mod power_policy;
+mod profiles;
 mod provisioning_hashes;
 mod provisioning_records;
 mod redirection;
@@ -199,6 +201,7 @@ impl Class {
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new(|| {
     let modules: &[&'static [Class]] = &[
+        accounts::CLASSES,
         agent_presence::CLASSES,
         alarm_clock::CLASSES,
         audit::CLASSES,
@@ -217,6 +220,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         pki::CLASSES,
         power::CLASSES,
         power_policy::CLASSES,
+        profiles::CLASSES,
         provisioning_hashes::CLASSES,
         provisioning_records::CLASSES,
         redirection::CLASSES,
