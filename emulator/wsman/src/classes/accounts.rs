@@ -1,12 +1,13 @@
 //! The DASH account classes (3.2 until 12.0): CIM_Account, CIM_Identity
 //! and CIM_Role with the associations a console walks between them
-//! (CIM_AssignedIdentity, CIM_MemberOfCollection, CIM_RoleLimitedToTarget)
-//! and CIM_AccountManagementService. They are views of the device's one
+//! (CIM_AssignedIdentity, CIM_MemberOfCollection, CIM_RoleLimitedToTarget,
+//! CIM_AccountOnSystem), CIM_Privilege, and the two services
+//! (CIM_AccountManagementService, CIM_RoleBasedAuthorizationService). They are views of the device's one
 //! user store (`device::users`, which AMT_AuthorizationService's ACL
 //! methods change): nothing here keeps state of its own.
 //!
 //! Intel's class reference: a CIM_Account for every digest user, with a
-//! matching CIM_Identity and CIM_Role ("1:1:1:1"); Get answers the same
+//! matching CIM_Identity, CIM_Role and CIM_Privilege ("1:1:1:1"); Get answers the same
 //! value for UserID and Name; Delete of an account removes its ACL entry.
 //! The built-in administrator is listed as handle 0 and cannot be deleted;
 //! Kerberos entries have an identity and a role but no account. The
@@ -23,10 +24,14 @@ use amtemu_wire::wsman::value::{Epr, Instance};
 const ACCOUNT: &str = "CIM_Account";
 const IDENTITY: &str = "CIM_Identity";
 const ROLE: &str = "CIM_Role";
+const PRIVILEGE: &str = "CIM_Privilege";
 const SERVICE: &str = "CIM_AccountManagementService";
 const SERVICE_NAME: &str = "Intel(r) AMT Account Management Service";
 const IDENTITY_PREFIX: &str = "Intel(r) AMT:Identity ";
 const ROLE_PREFIX: &str = "Intel(r) AMT:Role ";
+const PRIVILEGE_PREFIX: &str = "Intel(r) AMT:Privilege ";
+const RBA_SERVICE: &str = "CIM_RoleBasedAuthorizationService";
+const RBA_SERVICE_NAME: &str = "Intel(r) AMT Role Based Authorization Service";
 const AMT_SYSTEM: &str = "Intel(r) AMT";
 
 /// Reading who has access is reading the ACL: PT Administration or the
@@ -62,6 +67,38 @@ pub static CLASSES: &[Class] = &[
         requires: Some(Feature::DashAccounts),
         keys: &["CreationClassName", "Name"],
         instances: roles,
+        read: ACL_READ,
+        ..CLASS
+    },
+    Class {
+        name: PRIVILEGE,
+        requires: Some(Feature::DashAccounts),
+        keys: &["InstanceID"],
+        instances: privileges,
+        read: ACL_READ,
+        ..CLASS
+    },
+    Class {
+        name: "CIM_AccountOnSystem",
+        requires: Some(Feature::DashAccounts),
+        keys: &["GroupComponent", "PartComponent"],
+        instances: accounts_on_system,
+        read: ACL_READ,
+        ..CLASS
+    },
+    Class {
+        name: RBA_SERVICE,
+        requires: Some(Feature::DashAccounts),
+        keys: SERVICE_KEYS,
+        instances: rba_service,
+        read: ACL_READ,
+        ..CLASS
+    },
+    Class {
+        name: "CIM_AccountManagementCapabilities",
+        requires: Some(Feature::DashAccounts),
+        keys: &["InstanceID"],
+        instances: account_capabilities,
         read: ACL_READ,
         ..CLASS
     },
@@ -107,6 +144,8 @@ struct Entry {
     name: String,
     digest: bool,
     enabled: bool,
+    /// The realms granted; empty for the administrator, who holds all.
+    realms: Vec<u8>,
 }
 
 fn entries(device: &Device) -> Vec<Entry> {
@@ -116,6 +155,7 @@ fn entries(device: &Device) -> Vec<Entry> {
         name: admin,
         digest: true,
         enabled: true,
+        realms: Vec::new(),
     }];
     // The store holds at most 7 digest and 32 Kerberos entries: one page.
     let handles = device.user_handles(1).map(|(_, h)| h).unwrap_or_default();
@@ -129,6 +169,7 @@ fn entries(device: &Device) -> Vec<Entry> {
             name,
             digest: !user.is_kerberos(),
             enabled: user.enabled,
+            realms: user.realms.clone(),
         });
     }
     out
@@ -144,6 +185,16 @@ fn account_epr(name: &str) -> Epr {
 
 fn identity_epr(handle: u32) -> Epr {
     Epr::new(names::class_uri(IDENTITY)).with("InstanceID", format!("{IDENTITY_PREFIX}{handle}"))
+}
+
+fn privilege_epr(handle: u32) -> Epr {
+    Epr::new(names::class_uri(PRIVILEGE)).with("InstanceID", format!("{PRIVILEGE_PREFIX}{handle}"))
+}
+
+fn amt_system_epr() -> Epr {
+    Epr::new(names::class_uri("CIM_ComputerSystem"))
+        .with("CreationClassName", "CIM_ComputerSystem")
+        .with("Name", AMT_SYSTEM)
 }
 
 fn role_epr(handle: u32) -> Epr {
@@ -198,6 +249,70 @@ fn roles(device: &Device) -> Vec<Instance> {
         .collect()
 }
 
+/// What each entry may do: CIM Activities 5 (Execute) over the realms it
+/// holds, given as their numbers (Intel's realm short names, which
+/// ActivityQualifiers carries on real firmware, are in no source we have:
+/// the numbers are AMT_AuthorizationService's, observed).
+fn privileges(device: &Device) -> Vec<Instance> {
+    entries(device)
+        .into_iter()
+        .map(|e| {
+            let realms: Vec<String> = if e.handle == 0 {
+                vec![realm::PT_ADMINISTRATION.to_string()]
+            } else {
+                e.realms.iter().map(u8::to_string).collect()
+            };
+            Instance::new(PRIVILEGE)
+                .with_array("Activities", realms.iter().map(|_| 5))
+                .with_array("ActivityQualifiers", realms)
+                .with("ElementName", e.name.as_str())
+                .with("InstanceID", format!("{PRIVILEGE_PREFIX}{}", e.handle))
+                .with("PrivilegeGranted", true)
+                .with("RepresentsAuthorizationRights", true)
+        })
+        .collect()
+}
+
+/// Each account belongs to the management engine's computer system.
+fn accounts_on_system(device: &Device) -> Vec<Instance> {
+    entries(device)
+        .into_iter()
+        .filter(|e| e.digest)
+        .map(|e| {
+            Instance::new("CIM_AccountOnSystem")
+                .with("GroupComponent", amt_system_epr())
+                .with("PartComponent", account_epr(&e.name))
+        })
+        .collect()
+}
+
+fn rba_service(_: &Device) -> Vec<Instance> {
+    vec![
+        service(RBA_SERVICE, RBA_SERVICE_NAME)
+            .with("ElementName", RBA_SERVICE_NAME)
+            .with("EnabledState", 5)
+            .with("RequestedState", 12),
+    ]
+}
+
+/// What the account service can do with accounts, per the reference's
+/// fields: create (2), modify (3) and delete (4) them, enable (2) and
+/// disable (3) them (SetAclEnabledState); names cannot be edited apart
+/// from the entry (the entry is the account).
+fn account_capabilities(_: &Device) -> Vec<Instance> {
+    vec![
+        Instance::new("CIM_AccountManagementCapabilities")
+            .with(
+                "ElementName",
+                "Intel(r) AMT Account Management Capabilities",
+            )
+            .with("ElementNameEditSupported", false)
+            .with("InstanceID", "Intel(r) AMT:Account Management Capabilities")
+            .with_array("OperationsSupported", [2, 3, 4])
+            .with_array("RequestedStatesSupported", [2, 3]),
+    ]
+}
+
 fn assigned_identities(device: &Device) -> Vec<Instance> {
     entries(device)
         .into_iter()
@@ -210,13 +325,16 @@ fn assigned_identities(device: &Device) -> Vec<Instance> {
         .collect()
 }
 
+/// A role's members: the identity that holds it and its privilege.
 fn role_members(device: &Device) -> Vec<Instance> {
     entries(device)
         .into_iter()
-        .map(|e| {
-            Instance::new("CIM_MemberOfCollection")
-                .with("Collection", role_epr(e.handle))
-                .with("Member", identity_epr(e.handle))
+        .flat_map(|e| {
+            [identity_epr(e.handle), privilege_epr(e.handle)].map(|member| {
+                Instance::new("CIM_MemberOfCollection")
+                    .with("Collection", role_epr(e.handle))
+                    .with("Member", member)
+            })
         })
         .collect()
 }
@@ -224,9 +342,7 @@ fn role_members(device: &Device) -> Vec<Instance> {
 /// Every role is limited to the management engine's computer system and
 /// the host's (the realms name features of both).
 fn role_targets(device: &Device) -> Vec<Instance> {
-    let amt = Epr::new(names::class_uri("CIM_ComputerSystem"))
-        .with("CreationClassName", "CIM_ComputerSystem")
-        .with("Name", AMT_SYSTEM);
+    let amt = amt_system_epr();
     entries(device)
         .into_iter()
         .flat_map(|e| {
@@ -274,6 +390,7 @@ mod tests {
     use super::*;
     use amtemu_model::device::users::AclEntryRequest;
     use amtemu_model::testing::device;
+    use amtemu_wire::wsman::value::Value;
 
     fn add(d: &Device, name: &str) -> u32 {
         d.add_user(&AclEntryRequest {
@@ -301,7 +418,11 @@ mod tests {
         assert_eq!(identities(&d).len(), 2);
         assert_eq!(roles(&d).len(), 2);
         assert_eq!(assigned_identities(&d).len(), 2);
-        assert_eq!(role_members(&d).len(), 2);
+        assert_eq!(role_members(&d).len(), 4);
+        assert_eq!(accounts_on_system(&d).len(), 2);
+        let operator_privilege = privileges(&d).remove(1);
+        let realms = operator_privilege.get("ActivityQualifiers").unwrap();
+        assert_eq!(realms, &Value::Array(vec!["2".into()]));
         assert_eq!(role_targets(&d).len(), 4);
         d.set_user_enabled(h, false).unwrap();
         let operator = accounts(&d).remove(1);

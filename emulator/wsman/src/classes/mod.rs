@@ -5,6 +5,7 @@
 mod accounts;
 mod agent_presence;
 mod alarm_clock;
+mod asset_tables;
 mod audit;
 mod authorization;
 mod boot;
@@ -17,6 +18,7 @@ mod ieee8021x;
 mod inventory;
 mod message_log;
 mod network;
+mod pci;
 mod pki;
 mod power;
 mod power_policy;
@@ -204,6 +206,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         accounts::CLASSES,
         agent_presence::CLASSES,
         alarm_clock::CLASSES,
+        asset_tables::CLASSES,
         audit::CLASSES,
         authorization::CLASSES,
         boot::CLASSES,
@@ -217,6 +220,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         inventory::CLASSES,
         message_log::CLASSES,
         network::CLASSES,
+        pci::CLASSES,
         pki::CLASSES,
         power::CLASSES,
         power_policy::CLASSES,
