@@ -236,8 +236,9 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // raised when System Defense and agent presence came (11 classes of
     // the walk), again with the event manager and WS-Eventing classes, and
     // again with accounts and roles (3.2 to 11.x only), registered
-    // profiles, credential contexts, PCI devices and asset tables.
-    for (fw, min_answered) in [("3.2.1", 84), ("11.8", 114), ("15.0", 105)] {
+    // profiles, credential contexts, PCI devices, asset tables and the
+    // capabilities classes.
+    for (fw, min_answered) in [("3.2.1", 86), ("11.8", 117), ("15.0", 108)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
