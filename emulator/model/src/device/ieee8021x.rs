@@ -296,6 +296,12 @@ pub enum WifiPortState {
 }
 
 impl WifiPortState {
+    pub const ALL: [WifiPortState; 3] = [
+        WifiPortState::Disabled,
+        WifiPortState::S0,
+        WifiPortState::S0AndSxAc,
+    ];
+
     pub fn number(self) -> u16 {
         match self {
             WifiPortState::Disabled => 3,

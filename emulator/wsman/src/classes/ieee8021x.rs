@@ -109,6 +109,16 @@ pub static CLASSES: &[Class] = &[
         }],
         ..CLASS
     },
+    // The states CIM_WiFiPort.RequestStateChange accepts, as its
+    // capabilities (CIM_EnabledLogicalElementCapabilities'
+    // RequestedStatesSupported); InstanceID spelling observed.
+    Class {
+        name: "CIM_WiFiPortCapabilities",
+        requires: Some(Feature::Wireless),
+        keys: &["InstanceID"],
+        instances: wifi_port_capabilities,
+        ..CLASS
+    },
     Class {
         name: "CIM_WiFiEndpoint",
         requires: Some(Feature::Wireless),
@@ -262,6 +272,19 @@ fn wifi_port(device: &Device) -> Vec<Instance> {
             .with("RequestedState", state.number())
             .with("SystemCreationClassName", "CIM_ComputerSystem")
             .with("SystemName", "ManagedSystem"),
+    ]
+}
+
+fn wifi_port_capabilities(_: &Device) -> Vec<Instance> {
+    let name = "Intel(r) AMT WiFi Port Capabilities";
+    vec![
+        Instance::new("CIM_WiFiPortCapabilities")
+            .with("ElementName", name)
+            .with("InstanceID", name)
+            .with_array(
+                "RequestedStatesSupported",
+                WifiPortState::ALL.map(WifiPortState::number),
+            ),
     ]
 }
 
