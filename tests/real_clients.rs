@@ -238,7 +238,7 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // again with accounts and roles (3.2 to 11.x only), registered
     // profiles, credential contexts, PCI devices, asset tables and the
     // capabilities classes.
-    for (fw, min_answered) in [("3.2.1", 86), ("11.8", 117), ("15.0", 108)] {
+    for (fw, min_answered) in [("3.2.1", 86), ("11.8", 118), ("15.0", 109)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
