@@ -1,6 +1,7 @@
 //! Classes added for class completeness, seen from outside over HTTP: an
-//! alarm that wakes the simulated host at its time, and provisioning
-//! hashes that are kept across a kill.
+//! alarm that wakes the simulated host at its time, provisioning hashes
+//! that are kept across a kill, accounts that are the ACL, and the IPS
+//! view of the wired 802.1X profile.
 
 mod support;
 
@@ -318,4 +319,128 @@ fn a_watchdog_expires_when_the_hosts_agent_stops_and_its_policy_goes_on() {
     assert_eq!(v["active_policies"][0], 1, "{v}");
     assert_eq!(v["enabled"], false, "{v}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn selector(name: &str, value: &str) -> String {
+    format!(r#"<w:SelectorSet><w:Selector Name="{name}">{value}</w:Selector></w:SelectorSet>"#)
+}
+
+fn delete(c: &mut Client, class: &str, selectors: &str) -> Response {
+    let msg = c.next_message_id();
+    c.post(&envelope(
+        "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete",
+        class,
+        &msg,
+        selectors,
+        "",
+    ))
+}
+
+/// The DASH account classes are the ACL seen another way: an entry added
+/// with AddUserAclEntryEx is a CIM_Account (and identity, role, privilege);
+/// deleting the account removes the entry; the administrator, an unknown
+/// name or a selector that is no key change nothing. 15.0 has no such
+/// classes.
+#[test]
+fn accounts_are_the_acl_and_deleting_one_removes_its_entry() {
+    let emu = Emulator::start(&["--firmware", "11.8"]);
+    let mut c = emu.client();
+    let r = c.invoke(
+        "AMT_AuthorizationService",
+        "AddUserAclEntryEx",
+        "",
+        "<h:DigestUsername>operator</h:DigestUsername><h:DigestPassword>AAAAAAAAAAAAAAAAAAAAAA==</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>5</h:Realms>",
+    );
+    let handle = element_text(&r.text(), "Handle").expect("a handle");
+    let accounts = c.enumerate("CIM_Account").concat();
+    assert!(accounts.contains(">operator<"), "{accounts}");
+    assert!(accounts.contains(">admin<"), "{accounts}");
+    for class in ["CIM_Identity", "CIM_Role", "CIM_Privilege"] {
+        let pages = c.enumerate(class).concat();
+        assert!(pages.contains(">operator<"), "{class}: {pages}");
+    }
+
+    let entry = |c: &mut Client| {
+        let r = c.invoke(
+            "AMT_AuthorizationService",
+            "GetUserAclEntryEx",
+            "",
+            &format!("<h:Handle>{handle}</h:Handle>"),
+        );
+        element_text(&r.text(), "ReturnValue")
+    };
+    // Bad deletes: the administrator, nobody, a selector that is no key.
+    let r = delete(&mut c, "CIM_Account", &selector("Name", "admin"));
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = delete(&mut c, "CIM_Account", &selector("Name", "nobody"));
+    assert!(r.text().contains("InvalidSelectors"), "{}", r.text());
+    let r = delete(&mut c, "CIM_Account", &selector("UserName", "operator"));
+    assert!(r.text().contains("InvalidSelectors"), "{}", r.text());
+    assert_eq!(
+        entry(&mut c).as_deref(),
+        Some("0"),
+        "the entry is still there"
+    );
+    assert!(c.enumerate("CIM_Account").concat().contains(">admin<"));
+
+    let r = delete(&mut c, "CIM_Account", &selector("Name", "operator"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_ne!(entry(&mut c).as_deref(), Some("0"), "the entry is gone");
+    assert!(!c.enumerate("CIM_Identity").concat().contains("operator"));
+    drop(emu);
+
+    let emu = Emulator::start(&["--firmware", "15.0"]);
+    let r = emu.client().get("CIM_Account");
+    assert!(r.text().contains("DestinationUnreachable"), "{}", r.text());
+}
+
+/// IPS_IEEE8021xSettings is the wired 802.1X profile AMT_8021XProfile
+/// shows: a Put here is read there; a bad Put or a SetCertificates that
+/// names no certificate changes neither.
+#[test]
+fn the_ips_8021x_settings_are_the_wired_profile() {
+    let emu = Emulator::start(&["--firmware", "11.8"]);
+    let mut c = emu.client();
+    let r = c.put_edited(
+        "IPS_IEEE8021xSettings",
+        "<r:PxeTimeout>0</r:PxeTimeout>",
+        "<r:PxeTimeout>120</r:PxeTimeout>",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let profile = c.get("AMT_8021XProfile").text();
+    assert_eq!(element_text(&profile, "PxeTimeout").as_deref(), Some("120"));
+
+    for (from, to) in [
+        ("<r:Enabled>3</r:Enabled>", "<r:Enabled>4</r:Enabled>"),
+        (
+            "<r:PxeTimeout>120</r:PxeTimeout>",
+            "<r:PxeTimeout>-5</r:PxeTimeout>",
+        ),
+        (
+            "<r:AvailableInS0>false</r:AvailableInS0>",
+            "<r:AvailableInS0>perhaps</r:AvailableInS0>",
+        ),
+    ] {
+        let r = c.put_edited("IPS_IEEE8021xSettings", from, to);
+        assert_eq!(r.status, 400, "{to}: {}", r.text());
+    }
+    let cert = |c: &mut Client, selectors: &str| {
+        let r = c.invoke(
+            "IPS_IEEE8021xSettings",
+            "SetCertificates",
+            "",
+            &format!(
+                r#"<h:ClientCertificate><a:Address>/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>{}</w:ResourceURI>{selectors}</a:ReferenceParameters></h:ClientCertificate>"#,
+                class_uri("AMT_PublicKeyCertificate")
+            ),
+        );
+        element_text(&r.text(), "ReturnValue")
+    };
+    let missing = selector("InstanceID", "Intel(r) AMT Certificate: Handle: 9");
+    assert_eq!(cert(&mut c, &missing).as_deref(), Some("2068"));
+    let after = c.get("IPS_IEEE8021xSettings").text();
+    assert_eq!(element_text(&after, "Enabled").as_deref(), Some("3"));
+    assert_eq!(element_text(&after, "PxeTimeout").as_deref(), Some("120"));
+    let contexts = c.enumerate("IPS_8021xCredentialContext").concat();
+    assert!(!contexts.contains("ElementInContext"), "{contexts}");
 }

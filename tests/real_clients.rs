@@ -234,8 +234,11 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // The fewest classes each profile answers with 200, as measured when
     // the alarm clock, provisioning hashes, web UI and port classes came,
     // raised when System Defense and agent presence came (11 classes of
-    // the walk), and again with the event manager and WS-Eventing classes.
-    for (fw, min_answered) in [("3.2.1", 67), ("11.8", 97), ("15.0", 99)] {
+    // the walk), again with the event manager and WS-Eventing classes, and
+    // again with accounts and roles (3.2 to 11.x only), registered
+    // profiles, credential contexts, PCI devices, asset tables and the
+    // capabilities classes.
+    for (fw, min_answered) in [("3.2.1", 86), ("11.8", 118), ("15.0", 109)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
@@ -256,9 +259,56 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
         let kvm = if fw == "3.2.1" { 400 } else { 200 };
         assert_eq!(statuses["CIM_KVMRedirectionSAP"], kvm, "{fw}");
         assert_eq!(state["eventlog_status"], 200);
-        for class in ["AMT_SystemDefensePolicy", "AMT_AgentPresenceWatchdog"] {
+        for class in [
+            "AMT_SystemDefensePolicy",
+            "AMT_AgentPresenceWatchdog",
+            "CIM_RegisteredProfile",
+            "CIM_CredentialContext",
+            "AMT_PCIDevice",
+        ] {
             assert_eq!(statuses[class], 200, "{fw}: {class}");
         }
+        // The DASH account classes went with 12.0.
+        let accounts = if fw == "15.0" { 400 } else { 200 };
+        assert_eq!(statuses["CIM_Account"], accounts, "{fw}");
+    }
+}
+
+/// Every class name in the DMT message builder's class enums, enumerated
+/// with curl against one device per profile (bench/dmt-classes.sh, which
+/// the closing note's counts come from). 11.8 lacks only the HTTP proxy
+/// classes (12.0+); 16.1 answers all.
+#[test]
+fn dmt_builder_classes_enumerate_on_11_8_and_16_1() {
+    if !clients_ready() {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/dmt-classes.sh");
+    let out = Command::new(script)
+        .args([env!("CARGO_BIN_EXE_amtemu"), "11.8", "16.1"])
+        .env("AMT_CLIENTS_PREFIX", clients_prefix())
+        .output()
+        .expect("run bench/dmt-classes.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = |fw: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{fw}: ")))
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no count for {fw}: {text}"))
+    };
+    assert!(count("11.8") >= 58, "{text}");
+    assert!(count("16.1") >= 60, "{text}");
+    for missing in text
+        .lines()
+        .filter(|l| l.starts_with("11.8 ") && !l.ends_with(" 200"))
+    {
+        assert!(missing.contains("IPS_HTTPProxy"), "11.8 faults {missing}");
     }
 }
 

@@ -57,6 +57,17 @@ pub enum Feature {
     WebUiControl,
     /// IPS_HTTPProxyService and access points, 12.0+.
     HttpProxy,
+    /// IPS_IEEE8021xSettings and IPS_8021xCredentialContext, the wired
+    /// port's 802.1X settings in the IPS schema, 11.0+ (inferred: Intel's
+    /// reference lists AMT_8021XProfile for releases up to 11.0, and the
+    /// DMT tools, which target 11 and later, configure wired 802.1X only
+    /// through the IPS class).
+    IpsWired8021x,
+    /// The DASH "Simple Identity" and "Role Based Authorization" classes
+    /// (CIM_Account, CIM_Identity, CIM_Role and their associations), 3.2
+    /// until 12.0 (Intel's class reference lists them for releases 3.2 to
+    /// 11.0).
+    DashAccounts,
     /// AMT_GeneralSettings.AMTAuthenticate, 15.0+.
     AmtAuthenticate,
     /// One-click recovery (OCR) boot options, 16.0+.
@@ -229,6 +240,8 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::AlarmOccurrences, (11, 0), None),
     (Feature::WebUiControl, (11, 0), None),
     (Feature::HttpProxy, (12, 0), None),
+    (Feature::IpsWired8021x, (11, 0), None),
+    (Feature::DashAccounts, (3, 2), Some((12, 0))),
     (Feature::AmtAuthenticate, (15, 0), None),
     (Feature::OneClickRecovery, (16, 0), None),
     (Feature::UnicodeHostName, (18, 0), None),

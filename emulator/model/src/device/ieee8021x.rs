@@ -127,6 +127,12 @@ impl Ieee8021xCredentials {
         if !matches!(self.server_certificate_name_comparison, 0..=2) {
             return Err(Ieee8021xRefusal::Invalid);
         }
+        self.check_certificates(certs)
+    }
+
+    /// The certificate references name certificates of the store: the
+    /// client certificate a leaf, the issuer a trusted root.
+    pub fn check_certificates(&self, certs: &CertStore) -> Result<(), Ieee8021xRefusal> {
         if let Some(h) = self.client_certificate
             && certs.certificate(h).is_none_or(|c| c.trusted_root)
         {
@@ -159,7 +165,10 @@ impl WiredProfile {
         if self.enabled {
             self.credentials.validate(certs)?;
         }
-        Ok(())
+        // A disabled profile may wait for the rest of its settings, but
+        // the certificates it names must exist (SetCertificates may come
+        // before the Put that enables it).
+        self.credentials.check_certificates(certs)
     }
 }
 
@@ -287,6 +296,12 @@ pub enum WifiPortState {
 }
 
 impl WifiPortState {
+    pub const ALL: [WifiPortState; 3] = [
+        WifiPortState::Disabled,
+        WifiPortState::S0,
+        WifiPortState::S0AndSxAc,
+    ];
+
     pub fn number(self) -> u16 {
         match self {
             WifiPortState::Disabled => 3,

@@ -109,6 +109,16 @@ pub static CLASSES: &[Class] = &[
         }],
         ..CLASS
     },
+    // The states CIM_WiFiPort.RequestStateChange accepts, as its
+    // capabilities (CIM_EnabledLogicalElementCapabilities'
+    // RequestedStatesSupported); InstanceID spelling observed.
+    Class {
+        name: "CIM_WiFiPortCapabilities",
+        requires: Some(Feature::Wireless),
+        keys: &["InstanceID"],
+        instances: wifi_port_capabilities,
+        ..CLASS
+    },
     Class {
         name: "CIM_WiFiEndpoint",
         requires: Some(Feature::Wireless),
@@ -265,6 +275,19 @@ fn wifi_port(device: &Device) -> Vec<Instance> {
     ]
 }
 
+fn wifi_port_capabilities(_: &Device) -> Vec<Instance> {
+    let name = "Intel(r) AMT WiFi Port Capabilities";
+    vec![
+        Instance::new("CIM_WiFiPortCapabilities")
+            .with("ElementName", name)
+            .with("InstanceID", name)
+            .with_array(
+                "RequestedStatesSupported",
+                WifiPortState::ALL.map(WifiPortState::number),
+            ),
+    ]
+}
+
 /// 3 disables the port for the ME; 32768 enables it in S0, 32769 in S0
 /// and in sleep states on AC. Anything else is an invalid parameter (5).
 fn wifi_port_state_change(
@@ -304,22 +327,41 @@ fn ieee8021x_id(name: &str) -> String {
     format!("{IEEE8021X_PREFIX}{name}")
 }
 
-fn credential_contexts(device: &Device) -> Vec<Instance> {
-    let (wired, wifi) = (device.wired_profile(), device.wifi_profiles());
-    let context = |cert: u32, profile: Epr| {
-        Instance::new("AMT_8021xCredentialContext")
-            .with("ElementInContext", certificate_epr(cert))
-            .with("ElementProvidingContext", profile)
-    };
+fn context(class: &str, cert: u32, element: Epr) -> Instance {
+    Instance::new(class)
+        .with("ElementInContext", certificate_epr(cert))
+        .with("ElementProvidingContext", element)
+}
+
+/// AMT_8021xCredentialContext: the wired AMT_8021XProfile and the client
+/// certificate it presents (Intel's reference: the association between
+/// the profile and the certificate it uses).
+pub(crate) fn credential_contexts(device: &Device) -> Vec<Instance> {
+    let wired = device.wired_profile();
+    wired
+        .credentials
+        .client_certificate
+        .map(|h| context("AMT_8021xCredentialContext", h, wired_epr()))
+        .into_iter()
+        .collect()
+}
+
+/// The wireless profiles' certificates (client certificate and trusted
+/// root of the server's) and the CIM_IEEE8021xSettings that use them, as
+/// CIM_CredentialContext itself reports them.
+pub(crate) fn wifi_credential_contexts(device: &Device) -> Vec<Instance> {
     let mut out = Vec::new();
-    if let Some(h) = wired.credentials.client_certificate {
-        out.push(context(h, wired_epr()));
-    }
-    for p in &wifi {
-        if let Some(h) = p.ieee8021x.as_ref().and_then(|c| c.client_certificate) {
-            let settings = Epr::new(names::class_uri("CIM_IEEE8021xSettings"))
-                .with("InstanceID", ieee8021x_id(&p.name));
-            out.push(context(h, settings));
+    for p in device.wifi_profiles() {
+        let Some(creds) = p.ieee8021x.as_ref() else {
+            continue;
+        };
+        let settings = Epr::new(names::class_uri("CIM_IEEE8021xSettings"))
+            .with("InstanceID", ieee8021x_id(&p.name));
+        for h in [creds.client_certificate, creds.server_certificate_issuer]
+            .into_iter()
+            .flatten()
+        {
+            out.push(context("CIM_CredentialContext", h, settings.clone()));
         }
     }
     out
@@ -440,6 +482,10 @@ fn delete_wifi_settings(device: &Device, target: &Instance) -> Result<(), Fault>
         .remove_wifi_profile(name)
         .map_err(|_| Fault::InvalidSelectors)
 }
+
+mod ips;
+pub(crate) use ips::CLASSES as IPS_CLASSES;
+pub(crate) use ips::contexts as ips_credential_contexts;
 
 #[cfg(test)]
 mod tests;

@@ -2,11 +2,14 @@
 //! device state to instances and implements what clients can do with it.
 //! Classes know nothing of sockets or XML text; they see [`Instance`]s.
 
+mod accounts;
 mod agent_presence;
 mod alarm_clock;
+mod asset_tables;
 mod audit;
 mod authorization;
 mod boot;
+mod credential_context;
 mod ethernet;
 pub(crate) mod events;
 mod http_proxy;
@@ -15,9 +18,11 @@ mod ieee8021x;
 mod inventory;
 mod message_log;
 mod network;
+mod pci;
 mod pki;
 mod power;
 mod power_policy;
+mod profiles;
 mod provisioning_hashes;
 mod provisioning_records;
 mod redirection;
@@ -198,22 +203,28 @@ impl Class {
 
 static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new(|| {
     let modules: &[&'static [Class]] = &[
+        accounts::CLASSES,
         agent_presence::CLASSES,
         alarm_clock::CLASSES,
+        asset_tables::CLASSES,
         audit::CLASSES,
         authorization::CLASSES,
         boot::CLASSES,
+        credential_context::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
         http_proxy::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,
+        ieee8021x::IPS_CLASSES,
         inventory::CLASSES,
         message_log::CLASSES,
         network::CLASSES,
+        pci::CLASSES,
         pki::CLASSES,
         power::CLASSES,
         power_policy::CLASSES,
+        profiles::CLASSES,
         provisioning_hashes::CLASSES,
         provisioning_records::CLASSES,
         redirection::CLASSES,

@@ -10,6 +10,7 @@
 //! uses, the choice is marked "inferred" and the closest PT_STATUS is used.
 
 mod tls;
+pub(crate) use tls::credential_contexts as tls_credential_contexts;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -195,7 +196,27 @@ pub static CLASSES: &[Class] = &[
         instances: cryptographic_capabilities,
         ..CLASS
     },
+    Class {
+        name: "AMT_PublicKeyManagementCapabilities",
+        keys: &["InstanceID"],
+        instances: key_management_capabilities,
+        ..CLASS
+    },
 ];
+
+/// The certificate store's capabilities, as far as the device states
+/// them: the one key length GenerateKeyPair makes (RSA 2048). The store's
+/// size limits in Intel's MOF are byte counts amtemu does not model, so
+/// they are left out rather than guessed.
+fn key_management_capabilities(_: &Device) -> Vec<Instance> {
+    let name = "Intel(r) AMT Public Key Management Capabilities";
+    vec![
+        Instance::new("AMT_PublicKeyManagementCapabilities")
+            .with("ElementName", name)
+            .with("InstanceID", name)
+            .with_array("SupportedKeyLengths", [2048]),
+    ]
+}
 
 /// What the engine's crypto offers: the ME has a hardware crypto engine
 /// (HardwareAcceleration 1, as firmware reports it in a capture).

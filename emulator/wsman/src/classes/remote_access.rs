@@ -85,6 +85,16 @@ pub static CLASSES: &[Class] = &[
         put: Some(put_credentials),
         ..CLASS
     },
+    // The table sizes, from the device's own limits (Intel's MOF:
+    // MaxTotalMpServers, MaxTotalPolicies, MaxMpsPerPolicy; the proxy
+    // entry point count is left out, amtemu has no such table).
+    Class {
+        name: "AMT_RemoteAccessCapabilities",
+        requires: REMOTE_ACCESS,
+        keys: &["InstanceID"],
+        instances: capabilities,
+        ..CLASS
+    },
     Class {
         name: "AMT_RemoteAccessCredentialContext",
         requires: REMOTE_ACCESS,
@@ -272,7 +282,21 @@ fn put_credentials(device: &Device, current: &Instance, input: &Instance) -> Res
         .map_err(fault)
 }
 
-fn credential_contexts(device: &Device) -> Vec<Instance> {
+fn capabilities(_: &Device) -> Vec<Instance> {
+    use amtemu_model::device::remote_access::{MAX_MP_SERVERS, MAX_SERVERS_PER_RULE, Trigger};
+    let name = "Intel(r) AMT Remote Access Capabilities";
+    vec![
+        Instance::new("AMT_RemoteAccessCapabilities")
+            .with("ElementName", name)
+            .with("InstanceID", name)
+            .with("MaxMpsPerPolicy", MAX_SERVERS_PER_RULE as u32)
+            .with("MaxTotalMpServers", MAX_MP_SERVERS as u32)
+            // One rule per trigger.
+            .with("MaxTotalPolicies", Trigger::ALL.len() as u32),
+    ]
+}
+
+pub(crate) fn credential_contexts(device: &Device) -> Vec<Instance> {
     device
         .remote_access()
         .servers

@@ -38,6 +38,15 @@ const POLICY_METHODS: &[Method] = &[
 ];
 
 pub static CLASSES: &[Class] = &[
+    // The table sizes, from the device's own limits (Intel's MOF:
+    // GlobalMaxSupportedPolicies, GlobalMaxSupportedFilters).
+    Class {
+        name: "AMT_GeneralSystemDefenseCapabilities",
+        requires: Some(Feature::SystemDefense),
+        keys: &["InstanceID"],
+        instances: general_capabilities,
+        ..CLASS
+    },
     Class {
         name: SERVICE,
         requires: Some(Feature::SystemDefense),
@@ -522,6 +531,23 @@ fn delete_binding(device: &Device, target: &Instance) -> Result<(), Fault> {
         .and_then(port_index)
         .ok_or(Fault::InvalidSelectors)?;
     device.bind_policy(interface, None).map_err(fault)
+}
+
+fn general_capabilities(_: &Device) -> Vec<Instance> {
+    let name = "Intel(r) AMT System Defense Capabilities";
+    vec![
+        Instance::new("AMT_GeneralSystemDefenseCapabilities")
+            .with("ElementName", name)
+            .with(
+                "GlobalMaxSupportedFilters",
+                amtemu_model::device::defense::MAX_FILTERS as u32,
+            )
+            .with(
+                "GlobalMaxSupportedPolicies",
+                amtemu_model::device::defense::MAX_POLICIES as u32,
+            )
+            .with("InstanceID", name),
+    ]
 }
 
 #[cfg(test)]

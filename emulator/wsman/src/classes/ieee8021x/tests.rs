@@ -119,8 +119,12 @@ fn wireless_profiles_are_validated_listed_and_deleted() {
     assert_eq!(rv(&d, add_input(eap_settings(), Some(tls), Some(cert))), 0);
     assert_eq!(wifi_settings(&d).len(), 2);
     assert_eq!(ieee8021x_settings(&d).len(), 1);
-    let contexts = credential_contexts(&d);
+    let contexts = wifi_credential_contexts(&d);
     assert_eq!(contexts.len(), 1);
+    assert!(
+        credential_contexts(&d).is_empty(),
+        "the wired profile has none"
+    );
     let home = wifi_settings(&d)
         .into_iter()
         .find(|i| i.text("ElementName") == Some("home"))
@@ -242,4 +246,25 @@ fn the_wired_profile_is_put_only_when_complete() {
         ),
         Err(Fault::InvalidRepresentation)
     );
+}
+
+#[test]
+fn the_wifi_port_accepts_exactly_the_states_its_capabilities_list() {
+    let d = device("11.8");
+    let caps = wifi_port_capabilities(&d).remove(0);
+    let Some(Value::Array(listed)) = caps.get("RequestedStatesSupported") else {
+        panic!("no RequestedStatesSupported");
+    };
+    let listed: Vec<i64> = listed.iter().filter_map(Value::as_int).collect();
+    let change = |n: i64| {
+        let input = Instance::new("RequestStateChange_INPUT").with("RequestedState", n);
+        wifi_port_state_change(&d, &Instance::default(), &input)
+            .unwrap()
+            .int("ReturnValue")
+    };
+    for n in [0, 2, 3, 5, 6, 32767, 32768, 32769, 32770] {
+        let expected = if listed.contains(&n) { 0 } else { 5 };
+        assert_eq!(change(n), Some(expected), "state {n}");
+    }
+    assert_eq!(listed.len(), 3);
 }

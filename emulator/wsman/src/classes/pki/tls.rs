@@ -18,7 +18,7 @@ pub(super) fn endpoint_collection(_: &Device) -> Vec<Instance> {
     vec![Instance::new(COLLECTION).with("ElementName", COLLECTION_NAME)]
 }
 
-pub(super) fn credential_contexts(device: &Device) -> Vec<Instance> {
+pub(crate) fn credential_contexts(device: &Device) -> Vec<Instance> {
     device
         .tls_credential()
         .map(|handle| {
