@@ -379,3 +379,162 @@ async fn write_last_input(
     let _ = to.write_all(&viewer.take_output()).await;
     "the view closed".to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::UnixListener;
+
+    use super::*;
+    use amtemu_model::device::firmware::Firmware;
+    use amtemu_model::device::{Device, DeviceConfig, HostPower};
+    use amtemu_rfb::pixel::{Rgb, VGA_PALETTE};
+
+    fn console() -> Arc<QemuConsole> {
+        let config = DeviceConfig::new("vm-display", Firmware::by_name("11.8").unwrap());
+        let device = Device::new(config);
+        device.force_power(HostPower::S0);
+        Arc::new(QemuConsole::new(device))
+    }
+
+    fn socket(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("amtemu-display-{}-{name}", std::process::id()));
+        super::super::vm::private_dir(&dir).unwrap();
+        let path = dir.join("display.sock");
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    /// QEMU's side of a display connection, written from RFC 6143: the
+    /// 3.8 handshake with security None and a `width`x`height` screen.
+    async fn handshake(s: &mut UnixStream, width: u16, height: u16) {
+        s.write_all(b"RFB 003.008\n").await.unwrap();
+        let mut version = [0u8; 12];
+        s.read_exact(&mut version).await.unwrap();
+        assert_eq!(&version, b"RFB 003.008\n");
+        s.write_all(&[1, 1]).await.unwrap();
+        assert_eq!(s.read_u8().await.unwrap(), 1, "security None");
+        s.write_all(&[0, 0, 0, 0]).await.unwrap();
+        assert_eq!(s.read_u8().await.unwrap(), 1, "shared");
+        let mut init = Vec::new();
+        init.extend(width.to_be_bytes());
+        init.extend(height.to_be_bytes());
+        init.extend(amtemu_rfb::PixelFormat::RGB888.to_bytes());
+        init.extend(4u32.to_be_bytes());
+        init.extend(b"QEMU");
+        s.write_all(&init).await.unwrap();
+        // SetPixelFormat (20), SetEncodings (4 + 3 * 4), the first request (10).
+        let mut asked = [0u8; 20 + 16 + 10];
+        s.read_exact(&mut asked).await.unwrap();
+        assert_eq!(asked[36], 3, "a FramebufferUpdateRequest");
+    }
+
+    /// One update: the whole screen in `colour`.
+    async fn paint_all(s: &mut UnixStream, width: u16, height: u16, colour: Rgb) {
+        let mut update = vec![0, 0, 0, 1];
+        for v in [0, 0, width, height] {
+            update.extend(v.to_be_bytes());
+        }
+        update.extend(0i32.to_be_bytes());
+        for _ in 0..u32::from(width) * u32::from(height) {
+            update.extend([colour.b, colour.g, colour.r, 0]);
+        }
+        s.write_all(&update).await.unwrap();
+    }
+
+    /// Refreshes `view` until `done` holds, waiting on it between.
+    async fn until(view: &mut VmView<'_>, mut done: impl FnMut(&VmView<'_>) -> bool) {
+        let wait = async {
+            loop {
+                view.refresh();
+                if done(view) {
+                    return;
+                }
+                tokio::select! {
+                    () = view.changed() => {}
+                    () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("the view got there");
+    }
+
+    #[tokio::test]
+    async fn the_view_shows_the_vms_display_and_passes_keys_on() {
+        let console = console();
+        let path = socket("shows");
+        let listener = UnixListener::bind(&path).unwrap();
+        let red = Rgb::new(0xA8, 0, 0);
+        let qemu = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            handshake(&mut s, 640, 480).await;
+            paint_all(&mut s, 640, 480, red).await;
+            // The next request, then the key the viewer typed.
+            let mut next = [0u8; 10];
+            s.read_exact(&mut next).await.unwrap();
+            assert_eq!(next[..2], [3, 1], "incremental");
+            let mut key = [0u8; 8];
+            s.read_exact(&mut key).await.unwrap();
+            key
+        });
+        // The sender lives as long as the VM's console does.
+        let (_display, watching) = watch::channel(Some(path));
+        let mut view = VmView::open(&console, watching);
+        assert!(!view.is_ready(), "the first frame is on its way");
+        until(&mut view, |v| v.is_ready()).await;
+        let fb = view.framebuffer();
+        assert_eq!((fb.width(), fb.height()), (640, 480), "the VM's mode");
+        assert_eq!(fb.pixel(639, 479), red);
+        view.key(true, 0x61);
+        let key = qemu.await.unwrap();
+        assert_eq!(key, [4, 1, 0, 0, 0, 0, 0, 0x61]);
+    }
+
+    #[tokio::test]
+    async fn no_vm_no_display_or_a_display_that_breaks_is_no_signal() {
+        let console = console();
+        let no_signal = VGA_PALETTE[7];
+        // No VM runs: "no signal" at once, ready.
+        let (display, watching) = watch::channel(None);
+        let mut view = VmView::open(&console, watching);
+        until(&mut view, |v| v.is_ready()).await;
+        assert_eq!(view.framebuffer().pixel(200, 152), no_signal);
+
+        // A VM starts; its display sends a frame, then bytes no viewer
+        // reads (an unknown message): logged, and "no signal" again.
+        let path = socket("breaks");
+        let listener = UnixListener::bind(&path).unwrap();
+        let gone = path.clone();
+        let (seen, shown) = tokio::sync::oneshot::channel::<()>();
+        let qemu = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            handshake(&mut s, 720, 400).await;
+            paint_all(&mut s, 720, 400, Rgb::new(1, 2, 3)).await;
+            shown.await.unwrap();
+            // The viewer's reconnection, a second later, finds no socket.
+            drop(listener);
+            std::fs::remove_file(gone).unwrap();
+            s.write_all(&[0xEE]).await.unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+        });
+        display.send_replace(Some(path.clone()));
+        until(&mut view, |v| {
+            v.framebuffer().pixel(200, 152) == Rgb::new(1, 2, 3)
+        })
+        .await;
+        seen.send(()).unwrap();
+        until(&mut view, |v| v.framebuffer().pixel(200, 152) == no_signal).await;
+        qemu.await.unwrap();
+        // The host turned off (the VM gone): no signal, keys go nowhere.
+        display.send_replace(None);
+        view.key(true, 0x61);
+        until(&mut view, |v| !v.showing).await;
+        assert_eq!(view.framebuffer().pixel(200, 152), no_signal);
+    }
+}
