@@ -2,7 +2,10 @@
 //!
 //! The lab test drives the real binary with real clients: amtctrl powers
 //! the device on, amtterm reads the guest kernel's line over SOL and types
-//! into its shell, a graceful off (ACPI power button) lands as power state
+//! into its shell, vncdotool on amtemu's port 5900 sees the guest's VGA
+//! console (what only the VM's display shows) and types a command there
+//! whose output SOL shows, the control API's screenshot shows the same
+//! screen, and a graceful off (ACPI power button) lands as power state
 //! 8. The guest (a Debian kernel and a busybox initramfs) is built by
 //! `tests/qemu/build-image.sh`, which `tests/clients/install.sh` runs; the
 //! VM runs under TCG so the test does not depend on nested KVM. The IDE-R
@@ -61,6 +64,15 @@ fn guest() -> Option<PathBuf> {
 /// A device off (S5) whose host is a TCG VM booting the test guest's
 /// kernel and initramfs, with `extra` flags.
 fn vm_device(guest: &std::path::Path, extra: &[&str]) -> support::Emulator {
+    vm_device_at(guest, support::unique_address(), extra)
+}
+
+/// [`vm_device`] on address `ip`.
+fn vm_device_at(
+    guest: &std::path::Path,
+    ip: std::net::Ipv4Addr,
+    extra: &[&str],
+) -> support::Emulator {
     let kernel = guest.join("vmlinuz");
     let initrd = guest.join("initrd.img");
     let mut args = vec![
@@ -78,7 +90,7 @@ fn vm_device(guest: &std::path::Path, extra: &[&str]) -> support::Emulator {
         initrd.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    support::Emulator::start(&args)
+    support::Emulator::start_at(&ip.to_string(), &args)
 }
 
 fn amtctrl(addr: SocketAddr, op: &str) -> serde_json::Value {
@@ -101,7 +113,18 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
     }
     // Graceful off has ten minutes before amtemu would stop the VM itself,
     // so power state 8 within the test's wait is the guest's own doing.
-    let emulator = vm_device(&guest, &["--qemu-shutdown-deadline-ms", "600000"]);
+    let ip = support::unique_address();
+    let control = SocketAddr::from((ip, 17000));
+    let emulator = vm_device_at(
+        &guest,
+        ip,
+        &[
+            "--qemu-shutdown-deadline-ms",
+            "600000",
+            "--control",
+            &control.to_string(),
+        ],
+    );
     let addr = emulator.addr;
     assert_eq!(emulator.client().power_state(), "8", "starts off");
 
@@ -124,6 +147,8 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
     let sol = support::run_driver(cmd);
     assert_eq!(sol["ok"], true, "{sol}");
 
+    kvm_shows_the_vms_screen_and_types_into_it(&emulator, control);
+
     let status = amtctrl(addr, "status");
     assert_eq!(status["powerstate"], 2, "{status}");
     let off = amtctrl(addr, "softoff");
@@ -134,6 +159,132 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
         last["powerstate"] == 8
     });
     assert!(landed, "the guest powered off on the ACPI button: {last}");
+}
+
+/// vncdotool (PyPI), installed by tests/clients/install.sh.
+fn vncdo() -> Option<PathBuf> {
+    let path = support::clients_prefix().join("venv/bin/vncdo");
+    support::client_available(path.exists(), "vncdotool").then_some(path)
+}
+
+/// RGB pixels and the width of a PNG (vncdotool writes RGB or RGBA).
+fn picture(png: &[u8]) -> (Vec<[u8; 3]>, usize) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .expect("a PNG");
+    let mut data = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut data).expect("a frame");
+    let step = info.color_type.samples();
+    let pixels = data[..info.buffer_size()]
+        .chunks(step)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    (pixels, info.width as usize)
+}
+
+/// Whether a row of the picture holds the guest's tty1 colour bar: runs
+/// of red, green and blue background cells side by side (four cells each,
+/// VGA's dark colours, as wide as the text mode's cells make them). The
+/// guest prints it on its VGA console only, so neither the serial console
+/// nor the simulated host's screen ever shows it.
+fn shows_the_colour_bar((pixels, width): &(Vec<[u8; 3]>, usize)) -> bool {
+    let colour = |[r, g, b]: [u8; 3]| match (r > 120, g > 120, b > 120) {
+        _ if r.max(g).max(b) < 60 => 'k',
+        (true, false, false) if g < 60 && b < 60 => 'r',
+        (false, true, false) if r < 60 && b < 60 => 'g',
+        (false, false, true) if r < 60 && g < 60 => 'b',
+        _ => '?',
+    };
+    pixels.chunks(*width).any(|row| {
+        let mut runs: Vec<(char, usize)> = Vec::new();
+        for c in row.iter().map(|p| colour(*p)) {
+            match runs.last_mut() {
+                Some((last, n)) if *last == c => *n += 1,
+                _ => runs.push((c, 1)),
+            }
+        }
+        runs.windows(3).any(|w| {
+            w.iter().map(|(c, _)| *c).eq(['r', 'g', 'b']) && w.iter().all(|(_, n)| *n >= 30)
+        })
+    })
+}
+
+/// KVM on the booted VM, through amtemu's port 5900 once WS-Man enables it
+/// (consent off, an RFB password): vncdotool's capture is the VM's VGA
+/// console, the control API's screenshot shows it too, and what vncdotool
+/// types runs in the VM's tty1 shell (its `say` writes to the serial port,
+/// so SOL shows it).
+fn kvm_shows_the_vms_screen_and_types_into_it(emulator: &support::Emulator, control: SocketAddr) {
+    let Some(vncdo) = vncdo() else { return };
+    let mut client = emulator.client();
+    let consent = client.put_edited(
+        "IPS_OptInService",
+        "<r:OptInRequired>1</r:OptInRequired>",
+        "<r:OptInRequired>0</r:OptInRequired>",
+    );
+    assert_eq!(consent.status, 200, "{}", consent.text());
+    const KVM_SETTINGS: &str = "IPS_KVMRedirectionSettingData";
+    let body = client
+        .instance_for_put(KVM_SETTINGS)
+        .replace(
+            "<r:Is5900PortEnabled>false</r:Is5900PortEnabled>",
+            "<r:Is5900PortEnabled>true</r:Is5900PortEnabled>",
+        )
+        .replace("<r:RFBPassword></r:RFBPassword>", "<r:RFBPassword/>")
+        .replace(
+            "<r:RFBPassword/>",
+            "<r:RFBPassword>P@ssw0rd</r:RFBPassword>",
+        );
+    let id = client.next_message_id();
+    let put = client.post(&support::envelope(
+        support::ACTION_PUT,
+        KVM_SETTINGS,
+        &id,
+        "",
+        &body,
+    ));
+    assert_eq!(put.status, 200, "{}", put.text());
+
+    let dir = std::env::temp_dir().join(format!("amtemu-qemu-kvm-{}", emulator.addr.ip()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let capture = dir.join("vm.png");
+    let out = Command::new(&vncdo)
+        .args(["-s", &format!("{}::5900", emulator.addr.ip())])
+        .args(["-p", "P@ssw0rd", "capture"])
+        .arg(&capture)
+        .args(["type", "say kvm-typed", "key", "enter"])
+        .output()
+        .expect("vncdo runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = picture(&std::fs::read(&capture).expect("vncdotool wrote its capture"));
+    assert!(
+        shows_the_colour_bar(&seen),
+        "vncdotool sees the VM's tty1 through amtemu's KVM"
+    );
+    let shot = Command::new(env!("CARGO_BIN_EXE_amtemu"))
+        .args(["ctl", "--control", &control.to_string()])
+        .args(["screenshot", "amtemu-default"])
+        .output()
+        .expect("amtemu ctl runs");
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    assert!(
+        shows_the_colour_bar(&picture(&shot.stdout)),
+        "the control API's screenshot is the VM's screen"
+    );
+    let typed = sol_expect(emulator.addr, "tty1 says: kvm-typed");
+    assert_eq!(
+        typed["ok"], true,
+        "keys typed over KVM ran in the VM: {typed}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// MeshCommander's IDE-R stack serving `iso` as its CD to the device at

@@ -9,7 +9,11 @@
 # Output (in ${AMT_CLIENTS_PREFIX:-~/.cache/amtemu-clients}/qemu-guest):
 #   vmlinuz        the kernel, extracted from Debian's linux-image package
 #   initrd.img     busybox; /init prints "amtemu-qemu-guest ready" on ttyS0,
-#                  runs a shell there, and powers off on the ACPI power button
+#                  runs a shell there, and powers off on the ACPI power button;
+#                  on the VGA console (tty1, what KVM shows) a banner, a bar of
+#                  four background colours (red, green, blue, brown) that the
+#                  serial port never sees, and a shell whose `say WORDS`
+#                  prints "tty1 says: WORDS" on ttyS0
 #   boot.iso       the same kernel with an initramfs that prints
 #                  "amtemu-qemu-iso booted" (booted from the CD over IDE-R)
 # Idempotent: a finished build (the stamp file) is kept. Needs the Debian
@@ -20,7 +24,7 @@ set -euo pipefail
 
 PREFIX="${AMT_CLIENTS_PREFIX:-${HOME:?set HOME or AMT_CLIENTS_PREFIX}/.cache/amtemu-clients}"
 OUT="$PREFIX/qemu-guest"
-STAMP="$OUT/.built-v2"
+STAMP="$OUT/.built-v3"
 log() { printf 'build-image.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -72,6 +76,13 @@ make_initrd() { # make_initrd OUTFILE BANNER
     for applet in sh ls cat echo mount sleep poweroff reboot uname read setsid cttyhack mknod; do
         ln -sf busybox "$root/bin/$applet"
     done
+    # Typed on tty1 over KVM, seen on ttyS0 over SOL (no shifted keys
+    # needed: a viewer's "$" or ">" may reach the VM unshifted).
+    cat >"$root/bin/say" <<'SAY'
+#!/bin/sh
+echo "tty1 says: $*" >/dev/ttyS0
+SAY
+    chmod +x "$root/bin/say"
     cat >"$root/init" <<INIT
 #!/bin/sh
 /bin/busybox mount -t proc proc /proc
@@ -92,6 +103,16 @@ insmod /button.ko
         fi
     done
 ) &
+# The VGA console: what KVM shows of this guest and nothing else does.
+if [ -c /dev/tty1 ]; then
+    printf '\033[H\033[J\033[1;37;44m %s on tty1 \033[0m\n' "$2" >/dev/tty1
+    printf '\033[41m    \033[42m    \033[44m    \033[43m    \033[0m\n' >/dev/tty1
+    (
+        while true; do
+            setsid sh -c 'exec sh </dev/tty1 >/dev/tty1 2>&1'
+        done
+    ) &
+fi
 echo "$2" >/dev/ttyS0
 while true; do
     setsid sh -c 'exec sh </dev/ttyS0 >/dev/ttyS0 2>&1'

@@ -19,6 +19,10 @@
 //! - [`encode`]: Raw and Intel-RLE (encoding 16) rectangles of at most
 //!   64x64 in the client's pixel format.
 //! - [`keys`]: X keysyms to the bytes a serial console receives.
+//! - [`viewer`] / [`mirror`]: the other side, a viewer of another RFB
+//!   server (a virtual machine's display) and the host's screen made of
+//!   what it shows; [`overlay`] draws "no signal" and the consent code on
+//!   either kind of screen.
 
 pub mod ansi;
 pub mod auth;
@@ -28,14 +32,19 @@ pub mod font;
 pub mod framebuffer;
 pub mod keys;
 pub mod messages;
+pub mod mirror;
+pub mod overlay;
 pub mod pixel;
 pub mod screen;
 pub mod session;
 pub mod text;
+pub mod viewer;
 
 pub use auth::vnc_auth_response;
 pub use framebuffer::Framebuffer;
 pub use messages::{ClientMessage, Encoding, Rect};
+pub use mirror::Mirror;
 pub use pixel::{PixelFormat, Rgb};
 pub use screen::Screen;
 pub use session::{Event, Session, SessionConfig, SessionError, Transport};
+pub use viewer::{Viewer, ViewerError, ViewerEvent};

@@ -207,6 +207,28 @@ impl PixelFormat {
             | (scale(c.b, self.blue_max) << self.blue_shift)
     }
 
+    /// The colour of a true-colour pixel value (each channel widened to 8
+    /// bits); what a viewer does with the pixels a server sends. Colour-map
+    /// values read as VGA palette indices, as [`PixelFormat::pack`] makes
+    /// them.
+    pub fn unpack(&self, v: u32) -> Rgb {
+        if !self.true_colour {
+            return VGA_PALETTE[(v & 0x0F) as usize];
+        }
+        let channel = |max: u16, shift: u8| {
+            if max == 0 {
+                return 0;
+            }
+            let c = v.checked_shr(u32::from(shift)).unwrap_or(0) & u32::from(max);
+            ((c * 255 + u32::from(max) / 2) / u32::from(max)) as u8
+        };
+        Rgb::new(
+            channel(self.red_max, self.red_shift),
+            channel(self.green_max, self.green_shift),
+            channel(self.blue_max, self.blue_shift),
+        )
+    }
+
     /// Appends a packed pixel value in this format's byte order and width.
     pub fn put(&self, v: u32, out: &mut Vec<u8>) {
         match (self.bits_per_pixel, self.big_endian) {
@@ -338,6 +360,29 @@ mod tests {
         };
         assert!(grey.validate().is_ok());
         assert_eq!(grey.pack(Rgb::new(255, 255, 255)), 255);
+    }
+
+    #[test]
+    fn unpacking_undoes_packing() {
+        for c in VGA_PALETTE {
+            assert_eq!(PixelFormat::RGB888.unpack(PixelFormat::RGB888.pack(c)), c);
+        }
+        let mut out = vec![];
+        PixelFormat::RGB888.put(PixelFormat::RGB888.pack(Rgb::new(1, 2, 3)), &mut out);
+        assert_eq!(out, [3, 2, 1, 0], "little-endian xRGB");
+        let white = PixelFormat::RGB565.unpack(0xFFFF);
+        assert_eq!(white, Rgb::new(255, 255, 255));
+        assert_eq!(
+            PixelFormat::RGB565.unpack(PixelFormat::RGB565.pack(VGA_PALETTE[4])),
+            Rgb::new(0xAD, 0, 0),
+            "five bits of red widened"
+        );
+        // A shift past the value's width reads as an absent channel.
+        let odd = PixelFormat {
+            red_shift: 40,
+            ..PixelFormat::RGB888
+        };
+        assert_eq!(odd.unpack(u32::MAX).r, 0);
     }
 
     #[test]

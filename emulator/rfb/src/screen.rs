@@ -3,18 +3,16 @@
 //! host is off, a "no signal" screen; and on top of either, while user
 //! consent is pending, the 6-digit consent code — screens SOL cannot show.
 
-use crate::font::{CELL_H, CELL_W, draw_cell, draw_text_scaled};
+use crate::font::{CELL_H, CELL_W, draw_cell};
 use crate::framebuffer::Framebuffer;
 use crate::messages::Rect;
-use crate::pixel::{Rgb, VGA_PALETTE};
+use crate::overlay::{consent_box, consent_digits, draw_consent, draw_no_signal};
+use crate::pixel::VGA_PALETTE;
 use crate::text::{COLS, ROWS, TextScreen};
 
 /// VGA text mode in pixels.
 pub const TEXT_WIDTH: u16 = COLS * CELL_W;
 pub const TEXT_HEIGHT: u16 = ROWS * CELL_H;
-
-const CONSENT_BOX: (u16, u16) = (300, 120);
-const NO_SIGNAL_BOX: (u16, u16) = (320, 96);
 
 #[derive(Debug, Clone)]
 pub struct Screen {
@@ -84,12 +82,7 @@ impl Screen {
     /// Shows (`Some`) or removes (`None`) the user-consent code; only its
     /// last six decimal digits count.
     pub fn set_consent_code(&mut self, code: Option<u32>) {
-        self.consent = code.map(|c| {
-            let s = format!("{:06}", c % 1_000_000);
-            let mut d = [b'0'; 6];
-            d.copy_from_slice(s.as_bytes());
-            d
-        });
+        self.consent = code.map(consent_digits);
         self.redraw();
     }
 
@@ -100,12 +93,6 @@ impl Screen {
             .and_then(|d| std::str::from_utf8(d).ok())
     }
 
-    fn centred(&self, (w, h): (u16, u16)) -> Rect {
-        let x = self.fb.width().saturating_sub(w) / 2;
-        let y = self.fb.height().saturating_sub(h) / 2;
-        Rect::new(x, y, w, h)
-    }
-
     /// Repaints everything (pixels that stay the same cost no update).
     fn redraw(&mut self) {
         if self.powered {
@@ -113,15 +100,13 @@ impl Screen {
             self.render_dirty();
         } else {
             self.text.take_dirty();
-            let all = self.fb.bounds();
-            self.fb.fill(all, VGA_PALETTE[0]);
-            self.draw_no_signal();
+            draw_no_signal(&mut self.fb);
             self.draw_consent();
         }
     }
 
     fn render_dirty(&mut self) {
-        let overlay = self.consent.map(|_| self.centred(CONSENT_BOX));
+        let overlay = self.consent.map(|_| consent_box(&self.fb));
         let (crow, ccol) = self.text.cursor();
         let mut under_overlay = false;
         for (row, col) in self.text.take_dirty() {
@@ -142,44 +127,9 @@ impl Screen {
         }
     }
 
-    fn draw_box(&mut self, r: Rect, border: Rgb, fill: Rgb) {
-        self.fb.fill(r, border);
-        let inner = Rect::new(
-            r.x + 3,
-            r.y + 3,
-            r.w.saturating_sub(6),
-            r.h.saturating_sub(6),
-        );
-        self.fb.fill(inner, fill);
-    }
-
-    fn draw_no_signal(&mut self) {
-        let r = self.centred(NO_SIGNAL_BOX);
-        let (white, grey, black) = (VGA_PALETTE[15], VGA_PALETTE[7], VGA_PALETTE[0]);
-        self.draw_box(r, grey, black);
-        let title = b"No Signal";
-        let tx = r.x + (r.w - title.len() as u16 * 16) / 2;
-        draw_text_scaled(&mut self.fb, tx, r.y + 20, title, (white, black), (2, 3));
-        let sub = b"Host is powered off";
-        let sx = r.x + (r.w - sub.len() as u16 * 8) / 2;
-        draw_text_scaled(&mut self.fb, sx, r.y + 60, sub, (grey, black), (1, 2));
-    }
-
     fn draw_consent(&mut self) {
-        let Some(digits) = self.consent else { return };
-        let r = self.centred(CONSENT_BOX);
-        let (white, yellow, blue) = (VGA_PALETTE[15], VGA_PALETTE[14], VGA_PALETTE[1]);
-        self.draw_box(r, white, blue);
-        let title = b"User Consent Code";
-        let tx = r.x + (r.w - title.len() as u16 * 8) / 2;
-        draw_text_scaled(&mut self.fb, tx, r.y + 14, title, (white, blue), (1, 2));
-        // Six digits of 40x48 pixels with 4-pixel gaps: readable at a glance.
-        let (dw, gap) = (40u16, 4u16);
-        let total = 6 * dw + 5 * gap;
-        let mut x = r.x + (r.w - total) / 2;
-        for d in digits {
-            draw_text_scaled(&mut self.fb, x, r.y + 50, &[d], (yellow, blue), (5, 6));
-            x += dw + gap;
+        if let Some(digits) = &self.consent {
+            draw_consent(&mut self.fb, digits);
         }
     }
 }

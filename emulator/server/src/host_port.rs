@@ -1,6 +1,6 @@
 //! What a redirection session needs from the host behind the firmware: its
-//! serial console, its power, its IDE-R requests and the consent code on
-//! its screen. `Device` provides it for the simulated host, `qemu` for a
+//! serial console, its power, its IDE-R requests, its screen and the
+//! consent code on it. `Device` provides it for the simulated host, `qemu` for a
 //! virtual machine (an endpoint's `host`); tests provide fakes, so the
 //! channel loops run without a booting host.
 
@@ -9,6 +9,8 @@ use tokio::time::Instant;
 
 use amtemu_model::device::DeviceEvent;
 use amtemu_model::host::{IderReply, IderRequest};
+
+use crate::redirect::kvm::view::{ScreenView, TextView};
 
 pub trait HostPort: Send + Sync {
     /// The oldest console byte still retained (where a console attaches).
@@ -37,6 +39,11 @@ pub trait HostPort: Send + Sync {
     /// the device ends it (`SessionTimeout`); None: for ever.
     fn kvm_session_timeout(&self) -> Option<std::time::Duration> {
         None
+    }
+    /// A look at the host's screen, for a KVM session or a screenshot:
+    /// unless the host draws its own, its console as a text screen.
+    fn open_screen(&self) -> Box<dyn ScreenView + '_> {
+        Box::new(TextView::new(self))
     }
 }
 

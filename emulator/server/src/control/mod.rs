@@ -479,8 +479,9 @@ async fn setup_mode(State(c): Shared, name: Result<Path<String>, PathRejection>)
 /// The host's screen as a PNG.
 async fn screenshot(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
     let Path(name) = name?;
-    let device = &c.endpoint(&name)?.device;
-    let png = crate::redirect::kvm::screenshot(&**device)
+    let endpoint = c.endpoint(&name)?;
+    let png = crate::redirect::kvm::screenshot(endpoint.host_port())
+        .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }

@@ -4,7 +4,10 @@
 //! events are the device's, so SOL's power status bit follows the model.
 //! IDE-R: the VM's reads of the console's CD (the NBD export,
 //! [`super::ider_cd`]) queue here as media commands for the session.
+//! KVM: the host's screen is the running VM's display
+//! ([`super::display`]), whose socket the VM's run announces here.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, mpsc, watch};
@@ -14,8 +17,10 @@ use amtemu_model::device::{Device, DeviceEvent};
 use amtemu_model::host::buffer::{DEFAULT_CAPACITY, OutputBuffer};
 use amtemu_model::host::{IderDrive, IderReply, IderRequest};
 
-use super::ider_link::{IderLink, NoSession};
+use super::display::VmView;
+use super::ider_link::{ANSWER_DEADLINE, IderLink, Unanswered};
 use crate::host_port::HostPort;
+use crate::redirect::kvm::view::ScreenView;
 
 #[derive(Debug)]
 pub struct QemuConsole {
@@ -24,6 +29,8 @@ pub struct QemuConsole {
     changed: watch::Sender<u64>,
     /// The running VM's serial input; None while no VM runs.
     input: Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
+    /// The running VM's display socket; None while no VM runs.
+    display: watch::Sender<Option<PathBuf>>,
     pub ider: IderLink,
 }
 
@@ -34,6 +41,7 @@ impl QemuConsole {
             out: Mutex::new(OutputBuffer::new(DEFAULT_CAPACITY)),
             changed: watch::channel(0).0,
             input: Mutex::new(None),
+            display: watch::channel(None).0,
             ider: IderLink::default(),
         }
     }
@@ -49,19 +57,33 @@ impl QemuConsole {
         *lock(&self.input) = to;
     }
 
+    /// Where the running VM's display is served (None: no VM runs); the
+    /// views open on it follow.
+    pub fn set_display(&self, socket: Option<PathBuf>) {
+        self.display.send_replace(socket);
+    }
+
     /// Sends a media command over the IDE-R session and waits for the
-    /// console's answer; Err when no session has its drives active or it
-    /// ends first.
+    /// console's answer; Err when no session has its drives active, it
+    /// ends first, or the console does not answer in time.
     pub async fn ider_command(
         &self,
         drive: IderDrive,
         cdb: [u8; 12],
         transfer_len: u32,
-    ) -> Result<IderReply, NoSession> {
+    ) -> Result<IderReply, Unanswered> {
         let answer = self.ider.enqueue(drive, cdb, transfer_len)?;
         // The session waits on this watch for requests too.
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
-        answer.await.map_err(|_| NoSession)
+        let answered = answer.wait(ANSWER_DEADLINE).await;
+        if matches!(answered, Err(Unanswered::TimedOut)) {
+            tracing::warn!(
+                device = %self.device.name,
+                command = cdb[0],
+                "IDE-R: the console did not answer in time; the VM's read fails"
+            );
+        }
+        answered
     }
 
     /// Everything retained, for logs and tests.
@@ -112,5 +134,11 @@ impl HostPort for QemuConsole {
     }
     fn consent_code(&self) -> Option<u32> {
         self.device.opt_in_code_displayed()
+    }
+    fn kvm_session_timeout(&self) -> Option<std::time::Duration> {
+        self.device.kvm_session_timeout()
+    }
+    fn open_screen(&self) -> Box<dyn ScreenView + '_> {
+        Box::new(VmView::open(self, self.display.subscribe()))
     }
 }

@@ -182,7 +182,7 @@ impl Driver {
     /// Listens for QEMU's NBD connections to the console's CD; each is
     /// served until QEMU drops it or the returned task is dropped.
     fn serve_ider_cd(&self) -> std::io::Result<tokio::task::JoinHandle<()>> {
-        std::fs::create_dir_all(&self.dir)?;
+        vm::private_dir(&self.dir)?;
         let path = self.ider_socket();
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;

@@ -3,7 +3,8 @@
 //! blocks sent over the IDE-R session, cut to the bytes asked for. With
 //! no session (or one that ends under a read) there is no medium, or the
 //! read fails: the VM sees an empty drive or an I/O error, never a hang on
-//! a console that left.
+//! a console that left, nor on one that stays and does not answer (each
+//! command has [`ANSWER_DEADLINE`](super::ider_link::ANSWER_DEADLINE)).
 
 use std::sync::Arc;
 
@@ -127,6 +128,17 @@ mod tests {
         image: Vec<u8>,
         answers: usize,
     ) -> Arc<Mutex<Vec<[u8; 12]>>> {
+        serve_then(console, image, answers, true)
+    }
+
+    /// As [`serve`]; `leave` false keeps the session after the last
+    /// answer, silent (a console that hangs).
+    fn serve_then(
+        console: Arc<QemuConsole>,
+        image: Vec<u8>,
+        answers: usize,
+        leave: bool,
+    ) -> Arc<Mutex<Vec<[u8; 12]>>> {
         console.ider_session(true);
         let mut woke = console.host_watch();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -141,8 +153,11 @@ mod tests {
                         log.len()
                     };
                     if count > answers {
-                        console.ider_session(false);
-                        return;
+                        if leave {
+                            console.ider_session(false);
+                            return;
+                        }
+                        continue;
                     }
                     let cdb = request.cdb;
                     let (data, sense) = match cdb[0] {
@@ -234,5 +249,31 @@ mod tests {
         serve(console.clone(), image(64), usize::MAX);
         assert_eq!(cd.size().await, Some(64 * 2048));
         assert_eq!(cd.read(2048, 4).await.unwrap().len(), 4);
+    }
+
+    /// A console that keeps its drives but stops answering: the read fails
+    /// with EIO at the answer deadline (it used to wait for as long as the
+    /// session lasted), and the next read is asked again.
+    #[tokio::test(start_paused = true)]
+    async fn a_console_that_stops_answering_fails_the_read_at_the_deadline() {
+        let console = console();
+        let cd = IderCd {
+            console: console.clone(),
+        };
+        let seen = serve_then(console.clone(), image(64), 3, false);
+        assert_eq!(cd.size().await, Some(64 * 2048));
+        let started = tokio::time::Instant::now();
+        assert_eq!(cd.read(0, 2048).await, Err(errno::EIO));
+        let waited = started.elapsed();
+        assert_eq!(waited, super::super::ider_link::ANSWER_DEADLINE);
+        assert_eq!(cd.read(2048, 2048).await, Err(errno::EIO));
+        let reads = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c[0] == op::READ_10)
+            .count();
+        assert_eq!(reads, 2, "each read reached the console once");
+        assert!(console.ider.is_active(), "the session itself goes on");
     }
 }

@@ -19,6 +19,9 @@
 //! - reset: QMP `system_reset` (a reset to another boot target restarts the
 //!   VM with that boot order); NMI: QMP `inject-nmi`;
 //! - sleep (S3): QMP `stop` (the VM is paused, its memory kept); on: `cont`;
+//! - KVM: the VM's VGA display, served by QEMU as VNC on a unix socket,
+//!   is the host's screen; amtemu is its viewer while someone looks
+//!   (`display`);
 //! - IDE-R: while a session has its drives enabled, the console's CD is
 //!   in the VM's IDE-R CD drive, an NBD block node on amtemu's export of
 //!   it (`nbd`, `ider_cd`), whose reads go to the session as READ(10)
@@ -28,6 +31,7 @@
 
 pub mod config;
 pub mod console;
+mod display;
 mod driver;
 mod ider_cd;
 mod ider_link;

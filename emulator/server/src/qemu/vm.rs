@@ -1,10 +1,14 @@
 //! One run of the virtual machine: its command line, the process, and the
 //! task that owns its QMP connection and serial port until it ends.
 //!
-//! amtemu owns both sockets: it listens on two unix sockets in the
-//! device's runtime directory and QEMU connects to them as a client
+//! amtemu owns the serial and QMP sockets: it listens on two unix sockets
+//! in the device's runtime directory and QEMU connects to them as a client
 //! (`-chardev socket,path=…`) when it starts, so a VM that cannot start
-//! never leaves a half-open connection behind.
+//! never leaves a half-open connection behind. The display is the other
+//! way round: QEMU listens on a third socket there (`-vnc unix:…`), since
+//! amtemu connects to it only while someone looks, and as often as that.
+//! The directory is the emulator user's alone (0700), so nobody else
+//! reaches the VM's display, which has no password.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -61,7 +65,6 @@ impl Vm {
     }
 }
 
-/// The QEMU arguments for a start toward `target`.
 /// The qdev id of the VM's IDE-R CD drive: always there, empty until a
 /// console's CD is inserted over QMP (`driver`).
 pub const IDER_DRIVE: &str = "amtemu-ider-cd";
@@ -73,15 +76,21 @@ pub fn command_line(
     config: &QemuConfig,
     target: BootTarget,
     accel: &str,
-    serial: &Path,
-    qmp: &Path,
+    sockets: &Sockets,
     paused: bool,
 ) -> Vec<String> {
+    let (serial, qmp) = (&sockets.serial, &sockets.qmp);
     let mut args: Vec<String> = [
         "-nodefaults",
         "-no-user-config",
+        // No window: the screen is the VGA card's, served over VNC on a
+        // unix socket for KVM (a documented -vnc form).
         "-display",
         "none",
+        "-vga",
+        "std",
+        "-vnc",
+        &format!("unix:{}", sockets.display.display()),
         "-machine",
         &format!("pc,accel={accel}"),
         "-m",
@@ -167,6 +176,32 @@ pub fn command_line(
     args
 }
 
+/// The unix sockets of one VM run, in the device's runtime directory.
+#[derive(Debug, Clone)]
+pub struct Sockets {
+    pub serial: PathBuf,
+    pub qmp: PathBuf,
+    /// QEMU's VNC display (QEMU listens).
+    pub display: PathBuf,
+}
+
+impl Sockets {
+    pub fn in_dir(dir: &Path) -> Sockets {
+        Sockets {
+            serial: dir.join("serial.sock"),
+            qmp: dir.join("qmp.sock"),
+            display: dir.join("display.sock"),
+        }
+    }
+}
+
+/// Creates the device's runtime directory, the emulator user's alone.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 /// A file name in a `-drive` option, whose commas QEMU reads doubled.
 fn drive_path(path: &Path) -> String {
     path.display().to_string().replace(',', ",,")
@@ -188,17 +223,19 @@ pub async fn start(
     if !missing.is_empty() {
         return Err(missing.join("; "));
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let serial_path = dir.join("serial.sock");
-    let qmp_path = dir.join("qmp.sock");
+    private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let sockets = Sockets::in_dir(dir);
+    let (serial_path, qmp_path) = (&sockets.serial, &sockets.qmp);
+    // QEMU makes its display socket anew; an old one would only mislead.
+    let _ = std::fs::remove_file(&sockets.display);
     let bind = |path: &PathBuf| {
         let _ = std::fs::remove_file(path);
         UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))
     };
-    let serial_listener = bind(&serial_path)?;
-    let qmp_listener = bind(&qmp_path)?;
+    let serial_listener = bind(serial_path)?;
+    let qmp_listener = bind(qmp_path)?;
     let accel = config.accel.resolve();
-    let args = command_line(config, target, accel, &serial_path, &qmp_path, paused);
+    let args = command_line(config, target, accel, &sockets, paused);
     tracing::info!(binary = %config.binary.display(), ?target, accel, "starting the VM");
     tracing::debug!(?args, "qemu command line");
     let mut child = Command::new(&config.binary)
@@ -239,6 +276,8 @@ pub async fn start(
         }
     };
     let (commands, rx) = mpsc::unbounded_channel();
+    // QEMU answered QMP, so its display listens already.
+    console.set_display(Some(sockets.display.clone()));
     tokio::spawn(run(child, qmp, serial, rx, console, stderr, move |why| {
         let _ = ended.send((generation, why));
     }));
@@ -367,6 +406,7 @@ async fn run(
         }
     };
     console.connect_input(None);
+    console.set_display(None);
     // The serial port's last bytes (the guest's final words) are kept.
     while serial_open {
         match tokio::time::timeout(Duration::from_millis(200), serial_in.read(&mut buf)).await {
@@ -390,8 +430,7 @@ mod tests {
             config,
             target,
             "tcg",
-            Path::new("/r/serial.sock"),
-            Path::new("/r/qmp.sock"),
+            &Sockets::in_dir(Path::new("/r")),
             false,
         )
         .join(" ")
@@ -417,6 +456,10 @@ mod tests {
         assert!(disk.contains("-nic none"));
         assert!(disk.contains("pc,accel=tcg"));
         assert!(disk.contains("socket,id=amtemu-serial,path=/r/serial.sock"));
+        assert!(
+            disk.contains("-vga std -vnc unix:/r/display.sock"),
+            "the display KVM shows: {disk}"
+        );
         let cd = line(&config, BootTarget::CdDvd);
         assert!(
             cd.contains("-boot order=d") && !cd.contains("-kernel"),

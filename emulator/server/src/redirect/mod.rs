@@ -298,7 +298,7 @@ where
         Channel::Ider(s) => {
             ider::run(&mut reader, &mut writer, inbox, endpoint.host_port(), s).await
         }
-        Channel::Kvm => kvm::run_kvmr(&mut reader, &mut writer, inbox, &*device).await,
+        Channel::Kvm => kvm::run_kvmr(&mut reader, &mut writer, inbox, endpoint.host_port()).await,
     };
     // The slot is free before the socket closes: a console that sees the
     // close and opens a new session at once must not find it busy.

@@ -7,8 +7,9 @@
 //! - Port 5900 on firmware 6 to 15, once `Is5900PortEnabled` is set: plain
 //!   RFB with VNC authentication by the RFB password ([`serve_vnc`]).
 //!
-//! `view` is the host's screen, made only while someone looks; `stream`
-//! runs one RFB connection against it.
+//! `view` is a look at the host's screen (the simulated console's text, or
+//! a VM's display), opened only while someone looks; `stream` runs one
+//! RFB connection against it.
 //!
 //! Decisions where firmware behaviour is not documented:
 //! - One KVM session per device, whichever way it came in; a second KVMR
@@ -135,7 +136,15 @@ where
     let (reader, writer) = tokio::io::split(io);
     tracing::info!(device = %name, %peer, kind = "KVM", "VNC session started");
     let started = tokio::time::Instant::now();
-    let ended = stream::run(reader, writer, Vec::new(), &*device, config, admit).await;
+    let ended = stream::run(
+        reader,
+        writer,
+        Vec::new(),
+        endpoint.host_port(),
+        config,
+        admit,
+    )
+    .await;
     let seconds = started.elapsed().as_secs_f64();
     match ended {
         Ok(why) => tracing::info!(device = %name, %peer, seconds, "VNC session ended: {why}"),

@@ -1,6 +1,7 @@
 //! One RFB connection against the host: drives the sans-I/O
-//! `amtemu_rfb::Session` from a socket, feeds it the host's screen and
-//! hands its key presses to the host's console.
+//! `amtemu_rfb::Session` from a socket, feeds it a view of the host's
+//! screen (whichever host draws it) and hands the viewer's keys and
+//! pointer to that view.
 //!
 //! Back-pressure: at most one write is under way. While it is, the session
 //! makes no update (`set_client_reading(false)`); the tiles that change
@@ -15,11 +16,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
-use amtemu_rfb::keys::KeyTranslator;
 use amtemu_rfb::screen::{TEXT_HEIGHT, TEXT_WIDTH};
 use amtemu_rfb::{Event, Session, SessionConfig, SessionError};
 
-use super::view::HostView;
+use super::view::ScreenView;
 use crate::metrics::METRICS;
 use crate::redirect::host_port::HostPort;
 use crate::redirect::wire::{MAX_QUEUED, WireError, sleep_until_opt};
@@ -85,11 +85,10 @@ where
     W: AsyncWrite + Unpin,
     H: HostPort + ?Sized,
 {
+    // Text mode's size until the view says otherwise (DesktopSize then,
+    // for clients that take it).
     let mut session = Session::new(config, TEXT_WIDTH, TEXT_HEIGHT);
-    let mut view: Option<HostView> = None;
-    let mut keys = KeyTranslator::default();
-    let mut watch = host.host_watch();
-    let mut watch_open = true;
+    let mut view: Option<Box<dyn ScreenView + '_>> = None;
     let mut events = host.events();
     let handshake_deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let mut input = initial;
@@ -114,14 +113,19 @@ where
                         ended = Some("a KVM session is open");
                     }
                     Event::Initialised { .. } => {
-                        view = Some(HostView::new(host));
+                        view = Some(host.open_screen());
                         _counted = Some(Counted::new());
                     }
-                    Event::Pointer { .. } => last_input = Instant::now(),
+                    Event::Pointer { buttons, x, y } => {
+                        last_input = Instant::now();
+                        if let Some(v) = view.as_mut() {
+                            v.pointer(buttons, x, y);
+                        }
+                    }
                     Event::Key { down, keysym } => {
                         last_input = Instant::now();
-                        if let Some(bytes) = keys.key(down, keysym) {
-                            host.console_input(&bytes);
+                        if let Some(v) = view.as_mut() {
+                            v.key(down, keysym);
                         }
                     }
                     Event::PixelFormatSet(pf) if !pf.firmware_accepts() => {
@@ -132,8 +136,8 @@ where
                         );
                         ended = Some("pixel format not served");
                     }
-                    // Pointer, clipboard and Intel's data-channel payloads
-                    // have nowhere to go on a text console.
+                    // Clipboard and Intel's data-channel payloads have
+                    // nowhere to go.
                     _ => {}
                 }
             }
@@ -155,7 +159,7 @@ where
             return Ok(why);
         }
         if let Some(v) = view.as_mut() {
-            v.refresh(host);
+            v.refresh();
             if v.take_bells() > 0 {
                 session.bell();
             }
@@ -165,7 +169,7 @@ where
             written = 0;
             session.set_client_reading(true);
             let updated = match &view {
-                Some(v) => match session.poll_update(v.framebuffer()) {
+                Some(v) if v.is_ready() => match session.poll_update(v.framebuffer()) {
                     Ok(updated) => updated,
                     Err(e) => {
                         tracing::warn!(error = %e, "KVM update failed");
@@ -173,7 +177,7 @@ where
                         continue;
                     }
                 },
-                None => false,
+                _ => false,
             };
             out = session.take_output();
             if updated {
@@ -188,7 +192,7 @@ where
         }
         let idle_deadline = host.kvm_session_timeout().map(|t| last_input + t);
         let wake = if session.is_initialised() {
-            earliest(host.console_next_due(), idle_deadline)
+            earliest(view.as_ref().and_then(|v| v.next_due()), idle_deadline)
         } else {
             Some(handshake_deadline)
         };
@@ -202,9 +206,12 @@ where
                 0 => return Err(WireError::Closed),
                 n => written += n,
             },
-            changed = watch.changed(), if watch_open && view.is_some() => {
-                watch_open = changed.is_ok();
-            }
+            () = async {
+                match view.as_mut() {
+                    Some(v) => v.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
             event = events.recv() => {
                 if let Err(RecvError::Closed) = event {
                     return Ok("device gone");

@@ -4,6 +4,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::task::JoinHandle;
 
+use super::view::ScreenView;
 use super::*;
 use crate::redirect::sol::tests::FakeHost;
 use amtemu_rfb::messages::ClientMessage as Rfb;
@@ -498,11 +499,11 @@ async fn a_host_booted_to_bios_setup_shows_the_setup_screen() {
     let e = endpoint("11.8");
     e.device.with_state(|s| s.nvram.boot.bios_setup = true);
     e.device.request_power(PowerRequest::PowerCycle).unwrap();
-    let mut view = view::HostView::new(&*e.device);
+    let mut view = view::TextView::new(&*e.device);
     let mut shown = false;
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        view.refresh(&*e.device);
+        view.refresh();
         if (0..25).any(|row| view.row_text(row).contains("AMTEMU Setup Utility")) {
             shown = true;
             break;
