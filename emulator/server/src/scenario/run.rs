@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::report::{EventReport, ExpectationReport, Report};
 use super::{Action, Check, Event, Expectation, Scenario, format_duration};
 use crate::endpoint::Endpoint;
+use crate::endpoint::cira::Interruption;
 use crate::fleet::Fleet;
 use amtemu_model::device::{DeviceEvent, HostPower, Port, PowerRequest, ProvisioningState};
 
@@ -53,6 +54,12 @@ fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &End
             }
             faults.offline = offline;
             endpoint.faults.set(faults);
+            if offline {
+                // The tunnel's path goes quiet with the cable.
+                endpoint.cira.interrupt(Interruption::Silence);
+            } else {
+                endpoint.cira.wake();
+            }
             true
         }
         Action::Fault => {
@@ -66,6 +73,15 @@ fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &End
         }
         Action::EnterSetupMode => device.enter_setup_mode(),
         Action::CertExpire => device.expire_certificate(),
+        Action::CiraConnect => {
+            if !crate::cira::supported(endpoint) {
+                return false;
+            }
+            endpoint.cira.request_user_initiated();
+            true
+        }
+        Action::CiraCut => endpoint.cira.interrupt(Interruption::Cut),
+        Action::CiraSilence => endpoint.cira.interrupt(Interruption::Silence),
     }
 }
 
