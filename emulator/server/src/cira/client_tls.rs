@@ -13,15 +13,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use openssl::pkey::PKey;
 use openssl::error::ErrorStack;
+use openssl::pkey::PKey;
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslSessionCacheMode, SslVerifyMode,
     SslVersion,
 };
-use openssl::x509::verify::X509CheckFlags;
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509CheckFlags;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
