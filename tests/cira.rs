@@ -1255,7 +1255,9 @@ async fn tunnel_changes_are_events_and_cuts_and_silences_end_it_without_a_word()
     let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
     assert_eq!(reason, None, "no DISCONNECT over a dead path");
     assert!(
-        started.elapsed() >= Duration::from_secs(2),
+        // Three 1 s intervals from what the device last heard, which may
+        // be up to an interval before the fault.
+        started.elapsed() >= Duration::from_millis(1500),
         "given up after the silence limit, not at once: {:?}",
         started.elapsed()
     );
@@ -1269,7 +1271,71 @@ async fn tunnel_changes_are_events_and_cuts_and_silences_end_it_without_a_word()
         gone["reason"].as_str().is_some_and(|r| r.contains("quiet")),
         "{gone}"
     );
-    let _again = accept_from(&mps, ip).await;
+    let mut tunnel = accept_from(&mps, ip).await;
     wait_for_phase(&emulator, 0, CiraPhase::Connected).await;
     assert_eq!(emulator.fleet().get(0).unwrap().cira.snapshot().connects, 3);
+
+    // The cable pulled (a fault through the control API): the path goes
+    // quiet as above, and no new tunnel is tried until the cable is back,
+    // when the device calls at once rather than after its backoff.
+    tunnel
+        .send(&Message::KeepaliveOptionsRequest {
+            interval: 1,
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(TIMEOUT, tunnel.next()).await;
+    assert!(
+        matches!(reply, Ok(Ok(Message::KeepaliveOptionsReply { .. }))),
+        "{reply:?}"
+    );
+    let (status, _) = put_json(
+        api,
+        "/api/v1/devices/cira-ev/faults",
+        r#"{"offline": true}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
+    assert_eq!(reason, None, "no DISCONNECT over a pulled cable");
+    let retried = tokio::time::timeout(Duration::from_secs(3), mps.accept_raw()).await;
+    assert!(retried.is_err(), "no tunnel while the cable is out");
+    assert!(
+        cira(&emulator)
+            .last_error
+            .is_some_and(|e| e.contains("cable")),
+        "{:?}",
+        cira(&emulator)
+    );
+    let (status, _) = control(api, "DELETE", "/api/v1/devices/cira-ev/faults".into()).await;
+    assert_eq!(status, 200);
+    let back = tokio::time::timeout(Duration::from_secs(2), mps.accept()).await;
+    assert!(back.is_ok(), "called again as soon as the cable was back");
+}
+
+fn cira(emulator: &Emulator) -> amtemu_server::endpoint::cira::CiraSnapshot {
+    emulator.fleet().get(0).unwrap().cira.snapshot()
+}
+
+/// A PUT of a JSON body to the control API: status and JSON answer.
+async fn put_json(
+    addr: SocketAddr,
+    path: &'static str,
+    body: &'static str,
+) -> (u16, serde_json::Value) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).expect("control API");
+        write!(
+            s,
+            "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let r = read_response(&mut std::io::BufReader::new(s)).expect("an answer");
+        (r.status, serde_json::from_slice(&r.body).unwrap_or_default())
+    })
+    .await
+    .unwrap()
 }

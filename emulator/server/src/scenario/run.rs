@@ -53,22 +53,17 @@ fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &End
                 return false;
             }
             faults.offline = offline;
-            endpoint.faults.set(faults);
-            if offline {
-                // The tunnel's path goes quiet with the cable.
-                endpoint.cira.interrupt(Interruption::Silence);
-            } else {
-                endpoint.cira.wake();
-            }
+            // A CIRA tunnel's path goes quiet with the cable.
+            endpoint.set_faults(faults);
             true
         }
         Action::Fault => {
-            endpoint.faults.set(plan.cloned().unwrap_or_default());
+            endpoint.set_faults(plan.cloned().unwrap_or_default());
             true
         }
         Action::ClearFaults => {
             let had = !endpoint.faults.get().is_clear();
-            endpoint.faults.clear();
+            endpoint.set_faults(crate::faults::FaultPlan::default());
             had
         }
         Action::EnterSetupMode => device.enter_setup_mode(),
@@ -133,7 +128,7 @@ impl Scenario {
         for group in &self.groups {
             if let Some((plan, targets)) = &group.faults {
                 for endpoint in targets.iter().filter_map(|&d| endpoints.get(d)) {
-                    endpoint.faults.set(plan.clone());
+                    endpoint.set_faults(plan.clone());
                     faulted_at_start += 1;
                 }
             }
