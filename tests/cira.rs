@@ -4,6 +4,10 @@
 //! directly, and a malformed message from the MPS closes that tunnel alone
 //! with the firmware's disconnect reason.
 
+// The TLS WS-Man client; its provisioning helpers are not used here.
+#[allow(unused_imports)]
+#[path = "support/provisioner.rs"]
+mod provisioner;
 mod support;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,7 +21,8 @@ use amtemu_server::endpoint::cira::CiraPhase;
 use amtemu_server::tls::ca::Ca;
 use base64::Engine;
 use support::{
-    Client, PASSWORD, USER, device_spec as spec, envelope_get, read_response, unique_address,
+    Client, PASSWORD, Response, USER, challenge_param, class_uri, device_spec as spec, envelope,
+    envelope_get, legacy_tls, read_response, unique_address,
 };
 
 const MPS_NAME: &str = "mps.cira.test";
@@ -37,8 +42,13 @@ struct MpsPki {
 fn pki(name: &str) -> MpsPki {
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    // Each root its own name: OpenSSL (the device's TLS client on every
+    // row) picks an issuer by name, so two trusted roots of one name would
+    // leave one of them unusable.
+    static ROOTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = ROOTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "MPS test root");
+        .push(rcgen::DnType::CommonName, format!("MPS test root {n}"));
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca.key_usages = vec![
         rcgen::KeyUsagePurpose::KeyCertSign,
@@ -46,7 +56,8 @@ fn pki(name: &str) -> MpsPki {
     ];
     let root = ca.self_signed(&ca_key).unwrap().der().to_vec();
     let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    // RSA: firmware's suites all authenticate the server with RSA.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
     let mut leaf = rcgen::CertificateParams::new(vec![name.to_string()]).unwrap();
     leaf.distinguished_name
         .push(rcgen::DnType::CommonName, name);
@@ -160,6 +171,12 @@ async fn configure_as(
 
 /// The next tunnel, which must come from `from`.
 async fn accept_from(mps: &Mps, from: Ipv4Addr) -> MpsTunnel {
+    accept_through(mps, from, 5900).await
+}
+
+/// The next tunnel, from `from`, once `last` (the last port its firmware
+/// forwards) is forwarded.
+async fn accept_through(mps: &Mps, from: Ipv4Addr, last: u16) -> MpsTunnel {
     let mut tunnel = tokio::time::timeout(TIMEOUT, mps.accept())
         .await
         .expect("a device calls in")
@@ -171,7 +188,7 @@ async fn accept_from(mps: &Mps, from: Ipv4Addr) -> MpsTunnel {
     );
     // 5900 is the last port 11.8 forwards (it has KVM): after its answer
     // the device counts itself connected.
-    let forwarded = tokio::time::timeout(TIMEOUT, tunnel.wait_for_port(5900)).await;
+    let forwarded = tokio::time::timeout(TIMEOUT, tunnel.wait_for_port(last)).await;
     assert!(
         matches!(forwarded, Ok(Ok(()))),
         "every port forwarded in time: {forwarded:?}, forwards so far {:?}",
@@ -671,4 +688,654 @@ async fn a_user_initiated_connection_is_asked_for_through_the_control_api() {
         .await
         .1;
     assert_eq!(detail["cira"]["connects"], 1, "{detail}");
+}
+
+/// A local port that stands for the device's `port` through the tunnel
+/// (the MPS relays each of `connections` connections on a channel of its
+/// own), handed to `client`, which runs on a thread of its own.
+async fn through_tunnel<T: Send + 'static>(
+    tunnel: &mut MpsTunnel,
+    port: u16,
+    connections: usize,
+    client: impl FnOnce(SocketAddr) -> T + Send + 'static,
+) -> T {
+    let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .await
+        .unwrap();
+    let local = listener.local_addr().unwrap();
+    let client = tokio::task::spawn_blocking(move || client(local));
+    let relay = tokio::time::timeout(
+        Duration::from_secs(60),
+        tunnel.forward(&listener, port, connections),
+    );
+    let (relayed, out) = tokio::join!(relay, client);
+    let out = out.expect("the client finished");
+    relayed
+        .expect("every connection relayed in time")
+        .expect("relayed");
+    out
+}
+
+/// The WS-Man Put a console sends to open port 5900 with an RFB password
+/// (write-only: read back empty), and no user consent for KVM.
+fn enable_kvm(device: SocketAddr) {
+    let mut client = Client::new(device, USER, PASSWORD);
+    let r = client.put_edited(
+        "IPS_OptInService",
+        "<r:OptInRequired>1</r:OptInRequired>",
+        "<r:OptInRequired>0</r:OptInRequired>",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    const CLASS: &str = "IPS_KVMRedirectionSettingData";
+    let body = client
+        .instance_for_put(CLASS)
+        .replace(
+            "<r:Is5900PortEnabled>false</r:Is5900PortEnabled>",
+            "<r:Is5900PortEnabled>true</r:Is5900PortEnabled>",
+        )
+        .replace("<r:RFBPassword></r:RFBPassword>", "<r:RFBPassword/>")
+        .replace(
+            "<r:RFBPassword/>",
+            "<r:RFBPassword>P@ssw0rd</r:RFBPassword>",
+        );
+    let id = client.next_message_id();
+    let r = client.post(&support::envelope(
+        support::ACTION_PUT,
+        CLASS,
+        &id,
+        "",
+        &body,
+    ));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// A blocking RFB viewer on a TCP stream, keeping the screen as RGB565.
+struct Viewer {
+    stream: std::net::TcpStream,
+    buf: Vec<u8>,
+    screen: Vec<u16>,
+}
+
+impl Viewer {
+    fn new(addr: SocketAddr) -> Viewer {
+        let stream = std::net::TcpStream::connect(addr).expect("the relay accepts");
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Viewer {
+            stream,
+            buf: Vec::new(),
+            screen: vec![0; 720 * 400],
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        use std::io::Read;
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 65536];
+            let got = self.stream.read(&mut chunk).expect("the device answers");
+            assert!(got > 0, "the device closed the channel");
+            self.buf.extend_from_slice(&chunk[..got]);
+        }
+        let rest = self.buf.split_off(n);
+        std::mem::replace(&mut self.buf, rest)
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.stream.write_all(bytes).expect("sent");
+    }
+
+    /// KVMR on the redirection port: plain login, the 0x40 start, then
+    /// RFB with security None, up to ServerInit.
+    fn kvmr(addr: SocketAddr) -> Viewer {
+        let mut v = Viewer::new(addr);
+        v.send(&[0x10, 1, 0, 0, b'K', b'V', b'M', b'R']);
+        assert_eq!(&v.take(13)[..2], [0x11, 0], "KVMR accepted");
+        let data = [&[5u8][..], USER.as_bytes(), &[8], PASSWORD.as_bytes()].concat();
+        let mut auth = vec![0x13, 0, 0, 0, 1];
+        auth.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        auth.extend_from_slice(&data);
+        v.send(&auth);
+        assert_eq!(&v.take(9)[..2], [0x14, 0], "logged in");
+        v.send(&[0x40, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(v.take(8)[0], 0x41);
+        assert_eq!(v.take(12), b"RFB 004.000\n");
+        v.send(b"RFB 003.008\n");
+        assert_eq!(v.take(2), [1, 1], "None: the redirection login counts");
+        v.send(&[1]);
+        assert_eq!(v.take(4), [0, 0, 0, 0]);
+        v.init();
+        v
+    }
+
+    /// ClientInit → ServerInit as AMT announces it; Raw encoding only.
+    fn init(&mut self) {
+        self.send(&[1]);
+        let head = self.take(24);
+        assert_eq!(&head[..4], [2, 0xD0, 1, 0x90], "720x400");
+        let n = u32::from_be_bytes(head[20..24].try_into().unwrap()) as usize;
+        assert_eq!(self.take(n), b"Intel(r) AMT KVM");
+        self.send(&[2, 0, 0, 1, 0, 0, 0, 0]);
+    }
+
+    /// Asks for the whole screen and applies the update.
+    fn update(&mut self) {
+        self.send(&[3, 0, 0, 0, 0, 0, 2, 0xD0, 1, 0x90]);
+        loop {
+            match self.take(1)[0] {
+                0 => break,
+                2 => continue,
+                other => panic!("unexpected server message {other}"),
+            }
+        }
+        let head = self.take(3);
+        for _ in 0..u16::from_be_bytes([head[1], head[2]]) {
+            let h = self.take(12);
+            let v = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
+            let (x, y, w, hh) = (v(0), v(2), v(4), v(6));
+            assert_eq!(&h[8..12], [0, 0, 0, 0], "Raw");
+            let data = self.take(w * hh * 2);
+            for (i, px) in data.chunks(2).enumerate() {
+                self.screen[(y + i / w) * 720 + x + i % w] = u16::from_le_bytes([px[0], px[1]]);
+            }
+        }
+    }
+}
+
+/// The device's screen now, as the RGB565 values a KVM client receives.
+fn screen_of(device: &amtemu_model::device::Device) -> Vec<u16> {
+    let png = amtemu_server::redirect::kvm::screenshot(device).expect("a screenshot");
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .expect("a PNG");
+    let mut data = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut data).expect("a frame");
+    let step = info.color_type.samples();
+    let scale = |c: u8, max: u32| (u32::from(c) * max + 127) / 255;
+    data[..info.buffer_size()]
+        .chunks(step)
+        .map(|p| ((scale(p[0], 31) << 11) | (scale(p[1], 63) << 5) | scale(p[2], 31)) as u16)
+        .collect()
+}
+
+/// Through the tunnel, the MPS's channels reach the same servers as the
+/// LAN: WS-Man over TLS inside a 16993 channel answers as 16993 does (same
+/// body, same TLS), DASH's 664 and 623 are the web server too, KVMR on a
+/// 16994 channel shows the host's screen, and a 5900 channel is port 5900
+/// with its RFB password (vncdotool, when installed, captures the screen
+/// through it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_and_kvm_channels_are_served_as_the_lan_ports_are() {
+    let ip = unique_address();
+    let mps_ip = unique_address();
+    let pki = pki(MPS_NAME);
+    let mps = Mps::bind(
+        SocketAddr::new(IpAddr::V4(mps_ip), 0),
+        pki.chain.clone(),
+        pki.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let emulator = start(&[ip]).await;
+    let device = emulator.fleet().get(0).unwrap().device.clone();
+    let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
+    tokio::task::spawn_blocking(move || enable_kvm(dev))
+        .await
+        .unwrap();
+    configure(
+        dev,
+        mps.local_addr().unwrap(),
+        pki.root.clone(),
+        MPS_PASSWORD,
+    )
+    .await;
+    let mut tunnel = accept_from(&mps, ip).await;
+
+    // WS-Man over TLS: a 401 on a first connection, the answer on a second.
+    let get_tls = |addr: SocketAddr| {
+        let mut c = provisioner::TlsClient::new(addr, USER, PASSWORD, None);
+        let r = c.get("AMT_GeneralSettings").expect("an answer over TLS");
+        (r.status, r.text(), c.negotiated())
+    };
+    let (status, through, tls_through) = through_tunnel(&mut tunnel, 16993, 2, get_tls).await;
+    assert_eq!(status, 200, "{through}");
+    let lan = SocketAddr::new(IpAddr::V4(ip), 16993);
+    let (_, direct, tls_direct) = tokio::task::spawn_blocking(move || get_tls(lan))
+        .await
+        .unwrap();
+    assert_eq!(body_of(&through), body_of(&direct), "the same answer");
+    assert!(tls_through.is_some());
+    assert_eq!(tls_through, tls_direct, "the same TLS version and suite");
+
+    // 664 is the TLS web server too, 623 the plain one.
+    let (status, text, _) = through_tunnel(&mut tunnel, 664, 2, get_tls).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(body_of(&text), body_of(&direct));
+    let answer = get_through_port(&mut tunnel, dev, 623).await;
+    assert_eq!(answer.status, 200);
+
+    // KVMR: the screen through the tunnel is the host's screen.
+    let host = device.clone();
+    let same = through_tunnel(&mut tunnel, 16994, 1, move |addr| {
+        let mut v = Viewer::kvmr(addr);
+        support::eventually(Duration::from_secs(20), || {
+            v.update();
+            v.screen == screen_of(&host)
+        })
+    })
+    .await;
+    assert!(same, "KVMR through the tunnel shows the host's screen");
+
+    // 5900: VNC authentication with the RFB password, then RFB.
+    let (result, same) = through_tunnel(&mut tunnel, 5900, 1, {
+        let host = device.clone();
+        move |addr| {
+            let mut v = Viewer::new(addr);
+            assert_eq!(v.take(12), b"RFB 004.000\n");
+            v.send(b"RFB 003.008\n");
+            assert_eq!(v.take(2), [1, 2], "VNC authentication");
+            v.send(&[2]);
+            let challenge: [u8; 16] = v.take(16).try_into().unwrap();
+            v.send(&amtemu_rfb::vnc_auth_response(b"P@ssw0rd", &challenge));
+            let result = u32::from_be_bytes(v.take(4).try_into().unwrap());
+            v.init();
+            let same = support::eventually(Duration::from_secs(20), || {
+                v.update();
+                v.screen == screen_of(&host)
+            });
+            (result, same)
+        }
+    })
+    .await;
+    assert_eq!(result, 0, "the RFB password opens 5900 through the tunnel");
+    assert!(same, "5900 through the tunnel shows the host's screen");
+
+    // vncdotool, a real VNC client, through the same kind of channel.
+    let vncdo = support::clients_prefix().join("venv/bin/vncdo");
+    if support::client_available(vncdo.exists(), "vncdotool") {
+        let dir = std::env::temp_dir().join(format!("amtemu-cira-vncdo-{ip}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("capture.png");
+        let capture = file.clone();
+        let out = through_tunnel(&mut tunnel, 5900, 1, move |addr| {
+            std::process::Command::new(&vncdo)
+                .args(["-s", &format!("{}::{}", addr.ip(), addr.port())])
+                .args(["-p", "P@ssw0rd", "capture"])
+                .arg(&capture)
+                .output()
+                .expect("vncdo runs")
+        })
+        .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(&file).expect("vncdotool wrote the capture"),
+        ));
+        let info = decoder.read_info().expect("a PNG");
+        assert_eq!((info.info().width, info.info().height), (720, 400));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(
+        tunnel.keepalives > 0 || emulator.fleet().get(0).unwrap().cira.snapshot().channels >= 8
+    );
+}
+
+/// `get_through` on another plain WS-Man port.
+async fn get_through_port(
+    tunnel: &mut MpsTunnel,
+    device: SocketAddr,
+    port: u16,
+) -> support::Response {
+    let mut client = Client::new(device, USER, PASSWORD);
+    let body = envelope_get("AMT_GeneralSettings", "1");
+    let mut ch = tunnel.open_channel(port).await.expect("a channel");
+    let challenge = exchange(tunnel, &mut ch, &client.request_bytes(&body, None)).await;
+    assert_eq!(challenge.status, 401);
+    let (_, closed) = tokio::time::timeout(TIMEOUT, tunnel.read(&mut ch, |_| false))
+        .await
+        .expect("closed in time")
+        .expect("the channel closes");
+    assert!(closed);
+    let www = challenge.header("www-authenticate").unwrap().to_string();
+    client.realm = support::challenge_param(&www, "realm");
+    client.nonce = support::challenge_param(&www, "nonce");
+    let mut ch = tunnel.open_channel(port).await.expect("a channel");
+    let auth = client.authorization("POST", "/wsman");
+    let answer = exchange(tunnel, &mut ch, &client.request_bytes(&body, Some(&auth))).await;
+    tunnel.close(&ch).await.expect("closed cleanly");
+    answer
+}
+
+/// The device's TLS toward the MPS is its firmware's (spec §1): an 11.8
+/// device (before 12.0: TLS 1.0 and 1.1, static-RSA CBC suites) gets TLS
+/// 1.1 from an MPS that accepts everything, as MeshCentral's does; a 16.1
+/// device (TLS 1.2 only) gets TLS 1.2 with one of its row's suites. A 16.1
+/// device also forwards the plain ports its LAN side no longer opens:
+/// the MPSs talk plain WS-Man to 16992 inside the tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tunnel_speaks_the_tls_of_the_firmware_row() {
+    use amtemu_model::device::Firmware;
+    let (old, new) = (unique_address(), unique_address());
+    let mps_ip = unique_address();
+    let pki = pki(MPS_NAME);
+    let mps = Mps::bind(
+        SocketAddr::new(IpAddr::V4(mps_ip), 0),
+        pki.chain.clone(),
+        pki.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let mut modern = spec("cira-16", IpAddr::V4(new));
+    modern.config.firmware = Firmware::by_name("16.1").expect("a profile");
+    let emulator = EmulatorBuilder::new(vec![spec("cira-11", IpAddr::V4(old)), modern])
+        .ca(Ca::generate().expect("a CA"))
+        .start()
+        .await
+        .expect("the emulator starts");
+    let mps_addr = mps.local_addr().unwrap();
+
+    configure(
+        SocketAddr::new(IpAddr::V4(old), 16992),
+        mps_addr,
+        pki.root.clone(),
+        MPS_PASSWORD,
+    )
+    .await;
+    let tunnel = accept_from(&mps, old).await;
+    assert_eq!(tunnel.tls_version, "TLSv1.1", "the highest of 11.8's row");
+    assert!(
+        ["AES256-SHA", "AES128-SHA"].contains(&tunnel.cipher.as_str()),
+        "a suite of 11.8's row: {}",
+        tunnel.cipher
+    );
+
+    // 16.1 answers WS-Man on 16993 only: it is configured over TLS.
+    let blob = base64::engine::general_purpose::STANDARD.encode(&pki.root);
+    let device = SocketAddr::new(IpAddr::V4(new), 16993);
+    let sap = support::class_uri("AMT_ManagementPresenceRemoteSAP");
+    let (address, port) = (mps_addr.ip().to_string(), mps_addr.port());
+    tokio::task::spawn_blocking(move || {
+        let mut c = provisioner::TlsClient::new(device, USER, PASSWORD, None);
+        let mut invoke = |class: &str, method: &str, args: &str| {
+            let r = c.invoke(class, method, args).expect("an answer");
+            assert_eq!(return_value(&r.text()).as_deref(), Some("0"), "{}", r.text());
+        };
+        invoke(
+            "AMT_PublicKeyManagementService",
+            "AddTrustedRootCertificate",
+            &format!("<h:CertificateBlob>{blob}</h:CertificateBlob>"),
+        );
+        invoke(
+            "AMT_RemoteAccessService",
+            "AddMpServer",
+            &format!(
+                "<h:AccessInfo>{address}</h:AccessInfo><h:InfoFormat>3</h:InfoFormat><h:Port>{port}</h:Port><h:AuthMethod>2</h:AuthMethod><h:Username>{MPS_USER}</h:Username><h:Password>{MPS_PASSWORD}</h:Password><h:CN>{MPS_NAME}</h:CN>"
+            ),
+        );
+        invoke(
+            "AMT_RemoteAccessService",
+            "AddRemoteAccessPolicyRule",
+            &format!(
+                r#"{PERIODIC}<h:MpServer><a:Address>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address><a:ReferenceParameters><w:ResourceURI>{sap}</w:ResourceURI><w:SelectorSet><w:Selector Name="Name">Intel(r) AMT:Management Presence Server 0</w:Selector></w:SelectorSet></a:ReferenceParameters></h:MpServer>"#
+            ),
+        );
+        const CLASS: &str = "AMT_EnvironmentDetectionSettingData";
+        let current = c.get(CLASS).expect("an answer").text();
+        let start = current.find(&format!("<g:{CLASS}>")).expect("the instance");
+        let end = current.find("</a:Body>").expect("the body");
+        let body = current[start..end]
+            .replace("g:", "r:")
+            .replace(
+                &format!("<r:{CLASS}>"),
+                &format!(r#"<r:{CLASS} xmlns:r="{}">"#, support::class_uri(CLASS)),
+            )
+            .replace(
+                "<r:InstanceID>",
+                "<r:DetectionStrings>a1b2c3d4e5f6.com</r:DetectionStrings><r:InstanceID>",
+            );
+        let id = c.digest.next_message_id();
+        let r = c
+            .post(&support::envelope(support::ACTION_PUT, CLASS, &id, "", &body))
+            .expect("an answer");
+        assert_eq!(r.status, 200, "{}", r.text());
+    })
+    .await
+    .unwrap();
+    let mut tunnel = accept_through(&mps, new, 16994).await;
+    assert_eq!(tunnel.tls_version, "TLSv1.2", "16.1's row is TLS 1.2 only");
+    assert_eq!(
+        tunnel.ports,
+        [16993, 16992, 664, 623, 16995, 16994],
+        "the plain ports too, and no 5900 (gone in 16)"
+    );
+    let answer = get_through(
+        &mut tunnel,
+        SocketAddr::new(IpAddr::V4(new), 16992),
+        "AMT_GeneralSettings",
+    )
+    .await;
+    assert_eq!(answer.status, 200, "plain WS-Man inside the tunnel");
+    drop(emulator);
+}
+
+/// Reads the control API's event stream on a thread of its own and sends
+/// on each `cira_*` event's JSON.
+fn cira_events(api: SocketAddr, device: &str) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    use std::io::{BufRead, Write};
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut s = std::net::TcpStream::connect(api).expect("control API");
+    write!(
+        s,
+        "GET /api/v1/events?device={device} HTTP/1.1\r\nHost: {api}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(s).lines().map_while(Result::ok) {
+            let Some(data) = line.strip_prefix("data:") else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(data.trim()) else {
+                continue;
+            };
+            let kind = v["event"]["type"].as_str().unwrap_or_default();
+            if kind.starts_with("cira_") && tx.send(v["event"].clone()).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// The next CIRA event of the stream.
+async fn next_cira_event(rx: &std::sync::mpsc::Receiver<serde_json::Value>) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Ok(v) = rx.try_recv() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "no CIRA event");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The tunnel's comings and goings are on the control API's event stream
+/// (connecting, connected, disconnected with the reason), and the faults
+/// a scenario or the API puts on a tunnel behave as on a network: a cut
+/// drops the connection without a DISCONNECT and the device calls in
+/// again; a silent path stops the keep-alives both ways until the
+/// device's silence limit (three intervals, here of 1 s as the MPS asked)
+/// gives the tunnel up, again without a word to the MPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnel_changes_are_events_and_cuts_and_silences_end_it_without_a_word() {
+    let ip = unique_address();
+    let mps_ip = unique_address();
+    let pki = pki(MPS_NAME);
+    let mps = Mps::bind(
+        SocketAddr::new(IpAddr::V4(mps_ip), 0),
+        pki.chain.clone(),
+        pki.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .unwrap();
+    let emulator = EmulatorBuilder::new(vec![spec("cira-ev", IpAddr::V4(ip))])
+        .ca(Ca::generate().expect("a CA"))
+        .control(Some(SocketAddr::new(IpAddr::V4(ip), 0)))
+        .start()
+        .await
+        .expect("the emulator starts");
+    let api = emulator.control_addr().expect("a control API");
+    let events = cira_events(api, "cira-ev");
+    let path = "/api/v1/devices/cira-ev/cira".to_string();
+    let (status, _) = control(api, "POST", format!("{path}/cut")).await;
+    assert_eq!(status, 409, "no tunnel to cut");
+
+    let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
+    let mps_addr = mps.local_addr().unwrap();
+    configure(dev, mps_addr, pki.root.clone(), MPS_PASSWORD).await;
+    let mut tunnel = accept_from(&mps, ip).await;
+    let connecting = next_cira_event(&events).await;
+    assert_eq!(connecting["type"], "cira_connecting", "{connecting}");
+    assert_eq!(connecting["mps"], mps_addr.to_string());
+    assert_eq!(connecting["trigger"], "periodic");
+    let connected = next_cira_event(&events).await;
+    assert_eq!(connected["type"], "cira_connected", "{connected}");
+    wait_for_phase(&emulator, 0, CiraPhase::Connected).await;
+
+    // Cut: the MPS sees the connection end with no DISCONNECT.
+    let (status, _) = control(api, "POST", format!("{path}/cut")).await;
+    assert_eq!(status, 202);
+    let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
+    assert_eq!(reason, None, "no DISCONNECT before a cut");
+    let gone = next_cira_event(&events).await;
+    assert_eq!(gone["type"], "cira_disconnected", "{gone}");
+    assert!(
+        gone["reason"].as_str().is_some_and(|r| r.contains("cut")),
+        "{gone}"
+    );
+
+    // Back after the backoff; the MPS sets a 1 s keep-alive interval.
+    let mut tunnel = accept_from(&mps, ip).await;
+    assert_eq!(next_cira_event(&events).await["type"], "cira_connecting");
+    assert_eq!(next_cira_event(&events).await["type"], "cira_connected");
+    tunnel
+        .send(&Message::KeepaliveOptionsRequest {
+            interval: 1,
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+    // Wait for the answer and a keep-alive or two at the new pace.
+    // (The MPS answers keep-alives inside `next`, which returns only for
+    // other messages: it is polled in short turns to watch the count.)
+    let paced = tokio::time::timeout(TIMEOUT, async {
+        while tunnel.keepalives < 2 {
+            if let Ok(Err(e)) =
+                tokio::time::timeout(Duration::from_millis(500), tunnel.next()).await
+            {
+                panic!("{e}");
+            }
+        }
+    })
+    .await;
+    assert!(paced.is_ok(), "keep-alives every second");
+
+    let (status, _) = control(api, "POST", format!("{path}/silence")).await;
+    assert_eq!(status, 202);
+    let before = tunnel.keepalives;
+    let started = tokio::time::Instant::now();
+    let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
+    assert_eq!(reason, None, "no DISCONNECT over a dead path");
+    assert!(
+        // Three 1 s intervals from what the device last heard, which may
+        // be up to an interval before the fault.
+        started.elapsed() >= Duration::from_millis(1500),
+        "given up after the silence limit, not at once: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        tunnel.keepalives <= before + 1,
+        "no keep-alives while the path is quiet"
+    );
+    let gone = next_cira_event(&events).await;
+    assert_eq!(gone["type"], "cira_disconnected", "{gone}");
+    assert!(
+        gone["reason"].as_str().is_some_and(|r| r.contains("quiet")),
+        "{gone}"
+    );
+    let mut tunnel = accept_from(&mps, ip).await;
+    wait_for_phase(&emulator, 0, CiraPhase::Connected).await;
+    assert_eq!(emulator.fleet().get(0).unwrap().cira.snapshot().connects, 3);
+
+    // The cable pulled (a fault through the control API): the path goes
+    // quiet as above, and no new tunnel is tried until the cable is back,
+    // when the device calls at once rather than after its backoff.
+    tunnel
+        .send(&Message::KeepaliveOptionsRequest {
+            interval: 1,
+            timeout: 0,
+        })
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(TIMEOUT, tunnel.next()).await;
+    assert!(
+        matches!(reply, Ok(Ok(Message::KeepaliveOptionsReply { .. }))),
+        "{reply:?}"
+    );
+    let (status, _) = put_json(
+        api,
+        "/api/v1/devices/cira-ev/faults",
+        r#"{"offline": true}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let reason = tunnel.disconnect_reason(TIMEOUT).await.unwrap();
+    assert_eq!(reason, None, "no DISCONNECT over a pulled cable");
+    let retried = tokio::time::timeout(Duration::from_secs(3), mps.accept_raw()).await;
+    assert!(retried.is_err(), "no tunnel while the cable is out");
+    assert!(
+        cira(&emulator)
+            .last_error
+            .is_some_and(|e| e.contains("cable")),
+        "{:?}",
+        cira(&emulator)
+    );
+    let (status, _) = control(api, "DELETE", "/api/v1/devices/cira-ev/faults".into()).await;
+    assert_eq!(status, 200);
+    let back = tokio::time::timeout(Duration::from_secs(2), mps.accept()).await;
+    assert!(back.is_ok(), "called again as soon as the cable was back");
+}
+
+fn cira(emulator: &Emulator) -> amtemu_server::endpoint::cira::CiraSnapshot {
+    emulator.fleet().get(0).unwrap().cira.snapshot()
+}
+
+/// A PUT of a JSON body to the control API: status and JSON answer.
+async fn put_json(
+    addr: SocketAddr,
+    path: &'static str,
+    body: &'static str,
+) -> (u16, serde_json::Value) {
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).expect("control API");
+        write!(
+            s,
+            "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let r = read_response(&mut std::io::BufReader::new(s)).expect("an answer");
+        (r.status, serde_json::from_slice(&r.body).unwrap_or_default())
+    })
+    .await
+    .unwrap()
 }

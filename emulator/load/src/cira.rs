@@ -79,7 +79,9 @@ fn pki() -> Result<Pki, rcgen::Error> {
     ];
     let root = ca.self_signed(&ca_key)?.der().to_vec();
     let issuer = rcgen::Issuer::new(ca, ca_key);
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    // RSA: every suite firmware offers the MPS authenticates with RSA
+    // (static RSA before 12.0, ECDHE-RSA after).
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256)?;
     let leaf = rcgen::CertificateParams::new(vec![MPS_NAME.to_string()])?;
     let cert = leaf.signed_by(&key, &issuer)?;
     Ok(Pki {

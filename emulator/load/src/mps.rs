@@ -2,11 +2,18 @@
 //! for `amtemu-load`'s MPS mode. It accepts TLS, runs the APF handshake as
 //! MeshCentral's and Intel's MPSs do (accept the services, check one user
 //! name and password, accept every tcpip-forward, answer keep-alives) and
-//! then lets its caller open channels and exchange bytes on them — or send
-//! any bytes at all, to see how a device takes malformed APF.
+//! then lets its caller open channels and exchange bytes on them, relay a
+//! channel to a local TCP connection (so a real client can talk through
+//! the tunnel), or send any bytes at all, to see how a device takes
+//! malformed APF.
+//!
+//! TLS is OpenSSL's, as open as MeshCentral's MPS (spec §10): TLS 1.0 to
+//! 1.3, static-RSA or ECDHE suites, no DHE, at security level 0 so that the
+//! TLS 1.0/1.1 and SHA-1 suites of pre-12 firmware get through. What was
+//! negotiated is kept on each tunnel.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
 use std::time::Duration;
 
 use amtemu_apf::message::{
@@ -14,12 +21,14 @@ use amtemu_apf::message::{
     SERVICE_PFWD, TriggerReason,
 };
 use amtemu_apf::{Message, Uuid};
-use rustls::ServerConfig;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use openssl::pkey::PKey;
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslSessionCacheMode, SslVerifyMode, SslVersion,
+};
+use openssl::x509::X509;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tokio_openssl::SslStream;
 
 /// The window the MPS grants per channel (both real MPSs use 32768).
 pub const MPS_WINDOW: u32 = 32768;
@@ -42,14 +51,16 @@ pub enum MpsError {
     WindowOverrun { len: u32, left: u32 },
     #[error("timed out")]
     Timeout,
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] openssl::error::ErrorStack),
+    #[error("TLS handshake: {0}")]
+    Handshake(String),
 }
 
 /// A listening MPS.
 pub struct Mps {
     listener: TcpListener,
-    acceptor: TlsAcceptor,
+    context: SslContext,
     username: String,
     password: String,
 }
@@ -64,14 +75,7 @@ impl Mps {
         username: &str,
         password: &str,
     ) -> Result<Mps, MpsError> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(
-                chain.into_iter().map(CertificateDer::from).collect(),
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8)),
-            )?;
+        let context = server_context(&chain, &key_pkcs8)?;
         // A fleet calls in all at once: a long accept queue keeps SYNs from
         // being dropped and retried seconds later.
         let socket = if addr.is_ipv4() {
@@ -84,7 +88,7 @@ impl Mps {
         let listener: TcpListener = socket.listen(65535)?;
         Ok(Mps {
             listener,
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            context,
             username: username.into(),
             password: password.into(),
         })
@@ -110,10 +114,23 @@ impl Mps {
 
     /// The TLS handshake on an accepted connection.
     pub async fn tls(&self, tcp: TcpStream, peer: SocketAddr) -> Result<MpsTunnel, MpsError> {
-        let stream = self.acceptor.accept(tcp).await?;
+        let ssl = Ssl::new(&self.context)?;
+        let mut stream = SslStream::new(ssl, tcp)?;
+        Pin::new(&mut stream)
+            .accept()
+            .await
+            .map_err(|e| MpsError::Handshake(e.to_string()))?;
+        let tls_version = stream.ssl().version_str().to_string();
+        let cipher = stream
+            .ssl()
+            .current_cipher()
+            .map(|c| c.name().to_string())
+            .unwrap_or_default();
         Ok(MpsTunnel {
             stream,
             peer,
+            tls_version,
+            cipher,
             buf: Vec::new(),
             uuid: None,
             trigger: None,
@@ -133,10 +150,39 @@ impl Mps {
     }
 }
 
+/// The MPS's TLS server: everything MeshCentral's accepts (module comment).
+fn server_context(chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<SslContext, MpsError> {
+    let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
+    b.set_security_level(0);
+    b.set_min_proto_version(Some(SslVersion::TLS1))?;
+    b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
+    b.set_cipher_list("ALL:!kDHE:!aNULL:!eNULL:!PSK:@SECLEVEL=0")?;
+    let mut certs = chain.iter();
+    let leaf = certs
+        .next()
+        .ok_or_else(|| MpsError::Handshake("no certificate".into()))?;
+    let leaf = X509::from_der(leaf)?;
+    b.set_certificate(&leaf)?;
+    for der in certs {
+        b.add_extra_chain_cert(X509::from_der(der)?)?;
+    }
+    let key = PKey::private_key_from_pkcs8(key_pkcs8)?;
+    b.set_private_key(&key)?;
+    b.check_private_key()?;
+    // Neither MPS insists on a client certificate (spec §1).
+    b.set_verify(SslVerifyMode::NONE);
+    b.set_session_cache_mode(SslSessionCacheMode::OFF);
+    Ok(b.build())
+}
+
 /// One device's tunnel, seen from the MPS.
 pub struct MpsTunnel {
-    stream: TlsStream<TcpStream>,
+    stream: SslStream<TcpStream>,
     pub peer: SocketAddr,
+    /// The TLS version the device's client negotiated (`TLSv1.1`, ...).
+    pub tls_version: String,
+    /// Its cipher suite, by OpenSSL's name.
+    pub cipher: String,
     buf: Vec<u8>,
     /// From PROTOCOLVERSION.
     pub uuid: Option<Uuid>,
@@ -231,7 +277,13 @@ impl MpsTunnel {
     /// Reads one message; answers it and returns `None` when the MPS
     /// handles it itself.
     async fn step(&mut self) -> Result<Option<Message>, MpsError> {
-        match self.next_raw().await? {
+        let msg = self.next_raw().await?;
+        self.answer(msg).await
+    }
+
+    /// Answers what the MPS handles itself; anything else is returned.
+    async fn answer(&mut self, msg: Message) -> Result<Option<Message>, MpsError> {
+        match msg {
             Message::GlobalRequest {
                 want_reply,
                 request: GlobalRequest::TcpipForward { port, .. },
@@ -418,6 +470,120 @@ impl MpsTunnel {
                 other => return Err(MpsError::Unexpected(Box::new(other))),
             }
         }
+    }
+
+    /// Relays a channel to a TCP connection until either side closes: what
+    /// the client sends goes to the device within the device's window,
+    /// what the device sends goes to the client, with the window granted
+    /// back as the MPSs grant it. Keep-alives and forwards are answered on
+    /// the way. A client that closes closes the channel (the device's
+    /// close is awaited); a device that closes closes the connection.
+    pub async fn relay(
+        &mut self,
+        channel: &mut MpsChannel,
+        tcp: &mut TcpStream,
+    ) -> Result<(), MpsError> {
+        let (mut from_client, mut to_client) = tcp.split();
+        let mut chunk = vec![0u8; 4096];
+        // Client bytes the device's window has no room for yet.
+        let mut waiting: Vec<u8> = Vec::new();
+        loop {
+            while !waiting.is_empty() && channel.window > 0 {
+                let n = waiting.len().min(channel.window as usize).min(4096);
+                let data: Vec<u8> = waiting.drain(..n).collect();
+                self.send(&Message::ChannelData {
+                    recipient_channel: channel.theirs,
+                    data,
+                })
+                .await?;
+                channel.window -= n as u32;
+            }
+            enum Got {
+                Client(std::io::Result<usize>),
+                Device(Result<Message, MpsError>),
+            }
+            // Both reads are cancel-safe: a read that loses the race has
+            // taken nothing.
+            let got = tokio::select! {
+                read = from_client.read(&mut chunk), if waiting.is_empty() => Got::Client(read),
+                msg = self.next_raw() => Got::Device(msg),
+            };
+            match got {
+                Got::Client(Ok(0)) | Got::Client(Err(_)) => return self.close(channel).await,
+                Got::Client(Ok(n)) => waiting.extend_from_slice(&chunk[..n]),
+                Got::Device(msg) => match self.answer(msg?).await? {
+                    None | Some(Message::KeepaliveReply { .. }) => {}
+                    Some(Message::ChannelData {
+                        recipient_channel,
+                        data,
+                    }) if recipient_channel == channel.ours => {
+                        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                        if len > channel.left {
+                            return Err(MpsError::WindowOverrun {
+                                len,
+                                left: channel.left,
+                            });
+                        }
+                        channel.left -= len;
+                        channel.unacked += len;
+                        to_client.write_all(&data).await?;
+                        if channel.unacked > channel.granted / 2 {
+                            self.send(&Message::ChannelWindowAdjust {
+                                recipient_channel: channel.theirs,
+                                bytes_to_add: channel.unacked,
+                            })
+                            .await?;
+                            channel.left += channel.unacked;
+                            channel.unacked = 0;
+                        }
+                    }
+                    Some(Message::ChannelWindowAdjust {
+                        recipient_channel,
+                        bytes_to_add,
+                    }) if recipient_channel == channel.ours => {
+                        channel.window = channel.window.saturating_add(bytes_to_add);
+                    }
+                    Some(Message::ChannelClose { recipient_channel })
+                        if recipient_channel == channel.ours =>
+                    {
+                        self.send(&Message::ChannelClose {
+                            recipient_channel: channel.theirs,
+                        })
+                        .await?;
+                        let _ = to_client.shutdown().await;
+                        return Ok(());
+                    }
+                    Some(other) => return Err(MpsError::Unexpected(Box::new(other))),
+                },
+            }
+        }
+    }
+
+    /// Serves `listener` as the device's `port` for `connections`
+    /// connections: each gets a channel of its own, relayed until it closes
+    /// (one at a time). A refused channel closes only the connection that
+    /// wanted it.
+    pub async fn forward(
+        &mut self,
+        listener: &TcpListener,
+        port: u16,
+        connections: usize,
+    ) -> Result<(), MpsError> {
+        for _ in 0..connections {
+            let (mut tcp, _) = listener.accept().await?;
+            let _ = tcp.set_nodelay(true);
+            let mut channel = match self.open_channel(port).await {
+                Ok(channel) => channel,
+                Err(MpsError::Unexpected(msg))
+                    if matches!(*msg, Message::ChannelOpenFailure { .. }) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            self.relay(&mut channel, &mut tcp).await?;
+        }
+        Ok(())
     }
 
     /// Waits up to `limit` for the device's DISCONNECT (its reason) or the

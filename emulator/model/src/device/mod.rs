@@ -189,6 +189,18 @@ pub enum DeviceEvent {
         kind: RedirectionKind,
         open: bool,
     },
+    /// The CIRA tunnel connected, ended or is being opened. Nothing is
+    /// saved for it: the tunnel is not part of the device's NVRAM.
+    Cira(remote_access::CiraChange),
+}
+
+impl DeviceEvent {
+    /// Whether the event changes what is saved: the tunnel's comings and
+    /// goings change nothing, and a fleet of tunnels would otherwise write
+    /// the store at every reconnect.
+    pub fn touches_state(&self) -> bool {
+        !matches!(self, DeviceEvent::Cira(_))
+    }
 }
 
 /// Everything about a device that changes: what is saved ([`Nvram`]) and
@@ -340,7 +352,12 @@ impl Device {
 
     /// Announces a settings change made through a protocol layer.
     pub fn changed(&self, what: &'static str) {
-        let _ = self.events.send(DeviceEvent::SettingsChanged(what));
+        self.announce(DeviceEvent::SettingsChanged(what));
+    }
+
+    /// Sends an event to the device's listeners (none listening is fine).
+    fn announce(&self, event: DeviceEvent) {
+        let _ = self.events.send(event);
     }
 
     fn lock(&self) -> MutexGuard<'_, DeviceState> {

@@ -212,6 +212,26 @@ pub enum NoCira {
     UserInitiatedDisabled,
 }
 
+/// A change in the device's CIRA tunnel, as the tunnel task reports it
+/// ([`Device::cira_changed`]). The tunnel is the device's presence for an
+/// MPS, so these are what the event stream shows of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CiraChange {
+    /// A connection attempt to the MPS (`address:port`) began.
+    Connecting { mps: String, trigger: Trigger },
+    /// The APF handshake finished and the ports are forwarded.
+    Connected { mps: String, trigger: Trigger },
+    /// The tunnel ended, or the attempt failed, and why.
+    Disconnected { reason: String },
+}
+
+impl Device {
+    /// Announces a change of the CIRA tunnel to the device's listeners.
+    pub fn cira_changed(&self, change: CiraChange) {
+        self.announce(super::DeviceEvent::Cira(change));
+    }
+}
+
 /// Where and why to connect now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CiraPlan {

@@ -1,8 +1,14 @@
 //! A channel the MPS opened, joined to the same code that serves a direct
 //! connection: each channel is one end of an in-memory duplex stream whose
-//! other end goes to the HTTP (16992), TLS + HTTP (16993), redirection
-//! (16994) or TLS + redirection (16995) server, exactly as an accepted
-//! socket would.
+//! other end goes to the HTTP (16992, 623), TLS + HTTP (16993, 664),
+//! redirection (16994: SOL, IDE-R and KVMR), TLS + redirection (16995) or
+//! port-5900 VNC server, exactly as an accepted socket would.
+//!
+//! 623 and 664 are AMT's DASH ports: the same web server as 16992 and
+//! 16993 (Intel's manageability port list names 16992, 16993, 623 and 664
+//! as the web server's ports, 664 and 16993 being the TLS ones, and
+//! neither TLS port listens while TLS is off). Firmware forwards them
+//! (spec §3.6), so a channel to one gets WS-Man, not a closed channel.
 //!
 //! Flow control: the session may hand a channel only as much as the MPS
 //! sent, which its window bounds; the service's bytes are read one chunk at
@@ -76,6 +82,8 @@ pub(crate) enum Service {
     Https,
     Redirection,
     RedirectionTls,
+    /// KVM as plain VNC with the RFB password, as on the LAN's 5900.
+    Vnc,
 }
 
 impl Service {
@@ -84,10 +92,11 @@ impl Service {
     /// the DMT MPS always talk plain WS-Man inside the tunnel (spec §10).
     pub(crate) fn for_port(port: u16) -> Option<Service> {
         match port {
-            16992 => Some(Service::Http),
-            16993 => Some(Service::Https),
+            16992 | 623 => Some(Service::Http),
+            16993 | 664 => Some(Service::Https),
             16994 => Some(Service::Redirection),
             16995 => Some(Service::RedirectionTls),
+            5900 => Some(Service::Vnc),
             _ => None,
         }
     }
@@ -163,6 +172,9 @@ fn spawn_service(
         match service {
             Service::Http => crate::http::serve_connection(io, endpoint, peer).await,
             Service::Redirection => crate::redirect::serve(io, endpoint, peer).await,
+            // The same checks as the LAN's 5900: switched off, KVM disabled
+            // or no consent closes the channel at once.
+            Service::Vnc => crate::redirect::kvm::serve_vnc(io, endpoint, peer).await,
             Service::Https | Service::RedirectionTls => {
                 let stream = match crate::tls::accept(io, &endpoint.device, &endpoint.tls, &tls)
                     .await
@@ -181,4 +193,21 @@ fn spawn_service(
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Service;
+
+    #[test]
+    fn every_port_firmware_forwards_has_a_server() {
+        for port in amtemu_apf::tunnel::FIRMWARE_PORT_ORDER {
+            assert!(Service::for_port(port).is_some(), "{port}");
+        }
+        assert_eq!(Service::for_port(623), Some(Service::Http));
+        assert_eq!(Service::for_port(664), Some(Service::Https));
+        assert_eq!(Service::for_port(5900), Some(Service::Vnc));
+        assert_eq!(Service::for_port(16994), Some(Service::Redirection));
+        assert_eq!(Service::for_port(22), None);
+    }
 }

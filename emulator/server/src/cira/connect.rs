@@ -1,21 +1,19 @@
 //! Opening the TLS connection to the MPS: TCP from the device's own
-//! address, then a handshake that checks the MPS certificate against the
-//! roots added with AddTrustedRootCertificate and the configured name
-//! (spec §1). Only the device's trusted roots count: the machine's own
-//! store plays no part, as it plays none in firmware.
+//! address, then a handshake in the firmware's TLS (`client_tls`) that
+//! checks the MPS certificate against the roots added with
+//! AddTrustedRootCertificate and the configured name (spec §1). Only the
+//! device's trusted roots count: the machine's own store plays no part, as
+//! it plays none in firmware.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use amtemu_model::device::Device;
 use amtemu_model::device::remote_access::{MpServer, MpsAddressFormat, MpsAuth};
+
+use super::client_tls::{self, Credentials, MpsStream};
 
 /// How long TCP and the handshake may each take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,6 +21,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Why a connection to the MPS was not made; each is a CIRA "last error".
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
+    /// A scenario pulled the device's cable.
+    #[error("the network cable is out")]
+    Offline,
     #[error("cannot resolve {0}")]
     Resolve(String),
     #[error("TCP connect to {addr} failed: {source}")]
@@ -40,6 +41,8 @@ pub enum ConnectError {
     ClientCertificate(u32),
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    #[error("TLS configuration (OpenSSL): {0}")]
+    OpenSsl(String),
     #[error("TLS handshake with the MPS failed: {0}")]
     Handshake(std::io::Error),
     #[error("TLS handshake with the MPS timed out")]
@@ -90,10 +93,10 @@ async fn tcp(addr: SocketAddr, source: IpAddr) -> Result<TcpStream, ConnectError
     Ok(stream)
 }
 
-/// The client configuration: the device's roots, and its certificate when
-/// the server is set up for mutual TLS.
-fn client_config(device: &Device, server: &MpServer) -> Result<ClientConfig, ConnectError> {
-    let (roots, client) = device.with_state(|s| {
+/// The device's trusted roots, and its certificate when the server is set
+/// up for mutual TLS.
+fn credentials(device: &Device, server: &MpServer) -> Result<Credentials, ConnectError> {
+    device.with_state(|s| {
         let certs = &s.nvram.certs;
         let roots: Vec<Vec<u8>> = certs.trusted_roots().map(|c| c.der.clone()).collect();
         let client = match server.auth {
@@ -104,53 +107,33 @@ fn client_config(device: &Device, server: &MpServer) -> Result<ClientConfig, Con
                         let key = certs.key(certs.key_for_certificate(certificate)?)?;
                         Some((c.der.clone(), key.pkcs8.clone()))
                     })
-                    .ok_or(certificate),
+                    .ok_or(ConnectError::ClientCertificate(certificate))?,
             ),
             MpsAuth::Password { .. } => None,
         };
-        (roots, client)
-    });
-    let mut store = RootCertStore::empty();
-    for der in roots {
-        // A root rustls cannot use is as good as absent.
-        let _ = store.add(CertificateDer::from(der));
-    }
-    if store.is_empty() {
-        return Err(ConnectError::NoTrustedRoot);
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_root_certificates(store);
-    Ok(match client {
-        None => builder.with_no_client_auth(),
-        Some(Err(handle)) => return Err(ConnectError::ClientCertificate(handle)),
-        Some(Ok((cert, key))) => builder.with_client_auth_cert(
-            vec![CertificateDer::from(cert)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)),
-        )?,
+        Ok(Credentials { roots, client })
     })
 }
 
-/// Connects to the MPS and completes the handshake; returns the stream and
-/// the MPS's address.
+/// Connects to the MPS and completes the handshake in the firmware's TLS;
+/// returns the stream and the MPS's address.
 pub(crate) async fn connect(
     device: &Device,
     server: &MpServer,
     source: IpAddr,
-) -> Result<(TlsStream<TcpStream>, SocketAddr), ConnectError> {
-    let config = client_config(device, server)?;
+) -> Result<(MpsStream, SocketAddr), ConnectError> {
+    let credentials = credentials(device, server)?;
+    if credentials.roots.is_empty() {
+        return Err(ConnectError::NoTrustedRoot);
+    }
     let name = server.certificate_name().to_string();
-    let server_name =
-        ServerName::try_from(name.clone()).map_err(|_| ConnectError::BadName(name))?;
     let addr = resolve(server, source).await?;
     let stream = tcp(addr, source).await?;
     let tls = tokio::time::timeout(
         CONNECT_TIMEOUT,
-        TlsConnector::from(Arc::new(config)).connect(server_name, stream),
+        client_tls::handshake(device.firmware.tls, credentials, &name, stream),
     )
     .await
-    .map_err(|_| ConnectError::HandshakeTimeout)?
-    .map_err(ConnectError::Handshake)?;
+    .map_err(|_| ConnectError::HandshakeTimeout)??;
     Ok((tls, addr))
 }

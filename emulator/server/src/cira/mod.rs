@@ -7,6 +7,7 @@
 //! `CiraStatus`, which the control API shows.
 
 mod channel;
+mod client_tls;
 mod connect;
 mod session;
 
@@ -14,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amtemu_model::device::remote_access::{CiraPlan, NoCira};
+use amtemu_model::device::remote_access::{CiraChange, CiraPlan, NoCira};
 use amtemu_model::device::{DeviceEvent, Feature};
 use rand::Rng;
 use tokio::sync::broadcast;
@@ -71,9 +72,20 @@ pub async fn run(endpoint: Arc<Endpoint>, source: IpAddr, tls: Arc<TlsContext>) 
         endpoint
             .cira
             .enter(CiraPhase::Connecting, Some(mps.clone()));
+        endpoint.device.cira_changed(CiraChange::Connecting {
+            mps: mps.clone(),
+            trigger: plan.trigger,
+        });
         METRICS.cira_attempt();
-        let ended = match connect::connect(&endpoint.device, &plan.server, source).await {
+        let offline = endpoint.faults.get().offline;
+        let connected = if offline {
+            Err(ConnectError::Offline)
+        } else {
+            connect::connect(&endpoint.device, &plan.server, source).await
+        };
+        let ended = match connected {
             Ok((stream, addr)) => {
+                tracing::debug!(device = %endpoint.device.name, %mps, tls = stream.version(), "CIRA TLS up");
                 METRICS.cira_tunnel_up(true);
                 let ended = session::run(stream, addr, &endpoint, &tls, &plan, &mut changes).await;
                 METRICS.cira_tunnel_up(false);
@@ -86,6 +98,9 @@ pub async fn run(endpoint: Arc<Endpoint>, source: IpAddr, tls: Arc<TlsContext>) 
             },
         };
         tracing::info!(device = %endpoint.device.name, %mps, reason = %ended.reason, "CIRA tunnel ended");
+        endpoint.device.cira_changed(CiraChange::Disconnected {
+            reason: ended.reason.clone(),
+        });
         endpoint.cira.enter(CiraPhase::Connecting, None);
         endpoint
             .cira
@@ -135,8 +150,42 @@ async fn wait_for_change(
         }
     };
     tokio::select! {
-        change = changes.recv() => !matches!(change, Err(broadcast::error::RecvError::Closed)),
+        change = next_change(changes) => change,
         _ = endpoint.cira.woken() => true,
         _ = sleep => true,
+    }
+}
+
+/// The next change that may alter the plan: the task's own tunnel events
+/// are not (else announcing a failure would end its own backoff). False
+/// when the device is gone.
+pub(crate) async fn next_change(changes: &mut broadcast::Receiver<DeviceEvent>) -> bool {
+    loop {
+        match changes.recv().await {
+            Ok(DeviceEvent::Cira(_)) => continue,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => return true,
+            Err(broadcast::error::RecvError::Closed) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_tasks_own_tunnel_events_do_not_wake_it() {
+        let (tx, mut rx) = broadcast::channel(8);
+        tx.send(DeviceEvent::Cira(CiraChange::Disconnected {
+            reason: "cut".into(),
+        }))
+        .unwrap();
+        let woke = tokio::time::timeout(Duration::from_millis(50), next_change(&mut rx)).await;
+        assert!(woke.is_err(), "its own event is no change");
+        tx.send(DeviceEvent::SettingsChanged("remote access"))
+            .unwrap();
+        assert!(next_change(&mut rx).await);
+        drop(tx);
+        assert!(!next_change(&mut rx).await, "the device is gone");
     }
 }

@@ -14,15 +14,15 @@ use std::time::Duration;
 
 use amtemu_apf::message::{DisconnectReason, TriggerReason};
 use amtemu_apf::{ChannelId, Config, Event, Tunnel, Uuid};
-use amtemu_model::device::remote_access::{CiraPlan, Trigger};
-use amtemu_model::device::{DeviceEvent, Feature, Port};
+use amtemu_model::device::remote_access::{CiraChange, CiraPlan, Trigger};
+use amtemu_model::device::{DeviceEvent, Port};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::{Instant, sleep_until};
 
 use super::channel::{self, FromChannel, Link, Service};
 use crate::endpoint::Endpoint;
-use crate::endpoint::cira::CiraPhase;
+use crate::endpoint::cira::{CiraPhase, Interruption};
 use crate::tls::TlsContext;
 
 /// Largest read from the MPS at once: one device data chunk and change.
@@ -46,18 +46,20 @@ pub(crate) struct Ended {
 }
 
 /// The ports the device forwards, in firmware's order (spec §3.6): the
-/// TLS ports only while remote TLS is on, 5900 where the firmware has KVM.
+/// TLS ports (16993, 16995 and DASH's 664) only while remote TLS is on,
+/// 5900 where the firmware has its VNC port (6.0 to 15.x). The plain ports
+/// are forwarded even where the LAN side is TLS-only (16.1+): both MPSs
+/// talk plain WS-Man to 16992 inside the tunnel (spec §8, §10), and the
+/// tunnel refuses channels to ports it did not forward.
 fn forwarded_ports(endpoint: &Endpoint) -> Vec<u16> {
     let device = &endpoint.device;
     let tls = device.with_state(|s| s.nvram.tls.remote.enabled);
     amtemu_apf::tunnel::FIRMWARE_PORT_ORDER
         .into_iter()
         .filter(|port| match port {
-            16993 => tls && device.firmware.opens(Port::Https),
+            16993 | 664 => tls && device.firmware.opens(Port::Https),
             16995 => tls && device.firmware.opens(Port::RedirectionTls),
-            16992 => device.firmware.opens(Port::Http),
-            16994 => device.firmware.opens(Port::Redirection),
-            5900 => device.firmware.has(Feature::Kvm),
+            5900 => device.firmware.opens(Port::Vnc),
             _ => true,
         })
         .collect()
@@ -112,6 +114,7 @@ where
         mps,
         max_chunk,
         established: false,
+        trigger: plan.trigger,
         events: mpsc::unbounded_channel(),
     };
     let reason = session.drive(stream, plan, changes).await;
@@ -143,6 +146,10 @@ enum Stop {
     WriteStalled(Duration),
     #[error("tunnel lifetime over")]
     Lifetime,
+    #[error("the connection was cut")]
+    Cut,
+    #[error("nothing heard from the MPS for {0:?} (the path went quiet)")]
+    PathLost(Duration),
     #[error("configuration changed")]
     Replan,
 }
@@ -155,6 +162,7 @@ struct Session {
     mps: SocketAddr,
     max_chunk: usize,
     established: bool,
+    trigger: Trigger,
     events: (
         mpsc::UnboundedSender<FromChannel>,
         mpsc::UnboundedReceiver<FromChannel>,
@@ -173,6 +181,13 @@ impl Session {
     {
         self.tunnel.start();
         let stop = self.serve(&mut stream, plan, changes).await;
+        self.endpoint.cira.clear_interruption();
+        if matches!(stop, Stop::Cut | Stop::PathLost(_)) {
+            // Gone without a word: no DISCONNECT and no TLS close reach
+            // the MPS (dropping the stream closes the socket).
+            self.links.clear();
+            return stop;
+        }
         // Say why, where the tunnel has not already (a fault queues its own
         // DISCONNECT; one from the MPS needs no answer).
         let reason = match &stop {
@@ -237,6 +252,10 @@ impl Session {
                     if let Some(stop) = self.handle_events() {
                         return stop;
                     }
+                    // An MPS that shortens the interval (KEEPALIVE_OPTIONS)
+                    // gets keep-alives at its pace from now, not after the
+                    // old interval: the silence limit follows the new one.
+                    next_keepalive = next_keepalive.min(Instant::now() + self.interval());
                 }
                 Some(msg) = self.events.1.recv() => self.channel_said(msg),
                 _ = sleep_until(next_keepalive) => {
@@ -248,8 +267,17 @@ impl Session {
                 _ = sleep_until(lifetime.unwrap_or_else(far_future)), if lifetime.is_some() => {
                     return Stop::Lifetime;
                 }
-                change = changes.recv() => {
-                    if matches!(change, Err(broadcast::error::RecvError::Closed)) {
+                how = self.endpoint.cira.interrupted() => match how {
+                    Interruption::Cut => return Stop::Cut,
+                    Interruption::Silence => {
+                        // Nothing sent, nothing read: the device's silence
+                        // limit runs out as it would on a dead path.
+                        sleep_until(heard + silence).await;
+                        return Stop::PathLost(silence);
+                    }
+                },
+                alive = super::next_change(changes) => {
+                    if !alive {
                         return Stop::Replan;
                     }
                     let now = self.endpoint.device.cira_plan(plan.trigger == Trigger::UserInitiated);
@@ -284,7 +312,13 @@ impl Session {
                 Event::Established => {
                     self.established = true;
                     let mps = self.mps.to_string();
-                    self.endpoint.cira.enter(CiraPhase::Connected, Some(mps));
+                    self.endpoint
+                        .cira
+                        .enter(CiraPhase::Connected, Some(mps.clone()));
+                    self.endpoint.device.cira_changed(CiraChange::Connected {
+                        mps,
+                        trigger: self.trigger,
+                    });
                     self.endpoint.cira.update(|s| {
                         s.connects += 1;
                         s.last_error = None;
@@ -322,8 +356,8 @@ impl Session {
     fn open(&mut self, channel: ChannelId, port: u16) {
         self.endpoint.cira.update(|s| s.channels += 1);
         let Some(service) = Service::for_port(port) else {
-            // Forwarded as firmware does (623/664, 5900), served by nothing
-            // here yet: the channel is closed at once.
+            // Every port the device forwards has a server; the tunnel
+            // refuses channels to others before they get here.
             tracing::debug!(device = %self.endpoint.device.name, port, "CIRA channel to a port with no server here");
             let _ = self.tunnel.close_channel(channel);
             return;

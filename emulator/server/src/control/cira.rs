@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::{ApiResult, Shared, ok};
 use crate::endpoint::Endpoint;
+use crate::endpoint::cira::Interruption;
 
 /// `{"state": "off"|"connecting"|"connected", "since": unix seconds,
 /// "mps": "addr:port", "last_error": "...", "connects": n, "channels": n}`.
@@ -46,4 +47,35 @@ pub(super) async fn connect(
     let endpoint = c.endpoint(&name)?;
     endpoint.cira.request_user_initiated();
     ok(StatusCode::ACCEPTED, json(&endpoint))
+}
+
+/// `POST /api/v1/devices/{name}/cira/cut`: the tunnel's connection is cut
+/// mid-session (no DISCONNECT); 202, or 409 when no tunnel is up.
+pub(super) async fn cut(State(c): Shared, name: Result<Path<String>, PathRejection>) -> ApiResult {
+    interrupt(c, name, Interruption::Cut)
+}
+
+/// `POST /api/v1/devices/{name}/cira/silence`: the tunnel's path goes
+/// quiet until the device's silence limit gives it up; 202, or 409 when
+/// no tunnel is up.
+pub(super) async fn silence(
+    State(c): Shared,
+    name: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    interrupt(c, name, Interruption::Silence)
+}
+
+fn interrupt(
+    c: std::sync::Arc<super::Control>,
+    name: Result<Path<String>, PathRejection>,
+    how: Interruption,
+) -> ApiResult {
+    let Path(name) = name?;
+    let endpoint = c.endpoint(&name)?;
+    let status = if endpoint.cira.interrupt(how) {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::CONFLICT
+    };
+    ok(status, json(&endpoint))
 }

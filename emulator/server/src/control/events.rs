@@ -17,6 +17,7 @@ use tokio_stream::{Stream, StreamExt};
 
 use super::{ApiError, Shared};
 use crate::metrics::METRICS;
+use amtemu_model::device::remote_access::CiraChange;
 use amtemu_model::device::{BootTarget, Device, DeviceEvent, Named};
 
 /// A device event for the event stream: the device's name (for filtering)
@@ -86,6 +87,20 @@ fn event_json(event: &DeviceEvent) -> Value {
         DeviceEvent::RedirectionSession { kind, open } => json!({
             "type": if *open { "session_opened" } else { "session_closed" },
             "kind": kind.name(),
+        }),
+        DeviceEvent::Cira(CiraChange::Connecting { mps, trigger }) => json!({
+            "type": "cira_connecting",
+            "mps": mps,
+            "trigger": trigger.name(),
+        }),
+        DeviceEvent::Cira(CiraChange::Connected { mps, trigger }) => json!({
+            "type": "cira_connected",
+            "mps": mps,
+            "trigger": trigger.name(),
+        }),
+        DeviceEvent::Cira(CiraChange::Disconnected { reason }) => json!({
+            "type": "cira_disconnected",
+            "reason": reason,
         }),
     }
 }

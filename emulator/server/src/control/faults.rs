@@ -41,7 +41,7 @@ pub(super) async fn set_faults(
     let endpoint = c.endpoint(&name)?;
     let plan: FaultPlan = parse_body(&body)?;
     check_plan(&plan)?;
-    endpoint.faults.set(plan);
+    endpoint.set_faults(plan);
     tracing::info!(device = %name, faults = ?endpoint.faults.get(), "faults set by the control API");
     faults_answer(&endpoint)
 }
@@ -52,7 +52,7 @@ pub(super) async fn clear_faults(
 ) -> ApiResult {
     let Path(name) = name?;
     let endpoint = c.endpoint(&name)?;
-    endpoint.faults.clear();
+    endpoint.set_faults(crate::faults::FaultPlan::default());
     faults_answer(&endpoint)
 }
 
@@ -89,7 +89,7 @@ fn set_offline(c: &Control, name: Result<Path<String>, PathRejection>, offline: 
     let endpoint = c.endpoint(&name)?;
     let mut plan = endpoint.faults.get();
     plan.offline = offline;
-    endpoint.faults.set(plan);
+    endpoint.set_faults(plan);
     faults_answer(&endpoint)
 }
 
@@ -130,7 +130,7 @@ pub(super) async fn bulk_faults(State(c): Shared, body: Bytes) -> ApiResult {
         }
     };
     for endpoint in &targets {
-        endpoint.faults.set(bulk.plan.clone());
+        endpoint.set_faults(bulk.plan.clone());
     }
     let names: Vec<&str> = targets.iter().map(|e| e.device.name.as_str()).collect();
     tracing::info!(count = names.len(), "faults set by the control API");
@@ -145,7 +145,7 @@ pub(super) async fn clear_all_faults(State(c): Shared) -> ApiResult {
     // An unbuilt device has no faults.
     for (_, endpoint) in c.fleet.built() {
         if !endpoint.faults.get().is_clear() {
-            endpoint.faults.clear();
+            endpoint.set_faults(crate::faults::FaultPlan::default());
             count += 1;
         }
     }

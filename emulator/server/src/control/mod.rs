@@ -172,6 +172,8 @@ fn router(fleet: Arc<Fleet>, hub: broadcast::Sender<HubEvent>) -> Router {
         .route("/api/v1/devices/{name}/hello", get(hello_status))
         .route("/api/v1/devices/{name}/cira", get(cira::status))
         .route("/api/v1/devices/{name}/cira/connect", post(cira::connect))
+        .route("/api/v1/devices/{name}/cira/cut", post(cira::cut))
+        .route("/api/v1/devices/{name}/cira/silence", post(cira::silence))
         .route("/api/v1/devices/{name}/stop", post(stop))
         .route("/api/v1/devices/{name}/start", post(start))
         .route("/api/v1/devices/{name}/screenshot", get(screenshot))

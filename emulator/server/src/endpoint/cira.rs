@@ -4,7 +4,7 @@
 //! tunnel task (the server's `cira` module) is its one writer.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::SystemTime;
 
 use tokio::sync::Notify;
@@ -47,12 +47,27 @@ pub struct CiraSnapshot {
     pub channels: u64,
 }
 
+/// What a fault does to a tunnel that is up (scenario actions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interruption {
+    /// The connection is dropped at once: no DISCONNECT, no TLS close.
+    Cut,
+    /// The path goes quiet (a cable pulled, packets dropped): the device
+    /// neither sends nor hears anything until its silence limit gives the
+    /// tunnel up; the MPS misses the keep-alives meanwhile.
+    Silence,
+}
+
 #[derive(Debug, Default)]
 pub struct CiraStatus {
     snapshot: Mutex<CiraSnapshot>,
     user_request: AtomicBool,
     /// Wakes the tunnel task: a user-initiated request, or a stop.
     wake: Notify,
+    /// A pending [`Interruption`] (0: none, 1: cut, 2: silence) and what
+    /// wakes the tunnel for it.
+    interruption: AtomicU8,
+    interrupted: Notify,
 }
 
 impl CiraStatus {
@@ -103,7 +118,62 @@ impl CiraStatus {
         self.wake.notified()
     }
 
+    /// Wakes the tunnel task to look at its plan again now (the cable is
+    /// back: no need to sit out the backoff).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Interrupts the tunnel that is up; false when none is.
+    pub fn interrupt(&self, how: Interruption) -> bool {
+        if self.phase() != CiraPhase::Connected {
+            return false;
+        }
+        let code = match how {
+            Interruption::Cut => 1,
+            Interruption::Silence => 2,
+        };
+        self.interruption.store(code, Ordering::Release);
+        self.interrupted.notify_one();
+        true
+    }
+
+    /// Waits for an interruption of the tunnel and takes it.
+    pub(crate) async fn interrupted(&self) -> Interruption {
+        loop {
+            match self.interruption.swap(0, Ordering::AcqRel) {
+                1 => return Interruption::Cut,
+                2 => return Interruption::Silence,
+                _ => self.interrupted.notified().await,
+            }
+        }
+    }
+
+    /// Forgets an interruption meant for a tunnel that has ended.
+    pub(crate) fn clear_interruption(&self) {
+        self.interruption.store(0, Ordering::Release);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, CiraSnapshot> {
         self.snapshot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_tunnel_that_is_up_can_be_interrupted() {
+        let status = CiraStatus::default();
+        assert!(!status.interrupt(Interruption::Cut), "nothing to cut");
+        status.enter(CiraPhase::Connected, Some("127.0.0.1:4433".into()));
+        assert!(status.interrupt(Interruption::Silence));
+        assert_eq!(status.interrupted().await, Interruption::Silence);
+        assert!(status.interrupt(Interruption::Cut));
+        status.clear_interruption();
+        let pending =
+            tokio::time::timeout(std::time::Duration::from_millis(50), status.interrupted()).await;
+        assert!(pending.is_err(), "a cleared interruption is forgotten");
     }
 }

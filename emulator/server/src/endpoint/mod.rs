@@ -82,6 +82,20 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// Replaces the device's faults (scenarios and the control API alike).
+    /// The CIRA tunnel follows the cable: pulled, the tunnel's path goes
+    /// quiet; plugged back, the device calls its MPS again at once.
+    pub fn set_faults(&self, plan: crate::faults::FaultPlan) {
+        let was_offline = self.faults.get().offline;
+        let offline = plan.offline;
+        self.faults.set(plan);
+        if offline && !was_offline {
+            self.cira.interrupt(cira::Interruption::Silence);
+        } else if was_offline && !offline {
+            self.cira.wake();
+        }
+    }
+
     /// Makes the device's state as it is now durable, when it is kept at
     /// all; a reply that acknowledges a change goes out after this.
     pub async fn make_durable(&self) -> Result<(), StoreError> {

@@ -506,6 +506,7 @@ impl Fleet {
             tasks.spawn(async move {
                 loop {
                     match events.recv().await {
+                        Ok(event) if !event.touches_state() => continue,
                         Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                     }

@@ -105,10 +105,19 @@ enum Action {
     /// The device's own TLS certificate expires: from the next handshake it
     /// presents one whose dates have passed.
     CertExpire,
+    /// The user asks for a CIRA connection ("fast call for help" from the
+    /// host or the BIOS): a user-initiated tunnel when a rule allows one.
+    CiraConnect,
+    /// The CIRA tunnel's connection is cut mid-session (no DISCONNECT);
+    /// the device calls in again after its backoff.
+    CiraCut,
+    /// The CIRA tunnel's path goes quiet: keep-alives are lost both ways
+    /// until the device's silence limit gives the tunnel up.
+    CiraSilence,
 }
 
 impl Action {
-    const ALL: [Action; 11] = [
+    const ALL: [Action; 14] = [
         Action::PowerButton,
         Action::OsShutdown,
         Action::PowerOn,
@@ -120,6 +129,9 @@ impl Action {
         Action::ClearFaults,
         Action::EnterSetupMode,
         Action::CertExpire,
+        Action::CiraConnect,
+        Action::CiraCut,
+        Action::CiraSilence,
     ];
 
     fn name(self) -> &'static str {
@@ -135,6 +147,9 @@ impl Action {
             Action::ClearFaults => "clear-faults",
             Action::EnterSetupMode => "enter-setup-mode",
             Action::CertExpire => "cert-expire",
+            Action::CiraConnect => "cira-connect",
+            Action::CiraCut => "cira-cut",
+            Action::CiraSilence => "cira-silence",
         }
     }
 

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::report::{EventReport, ExpectationReport, Report};
 use super::{Action, Check, Event, Expectation, Scenario, format_duration};
 use crate::endpoint::Endpoint;
+use crate::endpoint::cira::Interruption;
 use crate::fleet::Fleet;
 use amtemu_model::device::{DeviceEvent, HostPower, Port, PowerRequest, ProvisioningState};
 
@@ -52,20 +53,30 @@ fn apply(action: Action, plan: Option<&crate::faults::FaultPlan>, endpoint: &End
                 return false;
             }
             faults.offline = offline;
-            endpoint.faults.set(faults);
+            // A CIRA tunnel's path goes quiet with the cable.
+            endpoint.set_faults(faults);
             true
         }
         Action::Fault => {
-            endpoint.faults.set(plan.cloned().unwrap_or_default());
+            endpoint.set_faults(plan.cloned().unwrap_or_default());
             true
         }
         Action::ClearFaults => {
             let had = !endpoint.faults.get().is_clear();
-            endpoint.faults.clear();
+            endpoint.set_faults(crate::faults::FaultPlan::default());
             had
         }
         Action::EnterSetupMode => device.enter_setup_mode(),
         Action::CertExpire => device.expire_certificate(),
+        Action::CiraConnect => {
+            if !crate::cira::supported(endpoint) {
+                return false;
+            }
+            endpoint.cira.request_user_initiated();
+            true
+        }
+        Action::CiraCut => endpoint.cira.interrupt(Interruption::Cut),
+        Action::CiraSilence => endpoint.cira.interrupt(Interruption::Silence),
     }
 }
 
@@ -117,7 +128,7 @@ impl Scenario {
         for group in &self.groups {
             if let Some((plan, targets)) = &group.faults {
                 for endpoint in targets.iter().filter_map(|&d| endpoints.get(d)) {
-                    endpoint.faults.set(plan.clone());
+                    endpoint.set_faults(plan.clone());
                     faulted_at_start += 1;
                 }
             }

@@ -372,11 +372,13 @@ pub fn indication(device: &Device, event: &DeviceEvent) -> Option<Indication> {
             BootTarget::Diagnostic => "PLAT0302",
             BootTarget::BiosSetup => "PLAT0312",
         },
-        // Redirection sessions are not sent: their Intel message IDs
-        // (iAMT00xx) are not in the registry this module follows.
+        // Redirection sessions and tunnel changes are not sent: their Intel
+        // message IDs (iAMT00xx) are not in the registry this module
+        // follows.
         DeviceEvent::PowerRequested(_)
         | DeviceEvent::SettingsChanged(_)
-        | DeviceEvent::RedirectionSession { .. } => return None,
+        | DeviceEvent::RedirectionSession { .. }
+        | DeviceEvent::Cira(_) => return None,
     };
     let instance = Instance::new("CIM_AlertIndication")
         .with("AlertType", 5)

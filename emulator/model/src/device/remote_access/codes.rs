@@ -26,6 +26,16 @@ impl Trigger {
             .find(|t| i64::from(t.number()) == n)
     }
 
+    /// A short name for logs and the event stream.
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::UserInitiated => "user-initiated",
+            Trigger::Alert => "alert",
+            Trigger::Periodic => "periodic",
+            Trigger::HomeProvisioning => "home-provisioning",
+        }
+    }
+
     pub fn number(self) -> u32 {
         match self {
             Trigger::UserInitiated => 0,

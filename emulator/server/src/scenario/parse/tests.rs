@@ -5,7 +5,7 @@ use super::source::line_column;
 use super::values::seeded_pick;
 use super::*;
 use crate::fleet::Ports;
-use crate::scenario::ScenarioError;
+use crate::scenario::{Action, ScenarioError};
 
 #[test]
 fn console_scripts_inline_or_from_a_file() {
@@ -289,4 +289,28 @@ fn a_group_may_give_a_few_devices_a_qemu_host() {
     assert_eq!(e.key.as_deref(), Some("groups[0].qemu.accel"));
     let e = err("[[groups]]\nname = \"a\"\ncount = 1\nqemu = { kernal = \"x\" }\n");
     assert!(e.message.contains("kernal"), "{}", e.message);
+}
+
+#[test]
+fn cira_actions_parse_and_take_no_plan() {
+    let base = "[[groups]]\nname = \"a\"\ncount = 2\n";
+    let s = parse(
+        &format!(
+            "{base}[[timeline]]\nat = \"1s\"\naction = \"cira-connect\"\n[[timeline]]\nat = \"2s\"\naction = \"cira-cut\"\n[[timeline]]\nat = \"3s\"\naction = \"cira-silence\"\n"
+        ),
+        "t.toml",
+    )
+    .expect("parses");
+    let actions: Vec<Action> = s.timeline.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [Action::CiraConnect, Action::CiraCut, Action::CiraSilence]
+    );
+    let e = err(&format!(
+        "{base}[[timeline]]\nat = \"1s\"\naction = \"cira-cut\"\nplan = {{ offline = true }}\n"
+    ));
+    assert!(
+        e.message.contains("only action \"fault\" takes a plan"),
+        "{e}"
+    );
 }
