@@ -843,8 +843,11 @@ impl Viewer {
 }
 
 /// The device's screen now, as the RGB565 values a KVM client receives.
+/// Called from the blocking client threads, which may wait on the runtime.
 fn screen_of(device: &amtemu_model::device::Device) -> Vec<u16> {
-    let png = amtemu_server::redirect::kvm::screenshot(device).expect("a screenshot");
+    let png = tokio::runtime::Handle::current()
+        .block_on(amtemu_server::redirect::kvm::screenshot(device))
+        .expect("a screenshot");
     let mut reader = png::Decoder::new(std::io::Cursor::new(png))
         .read_info()
         .expect("a PNG");
