@@ -42,6 +42,9 @@ where
     F: Future<Output = Answer>,
 {
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Each answer is encoded here and sent with one write; the buffer
+    // lives as long as the connection.
+    let mut out = Vec::with_capacity(4 * 1024);
     loop {
         let head = match tokio::time::timeout(HEAD_DEADLINE, read_head(&mut io, &mut buf)).await {
             Err(_) => {
@@ -93,7 +96,9 @@ where
         let too_large = matches!(body, Body::TooLarge);
         let client_closes = head.wants_close();
         let answer = route(head, body).await;
-        io.write_all(&answer.encode()).await?;
+        out.clear();
+        answer.encode_into(&mut out);
+        io.write_all(&out).await?;
         io.flush().await?;
         // After a body too large to read, the rest of it is still on the
         // wire: the connection cannot go on.

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::endpoint::Endpoint;
 use crate::endpoint::nonces::Verdict;
 use crate::metrics::METRICS;
+use amtemu_model::device::firmware::Firmware;
 use amtemu_model::device::identity::hex_lower;
 use amtemu_model::device::users::{Caller, NetworkLogin};
 use amtemu_wire::digest::{self, Credentials};
@@ -356,12 +357,42 @@ fn user_login(endpoint: &Endpoint, creds: &Credentials, now: Instant) -> Option<
     endpoint.device.network_login(&creds.username, now)
 }
 
-fn server(endpoint: &Endpoint) -> String {
-    endpoint.device.firmware.server_banner()
+/// The Server header of a device's firmware row. Rows are a fixed table,
+/// so each banner is formatted once and kept for the life of the process
+/// rather than formatted for every answer.
+fn server(endpoint: &Endpoint) -> &'static str {
+    use std::sync::Mutex;
+    type Banners = Vec<(&'static Firmware, &'static str)>;
+    static BANNERS: Mutex<Banners> = Mutex::new(Vec::new());
+    let firmware = endpoint.device.firmware;
+    let mut banners = BANNERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, banner)) = banners.iter().find(|(f, _)| std::ptr::eq(*f, firmware)) {
+        return banner;
+    }
+    let banner: &'static str = Box::leak(firmware.server_banner().into_boxed_str());
+    banners.push((firmware, banner));
+    banner
 }
 
+/// The Date header, formatted once a second per thread (it only has
+/// second resolution).
 fn date() -> String {
-    httpdate::fmt_http_date(std::time::SystemTime::now())
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != second {
+            *at = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        text.clone()
+    })
 }
 
 /// 401 in AMT's layout (captured from 11.8): challenge, HTML body with a

@@ -525,6 +525,19 @@ fn write_epr_content(out: &mut String, epr: &Epr) {
 /// document a parser rejects. A carriage return is written as a reference,
 /// which a parser keeps (a literal one it would turn into a line feed).
 pub fn escape_into(out: &mut String, s: &str) {
+    // Most text (URIs, names, settings) needs nothing: copy it whole. A
+    // byte 0xEF may start U+FFFE or U+FFFF, so text with one takes the
+    // careful path.
+    let plain = |b: u8| b >= 0x20 && !matches!(b, b'&' | b'<' | b'>' | b'"' | 0xEF);
+    if s.bytes().all(plain) {
+        out.push_str(s);
+    } else {
+        escape_chars(out, s);
+    }
+}
+
+/// The escaping rule, a character at a time.
+fn escape_chars(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -542,6 +555,19 @@ pub fn escape_into(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The whole-string copy is only a shortcut: every string comes out
+        /// as escaping it a character at a time would write it.
+        #[test]
+        fn escaping_matches_the_character_rule(s in "(?s).{0,40}|[a-z\u{fffe}\u{ffff}\u{fffd}<&\r\n]{0,10}") {
+            let mut slow = String::new();
+            escape_chars(&mut slow, &s);
+            let mut fast = String::new();
+            escape_into(&mut fast, &s);
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
 
     #[test]
     fn text_xml_cannot_carry_never_reaches_the_output() {

@@ -1,0 +1,486 @@
+//! A borrowing reader for the envelopes consoles send most: Get, Delete,
+//! Enumerate, Pull, Release and Identify with plain-text headers and
+//! selectors. It slices names, namespaces and text straight out of the
+//! request, where the general parser (quick-xml's namespace reader) copies
+//! each element's name and text and keeps a namespace buffer: that reader
+//! was the largest single cost of an authenticated Get.
+//!
+//! It reads a deliberately small subset of XML and gives up (`None`) on
+//! anything outside it or anything that would be a fault: entity or
+//! character references, CDATA, comments, processing instructions after
+//! the declaration, carriage returns (XML normalises them), unusual
+//! attribute syntax, unknown prefixes, payload bodies (Put, Create,
+//! methods, Subscribe). The general parser then reads the request, so
+//! every fault and every unusual form keeps exactly one owner; this
+//! module only ever answers what that parser would answer (a property
+//! test and the fuzz target compare the two).
+
+use super::{Body, EnumerateArgs, EnumerationMode, PullArgs, Request};
+use crate::wsman::names;
+use crate::wsman::value::SelectorValue;
+
+/// Deeper than any envelope this reader takes; deeper ones go to the
+/// general parser, which has its own bound.
+const MAX_DEPTH: usize = 16;
+
+/// Reads `text` when it is one of the common shapes; `None` hands it to
+/// the general parser.
+pub fn parse(text: &str) -> Option<Request> {
+    Reader::new(text)?.envelope()
+}
+
+/// One element start: its namespace and local name, borrowed.
+#[derive(Clone, Copy)]
+struct Start<'a> {
+    ns: Option<&'a str>,
+    local: &'a str,
+    must_understand: bool,
+    name_attr: Option<&'a str>,
+}
+
+enum Event<'a> {
+    Start(Start<'a>),
+    End,
+    Text(&'a str),
+    Eof,
+}
+
+struct Reader<'a> {
+    text: &'a str,
+    at: usize,
+    /// Names of the open elements, as written (prefix included), for
+    /// matching end tags.
+    open: Vec<&'a str>,
+    /// Namespace bindings in scope: (prefix, "" for the default; URI), and
+    /// for each open element how many bindings it declared.
+    bindings: Vec<(&'a str, &'a str)>,
+    declared: Vec<usize>,
+    /// An element written `<x/>` still owes its end.
+    pending_end: bool,
+}
+
+/// Whitespace as XML has it (carriage returns never reach this reader).
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n')
+}
+
+/// The namespace the reserved `xml` prefix is bound to.
+const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// A name as this reader takes it: letters, digits, `_`, `-`, `.` and at
+/// most one colon inside.
+fn split_name(name: &str) -> Option<(&str, &str)> {
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    match name.split_once(':') {
+        Some((prefix, local)) if ok(prefix) && ok(local) => Some((prefix, local)),
+        Some(_) => None,
+        None if ok(name) => Some(("", name)),
+        None => None,
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn new(text: &'a str) -> Option<Reader<'a>> {
+        // Carriage returns and references change text as XML reads it;
+        // those requests are the general parser's.
+        if text.bytes().any(|b| b == b'\r' || b == b'&') {
+            return None;
+        }
+        let mut at = 0;
+        if let Some(rest) = text.strip_prefix("<?xml") {
+            if !rest.starts_with(is_space) {
+                return None;
+            }
+            let end = rest.find("?>")?;
+            if rest[..end].contains('<') {
+                return None;
+            }
+            at = "<?xml".len() + end + 2;
+        }
+        Some(Reader {
+            text,
+            at,
+            open: Vec::with_capacity(8),
+            bindings: Vec::with_capacity(8),
+            declared: Vec::with_capacity(8),
+            pending_end: false,
+        })
+    }
+
+    fn resolve(&self, prefix: &str) -> Option<&'a str> {
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == prefix)
+            .map(|(_, uri)| *uri)
+    }
+
+    fn next(&mut self) -> Option<Event<'a>> {
+        if self.pending_end {
+            self.pending_end = false;
+            return Some(self.close());
+        }
+        let rest = &self.text[self.at..];
+        if rest.is_empty() {
+            return if self.open.is_empty() {
+                Some(Event::Eof)
+            } else {
+                None
+            };
+        }
+        if !rest.starts_with('<') {
+            let len = rest.find('<').unwrap_or(rest.len());
+            self.at += len;
+            return Some(Event::Text(&rest[..len]));
+        }
+        if let Some(end) = rest.strip_prefix("</") {
+            let close = end.find('>')?;
+            if self.open.last() != Some(&&end[..close]) {
+                return None;
+            }
+            self.at += 2 + close + 1;
+            return Some(self.close());
+        }
+        let tag_end = rest.find('>')?;
+        let tag = &rest[1..tag_end];
+        self.at += tag_end + 1;
+        let (tag, empty) = match tag.strip_suffix('/') {
+            Some(t) => (t, true),
+            None => (tag, false),
+        };
+        let name_end = tag.find(is_space).unwrap_or(tag.len());
+        let name = &tag[..name_end];
+        let (prefix, local) = split_name(name)?;
+        if self.open.len() >= MAX_DEPTH {
+            return None;
+        }
+        // Attributes: declarations first (they apply to the element's own
+        // name and attributes), then the ones the envelope reads.
+        let attrs = attributes(&tag[name_end..])?;
+        let before = self.bindings.len();
+        for &(key, value) in &attrs {
+            if key == "xmlns" {
+                if value.is_empty() {
+                    return None;
+                }
+                self.bindings.push(("", value));
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                // A bound name that the attribute match below would also
+                // see as `Name`/`mustUnderstand` is left to the general parser.
+                if value.is_empty()
+                    || matches!(
+                        p,
+                        "xml" | "xmlns" | "Name" | "Mode" | "Profile" | "mustUnderstand"
+                    )
+                {
+                    return None;
+                }
+                self.bindings.push((p, value));
+            }
+        }
+        self.declared.push(self.bindings.len() - before);
+        self.open.push(name);
+        let ns = match prefix {
+            "" => self.resolve(""),
+            "xml" | "xmlns" => return None,
+            p => Some(self.resolve(p)?),
+        };
+        let mut start = Start {
+            ns,
+            local,
+            must_understand: false,
+            name_attr: None,
+        };
+        for &(key, value) in &attrs {
+            if key == "xmlns" || key.starts_with("xmlns:") {
+                continue;
+            }
+            let (prefix, local) = split_name(key)?;
+            let attr_ns = match prefix {
+                "" => None,
+                // `xml:lang` on a Locale header: the reserved prefix.
+                "xml" => Some(XML_NS),
+                "xmlns" => return None,
+                p => Some(self.resolve(p)?),
+            };
+            match local {
+                "mustUnderstand" if attr_ns == Some(names::SOAP) => {
+                    start.must_understand = matches!(value.trim(), "true" | "1");
+                }
+                "Name" => start.name_attr = Some(value),
+                _ => {}
+            }
+        }
+        self.pending_end = empty;
+        Some(Event::Start(start))
+    }
+
+    /// Ends the innermost element and drops its namespace declarations.
+    fn close(&mut self) -> Event<'a> {
+        self.open.pop();
+        let declared = self.declared.pop().unwrap_or(0);
+        self.bindings.truncate(self.bindings.len() - declared);
+        Event::End
+    }
+
+    /// Skips the rest of the element whose start was just read.
+    fn skip(&mut self) -> Option<()> {
+        let mut depth = 1usize;
+        while depth > 0 {
+            match self.next()? {
+                Event::Start(_) => depth += 1,
+                Event::End => depth -= 1,
+                Event::Text(_) => {}
+                Event::Eof => return None,
+            }
+        }
+        Some(())
+    }
+
+    /// The text of a leaf (child elements skipped), trimmed. One text node
+    /// is borrowed; several are joined.
+    fn text(&mut self) -> Option<String> {
+        let mut first: Option<&'a str> = None;
+        let mut joined: Option<String> = None;
+        loop {
+            match self.next()? {
+                Event::Text(t) => match (&mut joined, first) {
+                    (Some(j), _) => j.push_str(t),
+                    (None, Some(f)) => joined = Some(format!("{f}{t}")),
+                    (None, None) => first = Some(t),
+                },
+                Event::Start(_) => self.skip()?,
+                Event::End => break,
+                Event::Eof => return None,
+            }
+        }
+        Some(match joined {
+            Some(j) => j.trim().to_string(),
+            None => first.unwrap_or("").trim().to_string(),
+        })
+    }
+
+    fn envelope(mut self) -> Option<Request> {
+        let root = loop {
+            match self.next()? {
+                Event::Start(s) => break s,
+                Event::Text(t) if t.trim().is_empty() => {}
+                _ => return None,
+            }
+        };
+        if root.local != "Envelope" || root.ns != Some(names::SOAP) {
+            return None;
+        }
+        let mut request = Request::default();
+        let (mut saw_header, mut saw_body) = (false, false);
+        loop {
+            match self.next()? {
+                Event::Start(s) if s.ns == Some(names::SOAP) && s.local == "Header" => {
+                    if saw_header {
+                        return None;
+                    }
+                    saw_header = true;
+                    self.header(&mut request)?;
+                }
+                Event::Start(s) if s.ns == Some(names::SOAP) && s.local == "Body" => {
+                    if saw_body {
+                        return None;
+                    }
+                    saw_body = true;
+                    request.body = self.body()?;
+                }
+                Event::Start(_) | Event::Eof => return None,
+                Event::Text(_) => {}
+                Event::End => break,
+            }
+        }
+        loop {
+            match self.next()? {
+                Event::Eof => break,
+                Event::Text(t) if t.trim().is_empty() => {}
+                _ => return None,
+            }
+        }
+        saw_body.then_some(request)
+    }
+
+    fn header(&mut self, request: &mut Request) -> Option<()> {
+        loop {
+            let h = match self.next()? {
+                Event::Start(s) => s,
+                Event::Text(_) => continue,
+                Event::End => return Some(()),
+                Event::Eof => return None,
+            };
+            let slot = match (h.ns, h.local) {
+                (Some(names::ADDRESSING), "Action") => Some(&mut request.action),
+                (Some(names::ADDRESSING), "To") => Some(&mut request.to),
+                (Some(names::ADDRESSING), "MessageID") => Some(&mut request.message_id),
+                (Some(names::WSMAN), "ResourceURI") => Some(&mut request.resource_uri),
+                (Some(names::WSMAN), "OperationTimeout") => Some(&mut request.operation_timeout),
+                (Some(names::EVENTING), "Identifier") => Some(&mut request.identifier),
+                _ => None,
+            };
+            if let Some(slot) = slot {
+                if slot.is_some() {
+                    return None;
+                }
+                *slot = Some(self.text()?);
+                continue;
+            }
+            match (h.ns, h.local) {
+                (Some(names::WSMAN), "SelectorSet") => {
+                    if request.selectors.is_some() {
+                        return None;
+                    }
+                    request.selectors = Some(self.selector_set()?);
+                }
+                (Some(names::WSMAN), "MaxEnvelopeSize") => {
+                    request.max_envelope_size = Some(self.text()?.parse().ok()?);
+                }
+                (Some(names::ADDRESSING), "ReplyTo" | "FaultTo" | "From")
+                | (Some(names::WSMAN), "Locale" | "DataLocale") => self.skip()?,
+                (Some(names::TRUST), "IssuedTokens") => return None,
+                _ if h.must_understand => return None,
+                _ => self.skip()?,
+            }
+        }
+    }
+
+    /// Selectors with text values; an EPR value is the general parser's.
+    fn selector_set(&mut self) -> Option<Vec<(String, SelectorValue)>> {
+        let mut selectors = Vec::new();
+        loop {
+            match self.next()? {
+                Event::Start(s) if s.local == "Selector" => {
+                    let name = s.name_attr?.to_string();
+                    let mut value = String::new();
+                    loop {
+                        match self.next()? {
+                            Event::Text(t) => value.push_str(t),
+                            Event::Start(s) if s.local == "EndpointReference" => return None,
+                            Event::Start(_) => self.skip()?,
+                            Event::End => break,
+                            Event::Eof => return None,
+                        }
+                    }
+                    selectors.push((name, SelectorValue::Text(value.trim().to_string())));
+                }
+                Event::Start(_) => self.skip()?,
+                Event::Text(_) => {}
+                Event::End => return Some(selectors),
+                Event::Eof => return None,
+            }
+        }
+    }
+
+    fn body(&mut self) -> Option<Body> {
+        let mut body = Body::Empty;
+        loop {
+            let s = match self.next()? {
+                Event::Start(s) => s,
+                Event::Text(_) => continue,
+                Event::End => return Some(body),
+                Event::Eof => return None,
+            };
+            if !matches!(body, Body::Empty) {
+                return None;
+            }
+            body = match (s.ns, s.local) {
+                (Some(names::IDENTITY), "Identify") => {
+                    self.skip()?;
+                    Body::Identify
+                }
+                (Some(names::ENUMERATION), "Enumerate") => Body::Enumerate(self.enumerate()?),
+                (Some(names::ENUMERATION), "Pull") => Body::Pull(self.pull()?),
+                (Some(names::ENUMERATION), "Release") => Body::Release {
+                    context: self.pull()?.context,
+                },
+                _ => return None,
+            };
+        }
+    }
+
+    fn enumerate(&mut self) -> Option<EnumerateArgs> {
+        let mut args = EnumerateArgs::default();
+        loop {
+            match self.next()? {
+                Event::Start(s) => match s.local {
+                    "OptimizeEnumeration" => {
+                        args.optimize = true;
+                        self.skip()?
+                    }
+                    "MaxElements" => args.max_elements = Some(self.text()?.parse().ok()?),
+                    "EnumerationMode" => {
+                        args.mode = match self.text()?.as_str() {
+                            names::ENUM_MODE_EPR => EnumerationMode::Epr,
+                            names::ENUM_MODE_OBJECT_AND_EPR => EnumerationMode::ObjectAndEpr,
+                            _ => return None,
+                        }
+                    }
+                    "Filter" if s.ns == Some(names::WSMAN) => return None,
+                    _ => self.skip()?,
+                },
+                Event::Text(_) => {}
+                Event::End => return Some(args),
+                Event::Eof => return None,
+            }
+        }
+    }
+
+    fn pull(&mut self) -> Option<PullArgs> {
+        let mut args = PullArgs::default();
+        let mut saw_context = false;
+        loop {
+            match self.next()? {
+                Event::Start(s) => match s.local {
+                    "EnumerationContext" => {
+                        args.context = self.text()?;
+                        saw_context = true;
+                    }
+                    "MaxElements" => args.max_elements = Some(self.text()?.parse().ok()?),
+                    _ => self.skip()?,
+                },
+                Event::Text(_) => {}
+                Event::End if saw_context => return Some(args),
+                Event::End | Event::Eof => return None,
+            }
+        }
+    }
+}
+
+/// The attributes of a start tag (after its name): `key="value"` or
+/// `key='value'`, separated by whitespace, each key once. Anything else
+/// is the general parser's.
+fn attributes(mut rest: &str) -> Option<Vec<(&str, &str)>> {
+    let mut attrs: Vec<(&str, &str)> = Vec::new();
+    loop {
+        let trimmed = rest.trim_start_matches(is_space);
+        if trimmed.is_empty() {
+            return Some(attrs);
+        }
+        // Attributes are separated by whitespace.
+        if trimmed.len() == rest.len() {
+            return None;
+        }
+        let eq = trimmed.find('=')?;
+        let key = &trimmed[..eq];
+        split_name(key)?;
+        let after = &trimmed[eq + 1..];
+        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        let close = after[1..].find(quote)?;
+        let value = &after[1..1 + close];
+        if value.contains('<') || attrs.iter().any(|(k, _)| *k == key) {
+            return None;
+        }
+        attrs.push((key, value));
+        rest = &after[1 + close + 1..];
+    }
+}
+
+#[cfg(test)]
+mod tests;
