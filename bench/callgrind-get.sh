@@ -22,9 +22,9 @@ conc="${CONCURRENCY:-4}"
 first="${FIRST:-127.68.0.1}"
 base="${BASE:-127.68.200.1}"
 port="${PORT:-18992}"
-dir=$(mktemp -d)
+dir=${KEEP:-$(mktemp -d)}
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; [ -n "${KEEP:-}" ] || rm -rf "$dir"' EXIT
 
 wait_port() { # ip port
     for _ in $(seq 1 300); do
@@ -66,14 +66,18 @@ measure_server() {
     pids+=("$pid")
     wait_port "$ip" "$p"
     "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds 1 --concurrency "$conc" >/dev/null
-    callgrind_control -i on "$pid" >/dev/null
+    callgrind_control -i on "$pid" >/dev/null 2>&1
     "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds "$secs" \
         --concurrency "$conc" --json >"$dir/$label.load"
-    callgrind_control -i off "$pid" >/dev/null
-    callgrind_control -d "$pid" >/dev/null
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    # The dump is written by the server's own thread: wait for its totals.
+    for _ in $(seq 1 100); do
+        grep -qs '^totals:' "$dir/$label.cg.1" && break
+        sleep 0.1
+    done
     kill "$pid"; wait "$pid" 2>/dev/null || true
     local ir gets
-    ir=$(total_ir "$dir/$label".cg.*)
+    ir=$(total_ir "$dir/$label.cg.1")
     gets=$(gets_of "$dir/$label.load")
     printf '%-8s %12d instructions / %6d Gets = %8.0f instructions per Get\n' \
         "$label" "$ir" "$gets" "$(echo "$ir / $gets" | bc -l)"

@@ -18,7 +18,9 @@ pub struct Header<'a> {
     pub resource_uri: Option<&'a str>,
 }
 
-/// The prefixes `a` to `f` of a normal (non-fault) response.
+/// The prefixes `a` to `f` of a normal (non-fault) response, as
+/// [`ENVELOPE_START`] writes them out (a test holds the two together).
+#[cfg(test)]
 const FIXED: [(&str, &str); 6] = [
     ("a", names::SOAP),
     ("b", names::ADDRESSING),
@@ -51,15 +53,29 @@ impl Prefixes {
     }
 }
 
+/// The envelope's start up to its fixed declarations, written once.
+const ENVELOPE_START: &str = concat!(
+    r#"<?xml version="1.0" encoding="UTF-8"?><a:Envelope"#,
+    r#" xmlns:a="http://www.w3.org/2003/05/soap-envelope""#,
+    r#" xmlns:b="http://schemas.xmlsoap.org/ws/2004/08/addressing""#,
+    r#" xmlns:c="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd""#,
+    r#" xmlns:d="http://schemas.xmlsoap.org/ws/2005/02/trust""#,
+    r#" xmlns:e="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd""#,
+    r#" xmlns:f="http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd""#,
+);
+
 fn start_envelope(out: &mut String, prefixes: &Prefixes) {
-    out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?><a:Envelope"#);
-    for (p, ns) in FIXED {
-        let _ = write!(out, r#" xmlns:{p}="{ns}""#);
-    }
+    out.push_str(ENVELOPE_START);
     for (i, ns) in prefixes.extra.iter().enumerate() {
-        let _ = write!(out, r#" xmlns:{}="{ns}""#, (b'g' + i as u8) as char);
+        out.push_str(" xmlns:");
+        out.push((b'g' + i as u8) as char);
+        out.push_str("=\"");
+        out.push_str(ns);
+        out.push('"');
     }
-    let _ = write!(out, r#" xmlns:xsi="{}">"#, names::XSI);
+    out.push_str(" xmlns:xsi=\"");
+    out.push_str(names::XSI);
+    out.push_str("\">");
 }
 
 fn write_header(out: &mut String, h: &Header) {
@@ -82,11 +98,12 @@ fn write_header(out: &mut String, h: &Header) {
 
 /// AMT's MessageID form: a fixed prefix and a 48-bit counter in upper-case hex.
 pub fn write_message_id(out: &mut String, counter: u64) {
-    let _ = write!(
-        out,
-        "uuid:00000000-8086-8086-8086-{:012X}",
-        counter & 0xFFFF_FFFF_FFFF
-    );
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push_str("uuid:00000000-8086-8086-8086-");
+    let counter = counter & 0xFFFF_FFFF_FFFF;
+    for shift in (0..12).rev() {
+        out.push(HEX[((counter >> (shift * 4)) & 0xF) as usize] as char);
+    }
 }
 
 /// AMT's enumeration-context form: a 32-bit counter shown little-endian.
@@ -432,9 +449,9 @@ fn uses_common(instance: &Instance) -> bool {
 
 fn write_instance(out: &mut String, p: &mut Prefixes, instance: &Instance, class_ns: &str) {
     let prefix = p.of(class_ns);
-    let _ = write!(out, "<{prefix}:{}>", instance.class);
+    open_tag(out, prefix, &instance.class);
     write_props(out, p, instance, prefix);
-    let _ = write!(out, "</{prefix}:{}>", instance.class);
+    close_tag(out, prefix, &instance.class);
 }
 
 fn write_props(out: &mut String, p: &mut Prefixes, instance: &Instance, prefix: char) {
@@ -454,9 +471,7 @@ fn write_value(out: &mut String, p: &mut Prefixes, prefix: char, name: &str, val
     match value {
         Value::Text(s) => escape_into(out, s),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(i) => {
-            let _ = write!(out, "{i}");
-        }
+        Value::Int(i) => push_int(out, *i),
         Value::Datetime(s) | Value::Interval(s) => {
             let tag = if matches!(value, Value::Datetime(_)) {
                 "Datetime"
@@ -473,6 +488,27 @@ fn write_value(out: &mut String, p: &mut Prefixes, prefix: char, name: &str, val
         Value::Array(_) => {}
     }
     close_tag(out, prefix, name);
+}
+
+/// An integer in decimal, without going through `fmt`.
+pub fn push_int(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n.unsigned_abs();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
 }
 
 // Every property is written through these; plain pushes instead of
@@ -567,6 +603,23 @@ mod tests {
             escape_into(&mut fast, &s);
             proptest::prop_assert_eq!(fast, slow);
         }
+    }
+
+    #[test]
+    fn the_written_out_envelope_start_declares_the_fixed_prefixes() {
+        let mut formatted = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><a:Envelope"#);
+        for (p, ns) in FIXED {
+            formatted.push_str(&format!(r#" xmlns:{p}="{ns}""#));
+        }
+        assert_eq!(ENVELOPE_START, formatted);
+        for n in [0i64, 5, -5, 10, 4294967295, i64::MIN, i64::MAX] {
+            let mut out = String::new();
+            push_int(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        let mut id = String::new();
+        write_message_id(&mut id, 0x1_0000_0000_002A);
+        assert_eq!(id, "uuid:00000000-8086-8086-8086-00000000002A");
     }
 
     #[test]

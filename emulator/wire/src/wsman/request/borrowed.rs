@@ -59,44 +59,57 @@ struct Reader<'a> {
     pending_end: bool,
 }
 
-/// Whitespace as XML has it (carriage returns never reach this reader).
-fn is_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n')
+/// Whitespace as XML has it (a carriage return makes the reader step
+/// aside, so it is not among them).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n')
+}
+
+/// The bytes a name is made of here (the colon splits prefix and local).
+fn is_name(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
 }
 
 /// The namespace the reserved `xml` prefix is bound to.
 const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
-/// A name as this reader takes it: letters, digits, `_`, `-`, `.` and at
-/// most one colon inside.
+/// The most attributes one element may carry here.
+const MAX_ATTRIBUTES: usize = 12;
+
+/// A name as this reader takes it ([`is_name`] bytes, at most one colon,
+/// not at either end): its prefix ("" for none) and local part.
 fn split_name(name: &str) -> Option<(&str, &str)> {
-    let ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    };
     match name.split_once(':') {
-        Some((prefix, local)) if ok(prefix) && ok(local) => Some((prefix, local)),
+        Some((prefix, local)) if !prefix.is_empty() && !local.is_empty() && !local.contains(':') => {
+            Some((prefix, local))
+        }
         Some(_) => None,
-        None if ok(name) => Some(("", name)),
+        None if !name.is_empty() => Some(("", name)),
         None => None,
+    }
+}
+
+/// A start tag's attributes, in order.
+struct Attributes<'a> {
+    list: [(&'a str, &'a str); MAX_ATTRIBUTES],
+    len: usize,
+}
+
+impl<'a> Attributes<'a> {
+    fn iter(&self) -> impl Iterator<Item = &(&'a str, &'a str)> {
+        self.list[..self.len].iter()
     }
 }
 
 impl<'a> Reader<'a> {
     fn new(text: &'a str) -> Option<Reader<'a>> {
-        // Carriage returns and references change text as XML reads it;
-        // those requests are the general parser's.
-        if text.bytes().any(|b| b == b'\r' || b == b'&') {
-            return None;
-        }
         let mut at = 0;
         if let Some(rest) = text.strip_prefix("<?xml") {
-            if !rest.starts_with(is_space) {
+            if !rest.bytes().next().is_some_and(is_space) {
                 return None;
             }
             let end = rest.find("?>")?;
-            if rest[..end].contains('<') {
+            if rest[..end].bytes().any(|b| matches!(b, b'<' | b'&' | b'\r')) {
                 return None;
             }
             at = "<?xml".len() + end + 2;
@@ -124,45 +137,104 @@ impl<'a> Reader<'a> {
             self.pending_end = false;
             return Some(self.close());
         }
-        let rest = &self.text[self.at..];
-        if rest.is_empty() {
+        let bytes = self.text.as_bytes();
+        let start = self.at;
+        if start == bytes.len() {
             return if self.open.is_empty() {
                 Some(Event::Eof)
             } else {
                 None
             };
         }
-        if !rest.starts_with('<') {
-            let len = rest.find('<').unwrap_or(rest.len());
-            self.at += len;
-            return Some(Event::Text(&rest[..len]));
+        if bytes[start] != b'<' {
+            // Text up to the next tag. Carriage returns and references
+            // change text as XML reads it: those are the general parser's.
+            let mut i = start;
+            while i < bytes.len() && bytes[i] != b'<' {
+                if matches!(bytes[i], b'&' | b'\r') {
+                    return None;
+                }
+                i += 1;
+            }
+            self.at = i;
+            return Some(Event::Text(&self.text[start..i]));
         }
-        if let Some(end) = rest.strip_prefix("</") {
-            let close = end.find('>')?;
-            if self.open.last() != Some(&&end[..close]) {
+        let mut i = start + 1;
+        if bytes.get(i) == Some(&b'/') {
+            let name_start = i + 1;
+            i = name_start;
+            while i < bytes.len() && is_name(bytes[i]) {
+                i += 1;
+            }
+            if bytes.get(i) != Some(&b'>') || self.open.last() != Some(&&self.text[name_start..i]) {
                 return None;
             }
-            self.at += 2 + close + 1;
+            self.at = i + 1;
             return Some(self.close());
         }
-        let tag_end = rest.find('>')?;
-        let tag = &rest[1..tag_end];
-        self.at += tag_end + 1;
-        let (tag, empty) = match tag.strip_suffix('/') {
-            Some(t) => (t, true),
-            None => (tag, false),
-        };
-        let name_end = tag.find(is_space).unwrap_or(tag.len());
-        let name = &tag[..name_end];
+        while i < bytes.len() && is_name(bytes[i]) {
+            i += 1;
+        }
+        let name = &self.text[start + 1..i];
         let (prefix, local) = split_name(name)?;
+        let mut attrs = Attributes {
+            list: [("", ""); MAX_ATTRIBUTES],
+            len: 0,
+        };
+        let empty = loop {
+            let spaced = i < bytes.len() && is_space(bytes[i]);
+            while i < bytes.len() && is_space(bytes[i]) {
+                i += 1;
+            }
+            match bytes.get(i)? {
+                b'>' => {
+                    i += 1;
+                    break false;
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'>') => {
+                    i += 2;
+                    break true;
+                }
+                // Attributes are separated by whitespace.
+                _ if !spaced => return None,
+                _ => {}
+            }
+            let key_start = i;
+            while i < bytes.len() && is_name(bytes[i]) {
+                i += 1;
+            }
+            let key = &self.text[key_start..i];
+            split_name(key)?;
+            if bytes.get(i) != Some(&b'=') {
+                return None;
+            }
+            let quote = *bytes.get(i + 1)?;
+            if quote != b'"' && quote != b'\'' {
+                return None;
+            }
+            let value_start = i + 2;
+            i = value_start;
+            while i < bytes.len() && bytes[i] != quote {
+                if matches!(bytes[i], b'<' | b'&' | b'\r') {
+                    return None;
+                }
+                i += 1;
+            }
+            if i == bytes.len() || attrs.len == MAX_ATTRIBUTES || attrs.iter().any(|(k, _)| *k == key) {
+                return None;
+            }
+            attrs.list[attrs.len] = (key, &self.text[value_start..i]);
+            attrs.len += 1;
+            i += 1;
+        };
+        self.at = i;
         if self.open.len() >= MAX_DEPTH {
             return None;
         }
-        // Attributes: declarations first (they apply to the element's own
-        // name and attributes), then the ones the envelope reads.
-        let attrs = attributes(&tag[name_end..])?;
+        // Declarations first: they apply to the element's own name and
+        // attributes.
         let before = self.bindings.len();
-        for &(key, value) in &attrs {
+        for &(key, value) in attrs.iter() {
             if key == "xmlns" {
                 if value.is_empty() {
                     return None;
@@ -195,7 +267,7 @@ impl<'a> Reader<'a> {
             must_understand: false,
             name_attr: None,
         };
-        for &(key, value) in &attrs {
+        for &(key, value) in attrs.iter() {
             if key == "xmlns" || key.starts_with("xmlns:") {
                 continue;
             }
@@ -450,35 +522,6 @@ impl<'a> Reader<'a> {
                 Event::End | Event::Eof => return None,
             }
         }
-    }
-}
-
-/// The attributes of a start tag (after its name): `key="value"` or
-/// `key='value'`, separated by whitespace, each key once. Anything else
-/// is the general parser's.
-fn attributes(mut rest: &str) -> Option<Vec<(&str, &str)>> {
-    let mut attrs: Vec<(&str, &str)> = Vec::new();
-    loop {
-        let trimmed = rest.trim_start_matches(is_space);
-        if trimmed.is_empty() {
-            return Some(attrs);
-        }
-        // Attributes are separated by whitespace.
-        if trimmed.len() == rest.len() {
-            return None;
-        }
-        let eq = trimmed.find('=')?;
-        let key = &trimmed[..eq];
-        split_name(key)?;
-        let after = &trimmed[eq + 1..];
-        let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
-        let close = after[1..].find(quote)?;
-        let value = &after[1..1 + close];
-        if value.contains('<') || attrs.iter().any(|(k, _)| *k == key) {
-            return None;
-        }
-        attrs.push((key, value));
-        rest = &after[1 + close + 1..];
     }
 }
 
