@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::fault::Fault;
 use super::names;
-use super::value::{Epr, Instance, SelectorValue, Value};
+use super::value::{Epr, Instance, PropertySink, SelectorValue, Value};
 
 /// The response headers every envelope but Identify carries.
 pub struct Header<'a> {
@@ -139,6 +139,75 @@ pub fn instance_response(h: &Header, instance: &Instance, class_ns: &str, common
         vec![class_ns]
     };
     envelope(h, &ns, |out, p| write_instance(out, p, instance, class_ns))
+}
+
+/// A Get response for a class's instance written property by property
+/// as `props` gives them (in name order), without building an
+/// [`Instance`] first: byte for byte what [`instance_response`] writes for
+/// the instance those calls would build.
+pub fn single_instance_response(
+    h: &Header,
+    class: &str,
+    class_ns: &str,
+    common: bool,
+    props: impl FnOnce(&mut dyn PropertySink),
+) -> String {
+    let ns: &[&str] = if common {
+        &[class_ns, names::COMMON]
+    } else {
+        &[class_ns]
+    };
+    envelope(h, ns, |out, p| {
+        let prefix = p.of(class_ns);
+        open_tag(out, prefix, class);
+        let mut writer = PropertyWriter {
+            out,
+            prefix,
+            last: "",
+        };
+        props(&mut writer);
+        close_tag(out, prefix, class);
+    })
+}
+
+/// Writes properties as elements in the class's prefix.
+struct PropertyWriter<'a> {
+    out: &'a mut String,
+    prefix: char,
+    /// The previous name, to hold callers to name order in debug builds.
+    last: &'static str,
+}
+
+impl PropertyWriter<'_> {
+    fn open(&mut self, name: &'static str) {
+        debug_assert!(
+            self.last < name,
+            "properties out of order: {} before {name}",
+            self.last
+        );
+        self.last = name;
+        open_tag(self.out, self.prefix, name);
+    }
+}
+
+impl PropertySink for PropertyWriter<'_> {
+    fn text(&mut self, name: &'static str, value: &str) {
+        self.open(name);
+        escape_into(self.out, value);
+        close_tag(self.out, self.prefix, name);
+    }
+
+    fn int(&mut self, name: &'static str, value: i64) {
+        self.open(name);
+        push_int(self.out, value);
+        close_tag(self.out, self.prefix, name);
+    }
+
+    fn boolean(&mut self, name: &'static str, value: bool) {
+        self.open(name);
+        self.out.push_str(if value { "true" } else { "false" });
+        close_tag(self.out, self.prefix, name);
+    }
 }
 
 /// A method response: `<g:Method_OUTPUT>` with the output properties.
