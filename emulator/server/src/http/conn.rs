@@ -73,8 +73,18 @@ where
         if needs_body && head.expects_continue() {
             io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
         }
+        // A body that came with its head (the usual case) is taken without
+        // arming the deadline's timer: reading it cannot wait.
+        let arrived = matches!(framing, BodyFraming::Length(n) if buf.len() as u64 >= n);
         let read = read_body(&mut io, &mut buf, framing, body_limit);
-        let body = match tokio::time::timeout(body_deadline, read).await {
+        let read = async {
+            if arrived {
+                Ok(read.await)
+            } else {
+                tokio::time::timeout(body_deadline, read).await
+            }
+        };
+        let body = match read.await {
             Ok(Ok(body)) => body,
             Ok(Err(BodyError::Io(e))) => return Err(e),
             Ok(Err(BodyError::Malformed)) => {

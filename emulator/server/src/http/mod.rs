@@ -188,7 +188,7 @@ fn wsman_answer(
             // Audit records made while handling name this caller and, over
             // the network, where it called from.
             let address = match interface {
-                Interface::Network => Some(peer.ip().to_string()),
+                Interface::Network => Some(peer.ip()),
                 Interface::Local => None,
             };
             let actor = amtemu_model::device::audit::Actor {
