@@ -87,11 +87,11 @@ pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8])
         }
     };
     let (class, operation) = labels(device, &request);
-    let relates_to = request.message_id.clone().unwrap_or_else(|| "0".into());
+    let relates_to = request.message_id.as_deref().unwrap_or("0");
     let reply = match respond(device, state, caller, &request) {
         Ok(xml) => match request.max_envelope_size {
             Some(max) if xml.len() as u64 > max => {
-                fault_reply(state, &relates_to, Fault::EncodingLimit)
+                fault_reply(state, relates_to, Fault::EncodingLimit)
             }
             _ => Reply {
                 xml,
@@ -108,7 +108,7 @@ pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8])
                 %fault,
                 "WS-Man fault"
             );
-            fault_reply(state, &relates_to, fault)
+            fault_reply(state, relates_to, fault)
         }
     };
     Reply {

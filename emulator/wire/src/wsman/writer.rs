@@ -152,22 +152,32 @@ pub fn single_instance_response(
     common: bool,
     props: impl FnOnce(&mut dyn PropertySink),
 ) -> String {
-    let ns: &[&str] = if common {
-        &[class_ns, names::COMMON]
-    } else {
-        &[class_ns]
+    // The namespaces are known before the body is written (the class's as
+    // `g`, the common one as `h`), so the envelope is written in one pass
+    // into one buffer.
+    let mut out = String::with_capacity(3072);
+    out.push_str(ENVELOPE_START);
+    out.push_str(" xmlns:g=\"");
+    out.push_str(class_ns);
+    if common {
+        out.push_str("\" xmlns:h=\"");
+        out.push_str(names::COMMON);
+    }
+    out.push_str("\" xmlns:xsi=\"");
+    out.push_str(names::XSI);
+    out.push_str("\">");
+    write_header(&mut out, h);
+    out.push_str("<a:Body>");
+    open_tag(&mut out, 'g', class);
+    let mut writer = PropertyWriter {
+        out: &mut out,
+        prefix: 'g',
+        last: "",
     };
-    envelope(h, ns, |out, p| {
-        let prefix = p.of(class_ns);
-        open_tag(out, prefix, class);
-        let mut writer = PropertyWriter {
-            out,
-            prefix,
-            last: "",
-        };
-        props(&mut writer);
-        close_tag(out, prefix, class);
-    })
+    props(&mut writer);
+    close_tag(&mut out, 'g', class);
+    out.push_str("</a:Body></a:Envelope>");
+    out
 }
 
 /// Writes properties as elements in the class's prefix.

@@ -65,9 +65,20 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n')
 }
 
-/// The bytes a name is made of here (the colon splits prefix and local).
+/// The bytes a name is made of here (the colon splits prefix and local),
+/// as a table: names are most of what the reader scans.
 fn is_name(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+    const NAME: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':');
+            b += 1;
+        }
+        table
+    };
+    NAME[usize::from(b)]
 }
 
 /// The namespace the reserved `xml` prefix is bound to.
