@@ -303,12 +303,14 @@ fn check_credentials(
         tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: no such network user");
         return Err(Verdict::Rejected);
     };
-    let ha1 = hex_lower(&account.ha1);
+    // The stored HA1 in hex, on the stack (every request needs it).
+    let ha1_hex = amtemu_wire::hex::md5_hex_lower(&account.ha1);
+    let ha1 = std::str::from_utf8(&ha1_hex).unwrap_or_default();
     // A response that does not match the account's password is a failed
     // guess; one that matches but is refused (stale or unknown nonce,
     // replayed count) is not.
     let wrong_password = || {
-        digest::expected_response(&creds, &ha1, method, body)
+        digest::expected_response(&creds, ha1, method, body)
             .is_some_and(|expected| !expected.eq_ignore_ascii_case(&creds.response))
     };
     let fail = |why: &str| {
@@ -332,7 +334,7 @@ fn check_credentials(
     let verdict = endpoint
         .http
         .nonces()
-        .verify(&creds, realm, Some(&ha1), method, body, now);
+        .verify(&creds, realm, Some(ha1), method, body, now);
     match verdict {
         // An injected fault: the right password meets an expired nonce.
         Verdict::Accepted if endpoint.faults.get().stale_nonces => Err(Verdict::Stale),

@@ -160,15 +160,14 @@ impl<'a> Reader<'a> {
         if bytes[start] != b'<' {
             // Text up to the next tag. Carriage returns and references
             // change text as XML reads it: those are the general parser's.
-            let mut i = start;
-            while i < bytes.len() && bytes[i] != b'<' {
-                if matches!(bytes[i], b'&' | b'\r') {
-                    return None;
-                }
-                i += 1;
+            // (`find` and `contains` on bytes go a word at a time.)
+            let len = self.text[start..].find('<').unwrap_or(bytes.len() - start);
+            let text = &bytes[start..start + len];
+            if text.contains(&b'&') || text.contains(&b'\r') {
+                return None;
             }
-            self.at = i;
-            return Some(Event::Text(&self.text[start..i]));
+            self.at = start + len;
+            return Some(Event::Text(&self.text[start..start + len]));
         }
         let mut i = start + 1;
         if bytes.get(i) == Some(&b'/') {
@@ -224,14 +223,15 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let value_start = i + 2;
-            i = value_start;
-            while i < bytes.len() && bytes[i] != quote {
-                if matches!(bytes[i], b'<' | b'&' | b'\r') {
-                    return None;
-                }
-                i += 1;
-            }
-            if i == bytes.len() || attrs.len == MAX_ATTRIBUTES || attrs.iter().any(|(k, _)| *k == key) {
+            let len = self.text.get(value_start..)?.find(char::from(quote))?;
+            i = value_start + len;
+            let value = &bytes[value_start..i];
+            if value.contains(&b'<')
+                || value.contains(&b'&')
+                || value.contains(&b'\r')
+                || attrs.len == MAX_ATTRIBUTES
+                || attrs.iter().any(|(k, _)| *k == key)
+            {
                 return None;
             }
             attrs.list[attrs.len] = (key, &self.text[value_start..i]);
