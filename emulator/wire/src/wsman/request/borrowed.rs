@@ -29,10 +29,42 @@ pub fn parse(text: &str) -> Option<Request> {
     Reader::new(text)?.envelope()
 }
 
+/// The namespaces the envelope's rules name, told apart once when a
+/// prefix is declared rather than by comparing URIs at every element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ns {
+    /// No namespace (an unprefixed name with no default declared).
+    None,
+    Soap,
+    Addressing,
+    Wsman,
+    Eventing,
+    Trust,
+    Identity,
+    Enumeration,
+    /// Any other URI.
+    Other,
+}
+
+impl Ns {
+    fn of(uri: &str) -> Ns {
+        match uri {
+            names::SOAP => Ns::Soap,
+            names::ADDRESSING => Ns::Addressing,
+            names::WSMAN => Ns::Wsman,
+            names::EVENTING => Ns::Eventing,
+            names::TRUST => Ns::Trust,
+            names::IDENTITY => Ns::Identity,
+            names::ENUMERATION => Ns::Enumeration,
+            _ => Ns::Other,
+        }
+    }
+}
+
 /// One element start: its namespace and local name, borrowed.
 #[derive(Clone, Copy)]
 struct Start<'a> {
-    ns: Option<&'a str>,
+    ns: Ns,
     local: &'a str,
     must_understand: bool,
     name_attr: Option<&'a str>,
@@ -53,7 +85,7 @@ struct Reader<'a> {
     open: Vec<&'a str>,
     /// Namespace bindings in scope: (prefix, "" for the default; URI), and
     /// for each open element how many bindings it declared.
-    bindings: Vec<(&'a str, &'a str)>,
+    bindings: Vec<(&'a str, Ns)>,
     declared: Vec<usize>,
     /// An element written `<x/>` still owes its end.
     pending_end: bool,
@@ -80,9 +112,6 @@ fn is_name(b: u8) -> bool {
     };
     NAME[usize::from(b)]
 }
-
-/// The namespace the reserved `xml` prefix is bound to.
-const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// The most attributes one element may carry here.
 const MAX_ATTRIBUTES: usize = 12;
@@ -135,7 +164,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn resolve(&self, prefix: &str) -> Option<&'a str> {
+    fn resolve(&self, prefix: &str) -> Option<Ns> {
         self.bindings
             .iter()
             .rev()
@@ -250,7 +279,7 @@ impl<'a> Reader<'a> {
                 if value.is_empty() {
                     return None;
                 }
-                self.bindings.push(("", value));
+                self.bindings.push(("", Ns::of(value)));
             } else if let Some(p) = key.strip_prefix("xmlns:") {
                 // A bound name that the attribute match below would also
                 // see as `Name`/`mustUnderstand` is left to the general parser.
@@ -262,15 +291,15 @@ impl<'a> Reader<'a> {
                 {
                     return None;
                 }
-                self.bindings.push((p, value));
+                self.bindings.push((p, Ns::of(value)));
             }
         }
         self.declared.push(self.bindings.len() - before);
         self.open.push(name);
         let ns = match prefix {
-            "" => self.resolve(""),
+            "" => self.resolve("").unwrap_or(Ns::None),
             "xml" | "xmlns" => return None,
-            p => Some(self.resolve(p)?),
+            p => self.resolve(p)?,
         };
         let mut start = Start {
             ns,
@@ -286,12 +315,12 @@ impl<'a> Reader<'a> {
             let attr_ns = match prefix {
                 "" => None,
                 // `xml:lang` on a Locale header: the reserved prefix.
-                "xml" => Some(XML_NS),
+                "xml" => Some(Ns::Other),
                 "xmlns" => return None,
                 p => Some(self.resolve(p)?),
             };
             match local {
-                "mustUnderstand" if attr_ns == Some(names::SOAP) => {
+                "mustUnderstand" if attr_ns == Some(Ns::Soap) => {
                     start.must_understand = matches!(value.trim(), "true" | "1");
                 }
                 "Name" => start.name_attr = Some(value),
@@ -355,21 +384,21 @@ impl<'a> Reader<'a> {
                 _ => return None,
             }
         };
-        if root.local != "Envelope" || root.ns != Some(names::SOAP) {
+        if root.local != "Envelope" || root.ns != Ns::Soap {
             return None;
         }
         let mut request = Request::default();
         let (mut saw_header, mut saw_body) = (false, false);
         loop {
             match self.next()? {
-                Event::Start(s) if s.ns == Some(names::SOAP) && s.local == "Header" => {
+                Event::Start(s) if s.ns == Ns::Soap && s.local == "Header" => {
                     if saw_header {
                         return None;
                     }
                     saw_header = true;
                     self.header(&mut request)?;
                 }
-                Event::Start(s) if s.ns == Some(names::SOAP) && s.local == "Body" => {
+                Event::Start(s) if s.ns == Ns::Soap && s.local == "Body" => {
                     if saw_body {
                         return None;
                     }
@@ -400,12 +429,12 @@ impl<'a> Reader<'a> {
                 Event::Eof => return None,
             };
             let slot = match (h.ns, h.local) {
-                (Some(names::ADDRESSING), "Action") => Some(&mut request.action),
-                (Some(names::ADDRESSING), "To") => Some(&mut request.to),
-                (Some(names::ADDRESSING), "MessageID") => Some(&mut request.message_id),
-                (Some(names::WSMAN), "ResourceURI") => Some(&mut request.resource_uri),
-                (Some(names::WSMAN), "OperationTimeout") => Some(&mut request.operation_timeout),
-                (Some(names::EVENTING), "Identifier") => Some(&mut request.identifier),
+                (Ns::Addressing, "Action") => Some(&mut request.action),
+                (Ns::Addressing, "To") => Some(&mut request.to),
+                (Ns::Addressing, "MessageID") => Some(&mut request.message_id),
+                (Ns::Wsman, "ResourceURI") => Some(&mut request.resource_uri),
+                (Ns::Wsman, "OperationTimeout") => Some(&mut request.operation_timeout),
+                (Ns::Eventing, "Identifier") => Some(&mut request.identifier),
                 _ => None,
             };
             if let Some(slot) = slot {
@@ -416,18 +445,18 @@ impl<'a> Reader<'a> {
                 continue;
             }
             match (h.ns, h.local) {
-                (Some(names::WSMAN), "SelectorSet") => {
+                (Ns::Wsman, "SelectorSet") => {
                     if request.selectors.is_some() {
                         return None;
                     }
                     request.selectors = Some(self.selector_set()?);
                 }
-                (Some(names::WSMAN), "MaxEnvelopeSize") => {
+                (Ns::Wsman, "MaxEnvelopeSize") => {
                     request.max_envelope_size = Some(self.text()?.parse().ok()?);
                 }
-                (Some(names::ADDRESSING), "ReplyTo" | "FaultTo" | "From")
-                | (Some(names::WSMAN), "Locale" | "DataLocale") => self.skip()?,
-                (Some(names::TRUST), "IssuedTokens") => return None,
+                (Ns::Addressing, "ReplyTo" | "FaultTo" | "From")
+                | (Ns::Wsman, "Locale" | "DataLocale") => self.skip()?,
+                (Ns::Trust, "IssuedTokens") => return None,
                 _ if h.must_understand => return None,
                 _ => self.skip()?,
             }
@@ -474,13 +503,13 @@ impl<'a> Reader<'a> {
                 return None;
             }
             body = match (s.ns, s.local) {
-                (Some(names::IDENTITY), "Identify") => {
+                (Ns::Identity, "Identify") => {
                     self.skip()?;
                     Body::Identify
                 }
-                (Some(names::ENUMERATION), "Enumerate") => Body::Enumerate(self.enumerate()?),
-                (Some(names::ENUMERATION), "Pull") => Body::Pull(self.pull()?),
-                (Some(names::ENUMERATION), "Release") => Body::Release {
+                (Ns::Enumeration, "Enumerate") => Body::Enumerate(self.enumerate()?),
+                (Ns::Enumeration, "Pull") => Body::Pull(self.pull()?),
+                (Ns::Enumeration, "Release") => Body::Release {
                     context: self.pull()?.context,
                 },
                 _ => return None,
@@ -505,7 +534,7 @@ impl<'a> Reader<'a> {
                             _ => return None,
                         }
                     }
-                    "Filter" if s.ns == Some(names::WSMAN) => return None,
+                    "Filter" if s.ns == Ns::Wsman => return None,
                     _ => self.skip()?,
                 },
                 Event::Text(_) => {}
