@@ -166,7 +166,11 @@ impl hyper::body::Body for Pieces {
         mut self: std::pin::Pin<&mut Self>,
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        std::task::Poll::Ready(self.0.pop().map(|piece| Ok(hyper::body::Frame::data(piece))))
+        std::task::Poll::Ready(
+            self.0
+                .pop()
+                .map(|piece| Ok(hyper::body::Frame::data(piece))),
+        )
     }
 }
 

@@ -691,13 +691,16 @@ mod tests {
                 );
                 for round in 0..2 {
                     // Fresh engines, so both answers carry MessageID 1.
-                    let direct = handle(&d, &WsmanState::default(), &Caller::Admin, plain.as_bytes());
-                    let built = handle(&d, &WsmanState::default(), &Caller::Admin, keyed.as_bytes());
+                    let direct =
+                        handle(&d, &WsmanState::default(), &Caller::Admin, plain.as_bytes());
+                    let built =
+                        handle(&d, &WsmanState::default(), &Caller::Admin, keyed.as_bytes());
                     assert!(direct.fault.is_none(), "{name} on {}", firmware.name);
                     assert_eq!(direct.xml, built.xml, "{name} on {}", firmware.name);
                     compared += 1;
                     if round == 0 && name == "AMT_GeneralSettings" {
-                        let changed = handle(&d, &WsmanState::default(), &Caller::Admin, put.as_bytes());
+                        let changed =
+                            handle(&d, &WsmanState::default(), &Caller::Admin, put.as_bytes());
                         assert!(changed.fault.is_none(), "{}", changed.xml);
                         assert!(changed.xml.contains("box-7"));
                     }

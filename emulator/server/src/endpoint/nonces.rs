@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::time::Instant;
 
-use amtemu_wire::digest::{expected_response_hex, same_digest};
 pub use amtemu_wire::digest::{Credentials, challenge, expected_response, parse_authorization};
+use amtemu_wire::digest::{expected_response_hex, same_digest};
 
 /// How long a nonce is accepted; after that a correct response gets a new
 /// challenge with `stale="true"` and clients retry without asking the user.

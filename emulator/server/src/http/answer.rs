@@ -173,7 +173,9 @@ mod tests {
 
     #[test]
     fn status_lines_and_chunk_sizes_match_formatting_them() {
-        for len in [0, 1, 0xF, 0x10, 0x2FA, 0xFFF, 0x1000, 0xFFFF, 0x10000, 0x123456] {
+        for len in [
+            0, 1, 0xF, 0x10, 0x2FA, 0xFFF, 0x1000, 0xFFFF, 0x10000, 0x123456,
+        ] {
             let mut out = Vec::new();
             push_chunk_size(&mut out, len);
             assert_eq!(out, format!("{len:04X}\r\n").into_bytes());

@@ -125,10 +125,7 @@ fn general_settings_props(device: &Device, g: &GeneralSettings, sink: &mut dyn P
     sink.boolean("PingResponseEnabled", g.ping_response_enabled);
     sink.int("PowerSource", 0);
     if has_ipv6 {
-        sink.int(
-            "PreferredAddressFamily",
-            g.preferred_address_family.into(),
-        );
+        sink.int("PreferredAddressFamily", g.preferred_address_family.into());
     }
     sink.int(
         "PresenceNotificationInterval",
@@ -138,10 +135,7 @@ fn general_settings_props(device: &Device, g: &GeneralSettings, sink: &mut dyn P
     sink.boolean("RmcpPingResponseEnabled", g.rmcp_ping_response_enabled);
     sink.boolean("SharedFQDN", g.shared_fqdn);
     if has_ipv6 {
-        sink.int(
-            "ThunderboltDockEnabled",
-            g.thunderbolt_dock_enabled.into(),
-        );
+        sink.int("ThunderboltDockEnabled", g.thunderbolt_dock_enabled.into());
     }
     sink.boolean("WsmanOnlyMode", g.wsman_only_mode);
 }

@@ -120,7 +120,9 @@ const MAX_ATTRIBUTES: usize = 12;
 /// not at either end): its prefix ("" for none) and local part.
 fn split_name(name: &str) -> Option<(&str, &str)> {
     match name.split_once(':') {
-        Some((prefix, local)) if !prefix.is_empty() && !local.is_empty() && !local.contains(':') => {
+        Some((prefix, local))
+            if !prefix.is_empty() && !local.is_empty() && !local.contains(':') =>
+        {
             Some((prefix, local))
         }
         Some(_) => None,
@@ -149,7 +151,10 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let end = rest.find("?>")?;
-            if rest[..end].bytes().any(|b| matches!(b, b'<' | b'&' | b'\r')) {
+            if rest[..end]
+                .bytes()
+                .any(|b| matches!(b, b'<' | b'&' | b'\r'))
+            {
                 return None;
             }
             at = "<?xml".len() + end + 2;

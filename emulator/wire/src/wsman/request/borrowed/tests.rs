@@ -80,7 +80,10 @@ fn reads_the_gets_and_enumerations_consoles_send() {
     assert_eq!(
         r.selectors,
         Some(vec![
-            ("InstanceID".into(), SelectorValue::Text("Intel(r) AMT".into())),
+            (
+                "InstanceID".into(),
+                SelectorValue::Text("Intel(r) AMT".into())
+            ),
             ("Other".into(), SelectorValue::Text("bc".into())),
         ])
     );
@@ -163,8 +166,16 @@ fn envelope() -> impl Strategy<Value = String> {
         Just("<N:Release><N:EnumerationContext>ctx</N:EnumerationContext></N:Release>".to_string()),
         Just("<N:Pull><N:MaxElements>1</N:MaxElements></N:Pull>".to_string()),
     ];
-    (prefix.clone(), prefix, space, headers, body, must, any::<bool>()).prop_map(
-        |(soap, wsman, sp, headers, body, m, decl)| {
+    (
+        prefix.clone(),
+        prefix,
+        space,
+        headers,
+        body,
+        must,
+        any::<bool>(),
+    )
+        .prop_map(|(soap, wsman, sp, headers, body, m, decl)| {
             let p = |prefix: &str| {
                 if prefix.is_empty() {
                     String::new()
@@ -188,8 +199,16 @@ fn envelope() -> impl Strategy<Value = String> {
             out.push_str(&format!(
                 "<{e}Envelope{}{}{}{}{}>{sp}<{e}Header>",
                 xmlns(soap, names::SOAP),
-                if soap == "s" { String::new() } else { xmlns("s", names::SOAP) },
-                if wsman == soap { String::new() } else { xmlns(wsman, names::WSMAN) },
+                if soap == "s" {
+                    String::new()
+                } else {
+                    xmlns("s", names::SOAP)
+                },
+                if wsman == soap {
+                    String::new()
+                } else {
+                    xmlns(wsman, names::WSMAN)
+                },
                 xmlns("A", names::ADDRESSING),
                 xmlns("N", names::ENUMERATION),
             ));
@@ -197,10 +216,12 @@ fn envelope() -> impl Strategy<Value = String> {
                 out.push_str(sp);
                 out.push_str(&h.replace("{m}", m).replace("W:", &w));
             }
-            out.push_str(&format!("{sp}</{e}Header>{sp}<{e}Body>{}</{e}Body>{sp}</{e}Envelope>{sp}", body.replace("W:", &w)));
+            out.push_str(&format!(
+                "{sp}</{e}Header>{sp}<{e}Body>{}</{e}Body>{sp}</{e}Envelope>{sp}",
+                body.replace("W:", &w)
+            ));
             out
-        },
-    )
+        })
 }
 
 proptest! {
