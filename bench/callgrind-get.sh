@@ -57,6 +57,10 @@ gets_of() { # amtemu-load --json output
     tail -1 "$1" | python3 -c 'import json,sys; print(sum(r["ok"] for r in json.load(sys.stdin)["runs"]))'
 }
 
+# The generator drives the baseline as `--baseline` does (Authorization
+# computed and sent although the baseline checks nothing).
+as() { [ "$1" = hyper ] && echo --as-baseline || true; }
+
 # measure LABEL IP PORT -- SERVER COMMAND...
 measure_server() {
     local label=$1 ip=$2 p=$3; shift 4
@@ -65,10 +69,10 @@ measure_server() {
     local pid=$!
     pids+=("$pid")
     wait_port "$ip" "$p"
-    "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds 1 --concurrency "$conc" >/dev/null
+    "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds 1 --concurrency "$conc" $(as "$label") >/dev/null
     callgrind_control -i on "$pid" >/dev/null 2>&1
     "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds "$secs" \
-        --concurrency "$conc" --json >"$dir/$label.load"
+        --concurrency "$conc" $(as "$label") --json >"$dir/$label.load"
     callgrind_control -d "$pid" >/dev/null 2>&1
     # The dump is written by the server's own thread: wait for its totals.
     for _ in $(seq 1 100); do
@@ -86,10 +90,10 @@ measure_server() {
 # measure_client LABEL IP PORT: the generator under callgrind, the server native.
 measure_client() {
     local label=$1 ip=$2 p=$3
-    "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds 0.5 --concurrency "$conc" >/dev/null
+    "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds 0.5 --concurrency "$conc" $(as "$label") >/dev/null
     valgrind --tool=callgrind --callgrind-out-file="$dir/client-$label.cg" \
         "$bin/amtemu-load" get --first "$ip" --port "$p" --seconds "$secs" \
-        --concurrency "$conc" --json >"$dir/client-$label.load" 2>"$dir/client-$label.log"
+        --concurrency "$conc" $(as "$label") --json >"$dir/client-$label.load" 2>"$dir/client-$label.log"
     local ir gets
     ir=$(total_ir "$dir/client-$label.cg")
     gets=$(gets_of "$dir/client-$label.load")
