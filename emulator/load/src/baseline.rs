@@ -3,7 +3,9 @@
 //! the same libraries manage without any emulation.
 //!
 //! - a bare hyper HTTP/1.1 server answering every request with a fixed body
-//!   of the size amtemu's answer has;
+//!   of the size amtemu's answer has, in the same shape (the same headers,
+//!   chunked in firmware-sized pieces), so the generator reads the same
+//!   lines and chunks from both and spends the same work on each;
 //! - the same behind rustls, with an RSA 2048 key as devices have;
 //! - the same behind OpenSSL, serving a firmware row's versions and suites
 //!   exactly as a device of that row does (amtemu's OpenSSL backend).
@@ -12,7 +14,6 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use amtemu_model::device::firmware::Firmware;
+use amtemu_server::http::answer::CHUNK;
 
 /// Which baseline to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -56,6 +58,9 @@ pub async fn serve(
     firmware: &'static Firmware,
 ) -> anyhow::Result<()> {
     let body = Bytes::from(vec![b'x'; body_len]);
+    // The Server header a device of this row sends (one string for the
+    // life of the baseline process).
+    let server: &'static str = Box::leak(firmware.server_banner().into_boxed_str());
     let tls = match kind {
         Kind::Http => None,
         Kind::Tls => Some(Acceptor::Rustls(TlsAcceptor::from(rsa_server_config()?))),
@@ -82,10 +87,10 @@ pub async fn serve(
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
-                None => answer(stream, body).await,
+                None => answer(stream, body, server).await,
                 Some(Acceptor::Rustls(acceptor)) => {
                     if let Ok(stream) = acceptor.accept(stream).await {
-                        answer(stream, body).await;
+                        answer(stream, body, server).await;
                     }
                 }
                 Some(Acceptor::OpenSsl(context)) => {
@@ -96,7 +101,7 @@ pub async fn serve(
                         return;
                     };
                     if std::pin::Pin::new(&mut stream).accept().await.is_ok() {
-                        answer(stream, body).await;
+                        answer(stream, body, server).await;
                     }
                 }
             }
@@ -110,18 +115,63 @@ enum Acceptor {
     OpenSsl(openssl::ssl::SslContext),
 }
 
-async fn answer<IO>(io: IO, body: Bytes)
+async fn answer<IO>(io: IO, body: Bytes, server: &'static str)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |_req: Request<hyper::body::Incoming>| {
-        let body = body.clone();
-        async move { Ok::<_, Infallible>(Response::new(Full::new(body))) }
+        let pieces = Pieces::of(&body);
+        async move {
+            // amtemu's SOAP headers (hyper adds Date and, for a body of
+            // unannounced length, Transfer-Encoding: chunked).
+            let response = Response::builder()
+                .header("Server", server)
+                .header("X-Frame-Options", "DENY")
+                .header("Content-Type", "application/soap+xml; charset=UTF-8")
+                .body(pieces)
+                .unwrap_or_else(|_| Response::new(Pieces(Vec::new())));
+            Ok::<_, Infallible>(response)
+        }
     });
     let _ = http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(io), service)
         .await;
+}
+
+/// A body in the pieces firmware writes (0x2FA bytes) with no length
+/// announced, so hyper sends it chunked as amtemu does.
+struct Pieces(Vec<Bytes>);
+
+impl Pieces {
+    fn of(body: &Bytes) -> Pieces {
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        while at < body.len() {
+            let end = (at + CHUNK).min(body.len());
+            pieces.push(body.slice(at..end));
+            at = end;
+        }
+        // Handed out from the end.
+        pieces.reverse();
+        Pieces(pieces)
+    }
+}
+
+impl hyper::body::Body for Pieces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(
+            self.0
+                .pop()
+                .map(|piece| Ok(hyper::body::Frame::data(piece))),
+        )
+    }
 }
 
 /// A server configuration with a fresh self-signed RSA 2048 certificate:

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use openssl::ssl::{SslConnector, SslMethod, SslSessionCacheMode, SslVerifyMode, SslVersion};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::digest::DigestSession;
@@ -172,10 +172,23 @@ async fn read_response<R: AsyncRead + Unpin>(
     Ok(response)
 }
 
-async fn skip<R: AsyncRead + Unpin>(conn: &mut BufReader<R>, n: usize) -> Result<(), ClientError> {
-    let copied = tokio::io::copy(&mut conn.take(n as u64), &mut tokio::io::sink()).await?;
-    if copied as usize != n {
-        return Err(ClientError::Malformed("body cut short"));
+/// Drops `n` bytes of body from the connection's own buffer. (It used
+/// `tokio::io::copy` into a sink, which allocates and zeroes an 8 KiB buffer
+/// per call: once per body against hyper's one-piece answer but once per
+/// chunk against amtemu's chunked ones, so the generator itself spent three
+/// times the instructions on each amtemu Get.)
+async fn skip<R: AsyncRead + Unpin>(
+    conn: &mut BufReader<R>,
+    mut n: usize,
+) -> Result<(), ClientError> {
+    while n > 0 {
+        let available = conn.fill_buf().await?.len();
+        if available == 0 {
+            return Err(ClientError::Malformed("body cut short"));
+        }
+        let take = available.min(n);
+        conn.consume(take);
+        n -= take;
     }
     Ok(())
 }

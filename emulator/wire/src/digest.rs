@@ -97,7 +97,8 @@ pub fn parse_authorization(header: &str) -> Option<Credentials> {
     Some(creds)
 }
 
-fn md5_hex(parts: &[&[u8]]) -> String {
+/// MD5 of the parts joined by colons, in lower-case hex.
+fn md5_hex(parts: &[&[u8]]) -> [u8; 32] {
     let mut h = Md5::new();
     for (i, p) in parts.iter().enumerate() {
         if i > 0 {
@@ -105,7 +106,7 @@ fn md5_hex(parts: &[&[u8]]) -> String {
         }
         h.update(p);
     }
-    crate::hex::hex_lower(&h.finalize())
+    crate::hex::md5_hex_lower(&h.finalize().into())
 }
 
 /// The response a client with the right password computes.
@@ -115,14 +116,22 @@ pub fn expected_response(
     method: &str,
     body: &[u8],
 ) -> Option<String> {
+    expected_response_hex(creds, ha1, method, body)
+        .map(|hex| hex.iter().map(|b| char::from(*b)).collect())
+}
+
+/// [`expected_response`] as hex bytes on the stack: what a server
+/// compares each request's response with, without allocating.
+pub fn expected_response_hex(
+    creds: &Credentials,
+    ha1: &str,
+    method: &str,
+    body: &[u8],
+) -> Option<[u8; 32]> {
     let ha2 = match creds.qop.as_deref() {
         Some("auth-int") => {
             let body_hash = md5_hex(&[body]);
-            md5_hex(&[
-                method.as_bytes(),
-                creds.uri.as_bytes(),
-                body_hash.as_bytes(),
-            ])
+            md5_hex(&[method.as_bytes(), creds.uri.as_bytes(), &body_hash])
         }
         Some("auth") | None => md5_hex(&[method.as_bytes(), creds.uri.as_bytes()]),
         Some(_) => return None,
@@ -134,9 +143,9 @@ pub fn expected_response(
             creds.nc.as_deref()?.as_bytes(),
             creds.cnonce.as_deref()?.as_bytes(),
             qop.as_bytes(),
-            ha2.as_bytes(),
+            &ha2,
         ]),
-        None => md5_hex(&[ha1.as_bytes(), creds.nonce.as_bytes(), ha2.as_bytes()]),
+        None => md5_hex(&[ha1.as_bytes(), creds.nonce.as_bytes(), &ha2]),
     })
 }
 

@@ -87,11 +87,11 @@ pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8])
         }
     };
     let (class, operation) = labels(device, &request);
-    let relates_to = request.message_id.clone().unwrap_or_else(|| "0".into());
+    let relates_to = request.message_id.as_deref().unwrap_or("0");
     let reply = match respond(device, state, caller, &request) {
         Ok(xml) => match request.max_envelope_size {
             Some(max) if xml.len() as u64 > max => {
-                fault_reply(state, &relates_to, Fault::EncodingLimit)
+                fault_reply(state, relates_to, Fault::EncodingLimit)
             }
             _ => Reply {
                 xml,
@@ -108,7 +108,7 @@ pub fn handle(device: &Device, state: &WsmanState, caller: &Caller, body: &[u8])
                 %fault,
                 "WS-Man fault"
             );
-            fault_reply(state, &relates_to, fault)
+            fault_reply(state, relates_to, fault)
         }
     };
     Reply {
@@ -193,6 +193,17 @@ fn respond(
     match action {
         names::ACTION_GET => {
             read()?;
+            if let Some(write) = class.write_single
+                && req.selectors.as_ref().is_none_or(Vec::is_empty)
+            {
+                return Ok(writer::single_instance_response(
+                    &header("http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse"),
+                    class.name,
+                    &class_ns,
+                    class.common,
+                    |sink| write(device, sink),
+                ));
+            }
             let instance = select(device, class, req)?;
             // A Get on a base class answers with the subclass instance, in
             // the subclass's namespace.
@@ -640,6 +651,63 @@ mod tests {
             handle(&d, &state, &hardware, unknown.as_bytes()).fault,
             Some(Fault::ActionNotSupported)
         );
+    }
+
+    /// A Get without selectors of a class that writes its instance
+    /// straight from device state answers, byte for byte, what the same Get
+    /// naming the instance by its keys answers (built as an instance and
+    /// written by the general writer): on every firmware row, before and
+    /// after its settings change.
+    #[test]
+    fn instances_written_straight_from_state_match_the_built_ones() {
+        use amtemu_model::device::firmware::Firmware;
+        let uri = names::class_uri("AMT_GeneralSettings");
+        let put = format!(
+            r#"<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"><Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Put</a:Action><w:ResourceURI>{uri}</w:ResourceURI><a:MessageID>3</a:MessageID></Header><Body><g:AMT_GeneralSettings xmlns:g="{uri}"><g:HostName>box-7</g:HostName><g:DomainName>lab.example</g:DomainName><g:SharedFQDN>false</g:SharedFQDN><g:PingResponseEnabled>false</g:PingResponseEnabled><g:DDNSTTL>77</g:DDNSTTL></g:AMT_GeneralSettings></Body></Envelope>"#
+        );
+        let mut compared = 0;
+        for firmware in Firmware::all() {
+            let d = device(firmware.name);
+            for name in classes::all_names() {
+                let Some(class) = classes::lookup(name, d.firmware) else {
+                    continue;
+                };
+                if class.write_single.is_none() {
+                    continue;
+                }
+                let instance = (class.instances)(&d).remove(0);
+                let selectors: String = class
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        let value = instance.get(k).and_then(Value::to_text).unwrap_or_default();
+                        format!(r#"<w:Selector Name="{k}">{value}</w:Selector>"#)
+                    })
+                    .collect();
+                let plain = get(name);
+                let keyed = plain.replace(
+                    "</Header>",
+                    &format!("<w:SelectorSet>{selectors}</w:SelectorSet></Header>"),
+                );
+                for round in 0..2 {
+                    // Fresh engines, so both answers carry MessageID 1.
+                    let direct =
+                        handle(&d, &WsmanState::default(), &Caller::Admin, plain.as_bytes());
+                    let built =
+                        handle(&d, &WsmanState::default(), &Caller::Admin, keyed.as_bytes());
+                    assert!(direct.fault.is_none(), "{name} on {}", firmware.name);
+                    assert_eq!(direct.xml, built.xml, "{name} on {}", firmware.name);
+                    compared += 1;
+                    if round == 0 && name == "AMT_GeneralSettings" {
+                        let changed =
+                            handle(&d, &WsmanState::default(), &Caller::Admin, put.as_bytes());
+                        assert!(changed.fault.is_none(), "{}", changed.xml);
+                        assert!(changed.xml.contains("box-7"));
+                    }
+                }
+            }
+        }
+        assert!(compared >= 2 * 10, "only {compared} answers compared");
     }
 
     proptest! {

@@ -495,7 +495,7 @@ impl Device {
             event: event.id.event,
             initiator,
             time: now,
-            address: actor.and_then(|a| a.address),
+            address: actor.and_then(|a| a.address).map(|ip| ip.to_string()),
             extended: event.extended,
         };
         s.nvram.audit_log.record(record, now) == Ok(true)
@@ -510,8 +510,9 @@ impl Device {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
     pub caller: Caller,
-    /// The client's IPv4 address, when known.
-    pub address: Option<String>,
+    /// The client's address, when known; written out only when a record
+    /// is made (most requests make none).
+    pub address: Option<std::net::IpAddr>,
 }
 
 thread_local! {

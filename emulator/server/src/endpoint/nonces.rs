@@ -9,8 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::time::Instant;
 
-use amtemu_wire::digest::same_digest;
 pub use amtemu_wire::digest::{Credentials, challenge, expected_response, parse_authorization};
+use amtemu_wire::digest::{expected_response_hex, same_digest};
 
 /// How long a nonce is accepted; after that a correct response gets a new
 /// challenge with `stale="true"` and clients retry without asking the user.
@@ -106,10 +106,12 @@ impl Nonces {
         {
             return Verdict::Rejected;
         }
-        let Some(expected) = expected_response(creds, ha1, method, body) else {
+        let Some(expected) = expected_response_hex(creds, ha1, method, body) else {
             return Verdict::Rejected;
         };
-        if !same_digest(&expected, &creds.response) {
+        // Hex digits are ASCII, so the bytes are a str.
+        let expected = std::str::from_utf8(&expected).unwrap_or_default();
+        if !same_digest(expected, &creds.response) {
             return Verdict::Rejected;
         }
         let nc = match creds.nc.as_deref() {

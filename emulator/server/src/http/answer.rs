@@ -5,6 +5,8 @@
 //! clients that parse HTTP themselves notice (see `docs/ARCHITECTURE.md`).
 //! So an [`Answer`] lists its headers exactly as they go out.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 /// Real firmware writes chunks of at most 0x2FA bytes.
@@ -24,7 +26,9 @@ pub enum Framing {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
+    /// Values the server writes the same every time (`DENY`, the content
+    /// type) are borrowed, not copied per answer.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Bytes,
     pub framing: Framing,
 }
@@ -33,14 +37,14 @@ impl Answer {
     pub fn new(status: u16, framing: Framing, body: impl Into<Bytes>) -> Answer {
         Answer {
             status,
-            headers: Vec::new(),
+            headers: Vec::with_capacity(6),
             body: body.into(),
             framing,
         }
     }
 
     /// Adds a header after those already there.
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Answer {
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Answer {
         self.headers.push((name, value.into()));
         self
     }
@@ -55,15 +59,30 @@ impl Answer {
 
     /// The bytes on the wire.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + self.body.len() + self.body.len() / CHUNK * 8);
-        out.extend_from_slice(
-            format!("HTTP/1.1 {} {}\r\n", self.status, reason(self.status)).as_bytes(),
-        );
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the bytes on the wire to `out` (a connection reuses one
+    /// buffer for all its answers and sends each with one write).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        out.reserve(256 + self.body.len() + self.body.len() / CHUNK * 8);
+        out.extend_from_slice(b"HTTP/1.1 ");
+        push_decimal(out, self.status.into());
+        out.push(b' ');
+        out.extend_from_slice(reason(self.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             // A value never ends the header early, whatever it was made of.
-            out.extend(value.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+            let value = value.as_bytes();
+            if value.iter().any(|b| *b == b'\r' || *b == b'\n') {
+                out.extend(value.iter().filter(|b| **b != b'\r' && **b != b'\n'));
+            } else {
+                out.extend_from_slice(value);
+            }
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
@@ -71,15 +90,45 @@ impl Answer {
             Framing::Plain => out.extend_from_slice(&self.body),
             Framing::Chunked => {
                 for chunk in self.body.chunks(CHUNK) {
-                    out.extend_from_slice(format!("{:04X}\r\n", chunk.len()).as_bytes());
+                    push_chunk_size(out, chunk.len());
                     out.extend_from_slice(chunk);
                     out.extend_from_slice(b"\r\n");
                 }
                 out.extend_from_slice(b"0\r\n\r\n");
             }
         }
-        out
     }
+}
+
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+/// A chunk size line as firmware writes it: at least four upper-case hex
+/// digits (`02FA`).
+fn push_chunk_size(out: &mut Vec<u8>, len: usize) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut n = len;
+    while n > 0 || digits.len() - at < 4 {
+        at -= 1;
+        digits[at] = HEX[n & 0xF];
+        n >>= 4;
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The reason phrase firmware writes for a status.
@@ -120,6 +169,25 @@ mod tests {
         );
         assert_eq!(wire, expected);
         assert!(!a.closes());
+    }
+
+    #[test]
+    fn status_lines_and_chunk_sizes_match_formatting_them() {
+        for len in [
+            0, 1, 0xF, 0x10, 0x2FA, 0xFFF, 0x1000, 0xFFFF, 0x10000, 0x123456,
+        ] {
+            let mut out = Vec::new();
+            push_chunk_size(&mut out, len);
+            assert_eq!(out, format!("{len:04X}\r\n").into_bytes());
+        }
+        for n in [0u64, 7, 10, 200, 401, 65535, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        let mut out = b"kept".to_vec();
+        Answer::new(404, Framing::Plain, "x").encode_into(&mut out);
+        assert_eq!(out, b"keptHTTP/1.1 404 Not Found\r\n\r\nx");
     }
 
     #[test]

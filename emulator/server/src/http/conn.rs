@@ -42,6 +42,9 @@ where
     F: Future<Output = Answer>,
 {
     let mut buf = BytesMut::with_capacity(8 * 1024);
+    // Each answer is encoded here and sent with one write; the buffer
+    // lives as long as the connection.
+    let mut out = Vec::with_capacity(4 * 1024);
     loop {
         let head = match tokio::time::timeout(HEAD_DEADLINE, read_head(&mut io, &mut buf)).await {
             Err(_) => {
@@ -70,8 +73,18 @@ where
         if needs_body && head.expects_continue() {
             io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
         }
+        // A body that came with its head (the usual case) is taken without
+        // arming the deadline's timer: reading it cannot wait.
+        let arrived = matches!(framing, BodyFraming::Length(n) if buf.len() as u64 >= n);
         let read = read_body(&mut io, &mut buf, framing, body_limit);
-        let body = match tokio::time::timeout(body_deadline, read).await {
+        let read = async {
+            if arrived {
+                Ok(read.await)
+            } else {
+                tokio::time::timeout(body_deadline, read).await
+            }
+        };
+        let body = match read.await {
             Ok(Ok(body)) => body,
             Ok(Err(BodyError::Io(e))) => return Err(e),
             Ok(Err(BodyError::Malformed)) => {
@@ -93,7 +106,9 @@ where
         let too_large = matches!(body, Body::TooLarge);
         let client_closes = head.wants_close();
         let answer = route(head, body).await;
-        io.write_all(&answer.encode()).await?;
+        out.clear();
+        answer.encode_into(&mut out);
+        io.write_all(&out).await?;
         io.flush().await?;
         // After a body too large to read, the rest of it is still on the
         // wire: the connection cannot go on.

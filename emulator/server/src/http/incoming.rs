@@ -73,10 +73,14 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Malformed> {
                     .headers
                     .iter()
                     .map(|h| {
-                        (
-                            h.name.to_string(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
+                        // Values are nearly always ASCII: checking that is
+                        // cheaper than the lossy conversion, which is only
+                        // needed when the check fails.
+                        let value = match std::str::from_utf8(h.value) {
+                            Ok(text) => text.to_owned(),
+                            Err(_) => String::from_utf8_lossy(h.value).into_owned(),
+                        };
+                        (h.name.to_string(), value)
                     })
                     .collect(),
             };

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::endpoint::Endpoint;
 use crate::endpoint::nonces::Verdict;
 use crate::metrics::METRICS;
+use amtemu_model::device::firmware::Firmware;
 use amtemu_model::device::identity::hex_lower;
 use amtemu_model::device::users::{Caller, NetworkLogin};
 use amtemu_wire::digest::{self, Credentials};
@@ -187,7 +188,7 @@ fn wsman_answer(
             // Audit records made while handling name this caller and, over
             // the network, where it called from.
             let address = match interface {
-                Interface::Network => Some(peer.ip().to_string()),
+                Interface::Network => Some(peer.ip()),
                 Interface::Local => None,
             };
             let actor = amtemu_model::device::audit::Actor {
@@ -302,12 +303,14 @@ fn check_credentials(
         tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: no such network user");
         return Err(Verdict::Rejected);
     };
-    let ha1 = hex_lower(&account.ha1);
+    // The stored HA1 in hex, on the stack (every request needs it).
+    let ha1_hex = amtemu_wire::hex::md5_hex_lower(&account.ha1);
+    let ha1 = std::str::from_utf8(&ha1_hex).unwrap_or_default();
     // A response that does not match the account's password is a failed
     // guess; one that matches but is refused (stale or unknown nonce,
     // replayed count) is not.
     let wrong_password = || {
-        digest::expected_response(&creds, &ha1, method, body)
+        digest::expected_response(&creds, ha1, method, body)
             .is_some_and(|expected| !expected.eq_ignore_ascii_case(&creds.response))
     };
     let fail = |why: &str| {
@@ -331,7 +334,7 @@ fn check_credentials(
     let verdict = endpoint
         .http
         .nonces()
-        .verify(&creds, realm, Some(&ha1), method, body, now);
+        .verify(&creds, realm, Some(ha1), method, body, now);
     match verdict {
         // An injected fault: the right password meets an expired nonce.
         Verdict::Accepted if endpoint.faults.get().stale_nonces => Err(Verdict::Stale),
@@ -356,12 +359,40 @@ fn user_login(endpoint: &Endpoint, creds: &Credentials, now: Instant) -> Option<
     endpoint.device.network_login(&creds.username, now)
 }
 
-fn server(endpoint: &Endpoint) -> String {
-    endpoint.device.firmware.server_banner()
+/// The Server header of a device's firmware row. Rows are a fixed table,
+/// so each banner is formatted once and kept for the life of the process
+/// rather than formatted for every answer.
+fn server(endpoint: &Endpoint) -> &'static str {
+    use std::sync::Mutex;
+    type Banners = Vec<(&'static Firmware, &'static str)>;
+    static BANNERS: Mutex<Banners> = Mutex::new(Vec::new());
+    let firmware = endpoint.device.firmware;
+    let mut banners = BANNERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, banner)) = banners.iter().find(|(f, _)| std::ptr::eq(*f, firmware)) {
+        return banner;
+    }
+    let banner: &'static str = Box::leak(firmware.server_banner().into_boxed_str());
+    banners.push((firmware, banner));
+    banner
 }
 
+/// The Date header, formatted once a second per thread (it only has
+/// second resolution).
 fn date() -> String {
-    httpdate::fmt_http_date(std::time::SystemTime::now())
+    use std::cell::RefCell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != second {
+            *at = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        text.clone()
+    })
 }
 
 /// 401 in AMT's layout (captured from 11.8): challenge, HTML body with a

@@ -185,6 +185,32 @@ pub struct Instance {
     pub props: BTreeMap<String, Value>,
 }
 
+/// Where a class's scalar properties go, one call each: into an
+/// [`Instance`], or straight into the response being written
+/// ([`crate::wsman::writer::single_instance_response`]), so a class that
+/// gives its properties this way has one description for both.
+/// Properties must come in name order (the order AMT writes them in and
+/// an instance keeps them in).
+pub trait PropertySink {
+    fn text(&mut self, name: &'static str, value: &str);
+    fn int(&mut self, name: &'static str, value: i64);
+    fn boolean(&mut self, name: &'static str, value: bool);
+}
+
+impl PropertySink for Instance {
+    fn text(&mut self, name: &'static str, value: &str) {
+        self.set(name, value);
+    }
+
+    fn int(&mut self, name: &'static str, value: i64) {
+        self.set(name, value);
+    }
+
+    fn boolean(&mut self, name: &'static str, value: bool) {
+        self.set(name, value);
+    }
+}
+
 impl Instance {
     pub fn new(class: impl Into<String>) -> Instance {
         Instance {

@@ -3,11 +3,11 @@
 
 use super::{Access, CLASS, Class, managed_system_epr, put_bool, put_checked, put_uint};
 use amtemu_model::device::users::realm;
-use amtemu_model::device::{Device, GeneralSettingsRefusal};
+use amtemu_model::device::{Device, GeneralSettings, GeneralSettingsRefusal};
 use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
-use amtemu_wire::wsman::value::{Epr, Instance};
+use amtemu_wire::wsman::value::{Epr, Instance, PropertySink};
 
 pub static CLASSES: &[Class] = &[
     Class {
@@ -21,6 +21,7 @@ pub static CLASSES: &[Class] = &[
         name: "AMT_GeneralSettings",
         keys: &["InstanceID"],
         instances: general_settings,
+        write_single: Some(write_general_settings),
         put: Some(put_general_settings),
         read: Access::GENERAL_INFO,
         write: Access::ADMIN,
@@ -81,45 +82,62 @@ fn software_identities(device: &Device) -> Vec<Instance> {
 }
 
 fn general_settings(device: &Device) -> Vec<Instance> {
-    let realm = device.identity.digest_realm.clone();
-    let has_ipv6 = device.firmware.has(amtemu_model::device::Feature::Ipv6);
-    let g = device.general_settings();
-    let mut i = Instance::new("AMT_GeneralSettings")
-        .with("AMTNetworkEnabled", 1)
-        .with(
-            "DDNSPeriodicUpdateInterval",
-            g.ddns_periodic_update_interval,
-        )
-        .with("DDNSTTL", g.ddns_ttl)
-        .with(
-            "DDNSUpdateByDHCPServerEnabled",
-            g.ddns_update_by_dhcp_server_enabled,
-        )
-        .with("DDNSUpdateEnabled", g.ddns_update_enabled)
-        .with("DigestRealm", realm)
-        .with("DomainName", g.domain_name.as_str())
-        .with("ElementName", "Intel(r) AMT: General Settings")
-        .with("HostName", g.host_name.as_str())
-        .with("HostOSFQDN", g.host_os_fqdn.as_str())
-        .with("IdleWakeTimeout", g.idle_wake_timeout)
-        .with("InstanceID", "Intel(r) AMT: General Settings")
-        .with("NetworkInterfaceEnabled", g.network_interface_enabled)
-        .with("PingResponseEnabled", g.ping_response_enabled)
-        .with("PowerSource", 0)
-        .with(
-            "PresenceNotificationInterval",
-            g.presence_notification_interval,
-        )
-        .with("PrivacyLevel", g.privacy_level)
-        .with("RmcpPingResponseEnabled", g.rmcp_ping_response_enabled)
-        .with("SharedFQDN", g.shared_fqdn)
-        .with("WsmanOnlyMode", g.wsman_only_mode);
-    if has_ipv6 {
-        i.set("DHCPv6ConfigurationTimeout", g.dhcpv6_configuration_timeout);
-        i.set("PreferredAddressFamily", g.preferred_address_family);
-        i.set("ThunderboltDockEnabled", g.thunderbolt_dock_enabled);
-    }
+    let mut i = Instance::new("AMT_GeneralSettings");
+    general_settings_props(device, &device.general_settings(), &mut i);
     vec![i]
+}
+
+/// A Get's answer written from the settings where they are kept, under
+/// the device's lock for as long as writing them takes.
+fn write_general_settings(device: &Device, sink: &mut dyn PropertySink) {
+    device.with_state(|s| general_settings_props(device, &s.nvram.general, sink));
+}
+
+/// The instance's properties, in name order. (Only the device's identity
+/// and firmware are read besides `g`: this runs under the state lock.)
+fn general_settings_props(device: &Device, g: &GeneralSettings, sink: &mut dyn PropertySink) {
+    let has_ipv6 = device.firmware.has(amtemu_model::device::Feature::Ipv6);
+    sink.int("AMTNetworkEnabled", 1);
+    sink.int(
+        "DDNSPeriodicUpdateInterval",
+        g.ddns_periodic_update_interval.into(),
+    );
+    sink.int("DDNSTTL", g.ddns_ttl.into());
+    sink.boolean(
+        "DDNSUpdateByDHCPServerEnabled",
+        g.ddns_update_by_dhcp_server_enabled,
+    );
+    sink.boolean("DDNSUpdateEnabled", g.ddns_update_enabled);
+    if has_ipv6 {
+        sink.int(
+            "DHCPv6ConfigurationTimeout",
+            g.dhcpv6_configuration_timeout.into(),
+        );
+    }
+    sink.text("DigestRealm", &device.identity.digest_realm);
+    sink.text("DomainName", g.domain_name.as_str());
+    sink.text("ElementName", "Intel(r) AMT: General Settings");
+    sink.text("HostName", g.host_name.as_str());
+    sink.text("HostOSFQDN", g.host_os_fqdn.as_str());
+    sink.int("IdleWakeTimeout", g.idle_wake_timeout.into());
+    sink.text("InstanceID", "Intel(r) AMT: General Settings");
+    sink.boolean("NetworkInterfaceEnabled", g.network_interface_enabled);
+    sink.boolean("PingResponseEnabled", g.ping_response_enabled);
+    sink.int("PowerSource", 0);
+    if has_ipv6 {
+        sink.int("PreferredAddressFamily", g.preferred_address_family.into());
+    }
+    sink.int(
+        "PresenceNotificationInterval",
+        g.presence_notification_interval.into(),
+    );
+    sink.int("PrivacyLevel", g.privacy_level.into());
+    sink.boolean("RmcpPingResponseEnabled", g.rmcp_ping_response_enabled);
+    sink.boolean("SharedFQDN", g.shared_fqdn);
+    if has_ipv6 {
+        sink.int("ThunderboltDockEnabled", g.thunderbolt_dock_enabled.into());
+    }
+    sink.boolean("WsmanOnlyMode", g.wsman_only_mode);
 }
 
 /// Clients send back the whole instance from their Get, read-only properties

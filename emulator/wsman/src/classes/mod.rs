@@ -43,10 +43,12 @@ use amtemu_model::values::{Checked, Rule, ValueRefusal};
 use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
-use amtemu_wire::wsman::value::{Epr, Instance};
+use amtemu_wire::wsman::value::{Epr, Instance, PropertySink};
 
 /// Builds a class's instances from the device.
 pub type InstancesFn = fn(&Device) -> Vec<Instance>;
+/// Gives a single-instance class's properties to a sink, in name order.
+pub type WriteSingleFn = fn(&Device, &mut dyn PropertySink);
 /// Applies a Put: the instance as it is, and as the client sent it.
 pub type PutFn = fn(&Device, &Instance, &Instance) -> Result<(), Fault>;
 /// Creates an instance; returns the new instance's reference.
@@ -69,6 +71,12 @@ pub struct Class {
     /// Key properties, which selectors may name.
     pub keys: &'static [&'static str],
     pub instances: InstancesFn,
+    /// For a class with one instance of its own class: that instance's
+    /// properties given straight from device state, which a Get without
+    /// selectors writes into the response without building the instance
+    /// (the hot path of the consoles' most frequent request). It must give
+    /// what `instances` builds; a test per class holds the two together.
+    pub write_single: Option<WriteSingleFn>,
     pub put: Option<PutFn>,
     pub create: Option<CreateFn>,
     pub delete: Option<DeleteFn>,
@@ -100,6 +108,7 @@ pub const CLASS: Class = Class {
     common: false,
     keys: &[],
     instances: no_instances,
+    write_single: None,
     put: None,
     create: None,
     delete: None,

@@ -208,7 +208,7 @@ fn the_device_records_for_the_acting_caller_on_firmware_with_a_log() {
                 name: "console".into(),
                 realms: vec![],
             },
-            address: Some("127.9.9.9".into()),
+            address: Some(std::net::IpAddr::from([127, 9, 9, 9])),
         };
         acting(user, || d.audit(EventId::RESET));
         d.audit(EventId::RESET);
