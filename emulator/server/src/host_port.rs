@@ -10,7 +10,9 @@ use tokio::time::Instant;
 use amtemu_model::device::DeviceEvent;
 use amtemu_model::host::{IderReply, IderRequest};
 
-use crate::redirect::kvm::view::{ScreenView, TextView};
+pub mod screen;
+
+use screen::{ScreenView, TextView};
 
 pub trait HostPort: Send + Sync {
     /// The oldest console byte still retained (where a console attaches).
