@@ -295,7 +295,7 @@ impl Device {
                 eventing: eventing::Eventing::default(),
                 defense: None,
                 watchdogs: Vec::new(),
-                provisioning_record: None,
+                provisioning_record: provisioning_record::seeded(config.firmware, config.setup),
             },
             power: PowerMachine::new(config.power, config.timings),
             last_boot: BootTarget::Disk,

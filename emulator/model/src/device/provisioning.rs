@@ -139,7 +139,7 @@ impl Device {
                     // server complete the setup.
                     let secure_dns = !s.nvram.provisioning.pki_dns_suffix.is_empty();
                     s.tls_setup = Some(Box::new(TlsSetup {
-                        chain: ChainSeen::of(accepted, secure_dns),
+                        chain: Some(ChainSeen::of(accepted, secure_dns)),
                         started: super::unix_now(s.nvram.clock_offset),
                         host_initiated: s.setup_started_by_host,
                     }));
@@ -151,6 +151,18 @@ impl Device {
             }
             checked
         })
+    }
+
+    /// A configuration server proved the PID/PPS at a TLS-PSK handshake:
+    /// the session CommitChanges records, as the chain is for PKI.
+    pub fn psk_setup_session(&self) {
+        self.with_state(|s| {
+            s.tls_setup = Some(Box::new(TlsSetup {
+                chain: None,
+                started: super::unix_now(s.nvram.clock_offset),
+                host_initiated: s.setup_started_by_host,
+            }));
+        });
     }
 }
 

@@ -16,9 +16,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::HashAlgorithm;
 use super::chain::Accepted;
 use super::provisioning::hex_bytes;
+use super::{ControlMode, Feature, Firmware, HashAlgorithm, ProvisioningState, SetupState};
 
 /// The last activation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +51,9 @@ pub enum Activation {
 /// What a TLS setup session showed the device.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlsSetup {
-    /// The configuration server's chain (PKI).
-    pub chain: ChainSeen,
+    /// The configuration server's chain (PKI); None for a PSK session,
+    /// which shows no certificate.
+    pub chain: Option<ChainSeen>,
     /// When the accepted handshake took place, on the ME clock.
     pub started: u32,
     /// Remote configuration was started by a host agent (the setup-mode
@@ -105,6 +106,23 @@ impl ChainSeen {
             self.ca_serials.len() > MAX_CA_SERIALS,
         )
     }
+}
+
+/// The record of a device that starts provisioned: it stands for an
+/// activation before the emulator saw it, as a real provisioned device has
+/// one (the AMT 11 capture's log counts 1). Admin control mode without a
+/// setup session is MEBx (manual) setup; client control mode is only ever
+/// reached by host-based Setup. Firmware without the log (before 6.2) has
+/// none.
+pub fn seeded(firmware: &Firmware, setup: SetupState) -> Option<Box<ProvisioningRecord>> {
+    if setup.state != ProvisioningState::Post || !firmware.has(Feature::HostBasedSetup) {
+        return None;
+    }
+    let how = match setup.mode {
+        ControlMode::Admin => Activation::Manual,
+        ControlMode::Client => Activation::Client,
+    };
+    Some(Box::new(ProvisioningRecord::new(super::unix_now(0), how)))
 }
 
 impl ProvisioningRecord {

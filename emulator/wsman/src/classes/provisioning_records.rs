@@ -23,8 +23,8 @@ const LOG_ID: &str = "Intel(r) AMT: RecordLog 1";
 const RECORD_ID: &str = "Intel(r) AMT: ProvisioningRecord 1";
 const RECORD_NAME: &str = "Intel(r) AMT Provisioning Record";
 
-/// ProvisioningTLSMode (Intel's ProvTLSMode_t: 1 PSK, 2 PKI). amtemu's
-/// TLS setup is PKI; PSK setup sessions are not recorded as such.
+/// ProvisioningTLSMode (Intel's ProvTLSMode_t: 1 PSK, 2 PKI).
+const TLS_MODE_PSK: u8 = 1;
 const TLS_MODE_PKI: u8 = 2;
 
 const RECORD_CLASSES: &[&str] = &[
@@ -118,12 +118,19 @@ fn record(r: &ProvisioningRecord) -> Instance {
         .with("LogName", NAME)
         .with("RecordID", "1");
     match &r.how {
-        Activation::Tls(tls) => chain(base, &tls.chain)
-            .with("ProvisioningTLSMode", TLS_MODE_PKI)
-            .with("HostInitiated", tls.host_initiated)
-            .with("ProvServerFQDN", tls.chain.common_name.as_str())
-            // The chain was checked against the ME clock and passed.
-            .with("IsTimeValid", true),
+        Activation::Tls(tls) => {
+            let base = base.with("HostInitiated", tls.host_initiated);
+            match &tls.chain {
+                Some(seen) => chain(base, seen)
+                    .with("ProvisioningTLSMode", TLS_MODE_PKI)
+                    .with("ProvServerFQDN", seen.common_name.as_str())
+                    // The chain was checked against the ME clock and passed.
+                    .with("IsTimeValid", true),
+                // PSK shows no certificate: the chain properties are PKI's
+                // only (Intel: SecureDNS "valid only if TLS-PKI").
+                None => base.with("ProvisioningTLSMode", TLS_MODE_PSK),
+            }
+        }
         Activation::Admin(seen) => {
             chain(base, seen).with("CertificateCN", seen.common_name.as_str())
         }
@@ -176,11 +183,16 @@ mod tests {
     #[test]
     fn the_log_counts_the_record_the_device_has() {
         let d = device("11.8");
-        assert_eq!(record_log(&d)[0].int("CurrentNumberOfRecords"), Some(0));
-        assert!(records(&d).is_empty(), "a device never activated here");
-        store(&d, Activation::Manual);
+        assert_eq!(
+            records(&d)[0].class,
+            "IPS_ManualProvisioningRecord",
+            "a device that starts in ACM was set up before"
+        );
         assert_eq!(record_log(&d)[0].int("CurrentNumberOfRecords"), Some(1));
-        assert_eq!(records(&d)[0].class, "IPS_ManualProvisioningRecord");
+        d.with_state(|s| s.nvram.provisioning_record = None);
+        assert_eq!(record_log(&d)[0].int("CurrentNumberOfRecords"), Some(0));
+        assert!(records(&d).is_empty());
+        assert!(records_of(&d, 0).is_empty());
     }
 
     #[test]
@@ -189,7 +201,7 @@ mod tests {
         store(
             &d,
             Activation::Tls(TlsSetup {
-                chain: seen(7),
+                chain: Some(seen(7)),
                 started: 1_700_000_000,
                 host_initiated: true,
             }),
@@ -211,6 +223,23 @@ mod tests {
         assert_eq!(serials.len(), 5, "Intel's string[5]");
         assert_eq!(serials[0], Value::text(BASE64.encode([1])));
         assert_eq!(r.get("AdditionalCaSerialNums"), Some(&Value::Bool(true)));
+    }
+
+    #[test]
+    fn a_psk_record_has_no_chain_properties() {
+        let d = device("9.5");
+        store(
+            &d,
+            Activation::Tls(TlsSetup {
+                chain: None,
+                started: 1_700_000_000,
+                host_initiated: false,
+            }),
+        );
+        let r = &records(&d)[0];
+        assert_eq!(r.int("ProvisioningTLSMode"), Some(1));
+        assert!(r.get("SelectedHashData").is_none());
+        assert!(r.get("SecureDNS").is_none());
     }
 
     #[test]

@@ -65,9 +65,9 @@ pub struct HostSetupProgress {
     pub nonce: [u8; 20],
     /// The provisioning chain received so far, leaf first.
     pub chain: Vec<Vec<u8>>,
-    /// The root arrived and the chain passed the provisioning rules.
-    pub complete: bool,
-    /// What the accepted chain showed, for the provisioning record.
+    /// Set when the root arrived and the chain passed the provisioning
+    /// rules (the chain is complete): what it showed, for the provisioning
+    /// record.
     pub accepted: Option<ChainSeen>,
 }
 
@@ -76,7 +76,6 @@ impl Default for HostSetupProgress {
         HostSetupProgress {
             nonce: rand::random(),
             chain: Vec::new(),
-            complete: false,
             accepted: None,
         }
     }
@@ -85,7 +84,7 @@ impl Default for HostSetupProgress {
 impl HostSetupProgress {
     /// CertChainStatus: 0 not started, 1 in progress, 2 complete.
     pub fn status(&self) -> u8 {
-        match (self.chain.is_empty(), self.complete) {
+        match (self.chain.is_empty(), self.accepted.is_some()) {
             (true, _) => 0,
             (false, false) => 1,
             (false, true) => 2,
@@ -210,8 +209,8 @@ impl Device {
             let progress = &mut s.host_setup;
             if is_leaf {
                 progress.chain.clear();
-                progress.complete = false;
-            } else if progress.chain.is_empty() || progress.complete {
+                progress.accepted = None;
+            } else if progress.chain.is_empty() || progress.accepted.is_some() {
                 return Err(HostSetupRefusal::OutOfSequence);
             }
             if progress.chain.len() == MAX_CHAIN {
@@ -228,7 +227,6 @@ impl Device {
                 Ok(accepted) => {
                     tracing::info!(device = %self.name, cn = %accepted.common_name, "host-based setup chain accepted");
                     let secure_dns = !s.nvram.provisioning.pki_dns_suffix.is_empty();
-                    s.host_setup.complete = true;
                     s.host_setup.accepted = Some(ChainSeen::of(&accepted, secure_dns));
                     Ok(())
                 }
@@ -252,7 +250,7 @@ impl Device {
         proof: Option<&SetupProof>,
     ) -> Result<ChainSeen, HostSetupRefusal> {
         let progress = std::mem::take(&mut s.host_setup);
-        let Some(seen) = progress.accepted.filter(|_| progress.complete) else {
+        let Some(seen) = progress.accepted else {
             return Err(HostSetupRefusal::ChainIncomplete);
         };
         let proof = proof.ok_or(HostSetupRefusal::InvalidArgument)?;
@@ -396,12 +394,19 @@ mod tests {
     fn host_based_activation_writes_the_record_of_its_mode() {
         use crate::device::provisioning_record::Activation;
         let d = pre();
+        let seeded = d.with_state(|s| s.nvram.provisioning_record.clone());
+        assert_eq!(
+            seeded.as_ref().map(|r| &r.how),
+            Some(&Activation::Manual),
+            "the ACM device's seeded record outlives unprovisioning"
+        );
         assert_eq!(
             d.setup_client_control(None),
             Err(HostSetupRefusal::InvalidArgument)
         );
-        assert!(
-            d.with_state(|s| s.nvram.provisioning_record.is_none()),
+        assert_eq!(
+            d.with_state(|s| s.nvram.provisioning_record.clone()),
+            seeded,
             "a refused Setup records nothing"
         );
         d.setup_client_control(Some([7; 16])).unwrap();
