@@ -404,6 +404,14 @@ fn psk_setup_with_the_pid_and_pps_configures_and_commits() {
         Some(device_tls.chain[0].as_slice()),
         "the configured certificate is served"
     );
+    // The record says PSK, with no certificate to describe.
+    let r = console.get("IPS_TLSProvisioningRecord").unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        element_text(&r.text(), "ProvisioningTLSMode").as_deref(),
+        Some("1")
+    );
+    assert!(element_text(&r.text(), "SelectedHashData").is_none());
     // Provisioned: PSK opens nothing any more.
     let mut late = TlsClient::psk(https(&emu), "admin", "admin", pid, pps);
     assert!(late.get("AMT_GeneralSettings").is_err());
@@ -776,6 +784,11 @@ fn host_based_setup_to_client_control_mode_with_dmt() {
         element_text(&r.text(), "OptInRequired").as_deref(),
         Some("4294967295")
     );
+    // Setup wrote the client control record (unsigned: no hash).
+    let r = c.get("IPS_ClientProvisioningRecord");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(element_text(&r.text(), "CreationTimeStamp").is_some());
+    assert!(element_text(&r.text(), "ProvCertificateHash").is_none());
     // A second Setup finds the device provisioned.
     let v = dmt_activate(&emu, &["ccm", NEW_PASSWORD]);
     assert_eq!(v["setup"], 2, "{v:#}");
@@ -816,6 +829,16 @@ fn a_client_control_device_is_upgraded_to_admin_with_a_signed_nonce() {
     let v = dmt_activate(&emu, &["upgrade", NEW_PASSWORD, &leaf, &root_der, &key]);
     assert_eq!(v["upgrade"], 0, "{v:#}");
     assert_eq!(v["after"], 2, "{v:#}");
+    // The upgrade is an admin activation: its record replaces the client
+    // one (the log has one slot).
+    let mut c = Client::new(emu.addr, "admin", NEW_PASSWORD);
+    let r = c.get("IPS_AdminProvisioningRecord");
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        element_text(&r.text(), "CertificateCN").as_deref(),
+        Some("prov.vpro.test")
+    );
+    assert_ne!(c.get("IPS_ClientProvisioningRecord").status, 200);
 }
 
 #[test]
@@ -863,4 +886,111 @@ fn host_based_setup_to_admin_control_mode_verifies_the_signature() {
         element_text(&r.text(), "ProvisioningMode").as_deref(),
         Some("1")
     );
+    // The admin record names the chain AddNextCertInChain delivered.
+    let r = c.get("IPS_AdminProvisioningRecord");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = r.text();
+    assert_eq!(
+        element_text(&text, "CertificateCN").as_deref(),
+        Some("prov.vpro.test")
+    );
+    assert_eq!(
+        element_text(&text, "SelectedHashData"),
+        Some(BASE64.encode(provisioner::sha256(&pki.root_der)))
+    );
+    assert_eq!(
+        element_text(&text, "HashIsOemDefault").as_deref(),
+        Some("false")
+    );
+}
+
+/// The CA serial numbers of a chain as a record lists them (base64).
+fn root_serial(der: &[u8]) -> String {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).unwrap();
+    BASE64.encode(cert.tbs_certificate.raw_serial())
+}
+
+/// PKI remote configuration leaves a TLS provisioning record with what the
+/// handshake saw; it is saved with the activation and read back after a
+/// kill.
+#[test]
+fn pki_setup_writes_a_tls_provisioning_record_that_survives_a_restart() {
+    let pki = Pki::new("Contoso Provisioning Root", RsaKeySize::_2048);
+    let dir = scratch("record");
+    let state = dir.join("state").to_string_lossy().into_owned();
+    let ip = unique_address().to_string();
+    let root = pki.write_root(&dir, "root.der");
+    let args = [
+        "--firmware",
+        "11.8",
+        "--provisioning",
+        "in",
+        "--dhcp-domain",
+        "vpro.test",
+        "--provisioning-root",
+        &root,
+        "--local-port",
+        "0",
+        "--state-dir",
+        &state,
+    ];
+    let emu = Emulator::start_at(&ip, &args);
+    let provisioning = pki.provisioning(Leaf::good("prov.vpro.test"));
+    let mut server = TlsClient::new(https(&emu), "admin", "whatever", Some(&provisioning));
+    let r = server.get("IPS_ProvisioningRecordLog").unwrap();
+    assert_eq!(
+        element_text(&r.text(), "CurrentNumberOfRecords").as_deref(),
+        Some("0"),
+        "nothing recorded before the commit: {}",
+        r.text()
+    );
+    configure(&mut server, &pki.server("amt-prov.vpro.test"));
+    ok_rv(
+        server.invoke("AMT_SetupAndConfigurationService", "CommitChanges", ""),
+        "CommitChanges",
+    );
+    let check = |emu: &Emulator| {
+        let mut console = TlsClient::new(https(emu), "admin", NEW_PASSWORD, None);
+        let r = console.get("IPS_ProvisioningRecordLog").unwrap();
+        assert_eq!(
+            element_text(&r.text(), "CurrentNumberOfRecords").as_deref(),
+            Some("1")
+        );
+        let r = console.get("IPS_TLSProvisioningRecord").unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let text = r.text();
+        let field = |name: &str| element_text(&text, name);
+        assert_eq!(field("ProvServerFQDN").as_deref(), Some("prov.vpro.test"));
+        assert_eq!(field("ProvisioningTLSMode").as_deref(), Some("2"), "PKI");
+        assert_eq!(field("SelectedHashType").as_deref(), Some("2"), "SHA-256");
+        assert_eq!(
+            field("SelectedHashData"),
+            Some(BASE64.encode(provisioner::sha256(&pki.root_der)))
+        );
+        assert_eq!(
+            field("CaCertificateSerials"),
+            Some(root_serial(&pki.root_der))
+        );
+        assert_eq!(field("AdditionalCaSerialNums").as_deref(), Some("false"));
+        assert_eq!(field("SecureDNS").as_deref(), Some("false"), "DHCP domain");
+        assert_eq!(
+            field("HostInitiated").as_deref(),
+            Some("false"),
+            "at power-up"
+        );
+        assert!(field("CreationTimeStamp").is_some(), "{text}");
+        text
+    };
+    let before = check(&emu);
+    emu.kill_hard();
+    let emu = Emulator::start_at(&ip, &args);
+    let after = check(&emu);
+    assert_eq!(
+        element_text(&before, "CreationTimeStamp"),
+        element_text(&after, "CreationTimeStamp"),
+        "the same record, not a new one"
+    );
+    drop(emu);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -106,6 +106,12 @@ pub struct Accepted {
     pub leaf_public_key: Vec<u8>,
     /// The trusted hash entry the root matched.
     pub root: String,
+    /// That entry as it stood: the provisioning record names the hash
+    /// the chain was accepted by.
+    pub root_entry: TrustedRootHash,
+    /// The serial numbers of the chain's CA certificates (all but the
+    /// leaf, the leaf's issuer first), big-endian as in the DER.
+    pub ca_serials: Vec<Vec<u8>>,
 }
 
 /// Checks a chain, leaf first and root last, against the rules in the
@@ -155,6 +161,12 @@ pub fn check(chain: &[&[u8]], policy: &Policy, now: UnixTime) -> Result<Accepted
         common_name,
         leaf_public_key: leaf.public_key().subject_public_key.data.to_vec(),
         root: root.name.clone(),
+        root_entry: root.clone(),
+        ca_serials: parsed
+            .iter()
+            .skip(1)
+            .map(|c| c.tbs_certificate.raw_serial().to_vec())
+            .collect(),
     })
 }
 

@@ -14,6 +14,7 @@ mod host_based;
 pub use host_based::{HostSetupProgress, HostSetupRefusal, HostSetupReport, MAX_CHAIN, SetupProof};
 
 use super::audit::{AuditEvent, EventId};
+use super::provisioning_record::{Activation, ProvisioningRecord};
 use super::{
     CertStore, ControlMode, DEFAULT_PASSWORD, Device, DeviceState, ProvisioningState, SetupState,
     TlsSettingData, TlsSettings, Users,
@@ -81,6 +82,14 @@ impl Device {
             };
             if completing {
                 s.nvram.setup.state = ProvisioningState::Post;
+                // Recorded with the state change, so saved in one commit.
+                let how = match s.tls_setup.take() {
+                    Some(session) => Activation::Tls(*session),
+                    None => Activation::Manual,
+                };
+                let now = super::unix_now(s.nvram.clock_offset);
+                s.nvram.provisioning_record = Some(Box::new(ProvisioningRecord::new(now, how)));
+                s.setup_started_by_host = false;
             }
             Ok((completing, tls_changed))
         });
@@ -220,6 +229,10 @@ fn factory_reset(s: &mut DeviceState, how: Unprovisioning, realm: &str) {
     s.nvram.defense = None;
     s.nvram.watchdogs.clear();
     s.nvram.provisioning.otp = None;
+    // The provisioning record stays (see provisioning_record); a setup
+    // session under way ends.
+    s.tls_setup = None;
+    s.setup_started_by_host = false;
     match how {
         Unprovisioning::Full => {
             s.nvram.users = Users::new("admin", DEFAULT_PASSWORD, realm);

@@ -22,6 +22,7 @@ pub mod names;
 pub mod power;
 pub mod power_policy;
 pub mod provisioning;
+pub mod provisioning_record;
 pub mod remote_access;
 pub mod settings;
 pub mod storage;
@@ -169,6 +170,11 @@ pub struct Nvram {
     /// Agent presence watchdogs; absent in older state files.
     #[serde(default)]
     pub watchdogs: Vec<agent_presence::Watchdog>,
+    /// The last activation (IPS_ProvisioningRecordLog); absent in older
+    /// state files and on a device never activated while emulated. Boxed:
+    /// a pointer for the many devices that have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_record: Option<Box<provisioning_record::ProvisioningRecord>>,
 }
 
 /// A change in a device, for whoever listens (logs, metrics, persistence,
@@ -226,6 +232,13 @@ pub struct DeviceState {
     pub provisioning_refusals: u64,
     /// Host-based setup under way (not saved).
     pub host_setup: HostSetupProgress,
+    /// The PKI setup session whose chain was last accepted at the TLS
+    /// handshake: what CommitChanges records (not saved; a restart ends
+    /// the session).
+    pub tls_setup: Option<Box<provisioning_record::TlsSetup>>,
+    /// Setup mode was entered at a local agent's request while the device
+    /// ran, not at power-up (the record's HostInitiated; not saved).
+    pub setup_started_by_host: bool,
     /// The host is a machine outside the model (a virtual machine driven
     /// by the server): no simulated host runs, and power steps wait for it
     /// (see [`Device::attach_outside_host`]).
@@ -294,6 +307,7 @@ impl Device {
                 eventing: eventing::Eventing::default(),
                 defense: None,
                 watchdogs: Vec::new(),
+                provisioning_record: provisioning_record::seeded(config.firmware, config.setup),
             },
             power: PowerMachine::new(config.power, config.timings),
             last_boot: BootTarget::Disk,
@@ -302,6 +316,8 @@ impl Device {
             host: None,
             provisioning_refusals: 0,
             host_setup: HostSetupProgress::default(),
+            tls_setup: None,
+            setup_started_by_host: false,
             host_outside: false,
             agent: agent_presence::HostAgent::default(),
         };
@@ -558,6 +574,7 @@ impl Device {
             ProvisioningState::Pre | ProvisioningState::In => {
                 s.nvram.setup.state = ProvisioningState::In;
                 s.nvram.provisioning.hello.given_up = false;
+                s.setup_started_by_host = true;
                 true
             }
         });

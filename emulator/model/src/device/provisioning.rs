@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Device, ProvisioningState, SetupState};
 use crate::device::chain::{self, Accepted, ChainError};
+use crate::device::provisioning_record::{ChainSeen, TlsSetup};
 
 /// The port hellos go to unless MEBx says otherwise.
 pub const DEFAULT_HELLO_PORT: u16 = 9971;
@@ -132,12 +133,36 @@ impl Device {
         self.with_state(|s| {
             let policy = chain::Policy::of(&s.nvram.provisioning, self.firmware);
             let checked = chain::check(chain, &policy, now);
-            if let Err(e) = &checked {
-                tracing::warn!(device = %self.name, reason = %e, "remote configuration refused at the TLS handshake");
-                s.provisioning_refusals += 1;
+            match &checked {
+                Ok(accepted) => {
+                    // The session CommitChanges will record, should this
+                    // server complete the setup.
+                    let secure_dns = !s.nvram.provisioning.pki_dns_suffix.is_empty();
+                    s.tls_setup = Some(Box::new(TlsSetup {
+                        chain: Some(ChainSeen::of(accepted, secure_dns)),
+                        started: super::unix_now(s.nvram.clock_offset),
+                        host_initiated: s.setup_started_by_host,
+                    }));
+                }
+                Err(e) => {
+                    tracing::warn!(device = %self.name, reason = %e, "remote configuration refused at the TLS handshake");
+                    s.provisioning_refusals += 1;
+                }
             }
             checked
         })
+    }
+
+    /// A configuration server proved the PID/PPS at a TLS-PSK handshake:
+    /// the session CommitChanges records, as the chain is for PKI.
+    pub fn psk_setup_session(&self) {
+        self.with_state(|s| {
+            s.tls_setup = Some(Box::new(TlsSetup {
+                chain: None,
+                started: super::unix_now(s.nvram.clock_offset),
+                host_initiated: s.setup_started_by_host,
+            }));
+        });
     }
 }
 
@@ -239,7 +264,7 @@ fn default_trusted_hashes() -> Vec<TrustedRootHash> {
 }
 
 /// Hashes are stored as hex strings so state files stay readable.
-mod hex_bytes {
+pub(crate) mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {

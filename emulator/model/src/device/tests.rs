@@ -120,3 +120,14 @@ async fn forcing_the_host_on_is_a_boot_an_outside_host_hears() {
     device.force_power(HostPower::S0);
     assert!(events.try_recv().is_err());
 }
+
+#[test]
+fn a_device_that_starts_provisioned_has_the_record_of_its_mode() {
+    use crate::device::provisioning_record::Activation;
+    let how = |fw: &str| {
+        crate::testing::device(fw)
+            .with_state(|s| s.nvram.provisioning_record.clone().map(|r| r.how))
+    };
+    assert_eq!(how("11.8"), Some(Activation::Manual), "ACM: MEBx setup");
+    assert_eq!(how("3.2.1"), None, "no record log before 6.2");
+}

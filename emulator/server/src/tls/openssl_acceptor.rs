@@ -206,6 +206,9 @@ fn accept_psk(b: &mut SslContextBuilder, device: Arc<Device>) {
                 let n = key.len().min(out.len());
                 out[..n].copy_from_slice(&key.as_bytes()[..n]);
                 tracing::info!(device = %device.name, "PSK identity accepted");
+                // Only a client holding this PPS completes the handshake,
+                // so only such a server reaches CommitChanges.
+                device.psk_setup_session();
                 Ok(n)
             }
             None => {

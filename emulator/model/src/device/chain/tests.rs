@@ -278,3 +278,77 @@ fn signatures_verify_with_the_leaf_key() {
     assert!(verify_rsa_sha256(&public, b"nonces", &signature));
     assert!(!verify_rsa_sha256(&public, b"other", &signature));
 }
+
+#[test]
+fn an_accepted_chain_names_its_root_entry_and_ca_serials() {
+    let ca = root(RsaKeySize::_2048);
+    let leaf = leaf(&ca, GOOD);
+    let accepted = run(&[&leaf, &ca.der], &policy(&ca.der)).unwrap();
+    assert_eq!(accepted.root_entry.name, "test root");
+    assert_eq!(
+        accepted.root_entry.hash,
+        hash(HashAlgorithm::Sha256, &ca.der)
+    );
+    let (_, root_cert) = X509Certificate::from_der(&ca.der).unwrap();
+    assert_eq!(
+        accepted.ca_serials,
+        vec![root_cert.tbs_certificate.raw_serial().to_vec()],
+        "the CA certificates' serials, not the leaf's"
+    );
+}
+
+/// PKI remote configuration: the chain the handshake accepted is what
+/// CommitChanges records, and unprovisioning keeps the record.
+#[test]
+fn commit_records_the_setup_session_and_unprovisioning_keeps_it() {
+    use crate::device::Unprovisioning;
+    use crate::device::provisioning_record::Activation;
+
+    let d = crate::testing::device("11.8");
+    d.unprovision(Unprovisioning::Full);
+    // Unprovisioning kept the seeded record; start from none to see what
+    // the setup writes.
+    d.with_state(|s| s.nvram.provisioning_record = None);
+    assert!(d.enter_setup_mode());
+    let ca = root(RsaKeySize::_2048);
+    let leaf = leaf(&ca, GOOD);
+    d.with_state(|s| {
+        s.nvram.provisioning.dhcp_domain = "corp.contoso.com".into();
+        let h = hash(HashAlgorithm::Sha256, &ca.der);
+        s.nvram
+            .provisioning
+            .add_trusted_hash("test root", HashAlgorithm::Sha256, h);
+    });
+    d.check_provisioning_chain(&[&leaf, &ca.der], UnixTime::now())
+        .unwrap();
+    assert!(
+        d.with_state(|s| s.nvram.provisioning_record.is_none()),
+        "a handshake alone records nothing"
+    );
+    d.commit_changes().unwrap();
+    let record = d
+        .with_state(|s| s.nvram.provisioning_record.clone())
+        .expect("a record");
+    let Activation::Tls(tls) = &record.how else {
+        panic!("not a TLS record: {record:?}");
+    };
+    let chain = tls.chain.as_ref().expect("PKI: the chain");
+    assert_eq!(chain.common_name, "prov.corp.contoso.com");
+    assert_eq!(chain.root_hash, hash(HashAlgorithm::Sha256, &ca.der));
+    assert_eq!(chain.ca_serials.len(), 1);
+    assert!(tls.host_initiated, "setup mode was entered at run time");
+    assert!(!chain.secure_dns, "the DHCP domain, not a PKI suffix");
+    assert!(!chain.root_is_default);
+    d.unprovision_remotely(Unprovisioning::Full).unwrap();
+    assert_eq!(
+        d.with_state(|s| s.nvram.provisioning_record.clone()),
+        Some(record)
+    );
+    // A commit with no setup session behind it is a manual activation.
+    assert!(d.enter_setup_mode());
+    d.commit_changes().unwrap();
+    let record = d
+        .with_state(|s| s.nvram.provisioning_record.clone())
+        .unwrap();
+    assert_eq!(record.how, Activation::Manual);
+}

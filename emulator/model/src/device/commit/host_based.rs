@@ -13,6 +13,7 @@ use rustls::pki_types::UnixTime;
 use super::super::audit::EventId;
 use super::super::{ControlMode, Device, DeviceState, ProvisioningState, SetupState};
 use crate::device::chain;
+use crate::device::provisioning_record::{Activation, ChainSeen, ProvisioningRecord};
 
 /// The longest provisioning chain AddNextCertInChain takes (leaf,
 /// intermediates, root); firmware's limit is not documented.
@@ -64,8 +65,10 @@ pub struct HostSetupProgress {
     pub nonce: [u8; 20],
     /// The provisioning chain received so far, leaf first.
     pub chain: Vec<Vec<u8>>,
-    /// The root arrived and the chain passed the provisioning rules.
-    pub complete: bool,
+    /// Set when the root arrived and the chain passed the provisioning
+    /// rules (the chain is complete): what it showed, for the provisioning
+    /// record.
+    pub accepted: Option<ChainSeen>,
 }
 
 impl Default for HostSetupProgress {
@@ -73,7 +76,7 @@ impl Default for HostSetupProgress {
         HostSetupProgress {
             nonce: rand::random(),
             chain: Vec::new(),
-            complete: false,
+            accepted: None,
         }
     }
 }
@@ -81,7 +84,7 @@ impl Default for HostSetupProgress {
 impl HostSetupProgress {
     /// CertChainStatus: 0 not started, 1 in progress, 2 complete.
     pub fn status(&self) -> u8 {
-        match (self.chain.is_empty(), self.complete) {
+        match (self.chain.is_empty(), self.accepted.is_some()) {
             (true, _) => 0,
             (false, false) => 1,
             (false, true) => 2,
@@ -127,7 +130,7 @@ impl Device {
                 return Err(HostSetupRefusal::WrongState);
             }
             let ha1 = admin_ha1.ok_or(HostSetupRefusal::InvalidArgument)?;
-            activate(s, ControlMode::Client, ha1);
+            activate(s, ControlMode::Client, ha1, Activation::Client);
             Ok(())
         })?;
         self.activated(ControlMode::Client);
@@ -148,8 +151,8 @@ impl Device {
                 return Err(HostSetupRefusal::WrongState);
             }
             let ha1 = admin_ha1.ok_or(HostSetupRefusal::InvalidArgument)?;
-            self.prove(s, proof)?;
-            activate(s, ControlMode::Admin, ha1);
+            let chain = self.prove(s, proof)?;
+            activate(s, ControlMode::Admin, ha1, Activation::Admin(chain));
             Ok(())
         })?;
         self.activated(ControlMode::Admin);
@@ -170,8 +173,11 @@ impl Device {
             if s.nvram.setup != ccm {
                 return Err(HostSetupRefusal::WrongState);
             }
-            self.prove(s, proof)?;
+            let chain = self.prove(s, proof)?;
             s.nvram.setup.mode = ControlMode::Admin;
+            // The upgrade is an admin activation: it replaces the client
+            // record (one slot).
+            record(s, Activation::Admin(chain));
             Ok(())
         })?;
         tracing::info!(device = %self.name, "upgraded to admin control mode");
@@ -203,8 +209,8 @@ impl Device {
             let progress = &mut s.host_setup;
             if is_leaf {
                 progress.chain.clear();
-                progress.complete = false;
-            } else if progress.chain.is_empty() || progress.complete {
+                progress.accepted = None;
+            } else if progress.chain.is_empty() || progress.accepted.is_some() {
                 return Err(HostSetupRefusal::OutOfSequence);
             }
             if progress.chain.len() == MAX_CHAIN {
@@ -220,7 +226,8 @@ impl Device {
             match chain::check(&refs, &policy, UnixTime::now()) {
                 Ok(accepted) => {
                     tracing::info!(device = %self.name, cn = %accepted.common_name, "host-based setup chain accepted");
-                    s.host_setup.complete = true;
+                    let secure_dns = !s.nvram.provisioning.pki_dns_suffix.is_empty();
+                    s.host_setup.accepted = Some(ChainSeen::of(&accepted, secure_dns));
                     Ok(())
                 }
                 Err(e) => {
@@ -235,22 +242,23 @@ impl Device {
 
     /// Checks the proof against the chain received: an RSA PKCS#1 v1.5
     /// SHA-256 signature over ConfigurationNonce ‖ McNonce by the leaf's
-    /// key. Uses up the nonce and the chain, whatever the outcome.
+    /// key. Uses up the nonce and the chain, whatever the outcome. Gives
+    /// what the chain showed, for the provisioning record.
     fn prove(
         &self,
         s: &mut DeviceState,
         proof: Option<&SetupProof>,
-    ) -> Result<(), HostSetupRefusal> {
+    ) -> Result<ChainSeen, HostSetupRefusal> {
         let progress = std::mem::take(&mut s.host_setup);
-        if !progress.complete {
+        let Some(seen) = progress.accepted else {
             return Err(HostSetupRefusal::ChainIncomplete);
-        }
+        };
         let proof = proof.ok_or(HostSetupRefusal::InvalidArgument)?;
         let leaf =
             chain::leaf_public_key(&progress.chain[0]).ok_or(HostSetupRefusal::BadSignature)?;
         let message = [progress.nonce.as_slice(), &proof.mc_nonce].concat();
         if chain::verify_rsa_sha256(&leaf, &message, &proof.signature) {
-            Ok(())
+            Ok(seen)
         } else {
             tracing::warn!(device = %self.name, "host-based setup signature does not verify");
             Err(HostSetupRefusal::BadSignature)
@@ -267,16 +275,24 @@ impl Device {
 
 /// Activation: straight to Post-provisioning in `mode`, with a new admin
 /// HA1. Client control mode cannot do without the user's consent.
-fn activate(s: &mut DeviceState, mode: ControlMode, admin_ha1: [u8; 16]) {
+fn activate(s: &mut DeviceState, mode: ControlMode, admin_ha1: [u8; 16], how: Activation) {
     s.nvram.setup = SetupState {
         state: ProvisioningState::Post,
         mode,
     };
+    record(s, how);
     s.nvram.users.admin_ha1 = admin_ha1;
     s.nvram.users.admin_is_default = false;
     if mode == ControlMode::Client {
         s.nvram.redirection.opt_in_required = 0xFFFF_FFFF;
     }
+}
+
+/// Writes the provisioning record under the activation's lock, so it is
+/// saved with it.
+fn record(s: &mut DeviceState, how: Activation) {
+    let now = super::super::unix_now(s.nvram.clock_offset);
+    s.nvram.provisioning_record = Some(Box::new(ProvisioningRecord::new(now, how)));
 }
 
 #[cfg(test)]
@@ -372,5 +388,29 @@ mod tests {
             d.upgrade_client_to_admin(None),
             Err(HostSetupRefusal::ChainIncomplete)
         );
+    }
+
+    #[test]
+    fn host_based_activation_writes_the_record_of_its_mode() {
+        use crate::device::provisioning_record::Activation;
+        let d = pre();
+        let seeded = d.with_state(|s| s.nvram.provisioning_record.clone());
+        assert_eq!(
+            seeded.as_ref().map(|r| &r.how),
+            Some(&Activation::Manual),
+            "the ACM device's seeded record outlives unprovisioning"
+        );
+        assert_eq!(
+            d.setup_client_control(None),
+            Err(HostSetupRefusal::InvalidArgument)
+        );
+        assert_eq!(
+            d.with_state(|s| s.nvram.provisioning_record.clone()),
+            seeded,
+            "a refused Setup records nothing"
+        );
+        d.setup_client_control(Some([7; 16])).unwrap();
+        let record = d.with_state(|s| s.nvram.provisioning_record.clone());
+        assert_eq!(record.map(|r| r.how), Some(Activation::Client));
     }
 }

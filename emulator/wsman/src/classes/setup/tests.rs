@@ -165,7 +165,7 @@ fn admin_setup_needs_a_complete_chain_and_well_formed_nonces() {
     assert_eq!(call(admin_setup, &d, &args), 2, "no chain");
     d.with_state(|s| {
         s.host_setup.chain = vec![vec![0]];
-        s.host_setup.complete = true;
+        s.host_setup.accepted = Some(some_chain());
     });
     let nonce = d.host_setup_report().nonce;
     args[2] = ("SigningAlgorithm", "1");
@@ -186,7 +186,7 @@ fn admin_setup_refuses_malformed_nonces_signatures_and_leaves() {
     let attempt = |mc_nonce: &str, signature: &str| {
         d.with_state(|s| {
             s.host_setup.chain = vec![vec![0]];
-            s.host_setup.complete = true;
+            s.host_setup.accepted = Some(some_chain());
         });
         call(
             admin_setup,
@@ -357,4 +357,16 @@ fn the_setup_service_methods_check_their_state_and_arguments() {
         assert_eq!(s.nvram.setup.state, ProvisioningState::Pre);
         assert_eq!(s.nvram.users.admin_ha1, admin);
     });
+}
+
+/// A chain as if AddNextCertInChain had accepted it (its leaf unreadable).
+fn some_chain() -> amtemu_model::device::provisioning_record::ChainSeen {
+    amtemu_model::device::provisioning_record::ChainSeen {
+        common_name: "prov.vpro.test".into(),
+        hash_algorithm: amtemu_model::device::HashAlgorithm::Sha256,
+        root_hash: vec![0; 32],
+        root_is_default: false,
+        ca_serials: Vec::new(),
+        secure_dns: false,
+    }
 }
