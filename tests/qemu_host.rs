@@ -148,6 +148,7 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
     assert_eq!(sol["ok"], true, "{sol}");
 
     kvm_shows_the_vms_screen_and_types_into_it(&emulator, control);
+    the_vm_sleeps_in_s3_and_wakes(&emulator);
 
     let status = amtctrl(addr, "status");
     assert_eq!(status["powerstate"], 2, "{status}");
@@ -159,6 +160,107 @@ fn a_vm_boots_over_wsman_talks_over_sol_and_powers_off_gracefully() {
         last["powerstate"] == 8
     });
     assert!(landed, "the guest powered off on the ACPI button: {last}");
+}
+
+/// How long the running VM may take to suspend, or to wake and answer
+/// again, under TCG (resuming took up to a minute on the 2-core test VM).
+const SLEEP_LIMIT: Duration = Duration::from_secs(150);
+
+/// The power state WS-Man reports (amtctrl's status), polled until it is
+/// `want`; the last answer when it never was.
+fn power_state_becomes(addr: SocketAddr, want: u64) -> Result<(), serde_json::Value> {
+    let mut last = serde_json::Value::Null;
+    if support::eventually(SLEEP_LIMIT, || {
+        last = amtctrl(addr, "status");
+        last["powerstate"] == want
+    }) {
+        Ok(())
+    } else {
+        Err(last)
+    }
+}
+
+/// SOL over amtterm: once the session shows the shell's prompt (keys sent
+/// before the session runs are lost), types `command` and waits for
+/// `answer`.
+fn sol_answers(addr: SocketAddr, command: &str, answer: &str) -> serde_json::Value {
+    let mut cmd = Command::new("bash");
+    cmd.arg(support::repo().join("tests/clients/amtterm.sh"))
+        .arg(addr.ip().to_string())
+        .arg("16994")
+        .args([USER, PASSWORD])
+        .args([
+            "expect:/ # ".to_string(),
+            "sleep:1".to_string(),
+            format!("send:{command}\\r"),
+            format!("expect:{answer}"),
+        ])
+        .env("AMT_DRIVER_STEP_TIMEOUT", SLEEP_LIMIT.as_secs().to_string());
+    support::run_driver(cmd)
+}
+
+/// ACPI S3 with the running VM: the guest suspending itself (typed over
+/// SOL) is the host in Sleep - Deep (4); a WS-Man power-on wakes it (QMP
+/// `system_wakeup`, no reboot: the same shell answers). Then Sleep - Deep
+/// requested over WS-Man: the guest's agent suspends it, and S3 shows long
+/// before the ten-minute deadline would have landed it without the guest.
+fn the_vm_sleeps_in_s3_and_wakes(emulator: &support::Emulator) {
+    let addr = emulator.addr;
+    // amtterm shows nothing of a host that is not on, so the power state
+    // alone says the guest slept.
+    let mut cmd = Command::new("bash");
+    cmd.arg(support::repo().join("tests/clients/amtterm.sh"))
+        .arg(addr.ip().to_string())
+        .arg("16994")
+        .args([USER, PASSWORD])
+        .args([
+            "expect:/ # ",
+            "sleep:1",
+            "send:echo mem > /sys/power/state\\r",
+            "sleep:3",
+        ])
+        .env("AMT_DRIVER_STEP_TIMEOUT", SLEEP_LIMIT.as_secs().to_string());
+    let suspend = support::run_driver(cmd);
+    assert_eq!(suspend["ok"], true, "{suspend}");
+    if let Err(last) = power_state_becomes(addr, 4) {
+        panic!("the guest's own suspend is S3 (4): {last}");
+    }
+    let on = amtctrl(addr, "on");
+    assert_eq!(on["ok"], true, "{on}");
+    if let Err(last) = power_state_becomes(addr, 2) {
+        panic!("powered on from S3: {last}");
+    }
+    let awake = sol_answers(addr, "echo woke-$((6*7))", "woke-42");
+    assert_eq!(
+        awake["ok"], true,
+        "the woken guest's shell answers: {awake}"
+    );
+
+    let asked = emulator.client().request_power(4);
+    assert_eq!(
+        support::element_text(&asked.text(), "ReturnValue").as_deref(),
+        Some("0"),
+        "{}",
+        asked.text()
+    );
+    if let Err(last) = power_state_becomes(addr, 4) {
+        panic!("the requested sleep is S3 (4) once the guest suspended: {last}");
+    }
+    let on = amtctrl(addr, "on");
+    assert_eq!(on["ok"], true, "{on}");
+    if let Err(last) = power_state_becomes(addr, 2) {
+        panic!("powered on from the requested S3: {last}");
+    }
+    let seen = sol_expect(addr, "asked to sleep, suspending to RAM");
+    assert_eq!(
+        seen["ok"], true,
+        "the guest's agent heard the request: {seen}"
+    );
+    let awake = sol_answers(addr, "echo again-$((6*7))", "again-42");
+    assert_eq!(
+        awake["ok"], true,
+        "the guest's shell answers again: {awake}"
+    );
 }
 
 /// vncdotool (PyPI), installed by tests/clients/install.sh.

@@ -13,7 +13,8 @@
 #                  on the VGA console (tty1, what KVM shows) a banner, a bar of
 #                  four background colours (red, green, blue, brown) that the
 #                  serial port never sees, and a shell whose `say WORDS`
-#                  prints "tty1 says: WORDS" on ttyS0
+#                  prints "tty1 says: WORDS" on ttyS0; on ttyS1 a tiny guest
+#                  agent whose "guest-suspend-ram" suspends to RAM (ACPI S3)
 #   boot.iso       the same kernel with an initramfs that prints
 #                  "amtemu-qemu-iso booted" (booted from the CD over IDE-R)
 # Idempotent: a finished build (the stamp file) is kept. Needs the Debian
@@ -24,7 +25,7 @@ set -euo pipefail
 
 PREFIX="${AMT_CLIENTS_PREFIX:-${HOME:?set HOME or AMT_CLIENTS_PREFIX}/.cache/amtemu-clients}"
 OUT="$PREFIX/qemu-guest"
-STAMP="$OUT/.built-v3"
+STAMP="$OUT/.built-v4"
 log() { printf 'build-image.sh: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
@@ -103,6 +104,22 @@ insmod /button.ko
         fi
     done
 ) &
+# A tiny guest agent on ttyS1, where amtemu sends the QEMU guest agent's
+# commands: "guest-suspend-ram" (AMT's Sleep - Deep) suspends to RAM, as
+# qemu-ga would. ttyS1 does not echo, so nothing goes back but answers.
+if [ -c /dev/ttyS1 ]; then
+    (
+        stty -F /dev/ttyS1 raw -echo 2>/dev/null
+        while read -r line; do
+            case "\$line" in
+            *'"guest-suspend-ram"'*)
+                echo "amtemu-qemu-guest: asked to sleep, suspending to RAM" >/dev/ttyS0
+                echo mem >/sys/power/state
+                ;;
+            esac
+        done </dev/ttyS1
+    ) &
+fi
 # The VGA console: what KVM shows of this guest and nothing else does.
 if [ -c /dev/tty1 ]; then
     printf '\033[H\033[J\033[1;37;44m %s on tty1 \033[0m\n' "$2" >/dev/tty1

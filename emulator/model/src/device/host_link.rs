@@ -72,6 +72,37 @@ impl Device {
         }
     }
 
+    /// The outside host's OS suspended to RAM (its own doing, or a
+    /// requested sleep it carried out). A transition under way lands now,
+    /// as with [`Device::host_settled`]; with none, a running host enters
+    /// S3 as firmware sees an OS that sleeps by itself. False, and nothing
+    /// changes, when the host was not running.
+    pub fn host_suspended(&self) -> bool {
+        if self.with_state(|s| s.power.is_transitioning()) {
+            return self.host_settled() == HostSettled::Transition;
+        }
+        self.set_power(HostPower::S3, |from| from == HostPower::S0)
+    }
+
+    /// The outside host woke from S3 by itself (a key, its clock): S0
+    /// again, which is no boot (the one-time boot settings stay for the
+    /// next one). False, and nothing changes, unless it was asleep with no
+    /// transition under way (a requested power-on lands as a boot, which
+    /// is how the host was woken).
+    pub fn host_woke(&self) -> bool {
+        self.locked(|s, _, events| {
+            let asleep = s.power.state() == HostPower::S3 && !s.power.is_transitioning();
+            if asleep {
+                s.power.force(HostPower::S0);
+                events.push(DeviceEvent::PowerChanged {
+                    from: HostPower::S3,
+                    to: HostPower::S0,
+                });
+            }
+            asleep
+        })
+    }
+
     /// Tells an existing host that its power went away or it fell asleep.
     pub(super) fn host_power_changed(state: &mut DeviceState, to: HostPower, at: Instant) {
         let Some(host) = state.host.as_mut() else {

@@ -96,6 +96,58 @@ async fn an_outside_host_lands_its_transitions_when_it_has_settled() {
     assert_eq!(device.power_status().state, HostPower::S5);
 }
 
+/// An outside host's OS sleeping by itself is S3 (CIM 4) at once; waking by
+/// itself is S0 with no boot; a requested sleep lands when the host has
+/// suspended, and a power-on from S3 is a boot the host hears.
+#[tokio::test(start_paused = true)]
+async fn an_outside_host_sleeps_and_wakes_by_itself_or_on_request() {
+    let device = Device::new(config());
+    device.attach_outside_host(Duration::from_secs(60));
+    let mut events = device.subscribe();
+    assert!(device.host_suspended());
+    assert_eq!(device.power_status().state, HostPower::S3);
+    assert_eq!(device.power_status().state.cim(), 4);
+    assert_eq!(
+        events.recv().await.unwrap(),
+        DeviceEvent::PowerChanged {
+            from: HostPower::S0,
+            to: HostPower::S3
+        }
+    );
+    assert!(!device.host_suspended(), "asleep already");
+    assert!(device.host_woke());
+    assert_eq!(device.power_status().state, HostPower::S0);
+    assert_eq!(
+        events.recv().await.unwrap(),
+        DeviceEvent::PowerChanged {
+            from: HostPower::S3,
+            to: HostPower::S0
+        }
+    );
+    assert!(events.try_recv().is_err(), "waking is no boot");
+    assert!(!device.host_woke(), "awake already");
+
+    // Requested: S0 until the host has suspended, then S3 at once.
+    device.request_power(PowerRequest::SleepDeep).unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(device.power_status().state, HostPower::S0);
+    assert!(device.host_suspended());
+    assert_eq!(device.power_status().state, HostPower::S3);
+    // A power-on is a boot; the host's wake-up event afterwards changes
+    // nothing more.
+    device.request_power(PowerRequest::On).unwrap();
+    assert!(!device.host_woke(), "the power-on is under way");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(device.power_status().state, HostPower::S0);
+    assert!(!device.host_woke());
+
+    // Off, the host neither sleeps nor wakes.
+    device.force_power(HostPower::S5);
+    assert!(!device.host_suspended());
+    assert!(!device.host_woke());
+    assert_eq!(device.power_status().state, HostPower::S5);
+}
+
 /// Forcing the host on (scenarios, the host OS's own power) is a boot from
 /// its disk, which an outside host hears as one: a stopped VM starts.
 #[tokio::test(start_paused = true)]

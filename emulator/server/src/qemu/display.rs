@@ -7,7 +7,7 @@
 //! What the KVM viewer sees ([`amtemu_rfb::Mirror`]): the VM's picture at
 //! the VM's size (720x400 in text mode; a mode switch is a DesktopSize to
 //! viewers that take it, as AMT does), "no signal" while no VM runs or the
-//! host is not on (S3 keeps the VM paused, its display off), and the
+//! host is not on (in S3 the guest is suspended or the VM paused), and the
 //! consent code on top while it is displayed.
 //!
 //! One task per view owns the socket ([`watch_display`]): it follows the

@@ -18,7 +18,8 @@ use super::config::QemuConfig;
 use super::console::QemuConsole;
 use super::ider_cd::{self, IderCd};
 use super::nbd;
-use super::vm::{self, IDER_DRIVE, Vm, VmCommand};
+use super::qmp::GuestPower;
+use super::vm::{self, IDER_DRIVE, Sleep, Vm, VmCommand, VmNote};
 use crate::endpoint::{Endpoint, OutsideHost};
 
 /// Makes the VM the host of `endpoint`'s device now (before it serves),
@@ -46,7 +47,7 @@ pub fn drive(
         vm: None,
         generation: 0,
         ider_nodes: 0,
-        ended: mpsc::unbounded_channel(),
+        notes: mpsc::unbounded_channel(),
     };
     async move {
         if !attached {
@@ -66,7 +67,10 @@ pub fn drive(
         }
         loop {
             tokio::select! {
-                Some((generation, why)) = driver.ended.1.recv() => driver.vm_ended(generation, why),
+                Some((generation, note)) = driver.notes.1.recv() => match note {
+                    VmNote::Ended(why) => driver.vm_ended(generation, why),
+                    VmNote::Sleep(power) => driver.guest_power(generation, power),
+                },
                 Ok(()) = ider_active.changed() => {
                     let active = *ider_active.borrow_and_update();
                     driver.ider_changed(active);
@@ -106,12 +110,15 @@ struct Driver {
     /// Numbers the IDE-R CD's block nodes, so a node whose removal failed
     /// never blocks the next insert's name.
     ider_nodes: u64,
-    /// Each VM run's end: its generation and why it ended.
-    ended: (mpsc::UnboundedSender<Ended>, mpsc::UnboundedReceiver<Ended>),
+    /// What each VM run tells: its generation, and its sleep or its end.
+    notes: (mpsc::UnboundedSender<Note>, mpsc::UnboundedReceiver<Note>),
 }
 
-/// A VM run's generation and why it ended.
-type Ended = (u64, String);
+/// A VM run's generation and what it told.
+type Note = (u64, VmNote);
+
+/// The guest agent command that suspends the guest to RAM.
+const SUSPEND_RAM: &str = "guest-suspend-ram";
 
 impl Driver {
     async fn handle(&mut self, event: DeviceEvent) {
@@ -124,6 +131,21 @@ impl Driver {
                 if let Some(vm) = &self.vm {
                     tracing::info!(device = %self.device.name, "the host is off: stopping the VM");
                     vm.send(VmCommand::Quit);
+                }
+            }
+            // S3 while the guest runs: a requested sleep whose deadline
+            // passed with no agent in the guest to carry it out (or S3 set
+            // directly). The VM is paused, so the host is not running while
+            // the device reports it asleep.
+            DeviceEvent::PowerChanged {
+                to: HostPower::S3, ..
+            } => {
+                if let Some(vm) = &mut self.vm
+                    && vm.sleep == Sleep::Awake
+                {
+                    tracing::warn!(device = %self.device.name, "the guest did not suspend: pausing the VM for S3");
+                    vm.send(VmCommand::Qmp("stop", Value::Null));
+                    vm.sleep = Sleep::Paused;
                 }
             }
             _ => {}
@@ -145,11 +167,10 @@ impl Driver {
             PowerRequest::OffSoft | PowerRequest::Hibernate | PowerRequest::PowerCycle => {
                 vm.send(VmCommand::Quit);
             }
-            PowerRequest::SleepDeep => {
-                vm.send(VmCommand::Qmp("stop", Value::Null));
-                vm.paused = true;
-                self.device.host_settled();
-            }
+            // Firmware asks the OS to sleep (S3 needs its cooperation): the
+            // guest's agent hears it on ttyS1; the sleep lands when QEMU
+            // reports SUSPEND, or at the deadline (then the VM is paused).
+            PowerRequest::SleepDeep => vm.send(VmCommand::Agent(SUSPEND_RAM)),
             PowerRequest::Nmi => vm.send(VmCommand::Qmp("inject-nmi", Value::Null)),
             // The reset and the power-on land as a boot.
             PowerRequest::On | PowerRequest::MasterBusReset | PowerRequest::ResetGraceful => {}
@@ -158,9 +179,14 @@ impl Driver {
 
     async fn booted(&mut self, target: BootTarget) {
         match &mut self.vm {
-            Some(vm) if vm.paused => {
+            // Powered on from S3: a wake, not a restart.
+            Some(vm) if vm.sleep == Sleep::Suspended => {
+                vm.send(VmCommand::Qmp("system_wakeup", Value::Null));
+                vm.sleep = Sleep::Awake;
+            }
+            Some(vm) if vm.sleep == Sleep::Paused => {
                 vm.send(VmCommand::Qmp("cont", Value::Null));
-                vm.paused = false;
+                vm.sleep = Sleep::Awake;
             }
             Some(vm) if vm.target == target => {
                 vm.send(VmCommand::Qmp("system_reset", Value::Null));
@@ -241,7 +267,7 @@ impl Driver {
             &self.dir,
             self.generation,
             self.console.clone(),
-            self.ended.0.clone(),
+            self.notes.0.clone(),
         )
         .await
         {
@@ -266,10 +292,31 @@ impl Driver {
     async fn stop_and_wait(&mut self) {
         let Some(vm) = self.vm.take() else { return };
         vm.send(VmCommand::Quit);
-        while let Some((generation, why)) = self.ended.1.recv().await {
-            if generation == vm.generation {
+        while let Some((generation, note)) = self.notes.1.recv().await {
+            if let (true, VmNote::Ended(why)) = (generation == vm.generation, note) {
                 tracing::info!(device = %self.device.name, "VM stopped for a new boot order: {why}");
                 return;
+            }
+        }
+    }
+
+    /// The guest suspended to RAM or woke (QMP SUSPEND / WAKEUP): the host
+    /// enters S3 or S0 as firmware sees it, whoever asked.
+    fn guest_power(&mut self, generation: u64, power: GuestPower) {
+        let Some(vm) = self.vm.as_mut().filter(|vm| vm.generation == generation) else {
+            return;
+        };
+        let name = &self.device.name;
+        match power {
+            GuestPower::Suspended => {
+                vm.sleep = Sleep::Suspended;
+                let entered = self.device.host_suspended();
+                tracing::info!(device = %name, entered, "the guest suspended to RAM (S3)");
+            }
+            GuestPower::Woke => {
+                vm.sleep = Sleep::Awake;
+                let woke = self.device.host_woke();
+                tracing::info!(device = %name, by_itself = woke, "the guest woke from S3");
             }
         }
     }

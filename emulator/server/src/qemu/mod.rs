@@ -18,7 +18,13 @@
 //!   after [`QemuConfig::shutdown_deadline`] (then the VM is stopped hard);
 //! - reset: QMP `system_reset` (a reset to another boot target restarts the
 //!   VM with that boot order); NMI: QMP `inject-nmi`;
-//! - sleep (S3): QMP `stop` (the VM is paused, its memory kept); on: `cont`;
+//! - sleep (S3, which firmware asks of the OS): `guest-suspend-ram` in the
+//!   QEMU guest agent's format on the VM's second serial port (ttyS1),
+//!   where an agent of the guest may listen; the sleep lands when QEMU
+//!   reports SUSPEND (the VM offers ACPI S3), or at the shutdown deadline,
+//!   when the VM is paused instead (QMP `stop`); on: `system_wakeup` (or
+//!   `cont`). The guest suspending by itself (SUSPEND) is the host entering
+//!   S3, and waking by itself (WAKEUP) the host back in S0;
 //! - KVM: the VM's VGA display, served by QEMU as VNC on a unix socket,
 //!   is the host's screen; amtemu is its viewer while someone looks
 //!   (`display`);

@@ -44,6 +44,27 @@ pub fn parse(line: &str) -> Message {
     Message::Other(line.to_string())
 }
 
+/// What a QMP event says of the guest's sleep, as firmware reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestPower {
+    /// SUSPEND: the guest entered ACPI S3 (suspend to RAM).
+    Suspended,
+    /// WAKEUP: the guest left S3 (`system_wakeup`, or a wake-up source of
+    /// its own).
+    Woke,
+}
+
+/// The sleep an event reports; None for every other event. SUSPEND_DISK
+/// (S4) is none: the guest writes its image and powers off, which QEMU
+/// reports as SHUTDOWN, and firmware sees as the host going off.
+pub fn guest_power(event: &str) -> Option<GuestPower> {
+    match event {
+        "SUSPEND" => Some(GuestPower::Suspended),
+        "WAKEUP" => Some(GuestPower::Woke),
+        _ => None,
+    }
+}
+
 /// A QMP connection after capabilities negotiation.
 pub struct Qmp {
     pub lines: Lines<BufReader<OwnedReadHalf>>,
@@ -115,5 +136,31 @@ mod tests {
             Message::Error("no".into())
         );
         assert!(matches!(parse("garbage"), Message::Other(_)));
+    }
+
+    #[test]
+    fn sleep_events_map_to_the_guests_sleep() {
+        let event = |line: &str| match parse(line) {
+            Message::Event(name, _) => guest_power(&name),
+            other => panic!("not an event: {other:?}"),
+        };
+        assert_eq!(
+            event(r#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "SUSPEND"}"#),
+            Some(GuestPower::Suspended)
+        );
+        assert_eq!(
+            event(r#"{"timestamp": {"seconds": 1, "microseconds": 2}, "event": "WAKEUP"}"#),
+            Some(GuestPower::Woke)
+        );
+        for other in [
+            "SUSPEND_DISK",
+            "STOP",
+            "RESUME",
+            "SHUTDOWN",
+            "POWERDOWN",
+            "suspend",
+        ] {
+            assert_eq!(guest_power(other), None, "{other}");
+        }
     }
 }

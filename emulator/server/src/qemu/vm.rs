@@ -25,7 +25,7 @@ use amtemu_model::host::BootTarget;
 
 use super::config::QemuConfig;
 use super::console::QemuConsole;
-use super::qmp::{Message, Qmp};
+use super::qmp::{GuestPower, Message, Qmp, guest_power};
 
 /// How long QEMU may take to connect to its sockets after starting.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,6 +43,29 @@ pub enum VmCommand {
     Qmp(&'static str, Value),
     /// QMP `quit`, then a kill if QEMU has not exited in time.
     Quit,
+    /// A guest agent command (QEMU guest agent wire format) to the guest's
+    /// second serial port, where an agent of the guest OS may listen.
+    Agent(&'static str),
+}
+
+/// What a VM run tells its driver.
+#[derive(Debug)]
+pub enum VmNote {
+    /// The guest's sleep changed (a QMP event).
+    Sleep(GuestPower),
+    /// The run ended, and why.
+    Ended(String),
+}
+
+/// Where the VM is with sleep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sleep {
+    Awake,
+    /// The guest suspended itself to RAM (ACPI S3); `system_wakeup` wakes it.
+    Suspended,
+    /// Paused by QMP `stop` for an S3 the guest did not carry out; `cont`
+    /// resumes it.
+    Paused,
 }
 
 /// A running VM, as its driver holds it.
@@ -52,8 +75,8 @@ pub struct Vm {
     pub generation: u64,
     /// The boot target it was started for.
     pub target: BootTarget,
-    /// Paused for S3.
-    pub paused: bool,
+    /// Asleep (S3), and how.
+    pub sleep: Sleep,
     /// The node of the console's CD while it is in the VM's IDE-R drive.
     pub ider_node: Option<String>,
     commands: mpsc::UnboundedSender<VmCommand>,
@@ -103,6 +126,16 @@ pub fn command_line(
         &format!("socket,id=amtemu-qmp,path={}", qmp.display()),
         "-mon",
         "chardev=amtemu-qmp,mode=control",
+        // ttyS1: the channel an agent of the guest OS hears requests on
+        // (AMT's S3 needs the OS's cooperation).
+        "-chardev",
+        &format!("socket,id=amtemu-agent,path={}", sockets.agent.display()),
+        "-serial",
+        "chardev:amtemu-agent",
+        // ACPI S3 offered to the guest (PIIX4's _S3 object), stated rather
+        // than left to the machine type's default.
+        "-global",
+        "PIIX4_PM.disable_s3=0",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -181,6 +214,8 @@ pub fn command_line(
 pub struct Sockets {
     pub serial: PathBuf,
     pub qmp: PathBuf,
+    /// The guest agent's serial port (ttyS1).
+    pub agent: PathBuf,
     /// QEMU's VNC display (QEMU listens).
     pub display: PathBuf,
 }
@@ -190,6 +225,7 @@ impl Sockets {
         Sockets {
             serial: dir.join("serial.sock"),
             qmp: dir.join("qmp.sock"),
+            agent: dir.join("agent.sock"),
             display: dir.join("display.sock"),
         }
     }
@@ -208,8 +244,8 @@ fn drive_path(path: &Path) -> String {
 }
 
 /// Starts the VM toward `target` (its CPUs stopped when `paused`); Err
-/// says why it did not start. `ended` hears (generation, why) once it has
-/// ended.
+/// says why it did not start. `notes` hears (generation, note) of its
+/// sleep, and once it has ended.
 pub async fn start(
     config: &QemuConfig,
     target: BootTarget,
@@ -217,7 +253,7 @@ pub async fn start(
     dir: &Path,
     generation: u64,
     console: Arc<QemuConsole>,
-    ended: mpsc::UnboundedSender<(u64, String)>,
+    notes: mpsc::UnboundedSender<(u64, VmNote)>,
 ) -> Result<Vm, String> {
     let missing = config.missing_files();
     if !missing.is_empty() {
@@ -234,6 +270,7 @@ pub async fn start(
     };
     let serial_listener = bind(serial_path)?;
     let qmp_listener = bind(qmp_path)?;
+    let agent_listener = bind(&sockets.agent)?;
     let accel = config.accel.resolve();
     let args = command_line(config, target, accel, &sockets, paused);
     tracing::info!(binary = %config.binary.display(), ?target, accel, "starting the VM");
@@ -251,11 +288,15 @@ pub async fn start(
         tokio::spawn(collect_stderr(pipe, stderr.clone()));
     }
     let connected = async {
-        let (serial, qmp) = tokio::try_join!(serial_listener.accept(), qmp_listener.accept())?;
+        let (serial, qmp, agent) = tokio::try_join!(
+            serial_listener.accept(),
+            qmp_listener.accept(),
+            agent_listener.accept()
+        )?;
         let qmp = Qmp::open(qmp.0).await?;
-        Ok::<_, std::io::Error>((serial.0, qmp))
+        Ok::<_, std::io::Error>((serial.0, qmp, agent.0))
     };
-    let (serial, qmp) = tokio::select! {
+    let (serial, qmp, agent) = tokio::select! {
         connected = tokio::time::timeout(CONNECT_TIMEOUT, connected) => match connected {
             Ok(Ok(both)) => both,
             // QEMU opens its sockets before it loads the guest, so a guest
@@ -278,13 +319,22 @@ pub async fn start(
     let (commands, rx) = mpsc::unbounded_channel();
     // QEMU answered QMP, so its display listens already.
     console.set_display(Some(sockets.display.clone()));
-    tokio::spawn(run(child, qmp, serial, rx, console, stderr, move |why| {
-        let _ = ended.send((generation, why));
-    }));
+    let channels = Channels { serial, agent };
+    tokio::spawn(run(
+        child,
+        qmp,
+        channels,
+        rx,
+        console,
+        stderr,
+        move |note| {
+            let _ = notes.send((generation, note));
+        },
+    ));
     Ok(Vm {
         generation,
         target,
-        paused: false,
+        sleep: Sleep::Awake,
         ider_node: None,
         commands,
     })
@@ -324,17 +374,26 @@ fn exit_reason(
     }
 }
 
+/// The VM's serial ports: SOL's (ttyS0) and the guest agent's (ttyS1).
+struct Channels {
+    serial: tokio::net::UnixStream,
+    agent: tokio::net::UnixStream,
+}
+
 /// Owns the VM until it ends: serial both ways, QMP commands and events.
 async fn run(
     mut child: Child,
     mut qmp: Qmp,
-    serial: tokio::net::UnixStream,
+    channels: Channels,
     mut commands: mpsc::UnboundedReceiver<VmCommand>,
     console: Arc<QemuConsole>,
     stderr: Arc<Mutex<String>>,
-    ended: impl FnOnce(String),
+    note: impl Fn(VmNote),
 ) {
-    let (mut serial_in, mut serial_out) = serial.into_split();
+    let (mut serial_in, mut serial_out) = channels.serial.into_split();
+    let (mut agent_in, mut agent_out) = channels.agent.into_split();
+    let mut agent_buf = vec![0u8; 512];
+    let mut agent_open = true;
     let (input, mut keys) = mpsc::unbounded_channel::<Vec<u8>>();
     console.connect_input(Some(input));
     let mut buf = vec![0u8; 4096];
@@ -356,6 +415,12 @@ async fn run(
                 Ok(0) | Err(_) => serial_open = false,
                 Ok(n) => console.output(&buf[..n]),
             },
+            // What an agent answers is only logged: a suspend has no answer,
+            // and the QMP events say what happened.
+            read = agent_in.read(&mut agent_buf), if agent_open => match read {
+                Ok(0) | Err(_) => agent_open = false,
+                Ok(n) => tracing::debug!(said = %String::from_utf8_lossy(&agent_buf[..n]), "guest agent"),
+            },
             Some(bytes) = keys.recv() => {
                 if serial_out.write_all(&bytes).await.is_err() {
                     tracing::debug!("the VM's serial port is closed");
@@ -366,6 +431,13 @@ async fn run(
                     tracing::info!(command = name, "QMP");
                     if let Err(e) = qmp.execute(name, arguments).await {
                         tracing::warn!(command = name, error = %e, "QMP write failed");
+                    }
+                }
+                Some(VmCommand::Agent(command)) => {
+                    tracing::info!(command, "guest agent");
+                    let line = format!("{}\n", serde_json::json!({ "execute": command }));
+                    if agent_out.write_all(line.as_bytes()).await.is_err() {
+                        tracing::warn!(command, "the guest agent's port is closed");
                     }
                 }
                 Some(VmCommand::Quit) => {
@@ -383,6 +455,9 @@ async fn run(
                 Ok(Some(line)) => match super::qmp::parse(&line) {
                     Message::Event(name, data) => {
                         tracing::info!(event = %name, %data, "QMP event");
+                        if let Some(power) = guest_power(&name) {
+                            note(VmNote::Sleep(power));
+                        }
                         if name == "SHUTDOWN" {
                             shutdown_reason = data
                                 .get("reason")
@@ -418,7 +493,7 @@ async fn run(
     if let Some(reason) = shutdown_reason {
         why.push_str(&format!(" after SHUTDOWN ({reason})"));
     }
-    ended(why);
+    note(VmNote::Ended(why));
 }
 
 #[cfg(test)]
@@ -456,6 +531,14 @@ mod tests {
         assert!(disk.contains("-nic none"));
         assert!(disk.contains("pc,accel=tcg"));
         assert!(disk.contains("socket,id=amtemu-serial,path=/r/serial.sock"));
+        assert!(
+            disk.contains("socket,id=amtemu-agent,path=/r/agent.sock -serial chardev:amtemu-agent"),
+            "the guest agent's port is ttyS1: {disk}"
+        );
+        assert!(
+            disk.contains("-global PIIX4_PM.disable_s3=0"),
+            "the VM offers ACPI S3: {disk}"
+        );
         assert!(
             disk.contains("-vga std -vnc unix:/r/display.sock"),
             "the display KVM shows: {disk}"
