@@ -108,7 +108,8 @@ mod tests {
         }
         let mut wrong = DigestSession::new("admin", "nope");
         assert!(wrong.challenged(&amtemu_wire::digest::challenge(realm, &nonce, false)));
-        let creds = parse_authorization(&wrong.authorization("POST", "/wsman").unwrap()).unwrap();
+        let header = wrong.authorization("POST", "/wsman").unwrap();
+        let creds = parse_authorization(&header).unwrap();
         assert_eq!(
             nonces.verify(&creds, realm, Some(&server_ha1), "POST", b"", now),
             Verdict::Rejected
