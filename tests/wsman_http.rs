@@ -884,6 +884,27 @@ fn a_hardware_asset_user_reads_inventory_but_cannot_power_or_administer() {
     assert_eq!(add_acl_user(&mut admin, "other", "x", 2, &[1]).0, "2055");
 }
 
+/// The failure count starts again after a login with the right password:
+/// nine wrong guesses (one short of the lock) twice, a right one between
+/// them, and the account is still open.
+#[test]
+fn a_right_password_forgets_the_wrong_guesses_before_it() {
+    let emu = Emulator::start(&[]);
+    let mut admin = emu.client();
+    assert_eq!(
+        add_acl_user(&mut admin, "guess", "Gu3ss-pass", 2, &[4]).0,
+        "0"
+    );
+    let body = envelope_get("CIM_Chassis", "1");
+    for round in 0..2 {
+        for _ in 0..9 {
+            assert_eq!(once_as(&emu, "guess", "wrong", &body).status, 401);
+        }
+        let r = once_as(&emu, "guess", "Gu3ss-pass", &body);
+        assert_eq!(r.status, 200, "round {round}");
+    }
+}
+
 #[test]
 fn repeated_wrong_passwords_lock_only_that_account_for_a_while() {
     let emu = Emulator::start(&[]);

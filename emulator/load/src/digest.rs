@@ -43,8 +43,8 @@ impl DigestSession {
         }
         let ha1 = hex_lower(&ha1(&self.user, &c.realm, &self.password));
         self.challenge = Some(Challenge {
-            realm: c.realm,
-            nonce: c.nonce,
+            realm: c.realm.into_owned(),
+            nonce: c.nonce.into_owned(),
             ha1,
             nc: 0,
         });
@@ -58,16 +58,16 @@ impl DigestSession {
         c.nc += 1;
         let cnonce = format!("{:016x}", rand::random::<u64>());
         let mut creds = Credentials {
-            username: self.user.clone(),
-            realm: c.realm.clone(),
-            nonce: c.nonce.clone(),
-            uri: uri.to_string(),
+            username: self.user.as_str().into(),
+            realm: c.realm.as_str().into(),
+            nonce: c.nonce.as_str().into(),
+            uri: uri.into(),
             qop: Some("auth".into()),
-            nc: Some(format!("{:08x}", c.nc)),
-            cnonce: Some(cnonce),
+            nc: Some(format!("{:08x}", c.nc).into()),
+            cnonce: Some(cnonce.into()),
             ..Credentials::default()
         };
-        creds.response = expected_response(&creds, &c.ha1, method, b"")?;
+        creds.response = expected_response(&creds, &c.ha1, method, b"")?.into();
         Some(format!(
             r#"Digest username="{}", realm="{}", nonce="{}", uri="{}", qop=auth, nc={}, cnonce="{}", response="{}""#,
             creds.username,
@@ -108,7 +108,8 @@ mod tests {
         }
         let mut wrong = DigestSession::new("admin", "nope");
         assert!(wrong.challenged(&amtemu_wire::digest::challenge(realm, &nonce, false)));
-        let creds = parse_authorization(&wrong.authorization("POST", "/wsman").unwrap()).unwrap();
+        let header = wrong.authorization("POST", "/wsman").unwrap();
+        let creds = parse_authorization(&header).unwrap();
         assert_eq!(
             nonces.verify(&creds, realm, Some(&server_ha1), "POST", b"", now),
             Verdict::Rejected

@@ -182,11 +182,11 @@ fn authorization(challenge: &str, user: &str, password: &str, uri: &str) -> Opti
         .is_some_and(|q| q.split(',').any(|q| q.trim() == "auth"));
     let cnonce = amtemu_wire::hex::hex_lower(&rand::random::<[u8; 8]>());
     let creds = digest::Credentials {
-        username: user.to_string(),
-        uri: uri.to_string(),
-        qop: qop.then(|| "auth".to_string()),
-        nc: qop.then(|| "00000001".to_string()),
-        cnonce: qop.then_some(cnonce),
+        username: user.into(),
+        uri: uri.into(),
+        qop: qop.then_some("auth".into()),
+        nc: qop.then_some("00000001".into()),
+        cnonce: qop.then_some(cnonce.into()),
         ..offered
     };
     let ha1 = amtemu_wire::hex::hex_lower(&digest::ha1(user, &creds.realm, password));

@@ -2,27 +2,32 @@
 //! device. Parsing, the expected response and the challenge's layout; which
 //! nonces are live is the server's state (`amtemu_server::http::digest`).
 
+use std::borrow::Cow;
+
 use md5::{Digest, Md5};
 
-/// The fields of an `Authorization: Digest …` header.
+/// The fields of an `Authorization: Digest …` header. Parsed values borrow
+/// from the header (every authenticated request is parsed, and values are
+/// copied only where a quoted one holds a backslash escape); a client
+/// building its own header gives owned strings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub realm: String,
-    pub nonce: String,
-    pub uri: String,
-    pub response: String,
-    pub qop: Option<String>,
-    pub nc: Option<String>,
-    pub cnonce: Option<String>,
-    pub algorithm: Option<String>,
+pub struct Credentials<'a> {
+    pub username: Cow<'a, str>,
+    pub realm: Cow<'a, str>,
+    pub nonce: Cow<'a, str>,
+    pub uri: Cow<'a, str>,
+    pub response: Cow<'a, str>,
+    pub qop: Option<Cow<'a, str>>,
+    pub nc: Option<Cow<'a, str>>,
+    pub cnonce: Option<Cow<'a, str>>,
+    pub algorithm: Option<Cow<'a, str>>,
 }
 
 /// Parses the Authorization header. Values may be quoted or not, with or
 /// without spaces after commas; unknown parameters are ignored. Every
 /// authenticated request comes through here, so it slices the header
 /// rather than copying it a character at a time.
-pub fn parse_authorization(header: &str) -> Option<Credentials> {
+pub fn parse_authorization(header: &str) -> Option<Credentials<'_>> {
     let rest = header.trim_start();
     let (scheme, params) = rest.split_once(|c: char| c.is_ascii_whitespace())?;
     if !scheme.eq_ignore_ascii_case("Digest") {
@@ -53,12 +58,14 @@ pub fn parse_authorization(header: &str) -> Option<Credentials> {
         }
         let value = if b.get(i) == Some(&b'"') {
             i += 1;
-            let mut value = String::new();
+            // Borrowed until an escape is met; from then on copied.
+            let mut escaped_value: Option<String> = None;
             let mut run = i;
             loop {
                 match b.get(i)? {
                     b'\\' => {
                         // A backslash takes the next character literally.
+                        let value = escaped_value.get_or_insert_with(String::new);
                         value.push_str(&params[run..i]);
                         let escaped = params[i + 1..].chars().next()?;
                         value.push(escaped);
@@ -66,7 +73,13 @@ pub fn parse_authorization(header: &str) -> Option<Credentials> {
                         run = i;
                     }
                     b'"' => {
-                        value.push_str(&params[run..i]);
+                        let value = match escaped_value {
+                            Some(mut value) => {
+                                value.push_str(&params[run..i]);
+                                Cow::Owned(value)
+                            }
+                            None => Cow::Borrowed(&params[run..i]),
+                        };
                         i += 1;
                         break value;
                     }
@@ -78,7 +91,7 @@ pub fn parse_authorization(header: &str) -> Option<Credentials> {
             while i < b.len() && b[i] != b',' {
                 i += 1;
             }
-            params[value_start..i].trim().to_string()
+            Cow::Borrowed(params[value_start..i].trim())
         };
         let slot = match key {
             k if k.eq_ignore_ascii_case("username") => &mut creds.username,
@@ -86,10 +99,10 @@ pub fn parse_authorization(header: &str) -> Option<Credentials> {
             k if k.eq_ignore_ascii_case("nonce") => &mut creds.nonce,
             k if k.eq_ignore_ascii_case("uri") => &mut creds.uri,
             k if k.eq_ignore_ascii_case("response") => &mut creds.response,
-            k if k.eq_ignore_ascii_case("qop") => creds.qop.insert(String::new()),
-            k if k.eq_ignore_ascii_case("nc") => creds.nc.insert(String::new()),
-            k if k.eq_ignore_ascii_case("cnonce") => creds.cnonce.insert(String::new()),
-            k if k.eq_ignore_ascii_case("algorithm") => creds.algorithm.insert(String::new()),
+            k if k.eq_ignore_ascii_case("qop") => creds.qop.insert(Cow::Borrowed("")),
+            k if k.eq_ignore_ascii_case("nc") => creds.nc.insert(Cow::Borrowed("")),
+            k if k.eq_ignore_ascii_case("cnonce") => creds.cnonce.insert(Cow::Borrowed("")),
+            k if k.eq_ignore_ascii_case("algorithm") => creds.algorithm.insert(Cow::Borrowed("")),
             _ => continue,
         };
         *slot = value;
@@ -208,6 +221,17 @@ mod tests {
         assert!(parse_authorization(r#"Digest username="x\"#).is_none());
         assert!(parse_authorization("Basic YWRtaW46eA==").is_none());
         assert!(parse_authorization(r#"Digest username="unterminated"#).is_none());
+    }
+
+    #[test]
+    fn values_borrow_from_the_header_unless_escaped() {
+        let h = r#"Digest username="ad\"min", realm=R, nonce="n", uri="/wsman", response="r""#;
+        let c = parse_authorization(h).unwrap();
+        assert!(matches!(c.username, Cow::Owned(ref u) if u == "ad\"min"));
+        for v in [&c.realm, &c.nonce, &c.uri, &c.response] {
+            assert!(matches!(v, Cow::Borrowed(_)), "{v:?} copied");
+        }
+        assert_eq!((&*c.realm, &*c.nonce, &*c.uri), ("R", "n", "/wsman"));
     }
 
     #[test]

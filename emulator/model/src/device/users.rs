@@ -192,6 +192,9 @@ pub struct NetworkLogin {
     pub caller: Caller,
     /// The account is locked out: refuse whatever the password.
     pub locked: bool,
+    /// The account has failures on record, which a successful login
+    /// forgets; without any, a success needs no second trip to the state.
+    pub has_failures: bool,
 }
 
 /// The values of a new or updated ACL entry, as AddUserAclEntryEx and
@@ -264,6 +267,7 @@ impl Users {
             ha1,
             caller,
             locked: self.lockouts.is_locked(key, now),
+            has_failures: self.lockouts.has_state(key),
         })
     }
 

@@ -142,7 +142,7 @@ mod tests {
 
     const REALM: &str = "Digest:A4070000000000000000000000000000";
 
-    fn sign(nonce: &str, nc: &str, password: &str) -> Credentials {
+    fn sign<'a>(nonce: &'a str, nc: &'a str, password: &str) -> Credentials<'a> {
         let mut c = Credentials {
             username: "admin".into(),
             realm: REALM.into(),
@@ -159,7 +159,8 @@ mod tests {
             "POST",
             b"",
         )
-        .unwrap();
+        .unwrap()
+        .into();
         c
     }
 

@@ -45,9 +45,21 @@ where
     // Each answer is encoded here and sent with one write; the buffer
     // lives as long as the connection.
     let mut out = Vec::with_capacity(4 * 1024);
+    // One timer for the connection's head deadlines, moved forward after
+    // each answer: arming a fresh one per request put an entry into the
+    // timer wheel and took it out again for every keep-alive request,
+    // while moving a pending deadline later only updates the entry.
+    let mut head_deadline = std::pin::pin!(tokio::time::sleep(HEAD_DEADLINE));
     loop {
-        let head = match tokio::time::timeout(HEAD_DEADLINE, read_head(&mut io, &mut buf)).await {
-            Err(_) => {
+        let read = tokio::select! {
+            // The head first, as `timeout` did: a pipelined head already
+            // buffered is served without looking at the clock.
+            biased;
+            head = read_head(&mut io, &mut buf) => Ok(head),
+            () = &mut head_deadline => Err(()),
+        };
+        let head = match read {
+            Err(()) => {
                 tracing::debug!("no request head within {HEAD_DEADLINE:?}: connection closed");
                 return Ok(());
             }
@@ -110,6 +122,9 @@ where
         answer.encode_into(&mut out);
         io.write_all(&out).await?;
         io.flush().await?;
+        head_deadline
+            .as_mut()
+            .reset(tokio::time::Instant::now() + HEAD_DEADLINE);
         // After a body too large to read, the rest of it is still on the
         // wire: the connection cannot go on.
         if answer.closes() || client_closes || too_large {
@@ -205,5 +220,90 @@ async fn fill<IO: AsyncRead + Unpin>(io: &mut IO, buf: &mut BytesMut) -> Result<
 fn reserve(buf: &mut BytesMut) {
     if buf.capacity() - buf.len() < 4096 {
         buf.reserve(16 * 1024);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The head deadline on the clock tokio pauses: the times below are
+    //! exact, not measured.
+    use super::*;
+    use crate::http::answer::Framing;
+    use tokio::io::DuplexStream;
+    use tokio::time::Instant;
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: d\r\n\r\n";
+
+    /// A server connection answering every request `200 ok`, and the
+    /// client's end of it.
+    fn serve() -> (DuplexStream, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let task = tokio::spawn(run(
+            server,
+            1024,
+            Duration::from_secs(5),
+            || Answer::new(400, Framing::Plain, ""),
+            |_, _| async { Answer::new(200, Framing::Plain, "ok") },
+        ));
+        (client, task)
+    }
+
+    async fn ask(client: &mut DuplexStream) {
+        client.write_all(GET).await.unwrap();
+        let want = b"HTTP/1.1 200 OK\r\n\r\nok";
+        let mut got = vec![0; want.len()];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, want);
+    }
+
+    /// Reads until the server closes; returns when that was.
+    async fn closed_at(client: &mut DuplexStream) -> Instant {
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "no answer to a connection cut for time");
+        Instant::now()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed_at_the_head_deadline() {
+        let start = Instant::now();
+        let (mut client, task) = serve();
+        assert_eq!(closed_at(&mut client).await - start, HEAD_DEADLINE);
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_alive_connection_gets_a_full_deadline_after_each_answer() {
+        let (mut client, task) = serve();
+        // Two requests 20 s apart: the second answer moves the deadline
+        // to 30 s after it, past the first answer's deadline.
+        ask(&mut client).await;
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        ask(&mut client).await;
+        let answered = Instant::now();
+        assert_eq!(closed_at(&mut client).await - answered, HEAD_DEADLINE);
+        task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_sent_a_byte_at_a_time_is_cut_at_the_deadline() {
+        let (mut client, task) = serve();
+        ask(&mut client).await;
+        let answered = Instant::now();
+        let (mut reading, mut writing) = tokio::io::split(client);
+        tokio::spawn(async move {
+            // Each byte inside the deadline, the whole head far past it.
+            for b in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+                if writing.write_all(&[*b]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        let mut rest = Vec::new();
+        reading.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "no answer to a connection cut for time");
+        assert_eq!(Instant::now() - answered, HEAD_DEADLINE);
+        task.await.unwrap().unwrap();
     }
 }

@@ -21,8 +21,8 @@ use crate::endpoint::nonces::Verdict;
 use crate::metrics::METRICS;
 use amtemu_model::device::firmware::Firmware;
 use amtemu_model::device::identity::hex_lower;
-use amtemu_model::device::users::{Caller, NetworkLogin};
-use amtemu_wire::digest::{self, Credentials};
+use amtemu_model::device::users::Caller;
+use amtemu_wire::digest;
 use amtemu_wire::wsman::{fault::Fault, request};
 use amtemu_wsman as wsman;
 use answer::{Answer, Framing};
@@ -290,8 +290,14 @@ fn check_credentials(
     // one else), and firmware's expectations of the digest password are
     // not documented (Intel's tools send `admin`, MeshCentral an empty
     // one): `admin` is accepted with any password.
-    let in_setup =
-        device.with_state(|s| s.nvram.setup.state == amtemu_model::device::ProvisioningState::In);
+    // The setup state and the account are read under one lock: this runs
+    // for every request.
+    let (in_setup, account) = device.with_state(|s| {
+        (
+            s.nvram.setup.state == amtemu_model::device::ProvisioningState::In,
+            s.nvram.users.network_login(&creds.username, now),
+        )
+    });
     if in_setup
         && interface == Interface::Network
         && creds.username == "admin"
@@ -299,7 +305,7 @@ fn check_credentials(
     {
         return Ok(Caller::Admin);
     }
-    let Some(account) = user_login(endpoint, &creds, now) else {
+    let Some(account) = account else {
         tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: no such network user");
         return Err(Verdict::Rejected);
     };
@@ -339,7 +345,11 @@ fn check_credentials(
         // An injected fault: the right password meets an expired nonce.
         Verdict::Accepted if endpoint.faults.get().stale_nonces => Err(Verdict::Stale),
         Verdict::Accepted => {
-            device.login_succeeded(account.key);
+            // Failures recorded between the lookup above and here are kept:
+            // the success counts as of the lookup.
+            if account.has_failures {
+                device.login_succeeded(account.key);
+            }
             Ok(account.caller)
         }
         Verdict::Stale => Err(Verdict::Stale),
@@ -352,11 +362,6 @@ fn check_credentials(
             Err(Verdict::Rejected)
         }
     }
-}
-
-/// The account a digest user name logs in as from the network, if any.
-fn user_login(endpoint: &Endpoint, creds: &Credentials, now: Instant) -> Option<NetworkLogin> {
-    endpoint.device.network_login(&creds.username, now)
 }
 
 /// The Server header of a device's firmware row. Rows are a fixed table,

@@ -148,27 +148,28 @@ async fn start_and_login<IO: AsyncRead + AsyncWrite + Unpin>(
     };
     let cnonce = amtemu_model::device::identity::hex_lower(&rand::random::<[u8; 16]>());
     let mut creds = Credentials {
-        username: login.user.clone(),
-        realm,
-        nonce,
-        uri: String::new(),
-        response: String::new(),
+        username: login.user.clone().into(),
+        realm: realm.into(),
+        nonce: nonce.into(),
+        uri: "".into(),
+        response: "".into(),
         qop: Some("auth".into()),
         nc: Some("00000001".into()),
-        cnonce: Some(cnonce),
+        cnonce: Some(cnonce.into()),
         algorithm: None,
     };
-    creds.response =
-        expected_response(&creds, &login.ha1, "POST", &[]).ok_or("cannot compute the digest")?;
+    creds.response = expected_response(&creds, &login.ha1, "POST", &[])
+        .ok_or("cannot compute the digest")?
+        .into();
     let mut data = Vec::new();
     for field in [
-        &creds.username,
-        &creds.realm,
-        &creds.nonce,
-        &creds.uri,
+        &*creds.username,
+        &*creds.realm,
+        &*creds.nonce,
+        &*creds.uri,
         creds.cnonce.as_deref().unwrap_or_default(),
         creds.nc.as_deref().unwrap_or_default(),
-        &creds.response,
+        &*creds.response,
         creds.qop.as_deref().unwrap_or_default(),
     ] {
         put_prefixed(&mut data, field);

@@ -186,20 +186,20 @@ fn auth_reply(status: u8, auth_type: u8, data: Vec<u8>) -> DeviceMessage {
 /// The fields of a digest AuthenticateSession, in wire order (user, realm,
 /// nonce, uri, cnonce, nc, response, qop), as HTTP digest credentials over
 /// "POST": type 4 (RFC 2617) carries a qop, type 3 (RFC 2069) does not.
-fn digest_credentials(auth_type: u8, data: &[u8]) -> Option<Credentials> {
+fn digest_credentials(auth_type: u8, data: &[u8]) -> Option<Credentials<'static>> {
     let mut f = length_prefixed(data)?.into_iter();
     let mut next = || f.next().unwrap_or_default();
     let (username, realm, nonce, uri) = (next(), next(), next(), next());
     let (cnonce, nc, response, qop) = (next(), next(), next(), next());
     Some(Credentials {
-        username,
-        realm,
-        nonce,
-        uri,
-        response,
-        qop: (auth_type == auth::DIGEST).then_some(qop),
-        nc: Some(nc),
-        cnonce: Some(cnonce),
+        username: username.into(),
+        realm: realm.into(),
+        nonce: nonce.into(),
+        uri: uri.into(),
+        response: response.into(),
+        qop: (auth_type == auth::DIGEST).then_some(qop.into()),
+        nc: Some(nc.into()),
+        cnonce: Some(cnonce.into()),
         algorithm: None,
     })
 }

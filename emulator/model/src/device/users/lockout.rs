@@ -79,6 +79,11 @@ impl Lockouts {
             .is_some_and(|until| now < until)
     }
 
+    /// Whether the account has failures (or a lock) to forget.
+    pub fn has_state(&self, key: AccountKey) -> bool {
+        self.position(key).is_some()
+    }
+
     /// Records a wrong password for an existing account.
     pub fn failed(&mut self, key: AccountKey, now: Instant) {
         let i = match self.position(key) {

@@ -212,6 +212,21 @@ fn saved_state_keeps_entries_but_not_lockouts() {
     assert!(back.lockouts.is_empty());
 }
 
+#[test]
+fn a_login_tells_whether_failures_are_on_record() {
+    let mut u = users();
+    let failures = |u: &Users| {
+        u.network_login("admin", Instant::now())
+            .unwrap()
+            .has_failures
+    };
+    assert!(!failures(&u));
+    u.login_failed(AccountKey::Admin, Instant::now());
+    assert!(failures(&u));
+    u.login_succeeded(AccountKey::Admin);
+    assert!(!failures(&u));
+}
+
 #[tokio::test(start_paused = true)]
 async fn lockout_backs_off_and_resets() {
     let mut u = users();

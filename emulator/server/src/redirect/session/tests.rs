@@ -151,12 +151,12 @@ fn a_captured_meshcommander_digest_verifies() {
     let ha1 = md5_hex(&["admin", &fields.realm, "P@ssw0rd"]);
     assert_eq!(
         expected_response(&fields, &ha1, "POST", &[]),
-        Some(fields.response.clone())
+        Some(fields.response.to_string())
     );
     let wrong = md5_hex(&["admin", &fields.realm, "p@ssw0rd"]);
     assert_ne!(
         expected_response(&fields, &wrong, "POST", &[]),
-        Some(fields.response)
+        Some(fields.response.to_string())
     );
 }
 
