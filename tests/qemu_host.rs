@@ -357,7 +357,8 @@ fn kvm_shows_the_vms_screen_and_types_into_it(emulator: &support::Emulator, cont
         .args(["type", "say kvm-typed", "key", "enter"])
         // Stay a moment before leaving: a viewer that closes with updates
         // it never read resets the connection, and the kernel drops the
-        // keys amtemu had not read yet with it (seen under load).
+        // keys amtemu had not read yet with it (the likely cause of this
+        // step hanging under load).
         .args(["pause", "2"])
         .output()
         .expect("vncdo runs");
