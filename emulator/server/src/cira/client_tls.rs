@@ -17,7 +17,6 @@ use openssl::error::ErrorStack;
 use openssl::pkey::PKey;
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslSessionCacheMode, SslVerifyMode,
-    SslVersion,
 };
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
@@ -28,7 +27,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use amtemu_model::device::firmware::{TlsProfile, TlsVersion};
+use amtemu_model::device::firmware::TlsProfile;
 
 use super::connect::ConnectError;
 use crate::tls::Backend;
@@ -117,18 +116,9 @@ fn rustls_config(credentials: Credentials) -> Result<ClientConfig, ConnectError>
     })
 }
 
-fn ssl_version(v: TlsVersion) -> SslVersion {
-    match v {
-        TlsVersion::Tls10 => SslVersion::TLS1,
-        TlsVersion::Tls11 => SslVersion::TLS1_1,
-        TlsVersion::Tls12 => SslVersion::TLS1_2,
-        TlsVersion::Tls13 => SslVersion::TLS1_3,
-    }
-}
-
-/// An OpenSSL client offering the row's versions and certificate suites
-/// in its order. Security level 0, as on the server side: OpenSSL 3 would
-/// otherwise refuse TLS 1.0/1.1 and SHA-1, which is what the row says.
+/// An OpenSSL client offering the row's versions (held as the server side
+/// holds them, [`crate::tls::row_versions`]) and certificate suites in its
+/// order.
 ///
 /// A bare context, not `SslConnector`: that one loads the system's CA
 /// bundle at every build (tens of milliseconds of a runtime thread per
@@ -140,21 +130,7 @@ fn openssl_context(
 ) -> Result<SslContext, ConnectError> {
     let openssl = |e: openssl::error::ErrorStack| ConnectError::OpenSsl(e.to_string());
     let mut b = SslContextBuilder::new(SslMethod::tls_client()).map_err(openssl)?;
-    b.set_security_level(0);
-    let lowest = profile
-        .versions
-        .first()
-        .copied()
-        .unwrap_or(TlsVersion::Tls12);
-    let highest = profile
-        .versions
-        .last()
-        .copied()
-        .unwrap_or(TlsVersion::Tls12);
-    b.set_min_proto_version(Some(ssl_version(lowest)))
-        .map_err(openssl)?;
-    b.set_max_proto_version(Some(ssl_version(highest)))
-        .map_err(openssl)?;
+    crate::tls::row_versions(&mut b, profile).map_err(openssl)?;
     let suites = profile
         .suites
         .iter()

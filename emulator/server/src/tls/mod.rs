@@ -34,6 +34,7 @@ use amtemu_model::device::{Device, ProvisioningState, TlsIdentity};
 use amtemu_model::pki;
 use ca::Ca;
 use openssl_acceptor::ClientPolicy;
+pub(crate) use openssl_acceptor::row_versions;
 
 /// How long a client may take to finish its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -42,17 +42,13 @@ fn ssl_version(v: TlsVersion) -> SslVersion {
     }
 }
 
-/// A server context for this row, certificate chain, key and client policy.
-/// `psk` adds the row's PSK suites, keyed by this device's PID/PPS (setup
-/// mode of firmware with PSK setup).
-pub fn context(
+/// A context (server's or the CIRA client's) held to the row's versions.
+/// Security level 0: OpenSSL 3 would otherwise refuse TLS 1.0/1.1 and
+/// SHA-1, which is what older rows speak.
+pub(crate) fn row_versions(
+    b: &mut SslContextBuilder,
     profile: &TlsProfile,
-    chain: &[Vec<u8>],
-    key_pkcs8: &[u8],
-    client: ClientPolicy<'_>,
-    psk: Option<Arc<Device>>,
-) -> Result<SslContext, ErrorStack> {
-    let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
+) -> Result<(), ErrorStack> {
     b.set_security_level(0);
     let lowest = profile
         .versions
@@ -65,7 +61,21 @@ pub fn context(
         .copied()
         .unwrap_or(TlsVersion::Tls12);
     b.set_min_proto_version(Some(ssl_version(lowest)))?;
-    b.set_max_proto_version(Some(ssl_version(highest)))?;
+    b.set_max_proto_version(Some(ssl_version(highest)))
+}
+
+/// A server context for this row, certificate chain, key and client policy.
+/// `psk` adds the row's PSK suites, keyed by this device's PID/PPS (setup
+/// mode of firmware with PSK setup).
+pub fn context(
+    profile: &TlsProfile,
+    chain: &[Vec<u8>],
+    key_pkcs8: &[u8],
+    client: ClientPolicy<'_>,
+    psk: Option<Arc<Device>>,
+) -> Result<SslContext, ErrorStack> {
+    let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
+    row_versions(&mut b, profile)?;
     let suites = profile
         .suites
         .iter()
