@@ -336,3 +336,55 @@ fn malformed_or_unasked_server_bytes_are_errors() {
         Err(ViewerError::TooLong(u32::MAX))
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A Raw rectangle of any size inside the 720x400 screen.
+    fn raw_rect() -> impl Strategy<Value = Vec<u8>> {
+        (0u16..720, 0u16..400, 1u16..16, 1u16..16, any::<u8>()).prop_map(|(x, y, w, h, c)| {
+            let r = Rect::new(x, y, w.min(720 - x), h.min(400 - y));
+            Server::raw(r, move |x, y| Rgb::new(c, x as u8, y as u8))
+        })
+    }
+
+    proptest! {
+        /// However reads split a server's updates, the viewer sees the same
+        /// events and answers the same.
+        #[test]
+        fn any_split_of_updates_reads_as_the_whole(
+            rects in proptest::collection::vec(raw_rect(), 1..4),
+            cuts in proptest::collection::vec(1usize..64, 1..32),
+        ) {
+            let update = Server::update(&rects);
+            let mut whole = ready_viewer();
+            let expected = feed(&mut whole, &update);
+            let mut split = ready_viewer();
+            let mut got = Vec::new();
+            let mut rest = &update[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (piece, tail) = rest.split_at((*cut).min(rest.len()));
+                got.extend(feed(&mut split, piece));
+                rest = tail;
+            }
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(split.take_output(), whole.take_output());
+        }
+
+        /// Any bytes after the handshake are read on or refused, never a
+        /// panic, and a refused viewer stays closed.
+        #[test]
+        fn any_server_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let mut v = ready_viewer();
+            let mut events = Vec::new();
+            if v.receive(&bytes, &mut events).is_err() {
+                prop_assert!(v.receive(&[0], &mut events).is_err());
+            }
+        }
+    }
+}
