@@ -189,7 +189,7 @@ fn errors_name_the_file_line_and_key() {
         error("[fleet]\nseed = \"x\"\n\n[[groups]]\nname = \"a\"\ncount = 2\ncolour = \"red\"\n");
     assert_eq!(
         e.to_string(),
-        "fleet.toml:7:1: groups[0].colour: unknown field `colour`, expected one of `name`, `count`, `firmware`, `power`, `provisioning`, `mode`, `user`, `password`, `domain`, `host_prefix`, `boot_ms`, `shutdown_ms`, `reset_ms`, `power_policy`, `faults`, `console`, `provisioning_server`, `provisioning_port`, `mebx_domain`, `dhcp_domain`, `pki_dns_suffix`, `pid`, `pps`, `trusted_hashes`, `qemu`"
+        "fleet.toml:7:1: groups[0].colour: unknown field `colour`, expected one of `name`, `count`, `firmware`, `power`, `provisioning`, `mode`, `user`, `password`, `domain`, `host_prefix`, `boot_ms`, `shutdown_ms`, `reset_ms`, `power_policy`, `timing`, `faults`, `console`, `provisioning_server`, `provisioning_port`, `mebx_domain`, `dhcp_domain`, `pki_dns_suffix`, `pid`, `pps`, `trusted_hashes`, `qemu`"
     );
 
     let e = error(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use amtemu_model::device::firmware::DEFAULT_FIRMWARE;
+use amtemu_model::device::firmware::{DEFAULT_FIRMWARE, TimingMode};
 use amtemu_model::device::{
     ControlMode, DEFAULT_PASSWORD, DeviceConfig, Firmware, HostPower, MePowerPolicy, PowerTimings,
     ProvisioningState, SetupState,
@@ -75,6 +75,11 @@ pub struct DeviceArgs {
     /// (offered by default because Debian's amtterm 1.4 needs it).
     #[arg(long)]
     pub no_redirection_plain_auth: bool,
+    /// `firmware`: devices answer WS-Man at their firmware generation's
+    /// pace (a service time per kind of answer) and reset connections beyond
+    /// its ceilings (docs/TIMING.md); `fast`: as fast as the emulator can.
+    #[arg(long, value_enum, default_value = "fast")]
+    pub timing: TimingMode,
     /// Sockets each device serves at once over its network ports; more are
     /// closed at once, as a management engine's small socket pool would.
     #[arg(long, default_value_t = amtemu_server::endpoint::limits::DEFAULT_MAX_CONNECTIONS)]
@@ -181,6 +186,7 @@ impl DeviceArgs {
             console: self.console.clone(),
             provisioning: self.provisioning_settings(),
             power_policy: self.power_policy,
+            timing: self.timing,
         }
     }
 

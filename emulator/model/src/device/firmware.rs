@@ -5,7 +5,10 @@
 
 use std::fmt;
 
+pub mod timing;
 pub mod tls;
+use timing::{CSME_12_PLUS, ME_6_TO_10, ME_11, ME_LEGACY};
+pub use timing::{TimingMode, TimingProfile};
 pub use tls::{CipherSuite, TlsProfile, TlsVersion};
 use tls::{TLS_1_0, TLS_1_0_PSK, TLS_1_1, TLS_1_2};
 
@@ -145,6 +148,9 @@ pub struct Firmware {
     pub max_ca_key_bits: u32,
     /// What its TLS server (16993, 16995, setup mode) speaks.
     pub tls: &'static TlsProfile,
+    /// How fast it answers and how many connections it takes, served with
+    /// `--timing firmware`.
+    pub timing: &'static TimingProfile,
 }
 
 impl Firmware {
@@ -271,6 +277,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
         tls: &TLS_1_0_PSK,
+        timing: &ME_LEGACY,
     },
     Firmware {
         name: "4.0",
@@ -283,6 +290,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
         tls: &TLS_1_0_PSK,
+        timing: &ME_LEGACY,
     },
     Firmware {
         name: "5.2",
@@ -295,6 +303,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 2048,
         tls: &TLS_1_0_PSK,
+        timing: &ME_LEGACY,
     },
     Firmware {
         name: "6.2",
@@ -307,6 +316,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_0_PSK,
+        timing: &ME_6_TO_10,
     },
     Firmware {
         name: "7.0",
@@ -319,6 +329,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_0_PSK,
+        timing: &ME_6_TO_10,
     },
     Firmware {
         name: "8.1",
@@ -331,6 +342,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_0_PSK,
+        timing: &ME_6_TO_10,
     },
     Firmware {
         name: "9.5",
@@ -343,6 +355,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_0_PSK,
+        timing: &ME_6_TO_10,
     },
     Firmware {
         name: "10.0",
@@ -355,6 +368,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_0_PSK,
+        timing: &ME_6_TO_10,
     },
     Firmware {
         name: "11.8",
@@ -367,6 +381,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_0,
+        timing: &ME_11,
     },
     Firmware {
         name: "12.0",
@@ -379,6 +394,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_1,
+        timing: &CSME_12_PLUS,
     },
     Firmware {
         name: "14.1",
@@ -391,6 +407,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_1,
+        timing: &CSME_12_PLUS,
     },
     Firmware {
         name: "15.0",
@@ -403,6 +420,7 @@ static PROFILES: &[Firmware] = &[
         ports: ALL_PORTS,
         max_ca_key_bits: 4096,
         tls: &TLS_1_2,
+        timing: &CSME_12_PLUS,
     },
     Firmware {
         name: "16.1",
@@ -415,6 +433,7 @@ static PROFILES: &[Firmware] = &[
         ports: TLS_ONLY,
         max_ca_key_bits: 4096,
         tls: &TLS_1_2,
+        timing: &CSME_12_PLUS,
     },
     Firmware {
         name: "18.0",
@@ -427,6 +446,7 @@ static PROFILES: &[Firmware] = &[
         ports: TLS_ONLY,
         max_ca_key_bits: 4096,
         tls: &TLS_1_2,
+        timing: &CSME_12_PLUS,
     },
 ];
 

@@ -75,6 +75,9 @@ pub struct DeviceConfig {
     pub provisioning: ProvisioningSettings,
     /// In which host states the management engine stays reachable.
     pub power_policy: MePowerPolicy,
+    /// Whether the device answers at its firmware's pace (not saved: a
+    /// property of the run, like the power timings).
+    pub timing: firmware::TimingMode,
 }
 
 impl DeviceConfig {
@@ -98,6 +101,7 @@ impl DeviceConfig {
             console: None,
             provisioning: ProvisioningSettings::default(),
             power_policy: MePowerPolicy::default(),
+            timing: firmware::TimingMode::Fast,
         }
     }
 }
@@ -253,6 +257,9 @@ pub struct Device {
     pub name: String,
     pub identity: Identity,
     pub firmware: &'static Firmware,
+    /// The firmware row's pace when the device answers at it (`--timing
+    /// firmware`), None otherwise: one field read on the hot path.
+    pub pace: Option<&'static firmware::TimingProfile>,
     state: Mutex<DeviceState>,
     events: broadcast::Sender<DeviceEvent>,
     this: Weak<Device>,
@@ -326,6 +333,10 @@ impl Device {
             name: config.name,
             identity,
             firmware: config.firmware,
+            pace: match config.timing {
+                firmware::TimingMode::Fast => None,
+                firmware::TimingMode::Firmware => Some(config.firmware.timing),
+            },
             state: Mutex::new(state),
             events,
             this: this.clone(),

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 
+use super::firmware::TimingMode;
 use super::{ControlMode, HostPower, MePowerPolicy, ProvisioningState};
 
 /// A state with one user-facing name per value.
@@ -90,6 +91,17 @@ impl Named for ControlMode {
     }
 }
 
+impl Named for TimingMode {
+    const ALL: &'static [Self] = &[TimingMode::Fast, TimingMode::Firmware];
+
+    fn name(self) -> &'static str {
+        match self {
+            TimingMode::Fast => "fast",
+            TimingMode::Firmware => "firmware",
+        }
+    }
+}
+
 /// Deserializes a [`Named`] value from its name, listing the accepted
 /// names when it is not one (for scenario files).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +145,13 @@ macro_rules! value_enum {
 }
 
 #[cfg(feature = "clap")]
-value_enum!(HostPower, MePowerPolicy, ProvisioningState, ControlMode);
+value_enum!(
+    HostPower,
+    MePowerPolicy,
+    ProvisioningState,
+    ControlMode,
+    TimingMode
+);
 
 #[cfg(test)]
 mod tests {
@@ -149,6 +167,11 @@ mod tests {
             Some(MePowerPolicy::S0AndSleep)
         );
         assert_eq!(ControlMode::from_name("ccm"), Some(ControlMode::Client));
+        assert_eq!(
+            TimingMode::from_name("firmware"),
+            Some(TimingMode::Firmware)
+        );
+        assert_eq!(TimingMode::default().name(), "fast");
         let err = serde_json::from_str::<ByName<ProvisioningState>>("\"later\"").unwrap_err();
         assert!(err.to_string().contains("`pre`, `in`, `post`"), "{err}");
         let ok: ByName<ProvisioningState> = serde_json::from_str("\"in\"").unwrap();

@@ -318,6 +318,12 @@ fn details(endpoint: &Endpoint) -> Value {
             "host_name": s.nvram.general.host_name,
             "domain_name": s.nvram.general.domain_name,
             "tls_enabled": s.nvram.tls.remote.enabled,
+            // Whether it answers at its firmware's pace (`--timing`).
+            "timing": match device.pace {
+                Some(_) => amtemu_model::device::firmware::TimingMode::Firmware,
+                None => amtemu_model::device::firmware::TimingMode::Fast,
+            }
+            .name(),
             // The administrator and the ACL entries.
             "users": 1 + s.nvram.users.accounts.len(),
             "stopped": faults.offline,

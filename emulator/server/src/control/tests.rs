@@ -162,6 +162,10 @@ async fn lists_pages_and_details() {
     assert_eq!(d["host_name"], "amt-00002");
     assert_eq!(d["domain_name"], "vpro.test");
     assert_eq!(d["tls_enabled"], true);
+    assert_eq!(
+        d["timing"], "fast",
+        "devices answer as fast as they can by default"
+    );
     assert_eq!(d["users"], 1);
     assert_eq!(d["stopped"], false);
     assert_eq!(d["provisioning_refusals"], 0);

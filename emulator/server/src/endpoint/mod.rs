@@ -7,6 +7,7 @@
 pub mod cira;
 pub mod limits;
 pub mod nonces;
+pub mod pace;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,10 @@ pub struct Endpoint {
     pub kerberos: crate::kerberos::DeviceState,
     /// The device's sockets in use, over all its network ports.
     pub connections: Arc<Gauge>,
+    /// The firmware row's connection ceilings when the device answers at
+    /// its firmware's pace (`--timing firmware`); None by default (boxed:
+    /// a word per device when off).
+    pub pace: Option<Box<pace::Pace>>,
     /// The CIRA tunnel's state and the host's requests for one.
     pub cira: cira::CiraStatus,
     /// Where the device's state is kept, when it is kept: replies that
@@ -57,6 +62,7 @@ impl Endpoint {
     /// A device with fresh protocol state and no faults.
     pub fn new(device: Arc<Device>, store: Option<Store>) -> Arc<Endpoint> {
         Arc::new(Endpoint {
+            pace: device.pace.map(|row| Box::new(pace::Pace::new(row))),
             device,
             wsman: WsmanState::default(),
             http: HttpState::default(),

@@ -20,9 +20,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::endpoint::Endpoint;
 use crate::endpoint::limits::{DEFAULT_MAX_CONNECTIONS, Permit};
+use crate::endpoint::pace::{Admitted, Refused};
 use crate::http;
 use crate::store::{Store, StoreError};
 use crate::tls::{self, TlsContext};
+use amtemu_model::device::firmware::timing::Beyond;
 use amtemu_model::device::{Device, DeviceConfig, Port, ProvisioningState, TlsIdentity};
 pub use source::DeviceSource;
 pub use tasks::DeviceTasks;
@@ -654,6 +656,19 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             tracing::info!(device = %endpoint.device.name, %peer, max = fleet.max_connections, "connection refused: the device's sockets are all in use");
             continue;
         };
+        // At its firmware's pace, the row's ceilings refuse what firmware
+        // refuses, as firmware does.
+        let paced = match endpoint.pace.as_deref().map(|pace| pace.admit(port)) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(admitted))) => Some(admitted),
+            Some(Err(Refused(Beyond::Reset))) => {
+                tracing::info!(device = %endpoint.device.name, %peer, ?port, "connection reset: over the firmware's connection ceiling");
+                // A zero linger makes the close a reset; the socket is
+                // non-blocking, so dropping it does not wait.
+                let _ = stream.set_zero_linger();
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let endpoint = endpoint.clone();
         match kind {
@@ -674,6 +689,9 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
                 }
                 tokio::spawn(async move {
                     let _permit = permit;
+                    if let Some(paced) = &paced {
+                        tokio::time::sleep(paced.first_read_after).await;
+                    }
                     http::serve_connection(stream, endpoint, peer).await
                 });
             }
@@ -690,7 +708,7 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             Port::Https => {
                 spawn_over_tls(
                     &fleet,
-                    (stream, permit),
+                    (stream, permit, paced),
                     endpoint,
                     peer,
                     http::serve_connection,
@@ -714,7 +732,7 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
             Port::RedirectionTls => {
                 spawn_over_tls(
                     &fleet,
-                    (stream, permit),
+                    (stream, permit, None),
                     endpoint,
                     peer,
                     crate::redirect::serve,
@@ -732,10 +750,11 @@ async fn accept_loop(fleet: Arc<Fleet>, listener: TcpListener, kind: Port) {
 
 /// Completes the device's TLS handshake on its own task, then hands the
 /// stream to the protocol that port serves (WS-Man on 16993, redirection
-/// on 16995).
+/// on 16995). A paced connection waits for the firmware's handshake time
+/// first.
 fn spawn_over_tls<F, Served>(
     fleet: &Fleet,
-    (stream, permit): (tokio::net::TcpStream, Permit),
+    (stream, permit, paced): (tokio::net::TcpStream, Permit, Option<Admitted>),
     endpoint: Arc<Endpoint>,
     peer: SocketAddr,
     serve: F,
@@ -748,6 +767,9 @@ fn spawn_over_tls<F, Served>(
     let ctx = fleet.tls.clone();
     tokio::spawn(async move {
         let _permit = permit;
+        if let Some(paced) = &paced {
+            tokio::time::sleep(paced.first_read_after).await;
+        }
         match tls::accept(stream, &endpoint.device, &endpoint.tls, &ctx).await {
             Ok(tls_stream) => serve(tls_stream, endpoint, peer).await,
             Err(e) => {

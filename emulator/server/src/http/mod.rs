@@ -20,6 +20,7 @@ use crate::endpoint::Endpoint;
 use crate::endpoint::nonces::Verdict;
 use crate::metrics::METRICS;
 use amtemu_model::device::firmware::Firmware;
+use amtemu_model::device::firmware::timing::Answering;
 use amtemu_model::device::identity::hex_lower;
 use amtemu_model::device::users::Caller;
 use amtemu_wire::digest;
@@ -91,14 +92,41 @@ async fn route(
     interface: Interface,
 ) -> Answer {
     let faults = endpoint.faults.get();
+    let (answer, answering) = respond(endpoint, &faults, head, body, peer, interface).await;
+    // The one place an answer waits: an injected latency and, with
+    // `--timing firmware`, the firmware's service time for this kind of
+    // answer. A timer, so no lock is held and no thread is blocked.
+    let injected = if faults.is_clear() {
+        None
+    } else {
+        faults.latency()
+    };
+    let paced = endpoint
+        .device
+        .pace
+        .map(|pace| pace.service(answering).at(rand::random::<f64>()));
+    if injected.is_some() || paced.is_some() {
+        tokio::time::sleep(injected.unwrap_or_default() + paced.unwrap_or_default()).await;
+    }
+    answer
+}
+
+/// The answer to one request, and what kind of answer it is (for its
+/// service time).
+async fn respond(
+    endpoint: &Endpoint,
+    faults: &crate::faults::FaultPlan,
+    head: Head,
+    body: Body,
+    peer: SocketAddr,
+    interface: Interface,
+) -> (Answer, Answering) {
     if !faults.is_clear() {
-        if let Some(delay) = faults.latency() {
-            tokio::time::sleep(delay).await;
-        }
         if let Some(code) = faults.http_error {
-            return Answer::new(code, Framing::Plain, Bytes::new())
+            let answer = Answer::new(code, Framing::Plain, Bytes::new())
                 .header("Server", server(endpoint))
                 .header("Content-Length", "0");
+            return (answer, Answering::Read);
         }
         if faults.expire_enumerations {
             endpoint.wsman.forget_enumerations();
@@ -108,11 +136,11 @@ async fn route(
         Body::Complete(body) => body,
         Body::TooLarge => {
             tracing::info!(device = %endpoint.device.name, "request body over {MAX_BODY} bytes refused");
-            return soap_fault(endpoint, Fault::EncodingLimit);
+            return (soap_fault(endpoint, Fault::EncodingLimit), Answering::Read);
         }
     };
-    match (head.method.as_str(), head.path()) {
-        ("POST", "/wsman") => wsman_post(endpoint, &head, &body, peer, interface).await,
+    let page = match (head.method.as_str(), head.path()) {
+        ("POST", "/wsman") => return wsman_post(endpoint, &head, &body, peer, interface).await,
         ("GET", "/") => Answer::new(303, Framing::Plain, Bytes::new())
             .header("Location", "/logon.htm")
             .header("Content-Length", "0")
@@ -125,10 +153,16 @@ async fn route(
         ("GET", "/logon.htm") => html(endpoint, 200, webui::logon()),
         ("GET", "/index.htm") => match authenticate(endpoint, &head, "GET", b"", interface) {
             Ok(_) => html(endpoint, 200, webui::index(&endpoint.device)),
-            Err(verdict) => unauthorized(endpoint, verdict == Verdict::Stale),
+            Err(verdict) => {
+                return (
+                    unauthorized(endpoint, verdict == Verdict::Stale),
+                    Answering::Challenge,
+                );
+            }
         },
         _ => html(endpoint, 404, webui::not_found()),
-    }
+    };
+    (page, Answering::Read)
 }
 
 async fn wsman_post(
@@ -137,34 +171,36 @@ async fn wsman_post(
     body: &Bytes,
     peer: SocketAddr,
     interface: Interface,
-) -> Answer {
-    let (response, changed) = wsman_answer(endpoint, head, body, peer, interface);
-    if changed && let Err(e) = endpoint.make_durable().await {
+) -> (Answer, Answering) {
+    let (response, answering) = wsman_answer(endpoint, head, body, peer, interface);
+    if answering == Answering::Write
+        && let Err(e) = endpoint.make_durable().await
+    {
         // The change stands in memory but could not be kept: say so rather
         // than acknowledge it.
         tracing::error!(device = %endpoint.device.name, error = %e, "a change was not saved");
-        return soap_fault(endpoint, Fault::InternalError(0));
+        return (soap_fault(endpoint, Fault::InternalError(0)), answering);
     }
-    response
+    (response, answering)
 }
 
-/// The answer to a WS-Man request whose body has arrived, and whether the
-/// request may have changed the device (the reply then waits for the
-/// change to be durable).
+/// The answer to a WS-Man request whose body has arrived, and its kind: a
+/// challenge, a read, or a write (a request that may have changed the
+/// device: the reply then waits for the change to be durable).
 fn wsman_answer(
     endpoint: &Endpoint,
     head: &Head,
     body: &Bytes,
     peer: SocketAddr,
     interface: Interface,
-) -> (Answer, bool) {
+) -> (Answer, Answering) {
     let has_credentials = head.header("authorization").is_some();
     // Identify may go without credentials (DSP0226); AMT's version is public
     // in the Server header anyway.
     if !has_credentials && is_identify(body) {
         return (
             soap(endpoint, handle_counted(endpoint, &Caller::Anonymous, body)),
-            false,
+            Answering::Read,
         );
     }
     // Kerberos (Negotiate) on the network ports; the answer carries the
@@ -198,14 +234,21 @@ fn wsman_answer(
             let reply = amtemu_model::device::audit::acting(actor, || {
                 handle_counted(endpoint, &caller, body)
             });
-            let changed = reply.may_have_changed_state();
+            let answering = if reply.may_have_changed_state() {
+                Answering::Write
+            } else {
+                Answering::Read
+            };
             let mut answer = soap(endpoint, reply);
             if let Some(token) = negotiate_reply {
                 answer = answer.header("WWW-Authenticate", token);
             }
-            (answer, changed)
+            (answer, answering)
         }
-        Err(verdict) => (unauthorized(endpoint, verdict == Verdict::Stale), false),
+        Err(verdict) => (
+            unauthorized(endpoint, verdict == Verdict::Stale),
+            Answering::Challenge,
+        ),
     }
 }
 

@@ -17,6 +17,7 @@ use crate::faults::FaultPlan;
 use crate::fleet::{DeviceSpec, Ports};
 use crate::qemu::{Accel, QemuConfig};
 use crate::scenario::Group;
+use amtemu_model::device::firmware::TimingMode;
 use amtemu_model::device::{
     ControlMode, DEFAULT_PASSWORD, DeviceConfig, Firmware, HashAlgorithm, HostPower, MePowerPolicy,
     PowerTimings, ProvisioningSettings, ProvisioningState, SetupState,
@@ -153,6 +154,7 @@ impl Devices {
                     console: settings.console.clone(),
                     provisioning: settings.provisioning.clone(),
                     power_policy: settings.power_policy,
+                    timing: settings.timing,
                 },
                 address,
                 ports,
@@ -268,6 +270,7 @@ struct GroupSettings {
     timings: PowerTimings,
     power: HostPower,
     power_policy: MePowerPolicy,
+    timing: TimingMode,
     setup: SetupState,
 }
 
@@ -340,6 +343,7 @@ impl GroupSettings {
             timings,
             power: g.power.map_or(HostPower::S0, |p| p.0),
             power_policy: g.power_policy.map_or(MePowerPolicy::default(), |p| p.0),
+            timing: g.timing.map_or(TimingMode::default(), |t| t.0),
             setup: SetupState {
                 state: g.provisioning.unwrap_or(ProvisioningState::Post),
                 mode: g.mode.map_or(ControlMode::Admin, |m| m.0),

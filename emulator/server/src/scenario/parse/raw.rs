@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 
 use crate::faults::FaultPlan;
+use amtemu_model::device::firmware::TimingMode;
 use amtemu_model::device::{ByName, ControlMode, HostPower, MePowerPolicy, ProvisioningState};
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +58,9 @@ pub(super) struct RawGroup {
     pub(super) shutdown_ms: Option<u64>,
     pub(super) reset_ms: Option<u64>,
     pub(super) power_policy: Option<ByName<MePowerPolicy>>,
+    /// `fast` (default) or `firmware`: the group's devices answer at their
+    /// firmware's pace (see `--timing`).
+    pub(super) timing: Option<ByName<TimingMode>>,
     pub(super) faults: Option<GroupFaults>,
     pub(super) console: Option<toml::Value>,
     /// MEBx provisioning settings.

@@ -314,3 +314,43 @@ fn cira_actions_parse_and_take_no_plan() {
         "{e}"
     );
 }
+
+#[test]
+fn a_group_may_answer_at_its_firmwares_pace() {
+    use amtemu_model::device::firmware::TimingMode;
+    let text = "[[groups]]\nname = \"slow\"\ncount = 1\nfirmware = \"6.2\"\ntiming = \"firmware\"\n\
+                [[groups]]\nname = \"quick\"\ncount = 1\n";
+    let specs = parse(text, "t.toml").unwrap().device_specs().unwrap();
+    assert_eq!(specs[0].config.timing, TimingMode::Firmware);
+    assert_eq!(
+        specs[1].config.timing,
+        TimingMode::Fast,
+        "fast unless asked"
+    );
+    let e = err("[[groups]]\nname = \"a\"\ncount = 1\ntiming = \"slow\"\n");
+    assert_eq!(e.key.as_deref(), Some("groups[0].timing"));
+    assert!(e.message.contains("`fast`, `firmware`"), "{}", e.message);
+}
+
+/// The schema editors read offers the names the parser accepts.
+#[test]
+fn the_schema_lists_the_timing_and_power_policy_names() {
+    use amtemu_model::device::firmware::TimingMode;
+    use amtemu_model::device::{MePowerPolicy, Named};
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../../scenarios/scenario.schema.json"
+    ))
+    .unwrap();
+    let group = schema["definitions"]["group"]["properties"].clone();
+    let names = |key: &str| -> Vec<String> {
+        group[key]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no enum for {key}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("timing"), TimingMode::names());
+    assert_eq!(group["timing"]["default"], "fast");
+    assert_eq!(names("power_policy"), MePowerPolicy::names());
+}
