@@ -113,6 +113,15 @@ pub enum UserRefusal {
     Duplicate,
 }
 
+/// A digest account named as the DASH classes name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestAccount {
+    /// The built-in administrator (no ACL handle).
+    Admin,
+    /// An ACL entry, by handle.
+    Entry(u32),
+}
+
 /// Digest users the ACL holds at most (Intel SCS: "no more than seven digest
 /// users and 32 Active Directory users/groups").
 pub const MAX_DIGEST_USERS: usize = 7;
@@ -447,6 +456,63 @@ impl Users {
         Ok(())
     }
 
+    /// The digest account a name denotes, as the DASH account classes key
+    /// accounts (CIM_Account's Name): the administrator or an entry.
+    pub fn digest_account(&self, name: &str) -> Option<DigestAccount> {
+        if name == self.admin_name {
+            return Some(DigestAccount::Admin);
+        }
+        self.accounts
+            .iter()
+            .find(|a| !a.is_kerberos() && a.name == name)
+            .map(|a| DigestAccount::Entry(a.handle))
+    }
+
+    /// Removes the digest account of this name. The administrator is never
+    /// removed (NotPermitted): the one place that rule lives. An entry goes
+    /// as RemoveUserAclEntry removes it (the ACL path names entries by
+    /// handle, and the administrator has none, so it cannot name it).
+    pub fn remove_digest_account(&mut self, name: &str) -> Result<u32, UserRefusal> {
+        match self.digest_account(name) {
+            None => Err(UserRefusal::InvalidHandle),
+            Some(DigestAccount::Admin) => Err(UserRefusal::NotPermitted),
+            Some(DigestAccount::Entry(handle)) => self.remove(handle).map(|()| handle),
+        }
+    }
+
+    /// Changes the digest account of this name (CIM_Account Put): a new
+    /// name and, hashed with it, a new HA1. A new name needs a new HA1 (the
+    /// hash covers the name). The administrator changes as
+    /// SetAdminAclEntryEx changes it; an entry as UpdateUserAclEntryEx,
+    /// keeping its access and realms.
+    pub fn change_digest_account(
+        &mut self,
+        name: &str,
+        new_name: &str,
+        ha1: Option<[u8; 16]>,
+        firmware: &Firmware,
+    ) -> Result<(), UserRefusal> {
+        match self.digest_account(name) {
+            None => Err(UserRefusal::InvalidHandle),
+            Some(DigestAccount::Admin) => match ha1 {
+                Some(ha1) => self.set_admin(new_name, ha1),
+                None if new_name != name => Err(UserRefusal::InvalidPassword),
+                None => Ok(()),
+            },
+            Some(DigestAccount::Entry(handle)) => {
+                let current = self.account(handle).ok_or(UserRefusal::InvalidHandle)?;
+                let req = AclEntryRequest {
+                    name: Some(new_name.to_string()),
+                    ha1,
+                    kerberos_sid: None,
+                    access: Some(current.access.number().into()),
+                    realms: Some(current.realms.iter().map(|&r| i64::from(r)).collect()),
+                };
+                self.update(handle, &req, firmware)
+            }
+        }
+    }
+
     pub fn set_enabled(&mut self, handle: u32, enabled: bool) -> Result<(), UserRefusal> {
         let a = self
             .accounts
@@ -587,6 +653,36 @@ impl Device {
             users.remove(handle).map(|()| name)
         })?;
         self.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_REMOVED, &name));
+        self.users_changed();
+        Ok(())
+    }
+
+    /// Removes the digest account of this name (CIM_Account Delete),
+    /// refusing the administrator ([`Users::remove_digest_account`]).
+    pub fn remove_digest_account(&self, name: &str) -> Result<(), UserRefusal> {
+        self.with_state(|s| s.nvram.users.remove_digest_account(name))?;
+        self.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_REMOVED, name));
+        self.users_changed();
+        Ok(())
+    }
+
+    /// Changes the digest account of this name (CIM_Account Put;
+    /// [`Users::change_digest_account`]).
+    pub fn change_digest_account(
+        &self,
+        name: &str,
+        new_name: &str,
+        ha1: Option<[u8; 16]>,
+    ) -> Result<(), UserRefusal> {
+        let admin = self.with_state(|s| {
+            let users = &mut s.nvram.users;
+            let admin = users.digest_account(name) == Some(DigestAccount::Admin);
+            users.change_digest_account(name, new_name, ha1, self.firmware)?;
+            Ok::<_, UserRefusal>(admin)
+        })?;
+        if !admin {
+            self.audit(AuditEvent::acl_modified(new_name));
+        }
         self.users_changed();
         Ok(())
     }

@@ -454,3 +454,67 @@ fn sid(subs: &[u32]) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn digest_accounts_by_name_never_remove_the_administrator() {
+    let mut u = users();
+    let h = u.add(&digest("ops", &[4, 5]), fw()).unwrap();
+    assert_eq!(u.digest_account("admin"), Some(DigestAccount::Admin));
+    assert_eq!(u.digest_account("ops"), Some(DigestAccount::Entry(h)));
+    assert_eq!(u.digest_account("nobody"), None);
+    assert_eq!(
+        u.remove_digest_account("admin"),
+        Err(UserRefusal::NotPermitted)
+    );
+    assert_eq!(
+        u.remove_digest_account("nobody"),
+        Err(UserRefusal::InvalidHandle)
+    );
+    assert_eq!(u.remove_digest_account("ops"), Ok(h));
+    assert!(u.account(h).is_none());
+    // The ACL path cannot name the administrator either: it has no handle.
+    assert_eq!(u.remove(0), Err(UserRefusal::InvalidHandle));
+    assert!(u.network_login("admin", Instant::now()).is_some());
+}
+
+#[test]
+fn digest_accounts_change_name_and_password_together() {
+    let mut u = users();
+    let h = u.add(&digest("ops", &[4, 5]), fw()).unwrap();
+    let new = ha1("ops", REALM, "N3w-pass!");
+    u.change_digest_account("ops", "ops", Some(new), fw())
+        .unwrap();
+    assert_eq!(u.network_ha1("ops"), Some(new));
+    assert_eq!(u.account(h).unwrap().realms, [4, 5], "realms are kept");
+    // A new name without a password hashed for it is refused.
+    assert_eq!(
+        u.change_digest_account("ops", "ops2", None, fw()),
+        Err(UserRefusal::InvalidPassword)
+    );
+    let renamed = ha1("ops2", REALM, "N3w-pass!");
+    u.change_digest_account("ops", "ops2", Some(renamed), fw())
+        .unwrap();
+    assert_eq!(u.digest_account("ops2"), Some(DigestAccount::Entry(h)));
+    // The administrator's name is reserved to it.
+    assert_eq!(
+        u.change_digest_account("ops2", "admin", Some(renamed), fw()),
+        Err(UserRefusal::InvalidName)
+    );
+    // The administrator: a password, or a new name with one.
+    let admin = ha1("admin", REALM, "0ther-pass!");
+    u.change_digest_account("admin", "admin", Some(admin), fw())
+        .unwrap();
+    assert_eq!(u.network_ha1("admin"), Some(admin));
+    assert_eq!(
+        u.change_digest_account("admin", "root", None, fw()),
+        Err(UserRefusal::InvalidPassword)
+    );
+    assert_eq!(
+        u.change_digest_account("admin", "ops2", Some(admin), fw()),
+        Err(UserRefusal::Duplicate)
+    );
+    assert_eq!(
+        u.change_digest_account("ghost", "ghost", None, fw()),
+        Err(UserRefusal::InvalidHandle)
+    );
+}
