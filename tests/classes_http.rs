@@ -394,6 +394,79 @@ fn accounts_are_the_acl_and_deleting_one_removes_its_entry() {
     assert!(r.text().contains("DestinationUnreachable"), "{}", r.text());
 }
 
+/// A CIM_Account Put changes the account's password (the digest HA1 in
+/// hex, UserPasswordEncryptionAlgorithm 2): the new one logs in, and the
+/// reply went out after the change was on disk
+/// (a kill keeps it). A Put naming no account, or with a password in
+/// another encoding, changes nothing.
+#[test]
+fn an_account_put_changes_the_password_durably() {
+    let dir = std::env::temp_dir().join(format!("amtemu-account-put-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let state = dir.display().to_string();
+    let ip = unique_address().to_string();
+    let args = ["--firmware", "11.8", "--state-dir", state.as_str()];
+    let emu = Emulator::start_at(&ip, &args);
+    let mut c = emu.client();
+    let r = c.invoke(
+        "AMT_AuthorizationService",
+        "AddUserAclEntryEx",
+        "",
+        "<h:DigestUsername>operator</h:DigestUsername><h:DigestPassword>AAAAAAAAAAAAAAAAAAAAAA==</h:DigestPassword><h:AccessPermission>2</h:AccessPermission><h:Realms>3</h:Realms>",
+    );
+    assert_eq!(
+        element_text(&r.text(), "ReturnValue").as_deref(),
+        Some("0"),
+        "{}",
+        r.text()
+    );
+    let realm = c.realm.clone().expect("the realm");
+    let ha1 = md5_hex(&format!("operator:{realm}:N3w-pass!"));
+    let uri = class_uri("CIM_Account");
+    let put = |c: &mut Client, name: &str, algorithm: u32| {
+        let body = format!(
+            r#"<r:CIM_Account xmlns:r="{uri}"><r:CreationClassName>CIM_Account</r:CreationClassName><r:ElementName>Intel(r) AMT digest account</r:ElementName><r:EnabledState>2</r:EnabledState><r:Name>operator</r:Name><r:RequestedState>2</r:RequestedState><r:SystemCreationClassName>CIM_ComputerSystem</r:SystemCreationClassName><r:SystemName>ManagedSystem</r:SystemName><r:UserID>operator</r:UserID><r:UserPassword>{ha1}</r:UserPassword><r:UserPasswordEncryptionAlgorithm>{algorithm}</r:UserPasswordEncryptionAlgorithm></r:CIM_Account>"#
+        );
+        let id = c.next_message_id();
+        c.post(&envelope(
+            ACTION_PUT,
+            "CIM_Account",
+            &id,
+            &selector("Name", name),
+            &body,
+        ))
+    };
+    let r = put(&mut c, "nobody", 2);
+    assert!(r.text().contains("InvalidSelectors"), "{}", r.text());
+    let r = put(&mut c, "operator", 0);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = put(&mut c, "operator", 2);
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // Over the wire: the status of an unauthenticated-or-not request.
+    let login = |password: &str| {
+        let mut o = Client::new(emu.addr, "operator", password);
+        o.challenge();
+        let auth = o.authorization("POST", "/wsman");
+        let bytes = o.request_bytes(&envelope_get("AMT_GeneralSettings", "1"), Some(&auth));
+        Client::raw(emu.addr, &bytes).unwrap().status
+    };
+    assert_ne!(login("N3w-pass!"), 401, "the new password logs in");
+    emu.kill_hard();
+    let emu = Emulator::start_at(&ip, &args);
+    let mut o = Client::new(emu.addr, "operator", "N3w-pass!");
+    o.challenge();
+    let auth = o.authorization("POST", "/wsman");
+    let bytes = o.request_bytes(&envelope_get("AMT_GeneralSettings", "1"), Some(&auth));
+    assert_ne!(
+        Client::raw(emu.addr, &bytes).unwrap().status,
+        401,
+        "kept across a kill"
+    );
+    drop(emu);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// IPS_IEEE8021xSettings is the wired 802.1X profile AMT_8021XProfile
 /// shows: a Put here is read there; a bad Put or a SetCertificates that
 /// names no certificate changes neither.

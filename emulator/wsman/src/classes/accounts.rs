@@ -16,10 +16,9 @@
 use super::{Access, CLASS, Class, SERVICE_KEYS, managed_system_epr, service};
 use amtemu_model::device::users::{UserRefusal, realm};
 use amtemu_model::device::{Device, Feature};
-use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
-use amtemu_wire::wsman::value::{Epr, Instance};
+use amtemu_wire::wsman::value::{Epr, Instance, Value};
 
 const ACCOUNT: &str = "CIM_Account";
 const IDENTITY: &str = "CIM_Identity";
@@ -50,6 +49,7 @@ pub static CLASSES: &[Class] = &[
         requires: Some(Feature::DashAccounts),
         keys: ACCOUNT_KEYS,
         instances: accounts,
+        put: Some(put_account),
         delete: Some(delete_account),
         read: ACL_READ,
         ..CLASS
@@ -365,24 +365,71 @@ fn account_service(_: &Device) -> Vec<Instance> {
 }
 
 /// Delete of an account removes its ACL entry (and with it the identity
-/// and role). The administrator cannot be removed: PT_STATUS_NOT_PERMITTED
-/// in an InternalError fault, as other refusals of an intrinsic operation.
+/// and role). The user store refuses the administrator (NotPermitted), which
+/// goes out as PT_STATUS_NOT_PERMITTED in an InternalError fault, as other
+/// refusals of an intrinsic operation; a name no account has is an unknown
+/// selector.
 fn delete_account(device: &Device, target: &Instance) -> Result<(), Fault> {
     let name = target.text("Name").ok_or(Fault::InvalidSelectors)?;
-    let entry = entries(device)
-        .into_iter()
-        .find(|e| e.digest && e.name == name)
-        .ok_or(Fault::InvalidSelectors)?;
-    let refused = |r: UserRefusal, status: PtStatus| {
-        tracing::info!(device = %device.name, refusal = ?r, "CIM_Account delete refused");
-        Fault::InternalError(status.into())
-    };
-    if entry.handle == 0 {
-        return Err(refused(UserRefusal::NotPermitted, PtStatus::NotPermitted));
-    }
     device
-        .remove_user(entry.handle)
-        .map_err(|r| refused(r, PtStatus::InvalidHandle))
+        .remove_digest_account(name)
+        .map_err(|r| account_refused(device, "delete", r))
+}
+
+/// UserPasswordEncryptionAlgorithm 2: the password is the digest HA1
+/// (Intel's "Update Digest User" flow requires it).
+const HTTP_DIGEST: i64 = 2;
+
+/// Put changes an account's name and password (Intel's "Update Digest
+/// User" flow): the selectors name the account, the instance's Name is
+/// its (possibly new) name (UserID is ignored, per the reference's usage
+/// notes), UserPassword the HA1 for that name in hex with
+/// UserPasswordEncryptionAlgorithm 2. EnabledState, RequestedState,
+/// ElementName and the system keys are disregarded, as firmware does.
+fn put_account(device: &Device, target: &Instance, input: &Instance) -> Result<(), Fault> {
+    let name = target.text("Name").ok_or(Fault::InvalidSelectors)?;
+    let new_name = match input.get("Name") {
+        None => name,
+        Some(v) => v.as_text().ok_or(Fault::InvalidRepresentation)?,
+    };
+    let ha1 = match input.get("UserPassword") {
+        None => None,
+        Some(v) => {
+            let algorithm = input.get("UserPasswordEncryptionAlgorithm");
+            if algorithm.and_then(Value::as_int) != Some(HTTP_DIGEST) {
+                return Err(account_refused(
+                    device,
+                    "put",
+                    UserRefusal::InvalidParameter,
+                ));
+            }
+            Some(hex_ha1(v).ok_or(Fault::InvalidRepresentation)?)
+        }
+    };
+    device
+        .change_digest_account(name, new_name, ha1)
+        .map_err(|r| account_refused(device, "put", r))
+}
+
+/// A 16-byte HA1 written as 32 hex digits (one value, or an array of one,
+/// as the octet-string property may arrive).
+fn hex_ha1(value: &Value) -> Option<[u8; 16]> {
+    let text = match value.items() {
+        [one] => one.as_text()?,
+        _ => return None,
+    };
+    amtemu_model::device::provisioning::decode_hex(text.trim())
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes.as_slice()).ok())
+}
+
+/// No account of that name is an unknown selector; other refusals carry
+/// the ACL's PT_STATUS in an InternalError fault.
+fn account_refused(device: &Device, what: &str, refusal: UserRefusal) -> Fault {
+    tracing::info!(device = %device.name, refusal = ?refusal, "CIM_Account {what} refused");
+    match refusal {
+        UserRefusal::InvalidHandle => Fault::InvalidSelectors,
+        r => Fault::InternalError(super::authorization::status(r).into()),
+    }
 }
 
 #[cfg(test)]
@@ -390,7 +437,7 @@ mod tests {
     use super::*;
     use amtemu_model::device::users::AclEntryRequest;
     use amtemu_model::testing::device;
-    use amtemu_wire::wsman::value::Value;
+    use amtemu_wire::status::PtStatus;
 
     fn add(d: &Device, name: &str) -> u32 {
         d.add_user(&AclEntryRequest {
@@ -453,5 +500,132 @@ mod tests {
         );
         assert!(d.user(h).is_ok());
         assert_eq!(accounts(&d).len(), 2);
+    }
+
+    fn put_input(name: &str, password: Option<&str>) -> Instance {
+        let mut i = Instance::new(ACCOUNT)
+            .with("Name", name)
+            .with("UserID", "ignored")
+            .with("EnabledState", 3)
+            .with("ElementName", "Intel(r) AMT digest account");
+        if let Some(p) = password {
+            i = i
+                .with("UserPassword", p)
+                .with("UserPasswordEncryptionAlgorithm", HTTP_DIGEST);
+        }
+        i
+    }
+
+    fn selector(name: &str) -> Instance {
+        Instance::new(ACCOUNT).with("Name", name)
+    }
+
+    #[test]
+    fn put_changes_name_and_password_and_disregards_the_rest() {
+        let d = device("11.8");
+        let h = add(&d, "operator");
+        let realm = d.identity.digest_realm.clone();
+        let ha1 = amtemu_model::device::users::ha1("operator", &realm, "N3w-pass!");
+        let hex = amtemu_wire::hex::hex_lower(&ha1);
+        put_account(
+            &d,
+            &selector("operator"),
+            &put_input("operator", Some(&hex)),
+        )
+        .unwrap();
+        let user = d.user(h).unwrap();
+        assert_eq!(user.ha1, ha1);
+        assert!(user.enabled, "EnabledState is disregarded");
+        assert_eq!(user.realms, [realm::REDIRECTION], "realms are kept");
+        // Renamed with a password hashed for the new name (upper-case hex
+        // too); UserID is ignored.
+        let renamed = amtemu_model::device::users::ha1("ops", &realm, "N3w-pass!");
+        let upper = amtemu_wire::hex::hex_upper(&renamed);
+        put_account(&d, &selector("operator"), &put_input("ops", Some(&upper))).unwrap();
+        assert_eq!(d.user(h).unwrap().name, "ops");
+        assert_eq!(accounts(&d)[1].text("UserID"), Some("ops"));
+        // The administrator's password.
+        let (admin, _) = d.admin_entry();
+        let admin_ha1 = amtemu_model::device::users::ha1(&admin, &realm, "0ther-pass!");
+        let admin_hex = amtemu_wire::hex::hex_lower(&admin_ha1);
+        put_account(&d, &selector(&admin), &put_input(&admin, Some(&admin_hex))).unwrap();
+        let login = d
+            .network_login(&admin, tokio::time::Instant::now())
+            .unwrap();
+        assert_eq!(login.ha1, admin_ha1);
+    }
+
+    #[test]
+    fn bad_puts_get_firmwares_answer_and_change_nothing() {
+        let d = device("11.8");
+        let h = add(&d, "operator");
+        let before = d.user(h).unwrap();
+        let (admin, _) = d.admin_entry();
+        let good = "00112233445566778899aabbccddeeff";
+        let internal = |s: PtStatus| Err(Fault::InternalError(s.into()));
+        // Unknown or missing selectors.
+        assert_eq!(
+            put_account(&d, &selector("nobody"), &put_input("nobody", Some(good))),
+            Err(Fault::InvalidSelectors)
+        );
+        assert_eq!(
+            put_account(&d, &Instance::new(ACCOUNT), &put_input("x", None)),
+            Err(Fault::InvalidSelectors)
+        );
+        // A password that is not 16 bytes of hex, or several values.
+        for bad in ["xyz", "0011", "", "00112233445566778899aabbccddeeff00"] {
+            assert_eq!(
+                put_account(&d, &selector("operator"), &put_input("operator", Some(bad))),
+                Err(Fault::InvalidRepresentation),
+                "{bad:?}"
+            );
+        }
+        let two = put_input("operator", None)
+            .with_array("UserPassword", [good, good])
+            .with("UserPasswordEncryptionAlgorithm", HTTP_DIGEST);
+        assert_eq!(
+            put_account(&d, &selector("operator"), &two),
+            Err(Fault::InvalidRepresentation)
+        );
+        // A password in another encoding than the digest HA1.
+        let plain = put_input("operator", None)
+            .with("UserPassword", good)
+            .with("UserPasswordEncryptionAlgorithm", 0);
+        assert_eq!(
+            put_account(&d, &selector("operator"), &plain),
+            internal(PtStatus::InvalidParameter)
+        );
+        let missing = put_input("operator", None).with("UserPassword", good);
+        assert_eq!(
+            put_account(&d, &selector("operator"), &missing),
+            internal(PtStatus::InvalidParameter)
+        );
+        // A name of the wrong type, a new name without a password for it,
+        // an invalid name, another account's name.
+        let typed = put_input("operator", None).with_array("Name", ["a", "b"]);
+        assert_eq!(
+            put_account(&d, &selector("operator"), &typed),
+            Err(Fault::InvalidRepresentation)
+        );
+        assert_eq!(
+            put_account(&d, &selector("operator"), &put_input("ops", None)),
+            internal(PtStatus::InvalidPassword)
+        );
+        assert_eq!(
+            put_account(&d, &selector("operator"), &put_input("", Some(good))),
+            internal(PtStatus::InvalidName)
+        );
+        // The administrator's name is reserved to it (the store's rule).
+        assert_eq!(
+            put_account(&d, &selector("operator"), &put_input(&admin, Some(good))),
+            internal(PtStatus::InvalidName)
+        );
+        add(&d, "other");
+        assert_eq!(
+            put_account(&d, &selector("operator"), &put_input("other", Some(good))),
+            internal(PtStatus::Duplicate)
+        );
+        assert_eq!(d.user(h).unwrap(), before);
+        assert_eq!(accounts(&d).len(), 3);
     }
 }

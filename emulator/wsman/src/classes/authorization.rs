@@ -138,7 +138,7 @@ fn authorization_service(_: &Device) -> Vec<Instance> {
 }
 
 /// The PT_STATUS a refusal answers with.
-fn status(refusal: UserRefusal) -> PtStatus {
+pub(super) fn status(refusal: UserRefusal) -> PtStatus {
     match refusal {
         UserRefusal::InvalidName => PtStatus::InvalidName,
         UserRefusal::NotPermitted => PtStatus::NotPermitted,
