@@ -64,6 +64,55 @@ struct PowerLabels {
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// How many label sets' handles a thread keeps (a fleet under load answers
+/// a few kinds of request over and over).
+const CACHED_HANDLES: usize = 16;
+
+/// The counter and histogram of the label sets a thread recorded last.
+/// Finding them in their families hashes the labels and takes the family's
+/// lock, twice per request; the handles share their values with the
+/// families (they are reference-counted), so what is encoded is the same.
+/// The cache belongs to [`METRICS`], the only `Metrics` there is
+/// (`Metrics::new` is private).
+struct Handles {
+    entries: Vec<(RequestLabels, Counter, Histogram)>,
+    /// The slot the next new label set takes once the cache is full.
+    next: usize,
+}
+
+impl Handles {
+    fn get(
+        &mut self,
+        labels: &RequestLabels,
+        create: impl FnOnce() -> (Counter, Histogram),
+    ) -> (&Counter, &Histogram) {
+        let at = match self.entries.iter().position(|(l, _, _)| l == labels) {
+            Some(at) => at,
+            None => {
+                let (counter, histogram) = create();
+                let entry = (labels.clone(), counter, histogram);
+                if self.entries.len() < CACHED_HANDLES {
+                    self.entries.push(entry);
+                    self.entries.len() - 1
+                } else {
+                    let at = self.next;
+                    self.next = (at + 1) % CACHED_HANDLES;
+                    self.entries[at] = entry;
+                    at
+                }
+            }
+        };
+        let (_, counter, histogram) = &self.entries[at];
+        (counter, histogram)
+    }
+}
+
+thread_local! {
+    static WSMAN_HANDLES: std::cell::RefCell<Handles> = const {
+        std::cell::RefCell::new(Handles { entries: Vec::new(), next: 0 })
+    };
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     tls_handshakes: Family<TlsLabels, Counter>,
@@ -207,16 +256,23 @@ impl Metrics {
         status: u16,
         took: Duration,
     ) {
-        self.wsman_requests
-            .get_or_create(&RequestLabels {
-                class,
-                operation,
-                status,
-            })
-            .inc();
-        self.wsman_duration
-            .get_or_create(&OperationLabels { operation })
-            .observe(took.as_secs_f64());
+        let labels = RequestLabels {
+            class,
+            operation,
+            status,
+        };
+        WSMAN_HANDLES.with_borrow_mut(|handles| {
+            let (counter, histogram) = handles.get(&labels, || {
+                let counter = self.wsman_requests.get_or_create(&labels).clone();
+                let histogram = self
+                    .wsman_duration
+                    .get_or_create(&OperationLabels { operation })
+                    .clone();
+                (counter, histogram)
+            });
+            counter.inc();
+            histogram.observe(took.as_secs_f64());
+        });
     }
 
     /// A TLS handshake completed with this version and suite (names from

@@ -187,7 +187,13 @@ fn respond(
         message_id: state.next_message_id(),
         resource_uri: Some(uri),
     };
-    let class_ns = class.uri();
+    // The class's namespace is the resource URI the request named, unless
+    // it named the class under another schema root: formatted only then.
+    let class_ns: std::borrow::Cow<'_, str> = if names::is_class_uri(uri, class.name) {
+        uri.into()
+    } else {
+        class.uri().into()
+    };
     let read = || class.authorize(caller, Operation::Read);
     let write = || class.authorize(caller, Operation::Write);
     match action {

@@ -149,10 +149,7 @@ async fn read_head<IO: AsyncRead + Unpin>(
         }
         if !buf.is_empty() {
             match incoming::parse_head(buf) {
-                Ok(Some((head, used))) => {
-                    buf.advance(used);
-                    return Ok(Some(head));
-                }
+                Ok(Some(head)) => return Ok(Some(head)),
                 Ok(None) if buf.len() >= MAX_HEAD => {
                     return Err(HeadError::Malformed(Malformed::Syntax));
                 }

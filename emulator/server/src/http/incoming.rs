@@ -3,32 +3,64 @@
 //! requests). Pure functions over the bytes received so far, so a partial
 //! read is only ever "need more", never half a request.
 
+use std::ops::Range;
+
+use bytes::{Buf, BytesMut};
+
 /// The most headers a request may carry; real clients send fewer than 10.
 const MAX_HEADERS: usize = 64;
 
-/// A request's line and headers, in the order they came.
+/// A request's line and headers, in the order they came. The head's
+/// parts are written one after the other into one string, checked as
+/// UTF-8 once, and named by where they lie in it: a string of their own
+/// for the method, target and each header name and value was a dozen
+/// allocations per request on the Get path, and keeping the received bytes
+/// instead would check a value's UTF-8 again at every look-up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
-    pub method: String,
-    /// The request target as sent (`/wsman`, `/index.htm?x`).
-    pub target: String,
+    text: String,
+    method: Range<usize>,
+    target: Range<usize>,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
-    pub headers: Vec<(String, String)>,
+    /// Name and value of each header.
+    headers: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl Head {
-    /// The first header of that name (names compare without case).
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// The method (`POST`).
+    pub fn method(&self) -> &str {
+        self.text(&self.method)
+    }
+
+    /// The request target as sent (`/wsman`, `/index.htm?x`).
+    pub fn target(&self) -> &str {
+        self.text(&self.target)
+    }
+
+    /// The headers, names as sent.
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.headers
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(name, value)| (self.text(name), self.text(value)))
+    }
+
+    /// The first header of that name (names compare without case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.all(name).next()
+    }
+
+    /// Every header of that name, in order.
+    fn all<'h, 'n>(&'h self, name: &'n str) -> impl Iterator<Item = &'h str> + use<'h, 'n> {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| self.text(n).eq_ignore_ascii_case(name))
+            .map(|(_, value)| self.text(value))
     }
 
     /// The path without the query.
     pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
+        self.target().split('?').next().unwrap_or("")
     }
 
     /// Whether the client wants the connection closed after the answer:
@@ -45,6 +77,12 @@ impl Head {
         self.header("expect")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
     }
+
+    /// Spans lie on character boundaries by construction; an empty
+    /// string would stand in if one did not.
+    fn text(&self, span: &Range<usize>) -> &str {
+        self.text.get(span.clone()).unwrap_or_default()
+    }
 }
 
 /// Why a request's head or framing cannot be served.
@@ -58,36 +96,43 @@ pub enum Malformed {
 }
 
 /// Parses a head from the start of `buf`: `Ok(None)` while it is
-/// incomplete, else the head and how many bytes it took.
-pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, Malformed> {
+/// incomplete, else the head, split off `buf` (which keeps what follows).
+pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Malformed> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Partial) => Ok(None),
-        Ok(httparse::Status::Complete(used)) => {
-            let head = Head {
-                method: req.method.unwrap_or_default().to_string(),
-                target: req.path.unwrap_or_default().to_string(),
-                minor_version: req.version.unwrap_or(1),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        // Values are nearly always ASCII: checking that is
-                        // cheaper than the lossy conversion, which is only
-                        // needed when the check fails.
-                        let value = match std::str::from_utf8(h.value) {
-                            Ok(text) => text.to_owned(),
-                            Err(_) => String::from_utf8_lossy(h.value).into_owned(),
-                        };
-                        (h.name.to_string(), value)
-                    })
-                    .collect(),
-            };
-            Ok(Some((head, used)))
+    let used = match req.parse(buf) {
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Complete(used)) => used,
+        Err(_) => return Err(Malformed::Syntax),
+    };
+    let mut text = String::with_capacity(used);
+    let mut push = |part: &[u8]| {
+        let start = text.len();
+        // Parts are nearly always ASCII: checking that is cheaper than the
+        // lossy conversion (invalid bytes become U+FFFD), which is only
+        // needed when the check fails.
+        match std::str::from_utf8(part) {
+            Ok(part) => text.push_str(part),
+            Err(_) => text.push_str(&String::from_utf8_lossy(part)),
         }
-        Err(_) => Err(Malformed::Syntax),
+        start..text.len()
+    };
+    let method = push(req.method.unwrap_or_default().as_bytes());
+    let target = push(req.path.unwrap_or_default().as_bytes());
+    let mut headers = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = push(h.name.as_bytes());
+        headers.push((name, push(h.value)));
     }
+    let minor_version = req.version.unwrap_or(1);
+    buf.advance(used);
+    Ok(Some(Head {
+        text,
+        method,
+        target,
+        minor_version,
+        headers,
+    }))
 }
 
 /// How a request's body is delimited.
@@ -101,10 +146,8 @@ pub enum BodyFraming {
 /// framing header means no body.
 pub fn body_framing(head: &Head) -> Result<BodyFraming, Malformed> {
     let codings: Vec<&str> = head
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("transfer-encoding"))
-        .flat_map(|(_, v)| v.split(','))
+        .all("transfer-encoding")
+        .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect();
@@ -115,11 +158,7 @@ pub fn body_framing(head: &Head) -> Result<BodyFraming, Malformed> {
             Err(Malformed::Framing)
         };
     }
-    let mut lengths = head
-        .headers
-        .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map(|(_, v)| v.trim());
+    let mut lengths = head.all("content-length").map(str::trim);
     match lengths.next() {
         None => Ok(BodyFraming::Length(0)),
         Some(first) => {
@@ -218,13 +257,13 @@ mod tests {
     use proptest::prelude::*;
 
     fn head(text: &str) -> Head {
-        parse_head(text.as_bytes()).unwrap().unwrap().0
+        parse_head(&mut BytesMut::from(text)).unwrap().unwrap()
     }
 
     #[test]
     fn heads_and_their_framing() {
         let h = head("POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\nbody");
-        assert_eq!(h.method, "POST");
+        assert_eq!(h.method(), "POST");
         assert_eq!(h.path(), "/wsman");
         assert_eq!(body_framing(&h), Ok(BodyFraming::Length(12)));
         assert!(!h.wants_close());
@@ -243,9 +282,12 @@ mod tests {
         ] {
             assert_eq!(body_framing(&head(bad)), Err(Malformed::Framing), "{bad}");
         }
-        assert_eq!(parse_head(b"POST /wsman HTTP/1.1\r\nHost"), Ok(None));
         assert_eq!(
-            parse_head(b"\x16\x03\x01garbage\r\n\r\n"),
+            parse_head(&mut BytesMut::from(&b"POST /wsman HTTP/1.1\r\nHost"[..])),
+            Ok(None)
+        );
+        assert_eq!(
+            parse_head(&mut BytesMut::from(&b"\x16\x03\x01garbage\r\n\r\n"[..])),
             Err(Malformed::Syntax)
         );
     }
@@ -299,7 +341,7 @@ mod tests {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode_chunked(&bytes, 100);
-            if let Ok(Some((h, _))) = parse_head(&bytes) {
+            if let Ok(Some(h)) = parse_head(&mut BytesMut::from(&bytes[..])) {
                 let _ = body_framing(&h);
                 let _ = h.wants_close();
             }

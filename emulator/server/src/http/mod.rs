@@ -139,7 +139,7 @@ async fn respond(
             return (soap_fault(endpoint, Fault::EncodingLimit), Answering::Read);
         }
     };
-    let page = match (head.method.as_str(), head.path()) {
+    let page = match (head.method(), head.path()) {
         ("POST", "/wsman") => return wsman_post(endpoint, &head, &body, peer, interface).await,
         ("GET", "/") => Answer::new(303, Framing::Plain, Bytes::new())
             .header("Location", "/logon.htm")
@@ -375,7 +375,7 @@ fn check_credentials(
         return Err(Verdict::Rejected);
     }
     // The digest covers the URI the client asked for.
-    let uri_ok = head.target == creds.uri || head.path() == creds.uri;
+    let uri_ok = head.target() == creds.uri || head.path() == creds.uri;
     if !uri_ok {
         tracing::warn!(device = %device.name, user = %creds.username, "digest authentication failed: URI mismatch");
         return Err(Verdict::Rejected);

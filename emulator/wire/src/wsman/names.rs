@@ -46,14 +46,25 @@ pub const ENUM_MODE_OBJECT_AND_EPR: &str = "EnumerateObjectAndEPR";
 
 /// The resource URI of a class, by the prefix rule every AMT client uses.
 pub fn class_uri(class: &str) -> String {
-    let base = if class.starts_with("AMT_") {
+    format!("{}{class}", schema_of(class))
+}
+
+/// Whether `uri` is [`class_uri`]`(class)`, without building it (the
+/// resource URI a request names nearly always is).
+pub fn is_class_uri(uri: &str, class: &str) -> bool {
+    uri.strip_suffix(class)
+        .is_some_and(|base| base == schema_of(class))
+}
+
+/// The schema root a class's URI starts with, by the class's prefix.
+fn schema_of(class: &str) -> &'static str {
+    if class.starts_with("AMT_") {
         AMT_SCHEMA
     } else if class.starts_with("IPS_") {
         IPS_SCHEMA
     } else {
         CIM_SCHEMA
-    };
-    format!("{base}{class}")
+    }
 }
 
 /// The class name a resource URI names, when it is one of the three AMT
@@ -82,5 +93,17 @@ mod tests {
         assert_eq!(class_of_uri(&class_uri("CIM_Chassis")), Some("CIM_Chassis"));
         assert_eq!(class_of_uri("http://example.com/CIM_Chassis"), None);
         assert_eq!(class_of_uri(CIM_SCHEMA), None);
+        for class in ["AMT_GeneralSettings", "IPS_OptInService", "CIM_Chassis"] {
+            assert!(is_class_uri(&class_uri(class), class));
+        }
+        // The class under another schema root, or another class.
+        assert!(!is_class_uri(
+            &format!("{CIM_SCHEMA}AMT_GeneralSettings"),
+            "AMT_GeneralSettings"
+        ));
+        assert!(!is_class_uri(
+            &class_uri("AMT_GeneralSettings"),
+            "GeneralSettings"
+        ));
     }
 }

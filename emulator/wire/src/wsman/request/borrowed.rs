@@ -15,6 +15,8 @@
 //! module only ever answers what that parser would answer (a property
 //! test and the fuzz target compare the two).
 
+use std::borrow::Cow;
+
 use super::{Body, EnumerateArgs, EnumerationMode, PullArgs, Request};
 use crate::wsman::names;
 use crate::wsman::value::SelectorValue;
@@ -25,7 +27,7 @@ const MAX_DEPTH: usize = 16;
 
 /// Reads `text` when it is one of the common shapes; `None` hands it to
 /// the general parser.
-pub fn parse(text: &str) -> Option<Request> {
+pub fn parse(text: &str) -> Option<Request<'_>> {
     Reader::new(text)?.envelope()
 }
 
@@ -359,8 +361,8 @@ impl<'a> Reader<'a> {
     }
 
     /// The text of a leaf (child elements skipped), trimmed. One text node
-    /// is borrowed; several are joined.
-    fn text(&mut self) -> Option<String> {
+    /// is borrowed (and stays borrowed in the request); several are joined.
+    fn text(&mut self) -> Option<Cow<'a, str>> {
         let mut first: Option<&'a str> = None;
         let mut joined: Option<String> = None;
         loop {
@@ -376,12 +378,12 @@ impl<'a> Reader<'a> {
             }
         }
         Some(match joined {
-            Some(j) => j.trim().to_string(),
-            None => first.unwrap_or("").trim().to_string(),
+            Some(j) => Cow::Owned(j.trim().to_string()),
+            None => Cow::Borrowed(first.unwrap_or("").trim()),
         })
     }
 
-    fn envelope(mut self) -> Option<Request> {
+    fn envelope(mut self) -> Option<Request<'a>> {
         let root = loop {
             match self.next()? {
                 Event::Start(s) => break s,
@@ -425,7 +427,7 @@ impl<'a> Reader<'a> {
         saw_body.then_some(request)
     }
 
-    fn header(&mut self, request: &mut Request) -> Option<()> {
+    fn header(&mut self, request: &mut Request<'a>) -> Option<()> {
         loop {
             let h = match self.next()? {
                 Event::Start(s) => s,
@@ -495,7 +497,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn body(&mut self) -> Option<Body> {
+    fn body(&mut self) -> Option<Body<'a>> {
         let mut body = Body::Empty;
         loop {
             let s = match self.next()? {
@@ -533,7 +535,7 @@ impl<'a> Reader<'a> {
                     }
                     "MaxElements" => args.max_elements = Some(self.text()?.parse().ok()?),
                     "EnumerationMode" => {
-                        args.mode = match self.text()?.as_str() {
+                        args.mode = match &*self.text()? {
                             names::ENUM_MODE_EPR => EnumerationMode::Epr,
                             names::ENUM_MODE_OBJECT_AND_EPR => EnumerationMode::ObjectAndEpr,
                             _ => return None,
@@ -549,7 +551,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn pull(&mut self) -> Option<PullArgs> {
+    fn pull(&mut self) -> Option<PullArgs<'a>> {
         let mut args = PullArgs::default();
         let mut saw_context = false;
         loop {

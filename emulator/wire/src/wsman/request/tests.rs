@@ -184,7 +184,7 @@ mod properties {
                 v
             }),
             soap_p in prefix(), addr_p in "a|wsa|addr", wsman_p in "w|wsman|man", must in any::<bool>(),
-        ) -> (String, Request) {
+        ) -> (String, Request<'static>) {
             let s = |l: &str| qualified(&soap_p, l);
             let mu = if must { format!(r#" {}="true""#, qualified(&Some("soapns".into()), "mustUnderstand")) } else { String::new() };
             let headers = [
@@ -214,10 +214,10 @@ mod properties {
                 instance.set(k, v.as_str());
             }
             let request = Request {
-                action: Some(action),
-                to: Some(to),
-                resource_uri: Some(resource),
-                message_id: Some(message_id),
+                action: Some(action.into()),
+                to: Some(to.into()),
+                resource_uri: Some(resource.into()),
+                message_id: Some(message_id.into()),
                 selectors: Some(selectors.into_iter().map(|(n, v)| (n, SelectorValue::Text(v))).collect()),
                 max_envelope_size: None,
                 operation_timeout: None,
@@ -291,7 +291,8 @@ fn parses_renew_and_unsubscribe_with_their_identifier() {
             r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing"><s:Header><e:Identifier>uuid:1</e:Identifier></s:Header><s:Body>{body}</s:Body></s:Envelope>"#
         )
     };
-    let r = parse(envelope("<e:Renew><e:Expires>PT1H</e:Expires></e:Renew>").as_bytes()).unwrap();
+    let renew = envelope("<e:Renew><e:Expires>PT1H</e:Expires></e:Renew>");
+    let r = parse(renew.as_bytes()).unwrap();
     assert_eq!(r.identifier.as_deref(), Some("uuid:1"));
     assert_eq!(
         r.body,
@@ -299,7 +300,8 @@ fn parses_renew_and_unsubscribe_with_their_identifier() {
             expires: Some("PT1H".into())
         }
     );
-    let r = parse(envelope("<e:Unsubscribe/>").as_bytes()).unwrap();
+    let unsubscribe = envelope("<e:Unsubscribe/>");
+    let r = parse(unsubscribe.as_bytes()).unwrap();
     assert_eq!(r.body, Body::Unsubscribe);
 }
 

@@ -16,7 +16,7 @@ fn agrees(xml: &str) -> bool {
     }
 }
 
-fn read(xml: &str) -> super::Request {
+fn read(xml: &str) -> super::Request<'_> {
     let r = parse_borrowed(xml.as_bytes()).expect("a shape the borrowing reader takes");
     assert_eq!(parse_general(xml.as_bytes()), Ok(r.clone()), "{xml}");
     r
@@ -60,7 +60,8 @@ fn reads_the_gets_and_enumerations_consoles_send() {
     let r = read(MESHCOMMANDER_GET);
     assert_eq!(r.action.as_deref(), Some(names::ACTION_GET));
     assert_eq!(r.body, Body::Empty);
-    let r = read(&crate::wsman::client::get_general_settings(42));
+    let get = crate::wsman::client::get_general_settings(42);
+    let r = read(&get);
     assert_eq!(r.message_id.as_deref(), Some("42"));
     let r = read(WSL_ENUMERATE);
     assert_eq!(r.max_envelope_size, Some(153600));
@@ -71,12 +72,13 @@ fn reads_the_gets_and_enumerations_consoles_send() {
     assert!(args.optimize);
     assert_eq!(args.max_elements, Some(32000));
     assert_eq!(args.mode, EnumerationMode::ObjectAndEpr);
-    let r = read(&get_with(
+    let selected = get_with(
         r#"<w:SelectorSet><w:Selector Name="InstanceID"> Intel(r) AMT </w:Selector><w:Selector w:Name="Other">b<!-- no -->c</w:Selector></w:SelectorSet>"#
             .replace("<!-- no -->", "<w:x>skipped</w:x>")
             .as_str(),
         "",
-    ));
+    );
+    let r = read(&selected);
     assert_eq!(
         r.selectors,
         Some(vec![
@@ -91,7 +93,8 @@ fn reads_the_gets_and_enumerations_consoles_send() {
         r#"<n:Pull xmlns:n="{}"><n:EnumerationContext>01000000-0000-0000-0000-000000000000</n:EnumerationContext><n:MaxElements>5</n:MaxElements></n:Pull>"#,
         names::ENUMERATION
     );
-    let r = read(&get_with("", &pull));
+    let pull = get_with("", &pull);
+    let r = read(&pull);
     assert!(matches!(r.body, Body::Pull(ref p) if p.max_elements == Some(5)));
     let identify = format!(r#"<i:Identify xmlns:i="{}"/>"#, names::IDENTITY);
     assert_eq!(read(&get_with("", &identify)).body, Body::Identify);
