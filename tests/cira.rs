@@ -9,6 +9,8 @@
 #[path = "support/provisioner.rs"]
 mod provisioner;
 mod support;
+#[path = "support/viewer.rs"]
+mod viewer;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -18,12 +20,14 @@ use amtemu_apf::message::{DisconnectReason, TriggerReason, code};
 use amtemu_load::mps::{Mps, MpsChannel, MpsTunnel, http_response_complete};
 use amtemu_server::emulator::{Emulator, EmulatorBuilder};
 use amtemu_server::endpoint::cira::CiraPhase;
+use amtemu_server::fleet::DeviceSpec;
 use amtemu_server::tls::ca::Ca;
 use base64::Engine;
 use support::{
     Client, PASSWORD, Response, USER, challenge_param, class_uri, device_spec as spec, envelope,
     envelope_get, legacy_tls, read_response, unique_address,
 };
+use viewer::{Viewer, enable_5900, kvmr, no_consent_needed};
 
 const MPS_NAME: &str = "mps.cira.test";
 const MPS_USER: &str = "OM4lFgLLcBbR4kXX";
@@ -71,14 +75,35 @@ fn pki(name: &str) -> MpsPki {
     }
 }
 
+/// amtemu-load's MPS on a loopback address of its own, serving `pki`'s
+/// leaf and accepting MPS_USER / MPS_PASSWORD.
+async fn bind_mps(pki: &MpsPki) -> Mps {
+    Mps::bind(
+        SocketAddr::new(IpAddr::V4(unique_address()), 0),
+        pki.chain.clone(),
+        pki.key.clone(),
+        MPS_USER,
+        MPS_PASSWORD,
+    )
+    .await
+    .expect("the MPS binds")
+}
+
 async fn start(addresses: &[Ipv4Addr]) -> Emulator {
     let specs = addresses
         .iter()
         .enumerate()
         .map(|(i, ip)| spec(&format!("cira-{i}"), IpAddr::V4(*ip)))
         .collect();
+    start_with(specs, None).await
+}
+
+/// An emulator of `specs` with a CA of its own and, given an address, its
+/// control API there.
+async fn start_with(specs: Vec<DeviceSpec>, control: Option<SocketAddr>) -> Emulator {
     EmulatorBuilder::new(specs)
         .ca(Ca::generate().expect("a CA"))
+        .control(control)
         .start()
         .await
         .expect("the emulator starts")
@@ -266,17 +291,8 @@ async fn wait_for_phase(emulator: &Emulator, index: usize, phase: CiraPhase) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_calls_home_and_serves_wsman_through_the_tunnel() {
     let (a, b) = (unique_address(), unique_address());
-    let mps_ip = unique_address();
     let pki = pki(MPS_NAME);
-    let mps = Mps::bind(
-        SocketAddr::new(IpAddr::V4(mps_ip), 0),
-        pki.chain.clone(),
-        pki.key.clone(),
-        MPS_USER,
-        MPS_PASSWORD,
-    )
-    .await
-    .unwrap();
+    let mps = bind_mps(&pki).await;
     let mps_addr = mps.local_addr().unwrap();
     let emulator = start(&[a, b]).await;
     let dev_a = SocketAddr::new(IpAddr::V4(a), 16992);
@@ -382,17 +398,8 @@ async fn a_device_calls_home_and_serves_wsman_through_the_tunnel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_passwords_and_untrusted_servers_show_as_the_last_error() {
     let a = unique_address();
-    let mps_ip = unique_address();
     let good = pki(MPS_NAME);
-    let mps = Mps::bind(
-        SocketAddr::new(IpAddr::V4(mps_ip), 0),
-        good.chain.clone(),
-        good.key.clone(),
-        MPS_USER,
-        MPS_PASSWORD,
-    )
-    .await
-    .unwrap();
+    let mps = bind_mps(&good).await;
     let emulator = start(&[a]).await;
     let dev = SocketAddr::new(IpAddr::V4(a), 16992);
 
@@ -602,23 +609,13 @@ async fn control(addr: SocketAddr, method: &'static str, path: String) -> (u16, 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_initiated_connection_is_asked_for_through_the_control_api() {
     let ip = unique_address();
-    let mps_ip = unique_address();
     let pki = pki(MPS_NAME);
-    let mps = Mps::bind(
-        SocketAddr::new(IpAddr::V4(mps_ip), 0),
-        pki.chain.clone(),
-        pki.key.clone(),
-        MPS_USER,
-        MPS_PASSWORD,
+    let mps = bind_mps(&pki).await;
+    let emulator = start_with(
+        vec![spec("cira-user", IpAddr::V4(ip))],
+        Some(SocketAddr::new(IpAddr::V4(ip), 0)),
     )
-    .await
-    .unwrap();
-    let emulator = EmulatorBuilder::new(vec![spec("cira-user", IpAddr::V4(ip))])
-        .ca(Ca::generate().expect("a CA"))
-        .control(Some(SocketAddr::new(IpAddr::V4(ip), 0)))
-        .start()
-        .await
-        .expect("the emulator starts");
+    .await;
     let api = emulator.control_addr().expect("a control API");
     let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
     let mps_addr = mps.local_addr().unwrap();
@@ -716,130 +713,13 @@ async fn through_tunnel<T: Send + 'static>(
     out
 }
 
-/// The WS-Man Put a console sends to open port 5900 with an RFB password
-/// (write-only: read back empty), and no user consent for KVM.
+/// What a console sends to open port 5900 with an RFB password, with no
+/// user consent for KVM.
 fn enable_kvm(device: SocketAddr) {
     let mut client = Client::new(device, USER, PASSWORD);
-    let r = client.put_edited(
-        "IPS_OptInService",
-        "<r:OptInRequired>1</r:OptInRequired>",
-        "<r:OptInRequired>0</r:OptInRequired>",
-    );
+    no_consent_needed(&mut client);
+    let r = enable_5900(&mut client, "P@ssw0rd");
     assert_eq!(r.status, 200, "{}", r.text());
-    const CLASS: &str = "IPS_KVMRedirectionSettingData";
-    let body = client
-        .instance_for_put(CLASS)
-        .replace(
-            "<r:Is5900PortEnabled>false</r:Is5900PortEnabled>",
-            "<r:Is5900PortEnabled>true</r:Is5900PortEnabled>",
-        )
-        .replace("<r:RFBPassword></r:RFBPassword>", "<r:RFBPassword/>")
-        .replace(
-            "<r:RFBPassword/>",
-            "<r:RFBPassword>P@ssw0rd</r:RFBPassword>",
-        );
-    let id = client.next_message_id();
-    let r = client.post(&support::envelope(
-        support::ACTION_PUT,
-        CLASS,
-        &id,
-        "",
-        &body,
-    ));
-    assert_eq!(r.status, 200, "{}", r.text());
-}
-
-/// A blocking RFB viewer on a TCP stream, keeping the screen as RGB565.
-struct Viewer {
-    stream: std::net::TcpStream,
-    buf: Vec<u8>,
-    screen: Vec<u16>,
-}
-
-impl Viewer {
-    fn new(addr: SocketAddr) -> Viewer {
-        let stream = std::net::TcpStream::connect(addr).expect("the relay accepts");
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Viewer {
-            stream,
-            buf: Vec::new(),
-            screen: vec![0; 720 * 400],
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        use std::io::Read;
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 65536];
-            let got = self.stream.read(&mut chunk).expect("the device answers");
-            assert!(got > 0, "the device closed the channel");
-            self.buf.extend_from_slice(&chunk[..got]);
-        }
-        let rest = self.buf.split_off(n);
-        std::mem::replace(&mut self.buf, rest)
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        use std::io::Write;
-        self.stream.write_all(bytes).expect("sent");
-    }
-
-    /// KVMR on the redirection port: plain login, the 0x40 start, then
-    /// RFB with security None, up to ServerInit.
-    fn kvmr(addr: SocketAddr) -> Viewer {
-        let mut v = Viewer::new(addr);
-        v.send(&[0x10, 1, 0, 0, b'K', b'V', b'M', b'R']);
-        assert_eq!(&v.take(13)[..2], [0x11, 0], "KVMR accepted");
-        let data = [&[5u8][..], USER.as_bytes(), &[8], PASSWORD.as_bytes()].concat();
-        let mut auth = vec![0x13, 0, 0, 0, 1];
-        auth.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        auth.extend_from_slice(&data);
-        v.send(&auth);
-        assert_eq!(&v.take(9)[..2], [0x14, 0], "logged in");
-        v.send(&[0x40, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(v.take(8)[0], 0x41);
-        assert_eq!(v.take(12), b"RFB 004.000\n");
-        v.send(b"RFB 003.008\n");
-        assert_eq!(v.take(2), [1, 1], "None: the redirection login counts");
-        v.send(&[1]);
-        assert_eq!(v.take(4), [0, 0, 0, 0]);
-        v.init();
-        v
-    }
-
-    /// ClientInit → ServerInit as AMT announces it; Raw encoding only.
-    fn init(&mut self) {
-        self.send(&[1]);
-        let head = self.take(24);
-        assert_eq!(&head[..4], [2, 0xD0, 1, 0x90], "720x400");
-        let n = u32::from_be_bytes(head[20..24].try_into().unwrap()) as usize;
-        assert_eq!(self.take(n), b"Intel(r) AMT KVM");
-        self.send(&[2, 0, 0, 1, 0, 0, 0, 0]);
-    }
-
-    /// Asks for the whole screen and applies the update.
-    fn update(&mut self) {
-        self.send(&[3, 0, 0, 0, 0, 0, 2, 0xD0, 1, 0x90]);
-        loop {
-            match self.take(1)[0] {
-                0 => break,
-                2 => continue,
-                other => panic!("unexpected server message {other}"),
-            }
-        }
-        let head = self.take(3);
-        for _ in 0..u16::from_be_bytes([head[1], head[2]]) {
-            let h = self.take(12);
-            let v = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
-            let (x, y, w, hh) = (v(0), v(2), v(4), v(6));
-            assert_eq!(&h[8..12], [0, 0, 0, 0], "Raw");
-            let data = self.take(w * hh * 2);
-            for (i, px) in data.chunks(2).enumerate() {
-                self.screen[(y + i / w) * 720 + x + i % w] = u16::from_le_bytes([px[0], px[1]]);
-            }
-        }
-    }
 }
 
 /// The device's screen now, as the RGB565 values a KVM client receives.
@@ -870,17 +750,8 @@ fn screen_of(device: &amtemu_model::device::Device) -> Vec<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_and_kvm_channels_are_served_as_the_lan_ports_are() {
     let ip = unique_address();
-    let mps_ip = unique_address();
     let pki = pki(MPS_NAME);
-    let mps = Mps::bind(
-        SocketAddr::new(IpAddr::V4(mps_ip), 0),
-        pki.chain.clone(),
-        pki.key.clone(),
-        MPS_USER,
-        MPS_PASSWORD,
-    )
-    .await
-    .unwrap();
+    let mps = bind_mps(&pki).await;
     let emulator = start(&[ip]).await;
     let device = emulator.fleet().get(0).unwrap().device.clone();
     let dev = SocketAddr::new(IpAddr::V4(ip), 16992);
@@ -922,9 +793,9 @@ async fn tls_and_kvm_channels_are_served_as_the_lan_ports_are() {
     // KVMR: the screen through the tunnel is the host's screen.
     let host = device.clone();
     let same = through_tunnel(&mut tunnel, 16994, 1, move |addr| {
-        let mut v = Viewer::kvmr(addr);
+        let mut v = kvmr(addr);
         support::eventually(Duration::from_secs(20), || {
-            v.update();
+            v.update(false);
             v.screen == screen_of(&host)
         })
     })
@@ -935,17 +806,12 @@ async fn tls_and_kvm_channels_are_served_as_the_lan_ports_are() {
     let (result, same) = through_tunnel(&mut tunnel, 5900, 1, {
         let host = device.clone();
         move |addr| {
-            let mut v = Viewer::new(addr);
+            let mut v = Viewer::connect(addr);
             assert_eq!(v.take(12), b"RFB 004.000\n");
-            v.send(b"RFB 003.008\n");
-            assert_eq!(v.take(2), [1, 2], "VNC authentication");
-            v.send(&[2]);
-            let challenge: [u8; 16] = v.take(16).try_into().unwrap();
-            v.send(&amtemu_rfb::vnc_auth_response(b"P@ssw0rd", &challenge));
-            let result = u32::from_be_bytes(v.take(4).try_into().unwrap());
+            let result = v.vnc_auth(b"P@ssw0rd");
             v.init();
             let same = support::eventually(Duration::from_secs(20), || {
-                v.update();
+                v.update(false);
                 v.screen == screen_of(&host)
             });
             (result, same)
@@ -1024,24 +890,11 @@ async fn get_through_port(
 async fn the_tunnel_speaks_the_tls_of_the_firmware_row() {
     use amtemu_model::device::Firmware;
     let (old, new) = (unique_address(), unique_address());
-    let mps_ip = unique_address();
     let pki = pki(MPS_NAME);
-    let mps = Mps::bind(
-        SocketAddr::new(IpAddr::V4(mps_ip), 0),
-        pki.chain.clone(),
-        pki.key.clone(),
-        MPS_USER,
-        MPS_PASSWORD,
-    )
-    .await
-    .unwrap();
+    let mps = bind_mps(&pki).await;
     let mut modern = spec("cira-16", IpAddr::V4(new));
     modern.config.firmware = Firmware::by_name("16.1").expect("a profile");
-    let emulator = EmulatorBuilder::new(vec![spec("cira-11", IpAddr::V4(old)), modern])
-        .ca(Ca::generate().expect("a CA"))
-        .start()
-        .await
-        .expect("the emulator starts");
+    let emulator = start_with(vec![spec("cira-11", IpAddr::V4(old)), modern], None).await;
     let mps_addr = mps.local_addr().unwrap();
 
     configure(
@@ -1178,23 +1031,13 @@ async fn next_cira_event(rx: &std::sync::mpsc::Receiver<serde_json::Value>) -> s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tunnel_changes_are_events_and_cuts_and_silences_end_it_without_a_word() {
     let ip = unique_address();
-    let mps_ip = unique_address();
     let pki = pki(MPS_NAME);
-    let mps = Mps::bind(
-        SocketAddr::new(IpAddr::V4(mps_ip), 0),
-        pki.chain.clone(),
-        pki.key.clone(),
-        MPS_USER,
-        MPS_PASSWORD,
+    let mps = bind_mps(&pki).await;
+    let emulator = start_with(
+        vec![spec("cira-ev", IpAddr::V4(ip))],
+        Some(SocketAddr::new(IpAddr::V4(ip), 0)),
     )
-    .await
-    .unwrap();
-    let emulator = EmulatorBuilder::new(vec![spec("cira-ev", IpAddr::V4(ip))])
-        .ca(Ca::generate().expect("a CA"))
-        .control(Some(SocketAddr::new(IpAddr::V4(ip), 0)))
-        .start()
-        .await
-        .expect("the emulator starts");
+    .await;
     let api = emulator.control_addr().expect("a control API");
     let events = cira_events(api, "cira-ev");
     let path = "/api/v1/devices/cira-ev/cira".to_string();

@@ -7,12 +7,15 @@
 //! digits come from amtemu-rfb.
 
 mod support;
+#[path = "support/viewer.rs"]
+mod viewer;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use support::*;
+use viewer::{Viewer, enable_5900, kvmr, no_consent_needed};
 
 /// `amtemu serve`'s device name.
 const NAME: &str = "amtemu-default";
@@ -26,15 +29,6 @@ fn device(firmware: &str) -> (Emulator, SocketAddr) {
         &["--firmware", firmware, "--control", &control.to_string()],
     );
     (emu, control)
-}
-
-fn no_consent_needed(emu: &Emulator) {
-    let r = emu.client().put_edited(
-        "IPS_OptInService",
-        "<r:OptInRequired>1</r:OptInRequired>",
-        "<r:OptInRequired>0</r:OptInRequired>",
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 /// RGB pixels of a 720x400 screen.
@@ -68,135 +62,13 @@ fn rgb565(p: [u8; 3]) -> u16 {
     ((scale(p[0], 31) << 11) | (scale(p[1], 63) << 5) | scale(p[2], 31)) as u16
 }
 
-/// An RFB client on a TCP stream, keeping the screen as RGB565 values.
-struct Viewer {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    screen: Vec<u16>,
-}
-
 impl Viewer {
-    fn new(stream: TcpStream) -> Viewer {
-        stream
-            .set_read_timeout(Some(Duration::from_secs(15)))
-            .unwrap();
-        Viewer {
-            stream,
-            buf: Vec::new(),
-            screen: vec![0; 720 * 400],
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            let mut chunk = [0u8; 65536];
-            let got = self.stream.read(&mut chunk).expect("the device answers");
-            assert!(got > 0, "the device closed");
-            self.buf.extend_from_slice(&chunk[..got]);
-        }
-        let rest = self.buf.split_off(n);
-        std::mem::replace(&mut self.buf, rest)
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("send");
-    }
-
-    fn closed(&mut self) -> bool {
-        let mut chunk = [0u8; 1024];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
-                Err(_) => return false,
-            }
-        }
-    }
-
-    /// ClientInit → ServerInit: checks AMT's announcement.
-    fn init(&mut self) {
-        self.send(&[1]);
-        let head = self.take(24);
-        assert_eq!(&head[..4], [2, 0xD0, 1, 0x90], "720x400");
-        assert_eq!(
-            &head[4..20],
-            [16, 16, 0, 1, 0, 31, 0, 63, 0, 31, 11, 5, 0, 0, 0, 0],
-            "RGB565 little-endian"
-        );
-        let n = u32::from_be_bytes(head[20..24].try_into().unwrap()) as usize;
-        assert_eq!(self.take(n), b"Intel(r) AMT KVM");
-        // SetEncodings: Raw only.
-        self.send(&[2, 0, 0, 1, 0, 0, 0, 0]);
-    }
-
-    fn type_text(&mut self, text: &str) {
-        for b in text.bytes() {
-            let keysym = if b == b'\r' { 0xFF0D } else { u32::from(b) };
-            for down in [1, 0] {
-                let mut msg = vec![4, down, 0, 0];
-                msg.extend_from_slice(&keysym.to_be_bytes());
-                self.send(&msg);
-            }
-        }
-    }
-
-    /// Asks for an update and applies it.
-    fn update(&mut self, incremental: bool) {
-        self.send(&[3, u8::from(incremental), 0, 0, 0, 0, 2, 0xD0, 1, 0x90]);
-        loop {
-            match self.take(1)[0] {
-                0 => break,
-                2 => continue,
-                other => panic!("unexpected server message {other}"),
-            }
-        }
-        let head = self.take(3);
-        for _ in 0..u16::from_be_bytes([head[1], head[2]]) {
-            let h = self.take(12);
-            let v = |i: usize| usize::from(u16::from_be_bytes([h[i], h[i + 1]]));
-            let (x, y, w, hh) = (v(0), v(2), v(4), v(6));
-            assert_eq!(&h[8..12], [0, 0, 0, 0], "Raw");
-            assert!(w <= 64 && hh <= 64, "tiles of at most 64x64");
-            let data = self.take(w * hh * 2);
-            for (i, px) in data.chunks(2).enumerate() {
-                self.screen[(y + i / w) * 720 + x + i % w] = u16::from_le_bytes([px[0], px[1]]);
-            }
-        }
-    }
-
     fn shows(&self, picture: &Picture) -> bool {
         self.screen
             .iter()
             .zip(picture)
             .all(|(got, p)| *got == rgb565(*p))
     }
-}
-
-/// A KVMR session on the redirection port, logged in with plain
-/// user/password, up to ServerInit.
-fn kvmr(addr: SocketAddr) -> Viewer {
-    let stream = TcpStream::connect(addr).expect("16994 accepts");
-    stream.set_nodelay(true).unwrap();
-    let mut v = Viewer::new(stream);
-    v.send(&[0x10, 1, 0, 0, b'K', b'V', b'M', b'R']);
-    let reply = v.take(13);
-    assert_eq!(&reply[..2], [0x11, 0], "KVMR accepted");
-    let mut auth = vec![0x13, 0, 0, 0, 1];
-    let data = [&[5u8][..], b"admin", &[8], b"P@ssw0rd"].concat();
-    auth.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    auth.extend_from_slice(&data);
-    v.send(&auth);
-    assert_eq!(&v.take(9)[..2], [0x14, 0], "logged in");
-    v.send(&[0x40, 0, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(v.take(8)[0], 0x41);
-    assert_eq!(v.take(12), b"RFB 004.000\n");
-    v.send(b"RFB 003.008\n");
-    assert_eq!(v.take(2), [1, 1], "None: the redirection login counts");
-    v.send(&[1]);
-    assert_eq!(v.take(4), [0, 0, 0, 0]);
-    v.init();
-    v
 }
 
 /// KVMR's start answer, or None when the device refuses or closes.
@@ -213,7 +85,7 @@ fn kvmr_status(addr: SocketAddr) -> u8 {
 #[test]
 fn kvmr_shows_what_the_screenshot_shows_and_typing_changes_it() {
     let (emu, control) = device("11.8");
-    no_consent_needed(&emu);
+    no_consent_needed(&mut emu.client());
     let addr = SocketAddr::new(emu.addr.ip(), 16994);
     let mut v = kvmr(addr);
     // The host may still be printing its boot: ask until both agree.
@@ -233,28 +105,6 @@ fn kvmr_shows_what_the_screenshot_shows_and_typing_changes_it() {
     assert!(eventually(Duration::from_secs(10), || kvmr_status(addr) != 2));
 }
 
-/// The WS-Man Put a console sends to turn 5900 on with a password: the
-/// instance from a Get with the switch on and the (write-only, read back
-/// empty) password filled in.
-fn enable_5900(emu: &Emulator) -> Response {
-    const CLASS: &str = "IPS_KVMRedirectionSettingData";
-    let mut client = emu.client();
-    let body = client
-        .instance_for_put(CLASS)
-        .replace(
-            "<r:Is5900PortEnabled>false</r:Is5900PortEnabled>",
-            "<r:Is5900PortEnabled>true</r:Is5900PortEnabled>",
-        )
-        .replace("<r:RFBPassword></r:RFBPassword>", "<r:RFBPassword/>")
-        .replace(
-            "<r:RFBPassword/>",
-            "<r:RFBPassword>P@ssw0rd</r:RFBPassword>",
-        );
-    assert!(body.contains("P@ssw0rd"), "{body}");
-    let id = client.next_message_id();
-    client.post(&envelope(ACTION_PUT, CLASS, &id, "", &body))
-}
-
 /// VNC authentication on 5900 with `password`; the SecurityResult.
 fn vnc_login(addr: SocketAddr, password: &[u8]) -> (Viewer, u32) {
     // A session that just ended may hold the device's one KVM slot for a
@@ -270,23 +120,18 @@ fn vnc_login(addr: SocketAddr, password: &[u8]) -> (Viewer, u32) {
     }));
     let mut v = Viewer::new(stream.expect("a session"));
     assert_eq!(&banner, b"RFB 004.000\n");
-    v.send(b"RFB 003.008\n");
-    assert_eq!(v.take(2), [1, 2], "VNC authentication");
-    v.send(&[2]);
-    let challenge: [u8; 16] = v.take(16).try_into().unwrap();
-    v.send(&amtemu_rfb::vnc_auth_response(password, &challenge));
-    let result = u32::from_be_bytes(v.take(4).try_into().unwrap());
+    let result = v.vnc_auth(password);
     (v, result)
 }
 
 #[test]
 fn port_5900_opens_with_the_rfb_password_once_enabled() {
     let (emu, control) = device("11.8");
-    no_consent_needed(&emu);
+    no_consent_needed(&mut emu.client());
     let addr = SocketAddr::new(emu.addr.ip(), 5900);
-    let mut off = Viewer::new(TcpStream::connect(addr).expect("listening"));
+    let mut off = Viewer::connect(addr);
     assert!(off.closed(), "switched off: closed at once");
-    let r = enable_5900(&emu);
+    let r = enable_5900(&mut emu.client(), "P@ssw0rd");
     assert_eq!(r.status, 200, "{}", r.text());
     let get = emu.client().get("IPS_KVMRedirectionSettingData").text();
     assert_eq!(
@@ -449,8 +294,8 @@ fn same_picture(a: &Picture, b: &Picture) -> bool {
 fn vncdotool_captures_port_5900_and_sees_typing_at_the_prompt() {
     let Some(vncdo) = vncdo() else { return };
     let (emu, control) = device("11.8");
-    no_consent_needed(&emu);
-    let r = enable_5900(&emu);
+    no_consent_needed(&mut emu.client());
+    let r = enable_5900(&mut emu.client(), "P@ssw0rd");
     assert_eq!(r.status, 200, "{}", r.text());
     settle(control);
     let dir = std::env::temp_dir().join(format!("amtemu-kvm-vncdo-{}", emu.addr.ip()));
@@ -505,7 +350,7 @@ fn meshcommander_kvm_decodes_rle_frames_over_16994_and_types() {
         return;
     };
     let (emu, control) = device("11.8");
-    no_consent_needed(&emu);
+    no_consent_needed(&mut emu.client());
     settle(control);
     let out = std::env::temp_dir().join(format!("amtemu-kvm-mesh-{}.rgb", emu.addr.ip()));
     cmd.args([
@@ -571,7 +416,7 @@ fn a_taken_port_5900_is_left_out() {
     let _vnc = std::net::TcpListener::bind((ip, 5900)).expect("5900 is free here");
     let control = SocketAddr::from((ip, 17000));
     let emu = Emulator::start_at(&ip.to_string(), &["--control", &control.to_string()]);
-    no_consent_needed(&emu);
+    no_consent_needed(&mut emu.client());
     let mut v = kvmr(SocketAddr::new(ip.into(), 16994));
     v.update(false);
 }

@@ -962,6 +962,13 @@ fn pki_setup_writes_a_tls_provisioning_record_that_survives_a_restart() {
         let text = r.text();
         let field = |name: &str| element_text(&text, name);
         assert_eq!(field("ProvServerFQDN").as_deref(), Some("prov.vpro.test"));
+        let server_ip = field("ProvServerIP").unwrap_or_default();
+        assert!(
+            server_ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback()),
+            "the configuration server's address: {server_ip:?}"
+        );
         assert_eq!(field("ProvisioningTLSMode").as_deref(), Some("2"), "PKI");
         assert_eq!(field("SelectedHashType").as_deref(), Some("2"), "SHA-256");
         assert_eq!(

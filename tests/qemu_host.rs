@@ -19,6 +19,8 @@
 //! host off with a clear reason, and the simulated device as it was.
 
 mod support;
+#[path = "support/viewer.rs"]
+mod viewer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ use amtemu_server::endpoint::Endpoint;
 use amtemu_server::qemu::{Accel, QemuConfig};
 use amtemu_server::tls::ca::Ca;
 use support::{Client, PASSWORD, USER, device_spec, unique_address};
+use viewer::{enable_5900, no_consent_needed};
 
 /// How long a TCG boot of the tiny guest may take on a loaded machine.
 const BOOT_LIMIT: Duration = Duration::from_secs(240);
@@ -319,32 +322,8 @@ fn shows_the_colour_bar((pixels, width): &(Vec<[u8; 3]>, usize)) -> bool {
 fn kvm_shows_the_vms_screen_and_types_into_it(emulator: &support::Emulator, control: SocketAddr) {
     let Some(vncdo) = vncdo() else { return };
     let mut client = emulator.client();
-    let consent = client.put_edited(
-        "IPS_OptInService",
-        "<r:OptInRequired>1</r:OptInRequired>",
-        "<r:OptInRequired>0</r:OptInRequired>",
-    );
-    assert_eq!(consent.status, 200, "{}", consent.text());
-    const KVM_SETTINGS: &str = "IPS_KVMRedirectionSettingData";
-    let body = client
-        .instance_for_put(KVM_SETTINGS)
-        .replace(
-            "<r:Is5900PortEnabled>false</r:Is5900PortEnabled>",
-            "<r:Is5900PortEnabled>true</r:Is5900PortEnabled>",
-        )
-        .replace("<r:RFBPassword></r:RFBPassword>", "<r:RFBPassword/>")
-        .replace(
-            "<r:RFBPassword/>",
-            "<r:RFBPassword>P@ssw0rd</r:RFBPassword>",
-        );
-    let id = client.next_message_id();
-    let put = client.post(&support::envelope(
-        support::ACTION_PUT,
-        KVM_SETTINGS,
-        &id,
-        "",
-        &body,
-    ));
+    no_consent_needed(&mut client);
+    let put = enable_5900(&mut client, "P@ssw0rd");
     assert_eq!(put.status, 200, "{}", put.text());
 
     let dir = std::env::temp_dir().join(format!("amtemu-qemu-kvm-{}", emulator.addr.ip()));

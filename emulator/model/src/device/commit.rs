@@ -84,7 +84,11 @@ impl Device {
                 s.nvram.setup.state = ProvisioningState::Post;
                 // Recorded with the state change, so saved in one commit.
                 let how = match s.tls_setup.take() {
-                    Some(session) => Activation::Tls(*session),
+                    Some(mut session) => {
+                        session.server_address =
+                            super::audit::current_actor().and_then(|a| a.address);
+                        Activation::Tls(*session)
+                    }
                     None => Activation::Manual,
                 };
                 let now = super::unix_now(s.nvram.clock_offset);

@@ -117,10 +117,19 @@ impl Ieee8021xCredentials {
     /// certificate methods and a user name and password for the password
     /// methods; references that exist (the issuer a trusted root).
     pub fn validate(&self, certs: &CertStore) -> Result<(), Ieee8021xRefusal> {
-        let method = self.method.ok_or(Ieee8021xRefusal::Invalid)?;
-        if method.needs_client_certificate() && self.client_certificate.is_none() {
+        self.validate_before_certificates(certs)?;
+        if self.method.is_some_and(|m| m.needs_client_certificate())
+            && self.client_certificate.is_none()
+        {
             return Err(Ieee8021xRefusal::Invalid);
         }
+        Ok(())
+    }
+
+    /// The checks that hold before the certificates are bound: all of
+    /// [`Self::validate`]'s but the client certificate's presence.
+    pub fn validate_before_certificates(&self, certs: &CertStore) -> Result<(), Ieee8021xRefusal> {
+        let method = self.method.ok_or(Ieee8021xRefusal::Invalid)?;
         if method.needs_password() && (self.username.is_empty() || self.password.is_empty()) {
             return Err(Ieee8021xRefusal::Invalid);
         }
@@ -156,14 +165,32 @@ pub struct WiredProfile {
     pub credentials: Ieee8021xCredentials,
 }
 
+/// Where a wired edit comes from, which decides whether an enabled
+/// certificate method must already name its client certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WiredEdit {
+    /// AMT_8021XProfile's Put and IPS SetCertificates: the certificates
+    /// travel with the settings, so the result must be complete.
+    Complete,
+    /// IPS_IEEE8021xSettings' Put: the certificates are bound by a
+    /// SetCertificates of their own, which consoles send after the Put that
+    /// enables EAP-TLS (rps's wired configuration: Put with Enabled 2, then
+    /// SetCertificates) and not at all for the password methods.
+    CertificatesFollow,
+}
+
 impl WiredProfile {
     /// A disabled profile needs nothing; an enabled one valid credentials.
-    pub fn validate(&self, certs: &CertStore) -> Result<(), Ieee8021xRefusal> {
+    pub fn validate(&self, certs: &CertStore, edit: WiredEdit) -> Result<(), Ieee8021xRefusal> {
         if self.pxe_timeout > 86_400 {
             return Err(Ieee8021xRefusal::Invalid);
         }
-        if self.enabled {
-            self.credentials.validate(certs)?;
+        match (self.enabled, edit) {
+            (false, _) => {}
+            (true, WiredEdit::Complete) => self.credentials.validate(certs)?,
+            (true, WiredEdit::CertificatesFollow) => {
+                self.credentials.validate_before_certificates(certs)?
+            }
         }
         // A disabled profile may wait for the rest of its settings, but
         // the certificates it names must exist (SetCertificates may come
@@ -395,15 +422,17 @@ impl Device {
     }
 
     /// Changes the wired profile: `edit` changes a copy, which is kept only
-    /// if it passes the firmware's checks. Nothing changes on error.
+    /// if it passes the firmware's checks for that `kind` of edit. Nothing
+    /// changes on error.
     pub fn edit_wired_profile(
         &self,
+        kind: WiredEdit,
         edit: impl FnOnce(&mut WiredProfile) -> Result<(), Ieee8021xRefusal>,
     ) -> Result<(), Ieee8021xRefusal> {
         self.with_state(|s| {
             let mut wired = s.nvram.ieee8021x.wired.clone();
             edit(&mut wired)?;
-            wired.validate(&s.nvram.certs)?;
+            wired.validate(&s.nvram.certs, kind)?;
             s.nvram.ieee8021x.wired = wired;
             Ok(())
         })

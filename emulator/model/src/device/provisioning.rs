@@ -142,6 +142,7 @@ impl Device {
                         chain: Some(ChainSeen::of(accepted, secure_dns)),
                         started: super::unix_now(s.nvram.clock_offset),
                         host_initiated: s.setup_started_by_host,
+                        server_address: None,
                     }));
                 }
                 Err(e) => {
@@ -161,6 +162,7 @@ impl Device {
                 chain: None,
                 started: super::unix_now(s.nvram.clock_offset),
                 host_initiated: s.setup_started_by_host,
+                server_address: None,
             }));
         });
     }

@@ -59,6 +59,11 @@ pub struct TlsSetup {
     /// Remote configuration was started by a host agent (the setup-mode
     /// request of the control API) rather than at power-up.
     pub host_initiated: bool,
+    /// The address of the configuration server that completed the setup
+    /// (the client whose CommitChanges ended it); absent in records saved
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_address: Option<std::net::IpAddr>,
 }
 
 /// The provisioning certificate chain an activation was accepted with.

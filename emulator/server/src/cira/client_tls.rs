@@ -11,7 +11,6 @@
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use openssl::error::ErrorStack;
 use openssl::pkey::PKey;
@@ -23,7 +22,6 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509CheckFlags;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -31,6 +29,7 @@ use amtemu_model::device::firmware::TlsProfile;
 
 use super::connect::ConnectError;
 use crate::tls::Backend;
+use crate::tls::Stream;
 
 /// What the device proves and trusts: its trusted roots (DER) and, for
 /// mutual TLS, its certificate and PKCS#8 key.
@@ -40,24 +39,7 @@ pub(crate) struct Credentials {
 }
 
 /// A TLS connection to the MPS, of either backend.
-pub(crate) enum MpsStream {
-    Rustls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-    OpenSsl(Box<tokio_openssl::SslStream<TcpStream>>),
-}
-
-impl MpsStream {
-    /// The protocol version negotiated, as OpenSSL prints it.
-    pub(crate) fn version(&self) -> &'static str {
-        match self {
-            MpsStream::Rustls(s) => match s.get_ref().1.protocol_version() {
-                Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
-                Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3",
-                _ => "unknown",
-            },
-            MpsStream::OpenSsl(s) => s.ssl().version_str(),
-        }
-    }
-}
+pub(crate) type MpsStream = Stream<TcpStream>;
 
 /// Runs the handshake on `tcp` with `name` as the MPS's expected name.
 pub(crate) async fn handshake(
@@ -75,7 +57,7 @@ pub(crate) async fn handshake(
                 .connect(server_name, tcp)
                 .await
                 .map_err(ConnectError::Handshake)?;
-            Ok(MpsStream::Rustls(Box::new(stream)))
+            Ok(Stream::Rustls(Box::new(stream.into())))
         }
         Backend::OpenSsl => {
             let context = openssl_context(profile, credentials)?;
@@ -89,7 +71,7 @@ pub(crate) async fn handshake(
                     "{e} (certificate check: {verify})"
                 )))
             })?;
-            Ok(MpsStream::OpenSsl(Box::new(stream)))
+            Ok(Stream::OpenSsl(Box::new(stream)))
         }
     }
 }
@@ -181,44 +163,4 @@ fn openssl_connection(context: &SslContext, name: &str) -> Result<Ssl, ErrorStac
         }
     }
     Ok(ssl)
-}
-
-impl AsyncRead for MpsStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            MpsStream::Rustls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-            MpsStream::OpenSsl(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for MpsStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            MpsStream::Rustls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-            MpsStream::OpenSsl(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            MpsStream::Rustls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-            MpsStream::OpenSsl(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            MpsStream::Rustls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-            MpsStream::OpenSsl(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
 }

@@ -85,7 +85,7 @@ pub async fn run(endpoint: Arc<Endpoint>, source: IpAddr, tls: Arc<TlsContext>) 
         };
         let ended = match connected {
             Ok((stream, addr)) => {
-                tracing::debug!(device = %endpoint.device.name, %mps, tls = stream.version(), "CIRA TLS up");
+                tracing::debug!(device = %endpoint.device.name, %mps, tls = stream.negotiated().version, "CIRA TLS up");
                 METRICS.cira_tunnel_up(true);
                 let ended = session::run(stream, addr, &endpoint, &tls, &plan, &mut changes).await;
                 METRICS.cira_tunnel_up(false);

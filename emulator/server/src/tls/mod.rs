@@ -363,7 +363,7 @@ where
             Acceptor::Rustls(config) => TlsAcceptor::from(config)
                 .accept(io)
                 .await
-                .map(|s| Stream::Rustls(Box::new(s)))
+                .map(|s| Stream::Rustls(Box::new(s.into())))
                 .map_err(TlsError::Handshake),
             Acceptor::OpenSsl(context) => {
                 let ssl = if setup == ProvisioningState::In {

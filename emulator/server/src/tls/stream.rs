@@ -1,5 +1,6 @@
-//! The stream a finished handshake hands to WS-Man or redirection, whichever
-//! TLS implementation served it, and what the handshake negotiated.
+//! The stream a finished handshake hands on, whichever TLS implementation
+//! ran it and whichever side the device was on (the server of 16993/16995,
+//! the CIRA client toward an MPS), and what the handshake negotiated.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,9 +17,9 @@ pub struct Negotiated {
     pub suite: &'static str,
 }
 
-/// A server-side TLS stream of either backend.
+/// A TLS stream of either backend, client or server side.
 pub enum Stream<IO> {
-    Rustls(Box<tokio_rustls::server::TlsStream<IO>>),
+    Rustls(Box<tokio_rustls::TlsStream<IO>>),
     OpenSsl(Box<tokio_openssl::SslStream<IO>>),
 }
 
@@ -50,7 +51,7 @@ impl<IO> Stream<IO> {
         }
     }
 
-    /// The leaf certificate the client presented (DER), if any.
+    /// The leaf certificate the peer presented (DER), if any.
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
         match self {
             Stream::Rustls(s) => s

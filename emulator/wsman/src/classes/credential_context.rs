@@ -51,7 +51,7 @@ mod tests {
         let d = device("11.8");
         assert!(contexts(&d).is_empty());
         let client = d.with_state(|s| s.nvram.certs.add_certificate(vec![1], false));
-        d.edit_wired_profile(|w| {
+        d.edit_wired_profile(amtemu_model::device::ieee8021x::WiredEdit::Complete, |w| {
             w.credentials.client_certificate = Some(client);
             Ok(())
         })

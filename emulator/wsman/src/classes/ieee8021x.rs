@@ -9,7 +9,7 @@ use super::pki::{certificate_epr, certificate_handle};
 use super::{CLASS, Class, Method, SERVICE_KEYS, output, put_bool, put_checked, put_uint, service};
 use amtemu_model::device::ieee8021x::{
     EapMethod, Ieee8021xCredentials, Ieee8021xRefusal, WifiAuthentication, WifiEncryption,
-    WifiPortState, WifiProfile,
+    WifiPortState, WifiProfile, WiredEdit,
 };
 use amtemu_model::device::{Device, Feature};
 use amtemu_wire::status::PtStatus;
@@ -238,7 +238,7 @@ fn certificate_ref(value: Option<&Value>) -> Result<Option<u32>, Ieee8021xRefusa
 fn put_wired_profile(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     let malformed = |_: Fault| Ieee8021xRefusal::Invalid;
     device
-        .edit_wired_profile(|wired| {
+        .edit_wired_profile(WiredEdit::Complete, |wired| {
             put_bool(input, "Enabled", &mut wired.enabled).map_err(malformed)?;
             put_bool(input, "ActiveInS0", &mut wired.active_in_s0).map_err(malformed)?;
             put_uint(input, "PxeTimeout", &mut wired.pxe_timeout).map_err(malformed)?;

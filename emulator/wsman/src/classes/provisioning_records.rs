@@ -119,7 +119,9 @@ fn record(r: &ProvisioningRecord) -> Instance {
         .with("RecordID", "1");
     match &r.how {
         Activation::Tls(tls) => {
-            let base = base.with("HostInitiated", tls.host_initiated);
+            let base = base
+                .with("HostInitiated", tls.host_initiated)
+                .with_opt("ProvServerIP", tls.server_address.map(|ip| ip.to_string()));
             match &tls.chain {
                 Some(seen) => chain(base, seen)
                     .with("ProvisioningTLSMode", TLS_MODE_PKI)
@@ -204,12 +206,14 @@ mod tests {
                 chain: Some(seen(7)),
                 started: 1_700_000_000,
                 host_initiated: true,
+                server_address: Some("192.0.2.7".parse().unwrap()),
             }),
         );
         let r = &records(&d)[0];
         assert_eq!(r.class, "IPS_TLSProvisioningRecord");
         assert_eq!(r.int("ProvisioningTLSMode"), Some(2));
         assert_eq!(r.text("ProvServerFQDN"), Some("prov.vpro.test"));
+        assert_eq!(r.text("ProvServerIP"), Some("192.0.2.7"));
         assert_eq!(r.int("SelectedHashType"), Some(2));
         assert_eq!(
             r.text("SelectedHashData"),
@@ -234,10 +238,12 @@ mod tests {
                 chain: None,
                 started: 1_700_000_000,
                 host_initiated: false,
+                server_address: None,
             }),
         );
         let r = &records(&d)[0];
         assert_eq!(r.int("ProvisioningTLSMode"), Some(1));
+        assert!(r.get("ProvServerIP").is_none(), "not known");
         assert!(r.get("SelectedHashData").is_none());
         assert!(r.get("SecureDNS").is_none());
     }

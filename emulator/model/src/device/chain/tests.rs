@@ -325,7 +325,14 @@ fn commit_records_the_setup_session_and_unprovisioning_keeps_it() {
         d.with_state(|s| s.nvram.provisioning_record.is_none()),
         "a handshake alone records nothing"
     );
-    d.commit_changes().unwrap();
+    // The configuration server's CommitChanges, as the WS-Man layer runs
+    // it: its address is the record's ProvServerIP.
+    let server: std::net::IpAddr = "192.0.2.40".parse().unwrap();
+    let actor = crate::device::audit::Actor {
+        caller: crate::device::users::Caller::Admin,
+        address: Some(server),
+    };
+    crate::device::audit::acting(actor, || d.commit_changes()).unwrap();
     let record = d
         .with_state(|s| s.nvram.provisioning_record.clone())
         .expect("a record");
@@ -337,6 +344,7 @@ fn commit_records_the_setup_session_and_unprovisioning_keeps_it() {
     assert_eq!(chain.root_hash, hash(HashAlgorithm::Sha256, &ca.der));
     assert_eq!(chain.ca_serials.len(), 1);
     assert!(tls.host_initiated, "setup mode was entered at run time");
+    assert_eq!(tls.server_address, Some(server));
     assert!(!chain.secure_dns, "the DHCP domain, not a PKI suffix");
     assert!(!chain.root_is_default);
     d.unprovision_remotely(Unprovisioning::Full).unwrap();

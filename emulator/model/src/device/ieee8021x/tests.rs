@@ -112,9 +112,47 @@ fn wireless_profiles_are_checked_then_stored() {
 fn a_disabled_wired_profile_needs_nothing() {
     let (certs, ..) = store();
     let mut w = WiredProfile::default();
-    assert_eq!(w.validate(&certs), Ok(()));
+    for edit in [WiredEdit::Complete, WiredEdit::CertificatesFollow] {
+        assert_eq!(w.validate(&certs, edit), Ok(()));
+    }
     w.enabled = true;
-    assert_eq!(w.validate(&certs), Err(Ieee8021xRefusal::Invalid));
+    for edit in [WiredEdit::Complete, WiredEdit::CertificatesFollow] {
+        assert_eq!(w.validate(&certs, edit), Err(Ieee8021xRefusal::Invalid));
+    }
+}
+
+/// rps enables EAP-TLS with IPS_IEEE8021xSettings' Put and binds the
+/// client certificate by SetCertificates afterwards: the Put alone is
+/// accepted there, not where the certificates travel with the settings.
+/// Everything else is checked either way.
+#[test]
+fn eap_tls_may_wait_for_its_certificate_only_where_certificates_follow() {
+    let (certs, client, root) = store();
+    let mut w = WiredProfile {
+        enabled: true,
+        ..WiredProfile::default()
+    };
+    w.credentials.method = Some(EapMethod::Tls);
+    assert_eq!(
+        w.validate(&certs, WiredEdit::Complete),
+        Err(Ieee8021xRefusal::Invalid)
+    );
+    assert_eq!(w.validate(&certs, WiredEdit::CertificatesFollow), Ok(()));
+    w.credentials.server_certificate_issuer = Some(client);
+    assert_eq!(
+        w.validate(&certs, WiredEdit::CertificatesFollow),
+        Err(Ieee8021xRefusal::NoSuchCertificate),
+        "a leaf is no issuer"
+    );
+    w.credentials.server_certificate_issuer = Some(root);
+    w.credentials.client_certificate = Some(client);
+    assert_eq!(w.validate(&certs, WiredEdit::Complete), Ok(()));
+    w.credentials.method = EapMethod::from_number(2);
+    assert_eq!(
+        w.validate(&certs, WiredEdit::CertificatesFollow),
+        Err(Ieee8021xRefusal::Invalid),
+        "a password method needs its user name and password"
+    );
 }
 
 #[test]
@@ -122,7 +160,7 @@ fn a_refused_wired_edit_changes_nothing() {
     let d = crate::testing::device("11.8");
     let before = d.wired_profile();
     assert_eq!(
-        d.edit_wired_profile(|w| {
+        d.edit_wired_profile(WiredEdit::Complete, |w| {
             w.enabled = true;
             Ok(())
         }),
@@ -130,7 +168,7 @@ fn a_refused_wired_edit_changes_nothing() {
         "enabled without credentials"
     );
     assert_eq!(
-        d.edit_wired_profile(|w| {
+        d.edit_wired_profile(WiredEdit::Complete, |w| {
             w.pxe_timeout = 5;
             Err(Ieee8021xRefusal::NoSuchCertificate)
         }),
@@ -138,7 +176,7 @@ fn a_refused_wired_edit_changes_nothing() {
         "the edit's own refusal"
     );
     assert_eq!(d.wired_profile(), before);
-    d.edit_wired_profile(|w| {
+    d.edit_wired_profile(WiredEdit::Complete, |w| {
         w.pxe_timeout = 60;
         Ok(())
     })

@@ -12,7 +12,7 @@
 use super::{certificate_ref, read_credentials, status, with_credentials};
 use crate::classes::pki::certificate_epr;
 use crate::classes::{CLASS, Class, method, output, put_bool, put_uint};
-use amtemu_model::device::ieee8021x::{Ieee8021xRefusal, WiredProfile};
+use amtemu_model::device::ieee8021x::{Ieee8021xRefusal, WiredEdit, WiredProfile};
 use amtemu_model::device::{Device, Feature};
 use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
@@ -92,14 +92,15 @@ pub(crate) fn contexts(device: &Device) -> Vec<Instance> {
 }
 
 /// Put: the properties the body carries change the wired profile, which
-/// the device keeps only when it passes its checks (an enabled EAP-TLS
-/// profile needs its client certificate first: SetCertificates). A
+/// the device keeps only when it passes its checks; an enabled EAP-TLS
+/// profile may wait for its client certificate, which SetCertificates
+/// binds after this Put in rps's order ([`WiredEdit::CertificatesFollow`]). A
 /// malformed value, an Enabled outside the ValueMap, or a profile the
 /// device refuses is an invalid representation; nothing changes then.
 fn put_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(), Fault> {
     let malformed = |_: Fault| Ieee8021xRefusal::Invalid;
     device
-        .edit_wired_profile(|wired| {
+        .edit_wired_profile(WiredEdit::CertificatesFollow, |wired| {
             if let Some(v) = input.get("Enabled") {
                 wired.enabled = match v.as_int() {
                     Some(ENABLED_WITH_CERTIFICATES | ENABLED_WITHOUT_CERTIFICATES) => true,
@@ -124,7 +125,7 @@ fn put_settings(device: &Device, _: &Instance, input: &Instance) -> Result<(), F
 /// AddWiFiSettings uses; inferred for this method). Nothing changes on error.
 fn set_certificates(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "SetCertificates";
-    let result = device.edit_wired_profile(|wired| {
+    let result = device.edit_wired_profile(WiredEdit::Complete, |wired| {
         let issuer = certificate_ref(input.get("ServerCertificateIssuer"))?;
         let client = certificate_ref(input.get("ClientCertificate"))?;
         wired.credentials.server_certificate_issuer = issuer;
@@ -195,6 +196,40 @@ mod tests {
             d.wired_profile().credentials.client_certificate,
             Some(client)
         );
+        assert_eq!(
+            settings(&d)[0].int("Enabled"),
+            Some(ENABLED_WITH_CERTIFICATES)
+        );
+        assert_eq!(contexts(&d).len(), 2);
+    }
+
+    /// rps's wired EAP-TLS order: the Put that enables EAP-TLS (Enabled 2,
+    /// AuthenticationProtocol 0) comes before SetCertificates binds the
+    /// client certificate and the RADIUS root.
+    #[test]
+    fn eap_tls_is_enabled_before_its_certificates_are_bound() {
+        let d = device("11.8");
+        let eap_tls = Instance::new(SETTINGS)
+            .with("Enabled", "2")
+            .with("AvailableInS0", "true")
+            .with("PxeTimeout", "120")
+            .with("AuthenticationProtocol", "0")
+            .with("Username", "host.example");
+        put(&d, eap_tls).unwrap();
+        assert!(d.wired_profile().enabled);
+        assert_eq!(
+            settings(&d)[0].int("Enabled"),
+            Some(ENABLED_WITHOUT_CERTIFICATES),
+            "nothing bound yet"
+        );
+        let client = d.with_state(|s| s.nvram.certs.add_certificate(vec![1], false));
+        let root = d.with_state(|s| s.nvram.certs.add_certificate(vec![2], true));
+        let rv = set_certs(
+            &d,
+            Some(certificate_epr(root)),
+            Some(certificate_epr(client)),
+        );
+        assert_eq!(rv, 0);
         assert_eq!(
             settings(&d)[0].int("Enabled"),
             Some(ENABLED_WITH_CERTIFICATES)
