@@ -160,6 +160,20 @@ mod tests {
             .unwrap()
     }
 
+    /// Adds a client certificate and a trusted root to the store and binds
+    /// both with SetCertificates, which must succeed; their handles.
+    fn bind_new_certificates(d: &Device) -> (u32, u32) {
+        let client = d.with_state(|s| s.nvram.certs.add_certificate(vec![1], false));
+        let root = d.with_state(|s| s.nvram.certs.add_certificate(vec![2], true));
+        let rv = set_certs(
+            d,
+            Some(certificate_epr(root)),
+            Some(certificate_epr(client)),
+        );
+        assert_eq!(rv, 0);
+        (client, root)
+    }
+
     #[test]
     fn the_ips_view_is_the_wired_profile() {
         let d = device("11.8");
@@ -184,14 +198,7 @@ mod tests {
         assert!(s.get("Password").is_none(), "write-only");
 
         // Certificates bound here are the AMT_8021XProfile's too.
-        let client = d.with_state(|s| s.nvram.certs.add_certificate(vec![1], false));
-        let root = d.with_state(|s| s.nvram.certs.add_certificate(vec![2], true));
-        let rv = set_certs(
-            &d,
-            Some(certificate_epr(root)),
-            Some(certificate_epr(client)),
-        );
-        assert_eq!(rv, 0);
+        let (client, _) = bind_new_certificates(&d);
         assert_eq!(
             d.wired_profile().credentials.client_certificate,
             Some(client)
@@ -222,14 +229,7 @@ mod tests {
             Some(ENABLED_WITHOUT_CERTIFICATES),
             "nothing bound yet"
         );
-        let client = d.with_state(|s| s.nvram.certs.add_certificate(vec![1], false));
-        let root = d.with_state(|s| s.nvram.certs.add_certificate(vec![2], true));
-        let rv = set_certs(
-            &d,
-            Some(certificate_epr(root)),
-            Some(certificate_epr(client)),
-        );
-        assert_eq!(rv, 0);
+        bind_new_certificates(&d);
         assert_eq!(
             settings(&d)[0].int("Enabled"),
             Some(ENABLED_WITH_CERTIFICATES)
@@ -240,16 +240,7 @@ mod tests {
     #[test]
     fn bad_puts_and_certificates_change_nothing() {
         let d = device("11.8");
-        let client = d.with_state(|s| s.nvram.certs.add_certificate(vec![1], false));
-        let root = d.with_state(|s| s.nvram.certs.add_certificate(vec![2], true));
-        assert_eq!(
-            set_certs(
-                &d,
-                Some(certificate_epr(root)),
-                Some(certificate_epr(client))
-            ),
-            0
-        );
+        let (client, root) = bind_new_certificates(&d);
         let before = d.wired_profile();
         let bad_puts = [
             Instance::new(SETTINGS).with("Enabled", "4"),
