@@ -121,11 +121,11 @@ const MAX_ATTRIBUTES: usize = 12;
 /// A name as this reader takes it ([`is_name`] bytes, at most one colon,
 /// not at either end): its prefix ("" for none) and local part.
 fn split_name(name: &str) -> Option<(&str, &str)> {
-    match name.split_once(':') {
-        Some((prefix, local))
-            if !prefix.is_empty() && !local.is_empty() && !local.contains(':') =>
-        {
-            Some((prefix, local))
+    // Names are a few bytes long: a plain loop beats a searcher's set-up.
+    let bytes = name.as_bytes();
+    match bytes.iter().position(|&b| b == b':') {
+        Some(at) if at > 0 && at + 1 < bytes.len() && !bytes[at + 1..].contains(&b':') => {
+            Some((&name[..at], &name[at + 1..]))
         }
         Some(_) => None,
         None if !name.is_empty() => Some(("", name)),
@@ -152,14 +152,14 @@ impl<'a> Reader<'a> {
             if !rest.bytes().next().is_some_and(is_space) {
                 return None;
             }
-            let end = rest.find("?>")?;
-            if rest[..end]
-                .bytes()
-                .any(|b| matches!(b, b'<' | b'&' | b'\r'))
-            {
+            // The declaration ends at its first `>`, which must follow `?`;
+            // anything else in it is the general parser's to judge.
+            let end = memchr::memchr(b'>', rest.as_bytes())?;
+            let inside = rest[..end].strip_suffix('?')?.as_bytes();
+            if memchr::memchr3(b'<', b'&', b'\r', inside).is_some() {
                 return None;
             }
-            at = "<?xml".len() + end + 2;
+            at = "<?xml".len() + end + 1;
         }
         Some(Reader {
             text,
@@ -179,6 +179,15 @@ impl<'a> Reader<'a> {
             .map(|(_, uri)| *uri)
     }
 
+    /// The namespace of an element name's prefix in the current scope.
+    fn element_ns(&self, prefix: &str) -> Option<Ns> {
+        match prefix {
+            "" => Some(self.resolve("").unwrap_or(Ns::None)),
+            "xml" | "xmlns" => None,
+            p => self.resolve(p),
+        }
+    }
+
     fn next(&mut self) -> Option<Event<'a>> {
         if self.pending_end {
             self.pending_end = false;
@@ -196,10 +205,10 @@ impl<'a> Reader<'a> {
         if bytes[start] != b'<' {
             // Text up to the next tag. Carriage returns and references
             // change text as XML reads it: those are the general parser's.
-            // (`find` and `contains` on bytes go a word at a time.)
-            let len = self.text[start..].find('<').unwrap_or(bytes.len() - start);
-            let text = &bytes[start..start + len];
-            if text.contains(&b'&') || text.contains(&b'\r') {
+            // One pass finds whichever of the three comes first.
+            let len =
+                memchr::memchr3(b'<', b'&', b'\r', &bytes[start..]).unwrap_or(bytes.len() - start);
+            if bytes.get(start + len).is_some_and(|&b| b != b'<') {
                 return None;
             }
             self.at = start + len;
@@ -207,15 +216,14 @@ impl<'a> Reader<'a> {
         }
         let mut i = start + 1;
         if bytes.get(i) == Some(&b'/') {
-            let name_start = i + 1;
-            i = name_start;
-            while i < bytes.len() && is_name(bytes[i]) {
-                i += 1;
-            }
-            if bytes.get(i) != Some(&b'>') || self.open.last() != Some(&&self.text[name_start..i]) {
+            // An end tag is the innermost open name and `>`, compared
+            // whole rather than scanned.
+            let name = self.open.last()?.as_bytes();
+            let end = i + 1 + name.len();
+            if bytes.get(i + 1..end) != Some(name) || bytes.get(end) != Some(&b'>') {
                 return None;
             }
-            self.at = i + 1;
+            self.at = end + 1;
             return Some(self.close());
         }
         while i < bytes.len() && is_name(bytes[i]) {
@@ -223,6 +231,21 @@ impl<'a> Reader<'a> {
         }
         let name = &self.text[start + 1..i];
         let (prefix, local) = split_name(name)?;
+        // Most elements carry no attributes: nothing to collect or declare.
+        if bytes.get(i) == Some(&b'>') {
+            if self.open.len() >= MAX_DEPTH {
+                return None;
+            }
+            self.at = i + 1;
+            self.declared.push(0);
+            self.open.push(name);
+            return Some(Event::Start(Start {
+                ns: self.element_ns(prefix)?,
+                local,
+                must_understand: false,
+                name_attr: None,
+            }));
+        }
         let mut attrs = Attributes {
             list: [("", ""); MAX_ATTRIBUTES],
             len: 0,
@@ -259,12 +282,12 @@ impl<'a> Reader<'a> {
                 return None;
             }
             let value_start = i + 2;
-            let len = self.text.get(value_start..)?.find(char::from(quote))?;
+            let rest = bytes.get(value_start..)?;
+            let len = memchr::memchr3(quote, b'<', b'&', rest)?;
             i = value_start + len;
             let value = &bytes[value_start..i];
-            if value.contains(&b'<')
-                || value.contains(&b'&')
-                || value.contains(&b'\r')
+            if bytes[i] != quote
+                || memchr::memchr(b'\r', value).is_some()
                 || attrs.len == MAX_ATTRIBUTES
                 || attrs.iter().any(|(k, _)| *k == key)
             {
@@ -303,13 +326,8 @@ impl<'a> Reader<'a> {
         }
         self.declared.push(self.bindings.len() - before);
         self.open.push(name);
-        let ns = match prefix {
-            "" => self.resolve("").unwrap_or(Ns::None),
-            "xml" | "xmlns" => return None,
-            p => self.resolve(p)?,
-        };
         let mut start = Start {
-            ns,
+            ns: self.element_ns(prefix)?,
             local,
             must_understand: false,
             name_attr: None,
