@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::time::Instant;
 
 pub use amtemu_wire::digest::{Credentials, challenge, expected_response, parse_authorization};
-use amtemu_wire::digest::{expected_response_hex, same_digest};
+use amtemu_wire::digest::{ha2_covers_uri_only, ha2_hex, response_hex, same_digest};
 
 /// How long a nonce is accepted; after that a correct response gets a new
 /// challenge with `stale="true"` and clients retry without asking the user.
@@ -65,6 +65,10 @@ pub enum Verdict {
 #[derive(Debug, Default)]
 pub struct Nonces {
     issued: VecDeque<IssuedNonce>,
+    /// The last method and URI whose "HA2" was hashed, and the hash: a
+    /// console sends every request to the same URI, so this saves one of
+    /// the two hashes each request costs.
+    last_ha2: Option<(String, String, [u8; 32])>,
 }
 
 impl Nonces {
@@ -83,6 +87,23 @@ impl Nonces {
             window: 0,
         });
         value
+    }
+
+    /// The request's HA2, from the last one when it covers the same
+    /// method and URI.
+    fn ha2(&mut self, creds: &Credentials, method: &str, body: &[u8]) -> Option<[u8; 32]> {
+        if !ha2_covers_uri_only(creds) {
+            return ha2_hex(creds, method, body);
+        }
+        if let Some((m, uri, ha2)) = &self.last_ha2
+            && m == method
+            && *uri == creds.uri
+        {
+            return Some(*ha2);
+        }
+        let ha2 = ha2_hex(creds, method, body)?;
+        self.last_ha2 = Some((method.to_owned(), creds.uri.to_string(), ha2));
+        Some(ha2)
     }
 
     /// Checks credentials for one request.
@@ -106,7 +127,10 @@ impl Nonces {
         {
             return Verdict::Rejected;
         }
-        let Some(expected) = expected_response_hex(creds, ha1, method, body) else {
+        let Some(ha2) = self.ha2(creds, method, body) else {
+            return Verdict::Rejected;
+        };
+        let Some(expected) = response_hex(creds, ha1, &ha2) else {
             return Verdict::Rejected;
         };
         // Hex digits are ASCII, so the bytes are a str.
@@ -212,6 +236,49 @@ mod tests {
         assert_eq!(
             nonces.verify(&sign(&n, "6", "P@ssw0rd"), REALM, None, "POST", b"", t0),
             Verdict::Rejected
+        );
+    }
+    /// The remembered HA2 only ever stands for the method and URI it was
+    /// hashed from: a response signed for one URI or method never passes
+    /// for another, before or after the other's HA2 is remembered.
+    #[test]
+    fn the_remembered_ha2_is_per_method_and_uri() {
+        let t0 = Instant::now();
+        let mut nonces = Nonces::default();
+        let n = nonces.issue(t0);
+        let ha = amtemu_wire::hex::hex_lower(&amtemu_wire::digest::ha1("admin", REALM, "P@ssw0rd"));
+        let signed_for = |uri: &str, method: &str, nc: &'static str| {
+            let mut c = sign(&n, nc, "P@ssw0rd");
+            c.uri = uri.to_owned().into();
+            c.response = expected_response(&c, &ha, method, b"").unwrap().into();
+            c
+        };
+        let mut verify =
+            |c: &Credentials, method: &str| nonces.verify(c, REALM, Some(&ha), method, b"", t0);
+        assert_eq!(
+            verify(&signed_for("/wsman", "POST", "1"), "POST"),
+            Verdict::Accepted
+        );
+        // Signed for another URI but claiming /wsman's: the claimed URI is
+        // what is hashed, so the response does not match.
+        let mut forged = signed_for("/other", "POST", "2");
+        forged.uri = "/wsman".into();
+        assert_eq!(verify(&forged, "POST"), Verdict::Rejected);
+        assert_eq!(
+            verify(&signed_for("/other", "POST", "3"), "POST"),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            verify(&signed_for("/other", "GET", "4"), "POST"),
+            Verdict::Rejected
+        );
+        assert_eq!(
+            verify(&signed_for("/other", "GET", "5"), "GET"),
+            Verdict::Accepted
+        );
+        assert_eq!(
+            verify(&signed_for("/wsman", "POST", "6"), "POST"),
+            Verdict::Accepted
         );
     }
 }
