@@ -105,6 +105,38 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Malformed> {
         Ok(httparse::Status::Complete(used)) => used,
         Err(_) => return Err(Malformed::Syntax),
     };
+    let minor_version = req.version.unwrap_or(1);
+    // A head is nearly always ASCII: then it is checked once and kept
+    // whole, its parts named by where httparse found them in it.
+    if let Ok(whole) = std::str::from_utf8(&buf[..used]) {
+        let base = whole.as_ptr() as usize;
+        // Every part httparse gives lies inside the head; an empty range
+        // stands in for one that somehow did not.
+        let span = |part: &[u8]| {
+            let start = (part.as_ptr() as usize).wrapping_sub(base);
+            if start <= used && part.len() <= used - start {
+                start..start + part.len()
+            } else {
+                0..0
+            }
+        };
+        let method = span(req.method.unwrap_or_default().as_bytes());
+        let target = span(req.path.unwrap_or_default().as_bytes());
+        let headers = req
+            .headers
+            .iter()
+            .map(|h| (span(h.name.as_bytes()), span(h.value)))
+            .collect();
+        let text = whole.to_owned();
+        buf.advance(used);
+        return Ok(Some(Head {
+            text,
+            method,
+            target,
+            minor_version,
+            headers,
+        }));
+    }
     let mut text = String::with_capacity(used);
     let mut push = |part: &[u8]| {
         let start = text.len();
@@ -124,7 +156,6 @@ pub fn parse_head(buf: &mut BytesMut) -> Result<Option<Head>, Malformed> {
         let name = push(h.name.as_bytes());
         headers.push((name, push(h.value)));
     }
-    let minor_version = req.version.unwrap_or(1);
     buf.advance(used);
     Ok(Some(Head {
         text,
