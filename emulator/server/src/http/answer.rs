@@ -78,7 +78,7 @@ impl Answer {
             out.extend_from_slice(b": ");
             // A value never ends the header early, whatever it was made of.
             let value = value.as_bytes();
-            if value.iter().any(|b| *b == b'\r' || *b == b'\n') {
+            if memchr::memchr2(b'\r', b'\n', value).is_some() {
                 out.extend(value.iter().filter(|b| **b != b'\r' && **b != b'\n'));
             } else {
                 out.extend_from_slice(value);

@@ -176,14 +176,13 @@ pub enum BodyFraming {
 /// The body's framing per RFC 9112 §6: chunked wins over a length; no
 /// framing header means no body.
 pub fn body_framing(head: &Head) -> Result<BodyFraming, Malformed> {
-    let codings: Vec<&str> = head
+    let mut codings = head
         .all("transfer-encoding")
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
-    if let Some(last) = codings.last() {
-        return if codings.len() == 1 && last.eq_ignore_ascii_case("chunked") {
+        .filter(|t| !t.is_empty());
+    if let Some(first) = codings.next() {
+        return if codings.next().is_none() && first.eq_ignore_ascii_case("chunked") {
             Ok(BodyFraming::Chunked)
         } else {
             Err(Malformed::Framing)
@@ -367,6 +366,40 @@ mod tests {
             for cut in 0..wire.len() {
                 prop_assert_eq!(decode_chunked(&wire[..cut], 4096), Chunked::Partial);
             }
+        }
+
+        /// However a head is kept, its parts read back as httparse found
+        /// them (bytes that are not UTF-8 as U+FFFD).
+        #[test]
+        fn parts_read_back_as_sent(
+            method in "[A-Z]{1,7}",
+            target in "/[!-~]{0,20}",
+            headers in proptest::collection::vec(
+                ("[A-Za-z][A-Za-z0-9-]{0,12}", proptest::collection::vec(
+                    prop_oneof![Just(b'a'), Just(b' '), Just(b':'), Just(0xC3), Just(0xA9), Just(0xFF), 0x21u8..0x7F],
+                    0..24,
+                )),
+                0..6,
+            ),
+        ) {
+            let mut wire = format!("{method} {target} HTTP/1.1\r\n").into_bytes();
+            for (name, value) in &headers {
+                wire.extend_from_slice(name.as_bytes());
+                wire.extend_from_slice(b": ");
+                wire.extend_from_slice(value);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"\r\n");
+            let h = parse_head(&mut BytesMut::from(&wire[..])).unwrap().unwrap();
+            prop_assert_eq!(h.method(), method.as_str());
+            prop_assert_eq!(h.target(), target.as_str());
+            let got: Vec<(String, String)> =
+                h.headers().map(|(n, v)| (n.to_owned(), v.to_owned())).collect();
+            let sent: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.clone(), String::from_utf8_lossy(v.trim_ascii()).into_owned()))
+                .collect();
+            prop_assert_eq!(got, sent);
         }
 
         #[test]

@@ -20,11 +20,23 @@ pub struct Login {
 
 /// The Negotiate token of a request, if its credentials are Negotiate.
 pub fn token(head: &Head) -> Option<&str> {
+    // Every request comes through here, nearly all with Digest: the
+    // scheme is compared where it stands rather than split out.
     let value = head.header("authorization")?.trim_start();
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    scheme
-        .eq_ignore_ascii_case("Negotiate")
-        .then(|| rest.trim())
+    let scheme = "Negotiate";
+    if !value
+        .get(..scheme.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    {
+        return None;
+    }
+    let rest = &value[scheme.len()..];
+    match rest.as_bytes().first() {
+        None => Some(""),
+        Some(b' ') => Some(rest.trim()),
+        // A longer scheme name (`NegotiateX`) or another separator.
+        Some(_) => None,
+    }
 }
 
 /// Checks a Negotiate token for a device: a Kerberos ticket its key opens,
@@ -39,4 +51,37 @@ pub fn login(endpoint: &Endpoint, token: &str) -> Option<Login> {
         caller,
         reply: format!("Negotiate {}", BASE64.encode(reply)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::super::incoming::parse_head;
+    use super::*;
+
+    fn token_of(authorization: &str) -> Option<String> {
+        let wire = format!("POST /wsman HTTP/1.1\r\nAuthorization: {authorization}\r\n\r\n");
+        let head = parse_head(&mut BytesMut::from(wire.as_str()))
+            .unwrap()
+            .unwrap();
+        token(&head).map(str::to_owned)
+    }
+
+    #[test]
+    fn only_the_negotiate_scheme_gives_a_token() {
+        assert_eq!(token_of("Negotiate YIIB"), Some("YIIB".into()));
+        assert_eq!(token_of("negotiate   YIIB  "), Some("YIIB".into()));
+        assert_eq!(token_of("Negotiate"), Some("".into()));
+        for other in [
+            "Digest username=\"admin\"",
+            "NegotiateX YIIB",
+            "Negotiate\tYIIB",
+            "Nego",
+            "Négotiate YIIB",
+            "",
+        ] {
+            assert_eq!(token_of(other), None, "{other:?}");
+        }
+    }
 }
