@@ -809,6 +809,29 @@ mod tests {
         assert_eq!(accounts(&d).len(), 2);
     }
 
+    /// Reading accounts takes the ACL realm; creating one takes PT
+    /// Administration, as AddUserAclEntryEx does.
+    #[test]
+    fn only_administrators_create_accounts() {
+        use amtemu_model::device::users::Caller;
+        let service = CLASSES.iter().find(|c| c.name == SERVICE).unwrap();
+        let create = super::super::Operation::Invoke("CreateAccount");
+        let reader = Caller::User {
+            name: "auditor".into(),
+            realms: vec![realm::ACL],
+        };
+        assert_eq!(service.authorize(&reader, create), Err(Fault::AccessDenied));
+        assert_eq!(
+            service.authorize(&reader, super::super::Operation::Read),
+            Ok(())
+        );
+        let admin = Caller::User {
+            name: "ops".into(),
+            realms: vec![realm::PT_ADMINISTRATION],
+        };
+        assert_eq!(service.authorize(&admin, create), Ok(()));
+    }
+
     #[test]
     fn bad_create_account_arguments_get_firmwares_answer_and_change_nothing() {
         let d = device("11.8");
