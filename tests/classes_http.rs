@@ -467,6 +467,136 @@ fn an_account_put_changes_the_password_durably() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The HTTP status of one Get of AMT_GeneralSettings sent with Digest as
+/// `user`: 401 when the login is refused.
+fn login_status(addr: std::net::SocketAddr, user: &str, password: &str) -> (u16, String) {
+    let mut o = Client::new(addr, user, password);
+    o.challenge();
+    let auth = o.authorization("POST", "/wsman");
+    let bytes = o.request_bytes(&envelope_get("AMT_GeneralSettings", "1"), Some(&auth));
+    let r = Client::raw(addr, &bytes).unwrap();
+    (r.status, r.text())
+}
+
+/// CreateAccount's arguments as Intel's "Create a Digest User" flow writes
+/// them: the system's reference and an embedded CIM_Account.
+fn create_account_args(system: &str, user: &str, ha1: &str) -> String {
+    let account = class_uri("CIM_Account");
+    let template: String = [
+        ("CreationClassName", "CIM_Account"),
+        ("ElementName", "Intel(r) AMT digest account"),
+        ("EnabledState", "2"),
+        ("Name", user),
+        ("OrganizationName", "None"),
+        ("RequestedState", "2"),
+        ("SystemCreationClassName", "CIM_ComputerSystem"),
+        ("SystemName", "ManagedSystem"),
+        ("UserID", user),
+        ("UserPassword", ha1),
+        ("UserPasswordEncryptionAlgorithm", "2"),
+    ]
+    .iter()
+    .map(|(n, v)| format!(r#"<d:{n} xmlns:d="{account}">{v}</d:{n}>"#))
+    .collect();
+    format!(
+        r#"<h:System><a:Address>/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>{}</w:ResourceURI><w:SelectorSet><w:Selector Name="CreationClassName">CIM_ComputerSystem</w:Selector><w:Selector Name="Name">{system}</w:Selector></w:SelectorSet></a:ReferenceParameters></h:System><h:AccountTemplate>{template}</h:AccountTemplate>"#,
+        class_uri("CIM_ComputerSystem")
+    )
+}
+
+/// CIM_AccountManagementService.CreateAccount adds a digest user that logs
+/// in with its password, holding no realm (every class refuses it) until
+/// UpdateUserAclEntryEx grants one; the reply went out after the user was
+/// on disk (a kill keeps it). A duplicate, a malformed HA1 and a System
+/// naming no computer system get their PT_STATUS and change nothing.
+#[test]
+fn create_account_adds_a_digest_user_durably() {
+    let dir = std::env::temp_dir().join(format!("amtemu-create-account-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let state = dir.display().to_string();
+    let ip = unique_address().to_string();
+    let args = ["--firmware", "11.8", "--state-dir", state.as_str()];
+    let emu = Emulator::start_at(&ip, &args);
+    let mut c = emu.client();
+    assert_eq!(c.get("AMT_GeneralSettings").status, 200);
+    let realm = c.realm.clone().expect("the realm");
+    let ha1 = md5_hex(&format!("operator:{realm}:Passw0rd!"));
+    let service = "CIM_AccountManagementService";
+    let create = |c: &mut Client, system: &str, user: &str, ha1: &str| {
+        let r = c.invoke(
+            service,
+            "CreateAccount",
+            "",
+            &create_account_args(system, user, ha1),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.text()
+    };
+    let reply = create(&mut c, "Intel(r) AMT", "operator", &ha1);
+    assert_eq!(
+        element_text(&reply, "ReturnValue").as_deref(),
+        Some("0"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(">operator</"),
+        "the new account's reference: {reply}"
+    );
+
+    // Refusals: a taken name (PT_STATUS_DUPLICATE), an HA1 that is not 32
+    // hex digits (PT_STATUS_INVALID_PASSWORD), another system
+    // (PT_STATUS_INVALID_PARAMETER).
+    for (system, user, ha1, status) in [
+        ("Intel(r) AMT", "operator", ha1.as_str(), "2058"),
+        ("Intel(r) AMT", "other", "0123", "2054"),
+        ("SomeOtherSystem", "other", ha1.as_str(), "36"),
+    ] {
+        let reply = create(&mut c, system, user, ha1);
+        assert_eq!(
+            element_text(&reply, "ReturnValue").as_deref(),
+            Some(status),
+            "{system} {user} {ha1}: {reply}"
+        );
+    }
+    let accounts = c.enumerate("CIM_Account").concat();
+    // Two accounts (the administrator and operator), each with one UserID
+    // element (an opening and a closing tag).
+    assert_eq!(accounts.matches("UserID>").count(), 4, "{accounts}");
+    assert!(!accounts.contains(">other<"), "{accounts}");
+
+    // It logs in, but holds no realm yet.
+    let (status, body) = login_status(emu.addr, "operator", "Passw0rd!");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("AccessDenied"), "{body}");
+    assert_eq!(login_status(emu.addr, "operator", "wrong").0, 401);
+    emu.kill_hard();
+
+    let emu = Emulator::start_at(&ip, &args);
+    assert_eq!(
+        login_status(emu.addr, "operator", "Passw0rd!").0,
+        400,
+        "kept across a kill"
+    );
+    // The ACL path grants it General Info, which AMT_GeneralSettings needs.
+    let mut c = emu.client();
+    let r = c.invoke(
+        "AMT_AuthorizationService",
+        "UpdateUserAclEntryEx",
+        "",
+        "<h:Handle>1</h:Handle><h:DigestUsername>operator</h:DigestUsername><h:AccessPermission>2</h:AccessPermission><h:Realms>13</h:Realms>",
+    );
+    assert_eq!(
+        element_text(&r.text(), "ReturnValue").as_deref(),
+        Some("0"),
+        "{}",
+        r.text()
+    );
+    let (status, body) = login_status(emu.addr, "operator", "Passw0rd!");
+    assert_eq!(status, 200, "{body}");
+    drop(emu);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// IPS_IEEE8021xSettings is the wired 802.1X profile AMT_8021XProfile
 /// shows: a Put here is read there; a bad Put or a SetCertificates that
 /// names no certificate changes neither.

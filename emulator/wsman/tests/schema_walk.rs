@@ -27,6 +27,9 @@ struct ClassSchema {
     until: Option<(u32, u32)>,
     props: BTreeMap<String, Type>,
     keys: Vec<String>,
+    /// For a method's `_INPUT` or `_OUTPUT` entry: the class the method
+    /// is invoked on.
+    method_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,10 +86,12 @@ fn schema() -> Vec<ClassSchema> {
                 until: None,
                 props: BTreeMap::new(),
                 keys: Vec::new(),
+                method_of: None,
             };
             for attr in attrs.split_whitespace() {
                 match attr.split_once('=') {
                     Some(("since", v)) => class.since = parse_version(v),
+                    Some(("method", v)) => class.method_of = Some(v.to_string()),
                     Some(("until", v)) => class.until = Some(parse_version(v)),
                     Some(("source", _)) => {}
                     _ => panic!("classes.txt:{}: unknown attribute {attr}", n + 1),
@@ -469,7 +474,7 @@ fn every_class_of_every_profile_matches_the_schema() {
                 ));
             }
         }
-        for class in &schema {
+        for class in schema.iter().filter(|c| c.method_of.is_none()) {
             let listed = amtemu_wsman::classes::lookup(&class.name, fw).is_some();
             if !class.on(fw) {
                 // Firmware without the class faults.
@@ -543,6 +548,105 @@ fn every_class_of_every_profile_matches_the_schema() {
     assert!(answered > 0);
 }
 
+// ---- methods -------------------------------------------------------------------
+
+/// A sample input for each method the schema describes: the body of a
+/// call that succeeds on a fresh device.
+fn sample_input(method: &str) -> String {
+    match method {
+        "CreateAccount" => {
+            let account = uri("CIM_Account");
+            let template: String = [
+                ("CreationClassName", "CIM_Account"),
+                ("ElementName", "Intel(r) AMT digest account"),
+                ("EnabledState", "2"),
+                ("Name", "operator"),
+                ("OrganizationName", "None"),
+                ("RequestedState", "2"),
+                ("SystemCreationClassName", "CIM_ComputerSystem"),
+                ("SystemName", "ManagedSystem"),
+                ("UserID", "operator"),
+                ("UserPassword", "00112233445566778899AABBCCDDEEFF"),
+                ("UserPasswordEncryptionAlgorithm", "2"),
+            ]
+            .iter()
+            .map(|(n, v)| format!(r#"<d:{n} xmlns:d="{account}">{v}</d:{n}>"#))
+            .collect();
+            format!(
+                r#"<h:CreateAccount_INPUT xmlns:h="{}"><h:System><a:Address>/wsman</a:Address><a:ReferenceParameters><w:ResourceURI>{}</w:ResourceURI><w:SelectorSet><w:Selector Name="CreationClassName">CIM_ComputerSystem</w:Selector><w:Selector Name="Name">Intel(r) AMT</w:Selector></w:SelectorSet></a:ReferenceParameters></h:System><h:AccountTemplate>{template}</h:AccountTemplate></h:CreateAccount_INPUT>"#,
+                uri("CIM_AccountManagementService"),
+                uri("CIM_ComputerSystem"),
+            )
+        }
+        other => panic!("no sample input for {other}: add one to sample_input"),
+    }
+}
+
+/// Each described method, on every profile: the sample input matches the
+/// `_INPUT` entry; where the profile has the method, the call succeeds and
+/// its answer matches the `_OUTPUT` entry; elsewhere it faults as a class
+/// or action the firmware lacks.
+#[test]
+fn every_described_method_matches_the_schema() {
+    let schema = schema();
+    let entry = |name: &str| schema.iter().find(|c| c.name == name);
+    let mut problems = Vec::new();
+    let mut called = 0;
+    for output in schema.iter().filter(|c| c.name.ends_with("_OUTPUT")) {
+        let class = output
+            .method_of
+            .as_deref()
+            .expect("an _OUTPUT entry names its class");
+        let method = output.name.trim_end_matches("_OUTPUT");
+        let body = sample_input(method);
+        let input = entry(&format!("{method}_INPUT")).expect("an _INPUT entry for each _OUTPUT");
+        let sent = tree(&body);
+        check_instance(input, &sent.children[0], &mut problems);
+        for fw in Firmware::all() {
+            let walker = Walker {
+                device: device(fw.name),
+                state: WsmanState::default(),
+            };
+            let (reply, fault) = walker.send(&envelope(
+                &format!("{}/{method}", uri(class)),
+                class,
+                "",
+                &body,
+            ));
+            if !output.on(fw) {
+                let absent = ["b:DestinationUnreachable", "b:ActionNotSupported"];
+                if !fault.as_deref().is_some_and(|f| absent.contains(&f)) {
+                    problems.push(format!(
+                        "{fw}: {class}.{method} should be unknown, got {fault:?}"
+                    ));
+                }
+                continue;
+            }
+            let Some(answer) = reply.find(&output.name) else {
+                problems.push(format!(
+                    "{fw}: {class}.{method} answers {fault:?}, no {}",
+                    output.name
+                ));
+                continue;
+            };
+            if answer.child("ReturnValue").map(|r| r.text.as_str()) != Some("0") {
+                problems.push(format!(
+                    "{fw}: {class}.{method} refused the sample: {answer:?}"
+                ));
+            }
+            check_instance(output, answer, &mut problems);
+            called += 1;
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    assert!(called > 0);
+}
+
 #[test]
 fn the_checks_catch_wrong_types_and_unknown_properties() {
     let class = ClassSchema {
@@ -556,6 +660,7 @@ fn the_checks_catch_wrong_types_and_unknown_properties() {
         ]
         .into(),
         keys: vec!["Id".into()],
+        method_of: None,
     };
     let instance = tree("<X><On>yes</On><N>-1</N><Extra>1</Extra></X>");
     let mut problems = Vec::new();

@@ -336,12 +336,7 @@ impl Users {
         let realms = check_realms(req.realms.as_deref(), access, firmware)?;
         let account = match (&req.name, &req.kerberos_sid) {
             (Some(name), None) if !name.is_empty() => {
-                check_user_name(name)?;
-                let ha1 = req.ha1.ok_or(UserRefusal::InvalidPassword)?;
-                self.check_name_free(name, None)?;
-                if self.accounts.iter().filter(|a| !a.is_kerberos()).count() >= MAX_DIGEST_USERS {
-                    return Err(UserRefusal::MaxLimitReached);
-                }
+                let ha1 = self.check_new_digest(name, req.ha1)?;
                 UserAccount {
                     handle: 0,
                     name: name.clone(),
@@ -374,12 +369,59 @@ impl Users {
             (Some(name), None) if name.is_empty() => return Err(UserRefusal::InvalidName),
             _ => return Err(UserRefusal::InvalidParameter),
         };
+        Ok(self.insert(account))
+    }
+
+    /// CIM_AccountManagementService.CreateAccount: a digest entry made from
+    /// a name and its HA1 alone, under the same rules as a digest entry of
+    /// AddUserAclEntryEx (valid name, not taken, no more than
+    /// [`MAX_DIGEST_USERS`]). The DASH account carries no realms and no
+    /// access permission. Intel's reference says a created user holds the
+    /// realms its "Realm Names and Realm Shortcuts" table marks as defaults,
+    /// but no source we have gives that table, so the entry starts with no
+    /// realm: it logs in and is refused every class until
+    /// UpdateUserAclEntryEx grants realms (AddUserAclEntryEx refuses an
+    /// entry without realms only because its caller must name some). It may
+    /// log in locally and from the network (AccessPermission 2), as the
+    /// DASH path has no notion of where a user logs in from.
+    pub fn create_digest_account(
+        &mut self,
+        name: &str,
+        ha1: Option<[u8; 16]>,
+    ) -> Result<u32, UserRefusal> {
+        let ha1 = self.check_new_digest(name, ha1)?;
+        Ok(self.insert(UserAccount {
+            handle: 0,
+            name: name.to_string(),
+            ha1,
+            kerberos_sid: None,
+            access: AccessPermission::Any,
+            realms: Vec::new(),
+            enabled: true,
+        }))
+    }
+
+    /// What a new digest entry must pass, whichever method adds it: a valid
+    /// name, a password hash, a name no other account has, room in the
+    /// table. The hash is returned.
+    fn check_new_digest(&self, name: &str, ha1: Option<[u8; 16]>) -> Result<[u8; 16], UserRefusal> {
+        check_user_name(name)?;
+        let ha1 = ha1.ok_or(UserRefusal::InvalidPassword)?;
+        self.check_name_free(name, None)?;
+        if self.accounts.iter().filter(|a| !a.is_kerberos()).count() >= MAX_DIGEST_USERS {
+            return Err(UserRefusal::MaxLimitReached);
+        }
+        Ok(ha1)
+    }
+
+    /// Adds a checked entry under the lowest free handle, which it returns.
+    fn insert(&mut self, account: UserAccount) -> u32 {
         let handle = (1..)
             .find(|h| self.account(*h).is_none())
             .unwrap_or(u32::MAX);
         self.lockouts.forget(AccountKey::User(handle));
         self.accounts.push(UserAccount { handle, ..account });
-        Ok(handle)
+        handle
     }
 
     /// UpdateUserAclEntryEx: replaces an entry's name, password, SID,
@@ -409,14 +451,7 @@ impl Users {
         match (&req.name, &req.kerberos_sid) {
             (Some(_), Some(_)) => return Err(UserRefusal::InvalidParameter),
             (Some(name), None) => {
-                if current.is_kerberos() {
-                    return Err(UserRefusal::NotPermitted);
-                }
-                check_user_name(name)?;
-                self.check_name_free(name, Some(handle))?;
-                if *name != current.name && req.ha1.is_none() {
-                    return Err(UserRefusal::InvalidPassword);
-                }
+                self.check_digest_change(&current, name, req.ha1)?;
                 updated.name = name.clone();
             }
             (None, Some(sid)) => {
@@ -435,13 +470,44 @@ impl Users {
             }
             updated.ha1 = ha1;
         }
-        if updated.ha1 != current.ha1 {
-            self.lockouts.forget(AccountKey::User(handle));
+        self.replace(&current, updated);
+        Ok(())
+    }
+
+    /// What a digest entry's new name and password must pass (an update
+    /// or a CIM_Account Put): the entry is a digest one, the name is valid
+    /// and no other account's, and a new name comes with the password
+    /// hashed for it.
+    fn check_digest_change(
+        &self,
+        current: &UserAccount,
+        name: &str,
+        ha1: Option<[u8; 16]>,
+    ) -> Result<(), UserRefusal> {
+        if current.is_kerberos() {
+            return Err(UserRefusal::NotPermitted);
         }
-        if let Some(slot) = self.accounts.iter_mut().find(|a| a.handle == handle) {
-            *slot = updated;
+        check_user_name(name)?;
+        self.check_name_free(name, Some(current.handle))?;
+        if name != current.name && ha1.is_none() {
+            return Err(UserRefusal::InvalidPassword);
         }
         Ok(())
+    }
+
+    /// Stores a checked change of an entry; a new password forgets the
+    /// entry's failed logins.
+    fn replace(&mut self, current: &UserAccount, updated: UserAccount) {
+        if updated.ha1 != current.ha1 {
+            self.lockouts.forget(AccountKey::User(current.handle));
+        }
+        if let Some(slot) = self
+            .accounts
+            .iter_mut()
+            .find(|a| a.handle == current.handle)
+        {
+            *slot = updated;
+        }
     }
 
     /// RemoveUserAclEntry. The administrator has no handle, so it cannot be
@@ -483,14 +549,14 @@ impl Users {
     /// Changes the digest account of this name (CIM_Account Put): a new
     /// name and, hashed with it, a new HA1. A new name needs a new HA1 (the
     /// hash covers the name). The administrator changes as
-    /// SetAdminAclEntryEx changes it; an entry as UpdateUserAclEntryEx,
-    /// keeping its access and realms.
+    /// SetAdminAclEntryEx changes it; an entry under UpdateUserAclEntryEx's
+    /// name and password rules, keeping its access and realms as they are
+    /// (none, for an entry CreateAccount made: they are not re-checked).
     pub fn change_digest_account(
         &mut self,
         name: &str,
         new_name: &str,
         ha1: Option<[u8; 16]>,
-        firmware: &Firmware,
     ) -> Result<(), UserRefusal> {
         match self.digest_account(name) {
             None => Err(UserRefusal::InvalidHandle),
@@ -500,15 +566,18 @@ impl Users {
                 None => Ok(()),
             },
             Some(DigestAccount::Entry(handle)) => {
-                let current = self.account(handle).ok_or(UserRefusal::InvalidHandle)?;
-                let req = AclEntryRequest {
-                    name: Some(new_name.to_string()),
-                    ha1,
-                    kerberos_sid: None,
-                    access: Some(current.access.number().into()),
-                    realms: Some(current.realms.iter().map(|&r| i64::from(r)).collect()),
+                let current = self
+                    .account(handle)
+                    .ok_or(UserRefusal::InvalidHandle)?
+                    .clone();
+                self.check_digest_change(&current, new_name, ha1)?;
+                let updated = UserAccount {
+                    name: new_name.to_string(),
+                    ha1: ha1.unwrap_or(current.ha1),
+                    ..current.clone()
                 };
-                self.update(handle, &req, firmware)
+                self.replace(&current, updated);
+                Ok(())
             }
         }
     }
@@ -633,6 +702,19 @@ impl Device {
         Ok(handle)
     }
 
+    /// CIM_AccountManagementService.CreateAccount: the new digest entry's
+    /// handle ([`Users::create_digest_account`]).
+    pub fn create_digest_account(
+        &self,
+        name: &str,
+        ha1: Option<[u8; 16]>,
+    ) -> Result<u32, UserRefusal> {
+        let handle = self.with_state(|s| s.nvram.users.create_digest_account(name, ha1))?;
+        self.users_changed();
+        self.audit(AuditEvent::acl_entry(EventId::ACL_ENTRY_ADDED, name));
+        Ok(handle)
+    }
+
     /// UpdateUserAclEntryEx.
     pub fn update_user(&self, handle: u32, req: &AclEntryRequest) -> Result<(), UserRefusal> {
         let name = self.with_state(|s| {
@@ -677,7 +759,7 @@ impl Device {
         let admin = self.with_state(|s| {
             let users = &mut s.nvram.users;
             let admin = users.digest_account(name) == Some(DigestAccount::Admin);
-            users.change_digest_account(name, new_name, ha1, self.firmware)?;
+            users.change_digest_account(name, new_name, ha1)?;
             Ok::<_, UserRefusal>(admin)
         })?;
         if !admin {

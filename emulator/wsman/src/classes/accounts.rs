@@ -13,9 +13,10 @@
 //! Kerberos entries have an identity and a role but no account. The
 //! InstanceID and Name spellings are observed (no capture shows them).
 
-use super::{Access, CLASS, Class, SERVICE_KEYS, managed_system_epr, service};
+use super::{Access, CLASS, Class, Method, SERVICE_KEYS, managed_system_epr, output, service};
 use amtemu_model::device::users::{UserRefusal, realm};
 use amtemu_model::device::{Device, Feature};
+use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance, Value};
@@ -131,7 +132,14 @@ pub static CLASSES: &[Class] = &[
         requires: Some(Feature::DashAccounts),
         keys: SERVICE_KEYS,
         instances: account_service,
+        methods: &[Method {
+            name: "CreateAccount",
+            requires: None,
+            call: create_account,
+        }],
         read: ACL_READ,
+        // Creating an account changes the ACL: PT Administration, as
+        // AddUserAclEntryEx (the class default).
         ..CLASS
     },
 ];
@@ -411,6 +419,92 @@ fn put_account(device: &Device, target: &Instance, input: &Instance) -> Result<(
         .map_err(|r| account_refused(device, "put", r))
 }
 
+/// CIM_AccountManagementService.CreateAccount, as Intel's "Create a
+/// Digest User" flow describes it: `System` is a reference to a
+/// CIM_ComputerSystem, `AccountTemplate` an embedded CIM_Account whose
+/// UserID names the new digest user (Name is ignored, as firmware ignores
+/// it) and whose UserPassword is the HA1 for that name in hex, with
+/// UserPasswordEncryptionAlgorithm 2. ElementName, OrganizationName and
+/// the state and system properties are disregarded (the user store keeps
+/// no organization). The new entry is made by the user store's rule
+/// ([`Device::create_digest_account`]: no realms until granted). Answers
+/// the new CIM_Account and its CIM_Identity.
+///
+/// Intel documents no return values for this method; firmware answers its
+/// own methods' refusals with PT_STATUS codes, so each refusal answers
+/// what AddUserAclEntryEx answers for the same refusal
+/// ([`super::authorization::status`]): a bad name PT_STATUS_INVALID_NAME,
+/// a missing or malformed HA1 PT_STATUS_INVALID_PASSWORD, a name taken
+/// PT_STATUS_DUPLICATE, a full table PT_STATUS_MAX_LIMIT_REACHED, and
+/// a missing or malformed argument (no System that names one of the two
+/// computer systems, no template, no UserID, another password encoding)
+/// PT_STATUS_INVALID_PARAMETER.
+fn create_account(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+    const M: &str = "CreateAccount";
+    let created = account_template(input).and_then(|(name, ha1)| {
+        let handle = device.create_digest_account(&name, ha1)?;
+        Ok((name, handle))
+    });
+    Ok(match created {
+        Ok((name, handle)) => output(M, PtStatus::Success.into())
+            .with("Account", account_epr(&name))
+            .with_array("Identities", [identity_epr(handle)]),
+        Err(refusal) => {
+            tracing::info!(device = %device.name, ?refusal, "CreateAccount refused");
+            output(M, super::authorization::status(refusal).into())
+        }
+    })
+}
+
+/// The name and HA1 CreateAccount's arguments give, or why not.
+fn account_template(input: &Instance) -> Result<(String, Option<[u8; 16]>), UserRefusal> {
+    if !input
+        .get("System")
+        .and_then(Value::as_ref)
+        .is_some_and(names_a_system)
+    {
+        return Err(UserRefusal::InvalidParameter);
+    }
+    let Some(Value::Object(template)) = input.get("AccountTemplate") else {
+        return Err(UserRefusal::InvalidParameter);
+    };
+    // A name cannot hold white space, so trimming it joins no two names
+    // (Intel's own example template pads the UserID with spaces).
+    let name = template
+        .get("UserID")
+        .ok_or(UserRefusal::InvalidParameter)?
+        .as_text()
+        .ok_or(UserRefusal::InvalidName)?
+        .trim();
+    let ha1 = match template.get("UserPassword") {
+        None => None,
+        Some(v) => {
+            let algorithm = template.get("UserPasswordEncryptionAlgorithm");
+            if algorithm.and_then(Value::as_int) != Some(HTTP_DIGEST) {
+                return Err(UserRefusal::InvalidParameter);
+            }
+            Some(hex_ha1(v).ok_or(UserRefusal::InvalidPassword)?)
+        }
+    };
+    Ok((name.to_string(), ha1))
+}
+
+/// Whether a reference names one of the device's two computer systems:
+/// the management engine's, which CIM_AccountOnSystem puts the accounts
+/// on, or the host's (`ManagedSystem`, the SystemName of Intel's example
+/// template).
+fn names_a_system(epr: &Epr) -> bool {
+    let class_ok = epr.resource_uri == names::class_uri("CIM_ComputerSystem")
+        && epr
+            .selector("CreationClassName")
+            .is_none_or(|_| epr.selector_text("CreationClassName") == Some("CIM_ComputerSystem"));
+    class_ok
+        && matches!(
+            epr.selector_text("Name"),
+            Some(AMT_SYSTEM | "ManagedSystem")
+        )
+}
+
 /// A 16-byte HA1 written as 32 hex digits (one value, or an array of one,
 /// as the octet-string property may arrive).
 fn hex_ha1(value: &Value) -> Option<[u8; 16]> {
@@ -627,5 +721,295 @@ mod tests {
         );
         assert_eq!(d.user(h).unwrap(), before);
         assert_eq!(accounts(&d).len(), 3);
+    }
+
+    /// CreateAccount's arguments: a System reference naming `system`, and
+    /// a template of these properties (as Intel's example writes them).
+    fn create_input(system: &str, template: &[(&str, Value)]) -> Instance {
+        let mut t = Instance::new(ACCOUNT)
+            .with("CreationClassName", ACCOUNT)
+            .with("ElementName", "Intel(r) AMT digest account")
+            .with("Name", "ignored")
+            .with("OrganizationName", "None");
+        for (name, value) in template {
+            t.set(name, value.clone());
+        }
+        Instance::new("CreateAccount_INPUT")
+            .with(
+                "System",
+                Epr::new(names::class_uri("CIM_ComputerSystem"))
+                    .with("CreationClassName", "CIM_ComputerSystem")
+                    .with("Name", system),
+            )
+            .with("AccountTemplate", Value::Object(t))
+    }
+
+    /// A template for `name` with this HA1 in hex, in the digest encoding.
+    fn template(name: &str, hex: &str) -> Vec<(&'static str, Value)> {
+        vec![
+            ("UserID", name.into()),
+            ("UserPassword", hex.into()),
+            ("UserPasswordEncryptionAlgorithm", HTTP_DIGEST.into()),
+        ]
+    }
+
+    fn return_value(out: &Instance) -> i64 {
+        out.int("ReturnValue").unwrap()
+    }
+
+    #[test]
+    fn create_account_makes_a_digest_user_without_realms() {
+        let d = device("11.8");
+        let realm = d.identity.digest_realm.clone();
+        let ha1 = amtemu_model::device::users::ha1("operator", &realm, "Passw0rd!");
+        let hex = amtemu_wire::hex::hex_upper(&ha1);
+        let service = account_service(&d).remove(0);
+        let input = Instance::new("CreateAccount_INPUT")
+            .with("System", amt_system_epr())
+            .with(
+                "AccountTemplate",
+                Value::Object(
+                    Instance::new(ACCOUNT)
+                        .with("UserID", " operator ")
+                        .with("UserPassword", hex.as_str())
+                        .with("UserPasswordEncryptionAlgorithm", "2"),
+                ),
+            );
+        let out = create_account(&d, &service, &input).unwrap();
+        assert_eq!(return_value(&out), 0, "{out:?}");
+        assert_eq!(
+            out.get("Account"),
+            Some(&Value::Ref(account_epr("operator")))
+        );
+        let handle = d.user_handles(1).unwrap().1[0];
+        assert_eq!(
+            out.get("Identities"),
+            Some(&Value::Array(vec![Value::Ref(identity_epr(handle))]))
+        );
+        let user = d.user(handle).unwrap();
+        assert_eq!((user.name.as_str(), user.ha1), ("operator", ha1));
+        assert!(user.realms.is_empty(), "no realms until granted");
+        let names: Vec<_> = accounts(&d)
+            .iter()
+            .map(|a| a.text("UserID").unwrap().to_string())
+            .collect();
+        assert_eq!(names[1], "operator");
+        assert_eq!(identities(&d).len(), 2);
+        // The host's system is named too (Intel's template's SystemName).
+        let out = create_account(
+            &d,
+            &service,
+            &create_input("ManagedSystem", &template("ops", &hex)),
+        )
+        .unwrap();
+        assert_eq!(return_value(&out), 0, "{out:?}");
+        // A created account's Put keeps it realm-less; Delete removes it.
+        put_account(&d, &selector("ops"), &put_input("ops2", Some(&hex))).unwrap();
+        delete_account(&d, &selector("ops2")).unwrap();
+        assert_eq!(accounts(&d).len(), 2);
+    }
+
+    /// Reading accounts takes the ACL realm; creating one takes PT
+    /// Administration, as AddUserAclEntryEx does.
+    #[test]
+    fn only_administrators_create_accounts() {
+        use amtemu_model::device::users::Caller;
+        let service = CLASSES.iter().find(|c| c.name == SERVICE).unwrap();
+        let create = super::super::Operation::Invoke("CreateAccount");
+        let reader = Caller::User {
+            name: "auditor".into(),
+            realms: vec![realm::ACL],
+        };
+        assert_eq!(service.authorize(&reader, create), Err(Fault::AccessDenied));
+        assert_eq!(
+            service.authorize(&reader, super::super::Operation::Read),
+            Ok(())
+        );
+        let admin = Caller::User {
+            name: "ops".into(),
+            realms: vec![realm::PT_ADMINISTRATION],
+        };
+        assert_eq!(service.authorize(&admin, create), Ok(()));
+    }
+
+    #[test]
+    fn bad_create_account_arguments_get_firmwares_answer_and_change_nothing() {
+        let d = device("11.8");
+        add(&d, "operator");
+        let good = "00112233445566778899aabbccddeeff";
+        let service = account_service(&d).remove(0);
+        let invalid_parameter = i64::from(u32::from(PtStatus::InvalidParameter));
+        let invalid_name = i64::from(u32::from(PtStatus::InvalidName));
+        let invalid_password = i64::from(u32::from(PtStatus::InvalidPassword));
+        let duplicate = i64::from(u32::from(PtStatus::Duplicate));
+        let full = i64::from(u32::from(PtStatus::MaxLimitReached));
+        let with = |system: &str, changes: &[(&str, Value)]| {
+            let mut t = template("ops", good);
+            for (name, value) in changes {
+                t.retain(|(n, _)| n != name);
+                t.push((name, value.clone()));
+            }
+            create_input(system, &t)
+        };
+        let without = |name: &str| {
+            let t: Vec<_> = template("ops", good)
+                .into_iter()
+                .filter(|(n, _)| *n != name)
+                .collect();
+            create_input(AMT_SYSTEM, &t)
+        };
+        let good_input = with(AMT_SYSTEM, &[]);
+        let mut cases: Vec<(&str, Instance, i64)> = vec![
+            // The System: missing, not a reference, another class, another
+            // system, another creation class.
+            (
+                "no system",
+                {
+                    let mut i = good_input.clone();
+                    i.props.remove("System");
+                    i
+                },
+                invalid_parameter,
+            ),
+            (
+                "system as text",
+                good_input.clone().with("System", "Intel(r) AMT"),
+                invalid_parameter,
+            ),
+            (
+                "system of another class",
+                good_input
+                    .clone()
+                    .with("System", account_epr("Intel(r) AMT")),
+                invalid_parameter,
+            ),
+            ("another system", with("Other", &[]), invalid_parameter),
+            (
+                "another creation class",
+                good_input.clone().with(
+                    "System",
+                    Epr::new(names::class_uri("CIM_ComputerSystem"))
+                        .with("CreationClassName", "AMT_Thing")
+                        .with("Name", AMT_SYSTEM),
+                ),
+                invalid_parameter,
+            ),
+            // The template: missing, not an instance, no UserID.
+            (
+                "no template",
+                {
+                    let mut i = good_input.clone();
+                    i.props.remove("AccountTemplate");
+                    i
+                },
+                invalid_parameter,
+            ),
+            (
+                "template as text",
+                good_input.clone().with("AccountTemplate", "junk"),
+                invalid_parameter,
+            ),
+            ("no UserID", without("UserID"), invalid_parameter),
+            // Names the ACL refuses, or of the wrong type.
+            (
+                "two UserIDs",
+                with(
+                    AMT_SYSTEM,
+                    &[("UserID", Value::Array(vec!["a".into(), "b".into()]))],
+                ),
+                invalid_name,
+            ),
+            (
+                "empty UserID",
+                with(AMT_SYSTEM, &[("UserID", "".into())]),
+                invalid_name,
+            ),
+            (
+                "long UserID",
+                with(AMT_SYSTEM, &[("UserID", "x".repeat(17).into())]),
+                invalid_name,
+            ),
+            (
+                "reserved UserID",
+                with(AMT_SYSTEM, &[("UserID", "$$uns".into())]),
+                invalid_name,
+            ),
+            (
+                "admin UserID",
+                with(AMT_SYSTEM, &[("UserID", "admin".into())]),
+                invalid_name,
+            ),
+            (
+                "spaced UserID",
+                with(AMT_SYSTEM, &[("UserID", "op s".into())]),
+                invalid_name,
+            ),
+            // Passwords: missing, not 16 bytes of hex, another encoding.
+            ("no password", without("UserPassword"), invalid_password),
+            (
+                "no algorithm",
+                without("UserPasswordEncryptionAlgorithm"),
+                invalid_parameter,
+            ),
+            (
+                "plain algorithm",
+                with(AMT_SYSTEM, &[("UserPasswordEncryptionAlgorithm", 0.into())]),
+                invalid_parameter,
+            ),
+            (
+                "algorithm as text",
+                with(
+                    AMT_SYSTEM,
+                    &[("UserPasswordEncryptionAlgorithm", "digest".into())],
+                ),
+                invalid_parameter,
+            ),
+            // Another account's name.
+            (
+                "duplicate",
+                with(AMT_SYSTEM, &[("UserID", "operator".into())]),
+                duplicate,
+            ),
+        ];
+        for bad in [
+            "xyz",
+            "0011",
+            "",
+            "00112233445566778899aabbccddeeff00",
+            "0011223344556677889gaabbccddeeff",
+        ] {
+            cases.push((
+                "bad HA1",
+                with(AMT_SYSTEM, &[("UserPassword", bad.into())]),
+                invalid_password,
+            ));
+        }
+        cases.push((
+            "two HA1s",
+            with(
+                AMT_SYSTEM,
+                &[("UserPassword", Value::Array(vec![good.into(), good.into()]))],
+            ),
+            invalid_password,
+        ));
+        let stored = format!("{:?}", d.nvram());
+        for (what, input, want) in &cases {
+            let out = create_account(&d, &service, input).unwrap();
+            assert_eq!(return_value(&out), *want, "{what}: {out:?}");
+            assert_eq!(out.get("Account"), None, "{what}");
+            assert_eq!(
+                format!("{:?}", d.nvram()),
+                stored,
+                "{what} changed the store"
+            );
+        }
+        // A full table: seven digest users besides the administrator.
+        for i in 1..amtemu_model::device::users::MAX_DIGEST_USERS {
+            add(&d, &format!("u{i}"));
+        }
+        let stored = format!("{:?}", d.nvram());
+        let out = create_account(&d, &service, &good_input).unwrap();
+        assert_eq!(return_value(&out), full);
+        assert_eq!(format!("{:?}", d.nvram()), stored);
     }
 }

@@ -482,39 +482,131 @@ fn digest_accounts_change_name_and_password_together() {
     let mut u = users();
     let h = u.add(&digest("ops", &[4, 5]), fw()).unwrap();
     let new = ha1("ops", REALM, "N3w-pass!");
-    u.change_digest_account("ops", "ops", Some(new), fw())
-        .unwrap();
+    u.change_digest_account("ops", "ops", Some(new)).unwrap();
     assert_eq!(u.network_ha1("ops"), Some(new));
     assert_eq!(u.account(h).unwrap().realms, [4, 5], "realms are kept");
     // A new name without a password hashed for it is refused.
     assert_eq!(
-        u.change_digest_account("ops", "ops2", None, fw()),
+        u.change_digest_account("ops", "ops2", None),
         Err(UserRefusal::InvalidPassword)
     );
     let renamed = ha1("ops2", REALM, "N3w-pass!");
-    u.change_digest_account("ops", "ops2", Some(renamed), fw())
+    u.change_digest_account("ops", "ops2", Some(renamed))
         .unwrap();
     assert_eq!(u.digest_account("ops2"), Some(DigestAccount::Entry(h)));
     // The administrator's name is reserved to it.
     assert_eq!(
-        u.change_digest_account("ops2", "admin", Some(renamed), fw()),
+        u.change_digest_account("ops2", "admin", Some(renamed)),
         Err(UserRefusal::InvalidName)
     );
     // The administrator: a password, or a new name with one.
     let admin = ha1("admin", REALM, "0ther-pass!");
-    u.change_digest_account("admin", "admin", Some(admin), fw())
+    u.change_digest_account("admin", "admin", Some(admin))
         .unwrap();
     assert_eq!(u.network_ha1("admin"), Some(admin));
     assert_eq!(
-        u.change_digest_account("admin", "root", None, fw()),
+        u.change_digest_account("admin", "root", None),
         Err(UserRefusal::InvalidPassword)
     );
     assert_eq!(
-        u.change_digest_account("admin", "ops2", Some(admin), fw()),
+        u.change_digest_account("admin", "ops2", Some(admin)),
         Err(UserRefusal::Duplicate)
     );
     assert_eq!(
-        u.change_digest_account("ghost", "ghost", None, fw()),
+        u.change_digest_account("ghost", "ghost", None),
         Err(UserRefusal::InvalidHandle)
     );
+}
+
+#[test]
+fn created_digest_accounts_log_in_without_realms_until_granted_some() {
+    let mut u = users();
+    let pass = ha1("ops", REALM, "Passw0rd!");
+    let h = u.create_digest_account("ops", Some(pass)).unwrap();
+    let a = u.account(h).unwrap().clone();
+    assert_eq!(
+        (a.access, a.realms.as_slice(), a.enabled, a.is_kerberos()),
+        (AccessPermission::Any, &[][..], true, false)
+    );
+    let login = u.network_login("ops", Instant::now()).unwrap();
+    assert_eq!(login.ha1, pass);
+    assert!(!login.caller.has_realm(realm::GENERAL_INFO));
+    assert!(!login.caller.has_realm(realm::PT_ADMINISTRATION));
+    // A Put keeps the (empty) realms; UpdateUserAclEntryEx grants some.
+    let renamed = ha1("ops2", REALM, "N3w-pass!");
+    u.change_digest_account("ops", "ops2", Some(renamed))
+        .unwrap();
+    assert!(u.account(h).unwrap().realms.is_empty());
+    u.update(h, &digest("ops2", &[13]), fw()).unwrap();
+    let login = u.network_login("ops2", Instant::now()).unwrap();
+    assert!(login.caller.has_realm(realm::GENERAL_INFO));
+}
+
+#[test]
+fn created_digest_accounts_follow_the_acl_rules() {
+    let mut u = users();
+    let pass = Some([7; 16]);
+    for bad in ["", "$$uns", "a:b", "a b", "admin", "x".repeat(17).as_str()] {
+        assert_eq!(
+            u.create_digest_account(bad, pass),
+            Err(UserRefusal::InvalidName),
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        u.create_digest_account("ops", None),
+        Err(UserRefusal::InvalidPassword)
+    );
+    u.add(&digest("ops", &[4]), fw()).unwrap();
+    assert_eq!(
+        u.create_digest_account("ops", pass),
+        Err(UserRefusal::Duplicate)
+    );
+    u.set_admin("root", [1; 16]).unwrap();
+    assert_eq!(
+        u.create_digest_account("root", pass),
+        Err(UserRefusal::Duplicate)
+    );
+    // Kerberos entries do not count against the digest limit.
+    u.kerberos.enabled = true;
+    let mut group = digest("", &[4]);
+    group.name = None;
+    group.kerberos_sid = Some(sid(&[21, 1, 2, 3, 512]));
+    u.add(&group, fw()).unwrap();
+    for i in 1..MAX_DIGEST_USERS {
+        assert_eq!(
+            u.create_digest_account(&format!("u{i}"), pass),
+            Ok(u32::try_from(i).unwrap() + 2)
+        );
+    }
+    let before = u.clone();
+    assert_eq!(
+        u.create_digest_account("one-more", pass),
+        Err(UserRefusal::MaxLimitReached)
+    );
+    assert_eq!(u, before, "a refusal changes nothing");
+}
+
+#[test]
+fn the_device_announces_and_audits_created_digest_accounts() {
+    use crate::device::audit::{EventId, PolicyType};
+    let d = device();
+    d.set_audit_policy(&[(EventId::ACL_ENTRY_ADDED, Some(PolicyType::Alert))])
+        .unwrap();
+    let mut changes = d.subscribe();
+    let h = d.create_digest_account("ops", Some([7; 16])).unwrap();
+    assert_eq!(d.user(h).unwrap().name, "ops");
+    assert!(matches!(
+        changes.try_recv(),
+        Ok(crate::device::DeviceEvent::SettingsChanged(
+            "AMT_AuthorizationService"
+        ))
+    ));
+    assert_eq!(
+        d.create_digest_account("ops", Some([7; 16])),
+        Err(UserRefusal::Duplicate)
+    );
+    let records = d.with_state(|s| s.nvram.audit_log.records().clone());
+    let ids: Vec<(u16, u16)> = records.iter().map(|r| (r.app, r.event)).collect();
+    assert_eq!(ids, [(20, 1), (16, 2)], "policy set, added once");
 }
