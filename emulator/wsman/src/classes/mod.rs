@@ -27,6 +27,7 @@ mod provisioning_hashes;
 mod provisioning_records;
 mod redirection;
 mod remote_access;
+mod screen_configuration;
 mod screen_settings;
 mod setup;
 mod storage;
@@ -237,6 +238,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         provisioning_hashes::CLASSES,
         provisioning_records::CLASSES,
         redirection::CLASSES,
+        screen_configuration::CLASSES,
         screen_settings::CLASSES,
         remote_access::CLASSES,
         setup::CLASSES,
