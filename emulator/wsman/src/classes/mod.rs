@@ -10,6 +10,7 @@ mod audit;
 mod authorization;
 mod boot;
 mod credential_context;
+mod endpoint_access;
 mod ethernet;
 pub(crate) mod events;
 mod http_proxy;
@@ -221,6 +222,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         authorization::CLASSES,
         boot::CLASSES,
         credential_context::CLASSES,
+        endpoint_access::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
         http_proxy::CLASSES,
