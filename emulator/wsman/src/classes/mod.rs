@@ -13,6 +13,7 @@ mod credential_context;
 mod endpoint_access;
 mod ethernet;
 pub(crate) mod events;
+mod hosted_service;
 mod http_proxy;
 mod identity;
 mod ieee8021x;
@@ -225,6 +226,7 @@ static REGISTRY: LazyLock<HashMap<&'static str, &'static Class>> = LazyLock::new
         endpoint_access::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
+        hosted_service::CLASSES,
         http_proxy::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,
