@@ -238,9 +238,10 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // again with accounts and roles (3.2 to 11.x only), registered
     // profiles, credential contexts, PCI devices, asset tables and the
     // capabilities classes, and again with screen blanking (10.0+), the two
-    // System Defense associations and the endpoint access control service
+    // System Defense associations, the endpoint access control service,
+    // the indication service and the hosted-service association
     // (docs/CLASSES.md lists what still faults and whether it should).
-    for (fw, min_answered) in [("3.2.1", 89), ("11.8", 127), ("15.0", 118)] {
+    for (fw, min_answered) in [("3.2.1", 91), ("11.8", 129), ("15.0", 120)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
@@ -270,6 +271,8 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
             "AMT_SystemDefensePolicyInService",
             "AMT_FilterInSystemDefensePolicy",
             "AMT_EndpointAccessControlService",
+            "CIM_IndicationService",
+            "CIM_HostedService",
         ] {
             assert_eq!(statuses[class], 200, "{fw}: {class}");
         }
