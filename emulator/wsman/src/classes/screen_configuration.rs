@@ -26,9 +26,10 @@ pub static CLASSES: &[Class] = &[Class {
     instances: screen_configuration,
     put: Some(put),
     methods: &[method("SetSessionState", set_session_state)],
+    // Read as the other screen class (IPS_ScreenSettingData); changing
+    // it stays with administrators (inferred: blanking hides the host's
+    // screen from its user, and no source names a realm).
     read: super::Access::REDIRECTION,
-    write: super::Access::REDIRECTION,
-    invoke: super::Access::REDIRECTION,
     ..CLASS
 }];
 
