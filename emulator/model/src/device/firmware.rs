@@ -92,6 +92,11 @@ pub enum Feature {
     /// event manager's classes, 3.2+ (Intel's WS-Eventing feature page:
     /// subscribers "from Release 3.2").
     WsEventing,
+    /// Endpoint access control (AMT_EndpointAccessControlService, network
+    /// admission posture), 3.0 until CSME 18.0 dropped it (Intel's class
+    /// reference: releases 3.0 to 11.0 listed, "no longer supported ...
+    /// starting with release 18.0").
+    EndpointAccessControl,
     /// SNMP PET alerts and their filters (AMT_PETFilterSetting), until
     /// CSME 18.0 removed them (Intel's Event Filters page).
     PetAlerts,
@@ -253,6 +258,7 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::UnicodeHostName, (18, 0), None),
     (Feature::WsEventing, (3, 2), None),
     (Feature::PetAlerts, (0, 0), Some((18, 0))),
+    (Feature::EndpointAccessControl, (3, 0), Some((18, 0))),
 ];
 
 const ALL_PORTS: &[Port] = &[

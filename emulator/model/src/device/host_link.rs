@@ -26,6 +26,7 @@ impl Device {
         state.last_boot = target;
         state.nvram.boot = BootSettings::cleared();
         state.os_power_saving = 2;
+        state.nvram.screen_blanking.host_booted();
         for e in [LogEvent::MemoryInit, LogEvent::VideoInit, LogEvent::OsBoot] {
             state.nvram.message_log.push(logged, e);
         }

@@ -24,6 +24,7 @@ pub mod power_policy;
 pub mod provisioning;
 pub mod provisioning_record;
 pub mod remote_access;
+pub mod screen_blanking;
 pub mod settings;
 pub mod storage;
 pub mod users;
@@ -159,6 +160,9 @@ pub struct Nvram {
     /// IPS_HTTPProxyAccessPoint entries; absent in older state files.
     #[serde(default)]
     pub http_proxies: Vec<http_proxy::ProxyAccessPoint>,
+    /// Screen blanking (IPS_ScreenConfigurationService); off when absent.
+    #[serde(default)]
+    pub screen_blanking: screen_blanking::ScreenBlanking,
     /// CIRA's servers and policies; absent in older state files.
     #[serde(default)]
     pub remote_access: remote_access::RemoteAccess,
@@ -309,6 +313,7 @@ impl Device {
                 alarms: Vec::new(),
                 web_ui_enabled: true,
                 http_proxies: Vec::new(),
+                screen_blanking: screen_blanking::ScreenBlanking::default(),
                 ieee8021x: ieee8021x::Ieee8021xState::default(),
                 remote_access: remote_access::RemoteAccess::default(),
                 eventing: eventing::Eventing::default(),

@@ -36,6 +36,9 @@ const LISTENER_WSMAN: &str = "CIM_ListenerDestinationWSManagement";
 /// Unsubscribe selectors.
 const LISTENER_CREATION_CLASS: &str = "CIM_ListenerDestinationWSMAN";
 const LISTENER_NAME: &str = "Intel(r) AMT:Listener ";
+const INDICATION_SERVICE: &str = "CIM_IndicationService";
+/// Inferred: no capture names the instance.
+const INDICATION_SERVICE_NAME: &str = "Intel(r) AMT Indication Service";
 
 pub static CLASSES: &[Class] = &[
     Class {
@@ -91,6 +94,16 @@ pub static CLASSES: &[Class] = &[
         read: Access::EVENT_MANAGER,
         ..CLASS
     },
+    // The service that delivers the indications (Intel's WS-Eventing CIM
+    // elements: static, one instance).
+    Class {
+        name: INDICATION_SERVICE,
+        requires: Some(Feature::WsEventing),
+        keys: SERVICE_KEYS,
+        instances: indication_service,
+        read: Access::EVENT_MANAGER,
+        ..CLASS
+    },
 ];
 
 fn manager(_: &Device) -> Vec<Instance> {
@@ -99,6 +112,22 @@ fn manager(_: &Device) -> Vec<Instance> {
             .with("ElementName", MANAGER_NAME)
             .with("EnabledState", 5)
             .with("RequestedState", 12),
+    ]
+}
+
+/// The delivery policy as the server carries it out, not a firmware
+/// capture: the filter collections are fixed (no filter can be created),
+/// an event is sent once with no retry, and a subscriber whose deliveries
+/// fail keeps its subscription (CIM's SubscriptionRemovalAction 4,
+/// "Ignore"). The retry interval and removal time, meaningless without
+/// retries or removal, are left out.
+fn indication_service(_: &Device) -> Vec<Instance> {
+    vec![
+        service(INDICATION_SERVICE, INDICATION_SERVICE_NAME)
+            .with("DeliveryRetryAttempts", 0)
+            .with("ElementName", INDICATION_SERVICE_NAME)
+            .with("FilterCreationEnabled", false)
+            .with("SubscriptionRemovalAction", 4),
     ]
 }
 

@@ -10,8 +10,10 @@ mod audit;
 mod authorization;
 mod boot;
 mod credential_context;
+mod endpoint_access;
 mod ethernet;
 pub(crate) mod events;
+mod hosted_service;
 mod http_proxy;
 mod identity;
 mod ieee8021x;
@@ -27,6 +29,7 @@ mod provisioning_hashes;
 mod provisioning_records;
 mod redirection;
 mod remote_access;
+mod screen_configuration;
 mod screen_settings;
 mod setup;
 mod storage;
@@ -223,8 +226,10 @@ static REGISTRY: LazyLock<Vec<(&'static str, &'static Class)>> = LazyLock::new(|
         authorization::CLASSES,
         boot::CLASSES,
         credential_context::CLASSES,
+        endpoint_access::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
+        hosted_service::CLASSES,
         http_proxy::CLASSES,
         identity::CLASSES,
         ieee8021x::CLASSES,
@@ -240,6 +245,7 @@ static REGISTRY: LazyLock<Vec<(&'static str, &'static Class)>> = LazyLock::new(|
         provisioning_hashes::CLASSES,
         provisioning_records::CLASSES,
         redirection::CLASSES,
+        screen_configuration::CLASSES,
         screen_settings::CLASSES,
         remote_access::CLASSES,
         setup::CLASSES,

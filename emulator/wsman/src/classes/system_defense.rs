@@ -1,7 +1,9 @@
 //! System Defense: AMT_SystemDefenseService, AMT_SystemDefensePolicy,
 //! the filters (AMT_Hdr8021Filter, AMT_IPHeadersFilter and their parent
 //! AMT_NetworkFilter) and AMT_NetworkPortSystemDefensePolicy, which binds
-//! a policy to a network interface. A thin adapter over
+//! a policy to a network interface; read-only associations show which
+//! service holds each policy (AMT_SystemDefensePolicyInService) and
+//! which filters each policy lists (AMT_FilterInSystemDefensePolicy). A thin adapter over
 //! `amtemu_model::device::defense`, which owns the tables.
 //!
 //! Property names follow MeshCommander's reads and writes and the DMT
@@ -11,7 +13,7 @@
 //! holding its creation handle, and the association's port DeviceID
 //! `Intel(r) AMT Ethernet Port N` (MeshCommander reads N from there).
 
-use super::{CLASS, Class, Method, SERVICE_KEYS, method, optional, output, service};
+use super::{CLASS, Class, Method, SERVICE_KEYS, method, optional, output, service, service_epr};
 use amtemu_model::device::defense::{
     DefaultAction, DefenseRefusal, Filter, FilterMatch, FilterProfile, INTERFACES, IpMatch, Policy,
 };
@@ -30,6 +32,8 @@ const IP_HEADERS: &str = "AMT_IPHeadersFilter";
 const NETWORK_FILTER: &str = "AMT_NetworkFilter";
 const PORT_POLICY: &str = "AMT_NetworkPortSystemDefensePolicy";
 const PORT_ID: &str = "Intel(r) AMT Ethernet Port ";
+const POLICY_IN_SERVICE: &str = "AMT_SystemDefensePolicyInService";
+const FILTER_IN_POLICY: &str = "AMT_FilterInSystemDefensePolicy";
 
 const POLICY_METHODS: &[Method] = &[
     method("GetTimeout", get_timeout),
@@ -100,6 +104,24 @@ pub static CLASSES: &[Class] = &[
         delete: Some(delete_binding),
         ..CLASS
     },
+    // The two associations of Intel's MOFs (AMT_SystemDefensePolicyInService
+    // 3.0.0, AMT_FilterInSystemDefensePolicy 6.0.0): references only, both
+    // keys. They follow the tables; firmware makes them as policies are
+    // created, so a client cannot write them.
+    Class {
+        name: POLICY_IN_SERVICE,
+        requires: Some(Feature::SystemDefense),
+        keys: &["Antecedent", "Dependent"],
+        instances: policies_in_service,
+        ..CLASS
+    },
+    Class {
+        name: FILTER_IN_POLICY,
+        requires: Some(Feature::SystemDefense),
+        keys: &["Antecedent", "Dependent"],
+        instances: filters_in_policies,
+        ..CLASS
+    },
 ];
 
 fn defense_service(_: &Device) -> Vec<Instance> {
@@ -167,6 +189,46 @@ fn policies(device: &Device) -> Vec<Instance> {
                 );
             }
             i
+        })
+        .collect()
+}
+
+/// Each policy and the service holding it. Antecedent is the service, as
+/// in CIM's dependencies the element the other depends on (inferred: the
+/// MOF's description says only "policy and its containing service").
+fn policies_in_service(device: &Device) -> Vec<Instance> {
+    device
+        .defense()
+        .policies
+        .iter()
+        .map(|p| {
+            Instance::new(POLICY_IN_SERVICE)
+                .with("Antecedent", service_epr(SERVICE, SERVICE_NAME))
+                .with("Dependent", policy_epr(p.handle))
+        })
+        .collect()
+}
+
+/// Each filter a policy lists: the policy as Antecedent, the filter as
+/// Dependent (Intel's "Get the Statistics of the Active Policy" flow reads
+/// them so). A handle naming no filter (one deleted since) shows nothing.
+fn filters_in_policies(device: &Device) -> Vec<Instance> {
+    let defense = device.defense();
+    defense
+        .policies
+        .iter()
+        .flat_map(|p| p.filters.iter().map(move |h| (p.handle, *h)))
+        .filter_map(|(policy, handle)| {
+            let f = defense.filters.iter().find(|f| f.handle == handle)?;
+            let class = match f.matches {
+                FilterMatch::Ethernet { .. } => HDR8021,
+                FilterMatch::Ip(_) => IP_HEADERS,
+            };
+            Some(
+                Instance::new(FILTER_IN_POLICY)
+                    .with("Antecedent", policy_epr(policy))
+                    .with("Dependent", filter_epr(class, &f.name)),
+            )
         })
         .collect()
 }

@@ -436,3 +436,17 @@ fn power_and_boot_events_become_platform_indications() {
     assert_eq!(boot.instance.text("MessageID"), Some("PLAT0300"));
     assert_eq!(indication(&d, &DeviceEvent::SettingsChanged("x")), None);
 }
+
+#[test]
+fn the_indication_service_comes_with_ws_eventing() {
+    for fw in ["3.2.1", "11.8", "15.0"] {
+        let d = device(fw);
+        assert!(
+            crate::classes::lookup(INDICATION_SERVICE, d.firmware).is_some(),
+            "{fw}"
+        );
+        let i = &indication_service(&d)[0];
+        assert_eq!(i.int("DeliveryRetryAttempts"), Some(0));
+        assert_eq!(i.bool("FilterCreationEnabled"), Some(false));
+    }
+}

@@ -162,6 +162,35 @@ fn consoles_create_filters_and_policies_and_bind_a_policy() {
     ));
     assert_eq!(return_value(&reply.xml), Some(0), "{}", reply.xml);
 
+    // The associations follow the tables: the policy in its service, and
+    // each of its two filters in it, named by class and Name.
+    let in_service = policies_in_service(&d);
+    assert_eq!(in_service.len(), 1);
+    let dependent = in_service[0].get("Dependent").and_then(|v| v.as_ref());
+    assert_eq!(
+        dependent.and_then(|r| r.selector_text("InstanceID")),
+        Some(id.as_str())
+    );
+    let antecedent = in_service[0].get("Antecedent").and_then(|v| v.as_ref());
+    assert_eq!(
+        antecedent.and_then(|r| r.selector_text("Name")),
+        Some(SERVICE_NAME)
+    );
+    let in_policy = filters_in_policies(&d);
+    let names: Vec<_> = in_policy
+        .iter()
+        .filter_map(|i| i.get("Dependent")?.as_ref()?.selector_text("Name"))
+        .collect();
+    assert_eq!(names, ["arp", "web"]);
+    let enumerated = send(request(
+        "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate",
+        FILTER_IN_POLICY,
+        "",
+        r#"<n:Enumerate xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration"><w:OptimizeEnumeration/><w:MaxElements>10</w:MaxElements></n:Enumerate>"#,
+    ));
+    assert!(enumerated.fault.is_none(), "{}", enumerated.xml);
+    assert!(enumerated.xml.contains(IP_HEADERS), "{}", enumerated.xml);
+
     // The bound policy cannot go; unbound, it can, and then its filters.
     let binding = bindings(&d).remove(0);
     assert!(delete_policy(&d, &policies(&d)[0]).is_err());
@@ -172,6 +201,7 @@ fn consoles_create_filters_and_policies_and_bind_a_policy() {
     }
     let left = d.defense();
     assert!(left.filters.is_empty() && left.policies.is_empty() && left.bound.is_empty());
+    assert!(policies_in_service(&d).is_empty() && filters_in_policies(&d).is_empty());
 }
 
 #[test]
