@@ -155,7 +155,12 @@ const ops = {
             await page.fill('input[name=name]', 'amt-0099');
             await page.press('input[name=name]', 'Enter');
             await page.waitForFunction(() => location.hash.includes('name=amt-0099'));
-            await page.waitForFunction(() => document.querySelectorAll('[data-testid=devices] tbody tr').length < 100);
+            // The list is re-drawn when the answer comes: wait for rows that
+            // all match (an emptied table in between also has fewer than 100).
+            await page.waitForFunction(() => {
+                const cells = [...document.querySelectorAll('[data-testid=devices] tbody tr td:first-child')];
+                return cells.length > 0 && cells.every((c) => c.textContent.includes('amt-0099'));
+            });
             const named = await page.locator('[data-testid=devices] tbody tr td:first-child').allTextContents();
             // Back to everything for the picture.
             await page.getByRole('button', { name: 'Clear', exact: true }).click();
