@@ -32,6 +32,7 @@ mod remote_access;
 mod screen_configuration;
 mod screen_settings;
 mod setup;
+mod snmp_subscribers;
 mod storage;
 mod system_defense;
 mod time;
@@ -249,6 +250,7 @@ static REGISTRY: LazyLock<Vec<(&'static str, &'static Class)>> = LazyLock::new(|
         screen_settings::CLASSES,
         remote_access::CLASSES,
         setup::CLASSES,
+        snmp_subscribers::CLASSES,
         storage::CLASSES,
         system_defense::CLASSES,
         time::CLASSES,
