@@ -10,6 +10,7 @@ mod audit;
 mod authorization;
 mod boot;
 mod credential_context;
+mod element_capabilities;
 mod endpoint_access;
 mod ethernet;
 pub(crate) mod events;
@@ -227,6 +228,7 @@ static REGISTRY: LazyLock<Vec<(&'static str, &'static Class)>> = LazyLock::new(|
         authorization::CLASSES,
         boot::CLASSES,
         credential_context::CLASSES,
+        element_capabilities::CLASSES,
         endpoint_access::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
