@@ -111,7 +111,11 @@ mod tests {
             .map(|i| {
                 let class_of = |p: &str| {
                     let epr = i.get(p).and_then(|v| v.as_ref()).expect("a reference");
-                    epr.resource_uri.rsplit('/').next().unwrap_or_default().to_string()
+                    epr.resource_uri
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string()
                 };
                 (class_of("Capabilities"), class_of("ManagedElement"))
             })
@@ -134,9 +138,15 @@ mod tests {
             }
         }
         for (capabilities, element) in [
-            ("CIM_PowerManagementCapabilities", "CIM_PowerManagementService"),
+            (
+                "CIM_PowerManagementCapabilities",
+                "CIM_PowerManagementService",
+            ),
             ("AMT_BootCapabilities", "CIM_BootService"),
-            ("CIM_AccountManagementCapabilities", "CIM_AccountManagementService"),
+            (
+                "CIM_AccountManagementCapabilities",
+                "CIM_AccountManagementService",
+            ),
             ("AMT_CryptographicCapabilities", "CIM_ComputerSystem"),
         ] {
             assert!(
@@ -153,7 +163,10 @@ mod tests {
         for profile in ["4.0", "11.8", "15.0", "18.0"] {
             let fw = device(profile).firmware;
             for (capabilities, element) in pairs(profile) {
-                assert!(lookup(&capabilities, fw).is_some(), "{profile}: {capabilities}");
+                assert!(
+                    lookup(&capabilities, fw).is_some(),
+                    "{profile}: {capabilities}"
+                );
                 assert!(lookup(&element, fw).is_some(), "{profile}: {element}");
             }
         }

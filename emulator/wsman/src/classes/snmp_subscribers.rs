@@ -85,9 +85,7 @@ fn create(device: &Device, input: &Instance) -> Result<Epr, Fault> {
     // this subscriber can have.
     let format = match optional(input, "InfoFormat", Value::as_int)? {
         None => None,
-        Some(code) => Some(
-            AddressFormat::from_code(code).ok_or(fault(SnmpRefusal::BadAddress))?,
-        ),
+        Some(code) => Some(AddressFormat::from_code(code).ok_or(fault(SnmpRefusal::BadAddress))?),
     };
     let community = optional(input, "CommunityString", |v| {
         v.as_text().map(str::to_string)

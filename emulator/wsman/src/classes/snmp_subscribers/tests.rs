@@ -66,7 +66,11 @@ fn create_get_and_delete_a_subscriber() {
 
     // Without CommunityString the instance has none (the event manager's
     // default applies).
-    let reply = send(request("Create", "", &subscriber("console.example.com", "1")));
+    let reply = send(request(
+        "Create",
+        "",
+        &subscriber("console.example.com", "1"),
+    ));
     assert!(reply.fault.is_none(), "{}", reply.xml);
     let reply = send(request("Get", &selectors(&instance_name(2)), ""));
     assert!(!reply.xml.contains("CommunityString"), "{}", reply.xml);
@@ -145,7 +149,11 @@ fn a_full_table_refuses_the_next_subscriber() {
     let state = WsmanState::default();
     let send = |xml: String| handle(&d, &state, &Caller::Admin, xml.as_bytes());
     for i in 0..MAX_SNMP_SUBSCRIBERS {
-        let reply = send(request("Create", "", &subscriber(&format!("10.0.0.{i}"), "1")));
+        let reply = send(request(
+            "Create",
+            "",
+            &subscriber(&format!("10.0.0.{i}"), "1"),
+        ));
         assert!(reply.fault.is_none(), "{}", reply.xml);
     }
     let before = d.snmp_subscribers();
