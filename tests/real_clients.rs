@@ -239,14 +239,19 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // profiles, credential contexts, PCI devices, asset tables and the
     // capabilities classes, and again with screen blanking (10.0+), the two
     // System Defense associations, the endpoint access control service,
-    // the indication service and the hosted-service association
+    // the indication service and the hosted-service association, and
+    // again with the SNMP subscribers and CIM_ElementCapabilities (4.0+)
     // (docs/CLASSES.md lists what still faults and whether it should).
-    for (fw, min_answered) in [("3.2.1", 91), ("11.8", 129), ("15.0", 120)] {
+    for (fw, min_answered) in [("3.2.1", 92), ("11.8", 131), ("15.0", 122)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
         assert!(statuses.len() > 200, "{fw}: {} classes", statuses.len());
         let answered = statuses.values().filter(|s| **s == 200).count();
+        eprintln!(
+            "{fw}: {answered} of {} classes answered with data",
+            statuses.len()
+        );
         assert!(
             answered >= min_answered,
             "{fw}: {answered} classes answered with data, expected at least {min_answered}"
@@ -273,9 +278,13 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
             "AMT_EndpointAccessControlService",
             "CIM_IndicationService",
             "CIM_HostedService",
+            "AMT_SNMPEventSubscriber",
         ] {
             assert_eq!(statuses[class], 200, "{fw}: {class}");
         }
+        // The capabilities association came with 4.0.
+        let capabilities = if fw == "3.2.1" { 400 } else { 200 };
+        assert_eq!(statuses["CIM_ElementCapabilities"], capabilities, "{fw}");
         // Screen blanking came with 10.0.
         let blanking = if fw == "3.2.1" { 400 } else { 200 };
         assert_eq!(statuses["IPS_ScreenConfigurationService"], blanking, "{fw}");

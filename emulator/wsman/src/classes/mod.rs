@@ -10,6 +10,7 @@ mod audit;
 mod authorization;
 mod boot;
 mod credential_context;
+mod element_capabilities;
 mod endpoint_access;
 mod ethernet;
 pub(crate) mod events;
@@ -32,6 +33,7 @@ mod remote_access;
 mod screen_configuration;
 mod screen_settings;
 mod setup;
+mod snmp_subscribers;
 mod storage;
 mod system_defense;
 mod time;
@@ -226,6 +228,7 @@ static REGISTRY: LazyLock<Vec<(&'static str, &'static Class)>> = LazyLock::new(|
         authorization::CLASSES,
         boot::CLASSES,
         credential_context::CLASSES,
+        element_capabilities::CLASSES,
         endpoint_access::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
@@ -249,6 +252,7 @@ static REGISTRY: LazyLock<Vec<(&'static str, &'static Class)>> = LazyLock::new(|
         screen_settings::CLASSES,
         remote_access::CLASSES,
         setup::CLASSES,
+        snmp_subscribers::CLASSES,
         storage::CLASSES,
         system_defense::CLASSES,
         time::CLASSES,
