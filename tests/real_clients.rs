@@ -239,14 +239,20 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // profiles, credential contexts, PCI devices, asset tables and the
     // capabilities classes, and again with screen blanking (10.0+), the two
     // System Defense associations, the endpoint access control service,
-    // the indication service and the hosted-service association
+    // the indication service and the hosted-service association, and
+    // again with AMT_ActiveFilterStatistics and the three heuristics
+    // classes (3.0 to 9.5 only)
     // (docs/CLASSES.md lists what still faults and whether it should).
-    for (fw, min_answered) in [("3.2.1", 91), ("11.8", 129), ("15.0", 120)] {
+    for (fw, min_answered) in [("3.2.1", 95), ("11.8", 130), ("15.0", 121)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
         assert!(statuses.len() > 200, "{fw}: {} classes", statuses.len());
         let answered = statuses.values().filter(|s| **s == 200).count();
+        eprintln!(
+            "{fw}: {answered} of {} classes answered with data",
+            statuses.len()
+        );
         assert!(
             answered >= min_answered,
             "{fw}: {answered} classes answered with data, expected at least {min_answered}"
@@ -275,6 +281,16 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
             "CIM_HostedService",
         ] {
             assert_eq!(statuses[class], 200, "{fw}: {class}");
+        }
+        assert_eq!(statuses["AMT_ActiveFilterStatistics"], 200, "{fw}");
+        // Heuristic packet filtering went after 9.5.
+        let heuristics = if fw == "3.2.1" { 200 } else { 400 };
+        for class in [
+            "AMT_HeuristicPacketFilterSettings",
+            "AMT_HeuristicPacketFilterStatistics",
+            "AMT_HeuristicPacketFilterInterfacePolicy",
+        ] {
+            assert_eq!(statuses[class], heuristics, "{fw}: {class}");
         }
         // Screen blanking came with 10.0.
         let blanking = if fw == "3.2.1" { 400 } else { 200 };
