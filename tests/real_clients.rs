@@ -240,9 +240,11 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // capabilities classes, and again with screen blanking (10.0+), the two
     // System Defense associations, the endpoint access control service,
     // the indication service and the hosted-service association, and
-    // again with the SNMP subscribers and CIM_ElementCapabilities (4.0+)
+    // again with the SNMP subscribers and CIM_ElementCapabilities (4.0+),
+    // and with AMT_ActiveFilterStatistics and the three heuristics
+    // classes (3.0 to 9.5 only)
     // (docs/CLASSES.md lists what still faults and whether it should).
-    for (fw, min_answered) in [("3.2.1", 92), ("11.8", 131), ("15.0", 122)] {
+    for (fw, min_answered) in [("3.2.1", 96), ("11.8", 132), ("15.0", 123)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
@@ -285,6 +287,16 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
         // The capabilities association came with 4.0.
         let capabilities = if fw == "3.2.1" { 400 } else { 200 };
         assert_eq!(statuses["CIM_ElementCapabilities"], capabilities, "{fw}");
+        assert_eq!(statuses["AMT_ActiveFilterStatistics"], 200, "{fw}");
+        // Heuristic packet filtering went after 9.5.
+        let heuristics = if fw == "3.2.1" { 200 } else { 400 };
+        for class in [
+            "AMT_HeuristicPacketFilterSettings",
+            "AMT_HeuristicPacketFilterStatistics",
+            "AMT_HeuristicPacketFilterInterfacePolicy",
+        ] {
+            assert_eq!(statuses[class], heuristics, "{fw}: {class}");
+        }
         // Screen blanking came with 10.0.
         let blanking = if fw == "3.2.1" { 400 } else { 200 };
         assert_eq!(statuses["IPS_ScreenConfigurationService"], blanking, "{fw}");

@@ -202,6 +202,7 @@ fn transition(w: &mut Watchdog, to: WatchdogState, fx: &mut Effects) -> bool {
     {
         fx.defense.triggered = None;
     }
+    fx.defense.note_activations(fx.clock);
     true
 }
 
@@ -286,6 +287,7 @@ impl Device {
         self.with_state(|s| {
             let at = find(&s.nvram.watchdogs, device_id)?;
             s.nvram.watchdogs.remove(at);
+            let clock = unix_now(s.nvram.clock_offset);
             if let Some(defense) = s.nvram.defense.as_deref_mut()
                 && defense
                     .triggered
@@ -293,6 +295,7 @@ impl Device {
                     .is_some_and(|t| t.by_watchdog == device_id)
             {
                 defense.triggered = None;
+                defense.note_activations(clock);
             }
             Ok(())
         })

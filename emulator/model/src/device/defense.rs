@@ -6,10 +6,17 @@
 //!
 //! An agent presence watchdog's action may switch a policy on
 //! ([`Defense::triggered`]); it then overrides the interfaces' own.
+//! The counters of the active policies live in [`statistics`]; the
+//! heuristic packet filter's settings in [`heuristics`].
 
 use serde::{Deserialize, Serialize};
 
 use super::{ControlMode, Device, Feature};
+
+pub mod heuristics;
+pub mod statistics;
+use heuristics::HeuristicSettings;
+use statistics::PortStatistics;
 
 /// Filters the table holds. Intel does not document the figure for every
 /// release; 32 is an inference that keeps the state small.
@@ -143,6 +150,16 @@ pub struct Defense {
     /// AMT_SystemDefensePolicy.SetTimeout: seconds a policy switched on
     /// by a heuristic stays on (stored; nothing here triggers one).
     pub timeout: u32,
+    /// Statistics of each interface's active policy; absent in older
+    /// state files.
+    #[serde(default)]
+    pub stats: Vec<PortStatistics>,
+    /// Heuristic packet filter settings; None while at their defaults.
+    #[serde(default)]
+    pub heuristics: Option<HeuristicSettings>,
+    /// (interface, policy handle): what a heuristic detection switches on.
+    #[serde(default)]
+    pub heuristic_policies: Vec<(u8, u32)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +177,8 @@ pub enum DefenseRefusal {
     /// interface or named by a watchdog action.
     InUse,
     BadInterface,
+    /// A setting outside the range Intel's reference gives.
+    OutOfRange,
 }
 
 impl std::fmt::Display for DefenseRefusal {
@@ -173,6 +192,7 @@ impl std::fmt::Display for DefenseRefusal {
             DefenseRefusal::NoSuchPolicy => "no policy has that handle",
             DefenseRefusal::InUse => "it is in use",
             DefenseRefusal::BadInterface => "no such network interface",
+            DefenseRefusal::OutOfRange => "a value is out of range",
         })
     }
 }
@@ -226,6 +246,7 @@ impl Device {
             // Work on a copy so a refusal changes nothing.
             let mut defense = s.nvram.defense.as_deref().cloned().unwrap_or_default();
             let r = f(&mut defense)?;
+            defense.note_activations(super::unix_now(s.nvram.clock_offset));
             s.nvram.defense = (defense != Defense::default()).then(|| Box::new(defense));
             Ok(r)
         })
@@ -318,6 +339,7 @@ impl Device {
                 .ok_or(DefenseRefusal::NoSuchPolicy)?;
             if named_by_action
                 || d.bound.iter().any(|(_, p)| *p == handle)
+                || d.heuristic_policies.iter().any(|(_, p)| *p == handle)
                 || d.triggered.as_ref().is_some_and(|t| t.policy == handle)
             {
                 return Err(DefenseRefusal::InUse);
@@ -351,6 +373,41 @@ impl Device {
             }
             Ok(())
         })
+    }
+
+    /// AMT_SystemDefensePolicy.UpdateStatistics: one read of the
+    /// statistics of the policy `interface` enforces.
+    pub fn update_filter_statistics(
+        &self,
+        interface: u8,
+        reset: bool,
+    ) -> Result<(), DefenseRefusal> {
+        if interface >= INTERFACES {
+            return Err(DefenseRefusal::BadInterface);
+        }
+        let clock = self.clock();
+        self.change_defense(|d| {
+            d.read_statistics(interface, reset, clock);
+            Ok(())
+        })
+    }
+
+    /// Put of AMT_HeuristicPacketFilterSettings.
+    pub fn put_heuristics(&self, settings: HeuristicSettings) -> Result<(), DefenseRefusal> {
+        self.change_defense(|d| d.put_heuristics(settings))
+    }
+
+    /// Creates (`Some`) or deletes (`None`) the
+    /// AMT_HeuristicPacketFilterInterfacePolicy of `interface`.
+    pub fn set_heuristic_policy(
+        &self,
+        interface: u8,
+        policy: Option<u32>,
+    ) -> Result<(), DefenseRefusal> {
+        if interface >= INTERFACES {
+            return Err(DefenseRefusal::BadInterface);
+        }
+        self.change_defense(|d| d.set_heuristic_policy(interface, policy))
     }
 
     pub fn set_defense_timeout(&self, seconds: u32) -> Result<(), DefenseRefusal> {
@@ -457,11 +514,79 @@ mod tests {
     }
 
     #[test]
+    fn statistics_start_with_each_activation_and_count_reads() {
+        let d = device("11.8");
+        let arp = d.add_filter(filter("arp")).unwrap();
+        let a = d.add_policy(policy("a", vec![arp])).unwrap();
+        let b = d.add_policy(policy("b", vec![arp])).unwrap();
+        assert_eq!(
+            d.update_filter_statistics(2, false),
+            Err(DefenseRefusal::BadInterface)
+        );
+        d.bind_policy(1, Some(a)).unwrap();
+        let first = d.defense().statistics(1).cloned().unwrap();
+        assert_eq!((first.policy, first.reads, first.shown.0), (a, 0, 0));
+        assert_eq!(first.last_reset, first.activated);
+        assert!(d.defense().statistics(0).is_none());
+
+        d.update_filter_statistics(1, false).unwrap();
+        d.update_filter_statistics(1, true).unwrap();
+        let s = d.defense().statistics(1).cloned().unwrap();
+        assert_eq!((s.reads, s.shown.0), (0, 2));
+        // Reading an interface without a policy changes nothing.
+        let before = d.defense();
+        d.update_filter_statistics(0, true).unwrap();
+        assert_eq!(d.defense(), before);
+
+        // Another policy on the interface starts from zero.
+        d.update_filter_statistics(1, false).unwrap();
+        d.bind_policy(1, Some(b)).unwrap();
+        let s = d.defense().statistics(1).cloned().unwrap();
+        assert_eq!((s.policy, s.reads, s.shown.0), (b, 0, 0));
+        d.bind_policy(1, None).unwrap();
+        assert!(d.defense().stats.is_empty());
+    }
+
+    #[test]
+    fn heuristic_settings_refuse_clear_times_out_of_range() {
+        use heuristics::HeuristicSettings;
+        let d = device("3.2.1");
+        let good = HeuristicSettings {
+            enabled: true,
+            fast_clear_ms: Some(10),
+            slow_clear_ms: Some(50_000),
+            ..HeuristicSettings::default()
+        };
+        d.put_heuristics(good.clone()).unwrap();
+        assert_eq!(d.defense().heuristics.as_ref(), Some(&good));
+        for bad in [
+            HeuristicSettings {
+                fast_clear_ms: Some(1001),
+                ..good.clone()
+            },
+            HeuristicSettings {
+                slow_clear_ms: Some(999),
+                ..good.clone()
+            },
+        ] {
+            assert_eq!(d.put_heuristics(bad), Err(DefenseRefusal::OutOfRange));
+        }
+        assert_eq!(d.defense().heuristics.as_ref(), Some(&good));
+        // Back at the defaults, nothing is kept.
+        d.put_heuristics(HeuristicSettings::default()).unwrap();
+        assert_eq!(d.defense(), Defense::default());
+    }
+
+    #[test]
     fn client_control_mode_has_no_system_defense() {
         let d = device("11.8");
         d.with_state(|s| s.nvram.setup.mode = ControlMode::Client);
         assert_eq!(
             d.add_filter(filter("arp")),
+            Err(DefenseRefusal::NotPermitted)
+        );
+        assert_eq!(
+            d.update_filter_statistics(0, false),
             Err(DefenseRefusal::NotPermitted)
         );
     }

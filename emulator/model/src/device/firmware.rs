@@ -17,6 +17,14 @@ use tls::{TLS_1_0, TLS_1_0_PSK, TLS_1_1, TLS_1_2};
 pub enum Feature {
     /// System Defense (filters, policies; "circuit breaker"), 2.5+.
     SystemDefense,
+    /// Heuristic packet filtering (AMT_HeuristicPacketFilterStatistics and
+    /// AMT_HeuristicPacketFilterInterfacePolicy), 3.0 until 10.0: Intel's
+    /// class reference lists the statistics for releases 3.0 to 9.5, and
+    /// the IRG's System Defense pages deprecate heuristics in 10.0.
+    Heuristics,
+    /// AMT_HeuristicPacketFilterSettings, 3.0 until 9.0 (Intel's class
+    /// reference lists it for releases 3.0 to 8.0 only).
+    HeuristicSettings,
     /// Agent presence watchdogs, 2.5+ (the VA variant of 5.0/5.1 is not
     /// modelled).
     AgentPresence,
@@ -232,6 +240,8 @@ const FEATURE_VERSIONS: &[(Feature, Version, Option<Version>)] = &[
     (Feature::RemoteConfiguration, (2, 2), None),
     (Feature::ProvisioningSuffixRelaxation, (2, 6), None),
     (Feature::SystemDefense, (2, 5), None),
+    (Feature::Heuristics, (3, 0), Some((10, 0))),
+    (Feature::HeuristicSettings, (3, 0), Some((9, 0))),
     (Feature::AgentPresence, (2, 5), None),
     (Feature::AuditLog, (4, 0), None),
     (Feature::Wireless, (4, 0), None),

@@ -14,6 +14,7 @@ mod element_capabilities;
 mod endpoint_access;
 mod ethernet;
 pub(crate) mod events;
+mod heuristics;
 mod hosted_service;
 mod http_proxy;
 mod identity;
@@ -232,6 +233,7 @@ static REGISTRY: LazyLock<Vec<(&'static str, &'static Class)>> = LazyLock::new(|
         endpoint_access::CLASSES,
         ethernet::CLASSES,
         events::CLASSES,
+        heuristics::CLASSES,
         hosted_service::CLASSES,
         http_proxy::CLASSES,
         identity::CLASSES,

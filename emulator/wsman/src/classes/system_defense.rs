@@ -3,8 +3,10 @@
 //! AMT_NetworkFilter) and AMT_NetworkPortSystemDefensePolicy, which binds
 //! a policy to a network interface; read-only associations show which
 //! service holds each policy (AMT_SystemDefensePolicyInService) and
-//! which filters each policy lists (AMT_FilterInSystemDefensePolicy). A thin adapter over
-//! `amtemu_model::device::defense`, which owns the tables.
+//! which filters each policy lists (AMT_FilterInSystemDefensePolicy);
+//! AMT_ActiveFilterStatistics gives the counters of each filter of the
+//! policy an interface enforces. A thin adapter over
+//! `amtemu_model::device::defense`, which owns the tables and counters.
 //!
 //! Property names follow MeshCommander's reads and writes and the DMT
 //! model of AMT_SystemDefensePolicy; the filter's Name key and fixed
@@ -19,6 +21,7 @@ use amtemu_model::device::defense::{
 };
 use amtemu_model::device::{Device, Feature};
 use amtemu_wire::status::PtStatus;
+use amtemu_wire::wsman::cim_time::format_datetime;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance, Value};
@@ -34,6 +37,7 @@ const PORT_POLICY: &str = "AMT_NetworkPortSystemDefensePolicy";
 const PORT_ID: &str = "Intel(r) AMT Ethernet Port ";
 const POLICY_IN_SERVICE: &str = "AMT_SystemDefensePolicyInService";
 const FILTER_IN_POLICY: &str = "AMT_FilterInSystemDefensePolicy";
+const ACTIVE_STATISTICS: &str = "AMT_ActiveFilterStatistics";
 
 const POLICY_METHODS: &[Method] = &[
     method("GetTimeout", get_timeout),
@@ -122,6 +126,18 @@ pub static CLASSES: &[Class] = &[
         instances: filters_in_policies,
         ..CLASS
     },
+    // Intel's MOF 3.0.0: the port (Antecedent) and the filter's place in
+    // the policy it enforces (Dependent, an AMT_FilterInSystemDefensePolicy
+    // reference), with the counters. Read-only: UpdateStatistics refreshes
+    // it. Datetime properties, so the CIM common namespace is declared.
+    Class {
+        name: ACTIVE_STATISTICS,
+        requires: Some(Feature::SystemDefense),
+        common: true,
+        keys: &["Antecedent", "Dependent"],
+        instances: active_filter_statistics,
+        ..CLASS
+    },
 ];
 
 fn defense_service(_: &Device) -> Vec<Instance> {
@@ -135,16 +151,17 @@ fn defense_service(_: &Device) -> Vec<Instance> {
 
 /// Firmware's answer to a refused write: a fault, as for the other
 /// tables (AMT-STATUS in an InternalError where firmware has one).
-fn fault(refusal: DefenseRefusal) -> Fault {
+pub(crate) fn fault(refusal: DefenseRefusal) -> Fault {
     tracing::info!(%refusal, "system defense: refused");
     match refusal {
         DefenseRefusal::Duplicate => Fault::AlreadyExists,
         DefenseRefusal::TooMany => Fault::InternalError(PtStatus::MaxLimitReached.into()),
         DefenseRefusal::NotPermitted => Fault::InternalError(PtStatus::NotPermitted.into()),
         DefenseRefusal::InUse => Fault::InternalError(PtStatus::NotPermitted.into()),
-        DefenseRefusal::BadName | DefenseRefusal::NoSuchFilter | DefenseRefusal::BadInterface => {
-            Fault::InternalError(PtStatus::InvalidParameter.into())
-        }
+        DefenseRefusal::BadName
+        | DefenseRefusal::NoSuchFilter
+        | DefenseRefusal::BadInterface
+        | DefenseRefusal::OutOfRange => Fault::InternalError(PtStatus::InvalidParameter.into()),
         DefenseRefusal::NoSuchPolicy => Fault::InvalidSelectors,
     }
 }
@@ -220,17 +237,60 @@ fn filters_in_policies(device: &Device) -> Vec<Instance> {
         .flat_map(|p| p.filters.iter().map(move |h| (p.handle, *h)))
         .filter_map(|(policy, handle)| {
             let f = defense.filters.iter().find(|f| f.handle == handle)?;
-            let class = match f.matches {
-                FilterMatch::Ethernet { .. } => HDR8021,
-                FilterMatch::Ip(_) => IP_HEADERS,
-            };
             Some(
                 Instance::new(FILTER_IN_POLICY)
                     .with("Antecedent", policy_epr(policy))
-                    .with("Dependent", filter_epr(class, &f.name)),
+                    .with("Dependent", filter_epr(filter_class(f), &f.name)),
             )
         })
         .collect()
+}
+
+fn filter_class(f: &Filter) -> &'static str {
+    match f.matches {
+        FilterMatch::Ethernet { .. } => HDR8021,
+        FilterMatch::Ip(_) => IP_HEADERS,
+    }
+}
+
+/// For each interface enforcing a policy, each of the policy's filters
+/// with the counters of the last UpdateStatistics. FilterMatched is always
+/// false: no packet crosses the emulated host (see the model's
+/// `defense::statistics`), so ReadCount, the reads themselves, is the one
+/// counter that moves. The counters are per interface, so every filter
+/// of a policy shows the same ReadCount.
+fn active_filter_statistics(device: &Device) -> Vec<Instance> {
+    let defense = device.defense();
+    let mut all = Vec::new();
+    for s in &defense.stats {
+        let Some(policy) = defense.policy(s.policy) else {
+            continue;
+        };
+        for handle in &policy.filters {
+            let Some(f) = defense.filters.iter().find(|f| f.handle == *handle) else {
+                continue;
+            };
+            let placed = Epr::new(names::class_uri(FILTER_IN_POLICY))
+                .with_ref("Antecedent", policy_epr(policy.handle))
+                .with_ref("Dependent", filter_epr(filter_class(f), &f.name));
+            all.push(
+                Instance::new(ACTIVE_STATISTICS)
+                    .with(
+                        "ActivationTime",
+                        Value::Datetime(format_datetime(u64::from(s.activated))),
+                    )
+                    .with("Antecedent", port_epr(s.interface))
+                    .with("Dependent", placed)
+                    .with("FilterMatched", false)
+                    .with(
+                        "LastResetTime",
+                        Value::Datetime(format_datetime(u64::from(s.shown.1))),
+                    )
+                    .with("ReadCount", s.shown.0),
+            );
+        }
+    }
+    all
 }
 
 fn int_in<T: TryFrom<i64>>(v: &Value) -> Option<T> {
@@ -335,17 +395,21 @@ fn status(refusal: DefenseRefusal) -> u32 {
 }
 
 /// UpdateStatistics: the ME refreshes AMT_ActiveFilterStatistics for the
-/// interface's policy. No packet crosses the emulated host, so there is
-/// nothing to count; the interface is still checked.
-fn update_statistics(_: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
+/// policy the interface enforces, a read that ReadCount counts;
+/// ResetOnRead starts the counters again after this read.
+fn update_statistics(device: &Device, _: &Instance, input: &Instance) -> Result<Instance, Fault> {
     const M: &str = "UpdateStatistics";
     let interface = input.get("NetworkInterface").and_then(port_index);
-    let reset_ok = input
-        .get("ResetOnRead")
-        .is_none_or(|v| v.as_bool().is_some());
-    Ok(match interface {
-        Some(_) if reset_ok => output(M, PtStatus::Success.into()),
-        _ => output(M, PtStatus::InvalidParameter.into()),
+    let reset = match input.get("ResetOnRead") {
+        None => Some(false),
+        Some(v) => v.as_bool(),
+    };
+    let (Some(interface), Some(reset)) = (interface, reset) else {
+        return Ok(output(M, PtStatus::InvalidParameter.into()));
+    };
+    Ok(match device.update_filter_statistics(interface, reset) {
+        Ok(()) => output(M, PtStatus::Success.into()),
+        Err(refusal) => output(M, status(refusal)),
     })
 }
 
@@ -531,7 +595,7 @@ fn delete_filter(device: &Device, target: &Instance) -> Result<(), Fault> {
 
 // ---- interface bindings ----------------------------------------------------
 
-fn port_epr(interface: u8) -> Epr {
+pub(crate) fn port_epr(interface: u8) -> Epr {
     Epr::new(names::class_uri("CIM_EthernetPort"))
         .with("CreationClassName", "CIM_EthernetPort")
         .with("DeviceID", format!("{PORT_ID}{interface}"))
@@ -542,7 +606,7 @@ fn port_epr(interface: u8) -> Epr {
 /// The interface a reference to an Ethernet port names: its DeviceID
 /// ends in the port number (`Intel(r) AMT Ethernet Port 0`, or the
 /// `Ethernet Port 0` CIM_EthernetPort reports).
-fn port_index(value: &Value) -> Option<u8> {
+pub(crate) fn port_index(value: &Value) -> Option<u8> {
     let id = value.as_ref()?.selector_text("DeviceID")?;
     let n: u8 = id
         .trim()

@@ -66,11 +66,15 @@ async fn the_watchdog_expires_after_the_agent_stops_and_its_action_happens() {
     let defense = d.defense();
     assert_eq!(defense.active(0), Some(policy));
     assert_eq!(defense.active(1), Some(policy));
+    // Switched on, it has statistics on both interfaces from now on.
+    assert_eq!(defense.statistics(0).map(|s| s.policy), Some(policy));
+    assert_eq!(defense.statistics(1).map(|s| s.policy), Some(policy));
 
     // The agent comes back: running again, the policy goes off.
     d.set_host_agent(true);
     assert_eq!(state(&d), WatchdogState::Running);
     assert_eq!(d.defense().active(0), None);
+    assert!(d.defense().stats.is_empty());
 }
 
 #[tokio::test(start_paused = true)]

@@ -405,6 +405,13 @@ fn malformed_and_refused_writes_change_nothing() {
                 port_ref("Ethernet Port 5")
             ),
         ),
+        (
+            "UpdateStatistics",
+            &format!(
+                "<h:NetworkInterface>{}</h:NetworkInterface><h:ResetOnRead>perhaps</h:ResetOnRead>",
+                port_ref("Intel(r) AMT Ethernet Port 0")
+            ),
+        ),
     ] {
         let reply = send(invoke(POLICY, method, args));
         assert_eq!(
@@ -433,4 +440,100 @@ fn client_control_mode_refuses_system_defense() {
         Some(Fault::InternalError(PtStatus::NotPermitted.into()))
     );
     assert!(d.defense().filters.is_empty());
+}
+
+#[test]
+fn active_filter_statistics_follow_the_active_policy_and_count_reads() {
+    let d = device("11.8");
+    let state = WsmanState::default();
+    let send = |xml: String| handle(&d, &state, &Caller::Admin, xml.as_bytes());
+    let read_counts = || -> Vec<i64> {
+        active_filter_statistics(&d)
+            .iter()
+            .filter_map(|i| i.get("ReadCount")?.as_int())
+            .collect()
+    };
+    let update = |reset: bool| {
+        let reply = send(invoke(
+            POLICY,
+            "UpdateStatistics",
+            &format!(
+                "<h:NetworkInterface>{}</h:NetworkInterface><h:ResetOnRead>{reset}</h:ResetOnRead>",
+                port_ref("Intel(r) AMT Ethernet Port 0")
+            ),
+        ));
+        assert_eq!(return_value(&reply.xml), Some(0), "{}", reply.xml);
+    };
+
+    assert!(send(create(HDR8021, ARP_FILTER)).fault.is_none());
+    assert!(
+        send(create(IP_HEADERS, &ip_filter("any", "")))
+            .fault
+            .is_none()
+    );
+    let handles: Vec<u32> = d.defense().filters.iter().map(|f| f.handle).collect();
+    assert!(
+        send(create(POLICY, &policy("isolate", &handles)))
+            .fault
+            .is_none()
+    );
+    // No interface enforces it yet: no statistics.
+    assert!(active_filter_statistics(&d).is_empty());
+    update(false);
+    assert!(d.defense().stats.is_empty());
+
+    let id = format!("{POLICY_ID}1");
+    let bind = format!(
+        "<h:Antecedent>{}</h:Antecedent><h:Dependent>{}</h:Dependent>",
+        port_ref("Intel(r) AMT Ethernet Port 0"),
+        policy_ref(&id)
+    );
+    assert!(send(create(PORT_POLICY, &bind)).fault.is_none());
+    let stats = active_filter_statistics(&d);
+    assert_eq!(stats.len(), 2, "one per filter of the active policy");
+    for s in &stats {
+        assert_eq!(s.get("FilterMatched").and_then(Value::as_bool), Some(false));
+        assert!(matches!(s.get("ActivationTime"), Some(Value::Datetime(_))));
+        let placed = s.get("Dependent").and_then(Value::as_ref).unwrap();
+        assert!(placed.resource_uri.ends_with(FILTER_IN_POLICY));
+    }
+    assert_eq!(read_counts(), [0, 0]);
+
+    // Each update is a read; a reset-on-read publishes this read's count,
+    // then starts again.
+    update(false);
+    update(false);
+    assert_eq!(read_counts(), [2, 2]);
+    update(true);
+    assert_eq!(read_counts(), [3, 3]);
+    update(false);
+    assert_eq!(read_counts(), [1, 1]);
+
+    // Over the wire: the enumeration carries the counters; a Get of an
+    // instance that does not exist faults.
+    let enumerated = send(request(
+        "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate",
+        ACTIVE_STATISTICS,
+        "",
+        r#"<n:Enumerate xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration"><w:OptimizeEnumeration/><w:MaxElements>10</w:MaxElements></n:Enumerate>"#,
+    ));
+    assert!(enumerated.fault.is_none(), "{}", enumerated.xml);
+    assert!(
+        enumerated.xml.contains("ReadCount>1<"),
+        "{}",
+        enumerated.xml
+    );
+    let missing = send(get(
+        ACTIVE_STATISTICS,
+        &format!(
+            r#"<w:SelectorSet><w:Selector Name="Antecedent"><a:EndpointReference>{}</a:EndpointReference></w:Selector></w:SelectorSet>"#,
+            port_ref("Intel(r) AMT Ethernet Port 1")
+        ),
+    ));
+    assert!(missing.fault.is_some(), "{}", missing.xml);
+
+    // Unbound, the interface has no statistics left.
+    delete_binding(&d, &bindings(&d)[0]).unwrap();
+    assert!(active_filter_statistics(&d).is_empty());
+    assert!(d.defense().stats.is_empty());
 }
