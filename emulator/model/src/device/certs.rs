@@ -45,7 +45,7 @@ pub enum CertRefusal {
     /// A firmware-provisioned certificate, which cannot be deleted.
     #[error("the certificate is read-only")]
     ReadOnly,
-    /// The TLS credential uses it.
+    /// The TLS credential or the posture signer uses it.
     #[error("in use by the TLS credential")]
     InUse,
     /// The TLS credential must be a leaf certificate.
@@ -94,6 +94,10 @@ pub struct CertStore {
     /// The certificate AMT_TLSCredentialContext names for the TLS server,
     /// if one was configured over WS-Man.
     pub tls_certificate: Option<u32>,
+    /// The certificate AMT_EACCredentialContext names as the endpoint
+    /// access control posture signer; absent in older state files.
+    #[serde(default)]
+    pub posture_signer: Option<u32>,
     next_handle: u32,
 }
 
@@ -163,6 +167,9 @@ impl CertStore {
         if self.tls_certificate == Some(handle) {
             self.tls_certificate = None;
         }
+        if self.posture_signer == Some(handle) {
+            self.posture_signer = None;
+        }
         Some(self.certificates.remove(at))
     }
 
@@ -216,9 +223,17 @@ impl CertStore {
         Ok(self.add_key(key.pkcs8, key.public_der))
     }
 
-    /// The certificate the TLS server is to present, checked: it exists, is
-    /// a leaf (neither a trusted root nor a CA) and its key is held.
-    fn check_tls_credential(&self, handle: u32) -> Result<(), CertRefusal> {
+    /// Whether a service names the certificate: the class reference says a
+    /// certificate "cannot be deleted while it is being used by any service
+    /// (TLS/EAC)".
+    fn in_use(&self, handle: u32) -> bool {
+        self.tls_certificate == Some(handle) || self.posture_signer == Some(handle)
+    }
+
+    /// A certificate the device signs with (the TLS server's, the posture
+    /// signer's), checked: it exists, is a leaf (neither a trusted root nor
+    /// a CA) and its key is held.
+    fn check_signing_leaf(&self, handle: u32) -> Result<(), CertRefusal> {
         let stored = self
             .certificate(handle)
             .ok_or(CertRefusal::NoSuchCertificate)?;
@@ -379,7 +394,7 @@ impl Device {
             if cert.read_only {
                 return Err(CertRefusal::ReadOnly);
             }
-            if certs.tls_certificate == Some(handle) {
+            if certs.in_use(handle) {
                 return Err(CertRefusal::InUse);
             }
             certs.remove_certificate(handle);
@@ -387,15 +402,16 @@ impl Device {
         })
     }
 
-    /// Deletes a key pair, unless it is the key of the TLS credential.
+    /// Deletes a key pair, unless it is the key of the TLS credential or of
+    /// the posture signer.
     pub fn delete_key_pair(&self, handle: u32) -> Result<(), CertRefusal> {
         self.with_state(|s| {
             let certs = &mut s.nvram.certs;
             certs.key(handle).ok_or(CertRefusal::NoSuchKey)?;
-            let in_use = certs
-                .tls_certificate
-                .and_then(|c| certs.key_for_certificate(c))
-                == Some(handle);
+            let in_use = [certs.tls_certificate, certs.posture_signer]
+                .into_iter()
+                .flatten()
+                .any(|c| certs.key_for_certificate(c) == Some(handle));
             if in_use {
                 return Err(CertRefusal::InUse);
             }
@@ -409,7 +425,7 @@ impl Device {
     pub fn create_tls_credential(&self, certificate: u32) -> Result<(), CertRefusal> {
         self.with_state(|s| {
             let certs = &mut s.nvram.certs;
-            certs.check_tls_credential(certificate)?;
+            certs.check_signing_leaf(certificate)?;
             if certs.tls_credential().is_some() {
                 return Err(CertRefusal::CredentialExists);
             }
@@ -423,7 +439,7 @@ impl Device {
     pub fn replace_tls_credential(&self, certificate: u32) -> Result<(), CertRefusal> {
         self.with_state(|s| {
             let certs = &mut s.nvram.certs;
-            certs.check_tls_credential(certificate)?;
+            certs.check_signing_leaf(certificate)?;
             certs.tls_certificate = Some(certificate);
             Ok(())
         })
@@ -432,6 +448,47 @@ impl Device {
     /// The TLS server goes back to the device's own certificate.
     pub fn remove_tls_credential(&self) {
         self.with_state(|s| s.nvram.certs.tls_certificate = None);
+    }
+
+    /// The certificate that signs endpoint access control postures, if one
+    /// is set (and still stored).
+    pub fn posture_signer(&self) -> Option<u32> {
+        self.with_state(|s| {
+            let certs = &s.nvram.certs;
+            certs.posture_signer.filter(|h| certs.certificate(*h).is_some())
+        })
+    }
+
+    /// Sets the posture signer (a Create of AMT_EACCredentialContext) where
+    /// none is set: a leaf whose key the device holds, since the device
+    /// signs postures with that key. Firmware has one signer, so a second
+    /// is refused as a second TLS credential is.
+    pub fn create_posture_signer(&self, certificate: u32) -> Result<(), CertRefusal> {
+        self.with_state(|s| {
+            let certs = &mut s.nvram.certs;
+            certs.check_signing_leaf(certificate)?;
+            if certs.posture_signer.is_some() {
+                return Err(CertRefusal::CredentialExists);
+            }
+            certs.posture_signer = Some(certificate);
+            Ok(())
+        })
+    }
+
+    /// Names another posture signer (a Put), checked as
+    /// [`Device::create_posture_signer`] checks it.
+    pub fn replace_posture_signer(&self, certificate: u32) -> Result<(), CertRefusal> {
+        self.with_state(|s| {
+            let certs = &mut s.nvram.certs;
+            certs.check_signing_leaf(certificate)?;
+            certs.posture_signer = Some(certificate);
+            Ok(())
+        })
+    }
+
+    /// Clears the posture signer (a Delete).
+    pub fn remove_posture_signer(&self) {
+        self.with_state(|s| s.nvram.certs.posture_signer = None);
     }
 
     /// The TLS policy as a reader sees it: what was staged for CommitChanges

@@ -169,3 +169,49 @@ fn tls_only_firmware_refuses_network_tls_off_and_stages_nothing() {
     assert!(!staged.remote.enabled);
     assert_eq!(staged.remote.trusted_cn, ["console"]);
 }
+
+#[test]
+fn the_posture_signer_is_one_leaf_whose_key_the_device_holds() {
+    let d = device("11.8");
+    let (ca, key, leaf) = &*CA;
+    let root = d.add_trusted_root(ca).unwrap();
+    let cert = d.add_certificate(leaf).unwrap();
+    assert_eq!(
+        d.create_posture_signer(cert + 100),
+        Err(CertRefusal::NoSuchCertificate)
+    );
+    assert_eq!(d.create_posture_signer(root), Err(CertRefusal::NotALeaf));
+    assert_eq!(
+        d.create_posture_signer(cert),
+        Err(CertRefusal::NoMatchingKey)
+    );
+    assert_eq!(
+        d.replace_posture_signer(cert),
+        Err(CertRefusal::NoMatchingKey)
+    );
+    assert_eq!(d.posture_signer(), None, "nothing set on a refusal");
+    let key = d.add_key(key).unwrap();
+    d.create_posture_signer(cert).unwrap();
+    assert_eq!(
+        d.create_posture_signer(cert),
+        Err(CertRefusal::CredentialExists)
+    );
+    assert_eq!(d.posture_signer(), Some(cert));
+    // The TLS credential is a separate use of certificates.
+    assert_eq!(d.tls_credential(), None);
+
+    // What the signer uses cannot go while it is set.
+    assert_eq!(d.delete_certificate(cert), Err(CertRefusal::InUse));
+    assert_eq!(d.delete_key_pair(key), Err(CertRefusal::InUse));
+    d.remove_posture_signer();
+    assert_eq!(d.posture_signer(), None);
+    d.delete_certificate(cert).unwrap();
+    d.delete_key_pair(key).unwrap();
+}
+
+#[test]
+fn a_store_saved_before_the_posture_signer_loads_without_one() {
+    let saved = r#"{"certificates":[],"keys":[],"tls_certificate":null,"next_handle":0}"#;
+    let store: CertStore = serde_json::from_str(saved).unwrap();
+    assert_eq!(store.posture_signer, None);
+}
