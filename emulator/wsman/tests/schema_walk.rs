@@ -378,10 +378,26 @@ fn draft_entry(walker: &Walker, class: &str) -> String {
     entry
 }
 
+/// A certificate and its key for a posture signer, made once (RSA
+/// generation is slow in debug builds).
+static SIGNER: std::sync::LazyLock<(Vec<u8>, Vec<u8>)> = std::sync::LazyLock::new(|| {
+    use amtemu_model::pki;
+    let (ca, key) = pki::self_signed_ca("Walk CA").unwrap();
+    let leaf =
+        pki::issue_certificate(&ca, &key, "posture", &[], &key, pki::Validity::Years(1)).unwrap();
+    (leaf, key)
+});
+
 /// Fills tables a fresh device leaves empty, so their instances are
 /// walked too.
 fn furnish(device: &amtemu_model::device::Device) {
     use amtemu_model::device::Feature;
+    if device.firmware.has(Feature::EndpointAccessControl) {
+        let (leaf, key) = &*SIGNER;
+        let cert = device.add_certificate(leaf).expect("a certificate");
+        device.add_key(key).expect("its key");
+        device.create_posture_signer(cert).expect("a posture signer");
+    }
     use amtemu_model::device::agent_presence::Watchdog;
     use amtemu_model::device::defense::{
         DefaultAction, Filter, FilterMatch, FilterProfile, IpMatch, Policy,

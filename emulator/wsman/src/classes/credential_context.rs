@@ -2,11 +2,12 @@
 //! holds. Its own instances tie the wireless profiles' 802.1X settings
 //! (CIM_IEEE8021xSettings) to their client certificates and trusted roots;
 //! an enumeration returns, as AMT's CIM superclasses do, the instances of
-//! its AMT and IPS subclasses too (TLS, wired 802.1X, remote access), each
+//! its AMT and IPS subclasses too (TLS, wired 802.1X, remote access, the
+//! endpoint access control posture signer), each
 //! named as itself. Every instance comes from the module that owns that
 //! use, so this class adds no state of its own.
 
-use super::{CLASS, Class, ieee8021x, pki, remote_access};
+use super::{CLASS, Class, endpoint_access, ieee8021x, pki, remote_access};
 use amtemu_model::device::{Device, Feature};
 use amtemu_wire::wsman::value::Instance;
 
@@ -21,6 +22,7 @@ pub static CLASSES: &[Class] = &[Class {
         "AMT_8021xCredentialContext",
         "AMT_RemoteAccessCredentialContext",
         "IPS_8021xCredentialContext",
+        "AMT_EACCredentialContext",
     ],
     ..CLASS
 }];
@@ -37,6 +39,9 @@ fn contexts(device: &Device) -> Vec<Instance> {
     }
     if fw.has(Feature::IpsWired8021x) {
         out.extend(ieee8021x::ips_credential_contexts(device));
+    }
+    if fw.has(Feature::EndpointAccessControl) {
+        out.extend(endpoint_access::credential_contexts(device));
     }
     out
 }

@@ -33,7 +33,7 @@ const PKM_NAME: &str = "Intel(r) AMT Public Key Management Service";
 /// The service's ElementName differs from its Name (go-wsman-messages
 /// `publickey/management/get.xml`).
 const PKM_ELEMENT_NAME: &str = "Intel(r) AMT Certificate Store Service";
-const CERTIFICATE: &str = "AMT_PublicKeyCertificate";
+pub(super) const CERTIFICATE: &str = "AMT_PublicKeyCertificate";
 const CERTIFICATE_ID: &str = "Intel(r) AMT Certificate: Handle: ";
 const KEY_PAIR: &str = "AMT_PublicPrivateKeyPair";
 const KEY_ID: &str = "Intel(r) AMT Key: Handle: ";
@@ -93,7 +93,7 @@ fn status(refusal: CertRefusal) -> u32 {
 /// carrying the PT_STATUS, except a second credential context, which is
 /// `wsman:AlreadyExists` (real AMT 15 capture; rpc-go and RPS fall back to
 /// Put on it).
-fn fault(refusal: CertRefusal) -> Fault {
+pub(super) fn fault(refusal: CertRefusal) -> Fault {
     match refusal {
         CertRefusal::CredentialExists => Fault::AlreadyExists,
         r => Fault::InternalError(status(r)),
