@@ -396,7 +396,9 @@ fn furnish(device: &amtemu_model::device::Device) {
         let (leaf, key) = &*SIGNER;
         let cert = device.add_certificate(leaf).expect("a certificate");
         device.add_key(key).expect("its key");
-        device.create_posture_signer(cert).expect("a posture signer");
+        device
+            .create_posture_signer(cert)
+            .expect("a posture signer");
     }
     use amtemu_model::device::agent_presence::Watchdog;
     use amtemu_model::device::defense::{

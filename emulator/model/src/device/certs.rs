@@ -455,7 +455,9 @@ impl Device {
     pub fn posture_signer(&self) -> Option<u32> {
         self.with_state(|s| {
             let certs = &s.nvram.certs;
-            certs.posture_signer.filter(|h| certs.certificate(*h).is_some())
+            certs
+                .posture_signer
+                .filter(|h| certs.certificate(*h).is_some())
         })
     }
 

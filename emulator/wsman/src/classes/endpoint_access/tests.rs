@@ -32,7 +32,10 @@ fn internal(status: PtStatus) -> Fault {
 fn both_classes_are_there_until_18() {
     for fw in ["3.2.1", "11.8", "15.0"] {
         for class in [CLASS_NAME, CREDENTIAL] {
-            assert!(super::super::lookup(class, device(fw).firmware).is_some(), "{class} {fw}");
+            assert!(
+                super::super::lookup(class, device(fw).firmware).is_some(),
+                "{class} {fw}"
+            );
         }
     }
 }
@@ -124,8 +127,10 @@ fn bad_references_and_unknown_certificates_change_nothing() {
         (
             signer_input(root).with(
                 "ElementInContext",
-                Epr::new(names::class_uri(CERTIFICATE))
-                    .with("InstanceID", "Intel(r) AMT Certificate: Handle: 99999999999"),
+                Epr::new(names::class_uri(CERTIFICATE)).with(
+                    "InstanceID",
+                    "Intel(r) AMT Certificate: Handle: 99999999999",
+                ),
             ),
             Fault::InvalidParameter,
         ),
