@@ -392,6 +392,10 @@ static SIGNER: std::sync::LazyLock<(Vec<u8>, Vec<u8>)> = std::sync::LazyLock::ne
 /// walked too.
 fn furnish(device: &amtemu_model::device::Device) {
     use amtemu_model::device::Feature;
+    use amtemu_model::device::agent_presence::Watchdog;
+    use amtemu_model::device::defense::{
+        DefaultAction, Filter, FilterMatch, FilterProfile, IpMatch, Policy,
+    };
     if device.firmware.has(Feature::EndpointAccessControl) {
         let (leaf, key) = &*SIGNER;
         let cert = device.add_certificate(leaf).expect("a certificate");
@@ -400,10 +404,6 @@ fn furnish(device: &amtemu_model::device::Device) {
             .create_posture_signer(cert)
             .expect("a posture signer");
     }
-    use amtemu_model::device::agent_presence::Watchdog;
-    use amtemu_model::device::defense::{
-        DefaultAction, Filter, FilterMatch, FilterProfile, IpMatch, Policy,
-    };
     if device.firmware.has(Feature::WsEventing) {
         use amtemu_model::device::eventing::{DeliveryMode, SubscribeRequest};
         device

@@ -82,10 +82,10 @@ pub(super) fn credential_contexts(device: &Device) -> Vec<Instance> {
 /// the PT_STATUS (2068 NOT_FOUND for an unknown handle).
 fn signer_certificate(input: &Instance) -> Result<u32, Fault> {
     let cert = input.get("ElementInContext");
-    if !cert
+    let to_a_certificate = cert
         .and_then(Value::as_ref)
-        .is_some_and(|e| e.resource_uri == names::class_uri(CERTIFICATE))
-    {
+        .is_some_and(|e| e.resource_uri == names::class_uri(CERTIFICATE));
+    if !to_a_certificate {
         return Err(Fault::InvalidParameter);
     }
     let provider = input
