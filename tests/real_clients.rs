@@ -242,9 +242,10 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
     // the indication service and the hosted-service association, and
     // again with the SNMP subscribers and CIM_ElementCapabilities (4.0+),
     // and with AMT_ActiveFilterStatistics and the three heuristics
-    // classes (3.0 to 9.5 only)
-    // (docs/CLASSES.md lists what still faults and whether it should).
-    for (fw, min_answered) in [("3.2.1", 96), ("11.8", 132), ("15.0", 123)] {
+    // classes (3.0 to 9.5 only), and with the EAC posture signer's
+    // credential context (docs/CLASSES.md lists what still faults and
+    // whether it should).
+    for (fw, min_answered) in [("3.2.1", 97), ("11.8", 133), ("15.0", 124)] {
         let emu = start(fw);
         let state = ok(&emu, Driver::MeshCommander, &["fullstate"]);
         let statuses = state["statuses"].as_object().expect("statuses");
@@ -288,6 +289,7 @@ fn meshcommander_full_state_walk_gets_data_or_clean_faults() {
         let capabilities = if fw == "3.2.1" { 400 } else { 200 };
         assert_eq!(statuses["CIM_ElementCapabilities"], capabilities, "{fw}");
         assert_eq!(statuses["AMT_ActiveFilterStatistics"], 200, "{fw}");
+        assert_eq!(statuses["AMT_EACCredentialContext"], 200, "{fw}");
         // Heuristic packet filtering went after 9.5.
         let heuristics = if fw == "3.2.1" { 200 } else { 400 };
         for class in [
