@@ -10,12 +10,13 @@
 //! InstanceIDs, and the statistics reporting the running state: the
 //! emulated host opens no connections, so the detector never fires.
 
-use super::system_defense::{fault, policy_epr, policy_handle, port_epr, port_index};
+use super::system_defense::{
+    binding_fault, fault, policy_epr, port_and_policy, port_epr, port_index,
+};
 use super::{CLASS, Class, optional};
 use amtemu_model::device::defense::DefenseRefusal;
 use amtemu_model::device::defense::heuristics::HeuristicSettings;
 use amtemu_model::device::{Device, Feature};
-use amtemu_wire::status::PtStatus;
 use amtemu_wire::wsman::fault::Fault;
 use amtemu_wire::wsman::names;
 use amtemu_wire::wsman::value::{Epr, Instance, Value};
@@ -146,21 +147,11 @@ fn interface_policies(device: &Device) -> Vec<Instance> {
 }
 
 fn create_interface_policy(device: &Device, input: &Instance) -> Result<Epr, Fault> {
-    let interface = input
-        .get("Antecedent")
-        .and_then(port_index)
-        .ok_or(Fault::InvalidRepresentation)?;
-    let policy = input
-        .get("Dependent")
-        .and_then(policy_handle)
-        .ok_or(Fault::InvalidRepresentation)?;
+    let (interface, policy) = port_and_policy(input)?;
     optional(input, "Enabled", Value::as_bool)?;
     device
         .set_heuristic_policy(interface, Some(policy))
-        .map_err(|refusal| match refusal {
-            DefenseRefusal::NoSuchPolicy => Fault::InternalError(PtStatus::InvalidParameter.into()),
-            other => fault(other),
-        })?;
+        .map_err(binding_fault)?;
     Ok(Epr::new(names::class_uri(INTERFACE_POLICY))
         .with_ref("Antecedent", port_epr(interface))
         .with_ref("Dependent", policy_epr(policy)))

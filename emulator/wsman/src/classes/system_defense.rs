@@ -631,7 +631,9 @@ fn bindings(device: &Device) -> Vec<Instance> {
         .collect()
 }
 
-fn create_binding(device: &Device, input: &Instance) -> Result<Epr, Fault> {
+/// The port (`Antecedent`) and policy (`Dependent`) a Create of a
+/// port-to-policy association names.
+pub(crate) fn port_and_policy(input: &Instance) -> Result<(u8, u32), Fault> {
     let interface = input
         .get("Antecedent")
         .and_then(port_index)
@@ -640,12 +642,23 @@ fn create_binding(device: &Device, input: &Instance) -> Result<Epr, Fault> {
         .get("Dependent")
         .and_then(policy_handle)
         .ok_or(Fault::InvalidRepresentation)?;
+    Ok((interface, policy))
+}
+
+/// A Create naming a policy that does not exist is a bad parameter, not
+/// a missing instance.
+pub(crate) fn binding_fault(refusal: DefenseRefusal) -> Fault {
+    match refusal {
+        DefenseRefusal::NoSuchPolicy => Fault::InternalError(PtStatus::InvalidParameter.into()),
+        other => fault(other),
+    }
+}
+
+fn create_binding(device: &Device, input: &Instance) -> Result<Epr, Fault> {
+    let (interface, policy) = port_and_policy(input)?;
     device
         .bind_policy(interface, Some(policy))
-        .map_err(|refusal| match refusal {
-            DefenseRefusal::NoSuchPolicy => Fault::InternalError(PtStatus::InvalidParameter.into()),
-            other => fault(other),
-        })?;
+        .map_err(binding_fault)?;
     Ok(Epr::new(names::class_uri(PORT_POLICY))
         .with_ref("Antecedent", port_epr(interface))
         .with_ref("Dependent", policy_epr(policy)))

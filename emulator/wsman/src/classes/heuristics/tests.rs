@@ -7,6 +7,7 @@ use super::*;
 use crate::{WsmanState, handle};
 use amtemu_model::device::users::Caller;
 use amtemu_model::testing::device;
+use amtemu_wire::status::PtStatus;
 
 const AMT: &str = "http://intel.com/wbem/wscim/1/amt-schema/1/";
 const TRANSFER: &str = "http://schemas.xmlsoap.org/ws/2004/09/transfer/";
