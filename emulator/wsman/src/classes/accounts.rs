@@ -400,19 +400,16 @@ fn put_account(device: &Device, target: &Instance, input: &Instance) -> Result<(
         None => name,
         Some(v) => v.as_text().ok_or(Fault::InvalidRepresentation)?,
     };
-    let ha1 = match input.get("UserPassword") {
-        None => None,
-        Some(v) => {
-            let algorithm = input.get("UserPasswordEncryptionAlgorithm");
-            if algorithm.and_then(Value::as_int) != Some(HTTP_DIGEST) {
-                return Err(account_refused(
-                    device,
-                    "put",
-                    UserRefusal::InvalidParameter,
-                ));
-            }
-            Some(hex_ha1(v).ok_or(Fault::InvalidRepresentation)?)
+    let ha1 = match digest_password(input) {
+        Ok(ha1) => ha1,
+        Err(BadPassword::Encoding) => {
+            return Err(account_refused(
+                device,
+                "put",
+                UserRefusal::InvalidParameter,
+            ));
         }
+        Err(BadPassword::NotHa1) => return Err(Fault::InvalidRepresentation),
     };
     device
         .change_digest_account(name, new_name, ha1)
@@ -476,17 +473,32 @@ fn account_template(input: &Instance) -> Result<(String, Option<[u8; 16]>), User
         .as_text()
         .ok_or(UserRefusal::InvalidName)?
         .trim();
-    let ha1 = match template.get("UserPassword") {
-        None => None,
-        Some(v) => {
-            let algorithm = template.get("UserPasswordEncryptionAlgorithm");
-            if algorithm.and_then(Value::as_int) != Some(HTTP_DIGEST) {
-                return Err(UserRefusal::InvalidParameter);
-            }
-            Some(hex_ha1(v).ok_or(UserRefusal::InvalidPassword)?)
-        }
-    };
+    let ha1 = digest_password(template).map_err(|bad| match bad {
+        BadPassword::Encoding => UserRefusal::InvalidParameter,
+        BadPassword::NotHa1 => UserRefusal::InvalidPassword,
+    })?;
     Ok((name.to_string(), ha1))
+}
+
+/// Why a CIM_Account's UserPassword is not a digest password: another
+/// encoding than [`HTTP_DIGEST`] (or none named), or not an HA1.
+enum BadPassword {
+    Encoding,
+    NotHa1,
+}
+
+/// The HA1 a CIM_Account (a Put's instance or CreateAccount's template)
+/// carries as its UserPassword, if it carries one. Each caller answers a
+/// bad one as its own flow does.
+fn digest_password(account: &Instance) -> Result<Option<[u8; 16]>, BadPassword> {
+    let Some(password) = account.get("UserPassword") else {
+        return Ok(None);
+    };
+    let algorithm = account.get("UserPasswordEncryptionAlgorithm");
+    if algorithm.and_then(Value::as_int) != Some(HTTP_DIGEST) {
+        return Err(BadPassword::Encoding);
+    }
+    hex_ha1(password).map(Some).ok_or(BadPassword::NotHa1)
 }
 
 /// Whether a reference names one of the device's two computer systems:
