@@ -592,10 +592,7 @@ pub fn push_int(out: &mut String, n: i64) {
 
 // Every property is written through these; plain pushes instead of
 // `write!` took a tenth of a Get's time off in profiles.
-#[inline]
 fn open_tag(out: &mut String, prefix: char, name: &str) {
-    // One capacity check for the whole tag rather than one per piece.
-    out.reserve(name.len() + 4);
     out.push('<');
     out.push(prefix);
     out.push(':');
@@ -603,9 +600,7 @@ fn open_tag(out: &mut String, prefix: char, name: &str) {
     out.push('>');
 }
 
-#[inline]
 fn close_tag(out: &mut String, prefix: char, name: &str) {
-    out.reserve(name.len() + 5);
     out.push_str("</");
     out.push(prefix);
     out.push(':');
